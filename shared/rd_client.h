@@ -1,0 +1,95 @@
+/* rd_client.h - the client side of the room core.
+ *
+ * A struct rd_conn is one connection to a server, driven by the caller's thread: nothing
+ * runs in the background. Requests (rd_conn_request and the helpers built on it) send a
+ * frame and wait for the reply with the same request id; frames that arrive meanwhile
+ * (room messages, presence, PING...) are dispatched to the callbacks, and PING is answered
+ * automatically. Call rd_conn_poll() when idle to receive events.
+ * One thread at a time per rd_conn.
+ */
+#ifndef RD_CLIENT_H
+#define RD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rd_frame.h"
+#include "rd_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rd_conn;
+
+struct rd_conn_callbacks {
+	void *user;
+	/* Every decoded unsolicited frame of a core type (ROOM_MSG, PRIVATE_MSG, PRESENCE,
+	 * BROADCAST, KICKED, SHUTDOWN, OFFER_*, P2P_*, ERROR with request id 0...).
+	 * m is valid during the call only. */
+	void (*on_msg)(struct rd_conn *c, const struct rd_msg *m, void *user);
+	/* Every unsolicited frame of an application type (payload not decoded). */
+	void (*on_app_frame)(struct rd_conn *c, const struct rd_frame *f, void *user);
+};
+
+struct rd_conn_options {
+	int connect_timeout_ms;   /* default 5000 */
+	int request_timeout_ms;   /* default 10000 */
+	uint32_t max_payload;     /* default RD_MAX_PAYLOAD_DEFAULT */
+	const char *software;     /* HELLO.software, default "libroomdrop/VERSION" */
+	uint32_t features;        /* HELLO.features */
+};
+void rd_conn_options_defaults(struct rd_conn_options *o);
+
+/* Connect and exchange HELLO / HELLO_OK. On RD_ERR_REMOTE, *werr (if not NULL) holds the
+ * server's ERROR code (e.g. RD_E_SERVER_FULL, RD_E_BAD_VERSION). */
+int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *opt,
+		 const struct rd_conn_callbacks *cb, struct rd_conn **out, uint16_t *werr);
+void rd_conn_close(struct rd_conn *c); /* sends BYE if still connected, frees */
+int rd_conn_fd(const struct rd_conn *c);
+/* What HELLO_OK said. */
+const struct rd_msg_hello_ok *rd_conn_server_info(const struct rd_conn *c);
+
+/* Register a nickname. RD_ERR_REMOTE with *werr = RD_E_NICK_TAKEN etc. */
+int rd_conn_register(struct rd_conn *c, const char *nick, uint16_t *werr);
+int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_t *werr);
+int rd_conn_leave(struct rd_conn *c, uint16_t *werr);
+/* ROOM_LIST / WHO_LIST into *out (rd_msg_clear it afterwards). */
+int rd_conn_rooms(struct rd_conn *c, struct rd_msg *out, uint16_t *werr);
+int rd_conn_who(struct rd_conn *c, const char *room, struct rd_msg *out, uint16_t *werr);
+/* Room message (no reply awaited: errors come back as unsolicited ERROR). */
+int rd_conn_say(struct rd_conn *c, uint8_t kind, const void *data, size_t n);
+/* Private message; waits for OK or ERROR (RD_E_NO_SUCH_USER). */
+int rd_conn_tell(struct rd_conn *c, const char *nick, uint8_t kind, const void *data, size_t n,
+		 uint16_t *werr);
+
+/* Send m with a fresh request id and wait for the reply frame with that id, dispatching
+ * everything else. An ERROR reply gives RD_ERR_REMOTE with *werr set (and the text via
+ * rd_conn_last_error). On success *reply is decoded; its views live until the next call
+ * on c; rd_msg_clear it. */
+int rd_conn_request(struct rd_conn *c, const struct rd_msg *m, struct rd_msg *reply,
+		    uint16_t *werr);
+/* Same with a raw payload of any type (application messages); *reply_frame views live
+ * until the next call on c. */
+int rd_conn_request_raw(struct rd_conn *c, uint16_t type, const void *payload, size_t n,
+			unsigned opts, struct rd_frame *reply_frame, uint16_t *werr);
+/* Send a frame without waiting (req_id 0 if you pass 0). */
+int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload,
+		 size_t n, unsigned opts);
+int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id);
+/* Next request id (never 0). */
+uint32_t rd_conn_next_id(struct rd_conn *c);
+/* Wait up to timeout_ms (0 = just drain what is there, < 0 = forever) for frames and
+ * dispatch them. 0 if something was handled or time ran out, RD_ERR_CLOSED when the
+ * server closed the connection. */
+int rd_conn_poll(struct rd_conn *c, int timeout_ms);
+/* Wait for the next frame with request id req_id (dispatching others). */
+int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struct rd_frame *f,
+		       uint16_t *werr);
+/* Text of the last ERROR the server sent ("" if none). */
+const char *rd_conn_last_error(const struct rd_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

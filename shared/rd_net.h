@@ -1,0 +1,67 @@
+/* rd_net.h - small socket helpers: address parsing, listen, connect with timeout, full
+ * reads and writes with deadlines, EINTR handled, SIGPIPE never delivered
+ * (MSG_NOSIGNAL on every send; rd_net_ignore_sigpipe() for sendfile users).
+ */
+#ifndef RD_NET_H
+#define RD_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RD_DEFAULT_PORT 7878u
+#define RD_DEFAULT_HOST "127.0.0.1"
+
+/* "1-65535" -> port. RD_ERR_INVAL for anything else (0, signs, junk, > 65535). */
+int rd_net_parse_port(const char *s, uint16_t *port);
+/* "HOST:PORT", "[V6]:PORT", "HOST" (port = default_port), ":PORT" (host = default).
+ * host receives at most hcap-1 bytes. RD_ERR_ADDR on a malformed string. */
+int rd_net_parse_hostport(const char *s, uint16_t default_port, char *host, size_t hcap,
+			  uint16_t *port);
+
+/* Listening TCP socket on host:port (port 0 = ephemeral; the bound port in *bound).
+ * SO_REUSEADDR set. RD_ERR_ADDR_IN_USE when the port is taken, RD_ERR_ADDR when host
+ * does not resolve. The socket is close-on-exec. */
+int rd_net_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound);
+/* Accept one connection (EINTR retried); peer address as text. */
+int rd_net_accept(int lfd, int *fd, char *ip, size_t ipcap, uint16_t *port);
+/* Connect with a timeout (ms, < 0 = system default). RD_ERR_REFUSED, RD_ERR_TIMEOUT,
+ * RD_ERR_ADDR. Returns a blocking, close-on-exec socket with TCP_NODELAY. */
+int rd_net_connect(const char *host, uint16_t port, int timeout_ms, int *fd);
+/* Peer / local address of a connected socket as text + port. */
+int rd_net_peer(int fd, char *ip, size_t ipcap, uint16_t *port);
+int rd_net_local(int fd, char *ip, size_t ipcap, uint16_t *port);
+
+int rd_net_set_nodelay(int fd, int on);
+int rd_net_set_nonblock(int fd, int on);
+/* SO_SNDBUF / SO_RCVBUF (0 = leave as is). */
+int rd_net_set_bufs(int fd, int sndbuf, int rcvbuf);
+/* Ignore SIGPIPE process-wide (idempotent). */
+void rd_net_ignore_sigpipe(void);
+
+/* Wait until fd is readable (events = POLLIN) or writable (POLLOUT).
+ * 0 ready, RD_ERR_TIMEOUT, RD_ERR_SYSTEM. timeout_ms < 0 waits forever. */
+int rd_net_wait(int fd, short events, int timeout_ms);
+/* Write all n bytes (MSG_NOSIGNAL; works on blocking and non-blocking sockets).
+ * RD_ERR_CLOSED if the peer is gone (EPIPE/ECONNRESET), RD_ERR_TIMEOUT. */
+int rd_net_write_all(int fd, const void *p, size_t n, int timeout_ms);
+/* Read exactly n bytes. RD_ERR_CLOSED if EOF before the first byte, RD_ERR_MALFORMED if EOF
+ * after some bytes, RD_ERR_TIMEOUT. */
+int rd_net_read_full(int fd, void *p, size_t n, int timeout_ms);
+/* Read what is available (at least 1 byte): *got. RD_ERR_CLOSED on EOF. */
+int rd_net_read_some(int fd, void *p, size_t n, int timeout_ms, size_t *got);
+/* sendfile() all of [off, off+n) from in_fd to the socket, with a deadline. */
+int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms);
+
+/* Monotonic and wall clocks in milliseconds. */
+uint64_t rd_now_mono_ms(void);
+uint64_t rd_now_wall_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
