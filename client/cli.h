@@ -1,0 +1,41 @@
+/* cli.h - what the pieces of the command-line client share: exit codes and options.
+ * Exit codes are documented in README.md ("Exit codes") and `roomdrop --help`. */
+#ifndef ROOMDROP_CLI_H
+#define ROOMDROP_CLI_H
+
+#include <stdint.h>
+
+#include "rd_client.h"
+
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_EFAIL = 1,       /* the server refused the request (other than below) */
+	CLI_EUSAGE = 2,      /* bad command line or input: address, port, nickname, options */
+	CLI_ECONNECT = 3,    /* could not connect (refused, timeout, unknown host) */
+	CLI_ENICK = 4,       /* nickname refused (taken, invalid, reserved) */
+	CLI_ENOTFOUND = 5,   /* unknown room, user, or file (local or remote) */
+	CLI_ECONFLICT = 6,   /* file exists (remote without --overwrite/--rename, or local) */
+	CLI_EVERIFY = 7,     /* hash or size verification failed */
+	CLI_ELOST = 8,       /* connection lost, server shut down */
+	CLI_EKICKED = 9,     /* kicked by the administrator */
+	CLI_ELIMIT = 10,     /* file too big, quota, server out of space, server full */
+	CLI_EREJECTED = 11,  /* offer rejected or expired (offers) */
+	CLI_ELOCAL = 12      /* local I/O error (cannot read or write a local file) */
+};
+
+struct cli_opts {
+	const char *host;    /* --host / ROOMDROP_HOST, default RD_DEFAULT_HOST */
+	uint16_t port;       /* --port / ROOMDROP_PORT, default RD_DEFAULT_PORT */
+	const char *nick;    /* --nick / ROOMDROP_NICK, default $USER (made valid) */
+	const char *room;    /* --room / ROOMDROP_ROOM, default "general" */
+	int quiet;           /* --quiet: no progress bars, only errors and summaries */
+	int overwrite;       /* --overwrite */
+	int rename;          /* --rename */
+	const char *outdir;  /* -o DIR for get, default "." */
+	int timeout_ms;      /* --timeout SECONDS, default 10 s per request */
+};
+
+/* Map a library error / wire error to an exit code (client/main.c). */
+int cli_exit_for(int rc, uint16_t werr);
+
+#endif
