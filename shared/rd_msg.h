@@ -154,12 +154,16 @@ struct rd_msg {
 		struct rd_msg_file_notice file_notice;
 		struct rd_msg_xfer_cancel xfer_cancel;
 	} u;
+	/* Private to the codec: set by rd_msg_decode when it malloc'd list items, so that
+	 * rd_msg_clear frees only what the decoder allocated. Zeroed by rd_msg_init. */
+	uint8_t decoded_items_;
 };
 
 /* Zero m and set its type. */
 void rd_msg_init(struct rd_msg *m, uint16_t type);
-/* Free what a decoder allocated (list items) and zero m. Safe on an encoder-filled msg
- * only if its items were not set by the caller (the caller owns those). */
+/* Free what a decoder allocated (list items) and zero m. Safe on any msg set up with
+ * rd_msg_init or zero-initialised: items set by the caller are never freed (the caller
+ * owns those). */
 void rd_msg_clear(struct rd_msg *m);
 
 /* Append m's payload (no header) to out. RD_ERR_INVAL if a field breaks its rule,

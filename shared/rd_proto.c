@@ -1,0 +1,92 @@
+/* rd_proto.c - names of message types and texts of wire error codes (rd_proto.h). */
+#include "rd_proto.h"
+
+#include <stddef.h>
+
+struct code_text {
+	uint16_t code;
+	const char *text;
+};
+
+#define NAME(t) { RD_MSG_##t, #t }
+static const struct code_text type_names[] = {
+	NAME(HELLO), NAME(HELLO_OK), NAME(NICK), NAME(WELCOME), NAME(OK), NAME(ERROR),
+	NAME(PING), NAME(PONG), NAME(BYE), NAME(SHUTDOWN), NAME(REDIRECT),
+	NAME(ROOMS), NAME(ROOM_LIST), NAME(JOIN), NAME(JOINED), NAME(LEAVE), NAME(WHO),
+	NAME(WHO_LIST),
+	NAME(SAY), NAME(TELL), NAME(ROOM_MSG), NAME(PRIVATE_MSG), NAME(PRESENCE), NAME(BROADCAST),
+	NAME(KICKED),
+	NAME(OFFER), NAME(OFFER_PENDING), NAME(OFFER_IN), NAME(OFFER_ANSWER), NAME(OFFER_CANCEL),
+	NAME(OFFER_RESULT), NAME(OFFER_DATA), NAME(OFFER_END),
+	NAME(P2P_LISTEN), NAME(P2P_INTRO), NAME(P2P_HELLO), NAME(P2P_READY), NAME(P2P_FAILED),
+	NAME(LINK_HELLO), NAME(LINK_EVENT),
+	NAME(CTL_LIST), NAME(CTL_CLIENTS), NAME(CTL_KICK), NAME(CTL_BROADCAST),
+	NAME(PUT), NAME(PUT_READY), NAME(PUT_CHUNK), NAME(PUT_END), NAME(PUT_DONE), NAME(GET),
+	NAME(GET_BEGIN), NAME(GET_CHUNK), NAME(GET_END), NAME(LIST), NAME(FILE_LIST),
+	NAME(DELETE), NAME(FILE_NOTICE), NAME(XFER_CANCEL),
+};
+#undef NAME
+
+static const struct code_text wire_errors[] = {
+	{ RD_E_MALFORMED, "malformed message" },
+	{ RD_E_BAD_MAGIC, "bad frame magic" },
+	{ RD_E_BAD_VERSION, "protocol version not supported" },
+	{ RD_E_TOO_BIG, "frame too big" },
+	{ RD_E_UNKNOWN_TYPE, "unknown message type" },
+	{ RD_E_UNEXPECTED, "unexpected message" },
+	{ RD_E_BAD_COMPRESSION, "bad compressed data" },
+	{ RD_E_NOT_REGISTERED, "not registered" },
+	{ RD_E_RATE, "too many requests" },
+	{ RD_E_NICK_TAKEN, "nickname taken" },
+	{ RD_E_NICK_INVALID, "invalid nickname" },
+	{ RD_E_NICK_LENGTH, "nickname empty or too long" },
+	{ RD_E_NICK_RESERVED, "nickname reserved" },
+	{ RD_E_ALREADY_REGISTERED, "already registered" },
+	{ RD_E_SERVER_FULL, "server full" },
+	{ RD_E_REGISTER_TIMEOUT, "registration timed out" },
+	{ RD_E_NO_SUCH_ROOM, "no such room" },
+	{ RD_E_NOT_IN_ROOM, "not in a room" },
+	{ RD_E_NO_SUCH_USER, "no such user" },
+	{ RD_E_MESSAGE_TOO_LONG, "message too long" },
+	{ RD_E_SLOW_READER, "too slow reading" },
+	{ RD_E_PING_TIMEOUT, "ping timeout" },
+	{ RD_E_NO_SUCH_OFFER, "no such offer" },
+	{ RD_E_OFFER_SELF, "cannot offer to yourself" },
+	{ RD_E_OFFER_STATE, "offer not in a state that allows this" },
+	{ RD_E_BAD_TOKEN, "bad token" },
+	{ RD_E_TOO_MANY_OFFERS, "too many offers" },
+	{ RD_E_BAD_FILENAME, "bad file name" },
+	{ RD_E_FILE_EXISTS, "file exists" },
+	{ RD_E_NO_SUCH_FILE, "no such file" },
+	{ RD_E_FILE_TOO_BIG, "file too big" },
+	{ RD_E_QUOTA, "quota exceeded" },
+	{ RD_E_NO_SPACE, "no space left on server" },
+	{ RD_E_HASH_MISMATCH, "hash mismatch" },
+	{ RD_E_SIZE_MISMATCH, "size mismatch" },
+	{ RD_E_BAD_OFFSET, "bad offset" },
+	{ RD_E_BUSY, "file busy with another transfer" },
+	{ RD_E_PERMISSION, "permission denied" },
+	{ RD_E_NO_SUCH_TRANSFER, "no such transfer" },
+	{ RD_E_INTERNAL, "internal server error" },
+	{ RD_E_SHUTTING_DOWN, "server shutting down" },
+};
+
+static const char *find(const struct code_text *t, size_t n, uint16_t code)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].code == code)
+			return t[i].text;
+	return NULL;
+}
+
+const char *rd_msg_type_name(uint16_t type)
+{
+	return find(type_names, sizeof(type_names) / sizeof(type_names[0]), type);
+}
+
+const char *rd_wire_strerror(uint16_t code)
+{
+	const char *s = find(wire_errors, sizeof(wire_errors) / sizeof(wire_errors[0]), code);
+
+	return s ? s : "unknown error";
+}
