@@ -1,0 +1,46 @@
+/* internal.h - declarations shared between libroomdrop's own files.
+ *
+ * Never included by server/, client/ or applications: nothing here is API and it is not
+ * installed. Public names live in the rd_*.h headers.
+ */
+#ifndef RD_INTERNAL_H
+#define RD_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "rd_err.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define RD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define RD_PRINTF(f, a)
+#define RD_LIKELY(x) (x)
+#define RD_UNLIKELY(x) (x)
+#endif
+
+#define RD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define RD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RD_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Highest level that currently reaches a sink, or -1 when no sink is installed.
+ * Read without a lock by RD_LOG so that a disabled message costs one load. */
+extern atomic_int rd_log_max_level;
+
+/* Format and deliver one message to the installed sink (if any and if level passes).
+ * Use through RD_LOG so the call site is filled in. */
+void rd_log_emit(enum rd_log_level level, const char *file, int line, const char *func,
+		 const char *fmt, ...) RD_PRINTF(5, 6);
+
+/* RD_LOG(RD_LOG_WARN, "client %u: %s", id, rd_strerror(rc));
+ * Arguments are not evaluated when the level is filtered out. */
+#define RD_LOG(level, ...)                                                                \
+	do {                                                                              \
+		if ((int)(level) <=                                                       \
+		    atomic_load_explicit(&rd_log_max_level, memory_order_relaxed))        \
+			rd_log_emit((level), __FILE__, __LINE__, __func__, __VA_ARGS__); \
+	} while (0)
+
+#endif
