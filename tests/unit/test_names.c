@@ -1,0 +1,379 @@
+/* test_names.c - nick, room and file name validation, UTF-8, display escaping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rd_names.h"
+#include "rd_proto.h"
+
+/* A name with an explicit length (names may carry NUL bytes). */
+struct name_case {
+	const char *s;
+	size_t n; /* bytes of s to check */
+	uint16_t want;
+};
+
+#define N(lit) lit, sizeof(lit) - 1
+
+static char name32[RD_NICK_MAX + 1];
+static char name33[RD_NICK_MAX + 2];
+
+static int setup_long_names(void **state)
+{
+	(void)state;
+	memset(name32, 'n', RD_NICK_MAX);
+	name32[RD_NICK_MAX] = '\0';
+	memset(name33, 'n', RD_NICK_MAX + 1);
+	name33[RD_NICK_MAX + 1] = '\0';
+	return 0;
+}
+
+static void run_nick_table(const struct name_case *t, size_t count)
+{
+	size_t i;
+	uint16_t got;
+
+	for (i = 0; i < count; i++) {
+		got = rd_nick_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("nick case %zu (\"%s\"): got %u, want %u", i, t[i].s, got,
+				 t[i].want);
+	}
+}
+
+static void test_nick_valid(void **state)
+{
+	const struct name_case t[] = {
+		{ N("alice"), 0 },
+		{ N("A"), 0 },
+		{ N("7"), 0 },
+		{ N("_hidden"), 0 },
+		{ N("a.b-c_d"), 0 },
+		{ N("Bob99"), 0 },
+		{ N("serve"), 0 },   /* a prefix of the reserved name */
+		{ N("servers"), 0 }, /* the reserved name plus more */
+		{ N("server_"), 0 },
+		{ N("x-"), 0 },
+		{ N("x."), 0 },
+		{ name32, RD_NICK_MAX, 0 },
+	};
+
+	(void)state;
+	run_nick_table(t, sizeof(t) / sizeof(t[0]));
+}
+
+static void test_nick_invalid_with_exact_code(void **state)
+{
+	const struct name_case t[] = {
+		{ N(""), RD_E_NICK_LENGTH },
+		{ name33, RD_NICK_MAX + 1, RD_E_NICK_LENGTH },
+		{ N("server"), RD_E_NICK_RESERVED },
+		{ N("SERVER"), RD_E_NICK_RESERVED },
+		{ N("SeRvEr"), RD_E_NICK_RESERVED },
+		{ N(".alice"), RD_E_NICK_INVALID }, /* first char must be letter, digit or _ */
+		{ N("-bob"), RD_E_NICK_INVALID },
+		{ N("al ice"), RD_E_NICK_INVALID },
+		{ N(" alice"), RD_E_NICK_INVALID },
+		{ N("alice "), RD_E_NICK_INVALID },
+		{ N("al@ice"), RD_E_NICK_INVALID },
+		{ N("a/b"), RD_E_NICK_INVALID },
+		{ N("a\\b"), RD_E_NICK_INVALID },
+		{ N("ali\0ce"), RD_E_NICK_INVALID }, /* embedded NUL is seen, not cut at */
+		{ N("\x1b[31m"), RD_E_NICK_INVALID },
+		{ N("bob\n"), RD_E_NICK_INVALID },
+		{ N("caf\xc3\xa9"), RD_E_NICK_INVALID }, /* UTF-8 letters are not allowed */
+		{ N("\xff"), RD_E_NICK_INVALID },
+		{ N("server\0"), RD_E_NICK_INVALID }, /* not the reserved name: a NUL is in it */
+		{ NULL, 3, RD_E_NICK_INVALID },
+		{ NULL, 0, RD_E_NICK_LENGTH },
+	};
+
+	(void)state;
+	run_nick_table(t, sizeof(t) / sizeof(t[0]));
+	/* Length is judged before the characters. */
+	assert_int_equal(rd_nick_check("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", 33), RD_E_NICK_LENGTH);
+}
+
+static void test_room_names(void **state)
+{
+	const struct name_case t[] = {
+		{ N("lobby"), 0 },
+		{ N("Room-1"), 0 },
+		{ N("_priv"), 0 },
+		{ N("server"), 0 }, /* reserved only as a nickname */
+		{ name32, RD_ROOM_MAX, 0 },
+		{ N(""), RD_E_NO_SUCH_ROOM },
+		{ name33, RD_ROOM_MAX + 1, RD_E_NO_SUCH_ROOM },
+		{ N(".hidden"), RD_E_NO_SUCH_ROOM },
+		{ N("-x"), RD_E_NO_SUCH_ROOM },
+		{ N("a b"), RD_E_NO_SUCH_ROOM },
+		{ N("../etc"), RD_E_NO_SUCH_ROOM },
+		{ N("a/b"), RD_E_NO_SUCH_ROOM },
+		{ N("ro\0om"), RD_E_NO_SUCH_ROOM },
+		{ N("r\xc3\xb6\x6f"), RD_E_NO_SUCH_ROOM },
+		{ NULL, 4, RD_E_NO_SUCH_ROOM },
+	};
+	size_t i;
+	uint16_t got;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = rd_room_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("room case %zu (\"%s\"): got %u, want %u", i, t[i].s, got,
+				 t[i].want);
+	}
+}
+
+static void test_filename_valid(void **state)
+{
+	const struct name_case t[] = {
+		{ N("report.pdf"), 0 },
+		{ N("na\xc3\xafve caf\xc3\xa9.txt"), 0 },     /* naïve café.txt */
+		{ N("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e.txt"), 0 }, /* 日本語.txt */
+		{ N("a (1).txt"), 0 },
+		{ N(".bashrc"), 0 },
+		{ N("..."), 0 },
+		{ N("..x"), 0 },
+		{ N("x"), 0 },
+		{ N("\xf0\x9f\x98\x80.png"), 0 },	/* U+1F600, 4 bytes */
+		{ N("\xf4\x8f\xbf\xbf"), 0 },		/* U+10FFFF, the last code point */
+		{ N("\xc2\xa0nbsp"), 0 },		/* U+00A0 is not a C1 control */
+		{ N("\xed\x9f\xbf"), 0 },		/* U+D7FF, just below the surrogates */
+		{ N("\xee\x80\x80"), 0 },		/* U+E000, just above them */
+	};
+	size_t i;
+	uint16_t got;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = rd_filename_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("filename case %zu (\"%s\"): got %u, want 0", i, t[i].s, got);
+	}
+}
+
+static void test_filename_invalid(void **state)
+{
+	const struct name_case t[] = {
+		{ N(""), RD_E_BAD_FILENAME },
+		{ N("."), RD_E_BAD_FILENAME },
+		{ N(".."), RD_E_BAD_FILENAME },
+		{ N("../x"), RD_E_BAD_FILENAME },
+		{ N("/etc/passwd"), RD_E_BAD_FILENAME },
+		{ N("a/b"), RD_E_BAD_FILENAME },
+		{ N("a\\b"), RD_E_BAD_FILENAME },
+		{ N("..\\x"), RD_E_BAD_FILENAME },
+		{ N("a\nb"), RD_E_BAD_FILENAME },
+		{ N("a\rb"), RD_E_BAD_FILENAME },
+		{ N("a\tb"), RD_E_BAD_FILENAME },
+		{ N("\x1b[2Jx"), RD_E_BAD_FILENAME },
+		{ N("a\0b"), RD_E_BAD_FILENAME },
+		{ N("a\x7f"), RD_E_BAD_FILENAME },
+		{ N("a\xc2\x80"), RD_E_BAD_FILENAME },	/* U+0080, first C1 control */
+		{ N("a\xc2\x9b" "b"), RD_E_BAD_FILENAME }, /* U+009B, CSI */
+		{ N("a\xc2\x9f"), RD_E_BAD_FILENAME },	/* U+009F, last C1 control */
+		{ N(" lead"), RD_E_BAD_FILENAME },
+		{ N("trail "), RD_E_BAD_FILENAME },
+		{ N(" "), RD_E_BAD_FILENAME },
+		/* invalid UTF-8 */
+		{ N("\xc0\x80"), RD_E_BAD_FILENAME },	      /* overlong NUL */
+		{ N("\xc1\xbf"), RD_E_BAD_FILENAME },	      /* overlong 0x7F */
+		{ N("\xe0\x80\xaf"), RD_E_BAD_FILENAME },     /* overlong '/' */
+		{ N("\xf0\x80\x80\xaf"), RD_E_BAD_FILENAME }, /* overlong '/' */
+		{ N("\xed\xa0\x80"), RD_E_BAD_FILENAME },     /* U+D800 surrogate */
+		{ N("\xed\xbf\xbf"), RD_E_BAD_FILENAME },     /* U+DFFF surrogate */
+		{ N("\x80"), RD_E_BAD_FILENAME },	      /* lone continuation */
+		{ N("a\xbf" "b"), RD_E_BAD_FILENAME },
+		{ N("\xf4\x90\x80\x80"), RD_E_BAD_FILENAME }, /* U+110000 */
+		{ N("\xf5\x80\x80\x80"), RD_E_BAD_FILENAME },
+		{ N("\xf8\x88\x80\x80\x80"), RD_E_BAD_FILENAME },
+		{ N("\xfe"), RD_E_BAD_FILENAME },
+		{ N("\xff"), RD_E_BAD_FILENAME },
+		{ N("a\xc3"), RD_E_BAD_FILENAME },	    /* truncated 2-byte */
+		{ N("a\xe6\x97"), RD_E_BAD_FILENAME },	    /* truncated 3-byte */
+		{ N("a\xf0\x9f\x98"), RD_E_BAD_FILENAME },  /* truncated 4-byte */
+		{ N("\xe6\x97x.txt"), RD_E_BAD_FILENAME },  /* lead followed by ASCII */
+		{ NULL, 5, RD_E_BAD_FILENAME },
+	};
+	size_t i;
+	uint16_t got;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = rd_filename_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("filename case %zu: got %u, want %u", i, got, t[i].want);
+	}
+}
+
+static void test_filename_length_limits(void **state)
+{
+	char *big = malloc(10000);
+	size_t i;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'f', 10000);
+	assert_int_equal(rd_filename_check(big, RD_FILENAME_MAX), 0);
+	assert_int_equal(rd_filename_check(big, 256), RD_E_BAD_FILENAME);
+	assert_int_equal(rd_filename_check(big, 10000), RD_E_BAD_FILENAME);
+
+	/* The limit is in bytes, not characters: 85 x 3-byte chars = 255 bytes fits,
+	 * one more does not. */
+	for (i = 0; i + 3 <= 258; i += 3)
+		memcpy(big + i, "\xe6\x97\xa5", 3);
+	assert_int_equal(rd_filename_check(big, 255), 0);
+	assert_int_equal(rd_filename_check(big, 258), RD_E_BAD_FILENAME);
+	free(big);
+}
+
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(rd_utf8_valid("", 0), 1);
+	assert_int_equal(rd_utf8_valid(NULL, 0), 1);
+	assert_int_equal(rd_utf8_valid(NULL, 1), 0);
+	assert_int_equal(rd_utf8_valid(N("plain ascii")), 1);
+	assert_int_equal(rd_utf8_valid(N("a\0b")), 1); /* NUL is valid UTF-8 */
+	assert_int_equal(rd_utf8_valid(N("\xc2\x80")), 1);
+	assert_int_equal(rd_utf8_valid(N("\xdf\xbf")), 1);
+	assert_int_equal(rd_utf8_valid(N("\xe0\xa0\x80")), 1);
+	assert_int_equal(rd_utf8_valid(N("\xef\xbf\xbf")), 1);
+	assert_int_equal(rd_utf8_valid(N("\xf0\x90\x80\x80")), 1);
+	assert_int_equal(rd_utf8_valid(N("\xf4\x8f\xbf\xbf")), 1);
+
+	assert_int_equal(rd_utf8_valid(N("\xc0\x80")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xe0\x9f\xbf")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xed\xa0\x80")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xf0\x8f\xbf\xbf")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xf4\x90\x80\x80")), 0);
+	assert_int_equal(rd_utf8_valid(N("\x80")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xc2")), 0);
+	assert_int_equal(rd_utf8_valid(N("\xc2\xc2\x80")), 0);
+	/* The length is respected: a valid prefix of an invalid buffer is valid. */
+	assert_int_equal(rd_utf8_valid("ab\xff", 2), 1);
+	assert_int_equal(rd_utf8_valid("\xe6\x97\xa5", 2), 0);
+}
+
+static void test_name_eq_ignores_ascii_case_only(void **state)
+{
+	(void)state;
+	assert_int_equal(rd_name_eq("Alice", "aLICE"), 1);
+	assert_int_equal(rd_name_eq("a.b-c_9", "A.B-C_9"), 1);
+	assert_int_equal(rd_name_eq("alice", "alic"), 0);
+	assert_int_equal(rd_name_eq("alic", "alice"), 0);
+	assert_int_equal(rd_name_eq("", ""), 1);
+	assert_int_equal(rd_name_eq("a", ""), 0);
+	/* '@' (0x40) and '`' (0x60) differ by the case bit but are not letters. */
+	assert_int_equal(rd_name_eq("@", "`"), 0);
+	assert_int_equal(rd_name_eq("[", "{"), 0);
+	assert_int_equal(rd_name_eq("\xc3\xa9", "\xc3\x89"), 0); /* é vs É: bytes differ */
+	assert_int_equal(rd_name_eq(NULL, "a"), 0);
+	assert_int_equal(rd_name_eq("a", NULL), 0);
+}
+
+struct escape_case {
+	const char *s;
+	size_t n;
+	size_t cap;
+	const char *want;
+};
+
+static void test_escape_display_literal(void **state)
+{
+	const struct escape_case t[] = {
+		{ N("plain.txt"), 64, "plain.txt" },
+		{ N("a\x1b[31mb"), 64, "a\\x1b[31mb" },
+		{ N("a\\b"), 64, "a\\x5cb" },
+		{ N("tab\tnl\n"), 64, "tab\\x09nl\\x0a" },
+		{ N("del\x7f"), 64, "del\\x7f" },
+		{ N("a\0b"), 64, "a\\x00b" },
+		{ N("na\xc3\xafve"), 64, "na\xc3\xafve" },
+		{ N("\xe6\x97\xa5"), 64, "\xe6\x97\xa5" },
+		{ N("\xc0\x80"), 64, "\\xc0\\x80" },
+		{ N("x\xed\xa0\x80"), 64, "x\\xed\\xa0\\x80" },
+		{ N("\xff\xfe"), 64, "\\xff\\xfe" },
+		{ N("a\xc3"), 64, "a\\xc3" },
+		{ N("\xc2\x9b" "2J"), 64, "\\xc2\\x9b2J" }, /* C1 CSI */
+		{ N("\xc2\xa0"), 64, "\xc2\xa0" },
+		{ N(""), 64, "" },
+		{ NULL, 5, 64, "" },
+		/* exactly fits: 9 bytes + NUL */
+		{ N("abcdefghi"), 10, "abcdefghi" },
+		/* truncation keeps room for "..." */
+		{ N("abcdefghij"), 10, "abcdef..." },
+		{ N("abcdefghij"), 8, "abcd..." },
+		/* an escape is never split */
+		{ N("abc\x1b" "def"), 8, "abc..." },
+		{ N("ab\x1b"), 7, "ab\\x1b" },
+		/* a UTF-8 sequence is never split */
+		{ N("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"), 8, "\xe6\x97\xa5..." },
+		/* tiny buffers */
+		{ N("abcdef"), 4, "..." },
+		{ N("abcdef"), 3, ".." },
+		{ N("abcdef"), 2, "." },
+		{ N("abcdef"), 1, "" },
+	};
+	char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(out, 'Z', sizeof(out));
+		assert_ptr_equal(rd_escape_display(t[i].s, t[i].n, out, t[i].cap), out);
+		if (strcmp(out, t[i].want) != 0)
+			fail_msg("escape case %zu: got \"%s\", want \"%s\"", i, out, t[i].want);
+		/* nothing written past cap */
+		if (t[i].cap < sizeof(out))
+			assert_int_equal(out[t[i].cap], 'Z');
+	}
+	/* cap 0: nothing may be written at all */
+	memset(out, 'Z', sizeof(out));
+	assert_ptr_equal(rd_escape_display("abc", 3, out, 0), out);
+	assert_int_equal(out[0], 'Z');
+}
+
+static void test_escape_display_output_is_safe(void **state)
+{
+	char in[256], out[1100];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (char)i;
+	rd_escape_display(in, sizeof(in), out, sizeof(out));
+	/* Every byte value in, yet no control byte, DEL or raw high byte out. */
+	/* 32 C0 escapes, 94 printable ASCII copied, backslash and DEL escaped, and all 128
+	 * high bytes escaped (in ascending order no two of them form a valid sequence). */
+	assert_int_equal(strlen(out), 32 * 4 + 94 + 4 + 4 + 128 * 4);
+	for (i = 0; out[i] != '\0'; i++) {
+		assert_true((unsigned char)out[i] >= 0x20);
+		assert_true((unsigned char)out[i] < 0x7f);
+	}
+	assert_true(rd_utf8_valid(out, strlen(out)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nick_valid),
+		cmocka_unit_test(test_nick_invalid_with_exact_code),
+		cmocka_unit_test(test_room_names),
+		cmocka_unit_test(test_filename_valid),
+		cmocka_unit_test(test_filename_invalid),
+		cmocka_unit_test(test_filename_length_limits),
+		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_name_eq_ignores_ascii_case_only),
+		cmocka_unit_test(test_escape_display_literal),
+		cmocka_unit_test(test_escape_display_output_is_safe),
+	};
+
+	return cmocka_run_group_tests(tests, setup_long_names, NULL);
+}
