@@ -1,0 +1,215 @@
+# shellcheck shell=bash
+# lib.sh - helpers for live tests (bash). Source it after `set -euo pipefail`:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   rd_need_server                    # skip (77) when the server is not built yet
+#   rd_start_server --store "$(rd_tmpdir)"
+#   "$BUILD/roomdrop" --port "$RD_PORT" ... || fail "upload failed"
+#   rd_stop_server
+#   pass
+#
+# Contract with scripts/run-live-tests.sh: exit 0 = pass, 77 = skip (say why), else fail.
+# Everything a test starts through these helpers is stopped by PID when it exits, however
+# it exits; nothing is ever killed by name. Servers listen on 127.0.0.1 only, on a port
+# the kernel picks (the server reports it through --port-file).
+#
+# Environment: BUILD (build dir, default build; made absolute), RD_ROOT (repo root),
+# RD_TMP (this test's scratch dir, removed at exit unless RD_KEEP_TMP=1),
+# RD_START_TIMEOUT / RD_STOP_TIMEOUT (seconds, default 10).
+
+RD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD=$RD_ROOT/$BUILD
+export RD_ROOT BUILD
+RD_TEST=$(basename "$0" .sh)
+RD_START_TIMEOUT=${RD_START_TIMEOUT:-10}
+RD_STOP_TIMEOUT=${RD_STOP_TIMEOUT:-10}
+
+RD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/roomdrop-$RD_TEST.XXXXXX")
+export RD_TMP
+RD_PIDS=()         # every background process started through rd_spawn / rd_start_server
+RD_SERVER_LOGS=()  # logs shown by fail()
+RD_SERVER_COUNT=0
+RD_ON_EXIT=()      # extra cleanup commands, run first (rd_on_exit)
+
+# ---- results -------------------------------------------------------------------------
+
+# fail MSG: report a failure (with the tail of each server log) and exit 1.
+fail()
+{
+	local log
+	echo "FAIL: $RD_TEST: $*" >&2
+	for log in "${RD_SERVER_LOGS[@]}"; do
+		[[ -s $log ]] || continue
+		echo "---- last lines of $log" >&2
+		tail -n 20 "$log" >&2
+	done
+	exit 1
+}
+
+# skip WHY: the test cannot run here (missing binary, no display...); exit 77.
+skip()
+{
+	echo "SKIP: $RD_TEST: $*"
+	exit 77
+}
+
+# pass [NOTE]: the test passed; exit 0.
+# shellcheck disable=SC2120 # NOTE is optional
+pass()
+{
+	echo "PASS: $RD_TEST${*:+: $*}"
+	exit 0
+}
+
+# ---- scratch space ---------------------------------------------------------------------
+
+# rd_tmpdir: print a new empty directory inside RD_TMP (safe in $(...): RD_TMP is removed
+# as a whole at exit).
+rd_tmpdir()
+{
+	mktemp -d "$RD_TMP/d.XXXXXX"
+}
+
+# ---- processes -------------------------------------------------------------------------
+
+# rd_on_exit CMD...: run CMD (one string, eval'd) at exit, before processes are stopped.
+rd_on_exit()
+{
+	RD_ON_EXIT+=("$*")
+}
+
+# rd_spawn CMD [ARGS...]: start a background process that the exit trap will stop; its
+# PID is in RD_LAST_PID. Redirect its output yourself (rd_spawn cmd >log 2>&1 works).
+rd_spawn()
+{
+	"$@" &
+	RD_LAST_PID=$!
+	RD_PIDS+=("$RD_LAST_PID")
+}
+
+# rd_stop_pid PID: TERM, wait up to RD_STOP_TIMEOUT seconds, then KILL; reap it.
+# Sets RD_STOP_STATUS to its exit status (128+signal if killed; 0 if it was gone already).
+# shellcheck disable=SC2034 # RD_STOP_STATUS is for the tests
+rd_stop_pid()
+{
+	local pid=$1 i
+	RD_STOP_STATUS=0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < RD_STOP_TIMEOUT * 20; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			# a zombie child still answers kill -0: reap it when it has exited
+			[[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]] && break
+			sleep 0.05
+		done
+		if kill -0 "$pid" 2>/dev/null &&
+		   [[ $(ps -o stat= -p "$pid" 2>/dev/null) != Z* ]]; then
+			echo "lib.sh: pid $pid did not stop within ${RD_STOP_TIMEOUT}s; killing it" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	wait "$pid" 2>/dev/null || RD_STOP_STATUS=$?
+	rd__forget "$pid"
+}
+
+rd__forget()
+{
+	local p keep=()
+	for p in "${RD_PIDS[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	RD_PIDS=("${keep[@]}")
+}
+
+# ---- the server ------------------------------------------------------------------------
+
+# rd_need_server: skip unless $BUILD/roomdrop-server exists.
+rd_need_server()
+{
+	[[ -x $BUILD/roomdrop-server ]] || skip "$BUILD/roomdrop-server is not built yet"
+}
+
+# rd_start_server [ARGS...]: start a headless server on 127.0.0.1 with an ephemeral port
+# and wait (RD_START_TIMEOUT) until it has written that port to its --port-file.
+# Exports RD_PORT and RD_SERVER_PID; RD_SERVER_LOG is its stdout+stderr and RD_SERVER_DIR
+# its working directory (a fresh directory, so defaults such as a relative store land
+# there: pass absolute paths in ARGS). Can be called more than once; each call replaces
+# RD_PORT/RD_SERVER_PID with the new server's and the old one keeps running.
+# shellcheck disable=SC2120 # arguments are optional
+rd_start_server()
+{
+	local n portfile port="" again i
+	RD_SERVER_COUNT=$((RD_SERVER_COUNT + 1))
+	n=$RD_SERVER_COUNT
+	RD_SERVER_DIR=$RD_TMP/server$n
+	mkdir -p "$RD_SERVER_DIR"
+	portfile=$RD_SERVER_DIR/port
+	RD_SERVER_LOG=$RD_SERVER_DIR/server.log
+	RD_SERVER_LOGS+=("$RD_SERVER_LOG")
+
+	[[ -x $BUILD/roomdrop-server ]] || fail "$BUILD/roomdrop-server not found (build it first)"
+	(cd "$RD_SERVER_DIR" &&
+		exec "$BUILD/roomdrop-server" --headless --listen 127.0.0.1:0 \
+			--port-file "$portfile" "$@") >"$RD_SERVER_LOG" 2>&1 &
+	RD_SERVER_PID=$!
+	RD_PIDS+=("$RD_SERVER_PID")
+
+	for ((i = 0; i < RD_START_TIMEOUT * 20; i++)); do
+		if [[ -s $portfile ]]; then
+			port=$(<"$portfile")
+			port=${port//[[:space:]]/}
+			if [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)); then
+				# read it twice, in case the writer was caught half way
+				sleep 0.05
+				again=$(<"$portfile")
+				[[ ${again//[[:space:]]/} == "$port" ]] && break
+			fi
+			port=""
+		fi
+		if ! kill -0 "$RD_SERVER_PID" 2>/dev/null; then
+			wait "$RD_SERVER_PID" 2>/dev/null || true
+			fail "server exited before it listened (see $RD_SERVER_LOG)"
+		fi
+		sleep 0.05
+	done
+	[[ -n $port ]] || fail "server wrote no port to $portfile within ${RD_START_TIMEOUT}s"
+	RD_PORT=$port
+	export RD_PORT RD_SERVER_PID RD_SERVER_LOG RD_SERVER_DIR
+}
+
+# rd_stop_server [PID]: stop the last server started (or PID); RD_STOP_STATUS is its exit
+# status, so a test can check that a clean shutdown exits 0.
+# shellcheck disable=SC2120 # arguments are optional
+rd_stop_server()
+{
+	local pid=${1:-${RD_SERVER_PID:-}}
+	[[ -n $pid ]] || return 0
+	rd_stop_pid "$pid"
+	[[ $pid == "${RD_SERVER_PID:-}" ]] && RD_SERVER_PID=""
+	return 0
+}
+
+# ---- exit trap -------------------------------------------------------------------------
+
+rd__cleanup()
+{
+	local rc=$? cmd pid
+	set +e
+	for cmd in "${RD_ON_EXIT[@]}"; do
+		eval "$cmd"
+	done
+	for pid in "${RD_PIDS[@]}"; do
+		rd_stop_pid "$pid"
+	done
+	if [[ ${RD_KEEP_TMP:-0} == 1 ]]; then
+		echo "lib.sh: kept $RD_TMP" >&2
+	else
+		rm -rf "$RD_TMP"
+	fi
+	exit "$rc"
+}
+
+trap rd__cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
