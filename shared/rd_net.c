@@ -516,6 +516,8 @@ int rd_net_wait(int fd, short events, int timeout_ms)
 	uint64_t deadline = deadline_from(timeout_ms);
 	int r;
 
+	if (fd < 0)
+		return RD_ERR_INVAL; /* poll() would skip it and wait out the whole timeout */
 	for (;;) {
 		pfd.fd = fd;
 		pfd.events = events;

@@ -1,0 +1,644 @@
+/* test_net.c - address parsing, listen/accept/connect on 127.0.0.1 with ephemeral ports,
+ * full reads and writes, deadlines, peer close without SIGPIPE, sendfile. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rd_err.h"
+#include "rd_net.h"
+
+#define LOOP "127.0.0.1"
+#define WAIT_MS 5000 /* upper bound on any wait that is expected to succeed */
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+struct pair {
+	int lfd; /* listener */
+	int cfd; /* client end (from rd_net_connect) */
+	int sfd; /* server end (from rd_net_accept) */
+	uint16_t port;
+};
+
+static void pair_open(struct pair *p)
+{
+	p->lfd = p->cfd = p->sfd = -1;
+	assert_int_equal(rd_net_listen(LOOP, 0, 8, &p->lfd, &p->port), 0);
+	assert_int_equal(rd_net_connect(LOOP, p->port, WAIT_MS, &p->cfd), 0);
+	assert_int_equal(rd_net_wait(p->lfd, POLLIN, WAIT_MS), 0);
+	assert_int_equal(rd_net_accept(p->lfd, &p->sfd, NULL, 0, NULL), 0);
+}
+
+static void pair_close(struct pair *p)
+{
+	if (p->lfd >= 0)
+		close(p->lfd);
+	if (p->cfd >= 0)
+		close(p->cfd);
+	if (p->sfd >= 0)
+		close(p->sfd);
+	p->lfd = p->cfd = p->sfd = -1;
+}
+
+/* Small kernel buffers so that a peer that does not read stalls a writer quickly. */
+static void pair_small_bufs(struct pair *p)
+{
+	assert_int_equal(rd_net_set_bufs(p->cfd, 4096, 4096), 0);
+	assert_int_equal(rd_net_set_bufs(p->sfd, 4096, 4096), 0);
+}
+
+static uint8_t pattern_byte(size_t i)
+{
+	return (uint8_t)((i * 131u) ^ (i >> 9));
+}
+
+static uint8_t *pattern(size_t n)
+{
+	uint8_t *b = malloc(n ? n : 1);
+	size_t i;
+
+	assert_non_null(b);
+	for (i = 0; i < n; i++)
+		b[i] = pattern_byte(i);
+	return b;
+}
+
+struct writer {
+	int fd;
+	const void *p;
+	size_t n;
+	int rc;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	w->rc = rd_net_write_all(w->fd, w->p, w->n, WAIT_MS);
+	return NULL;
+}
+
+/* ---- address parsing ----------------------------------------------------------------- */
+
+static void test_parse_port_table(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		uint16_t port;
+	} t[] = {
+		{ "1", 0, 1 },
+		{ "80", 0, 80 },
+		{ "7878", 0, 7878 },
+		{ "65535", 0, 65535 },
+		{ "0080", 0, 80 }, /* still decimal digits only */
+		{ "0", RD_ERR_INVAL, 0 },
+		{ "00000", RD_ERR_INVAL, 0 },
+		{ "65536", RD_ERR_INVAL, 0 },
+		{ "99999999999999999999999", RD_ERR_INVAL, 0 },
+		{ "-1", RD_ERR_INVAL, 0 },
+		{ "+80", RD_ERR_INVAL, 0 },
+		{ "12a", RD_ERR_INVAL, 0 },
+		{ "0x50", RD_ERR_INVAL, 0 },
+		{ "", RD_ERR_INVAL, 0 },
+		{ " 80", RD_ERR_INVAL, 0 },
+		{ "80 ", RD_ERR_INVAL, 0 },
+		{ "8 0", RD_ERR_INVAL, 0 },
+		{ "80\n", RD_ERR_INVAL, 0 },
+	};
+	size_t i;
+	uint16_t port;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		port = 4242;
+		rc = rd_net_parse_port(t[i].s, &port);
+		if (rc != t[i].rc || port != t[i].port)
+			fail_msg("port case %zu \"%s\": rc %d port %u, want rc %d port %u", i, t[i].s,
+				 rc, port, t[i].rc, t[i].port);
+	}
+	assert_int_equal(rd_net_parse_port(NULL, &port), RD_ERR_INVAL);
+	assert_int_equal(port, 0);
+}
+
+static void test_parse_hostport_table(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		const char *host;
+		uint16_t port;
+	} t[] = {
+		{ "example.org:80", 0, "example.org", 80 },
+		{ "10.1.2.3:65535", 0, "10.1.2.3", 65535 },
+		{ "localhost", 0, "localhost", 7000 },
+		{ "[::1]:80", 0, "::1", 80 },
+		{ "[fe80::1%eth0]:9", 0, "fe80::1%eth0", 9 },
+		{ "[::1]", 0, "::1", 7000 },
+		{ "::1", 0, "::1", 7000 }, /* bare v6 address: no port possible */
+		{ ":9000", 0, RD_DEFAULT_HOST, 9000 },
+		{ "host:", RD_ERR_ADDR, "", 0 }, /* missing port */
+		{ "[::1]:", RD_ERR_ADDR, "", 0 },
+		{ "host:0", RD_ERR_ADDR, "", 0 },
+		{ "host:65536", RD_ERR_ADDR, "", 0 },
+		{ "host:-1", RD_ERR_ADDR, "", 0 },
+		{ "host:8a", RD_ERR_ADDR, "", 0 },
+		{ "host: 80", RD_ERR_ADDR, "", 0 },
+		{ "", RD_ERR_ADDR, "", 0 },
+		{ ":", RD_ERR_ADDR, "", 0 },
+		{ "[::1", RD_ERR_ADDR, "", 0 },
+		{ "[::1]80", RD_ERR_ADDR, "", 0 },
+		{ "[]:80", RD_ERR_ADDR, "", 0 },
+		{ "[host]:80", RD_ERR_ADDR, "", 0 }, /* brackets are for v6 only */
+		{ "::1:80", 0, "::1:80", 7000 }, /* a bare v6 address never carries a port */
+		{ "a b:80", RD_ERR_ADDR, "", 0 },
+		{ "a\n:80", RD_ERR_ADDR, "", 0 },
+		{ "a/b:80", RD_ERR_ADDR, "", 0 },
+	};
+	char host[64];
+	size_t i;
+	uint16_t port;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(host, 'Z', sizeof(host));
+		port = 4242;
+		rc = rd_net_parse_hostport(t[i].s, 7000, host, sizeof(host), &port);
+		if (rc != t[i].rc || port != t[i].port || strcmp(host, t[i].host) != 0)
+			fail_msg("hostport case %zu \"%s\": rc %d host \"%s\" port %u", i, t[i].s,
+				 rc, host, port);
+	}
+	/* A host that does not fit is an error, never a shorter, different host. */
+	assert_int_equal(rd_net_parse_hostport("abcdefgh:80", 1, host, 8, &port), RD_ERR_ADDR);
+	assert_string_equal(host, "");
+	assert_int_equal(rd_net_parse_hostport("abcdefg:80", 1, host, 8, &port), 0);
+	assert_string_equal(host, "abcdefg");
+	assert_int_equal(port, 80);
+}
+
+/* ---- listen / accept / connect ------------------------------------------------------- */
+
+static void test_listen_ephemeral_then_port_in_use(void **state)
+{
+	int a = -1, b = -1;
+	uint16_t pa = 0, pb = 7, lport = 0;
+	char ip[64];
+
+	(void)state;
+	assert_int_equal(rd_net_listen(LOOP, 0, 4, &a, &pa), 0);
+	assert_true(a >= 0);
+	assert_int_not_equal(pa, 0);
+	assert_int_equal(rd_net_local(a, ip, sizeof(ip), &lport), 0);
+	assert_string_equal(ip, LOOP);
+	assert_int_equal(lport, pa);
+	assert_true(fcntl(a, F_GETFD) & FD_CLOEXEC);
+
+	assert_int_equal(rd_net_listen(LOOP, pa, 4, &b, &pb), RD_ERR_ADDR_IN_USE);
+	assert_int_equal(b, -1);
+	assert_int_equal(pb, 0);
+	close(a);
+}
+
+static void test_listen_and_connect_reject_bad_arguments(void **state)
+{
+	int fd = 5;
+	uint16_t port = 5;
+
+	(void)state;
+	assert_int_equal(rd_net_listen(LOOP, 0, 4, NULL, &port), RD_ERR_INVAL);
+	assert_int_equal(port, 0);
+	assert_int_equal(rd_net_connect(LOOP, 0, 100, &fd), RD_ERR_INVAL);
+	assert_int_equal(fd, -1);
+	/* poll() would silently skip a negative descriptor and wait forever */
+	assert_int_equal(rd_net_wait(-1, POLLIN, -1), RD_ERR_INVAL);
+}
+
+static void test_accept_reports_peer_and_connect_sets_options(void **state)
+{
+	struct pair p;
+	char ip[64], ip2[64];
+	uint16_t port = 0, cport = 0, sport = 0;
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	(void)state;
+	p.lfd = p.cfd = p.sfd = -1;
+	assert_int_equal(rd_net_listen(LOOP, 0, 8, &p.lfd, &p.port), 0);
+	assert_int_equal(rd_net_connect(LOOP, p.port, WAIT_MS, &p.cfd), 0);
+	assert_int_equal(rd_net_wait(p.lfd, POLLIN, WAIT_MS), 0);
+	assert_int_equal(rd_net_accept(p.lfd, &p.sfd, ip, sizeof(ip), &port), 0);
+	assert_string_equal(ip, LOOP);
+
+	/* the accepted peer is the connecting socket */
+	assert_int_equal(rd_net_local(p.cfd, ip2, sizeof(ip2), &cport), 0);
+	assert_int_equal(port, cport);
+	assert_int_equal(rd_net_peer(p.cfd, ip2, sizeof(ip2), &sport), 0);
+	assert_string_equal(ip2, LOOP);
+	assert_int_equal(sport, p.port);
+
+	/* connect returns a blocking, close-on-exec socket with TCP_NODELAY */
+	assert_int_equal(fcntl(p.cfd, F_GETFL) & O_NONBLOCK, 0);
+	assert_true(fcntl(p.cfd, F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(p.sfd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(getsockopt(p.cfd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	assert_int_not_equal(v, 0);
+	assert_int_equal(rd_net_set_nodelay(p.cfd, 0), 0);
+	assert_int_equal(getsockopt(p.cfd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	assert_int_equal(v, 0);
+
+	/* an address that does not fit the caller's buffer is refused, not cut */
+	assert_int_equal(rd_net_peer(p.cfd, ip2, 4, &sport), RD_ERR_INVAL);
+	assert_string_equal(ip2, "");
+	assert_int_equal(sport, 0);
+	pair_close(&p);
+}
+
+static void test_connect_to_closed_port_is_refused(void **state)
+{
+	int l = -1, fd = 5;
+	uint16_t port = 0;
+	uint64_t t0;
+
+	(void)state;
+	/* Take an ephemeral port and free it: nothing listens there now. */
+	assert_int_equal(rd_net_listen(LOOP, 0, 1, &l, &port), 0);
+	close(l);
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_connect(LOOP, port, WAIT_MS, &fd), RD_ERR_REFUSED);
+	assert_int_equal(fd, -1);
+	assert_true(rd_now_mono_ms() - t0 < WAIT_MS);
+}
+
+static void test_connect_times_out_on_full_backlog(void **state)
+{
+	enum { MAX_CONN = 64, TIMEOUT = 200 };
+	int l = -1, fds[MAX_CONN], n = 0, rc = 0, i;
+	uint16_t port = 0;
+	uint64_t t0 = 0, took = 0;
+
+	(void)state;
+	/* Linux drops SYNs for a listener whose accept queue is full, so with nobody
+	 * accepting, one of the next connects waits until its deadline. */
+	assert_int_equal(rd_net_listen(LOOP, 0, 1, &l, &port), 0);
+	for (i = 0; i < MAX_CONN; i++) {
+		t0 = rd_now_mono_ms();
+		rc = rd_net_connect(LOOP, port, TIMEOUT, &fds[n]);
+		took = rd_now_mono_ms() - t0;
+		if (rc != 0)
+			break;
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	close(l);
+	assert_int_equal(rc, RD_ERR_TIMEOUT);
+	assert_true(took >= TIMEOUT - 10);
+	assert_true(took < TIMEOUT + 2000);
+}
+
+/* ---- reads, writes, waits ------------------------------------------------------------ */
+
+static void test_write_all_read_full_large_transfer(void **state)
+{
+	enum { SIZE = 4 * 1024 * 1024 + 3 };
+	struct pair p;
+	struct writer w;
+	pthread_t th;
+	uint8_t *src = pattern(SIZE), *dst = malloc(SIZE);
+
+	(void)state;
+	assert_non_null(dst);
+	pair_open(&p);
+	/* 4 MiB is far above the socket buffers: many partial sends and EAGAIN rounds.
+	 * (Tiny buffers would make loopback crawl on delayed ACKs.) */
+	w.fd = p.cfd;
+	w.p = src;
+	w.n = SIZE;
+	w.rc = 1;
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
+	assert_int_equal(rd_net_read_full(p.sfd, dst, SIZE, WAIT_MS), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	assert_memory_equal(src, dst, SIZE);
+	pair_close(&p);
+	free(src);
+	free(dst);
+}
+
+static void test_read_full_eof_cases(void **state)
+{
+	struct pair p;
+	char buf[16];
+
+	(void)state;
+	pair_open(&p);
+	assert_int_equal(rd_net_write_all(p.cfd, "abc", 3, WAIT_MS), 0);
+	assert_int_equal(shutdown(p.cfd, SHUT_WR), 0);
+	/* EOF after some bytes: the stream lied about what was coming */
+	assert_int_equal(rd_net_read_full(p.sfd, buf, 10, WAIT_MS), RD_ERR_MALFORMED);
+	assert_memory_equal(buf, "abc", 3);
+	/* EOF before the first byte: a clean close */
+	assert_int_equal(rd_net_read_full(p.sfd, buf, 10, WAIT_MS), RD_ERR_CLOSED);
+	assert_int_equal(rd_net_read_full(p.sfd, buf, 0, WAIT_MS), 0);
+	pair_close(&p);
+}
+
+static void test_read_some_and_timeouts(void **state)
+{
+	struct pair p;
+	char buf[16];
+	size_t got = 99;
+	uint64_t t0, took;
+
+	(void)state;
+	pair_open(&p);
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_read_some(p.sfd, buf, sizeof(buf), 150, &got), RD_ERR_TIMEOUT);
+	took = rd_now_mono_ms() - t0;
+	assert_int_equal(got, 0);
+	assert_true(took >= 140 && took < 2000);
+
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_read_full(p.sfd, buf, 1, 100), RD_ERR_TIMEOUT);
+	took = rd_now_mono_ms() - t0;
+	assert_true(took >= 90 && took < 2000);
+
+	assert_int_equal(rd_net_write_all(p.cfd, "hello", 5, WAIT_MS), 0);
+	assert_int_equal(rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got), 0);
+	assert_true(got >= 1 && got <= 5);
+	assert_memory_equal(buf, "hello", got);
+	assert_int_equal(rd_net_read_some(p.sfd, buf, 0, WAIT_MS, &got), RD_ERR_INVAL);
+
+	close(p.cfd);
+	p.cfd = -1;
+	/* drain what is left, then EOF */
+	while (rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got) == 0)
+		;
+	assert_int_equal(rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got),
+			 RD_ERR_CLOSED);
+	pair_close(&p);
+}
+
+static void test_wait_times_out_then_sees_data(void **state)
+{
+	struct pair p;
+	uint64_t t0, took;
+	int closed;
+
+	(void)state;
+	pair_open(&p);
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_wait(p.sfd, POLLIN, 120), RD_ERR_TIMEOUT);
+	took = rd_now_mono_ms() - t0;
+	assert_true(took >= 110 && took < 2000);
+	assert_int_equal(rd_net_wait(p.sfd, POLLIN, 0), RD_ERR_TIMEOUT);
+	assert_int_equal(rd_net_wait(p.cfd, POLLOUT, WAIT_MS), 0);
+	assert_int_equal(rd_net_write_all(p.cfd, "x", 1, WAIT_MS), 0);
+	assert_int_equal(rd_net_wait(p.sfd, POLLIN, WAIT_MS), 0);
+	closed = p.sfd;
+	pair_close(&p);
+	/* a closed descriptor is an error, not "ready" (nothing reopens it meanwhile) */
+	assert_int_equal(rd_net_wait(closed, POLLIN, 10), RD_ERR_SYSTEM);
+}
+
+static void test_write_all_times_out_on_stalled_reader(void **state)
+{
+	enum { SIZE = 8 * 1024 * 1024 };
+	struct pair p;
+	uint8_t *src = pattern(SIZE);
+	uint64_t t0, took;
+
+	(void)state;
+	pair_open(&p);
+	pair_small_bufs(&p);
+	/* The socket is blocking: the deadline must hold all the same. */
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_write_all(p.cfd, src, SIZE, 200), RD_ERR_TIMEOUT);
+	took = rd_now_mono_ms() - t0;
+	assert_true(took >= 190 && took < 2000);
+	assert_int_equal(fcntl(p.cfd, F_GETFL) & O_NONBLOCK, 0);
+	pair_close(&p);
+	free(src);
+}
+
+static void test_write_to_closed_peer_is_closed_without_sigpipe(void **state)
+{
+	struct pair p;
+	struct sigaction dfl, old;
+	char chunk[65536];
+	int rc = 0, i;
+
+	(void)state;
+	/* Default SIGPIPE action: a send without MSG_NOSIGNAL would kill this test. */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
+
+	memset(chunk, 'p', sizeof(chunk));
+	pair_open(&p);
+	close(p.sfd);
+	p.sfd = -1;
+	/* The first writes may still be accepted by the kernel; the RST soon follows. */
+	for (i = 0; i < 200 && rc == 0; i++)
+		rc = rd_net_write_all(p.cfd, chunk, sizeof(chunk), WAIT_MS);
+	assert_int_equal(rc, RD_ERR_CLOSED);
+	assert_int_equal(rd_net_write_all(p.cfd, chunk, 1, WAIT_MS), RD_ERR_CLOSED);
+	pair_close(&p);
+	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
+/* ---- sendfile -------------------------------------------------------------------------- */
+
+static int temp_file_with(const uint8_t *p, size_t n)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/rd_test_net_XXXXXX",
+		 dir != NULL && dir[0] != '\0' ? dir : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	return fd;
+}
+
+struct sf_job {
+	int sock, in_fd;
+	off_t off;
+	size_t n;
+	int rc;
+};
+
+static void *sendfile_main(void *arg)
+{
+	struct sf_job *j = arg;
+
+	j->rc = rd_net_sendfile_all(j->sock, j->in_fd, j->off, j->n, WAIT_MS);
+	return NULL;
+}
+
+static void test_sendfile_all_range_of_temp_file(void **state)
+{
+	enum { SIZE = 3 * 1024 * 1024 + 11, OFF = 1001 };
+	uint8_t *src = pattern(SIZE), *dst = malloc(SIZE);
+	struct pair p;
+	struct sf_job j;
+	pthread_t th;
+	int fd;
+
+	(void)state;
+	assert_non_null(dst);
+	rd_net_ignore_sigpipe();
+	fd = temp_file_with(src, SIZE);
+	pair_open(&p);
+	j.sock = p.cfd;
+	j.in_fd = fd;
+	j.off = OFF;
+	j.n = SIZE - OFF;
+	j.rc = 1;
+	assert_int_equal(pthread_create(&th, NULL, sendfile_main, &j), 0);
+	assert_int_equal(rd_net_read_full(p.sfd, dst, SIZE - OFF, WAIT_MS), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(j.rc, 0);
+	assert_memory_equal(dst, src + OFF, SIZE - OFF);
+	/* the file offset is untouched */
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)SIZE);
+
+	/* asking for more than the file holds */
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, SIZE - 5, 10, WAIT_MS), RD_ERR_MISMATCH);
+	assert_int_equal(rd_net_read_full(p.sfd, dst, 5, WAIT_MS), 0);
+	assert_memory_equal(dst, src + SIZE - 5, 5);
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, 0, WAIT_MS), 0);
+	pair_close(&p);
+	close(fd);
+	free(src);
+	free(dst);
+}
+
+static void test_sendfile_all_times_out_on_stalled_reader(void **state)
+{
+	enum { SIZE = 8 * 1024 * 1024 };
+	uint8_t *src = pattern(SIZE);
+	struct pair p;
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+	uint64_t t0, took;
+	int fd;
+
+	(void)state;
+	fd = temp_file_with(src, SIZE);
+	pair_open(&p);
+	pair_small_bufs(&p);
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, SIZE, 200), RD_ERR_TIMEOUT);
+	took = rd_now_mono_ms() - t0;
+	assert_true(took >= 190 && took < 2000);
+	/* the socket's own send timeout is left as it was (none) */
+	assert_int_equal(getsockopt(p.cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len), 0);
+	assert_int_equal(tv.tv_sec, 0);
+	assert_int_equal(tv.tv_usec, 0);
+
+	/* the same on a non-blocking socket */
+	assert_int_equal(rd_net_set_nonblock(p.cfd, 1), 0);
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, SIZE, 100), RD_ERR_TIMEOUT);
+	assert_true(fcntl(p.cfd, F_GETFL) & O_NONBLOCK);
+	pair_close(&p);
+	close(fd);
+	free(src);
+}
+
+/* ---- odds and ends ------------------------------------------------------------------- */
+
+static void test_ignore_sigpipe_is_idempotent(void **state)
+{
+	struct sigaction sa;
+
+	(void)state;
+	rd_net_ignore_sigpipe();
+	rd_net_ignore_sigpipe();
+	assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+	assert_true(sa.sa_handler == SIG_IGN);
+}
+
+static void test_clocks(void **state)
+{
+	uint64_t a, b, wall;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	(void)state;
+	a = rd_now_mono_ms();
+	nanosleep(&ts, NULL);
+	b = rd_now_mono_ms();
+	assert_true(b >= a + 19);
+	wall = rd_now_wall_ms();
+	assert_true(wall / 1000 + 2 >= (uint64_t)time(NULL));
+	assert_true(wall / 1000 <= (uint64_t)time(NULL) + 2);
+}
+
+static void test_socket_option_setters(void **state)
+{
+	struct pair p;
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	(void)state;
+	pair_open(&p);
+	assert_int_equal(rd_net_set_nonblock(p.sfd, 1), 0);
+	assert_true(fcntl(p.sfd, F_GETFL) & O_NONBLOCK);
+	assert_int_equal(rd_net_set_nonblock(p.sfd, 0), 0);
+	assert_int_equal(fcntl(p.sfd, F_GETFL) & O_NONBLOCK, 0);
+	assert_int_equal(rd_net_set_bufs(p.sfd, 0, 0), 0);
+	assert_int_equal(rd_net_set_bufs(p.sfd, -1, 0), RD_ERR_INVAL);
+	assert_int_equal(rd_net_set_bufs(p.sfd, 8192, 0), 0);
+	assert_int_equal(getsockopt(p.sfd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+	assert_true(v >= 8192); /* Linux doubles the value */
+	assert_int_equal(rd_net_set_nodelay(-1, 1), RD_ERR_SYSTEM);
+	pair_close(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_port_table),
+		cmocka_unit_test(test_parse_hostport_table),
+		cmocka_unit_test(test_listen_ephemeral_then_port_in_use),
+		cmocka_unit_test(test_listen_and_connect_reject_bad_arguments),
+		cmocka_unit_test(test_accept_reports_peer_and_connect_sets_options),
+		cmocka_unit_test(test_connect_to_closed_port_is_refused),
+		cmocka_unit_test(test_connect_times_out_on_full_backlog),
+		cmocka_unit_test(test_write_all_read_full_large_transfer),
+		cmocka_unit_test(test_read_full_eof_cases),
+		cmocka_unit_test(test_read_some_and_timeouts),
+		cmocka_unit_test(test_wait_times_out_then_sees_data),
+		cmocka_unit_test(test_write_all_times_out_on_stalled_reader),
+		cmocka_unit_test(test_write_to_closed_peer_is_closed_without_sigpipe),
+		cmocka_unit_test(test_sendfile_all_range_of_temp_file),
+		cmocka_unit_test(test_sendfile_all_times_out_on_stalled_reader),
+		cmocka_unit_test(test_ignore_sigpipe_is_idempotent),
+		cmocka_unit_test(test_clocks),
+		cmocka_unit_test(test_socket_option_setters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
