@@ -36,11 +36,10 @@ void rd_log_emit(enum rd_log_level level, const char *file, int line, const char
 
 /* RD_LOG(RD_LOG_WARN, "client %u: %s", id, rd_strerror(rc));
  * Arguments are not evaluated when the level is filtered out. */
-#define RD_LOG(level, ...)                                                                \
-	do {                                                                              \
-		if ((int)(level) <=                                                       \
-		    atomic_load_explicit(&rd_log_max_level, memory_order_relaxed))        \
-			rd_log_emit((level), __FILE__, __LINE__, __func__, __VA_ARGS__); \
+#define RD_LOG(level, ...)                                                                         \
+	do {                                                                                       \
+		if ((int)(level) <= atomic_load_explicit(&rd_log_max_level, memory_order_relaxed)) \
+			rd_log_emit((level), __FILE__, __LINE__, __func__, __VA_ARGS__);           \
 	} while (0)
 
 #endif

@@ -28,19 +28,19 @@
 #include "rd_zip.h"
 
 #define HDR RD_FRAME_HEADER_SIZE
-#define READ_CHUNK (64u * 1024u)      /* largest single read() in rd_frame_recv */
+#define READ_CHUNK (64u * 1024u) /* largest single read() in rd_frame_recv */
 #define READER_FIRST_ALLOC 4096u
-#define FRAME_ZIP_MIN 32u             /* below this, zlib cannot save 10% worth the work */
-#define SEND_STACK 4096u              /* rd_frame_send builds frames up to this on the stack */
+#define FRAME_ZIP_MIN 32u /* below this, zlib cannot save 10% worth the work */
+#define SEND_STACK 4096u  /* rd_frame_send builds frames up to this on the stack */
 
 struct rd_frame_reader {
 	uint8_t *buf;
 	size_t cap;
-	size_t start, end;      /* pending bytes: buf[start .. end) */
-	size_t limit;           /* cap never grows past this */
+	size_t start, end; /* pending bytes: buf[start .. end) */
+	size_t limit;      /* cap never grows past this */
 	uint32_t max_payload;
-	int err;                /* sticky error, 0 if none */
-	struct rd_buf scratch;  /* inflated payload of the last compressed frame */
+	int err;               /* sticky error, 0 if none */
+	struct rd_buf scratch; /* inflated payload of the last compressed frame */
 };
 
 static const uint8_t empty_payload[1];

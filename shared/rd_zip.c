@@ -21,7 +21,7 @@
 #include "rd_zip.h"
 
 #define ZIP_PREFIX 4u
-#define ZIP_MIN_STREAM 8u          /* smallest possible zlib stream (header + adler) */
+#define ZIP_MIN_STREAM 8u /* smallest possible zlib stream (header + adler) */
 #define ZIP_SAMPLE (16u * 1024u)
 
 int rd_zip_worth(size_t orig, size_t wire)

@@ -49,7 +49,7 @@ static void test_big_endian_layout(void **state)
 		0x12, 0x34,                                     /* u16 */
 		0x89, 0xAB, 0xCD, 0xEF,                         /* u32 */
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* u64 */
-		0x00, 0x03, 'a', 'b', 'c',                      /* str */
+		0x00, 0x03, 'a',  'b',  'c',                    /* str */
 		0x00, 0x00, 0x00, 0x02, 0xFF, 0x00,             /* bytes */
 	};
 	static const uint8_t two[] = { 0xFF, 0x00 };
@@ -154,6 +154,7 @@ static void test_reads_past_end(void **state)
 	const uint8_t *bp = data;
 	size_t n = 9;
 	char s[8] = "zz";
+	static const uint8_t short_str[] = { 0x00, 0x05, 'a', 'b', 'c' }; /* 2 bytes short */
 
 	(void)state;
 	rd_buf_view(&b, data, 0);
@@ -180,7 +181,7 @@ static void test_reads_past_end(void **state)
 	assert_int_equal(rd_buf_get_bytes_view(&b, &bp, &n), RD_ERR_INCOMPLETE);
 	assert_null(bp);
 	assert_int_equal(n, 0);
-	rd_buf_view(&b, "\x00\x05" "abc", 5);
+	rd_buf_view(&b, short_str, sizeof(short_str));
 	assert_int_equal(rd_buf_get_str(&b, s, sizeof(s)), RD_ERR_INCOMPLETE);
 	assert_string_equal(s, "");
 	/* Nothing consumed by any of the failures. */
@@ -286,7 +287,8 @@ static void test_view_cannot_grow(void **state)
 	assert_int_equal(rd_buf_avail(&b), 2);
 	assert_int_equal(rd_buf_rptr(&b)[0], 1);
 	assert_memory_equal(data, "\0\0\0\x2a\1\2", 6); /* foreign memory untouched */
-	rd_buf_free(&b); /* does not free foreign memory */
+	/* does not free foreign memory */
+	rd_buf_free(&b);
 
 	rd_buf_view(&b, NULL, 0);
 	assert_non_null(b.data);
@@ -356,9 +358,10 @@ static void test_str_with_nul_is_malformed(void **state)
 {
 	struct rd_buf b;
 	char out[16] = "junk";
+	static const uint8_t nul_inside[] = { 0x00, 0x03, 'a', 0x00, 'b' };
 
 	(void)state;
-	rd_buf_view(&b, "\x00\x03" "a\0b", 5);
+	rd_buf_view(&b, nul_inside, sizeof(nul_inside));
 	assert_int_equal(rd_buf_get_str(&b, out, sizeof(out)), RD_ERR_MALFORMED);
 	assert_string_equal(out, "");
 	assert_int_equal(b.rpos, 0);

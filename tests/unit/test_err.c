@@ -42,7 +42,8 @@ static void test_level_names_round_trip(void **state)
 
 	(void)state;
 	for (i = RD_LOG_ERROR; i <= RD_LOG_DEBUG; i++) {
-		assert_int_equal(rd_log_level_parse(rd_log_level_name((enum rd_log_level)i), &l), 0);
+		assert_int_equal(rd_log_level_parse(rd_log_level_name((enum rd_log_level)i), &l),
+				 0);
 		assert_int_equal(l, i);
 	}
 	assert_string_equal(rd_log_level_name(RD_LOG_WARN), "warn");

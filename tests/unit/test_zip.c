@@ -39,8 +39,8 @@ static void fill_text(uint8_t *p, size_t n)
 
 /* A prefixed payload made with zlib directly: declared length, then the stream of
  * `reps` copies of chunk. */
-static void make_stream(struct rd_buf *out, uint32_t declared, const uint8_t *chunk,
-			size_t clen, size_t reps)
+static void make_stream(struct rd_buf *out, uint32_t declared, const uint8_t *chunk, size_t clen,
+			size_t reps)
 {
 	z_stream z;
 	uint8_t tmp[65536];
@@ -151,7 +151,7 @@ static void test_small_gain_is_not_enough(void **state)
 	z = malloc(zl);
 	assert_non_null(z);
 	assert_int_equal(compress2(z, &zl, src, n, 1), Z_OK);
-	assert_true(zl < n);                  /* zlib does save something */
+	assert_true(zl < n);                   /* zlib does save something */
 	assert_false(rd_zip_worth(n, zl + 4)); /* but not 10% */
 	rd_buf_init(&out, 0);
 	assert_int_equal(rd_zip_compress(src, n, 1, &out, &used), 0);
