@@ -562,7 +562,8 @@ int rd_net_write_all(int fd, const void *p, size_t n, int timeout_ms)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if ((rc = rd_net_wait(fd, POLLOUT, remaining_ms(deadline, timeout_ms))) != 0)
+			rc = rd_net_wait(fd, POLLOUT, remaining_ms(deadline, timeout_ms));
+			if (rc != 0)
 				return rc;
 			continue;
 		}
@@ -738,7 +739,8 @@ int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if ((rc = rd_net_wait(sock, POLLOUT, remaining_ms(deadline, timeout_ms))) != 0)
+			rc = rd_net_wait(sock, POLLOUT, remaining_ms(deadline, timeout_ms));
+			if (rc != 0)
 				goto out;
 			continue;
 		}

@@ -245,16 +245,13 @@ static void test_hex_round_trip(void **state)
 static void test_hex_parse_rejects_bad_input(void **state)
 {
 	static const char *bad[] = {
-		"0",	   /* odd, too short */
-		"00",	   /* too short */
+		"0",       /* odd, too short */
+		"00",      /* too short */
 		"000000",  /* too long */
 		"0000000", /* too long and odd */
-		"0g00",	   /* not a digit */
-		"00 0",	   /* blank */
-		" 0000",
-		"0x00",
-		"-000",
-		"00\n0",
+		"0g00",    /* not a digit */
+		"00 0",    /* blank */
+		" 0000",   "0x00", "-000", "00\n0",
 	};
 	uint8_t out[2];
 	size_t i;

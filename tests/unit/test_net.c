@@ -26,6 +26,12 @@
 
 #define LOOP "127.0.0.1"
 #define WAIT_MS 5000 /* upper bound on any wait that is expected to succeed */
+#define CONN_MAX 64
+#define CONN_TIMEOUT 200
+#define BIG (4 * 1024 * 1024 + 3)        /* far above the default socket buffers */
+#define STALL (8 * 1024 * 1024)          /* more than any buffers can absorb */
+#define FILE_SIZE (3 * 1024 * 1024 + 11) /* several sendfile chunks and a tail */
+#define FILE_OFF 1001
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -131,8 +137,8 @@ static void test_parse_port_table(void **state)
 		port = 4242;
 		rc = rd_net_parse_port(t[i].s, &port);
 		if (rc != t[i].rc || port != t[i].port)
-			fail_msg("port case %zu \"%s\": rc %d port %u, want rc %d port %u", i, t[i].s,
-				 rc, port, t[i].rc, t[i].port);
+			fail_msg("port case %zu \"%s\": rc %d port %u, want rc %d port %u", i,
+				 t[i].s, rc, port, t[i].rc, t[i].port);
 	}
 	assert_int_equal(rd_net_parse_port(NULL, &port), RD_ERR_INVAL);
 	assert_int_equal(port, 0);
@@ -167,7 +173,7 @@ static void test_parse_hostport_table(void **state)
 		{ "[::1]80", RD_ERR_ADDR, "", 0 },
 		{ "[]:80", RD_ERR_ADDR, "", 0 },
 		{ "[host]:80", RD_ERR_ADDR, "", 0 }, /* brackets are for v6 only */
-		{ "::1:80", 0, "::1:80", 7000 }, /* a bare v6 address never carries a port */
+		{ "::1:80", 0, "::1:80", 7000 },     /* a bare v6 address never carries a port */
 		{ "a b:80", RD_ERR_ADDR, "", 0 },
 		{ "a\n:80", RD_ERR_ADDR, "", 0 },
 		{ "a/b:80", RD_ERR_ADDR, "", 0 },
@@ -289,8 +295,7 @@ static void test_connect_to_closed_port_is_refused(void **state)
 
 static void test_connect_times_out_on_full_backlog(void **state)
 {
-	enum { MAX_CONN = 64, TIMEOUT = 200 };
-	int l = -1, fds[MAX_CONN], n = 0, rc = 0, i;
+	int l = -1, fds[CONN_MAX], n = 0, rc = 0, i;
 	uint16_t port = 0;
 	uint64_t t0 = 0, took = 0;
 
@@ -298,9 +303,9 @@ static void test_connect_times_out_on_full_backlog(void **state)
 	/* Linux drops SYNs for a listener whose accept queue is full, so with nobody
 	 * accepting, one of the next connects waits until its deadline. */
 	assert_int_equal(rd_net_listen(LOOP, 0, 1, &l, &port), 0);
-	for (i = 0; i < MAX_CONN; i++) {
+	for (i = 0; i < CONN_MAX; i++) {
 		t0 = rd_now_mono_ms();
-		rc = rd_net_connect(LOOP, port, TIMEOUT, &fds[n]);
+		rc = rd_net_connect(LOOP, port, CONN_TIMEOUT, &fds[n]);
 		took = rd_now_mono_ms() - t0;
 		if (rc != 0)
 			break;
@@ -310,19 +315,18 @@ static void test_connect_times_out_on_full_backlog(void **state)
 		close(fds[i]);
 	close(l);
 	assert_int_equal(rc, RD_ERR_TIMEOUT);
-	assert_true(took >= TIMEOUT - 10);
-	assert_true(took < TIMEOUT + 2000);
+	assert_true(took >= CONN_TIMEOUT - 10);
+	assert_true(took < CONN_TIMEOUT + 2000);
 }
 
 /* ---- reads, writes, waits ------------------------------------------------------------ */
 
 static void test_write_all_read_full_large_transfer(void **state)
 {
-	enum { SIZE = 4 * 1024 * 1024 + 3 };
 	struct pair p;
 	struct writer w;
 	pthread_t th;
-	uint8_t *src = pattern(SIZE), *dst = malloc(SIZE);
+	uint8_t *src = pattern(BIG), *dst = malloc(BIG);
 
 	(void)state;
 	assert_non_null(dst);
@@ -331,13 +335,13 @@ static void test_write_all_read_full_large_transfer(void **state)
 	 * (Tiny buffers would make loopback crawl on delayed ACKs.) */
 	w.fd = p.cfd;
 	w.p = src;
-	w.n = SIZE;
+	w.n = BIG;
 	w.rc = 1;
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-	assert_int_equal(rd_net_read_full(p.sfd, dst, SIZE, WAIT_MS), 0);
+	assert_int_equal(rd_net_read_full(p.sfd, dst, BIG, WAIT_MS), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(w.rc, 0);
-	assert_memory_equal(src, dst, SIZE);
+	assert_memory_equal(src, dst, BIG);
 	pair_close(&p);
 	free(src);
 	free(dst);
@@ -392,8 +396,7 @@ static void test_read_some_and_timeouts(void **state)
 	/* drain what is left, then EOF */
 	while (rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got) == 0)
 		;
-	assert_int_equal(rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got),
-			 RD_ERR_CLOSED);
+	assert_int_equal(rd_net_read_some(p.sfd, buf, sizeof(buf), WAIT_MS, &got), RD_ERR_CLOSED);
 	pair_close(&p);
 }
 
@@ -421,9 +424,8 @@ static void test_wait_times_out_then_sees_data(void **state)
 
 static void test_write_all_times_out_on_stalled_reader(void **state)
 {
-	enum { SIZE = 8 * 1024 * 1024 };
 	struct pair p;
-	uint8_t *src = pattern(SIZE);
+	uint8_t *src = pattern(STALL);
 	uint64_t t0, took;
 
 	(void)state;
@@ -431,7 +433,7 @@ static void test_write_all_times_out_on_stalled_reader(void **state)
 	pair_small_bufs(&p);
 	/* The socket is blocking: the deadline must hold all the same. */
 	t0 = rd_now_mono_ms();
-	assert_int_equal(rd_net_write_all(p.cfd, src, SIZE, 200), RD_ERR_TIMEOUT);
+	assert_int_equal(rd_net_write_all(p.cfd, src, STALL, 200), RD_ERR_TIMEOUT);
 	took = rd_now_mono_ms() - t0;
 	assert_true(took >= 190 && took < 2000);
 	assert_int_equal(fcntl(p.cfd, F_GETFL) & O_NONBLOCK, 0);
@@ -500,8 +502,7 @@ static void *sendfile_main(void *arg)
 
 static void test_sendfile_all_range_of_temp_file(void **state)
 {
-	enum { SIZE = 3 * 1024 * 1024 + 11, OFF = 1001 };
-	uint8_t *src = pattern(SIZE), *dst = malloc(SIZE);
+	uint8_t *src = pattern(FILE_SIZE), *dst = malloc(FILE_SIZE);
 	struct pair p;
 	struct sf_job j;
 	pthread_t th;
@@ -510,25 +511,26 @@ static void test_sendfile_all_range_of_temp_file(void **state)
 	(void)state;
 	assert_non_null(dst);
 	rd_net_ignore_sigpipe();
-	fd = temp_file_with(src, SIZE);
+	fd = temp_file_with(src, FILE_SIZE);
 	pair_open(&p);
 	j.sock = p.cfd;
 	j.in_fd = fd;
-	j.off = OFF;
-	j.n = SIZE - OFF;
+	j.off = FILE_OFF;
+	j.n = FILE_SIZE - FILE_OFF;
 	j.rc = 1;
 	assert_int_equal(pthread_create(&th, NULL, sendfile_main, &j), 0);
-	assert_int_equal(rd_net_read_full(p.sfd, dst, SIZE - OFF, WAIT_MS), 0);
+	assert_int_equal(rd_net_read_full(p.sfd, dst, FILE_SIZE - FILE_OFF, WAIT_MS), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(j.rc, 0);
-	assert_memory_equal(dst, src + OFF, SIZE - OFF);
+	assert_memory_equal(dst, src + FILE_OFF, FILE_SIZE - FILE_OFF);
 	/* the file offset is untouched */
-	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)SIZE);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)FILE_SIZE);
 
 	/* asking for more than the file holds */
-	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, SIZE - 5, 10, WAIT_MS), RD_ERR_MISMATCH);
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, FILE_SIZE - 5, 10, WAIT_MS),
+			 RD_ERR_MISMATCH);
 	assert_int_equal(rd_net_read_full(p.sfd, dst, 5, WAIT_MS), 0);
-	assert_memory_equal(dst, src + SIZE - 5, 5);
+	assert_memory_equal(dst, src + FILE_SIZE - 5, 5);
 	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, 0, WAIT_MS), 0);
 	pair_close(&p);
 	close(fd);
@@ -538,8 +540,7 @@ static void test_sendfile_all_range_of_temp_file(void **state)
 
 static void test_sendfile_all_times_out_on_stalled_reader(void **state)
 {
-	enum { SIZE = 8 * 1024 * 1024 };
-	uint8_t *src = pattern(SIZE);
+	uint8_t *src = pattern(STALL);
 	struct pair p;
 	struct timeval tv = { 0, 0 };
 	socklen_t len = sizeof(tv);
@@ -547,11 +548,11 @@ static void test_sendfile_all_times_out_on_stalled_reader(void **state)
 	int fd;
 
 	(void)state;
-	fd = temp_file_with(src, SIZE);
+	fd = temp_file_with(src, STALL);
 	pair_open(&p);
 	pair_small_bufs(&p);
 	t0 = rd_now_mono_ms();
-	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, SIZE, 200), RD_ERR_TIMEOUT);
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, STALL, 200), RD_ERR_TIMEOUT);
 	took = rd_now_mono_ms() - t0;
 	assert_true(took >= 190 && took < 2000);
 	/* the socket's own send timeout is left as it was (none) */
@@ -561,7 +562,7 @@ static void test_sendfile_all_times_out_on_stalled_reader(void **state)
 
 	/* the same on a non-blocking socket */
 	assert_int_equal(rd_net_set_nonblock(p.cfd, 1), 0);
-	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, SIZE, 100), RD_ERR_TIMEOUT);
+	assert_int_equal(rd_net_sendfile_all(p.cfd, fd, 0, STALL, 100), RD_ERR_TIMEOUT);
 	assert_true(fcntl(p.cfd, F_GETFL) & O_NONBLOCK);
 	pair_close(&p);
 	close(fd);
