@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "internal.h"
 #include "rd_err.h"
@@ -163,6 +164,65 @@ static void test_log_long_message_truncated(void **state)
 	assert_int_equal(c.msg[0], 'x');
 }
 
+#define LOG_THREADS 4
+#define LOG_PER_THREAD 20000
+
+static atomic_int count_a, count_b;
+static atomic_int logging_done;
+
+static void sink_a(enum rd_log_level level, const char *file, int line, const char *func,
+		   const char *msg, void *user)
+{
+	(void)level, (void)file, (void)line, (void)func, (void)msg, (void)user;
+	atomic_fetch_add(&count_a, 1);
+}
+
+static void sink_b(enum rd_log_level level, const char *file, int line, const char *func,
+		   const char *msg, void *user)
+{
+	(void)level, (void)file, (void)line, (void)func, (void)msg, (void)user;
+	atomic_fetch_add(&count_b, 1);
+}
+
+static void *log_many(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < LOG_PER_THREAD; i++)
+		RD_LOG(RD_LOG_INFO, "message %d", i);
+	atomic_fetch_add(&logging_done, 1);
+	return NULL;
+}
+
+/* Sinks swapped while other threads log: a sink is installed throughout, so every
+ * message reaches exactly one of them. */
+static void test_log_set_while_logging(void **state)
+{
+	pthread_t th[LOG_THREADS];
+	int i, flip = 0;
+
+	(void)state;
+	atomic_store(&count_a, 0);
+	atomic_store(&count_b, 0);
+	atomic_store(&logging_done, 0);
+	rd_log_set(sink_a, RD_LOG_DEBUG, NULL);
+	for (i = 0; i < LOG_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, log_many, NULL), 0);
+	while (atomic_load(&logging_done) < LOG_THREADS) {
+		rd_log_set(flip ? sink_a : sink_b, RD_LOG_DEBUG, NULL);
+		flip = !flip;
+	}
+	for (i = 0; i < LOG_THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	rd_log_set(NULL, RD_LOG_ERROR, NULL);
+	assert_int_equal(atomic_load(&count_a) + atomic_load(&count_b),
+			 LOG_THREADS * LOG_PER_THREAD);
+	RD_LOG(RD_LOG_ERROR, "after removal");
+	assert_int_equal(atomic_load(&count_a) + atomic_load(&count_b),
+			 LOG_THREADS * LOG_PER_THREAD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_log_level_filter),
 		cmocka_unit_test(test_log_without_sink_is_silent),
 		cmocka_unit_test(test_log_long_message_truncated),
+		cmocka_unit_test(test_log_set_while_logging),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
