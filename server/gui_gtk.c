@@ -1,0 +1,1317 @@
+/* gui_gtk.c - the administrator's window (GTK 4); implements admin_ui.h.
+ *
+ * Threads. Everything in this file that touches GTK runs on the main thread, inside
+ * admin_ui_run(). Other threads reach the window through two functions only:
+ *   admin_ui_event()  copies the event into a bounded queue under q_lock (no GTK, no
+ *                     wait beyond that lock); past QUEUE_MAX pending events it counts
+ *                     them as dropped instead.
+ *   admin_ui_quit()   sets an atomic flag.
+ * A TICK_MS timer on the main loop swaps the queue out under q_lock, appends the events
+ * to the log pane (one text insertion per tick; the log keeps the last LOG_KEEP lines,
+ * trimmed in batches), and refreshes the client table from an rd_server_clients()
+ * snapshot when events made it dirty (at most every REFRESH_MIN_MS) and at least every
+ * REFRESH_MAX_MS, so 500 clients arriving at once cost a few table refreshes, not 500.
+ * Rows are GObjects updated in place by client id, so selection and sort order survive
+ * refreshes. The rd_server_* admin calls never block (their contract), so the window
+ * never waits on the network.
+ */
+#include <gtk/gtk.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin_ui.h"
+#include "rd_err.h"
+#include "rd_proto.h"
+
+#define APP_ID "org.roomdrop.Server"
+#define TICK_MS 100
+#define REFRESH_MIN_MS 200
+#define REFRESH_MAX_MS 500
+#define QUEUE_MAX 8192
+#define LOG_KEEP 5000
+#define LOG_SLACK 500 /* trim when LOG_KEEP + LOG_SLACK lines are reached */
+#define DEFAULT_KICK_REASON "kicked by the administrator"
+
+/* ---- the event queue (any thread) ------------------------------------------------- */
+
+struct evq {
+	struct rd_event *v;
+	size_t n, cap;
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct evq q_pending;    /* guarded by q_lock */
+static int q_open;              /* guarded by q_lock: a window is running */
+static unsigned long q_dropped; /* guarded by q_lock */
+static atomic_int quit_requested;
+
+void admin_ui_event(const struct rd_event *ev)
+{
+	if (!ev)
+		return;
+	pthread_mutex_lock(&q_lock);
+	if (q_open) {
+		if (q_pending.n == q_pending.cap && q_pending.cap < QUEUE_MAX) {
+			size_t cap = q_pending.cap ? q_pending.cap * 2 : 256;
+			struct rd_event *v = realloc(q_pending.v, cap * sizeof(*v));
+			if (v) {
+				q_pending.v = v;
+				q_pending.cap = cap;
+			}
+		}
+		if (q_pending.n < q_pending.cap)
+			q_pending.v[q_pending.n++] = *ev;
+		else
+			q_dropped++;
+	}
+	pthread_mutex_unlock(&q_lock);
+}
+
+void admin_ui_quit(void)
+{
+	atomic_store(&quit_requested, 1);
+}
+
+int admin_ui_wanted(int headless)
+{
+	const char *x11 = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+
+	if (headless)
+		return 0;
+	if ((!x11 || !*x11) && (!wl || !*wl))
+		return 0;
+	/* Opens the display on this (the main) thread, which admin_ui_run then uses. */
+	return gtk_init_check() ? 1 : 0;
+}
+
+/* ---- one client row ---------------------------------------------------------------- */
+
+#define ADM_TYPE_ROW (adm_row_get_type())
+G_DECLARE_FINAL_TYPE(AdmRow, adm_row, ADM, ROW, GObject)
+
+struct _AdmRow {
+	GObject parent;
+	struct rd_client_info info;
+};
+
+G_DEFINE_FINAL_TYPE(AdmRow, adm_row, G_TYPE_OBJECT)
+
+static guint row_changed_signal;
+
+static void adm_row_class_init(AdmRowClass *klass)
+{
+	/* "changed": a shown field changed; bound cells refresh their text. */
+	row_changed_signal = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+					  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void adm_row_init(AdmRow *self)
+{
+	(void)self;
+}
+
+static AdmRow *adm_row_new(const struct rd_client_info *ci)
+{
+	AdmRow *r = g_object_new(ADM_TYPE_ROW, NULL);
+	r->info = *ci;
+	return r;
+}
+
+/* Fields shown in the table (bytes and queue are not). */
+static int row_shown_differs(const struct rd_client_info *a, const struct rd_client_info *b)
+{
+	return a->port != b->port || a->connected_ms != b->connected_ms ||
+	       a->last_msg_ms != b->last_msg_ms || strcmp(a->ip, b->ip) != 0 ||
+	       strcmp(a->nick, b->nick) != 0 || strcmp(a->room, b->room) != 0 ||
+	       strcmp(a->activity, b->activity) != 0;
+}
+
+/* ---- the window's state (main thread only) -------------------------------------- */
+
+enum col { COL_IP, COL_PORT, COL_NICK, COL_ROOM, COL_SINCE, COL_LAST, COL_ACTIVITY, NCOLS };
+
+static const char *const col_titles[NCOLS] = {
+	"IP address", "Port", "Nickname", "Room", "Connected since", "Last message", "Activity",
+};
+
+enum scope_item { SCOPE_EVERYONE, SCOPE_ROOM, SCOPE_USER };
+
+struct ui {
+	struct rd_server *server;
+	char listen[128];
+	GtkApplication *app;
+	GtkWindow *win;
+	GtkColumnView *view;
+	GListStore *store;          /* AdmRow, ordered by client id */
+	GtkSingleSelection *sel;
+	GtkLabel *summary;
+	GtkLabel *status;
+	GtkTextView *log;
+	GtkTextBuffer *logbuf;
+	GtkTextMark *log_end;
+	GString *log_pending;       /* lines waiting for the next tick */
+	GtkDropDown *scope;
+	GtkDropDown *target;
+	GtkStringList *targets;
+	GtkEntry *bcast;
+	GSimpleAction *kick_action;
+	GtkWindow *dialog;          /* the open modal dialog, if any */
+	guint tick_id;
+	gint64 last_refresh_us;
+	int dirty;
+	int close_confirmed;
+	unsigned transfers;         /* from the last snapshot */
+	char **nicks;               /* registered nicknames of the last snapshot (NULL-ended) */
+	struct evq drain;           /* swapped with q_pending each tick */
+};
+
+static struct ui ui;
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void fmt_time(uint64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0 || !localtime_r(&t, &tm) || strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(out, cap, "%s", ms ? "?" : "\u2014");
+}
+
+static void fmt_bytes(uint64_t n, char *out, size_t cap)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	unsigned u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, cap, "%" PRIu64 " B", n);
+	else
+		snprintf(out, cap, "%.1f %s", v, unit[u]);
+}
+
+static void cell_text(const struct rd_client_info *ci, enum col c, char *out, size_t cap)
+{
+	switch (c) {
+	case COL_IP: snprintf(out, cap, "%s", ci->ip); break;
+	case COL_PORT: snprintf(out, cap, "%u", (unsigned)ci->port); break;
+	case COL_NICK: snprintf(out, cap, "%s", ci->nick[0] ? ci->nick : "(registering)"); break;
+	case COL_ROOM: snprintf(out, cap, "%s", ci->room[0] ? ci->room : "\u2014"); break;
+	case COL_SINCE: fmt_time(ci->connected_ms, out, cap); break;
+	case COL_LAST: fmt_time(ci->last_msg_ms, out, cap); break;
+	case COL_ACTIVITY: snprintf(out, cap, "%s", ci->activity[0] ? ci->activity : "idle"); break;
+	default: out[0] = '\0'; break;
+	}
+}
+
+static void set_accessible_label(GtkWidget *w, const char *name, const char *label)
+{
+	gtk_widget_set_name(w, name);
+	gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+}
+
+/* Queue one log line (main thread); it reaches the pane on the next tick. */
+static void log_line(uint64_t ms, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void log_line(uint64_t ms, const char *fmt, ...)
+{
+	char ts[32];
+	va_list ap;
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!ui.log_pending)
+		return;
+	if (!localtime_r(&t, &tm) || strftime(ts, sizeof ts, "%H:%M:%S", &tm) == 0)
+		snprintf(ts, sizeof ts, "--:--:--");
+	g_string_append_printf(ui.log_pending, "%s  ", ts);
+	va_start(ap, fmt);
+	g_string_append_vprintf(ui.log_pending, fmt, ap);
+	va_end(ap);
+	g_string_append_c(ui.log_pending, '\n');
+}
+
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(g_get_real_time() / 1000);
+}
+
+static void set_status(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void set_status(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	gtk_label_set_text(ui.status, s);
+	log_line(now_ms(), "%s", s);
+	g_free(s);
+}
+
+/* ---- table cells ------------------------------------------------------------------- */
+
+static void cell_update(GtkListItem *li)
+{
+	AdmRow *row = gtk_list_item_get_item(li);
+	GtkWidget *label = gtk_list_item_get_child(li);
+	enum col c = (enum col)GPOINTER_TO_INT(g_object_get_data(G_OBJECT(li), "adm-col"));
+	char text[128];
+
+	if (!row || !label)
+		return;
+	cell_text(&row->info, c, text, sizeof text);
+	gtk_label_set_text(GTK_LABEL(label), text);
+}
+
+static void cell_row_changed(AdmRow *row, gpointer li)
+{
+	(void)row;
+	cell_update(GTK_LIST_ITEM(li));
+}
+
+static void cell_setup(GtkSignalListItemFactory *f, GtkListItem *li, gpointer col)
+{
+	GtkWidget *label = gtk_label_new(NULL);
+
+	(void)f;
+	gtk_label_set_xalign(GTK_LABEL(label), GPOINTER_TO_INT(col) == COL_PORT ? 1.0f : 0.0f);
+	gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
+	g_object_set_data(G_OBJECT(li), "adm-col", col);
+	gtk_list_item_set_child(li, label);
+}
+
+static void cell_bind(GtkSignalListItemFactory *f, GtkListItem *li, gpointer col)
+{
+	AdmRow *row = gtk_list_item_get_item(li);
+	gulong id;
+
+	(void)f;
+	(void)col;
+	cell_update(li);
+	id = g_signal_connect(row, "changed", G_CALLBACK(cell_row_changed), li);
+	g_object_set_data(G_OBJECT(li), "adm-handler", GSIZE_TO_POINTER((gsize)id));
+}
+
+static void cell_unbind(GtkSignalListItemFactory *f, GtkListItem *li, gpointer col)
+{
+	AdmRow *row = gtk_list_item_get_item(li);
+	gulong id = (gulong)GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(li), "adm-handler"));
+
+	(void)f;
+	(void)col;
+	if (row && id)
+		g_signal_handler_disconnect(row, id);
+	g_object_set_data(G_OBJECT(li), "adm-handler", NULL);
+}
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	/* empty (unregistered, no room, idle) sorts last */
+	if (!*a != !*b)
+		return *a ? -1 : 1;
+	return g_utf8_collate(a, b);
+}
+
+static int cmp_ip(const char *a, const char *b)
+{
+	unsigned x[4], y[4];
+
+	if (sscanf(a, "%u.%u.%u.%u", &x[0], &x[1], &x[2], &x[3]) == 4 &&
+	    sscanf(b, "%u.%u.%u.%u", &y[0], &y[1], &y[2], &y[3]) == 4) {
+		for (int i = 0; i < 4; i++)
+			if (x[i] != y[i])
+				return x[i] < y[i] ? -1 : 1;
+		return 0;
+	}
+	return strcmp(a, b);
+}
+
+static int row_compare(gconstpointer pa, gconstpointer pb, gpointer col)
+{
+	const struct rd_client_info *a = &((const AdmRow *)pa)->info;
+	const struct rd_client_info *b = &((const AdmRow *)pb)->info;
+	int r = 0;
+
+	switch ((enum col)GPOINTER_TO_INT(col)) {
+	case COL_IP: r = cmp_ip(a->ip, b->ip); break;
+	case COL_PORT: r = cmp_u64(a->port, b->port); break;
+	case COL_NICK: r = cmp_str(a->nick, b->nick); break;
+	case COL_ROOM: r = cmp_str(a->room, b->room); break;
+	case COL_SINCE: r = cmp_u64(a->connected_ms, b->connected_ms); break;
+	case COL_LAST: r = cmp_u64(a->last_msg_ms, b->last_msg_ms); break;
+	case COL_ACTIVITY: r = cmp_str(a->activity, b->activity); break;
+	default: break;
+	}
+	if (r == 0)
+		r = cmp_u64(a->id, b->id);
+	return r < 0 ? GTK_ORDERING_SMALLER : r > 0 ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
+}
+
+/* ---- selection ---------------------------------------------------------------------- */
+
+static AdmRow *selected_row(void)
+{
+	return ui.sel ? gtk_single_selection_get_selected_item(ui.sel) : NULL;
+}
+
+static void select_id(uint32_t id)
+{
+	GListModel *m = G_LIST_MODEL(ui.sel);
+	guint n = g_list_model_get_n_items(m);
+
+	for (guint i = 0; i < n; i++) {
+		AdmRow *r = g_list_model_get_item(m, i);
+		int hit = r->info.id == id;
+		g_object_unref(r);
+		if (hit) {
+			gtk_single_selection_set_selected(ui.sel, i);
+			return;
+		}
+	}
+}
+
+static void update_kick_sensitivity(void)
+{
+	AdmRow *r = selected_row();
+
+	g_simple_action_set_enabled(ui.kick_action, r && r->info.nick[0] && !ui.dialog);
+}
+
+static void on_selection_changed(GObject *o, GParamSpec *p, gpointer data)
+{
+	(void)o;
+	(void)p;
+	(void)data;
+	update_kick_sensitivity();
+}
+
+/* ---- refresh from a snapshot --------------------------------------------------------- */
+
+static void flush_run(guint *pos, guint *nrem, GPtrArray *add)
+{
+	if (*nrem == 0 && add->len == 0)
+		return;
+	g_list_store_splice(ui.store, *pos, *nrem, add->pdata, add->len);
+	*pos += add->len;
+	*nrem = 0;
+	g_ptr_array_set_size(add, 0);
+}
+
+/* Merge the id-ordered snapshot into the id-ordered store: consecutive removals and
+ * insertions go in one splice; rows that stay are updated in place. */
+static void merge_rows(const struct rd_client_info *ci, size_t n)
+{
+	guint n_old = g_list_model_get_n_items(G_LIST_MODEL(ui.store));
+	AdmRow **old = g_new0(AdmRow *, n_old + 1);
+	GPtrArray *add = g_ptr_array_new_with_free_func(g_object_unref);
+	guint pos = 0, nrem = 0, k = 0;
+	size_t j = 0;
+
+	for (guint i = 0; i < n_old; i++)
+		old[i] = g_list_model_get_item(G_LIST_MODEL(ui.store), i);
+	while (k < n_old || j < n) {
+		if (k < n_old && (j == n || old[k]->info.id < ci[j].id)) {
+			nrem++;
+			k++;
+		} else if (k == n_old || old[k]->info.id > ci[j].id) {
+			g_ptr_array_add(add, adm_row_new(&ci[j]));
+			j++;
+		} else {
+			AdmRow *r = old[k];
+			flush_run(&pos, &nrem, add);
+			if (row_shown_differs(&r->info, &ci[j])) {
+				r->info = ci[j];
+				g_signal_emit(r, row_changed_signal, 0);
+				/* same item in place: lets the sort model move it */
+				g_list_store_splice(ui.store, pos, 1, (gpointer *)&r, 1);
+			} else {
+				r->info = ci[j];
+			}
+			pos++;
+			k++;
+			j++;
+		}
+	}
+	flush_run(&pos, &nrem, add);
+	for (guint i = 0; i < n_old; i++)
+		g_object_unref(old[i]);
+	g_free(old);
+	g_ptr_array_unref(add);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static gboolean strv_equal(char **a, char **b)
+{
+	if (!a || !b)
+		return a == b;
+	return g_strv_equal((const char *const *)a, (const char *const *)b);
+}
+
+/* The target drop-down lists rooms (scope Room) or nicknames (scope User); it is
+ * rebuilt only when that list changes, keeping the chosen entry. */
+static void refresh_targets(void)
+{
+	guint scope = gtk_drop_down_get_selected(ui.scope);
+	GPtrArray *want = g_ptr_array_new_with_free_func(g_free);
+	guint n_have = g_list_model_get_n_items(G_LIST_MODEL(ui.targets));
+	char **have = g_new0(char *, n_have + 1);
+	char *chosen = NULL;
+	GtkStringObject *so;
+
+	if (scope == SCOPE_ROOM) {
+		struct rd_room_entry *rooms = NULL;
+		size_t nr = 0;
+		if (rd_server_rooms(ui.server, &rooms, &nr) == 0)
+			for (size_t i = 0; i < nr; i++)
+				g_ptr_array_add(want, g_strdup(rooms[i].name));
+		free(rooms);
+	} else if (scope == SCOPE_USER && ui.nicks) {
+		for (char **p = ui.nicks; *p; p++)
+			g_ptr_array_add(want, g_strdup(*p));
+	}
+	g_ptr_array_add(want, NULL);
+	for (guint i = 0; i < n_have; i++)
+		have[i] = g_strdup(gtk_string_list_get_string(ui.targets, i));
+	if (!strv_equal(have, (char **)want->pdata)) {
+		so = gtk_drop_down_get_selected_item(ui.target);
+		chosen = so ? g_strdup(gtk_string_object_get_string(so)) : NULL;
+		gtk_string_list_splice(ui.targets, 0, n_have, (const char *const *)want->pdata);
+		if (chosen) {
+			for (guint i = 0; i + 1 < want->len; i++) {
+				if (strcmp(want->pdata[i], chosen) == 0) {
+					gtk_drop_down_set_selected(ui.target, i);
+					break;
+				}
+			}
+		}
+		g_free(chosen);
+	}
+	gtk_widget_set_sensitive(GTK_WIDGET(ui.target), scope != SCOPE_EVERYONE);
+	g_strfreev(have);
+	g_ptr_array_unref(want);
+}
+
+static void refresh(void)
+{
+	struct rd_client_info *ci = NULL;
+	struct rd_server_stats st;
+	size_t n = 0, nreg = 0;
+	AdmRow *sel;
+	uint32_t sel_id;
+	unsigned transfers = 0;
+	char in[32], out[32], *text;
+
+	ui.last_refresh_us = g_get_monotonic_time();
+	ui.dirty = 0;
+	if (rd_server_clients(ui.server, &ci, &n) != 0) {
+		ci = NULL;
+		n = 0;
+	}
+	sel = selected_row();
+	sel_id = sel ? sel->info.id : 0;
+	merge_rows(ci, n);
+	if (sel_id) {
+		sel = selected_row();
+		if (!sel || sel->info.id != sel_id)
+			select_id(sel_id);
+	}
+
+	g_strfreev(ui.nicks);
+	ui.nicks = g_new0(char *, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (ci[i].activity[0])
+			transfers++;
+		if (ci[i].nick[0])
+			ui.nicks[nreg++] = g_strdup(ci[i].nick);
+	}
+	qsort(ui.nicks, nreg, sizeof(char *), cmp_strp);
+	ui.transfers = transfers;
+
+	rd_server_stats(ui.server, &st);
+	fmt_bytes(st.bytes_in, in, sizeof in);
+	fmt_bytes(st.bytes_out, out, sizeof out);
+	text = g_strdup_printf("%zu client%s (%zu registered) \u00b7 %u room%s \u00b7 "
+			       "%u transfer%s in progress \u00b7 in %s \u00b7 out %s",
+			       n, n == 1 ? "" : "s", nreg, st.rooms, st.rooms == 1 ? "" : "s",
+			       transfers, transfers == 1 ? "" : "s", in, out);
+	gtk_label_set_text(ui.summary, text);
+	g_free(text);
+	free(ci);
+	refresh_targets();
+	update_kick_sensitivity();
+}
+
+/* ---- the log pane --------------------------------------------------------------------- */
+
+static const char *who(const struct rd_event *ev, char *buf, size_t cap)
+{
+	if (ev->nick[0])
+		snprintf(buf, cap, "%s", ev->nick);
+	else if (ev->ip[0])
+		snprintf(buf, cap, "%s:%u", ev->ip, (unsigned)ev->port);
+	else if (ev->client_id)
+		snprintf(buf, cap, "#%" PRIu32, ev->client_id);
+	else
+		snprintf(buf, cap, "server");
+	return buf;
+}
+
+/* Log one event; returns 1 if it changes what the table shows. */
+static int log_event(const struct rd_event *ev)
+{
+	char w[96];
+	uint64_t t = ev->time_ms ? ev->time_ms : now_ms();
+
+	switch (ev->kind) {
+	case RD_EV_CONNECTED:
+		log_line(t, "connection #%" PRIu32 " from %s:%u", ev->client_id, ev->ip,
+			 (unsigned)ev->port);
+		return 1;
+	case RD_EV_REGISTERED:
+		log_line(t, "%s:%u registered as %s", ev->ip, (unsigned)ev->port, ev->nick);
+		return 1;
+	case RD_EV_JOINED:
+		log_line(t, "%s joined %s", who(ev, w, sizeof w), ev->room);
+		return 1;
+	case RD_EV_LEFT:
+		log_line(t, "%s left %s", who(ev, w, sizeof w), ev->room);
+		return 1;
+	case RD_EV_DISCONNECTED:
+		log_line(t, "%s disconnected%s%s", who(ev, w, sizeof w), ev->text[0] ? ": " : "",
+			 ev->text);
+		return 1;
+	case RD_EV_KICKED:
+		log_line(t, "%s was kicked%s%s", who(ev, w, sizeof w), ev->text[0] ? ": " : "",
+			 ev->text);
+		return 1;
+	case RD_EV_MESSAGE:
+		log_line(t, "%s sent a message%s%s", who(ev, w, sizeof w), ev->room[0] ? " in " : "",
+			 ev->room);
+		return 1;
+	case RD_EV_ACTIVITY:
+		log_line(t, "%s: %s", who(ev, w, sizeof w), ev->text[0] ? ev->text : "idle");
+		return 1;
+	case RD_EV_REFUSED:
+		log_line(t, "refused %s: %s", who(ev, w, sizeof w), ev->text);
+		return 1;
+	case RD_EV_BROADCAST:
+		log_line(t, "broadcast: %s", ev->text);
+		return 0;
+	case RD_EV_ERROR:
+		log_line(t, "error from %s: %s", who(ev, w, sizeof w), ev->text);
+		return 0;
+	case RD_EV_INFO:
+		log_line(t, "%s%s%s", ev->nick[0] ? ev->nick : "", ev->nick[0] ? ": " : "", ev->text);
+		return 1;
+	case RD_EV_STOPPING:
+		log_line(t, "server stopping%s%s", ev->text[0] ? ": " : "", ev->text);
+		return 0;
+	}
+	log_line(t, "event %d from %s: %s", (int)ev->kind, who(ev, w, sizeof w), ev->text);
+	return 1;
+}
+
+static int log_at_bottom(void)
+{
+	GtkAdjustment *a = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(ui.log));
+
+	return gtk_adjustment_get_value(a) + gtk_adjustment_get_page_size(a) >=
+	       gtk_adjustment_get_upper(a) - 4.0;
+}
+
+/* One insertion per tick, then trim to LOG_KEEP lines once LOG_SLACK more have piled up. */
+static void log_flush(void)
+{
+	GtkTextIter a, b;
+	int follow, lines;
+
+	if (ui.log_pending->len == 0)
+		return;
+	follow = log_at_bottom();
+	gtk_text_buffer_get_end_iter(ui.logbuf, &a);
+	gtk_text_buffer_insert(ui.logbuf, &a, ui.log_pending->str, (int)ui.log_pending->len);
+	g_string_truncate(ui.log_pending, 0);
+	lines = gtk_text_buffer_get_line_count(ui.logbuf);
+	if (lines > LOG_KEEP + LOG_SLACK) {
+		gtk_text_buffer_get_start_iter(ui.logbuf, &a);
+		gtk_text_buffer_get_iter_at_line(ui.logbuf, &b, lines - LOG_KEEP);
+		gtk_text_buffer_delete(ui.logbuf, &a, &b);
+	}
+	if (follow)
+		gtk_text_view_scroll_mark_onscreen(ui.log, ui.log_end);
+}
+
+/* ---- the tick ----------------------------------------------------------------------- */
+
+static void close_window_now(void)
+{
+	if (ui.dialog)
+		gtk_window_destroy(ui.dialog);
+	if (ui.win)
+		gtk_window_destroy(ui.win);
+}
+
+static gboolean tick(gpointer data)
+{
+	struct evq tmp;
+	unsigned long dropped;
+	size_t first;
+	gint64 since;
+
+	(void)data;
+	if (atomic_load(&quit_requested)) {
+		ui.tick_id = 0;
+		close_window_now();
+		return G_SOURCE_REMOVE;
+	}
+
+	pthread_mutex_lock(&q_lock);
+	tmp = q_pending;
+	q_pending = ui.drain;
+	ui.drain = tmp;
+	dropped = q_dropped;
+	q_dropped = 0;
+	pthread_mutex_unlock(&q_lock);
+
+	/* a flood: only the newest LOG_KEEP events would stay in the pane anyway */
+	first = ui.drain.n > LOG_KEEP ? ui.drain.n - LOG_KEEP : 0;
+	if (first || dropped) {
+		log_line(now_ms(), "(%lu events not shown: too many at once)",
+			 (unsigned long)first + dropped);
+		ui.dirty = 1;
+	}
+	for (size_t i = 0; i < ui.drain.n; i++) {
+		if (i < first) {
+			ui.dirty = 1;
+			continue;
+		}
+		if (log_event(&ui.drain.v[i]))
+			ui.dirty = 1;
+	}
+	ui.drain.n = 0;
+
+	since = (g_get_monotonic_time() - ui.last_refresh_us) / 1000;
+	if ((ui.dirty && since >= REFRESH_MIN_MS) || since >= REFRESH_MAX_MS)
+		refresh();
+	log_flush();
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- modal dialogs -------------------------------------------------------------------- */
+
+typedef void (*confirm_fn)(const char *entry_text, void *arg);
+
+struct confirm {
+	confirm_fn fn;
+	void *arg;
+	GDestroyNotify free_arg;
+	GtkEntry *entry;
+	int done;
+};
+
+static void confirm_free(gpointer p)
+{
+	struct confirm *c = p;
+
+	if (c->free_arg)
+		c->free_arg(c->arg);
+	g_free(c);
+}
+
+static void dialog_destroyed(GtkWidget *w, gpointer data)
+{
+	(void)data;
+	if (ui.dialog == GTK_WINDOW(w))
+		ui.dialog = NULL;
+	if (ui.win)
+		update_kick_sensitivity();
+}
+
+static void confirm_ok(GtkWidget *w, gpointer data)
+{
+	GtkWindow *dlg = GTK_WINDOW(gtk_widget_get_root(w));
+	struct confirm *c = data;
+
+	if (c->done)
+		return;
+	c->done = 1;
+	c->fn(c->entry ? gtk_editable_get_text(GTK_EDITABLE(c->entry)) : NULL, c->arg);
+	gtk_window_destroy(dlg);
+}
+
+static void confirm_cancel(GtkWidget *w, gpointer data)
+{
+	(void)data;
+	gtk_window_destroy(GTK_WINDOW(gtk_widget_get_root(w)));
+}
+
+/* A modal window with a message, an optional entry and Cancel / confirm buttons.
+ * Enter (in the entry or on the focused confirm button) confirms; Escape cancels. */
+static void confirm_dialog(const char *title, const char *markup, const char *entry_label,
+			   const char *confirm_label, const char *name, confirm_fn fn, void *arg,
+			   GDestroyNotify free_arg)
+{
+	GtkWidget *dlg, *box, *msg, *buttons, *cancel, *ok;
+	GtkEventController *keys;
+	struct confirm *c = g_new0(struct confirm, 1);
+
+	c->fn = fn;
+	c->arg = arg;
+	c->free_arg = free_arg;
+	if (ui.dialog)
+		gtk_window_destroy(ui.dialog);
+
+	dlg = gtk_window_new();
+	gtk_window_set_title(GTK_WINDOW(dlg), title);
+	gtk_window_set_transient_for(GTK_WINDOW(dlg), ui.win);
+	gtk_window_set_modal(GTK_WINDOW(dlg), TRUE);
+	gtk_window_set_destroy_with_parent(GTK_WINDOW(dlg), TRUE);
+	gtk_window_set_resizable(GTK_WINDOW(dlg), FALSE);
+	gtk_window_set_default_size(GTK_WINDOW(dlg), 420, -1);
+	gtk_widget_set_name(dlg, name);
+	g_object_set_data_full(G_OBJECT(dlg), "adm-confirm", c, confirm_free);
+
+	box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 12);
+	gtk_widget_set_margin_top(box, 18);
+	gtk_widget_set_margin_bottom(box, 18);
+	gtk_widget_set_margin_start(box, 18);
+	gtk_widget_set_margin_end(box, 18);
+	msg = gtk_label_new(NULL);
+	gtk_label_set_markup(GTK_LABEL(msg), markup);
+	gtk_label_set_wrap(GTK_LABEL(msg), TRUE);
+	gtk_label_set_xalign(GTK_LABEL(msg), 0.0f);
+	gtk_box_append(GTK_BOX(box), msg);
+
+	buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	gtk_widget_set_halign(buttons, GTK_ALIGN_END);
+	cancel = gtk_button_new_with_mnemonic("_Cancel");
+	ok = gtk_button_new_with_mnemonic(confirm_label);
+	gtk_widget_add_css_class(ok, "destructive-action");
+	set_accessible_label(cancel, "dialog-cancel", "Cancel");
+	set_accessible_label(ok, "dialog-confirm", confirm_label);
+	g_signal_connect(cancel, "clicked", G_CALLBACK(confirm_cancel), NULL);
+	g_signal_connect(ok, "clicked", G_CALLBACK(confirm_ok), c);
+	gtk_box_append(GTK_BOX(buttons), cancel);
+	gtk_box_append(GTK_BOX(buttons), ok);
+
+	if (entry_label) {
+		GtkWidget *lab = gtk_label_new_with_mnemonic(entry_label);
+		GtkWidget *entry = gtk_entry_new();
+		gtk_label_set_xalign(GTK_LABEL(lab), 0.0f);
+		gtk_label_set_mnemonic_widget(GTK_LABEL(lab), entry);
+		gtk_entry_set_max_length(GTK_ENTRY(entry), RD_REASON_MAX);
+		gtk_entry_set_placeholder_text(GTK_ENTRY(entry), DEFAULT_KICK_REASON);
+		set_accessible_label(entry, "kick-reason", "Reason");
+		g_signal_connect(entry, "activate", G_CALLBACK(confirm_ok), c);
+		gtk_box_append(GTK_BOX(box), lab);
+		gtk_box_append(GTK_BOX(box), entry);
+		c->entry = GTK_ENTRY(entry);
+	}
+	gtk_box_append(GTK_BOX(box), buttons);
+	gtk_window_set_child(GTK_WINDOW(dlg), box);
+
+	/* Escape cancels */
+	keys = GTK_EVENT_CONTROLLER(gtk_shortcut_controller_new());
+	gtk_shortcut_controller_add_shortcut(
+		GTK_SHORTCUT_CONTROLLER(keys),
+		gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_Escape, 0),
+				 gtk_named_action_new("window.close")));
+	gtk_widget_add_controller(dlg, keys);
+
+	g_signal_connect(dlg, "destroy", G_CALLBACK(dialog_destroyed), NULL);
+	ui.dialog = GTK_WINDOW(dlg);
+	update_kick_sensitivity();
+	gtk_window_present(GTK_WINDOW(dlg));
+	gtk_widget_grab_focus(c->entry ? GTK_WIDGET(c->entry) : ok);
+}
+
+/* ---- kick ------------------------------------------------------------------------------ */
+
+static void do_kick(const char *reason, void *arg)
+{
+	const char *nick = arg;
+	int rc;
+
+	if (!reason || !*reason)
+		reason = DEFAULT_KICK_REASON;
+	rc = rd_server_kick(ui.server, nick, reason);
+	if (rc == 0)
+		set_status("Kicked %s (%s)", nick, reason);
+	else
+		set_status("Could not kick %s: %s", nick, rd_strerror(rc));
+	ui.dirty = 1;
+}
+
+static void kick_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	AdmRow *r = selected_row();
+	char *markup;
+
+	(void)a;
+	(void)param;
+	(void)data;
+	if (!r) {
+		set_status("Select a client to kick first");
+		return;
+	}
+	if (!r->info.nick[0]) {
+		set_status("%s:%u has not registered a nickname yet", r->info.ip,
+			   (unsigned)r->info.port);
+		return;
+	}
+	markup = g_markup_printf_escaped(
+		"<b><big>Kick %s?</big></b>\n\n%s:%u%s%s. The connection is closed and "
+		"everyone else is told.",
+		r->info.nick, r->info.ip, (unsigned)r->info.port, r->info.room[0] ? ", in " : "",
+		r->info.room);
+	confirm_dialog("Kick client", markup, "_Reason (optional):", "_Kick", "kick-dialog",
+		       do_kick, g_strdup(r->info.nick), g_free);
+	g_free(markup);
+}
+
+/* ---- broadcast ------------------------------------------------------------------------- */
+
+static void send_broadcast(GtkWidget *w, gpointer data)
+{
+	const char *text = gtk_editable_get_text(GTK_EDITABLE(ui.bcast));
+	guint scope = gtk_drop_down_get_selected(ui.scope);
+	GtkStringObject *so = gtk_drop_down_get_selected_item(ui.target);
+	const char *target = so ? gtk_string_object_get_string(so) : NULL;
+	static const uint8_t wire_scope[] = { RD_SCOPE_ALL, RD_SCOPE_ROOM, RD_SCOPE_USER };
+	unsigned delivered = 0;
+	int rc;
+
+	(void)w;
+	(void)data;
+	if (!*text) {
+		set_status("Type a message to broadcast first");
+		return;
+	}
+	if (scope > SCOPE_USER)
+		scope = SCOPE_EVERYONE;
+	if (scope == SCOPE_EVERYONE) {
+		target = NULL;
+	} else if (!target || !*target) {
+		set_status("Choose a %s to send to", scope == SCOPE_ROOM ? "room" : "user");
+		return;
+	}
+	rc = rd_server_broadcast(ui.server, wire_scope[scope], target, text, &delivered);
+	if (rc == 0) {
+		set_status("Broadcast to %s%s: delivered to %u client%s",
+			   scope == SCOPE_EVERYONE ? "everyone" :
+			   scope == SCOPE_ROOM ? "room " : "", target ? target : "", delivered,
+			   delivered == 1 ? "" : "s");
+		gtk_editable_set_text(GTK_EDITABLE(ui.bcast), "");
+	} else {
+		set_status("Broadcast failed: %s", rd_strerror(rc));
+	}
+}
+
+static void scope_changed(GObject *o, GParamSpec *p, gpointer data)
+{
+	AdmRow *r = selected_row();
+	guint scope = gtk_drop_down_get_selected(ui.scope);
+	const char *want = NULL;
+
+	(void)o;
+	(void)p;
+	(void)data;
+	refresh_targets();
+	/* preselect the selected client, or its room */
+	if (r && scope == SCOPE_USER && r->info.nick[0])
+		want = r->info.nick;
+	else if (r && scope == SCOPE_ROOM && r->info.room[0])
+		want = r->info.room;
+	if (want) {
+		guint n = g_list_model_get_n_items(G_LIST_MODEL(ui.targets));
+		for (guint i = 0; i < n; i++)
+			if (strcmp(gtk_string_list_get_string(ui.targets, i), want) == 0)
+				gtk_drop_down_set_selected(ui.target, i);
+	}
+}
+
+/* ---- window actions ---------------------------------------------------------------------- */
+
+static void close_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	(void)a;
+	(void)param;
+	(void)data;
+	gtk_window_close(ui.win);
+}
+
+static void focus_broadcast_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	(void)a;
+	(void)param;
+	(void)data;
+	gtk_widget_grab_focus(GTK_WIDGET(ui.bcast));
+}
+
+static void focus_clients_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	(void)a;
+	(void)param;
+	(void)data;
+	if (!selected_row() && g_list_model_get_n_items(G_LIST_MODEL(ui.sel)) > 0)
+		gtk_single_selection_set_selected(ui.sel, 0);
+	gtk_widget_grab_focus(GTK_WIDGET(ui.view));
+}
+
+static void close_window_idle(gpointer data)
+{
+	(void)data;
+	close_window_now();
+}
+
+static void do_close(const char *unused, void *arg)
+{
+	(void)unused;
+	(void)arg;
+	ui.close_confirmed = 1;
+	/* after the dialog is gone */
+	g_idle_add_once(close_window_idle, NULL);
+}
+
+static gboolean on_close_request(GtkWindow *w, gpointer data)
+{
+	struct rd_client_info *ci = NULL;
+	size_t n = 0;
+	unsigned busy = 0;
+	char *markup;
+
+	(void)w;
+	(void)data;
+	if (ui.close_confirmed || atomic_load(&quit_requested))
+		return FALSE;
+	if (rd_server_clients(ui.server, &ci, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			busy += ci[i].activity[0] != '\0';
+		free(ci);
+	}
+	if (busy == 0)
+		return FALSE;
+	markup = g_strdup_printf("<b><big>Stop the server?</big></b>\n\n"
+				 "%u transfer%s in progress. Closing this window stops the server "
+				 "and interrupts %s.",
+				 busy, busy == 1 ? " is" : "s are", busy == 1 ? "it" : "them");
+	confirm_dialog("Stop the server?", markup, NULL, "_Stop Server", "close-dialog", do_close,
+		       NULL, NULL);
+	g_free(markup);
+	return TRUE;
+}
+
+static void on_window_destroy(GtkWidget *w, gpointer data)
+{
+	(void)w;
+	(void)data;
+	if (ui.tick_id) {
+		g_source_remove(ui.tick_id);
+		ui.tick_id = 0;
+	}
+	ui.win = NULL;
+}
+
+/* ---- building the window ---------------------------------------------------------------- */
+
+static GtkWidget *build_table(void)
+{
+	GtkWidget *view = gtk_column_view_new(NULL), *sw;
+	GtkColumnViewColumn *cols[NCOLS];
+	GtkSorter *sorter;
+	GtkSortListModel *sorted;
+	GtkEventController *keys;
+	static const int widths[NCOLS] = { 120, 70, 140, 110, 165, 165, -1 };
+
+	ui.view = GTK_COLUMN_VIEW(view);
+	for (int c = 0; c < NCOLS; c++) {
+		GtkListItemFactory *f = gtk_signal_list_item_factory_new();
+		g_signal_connect(f, "setup", G_CALLBACK(cell_setup), GINT_TO_POINTER(c));
+		g_signal_connect(f, "bind", G_CALLBACK(cell_bind), GINT_TO_POINTER(c));
+		g_signal_connect(f, "unbind", G_CALLBACK(cell_unbind), GINT_TO_POINTER(c));
+		cols[c] = gtk_column_view_column_new(col_titles[c], f);
+		sorter = GTK_SORTER(gtk_custom_sorter_new(row_compare, GINT_TO_POINTER(c), NULL));
+		gtk_column_view_column_set_sorter(cols[c], sorter);
+		g_object_unref(sorter);
+		gtk_column_view_column_set_resizable(cols[c], TRUE);
+		if (widths[c] > 0)
+			gtk_column_view_column_set_fixed_width(cols[c], widths[c]);
+		else
+			gtk_column_view_column_set_expand(cols[c], TRUE);
+		gtk_column_view_append_column(ui.view, cols[c]);
+	}
+	gtk_column_view_set_show_column_separators(ui.view, TRUE);
+	gtk_column_view_set_reorderable(ui.view, FALSE);
+
+	ui.store = g_list_store_new(ADM_TYPE_ROW);
+	sorter = g_object_ref(gtk_column_view_get_sorter(ui.view));
+	sorted = gtk_sort_list_model_new(G_LIST_MODEL(g_object_ref(ui.store)), sorter);
+	ui.sel = gtk_single_selection_new(G_LIST_MODEL(sorted));
+	gtk_single_selection_set_autoselect(ui.sel, FALSE);
+	gtk_single_selection_set_can_unselect(ui.sel, TRUE);
+	g_signal_connect(ui.sel, "notify::selected-item", G_CALLBACK(on_selection_changed), NULL);
+	gtk_column_view_set_model(ui.view, GTK_SELECTION_MODEL(ui.sel));
+	/* nicknames A..Z until the administrator clicks another header */
+	gtk_column_view_sort_by_column(ui.view, cols[COL_NICK], GTK_SORT_ASCENDING);
+	for (int c = 0; c < NCOLS; c++)
+		g_object_unref(cols[c]);
+	set_accessible_label(view, "clients", "Connected clients");
+
+	/* Delete kicks, but only while the table has the focus (entries keep their Delete) */
+	keys = GTK_EVENT_CONTROLLER(gtk_shortcut_controller_new());
+	gtk_shortcut_controller_add_shortcut(
+		GTK_SHORTCUT_CONTROLLER(keys),
+		gtk_shortcut_new(gtk_alternative_trigger_new(
+					 gtk_keyval_trigger_new(GDK_KEY_Delete, 0),
+					 gtk_keyval_trigger_new(GDK_KEY_KP_Delete, 0)),
+				 gtk_named_action_new("win.kick")));
+	gtk_widget_add_controller(view, keys);
+
+	sw = gtk_scrolled_window_new();
+	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(sw), view);
+	gtk_widget_set_vexpand(sw, TRUE);
+	return sw;
+}
+
+static GtkWidget *build_log(void)
+{
+	GtkWidget *tv = gtk_text_view_new(), *sw;
+	GtkTextIter end;
+
+	ui.log = GTK_TEXT_VIEW(tv);
+	ui.logbuf = gtk_text_view_get_buffer(ui.log);
+	gtk_text_view_set_editable(ui.log, FALSE);
+	gtk_text_view_set_cursor_visible(ui.log, FALSE);
+	gtk_text_view_set_monospace(ui.log, TRUE);
+	gtk_text_view_set_wrap_mode(ui.log, GTK_WRAP_WORD_CHAR);
+	gtk_text_view_set_left_margin(ui.log, 6);
+	gtk_text_buffer_get_end_iter(ui.logbuf, &end);
+	ui.log_end = gtk_text_buffer_create_mark(ui.logbuf, "end", &end, FALSE);
+	set_accessible_label(tv, "log", "Server log");
+	sw = gtk_scrolled_window_new();
+	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(sw), tv);
+	gtk_widget_set_vexpand(sw, TRUE);
+	return sw;
+}
+
+static GtkWidget *build_broadcast_bar(void)
+{
+	static const char *const scopes[] = { "Everyone", "Room", "User", NULL };
+	GtkWidget *bar = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6), *lab, *entry, *send;
+	GtkWidget *scope, *target;
+
+	gtk_widget_set_margin_start(bar, 6);
+	gtk_widget_set_margin_end(bar, 6);
+	gtk_widget_set_margin_top(bar, 6);
+	gtk_widget_set_margin_bottom(bar, 6);
+
+	lab = gtk_label_new_with_mnemonic("_Broadcast to");
+	scope = gtk_drop_down_new_from_strings(scopes);
+	ui.scope = GTK_DROP_DOWN(scope);
+	set_accessible_label(scope, "broadcast-scope", "Broadcast scope");
+	g_signal_connect(scope, "notify::selected", G_CALLBACK(scope_changed), NULL);
+	gtk_label_set_mnemonic_widget(GTK_LABEL(lab), scope);
+
+	ui.targets = gtk_string_list_new(NULL);
+	target = gtk_drop_down_new(G_LIST_MODEL(g_object_ref(ui.targets)),
+				   gtk_property_expression_new(GTK_TYPE_STRING_OBJECT, NULL,
+							       "string"));
+	ui.target = GTK_DROP_DOWN(target);
+	gtk_drop_down_set_enable_search(ui.target, TRUE);
+	gtk_widget_set_size_request(target, 160, -1);
+	gtk_widget_set_sensitive(target, FALSE);
+	set_accessible_label(target, "broadcast-target", "Broadcast target (room or user)");
+
+	entry = gtk_entry_new();
+	ui.bcast = GTK_ENTRY(entry);
+	gtk_widget_set_hexpand(entry, TRUE);
+	gtk_entry_set_max_length(ui.bcast, 1000);
+	gtk_entry_set_placeholder_text(ui.bcast, "Message to broadcast (Ctrl+L, Enter sends)");
+	set_accessible_label(entry, "broadcast-text", "Broadcast message");
+	g_signal_connect(entry, "activate", G_CALLBACK(send_broadcast), NULL);
+
+	send = gtk_button_new_with_mnemonic("_Send");
+	set_accessible_label(send, "broadcast-send", "Send broadcast");
+	g_signal_connect(send, "clicked", G_CALLBACK(send_broadcast), NULL);
+
+	gtk_box_append(GTK_BOX(bar), lab);
+	gtk_box_append(GTK_BOX(bar), scope);
+	gtk_box_append(GTK_BOX(bar), target);
+	gtk_box_append(GTK_BOX(bar), entry);
+	gtk_box_append(GTK_BOX(bar), send);
+	return bar;
+}
+
+static const GActionEntry win_actions[] = {
+	{ .name = "kick", .activate = kick_activated },
+	{ .name = "close", .activate = close_activated },
+	{ .name = "focus-broadcast", .activate = focus_broadcast_activated },
+	{ .name = "focus-clients", .activate = focus_clients_activated },
+};
+
+static void on_activate(GtkApplication *app, gpointer data)
+{
+	GtkWidget *win, *header, *titlebox, *title, *subtitle, *kick, *vbox, *paned, *logbox;
+	GtkWidget *loglabel;
+	static const char *const accel_kick[] = { "<Control>k", NULL };
+	static const char *const accel_close[] = { "<Control>q", "<Control>w", NULL };
+	static const char *const accel_bcast[] = { "<Control>l", NULL };
+	static const char *const accel_clients[] = { "<Control>t", NULL };
+	char *wtitle;
+
+	(void)data;
+	if (ui.win) {
+		gtk_window_present(ui.win);
+		return;
+	}
+	win = gtk_application_window_new(app);
+	ui.win = GTK_WINDOW(win);
+	wtitle = g_strdup_printf("roomdrop \u2014 %s", ui.listen);
+	gtk_window_set_title(ui.win, wtitle);
+	g_free(wtitle);
+	gtk_window_set_default_size(ui.win, 960, 600);
+	gtk_widget_set_name(win, "roomdrop-admin");
+
+	g_action_map_add_action_entries(G_ACTION_MAP(win), win_actions, G_N_ELEMENTS(win_actions),
+					NULL);
+	ui.kick_action = G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(win), "kick"));
+	gtk_application_set_accels_for_action(app, "win.kick", accel_kick);
+	gtk_application_set_accels_for_action(app, "win.close", accel_close);
+	gtk_application_set_accels_for_action(app, "win.focus-broadcast", accel_bcast);
+	gtk_application_set_accels_for_action(app, "win.focus-clients", accel_clients);
+
+	header = gtk_header_bar_new();
+	titlebox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+	gtk_widget_set_valign(titlebox, GTK_ALIGN_CENTER);
+	title = gtk_label_new("roomdrop");
+	gtk_widget_add_css_class(title, "title");
+	subtitle = gtk_label_new(ui.listen);
+	gtk_widget_add_css_class(subtitle, "subtitle");
+	gtk_widget_add_css_class(subtitle, "dim-label");
+	gtk_box_append(GTK_BOX(titlebox), title);
+	gtk_box_append(GTK_BOX(titlebox), subtitle);
+	gtk_header_bar_set_title_widget(GTK_HEADER_BAR(header), titlebox);
+	kick = gtk_button_new_with_mnemonic("_Kick\u2026");
+	gtk_actionable_set_action_name(GTK_ACTIONABLE(kick), "win.kick");
+	gtk_widget_set_tooltip_text(kick, "Kick the selected client (Ctrl+K, or Delete in the table)");
+	set_accessible_label(kick, "kick-button", "Kick the selected client");
+	gtk_header_bar_pack_start(GTK_HEADER_BAR(header), kick);
+	gtk_window_set_titlebar(ui.win, header);
+
+	vbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+	ui.summary = GTK_LABEL(gtk_label_new("starting\u2026"));
+	gtk_label_set_xalign(ui.summary, 0.0f);
+	gtk_widget_set_margin_start(GTK_WIDGET(ui.summary), 8);
+	gtk_widget_set_margin_top(GTK_WIDGET(ui.summary), 6);
+	gtk_widget_set_margin_bottom(GTK_WIDGET(ui.summary), 6);
+	set_accessible_label(GTK_WIDGET(ui.summary), "summary", "Summary");
+	gtk_box_append(GTK_BOX(vbox), GTK_WIDGET(ui.summary));
+
+	paned = gtk_paned_new(GTK_ORIENTATION_VERTICAL);
+	gtk_paned_set_start_child(GTK_PANED(paned), build_table());
+	logbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+	loglabel = gtk_label_new("Server log");
+	gtk_label_set_xalign(GTK_LABEL(loglabel), 0.0f);
+	gtk_widget_add_css_class(loglabel, "heading");
+	gtk_widget_set_margin_start(loglabel, 8);
+	gtk_widget_set_margin_top(loglabel, 4);
+	gtk_widget_set_margin_bottom(loglabel, 4);
+	gtk_box_append(GTK_BOX(logbox), loglabel);
+	gtk_box_append(GTK_BOX(logbox), build_log());
+	gtk_paned_set_end_child(GTK_PANED(paned), logbox);
+	gtk_paned_set_position(GTK_PANED(paned), 300);
+	gtk_paned_set_resize_end_child(GTK_PANED(paned), TRUE);
+	gtk_widget_set_vexpand(paned, TRUE);
+	gtk_box_append(GTK_BOX(vbox), paned);
+
+	gtk_box_append(GTK_BOX(vbox), gtk_separator_new(GTK_ORIENTATION_HORIZONTAL));
+	gtk_box_append(GTK_BOX(vbox), build_broadcast_bar());
+	ui.status = GTK_LABEL(gtk_label_new(""));
+	gtk_label_set_xalign(ui.status, 0.0f);
+	gtk_label_set_ellipsize(ui.status, PANGO_ELLIPSIZE_END);
+	gtk_widget_add_css_class(GTK_WIDGET(ui.status), "dim-label");
+	gtk_widget_set_margin_start(GTK_WIDGET(ui.status), 8);
+	gtk_widget_set_margin_bottom(GTK_WIDGET(ui.status), 4);
+	set_accessible_label(GTK_WIDGET(ui.status), "status", "Status");
+	gtk_box_append(GTK_BOX(vbox), GTK_WIDGET(ui.status));
+	gtk_window_set_child(ui.win, vbox);
+
+	g_signal_connect(win, "close-request", G_CALLBACK(on_close_request), NULL);
+	g_signal_connect(win, "destroy", G_CALLBACK(on_window_destroy), NULL);
+
+	log_line(now_ms(), "administration window open; server listening on %s", ui.listen);
+	refresh();
+	log_flush();
+	ui.tick_id = g_timeout_add(TICK_MS, tick, NULL);
+	gtk_window_present(ui.win);
+	gtk_widget_grab_focus(GTK_WIDGET(ui.view));
+}
+
+/* ---- admin_ui_run ------------------------------------------------------------------------ */
+
+int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
+{
+	GtkApplication *app;
+	int status, shown;
+
+	if (!s || !gtk_init_check())
+		return 1;
+	memset(&ui, 0, sizeof ui);
+	ui.server = s;
+	snprintf(ui.listen, sizeof ui.listen, "%s",
+		 info && info->listen && *info->listen ? info->listen : "(unknown address)");
+	ui.log_pending = g_string_new(NULL);
+
+	pthread_mutex_lock(&q_lock);
+	q_open = 1;
+	pthread_mutex_unlock(&q_lock);
+
+	/* NON_UNIQUE: several servers may run side by side, each with its own window */
+	app = gtk_application_new(APP_ID, G_APPLICATION_NON_UNIQUE);
+	ui.app = app;
+	g_signal_connect(app, "activate", G_CALLBACK(on_activate), NULL);
+	status = g_application_run(G_APPLICATION(app), 0, NULL);
+	shown = ui.view != NULL;
+	if (ui.win)
+		gtk_window_destroy(ui.win);
+	if (ui.tick_id)
+		g_source_remove(ui.tick_id);
+	g_object_unref(app);
+
+	pthread_mutex_lock(&q_lock);
+	q_open = 0;
+	free(q_pending.v);
+	memset(&q_pending, 0, sizeof q_pending);
+	q_dropped = 0;
+	pthread_mutex_unlock(&q_lock);
+
+	free(ui.drain.v);
+	g_strfreev(ui.nicks);
+	g_string_free(ui.log_pending, TRUE);
+	g_clear_object(&ui.store);
+	g_clear_object(&ui.sel);
+	g_clear_object(&ui.targets);
+	memset(&ui, 0, sizeof ui);
+	return status == 0 && shown ? 0 : 1;
+}
