@@ -1,0 +1,526 @@
+/* ctl.c - the Unix control socket: server thread and `roomdrop-server ctl` command.
+ *
+ * Thread "rd-ctl" (owned by struct ctl_server, joined by ctl_server_stop) accepts one local
+ * connection at a time and answers its frames; it only calls the non-blocking rd_server_*
+ * administration functions, so a slow ctl client can delay nobody but other ctl clients.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_msg.h"
+#include "rd_names.h"
+#include "rd_net.h"
+
+#define CTL_TIMEOUT_MS 5000
+
+enum ctl_exit { CTL_OK = 0, CTL_EFAIL = 1, CTL_EUSAGE = 2, CTL_ECONNECT = 3, CTL_ENOTFOUND = 5 };
+
+struct ctl_server {
+	struct rd_server *srv;
+	int fd;
+	int stop_pipe[2];
+	pthread_t th;
+	char path[108];
+};
+
+void ctl_default_path(uint16_t port, char *out, size_t cap)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	if (dir && dir[0])
+		snprintf(out, cap, "%s/roomdrop-%u.sock", dir, port);
+	else
+		snprintf(out, cap, "/tmp/roomdrop-%u-%u.sock", (unsigned)getuid(), port);
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return RD_ERR_INVAL;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int unix_connect(const char *path, int *out)
+{
+	struct sockaddr_un sa;
+	int fd;
+	*out = -1;
+	if (unix_addr(path, &sa) != 0)
+		return RD_ERR_INVAL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return RD_ERR_SYSTEM;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return e == ECONNREFUSED ? RD_ERR_REFUSED : RD_ERR_SYSTEM;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ---- server side ---------------------------------------------------------------------- */
+
+static int peer_allowed(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return 0;
+	return cr.uid == getuid() || cr.uid == 0;
+}
+
+static void reply_error(int fd, uint32_t req, uint16_t for_type, uint16_t code, const char *text)
+{
+	struct rd_msg m;
+	struct rd_buf b;
+	rd_buf_init(&b, 0);
+	rd_msg_init(&m, RD_MSG_ERROR);
+	m.u.error.code = code;
+	m.u.error.for_type = for_type;
+	m.u.error.text = rd_str_c(text);
+	if (rd_msg_frame(&b, &m, req, 0) == 0)
+		rd_net_write_all(fd, b.data, b.len, CTL_TIMEOUT_MS);
+	rd_buf_free(&b);
+}
+
+static void reply_msg(int fd, const struct rd_msg *m, uint32_t req)
+{
+	struct rd_buf b;
+	rd_buf_init(&b, 0);
+	if (rd_msg_frame(&b, m, req, RD_FRAME_COMPRESS) == 0)
+		rd_net_write_all(fd, b.data, b.len, CTL_TIMEOUT_MS);
+	rd_buf_free(&b);
+}
+
+static void serve_list(struct ctl_server *cs, int fd, uint32_t req)
+{
+	struct rd_client_info *v = NULL;
+	struct rd_ctl_client *items = NULL;
+	size_t n = 0;
+	struct rd_msg m;
+
+	if (rd_server_clients(cs->srv, &v, &n) != 0 ||
+	    !(items = calloc(n ? n : 1, sizeof(*items)))) {
+		reply_error(fd, req, RD_MSG_CTL_LIST, RD_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].id = v[i].id;
+		memcpy(items[i].ip, v[i].ip, sizeof(items[i].ip));
+		items[i].port = v[i].port;
+		memcpy(items[i].nick, v[i].nick, sizeof(items[i].nick));
+		memcpy(items[i].room, v[i].room, sizeof(items[i].room));
+		items[i].connected_ms = v[i].connected_ms;
+		items[i].last_msg_ms = v[i].last_msg_ms;
+		items[i].bytes_in = v[i].bytes_in;
+		items[i].bytes_out = v[i].bytes_out;
+		memcpy(items[i].activity, v[i].activity, sizeof(items[i].activity));
+	}
+	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
+	m.u.ctl_clients.count = (uint32_t)n;
+	m.u.ctl_clients.items = items;
+	reply_msg(fd, &m, req);
+out:
+	free(items);
+	free(v);
+}
+
+static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
+{
+	struct rd_msg m;
+	struct rd_msg ok;
+	uint32_t req = f->hdr.req_id;
+	int rc;
+
+	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_KICK &&
+	    f->hdr.type != RD_MSG_CTL_BROADCAST) {
+		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
+			    "the control socket takes CTL_LIST, CTL_KICK, CTL_BROADCAST");
+		return;
+	}
+	if ((rc = rd_msg_decode(f->hdr.type, f->payload, f->len, &m)) != 0) {
+		reply_error(fd, req, f->hdr.type, RD_E_MALFORMED, rd_strerror(rc));
+		return;
+	}
+	rd_msg_init(&ok, RD_MSG_OK);
+	ok.u.ok.for_type = f->hdr.type;
+	switch (f->hdr.type) {
+	case RD_MSG_CTL_LIST:
+		serve_list(cs, fd, req);
+		break;
+	case RD_MSG_CTL_KICK: {
+		char reason[RD_REASON_MAX + 1];
+		size_t n = m.u.ctl_kick.reason.n > RD_REASON_MAX ? RD_REASON_MAX
+								  : m.u.ctl_kick.reason.n;
+		memcpy(reason, m.u.ctl_kick.reason.p ? m.u.ctl_kick.reason.p : "", n);
+		reason[n] = '\0';
+		rc = rd_server_kick(cs->srv, m.u.ctl_kick.nick, reason);
+		if (rc == RD_ERR_NOT_FOUND)
+			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER, "no such user is connected");
+		else if (rc)
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL, rd_strerror(rc));
+		else
+			reply_msg(fd, &ok, req);
+		break;
+	}
+	case RD_MSG_CTL_BROADCAST: {
+		const struct rd_msg_ctl_broadcast *b = &m.u.ctl_broadcast;
+		char *text = strndup(b->text.p ? b->text.p : "", b->text.n);
+		unsigned delivered = 0;
+		if (!text) {
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL, "out of memory");
+			break;
+		}
+		rc = rd_server_broadcast(cs->srv, b->scope, b->target, text, &delivered);
+		free(text);
+		if (rc == RD_ERR_NOT_FOUND)
+			reply_error(fd, req, f->hdr.type,
+				    b->scope == RD_SCOPE_ROOM ? RD_E_NO_SUCH_ROOM : RD_E_NO_SUCH_USER,
+				    b->scope == RD_SCOPE_ROOM ? "no such room" : "no such user is connected");
+		else if (rc)
+			reply_error(fd, req, f->hdr.type, RD_E_MALFORMED, rd_strerror(rc));
+		else
+			reply_msg(fd, &ok, req);
+		break;
+	}
+	}
+	rd_msg_clear(&m);
+}
+
+static void serve_conn(struct ctl_server *cs, int fd)
+{
+	struct rd_frame_reader *r = NULL;
+	if (!peer_allowed(fd) || rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r) != 0)
+		goto out;
+	for (;;) {
+		struct rd_frame f;
+		if (rd_frame_recv(fd, r, CTL_TIMEOUT_MS, &f) != 0)
+			break;
+		serve_frame(cs, fd, &f);
+	}
+out:
+	rd_frame_reader_free(r);
+	close(fd);
+}
+
+static void *ctl_main_thread(void *arg)
+{
+	struct ctl_server *cs = arg;
+	pthread_setname_np(pthread_self(), "rd-ctl");
+	for (;;) {
+		struct pollfd p[2] = {{.fd = cs->fd, .events = POLLIN},
+				      {.fd = cs->stop_pipe[0], .events = POLLIN}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents & POLLIN) {
+			int fd = accept4(cs->fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				serve_conn(cs, fd);
+		}
+	}
+	return NULL;
+}
+
+int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **out)
+{
+	struct ctl_server *cs;
+	struct sockaddr_un sa;
+	int probe;
+
+	*out = NULL;
+	if (unix_addr(path, &sa) != 0)
+		return RD_ERR_INVAL;
+	if (unix_connect(path, &probe) == 0) { /* a live server owns it */
+		close(probe);
+		return RD_ERR_ADDR_IN_USE;
+	}
+	unlink(path); /* stale socket from a server that died */
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return RD_ERR_NOMEM;
+	cs->srv = s;
+	snprintf(cs->path, sizeof(cs->path), "%s", path);
+	cs->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cs->fd < 0 || pipe2(cs->stop_pipe, O_CLOEXEC) < 0)
+		goto fail;
+	if (bind(cs->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	/* peers are also checked with SO_PEERCRED, so the moment before chmod is harmless */
+	if (chmod(path, 0600) < 0 || listen(cs->fd, 8) < 0)
+		goto fail;
+	if (pthread_create(&cs->th, NULL, ctl_main_thread, cs) != 0)
+		goto fail;
+	*out = cs;
+	return 0;
+fail: {
+	int e = errno;
+	if (cs->fd >= 0)
+		close(cs->fd);
+	unlink(path);
+	free(cs);
+	errno = e;
+	return RD_ERR_SYSTEM;
+}
+}
+
+void ctl_server_stop(struct ctl_server *cs)
+{
+	char c = 'x';
+	if (!cs)
+		return;
+	if (write(cs->stop_pipe[1], &c, 1) < 0) {
+		/* nothing more we can do: the join below would hang; leak the thread */
+		return;
+	}
+	pthread_join(cs->th, NULL);
+	close(cs->fd);
+	close(cs->stop_pipe[0]);
+	close(cs->stop_pipe[1]);
+	unlink(cs->path);
+	free(cs);
+}
+
+/* ---- the ctl command ------------------------------------------------------------------ */
+
+static void ctl_usage(FILE *to)
+{
+	fprintf(to,
+		"Usage: roomdrop-server ctl [--socket PATH | --port PORT] COMMAND\n"
+		"\n"
+		"Administer a running roomdrop-server through its control socket (mode 0600,\n"
+		"only the server's user may use it).\n"
+		"\n"
+		"Commands:\n"
+		"  list                              one line per connection: address, port,\n"
+		"                                    nickname, room, connected since, last message\n"
+		"  kick NICK [--reason TEXT]         disconnect NICK; everyone hears it was kicked\n"
+		"  broadcast [--room ROOM | --to NICK] TEXT\n"
+		"                                    message from the server to everyone, a room\n"
+		"                                    or one user\n"
+		"\n"
+		"Options:\n"
+		"  --socket PATH   the control socket (default: from --port, see below)\n"
+		"  --port PORT     the server's TCP port, to find its default socket\n"
+		"                  ($XDG_RUNTIME_DIR/roomdrop-PORT.sock or\n"
+		"                  /tmp/roomdrop-UID-PORT.sock; default port %u)\n"
+		"  -h, --help      this text\n"
+		"\n"
+		"Exit codes: 0 done, 1 the server refused, 2 usage, 3 cannot reach the server,\n"
+		"5 no such user or room.\n",
+		RD_DEFAULT_PORT);
+}
+
+static void fmt_time(uint64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (!ms) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int ctl_request(int fd, const struct rd_msg *m, struct rd_frame_reader *r,
+		       struct rd_msg *reply)
+{
+	struct rd_buf b;
+	struct rd_frame f;
+	int rc;
+
+	rd_buf_init(&b, 0);
+	rc = rd_msg_frame(&b, m, 1, 0);
+	if (rc == 0)
+		rc = rd_net_write_all(fd, b.data, b.len, CTL_TIMEOUT_MS);
+	rd_buf_free(&b);
+	if (rc == 0)
+		rc = rd_frame_recv(fd, r, CTL_TIMEOUT_MS, &f);
+	if (rc == 0)
+		rc = rd_msg_decode(f.hdr.type, f.payload, f.len, reply);
+	if (rc == 0)
+		reply->type = f.hdr.type;
+	return rc;
+}
+
+int ctl_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
+		{"reason", required_argument, NULL, 'r'}, {"room", required_argument, NULL, 'R'},
+		{"to", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0}};
+	char path[108] = "";
+	const char *reason = NULL, *room = NULL, *to = NULL;
+	uint16_t port = RD_DEFAULT_PORT;
+	struct rd_msg m, reply;
+	struct rd_frame_reader *r = NULL;
+	int fd = -1, rc, code = CTL_EFAIL;
+
+	char *words[8];
+	int nw = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			ctl_usage(stdout);
+			return CTL_OK;
+		}
+		if (a[0] == '-' && a[1] == '-' && a[2]) {
+			const char *o = a + 2, *v = strchr(o, '=');
+			size_t ol = v ? (size_t)(v - o) : strlen(o);
+			int known = 0;
+			for (const struct option *op = opts; op->name; op++)
+				if (op->has_arg && strlen(op->name) == ol && !strncmp(op->name, o, ol))
+					known = op->val;
+			if (!known) {
+				fprintf(stderr, "roomdrop-server ctl: unknown option '%s'\n", a);
+				ctl_usage(stderr);
+				return CTL_EUSAGE;
+			}
+			if (v) {
+				v++;
+			} else if (i + 1 < argc) {
+				v = argv[++i];
+			} else {
+				fprintf(stderr, "roomdrop-server ctl: %s needs a value\n", a);
+				return CTL_EUSAGE;
+			}
+			switch (known) {
+			case 's': snprintf(path, sizeof(path), "%s", v); break;
+			case 'r': reason = v; break;
+			case 'R': room = v; break;
+			case 't': to = v; break;
+			case 'p':
+				if (rd_net_parse_port(v, &port) != 0) {
+					fprintf(stderr,
+						"roomdrop-server ctl: invalid port '%s' (1-65535)\n", v);
+					return CTL_EUSAGE;
+				}
+				break;
+			}
+			continue;
+		}
+		if (nw == 8) {
+			fprintf(stderr, "roomdrop-server ctl: too many arguments\n");
+			return CTL_EUSAGE;
+		}
+		words[nw++] = argv[i];
+	}
+	if (nw == 0) {
+		ctl_usage(stderr);
+		return CTL_EUSAGE;
+	}
+	if (!path[0])
+		ctl_default_path(port, path, sizeof(path));
+
+	if (!strcmp(words[0], "list") && nw == 1) {
+		rd_msg_init(&m, RD_MSG_CTL_LIST);
+	} else if (!strcmp(words[0], "kick") && nw == 2) {
+		if (rd_nick_check(words[1], strlen(words[1])) != 0) {
+			fprintf(stderr, "roomdrop-server ctl: '%s' is not a valid nickname\n", words[1]);
+			return CTL_EUSAGE;
+		}
+		if (reason && strlen(reason) > RD_REASON_MAX) {
+			fprintf(stderr, "roomdrop-server ctl: the reason is longer than %u bytes\n",
+				RD_REASON_MAX);
+			return CTL_EUSAGE;
+		}
+		rd_msg_init(&m, RD_MSG_CTL_KICK);
+		snprintf(m.u.ctl_kick.nick, sizeof(m.u.ctl_kick.nick), "%s", words[1]);
+		m.u.ctl_kick.reason = rd_str_c(reason);
+	} else if (!strcmp(words[0], "broadcast") && nw == 2) {
+		if (room && to) {
+			fprintf(stderr, "roomdrop-server ctl: give --room or --to, not both\n");
+			return CTL_EUSAGE;
+		}
+		const char *target = room ? room : to;
+		if (target && strlen(target) > RD_NICK_MAX) {
+			fprintf(stderr, "roomdrop-server ctl: '%s' is too long for a name\n", target);
+			return CTL_EUSAGE;
+		}
+		rd_msg_init(&m, RD_MSG_CTL_BROADCAST);
+		m.u.ctl_broadcast.scope = room ? RD_SCOPE_ROOM : to ? RD_SCOPE_USER : RD_SCOPE_ALL;
+		snprintf(m.u.ctl_broadcast.target, sizeof(m.u.ctl_broadcast.target), "%s",
+			 target ? target : "");
+		m.u.ctl_broadcast.text = rd_str_c(words[1]);
+	} else {
+		fprintf(stderr, "roomdrop-server ctl: unknown command or wrong arguments: '%s'\n"
+				"Try 'roomdrop-server ctl --help'.\n",
+			words[0]);
+		return CTL_EUSAGE;
+	}
+
+	if ((rc = unix_connect(path, &fd)) != 0) {
+		fprintf(stderr,
+			"roomdrop-server ctl: cannot reach the server's control socket %s: %s\n"
+			"(is roomdrop-server running on that port, as this user?)\n",
+			path, rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+		return CTL_ECONNECT;
+	}
+	rd_msg_init(&reply, 0);
+	if (rd_frame_reader_new(RD_MAX_PAYLOAD_HARD, &r) != 0 ||
+	    (rc = ctl_request(fd, &m, r, &reply)) != 0) {
+		fprintf(stderr, "roomdrop-server ctl: no answer from the server: %s\n",
+			rd_strerror(rc));
+		code = CTL_ECONNECT;
+		goto out;
+	}
+	if (reply.type == RD_MSG_ERROR) {
+		fprintf(stderr, "roomdrop-server ctl: %.*s\n", (int)reply.u.error.text.n,
+			reply.u.error.text.p ? reply.u.error.text.p : "");
+		code = (reply.u.error.code == RD_E_NO_SUCH_USER || reply.u.error.code == RD_E_NO_SUCH_ROOM)
+			       ? CTL_ENOTFOUND
+			       : CTL_EFAIL;
+		goto out;
+	}
+	if (reply.type == RD_MSG_CTL_CLIENTS) {
+		printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK", "ROOM",
+		       "CONNECTED", "LAST MESSAGE", "ACTIVITY");
+		for (uint32_t i = 0; i < reply.u.ctl_clients.count; i++) {
+			const struct rd_ctl_client *e = &reply.u.ctl_clients.items[i];
+			char since[32], last[32], nick[80], act[200];
+			fmt_time(e->connected_ms, since, sizeof(since));
+			fmt_time(e->last_msg_ms, last, sizeof(last));
+			rd_escape_display(e->nick, strlen(e->nick), nick, sizeof(nick));
+			rd_escape_display(e->activity, strlen(e->activity), act, sizeof(act));
+			printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %s\n", e->ip, e->port,
+			       nick[0] ? nick : "(unregistered)", e->room[0] ? e->room : "-", since,
+			       last, act[0] ? act : "-");
+		}
+		code = CTL_OK;
+	} else if (reply.type == RD_MSG_OK) {
+		code = CTL_OK;
+	} else {
+		fprintf(stderr, "roomdrop-server ctl: unexpected answer %s\n",
+			rd_msg_type_name(reply.type) ? rd_msg_type_name(reply.type) : "?");
+	}
+out:
+	rd_msg_clear(&reply);
+	rd_frame_reader_free(r);
+	if (fd >= 0)
+		close(fd);
+	return code;
+}

@@ -1,0 +1,31 @@
+/* ctl.h - local administration over a Unix socket: the server side (a thread that answers
+ * CTL_LIST / CTL_KICK / CTL_BROADCAST with the same rd_server_* calls the window uses) and
+ * the `roomdrop-server ctl ...` command.
+ *
+ * The socket is created with mode 0600 and every connection's peer credentials are checked
+ * (SO_PEERCRED): only the server's own user (or root) is served.
+ */
+#ifndef ROOMDROP_CTL_H
+#define ROOMDROP_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rd_server.h"
+
+struct ctl_server;
+
+/* Default socket path for a server listening on port: $XDG_RUNTIME_DIR/roomdrop-PORT.sock
+ * if XDG_RUNTIME_DIR is set, else /tmp/roomdrop-UID-PORT.sock. */
+void ctl_default_path(uint16_t port, char *out, size_t cap);
+
+/* Bind the socket (replacing a stale one; RD_ERR_ADDR_IN_USE if a live server answers on
+ * it) and start the "rd-ctl" thread. */
+int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **out);
+/* Stop the thread, remove the socket file. */
+void ctl_server_stop(struct ctl_server *c);
+
+/* `roomdrop-server ctl ARGS...`; returns the process exit code. */
+int ctl_main(int argc, char **argv);
+
+#endif

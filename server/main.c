@@ -1,0 +1,588 @@
+/* main.c - roomdrop-server: options, the room core, the file application, the control
+ * socket and the administrator's window, put together.
+ *
+ * Threads: SIGINT/SIGTERM are blocked in every thread before any is started. Headless, the
+ * main thread waits for them with sigwait(); with a window, the main thread runs the GTK
+ * main loop (admin_ui_run) and a "rd-signal" thread turns a signal into admin_ui_quit().
+ * Either way the main thread then stops the server (SHUTDOWN to every client, threads
+ * joined) and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin_ui.h"
+#include "ctl.h"
+#include "files.h"
+#include "rd_err.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_server.h"
+
+enum server_exit {
+	SRV_OK = 0,
+	SRV_EFAIL = 1,   /* unexpected failure */
+	SRV_EUSAGE = 2,  /* bad option or value */
+	SRV_ELISTEN = 3, /* cannot listen: port in use, bad address, control socket taken */
+	SRV_ESTORE = 4   /* the store folder cannot be created or written */
+};
+
+static enum rd_log_level g_level = RD_LOG_INFO;
+static pthread_mutex_t g_log_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"Usage: roomdrop-server [OPTIONS]\n"
+		"       roomdrop-server ctl [--socket PATH | --port PORT] list | kick NICK [--reason TEXT]\n"
+		"                       | broadcast [--room ROOM | --to NICK] TEXT\n"
+		"\n"
+		"Share rooms, chat and files with roomdrop clients. With a display and without\n"
+		"--headless, the administrator's window opens; otherwise the server runs in the\n"
+		"foreground until SIGINT or SIGTERM, and `roomdrop-server ctl` administers it.\n"
+		"\n"
+		"Network:\n"
+		"  --listen ADDR:PORT       where to listen (default %s:%u; port 0 = any free port)\n"
+		"  --port-file PATH         write the bound port to PATH once listening\n"
+		"  --max-clients N          connections at most (default 1024)\n"
+		"  --rooms A,B,...          the rooms (default general,random)\n"
+		"Timers (a number of seconds, or with a unit: 500ms, 30s, 2m, 1h):\n"
+		"  --ping-interval T        heartbeat period (default 30s)\n"
+		"  --ping-timeout T         disconnect when PONG is late by this (default 5s)\n"
+		"  --register-timeout T     close connections that do not register (default 10s)\n"
+		"Files (sizes in bytes or with K, M, G, T: powers of 1024):\n"
+		"  --store DIR              the room folders (default ./roomdrop-store)\n"
+		"  --max-file-size SIZE     largest file accepted (default 4G, 0 = no limit)\n"
+		"  --room-quota SIZE        bytes per room folder (default 0 = no limit)\n"
+		"  --min-free SIZE          keep this much disk free (default 64M)\n"
+		"  --staging-ttl T          remove abandoned partial uploads after T (default 24h)\n"
+		"Administration:\n"
+		"  --ctl-socket PATH        control socket (default $XDG_RUNTIME_DIR/roomdrop-PORT.sock\n"
+		"                           or /tmp/roomdrop-UID-PORT.sock)\n"
+		"  --headless               never open the window\n"
+		"  --out-limit SIZE         output queued per client before it is dropped as a\n"
+		"                           slow reader (default 8M)\n"
+		"  --log-level LEVEL        error, warn, info (default) or debug\n"
+		"  -h, --help               this text\n"
+		"  -V, --version            the version\n"
+		"\n"
+		"Exit codes: 0 stopped cleanly, 1 unexpected failure, 2 bad option, 3 cannot listen\n"
+		"(address in use or invalid), 4 store folder unusable.\n",
+		RD_DEFAULT_HOST, RD_DEFAULT_PORT);
+}
+
+/* ---- option values -------------------------------------------------------------------- */
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!s[0] || s[0] == '-')
+		return -1;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -1;
+	double mul = 1;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1024.0; break;
+		case 'm': case 'M': mul = 1024.0 * 1024; break;
+		case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
+		case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
+		default: return -1;
+		}
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+		if (*end)
+			return -1;
+	}
+	v *= mul;
+	if (v > 1.8e19)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static int parse_duration_ms(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!s[0] || s[0] == '-')
+		return -1;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0 || isnan(v))
+		return -1;
+	double mul = 1000;
+	if (!strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "s") || !*end)
+		mul = 1000;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (!strcmp(end, "h"))
+		mul = 3600000;
+	else
+		return -1;
+	v *= mul;
+	if (v > 4.0e9)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+struct opts {
+	char host[RD_HOST_MAX + 1];
+	uint16_t port;
+	const char *port_file;
+	const char *ctl_socket;
+	int headless;
+	char **rooms;
+	size_t nrooms;
+	struct rd_server_config cfg;
+	struct files_config files;
+};
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "roomdrop-server: invalid value '%s' for %s: %s\n", val, opt, why);
+	fprintf(stderr, "Try 'roomdrop-server --help'.\n");
+	return SRV_EUSAGE;
+}
+
+static int split_rooms(struct opts *o, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	if (!copy)
+		return -1;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (rd_room_check(t, strlen(t)) != 0) {
+			fprintf(stderr,
+				"roomdrop-server: invalid room name '%s': use 1-32 letters, digits, "
+				"'_', '.', '-'\n",
+				t);
+			free(copy);
+			return -1;
+		}
+		for (size_t i = 0; i < o->nrooms; i++)
+			if (rd_name_eq(o->rooms[i], t)) {
+				fprintf(stderr, "roomdrop-server: room '%s' is listed twice\n", t);
+				free(copy);
+				return -1;
+			}
+		if (o->nrooms == RD_MAX_ROOMS) {
+			fprintf(stderr, "roomdrop-server: at most %u rooms\n", RD_MAX_ROOMS);
+			free(copy);
+			return -1;
+		}
+		char **v = realloc(o->rooms, (o->nrooms + 1) * sizeof(*v));
+		if (!v || !(v[o->nrooms] = strdup(t))) {
+			free(v ? v : o->rooms);
+			o->rooms = NULL;
+			free(copy);
+			return -1;
+		}
+		o->rooms = v;
+		o->nrooms++;
+	}
+	free(copy);
+	if (o->nrooms == 0) {
+		fprintf(stderr, "roomdrop-server: --rooms needs at least one room\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum {
+		O_LISTEN = 256, O_ROOMS, O_MAXC, O_PINGI, O_PINGT, O_REGT, O_LOG, O_STORE, O_MAXF,
+		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM
+	};
+	static const struct option lo[] = {
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"rooms", required_argument, NULL, O_ROOMS},
+		{"max-clients", required_argument, NULL, O_MAXC},
+		{"ping-interval", required_argument, NULL, O_PINGI},
+		{"ping-timeout", required_argument, NULL, O_PINGT},
+		{"register-timeout", required_argument, NULL, O_REGT},
+		{"log-level", required_argument, NULL, O_LOG},
+		{"store", required_argument, NULL, O_STORE},
+		{"max-file-size", required_argument, NULL, O_MAXF},
+		{"room-quota", required_argument, NULL, O_QUOTA},
+		{"min-free", required_argument, NULL, O_MINFREE},
+		{"staging-ttl", required_argument, NULL, O_STTL},
+		{"ctl-socket", required_argument, NULL, O_CTL},
+		{"port-file", required_argument, NULL, O_PORTFILE},
+		{"headless", no_argument, NULL, O_HEADLESS},
+		{"out-limit", required_argument, NULL, O_OUTLIM},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}};
+	int ch;
+	uint64_t v;
+
+	snprintf(o->host, sizeof(o->host), "%s", RD_DEFAULT_HOST);
+	o->port = RD_DEFAULT_PORT;
+	rd_server_config_defaults(&o->cfg);
+	files_config_defaults(&o->files);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
+		switch (ch) {
+		case O_LISTEN: {
+			/* port 0 is allowed here (any free port), unlike for clients */
+			const char *colon = strrchr(optarg, ':');
+			if (colon && !strcmp(colon, ":0")) {
+				char tmp[RD_HOST_MAX + 8];
+				snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - optarg), optarg);
+				if (rd_net_parse_hostport(tmp, RD_DEFAULT_PORT, o->host, sizeof(o->host),
+							  &o->port) != 0)
+					return bad("--listen", optarg, "expected ADDR:PORT");
+				o->port = 0;
+			} else if (rd_net_parse_hostport(optarg, RD_DEFAULT_PORT, o->host,
+							 sizeof(o->host), &o->port) != 0) {
+				return bad("--listen", optarg,
+					   "expected ADDR:PORT with a port from 0 to 65535");
+			}
+			break;
+		}
+		case O_ROOMS:
+			for (size_t i = 0; i < o->nrooms; i++)
+				free(o->rooms[i]);
+			o->nrooms = 0;
+			if (split_rooms(o, optarg) != 0)
+				return SRV_EUSAGE;
+			break;
+		case O_MAXC:
+			if (parse_size(optarg, &v) != 0 || v < 1 || v > 100000)
+				return bad("--max-clients", optarg, "a number from 1 to 100000");
+			o->cfg.max_clients = (unsigned)v;
+			break;
+		case O_PINGI:
+		case O_PINGT:
+		case O_REGT:
+			if (parse_duration_ms(optarg, &v) != 0 || v < 10)
+				return bad(ch == O_PINGI ? "--ping-interval"
+					   : ch == O_PINGT ? "--ping-timeout"
+							   : "--register-timeout",
+					   optarg, "a duration of at least 10ms, e.g. 30s or 500ms");
+			if (ch == O_PINGI)
+				o->cfg.ping_interval_ms = (uint32_t)v;
+			else if (ch == O_PINGT)
+				o->cfg.ping_timeout_ms = (uint32_t)v;
+			else
+				o->cfg.register_timeout_ms = (uint32_t)v;
+			break;
+		case O_LOG:
+			if (rd_log_level_parse(optarg, &g_level) != 0)
+				return bad("--log-level", optarg, "one of error, warn, info, debug");
+			break;
+		case O_STORE:
+			if (!optarg[0])
+				return bad("--store", optarg, "a folder name");
+			o->files.store_root = optarg;
+			break;
+		case O_MAXF:
+			if (parse_size(optarg, &v) != 0)
+				return bad("--max-file-size", optarg, "a size such as 100M or 2G");
+			o->files.max_file_size = v;
+			break;
+		case O_QUOTA:
+			if (parse_size(optarg, &v) != 0)
+				return bad("--room-quota", optarg, "a size such as 1G");
+			o->files.room_quota = v;
+			break;
+		case O_MINFREE:
+			if (parse_size(optarg, &v) != 0)
+				return bad("--min-free", optarg, "a size such as 64M");
+			o->files.min_free_bytes = v;
+			break;
+		case O_STTL:
+			if (parse_duration_ms(optarg, &v) != 0 || v < 1000)
+				return bad("--staging-ttl", optarg, "a duration of at least 1s");
+			o->files.staging_ttl_s = (uint32_t)(v / 1000);
+			break;
+		case O_OUTLIM:
+			if (parse_size(optarg, &v) != 0 || v < 65536 || v > (1ull << 32))
+				return bad("--out-limit", optarg, "a size from 64K to 4G");
+			o->cfg.out_limit = (size_t)v;
+			break;
+		case O_CTL:
+			o->ctl_socket = optarg;
+			break;
+		case O_PORTFILE:
+			o->port_file = optarg;
+			break;
+		case O_HEADLESS:
+			o->headless = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return SRV_OK;
+		case 'V':
+			printf("roomdrop-server %s\n", RD_VERSION);
+			return SRV_OK;
+		case ':':
+			fprintf(stderr, "roomdrop-server: option '%s' needs a value\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
+			return SRV_EUSAGE;
+		default:
+			fprintf(stderr, "roomdrop-server: unknown option '%s'\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
+			return SRV_EUSAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "roomdrop-server: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "Try 'roomdrop-server --help'.\n");
+		return SRV_EUSAGE;
+	}
+	return -1;
+}
+
+/* ---- events and logs ------------------------------------------------------------------ */
+
+static void log_line(const char *level, const char *text)
+{
+	char ts[32];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	pthread_mutex_lock(&g_log_mtx);
+	fprintf(stderr, "%s.%03ld %-5s %s\n", ts, now.tv_nsec / 1000000L, level, text);
+	pthread_mutex_unlock(&g_log_mtx);
+}
+
+static void lib_log(enum rd_log_level level, const char *file, int line, const char *func,
+		    const char *msg, void *user)
+{
+	char buf[600];
+	(void)user;
+	(void)func;
+	if (level >= RD_LOG_DEBUG)
+		snprintf(buf, sizeof(buf), "%s (%s:%d)", msg, file, line);
+	else
+		snprintf(buf, sizeof(buf), "%s", msg);
+	log_line(rd_log_level_name(level), buf);
+}
+
+static void describe(const struct rd_event *ev, char *out, size_t cap)
+{
+	char who[160], nick[80], text[400];
+	rd_escape_display(ev->nick, strlen(ev->nick), nick, sizeof(nick));
+	rd_escape_display(ev->text, strlen(ev->text), text, sizeof(text));
+	snprintf(who, sizeof(who), "%s%s(%s:%u)", nick, nick[0] ? " " : "", ev->ip, ev->port);
+	switch (ev->kind) {
+	case RD_EV_CONNECTED: snprintf(out, cap, "%s connected", who); break;
+	case RD_EV_REGISTERED: snprintf(out, cap, "%s registered", who); break;
+	case RD_EV_JOINED: snprintf(out, cap, "%s joined %s", who, ev->room); break;
+	case RD_EV_LEFT: snprintf(out, cap, "%s left %s", who, ev->room); break;
+	case RD_EV_DISCONNECTED: snprintf(out, cap, "%s disconnected (%s)", who, text); break;
+	case RD_EV_KICKED: snprintf(out, cap, "%s was kicked (%s)", who, text); break;
+	case RD_EV_MESSAGE: snprintf(out, cap, "%s sent a message", who); break;
+	case RD_EV_ACTIVITY: snprintf(out, cap, "%s %s", who, text[0] ? text : "is idle"); break;
+	case RD_EV_REFUSED: snprintf(out, cap, "refused %s:%u: %s", ev->ip, ev->port, text); break;
+	case RD_EV_BROADCAST:
+		snprintf(out, cap, "broadcast%s%s: %s", ev->room[0] ? " to " : "", ev->room, text);
+		break;
+	case RD_EV_ERROR: snprintf(out, cap, "%s protocol error: %s", who, text); break;
+	case RD_EV_INFO: snprintf(out, cap, "%s", text); break;
+	case RD_EV_STOPPING: snprintf(out, cap, "stopping: %s", text[0] ? text : "shutdown"); break;
+	default: snprintf(out, cap, "event %d", ev->kind); break;
+	}
+}
+
+static void on_event(struct rd_server *s, const struct rd_event *ev, void *user)
+{
+	(void)s;
+	(void)user;
+	enum rd_log_level lv = RD_LOG_INFO;
+	if (ev->kind == RD_EV_MESSAGE || ev->kind == RD_EV_ACTIVITY || ev->kind == RD_EV_CONNECTED)
+		lv = RD_LOG_DEBUG;
+	else if (ev->kind == RD_EV_ERROR || ev->kind == RD_EV_REFUSED)
+		lv = RD_LOG_WARN;
+	if (lv <= g_level) {
+		char line[700];
+		describe(ev, line, sizeof(line));
+		log_line(rd_log_level_name(lv), line);
+	}
+	admin_ui_event(ev);
+}
+
+/* ---- signals -------------------------------------------------------------------------- */
+
+static sigset_t g_sigs;
+
+static void *signal_main(void *arg)
+{
+	int sig = 0;
+	(void)arg;
+	pthread_setname_np(pthread_self(), "rd-signal");
+	sigwait(&g_sigs, &sig);
+	if (sig != SIGUSR1)
+		admin_ui_quit();
+	return NULL;
+}
+
+static int write_port_file(const char *path, uint16_t port)
+{
+	char tmp[4096];
+	FILE *f;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", port);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct rd_server *srv = NULL;
+	struct files *files = NULL;
+	struct ctl_server *ctl = NULL;
+	struct rd_server_hooks hooks;
+	char listen_text[RD_HOST_MAX + 16], ctl_path[108];
+	int rc, code = SRV_EFAIL;
+
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
+
+	memset(&o, 0, sizeof(o));
+	if ((code = parse_args(argc, argv, &o)) >= 0)
+		goto out;
+	code = SRV_EFAIL;
+	rd_log_set(lib_log, g_level, NULL);
+
+	/* before any thread exists, so that every thread inherits the mask */
+	sigemptyset(&g_sigs);
+	sigaddset(&g_sigs, SIGINT);
+	sigaddset(&g_sigs, SIGTERM);
+	sigaddset(&g_sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
+	rd_net_ignore_sigpipe();
+
+	if ((rc = files_new(&o.files, &files)) != 0) {
+		fprintf(stderr, "roomdrop-server: cannot use the store folder '%s': %s\n",
+			o.files.store_root ? o.files.store_root : "roomdrop-store",
+			rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+		code = SRV_ESTORE;
+		goto out;
+	}
+
+	o.cfg.host = o.host;
+	o.cfg.port = o.port;
+	o.cfg.rooms = (const char *const *)o.rooms;
+	o.cfg.nrooms = o.nrooms;
+	o.cfg.software = "roomdrop-server/" RD_VERSION;
+	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES;
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.user = files;
+	hooks.on_frame = files_on_frame;
+	hooks.on_disconnect = files_on_disconnect;
+	hooks.on_event = on_event;
+	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
+		fprintf(stderr, "roomdrop-server: invalid configuration: %s\n", rd_strerror(rc));
+		code = SRV_EUSAGE;
+		goto out;
+	}
+	files_attach(files, srv);
+	if ((rc = rd_server_start(srv)) != 0) {
+		if (rc == RD_ERR_ADDR_IN_USE)
+			fprintf(stderr,
+				"roomdrop-server: cannot listen on %s:%u: the address is already in "
+				"use (another server running? choose another port with --listen)\n",
+				o.host, o.port);
+		else if (rc == RD_ERR_ADDR)
+			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: not a local address\n",
+				o.host, o.port);
+		else
+			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: %s\n", o.host, o.port,
+				rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+		code = SRV_ELISTEN;
+		goto out;
+	}
+	uint16_t port = rd_server_port(srv);
+	snprintf(listen_text, sizeof(listen_text), strchr(o.host, ':') ? "[%s]:%u" : "%s:%u",
+		 o.host, port);
+	if (o.ctl_socket)
+		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
+	else
+		ctl_default_path(port, ctl_path, sizeof(ctl_path));
+	if ((rc = ctl_server_start(srv, ctl_path, &ctl)) != 0) {
+		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n", ctl_path,
+			rc == RD_ERR_ADDR_IN_USE ? "another server is using it"
+			: rc == RD_ERR_SYSTEM	 ? strerror(errno)
+						 : rd_strerror(rc));
+		code = SRV_ELISTEN;
+		goto out;
+	}
+	if (o.port_file && write_port_file(o.port_file, port) != 0) {
+		fprintf(stderr, "roomdrop-server: cannot write %s: %s\n", o.port_file,
+			strerror(errno));
+		code = SRV_EFAIL;
+		goto out;
+	}
+	{
+		char line[512];
+		snprintf(line, sizeof(line), "roomdrop-server %s listening on %s (control socket %s)",
+			 RD_VERSION, listen_text, ctl_path);
+		log_line("info", line);
+	}
+
+	if (admin_ui_wanted(o.headless)) {
+		pthread_t sth;
+		struct admin_ui_info info = {.listen = listen_text, .store = o.files.store_root};
+		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
+		if (admin_ui_run(srv, &info) != 0) {
+			log_line("warn", "the window could not be opened: running headless");
+			int sig;
+			if (have_sig) {
+				pthread_join(sth, NULL); /* it waits for the signal for us */
+				have_sig = 0;
+			} else {
+				sigwait(&g_sigs, &sig);
+			}
+		}
+		if (have_sig) {
+			pthread_kill(sth, SIGUSR1);
+			pthread_join(sth, NULL);
+		}
+	} else {
+		int sig = 0;
+		do
+			sigwait(&g_sigs, &sig);
+		while (sig == SIGUSR1);
+		log_line("info", sig == SIGINT ? "interrupted: shutting down" : "terminated: shutting down");
+	}
+	code = SRV_OK;
+out:
+	ctl_server_stop(ctl);
+	if (srv) {
+		rd_server_stop(srv, "the server is shutting down", 3000);
+		rd_server_free(srv);
+	}
+	files_free(files);
+	for (size_t i = 0; i < o.nrooms; i++)
+		free(o.rooms[i]);
+	free(o.rooms);
+	if (code == SRV_OK && srv)
+		log_line("info", "stopped");
+	return code;
+}
