@@ -108,8 +108,8 @@ static guint row_changed_signal;
 static void adm_row_class_init(AdmRowClass *klass)
 {
 	/* "changed": a shown field changed; bound cells refresh their text. */
-	row_changed_signal = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-					  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+	row_changed_signal = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+					  NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void adm_row_init(AdmRow *self)
@@ -135,13 +135,26 @@ static int row_shown_differs(const struct rd_client_info *a, const struct rd_cli
 
 /* ---- the window's state (main thread only) -------------------------------------- */
 
-enum col { COL_IP, COL_PORT, COL_NICK, COL_ROOM, COL_SINCE, COL_LAST, COL_ACTIVITY, NCOLS };
+enum col {
+	COL_IP,
+	COL_PORT,
+	COL_NICK,
+	COL_ROOM,
+	COL_SINCE,
+	COL_LAST,
+	COL_ACTIVITY,
+	NCOLS
+};
 
 static const char *const col_titles[NCOLS] = {
 	"IP address", "Port", "Nickname", "Room", "Connected since", "Last message", "Activity",
 };
 
-enum scope_item { SCOPE_EVERYONE, SCOPE_ROOM, SCOPE_USER };
+enum scope_item {
+	SCOPE_EVERYONE,
+	SCOPE_ROOM,
+	SCOPE_USER
+};
 
 struct ui {
 	struct rd_server *server;
@@ -149,27 +162,27 @@ struct ui {
 	GtkApplication *app;
 	GtkWindow *win;
 	GtkColumnView *view;
-	GListStore *store;          /* AdmRow, ordered by client id */
+	GListStore *store; /* AdmRow, ordered by client id */
 	GtkSingleSelection *sel;
 	GtkLabel *summary;
 	GtkLabel *status;
 	GtkTextView *log;
 	GtkTextBuffer *logbuf;
 	GtkTextMark *log_end;
-	GString *log_pending;       /* lines waiting for the next tick */
+	GString *log_pending; /* lines waiting for the next tick */
 	GtkDropDown *scope;
 	GtkDropDown *target;
 	GtkStringList *targets;
 	GtkEntry *bcast;
 	GSimpleAction *kick_action;
-	GtkWindow *dialog;          /* the open modal dialog, if any */
+	GtkWindow *dialog; /* the open modal dialog, if any */
 	guint tick_id;
 	gint64 last_refresh_us;
 	int dirty;
 	int close_confirmed;
-	unsigned transfers;         /* from the last snapshot */
-	char **nicks;               /* registered nicknames of the last snapshot (NULL-ended) */
-	struct evq drain;           /* swapped with q_pending each tick */
+	unsigned transfers; /* from the last snapshot */
+	char **nicks;       /* registered nicknames of the last snapshot (NULL-ended) */
+	struct evq drain;   /* swapped with q_pending each tick */
 };
 
 static struct ui ui;
@@ -204,14 +217,30 @@ static void fmt_bytes(uint64_t n, char *out, size_t cap)
 static void cell_text(const struct rd_client_info *ci, enum col c, char *out, size_t cap)
 {
 	switch (c) {
-	case COL_IP: snprintf(out, cap, "%s", ci->ip); break;
-	case COL_PORT: snprintf(out, cap, "%u", (unsigned)ci->port); break;
-	case COL_NICK: snprintf(out, cap, "%s", ci->nick[0] ? ci->nick : "(registering)"); break;
-	case COL_ROOM: snprintf(out, cap, "%s", ci->room[0] ? ci->room : "\u2014"); break;
-	case COL_SINCE: fmt_time(ci->connected_ms, out, cap); break;
-	case COL_LAST: fmt_time(ci->last_msg_ms, out, cap); break;
-	case COL_ACTIVITY: snprintf(out, cap, "%s", ci->activity[0] ? ci->activity : "idle"); break;
-	default: out[0] = '\0'; break;
+	case COL_IP:
+		snprintf(out, cap, "%s", ci->ip);
+		break;
+	case COL_PORT:
+		snprintf(out, cap, "%u", (unsigned)ci->port);
+		break;
+	case COL_NICK:
+		snprintf(out, cap, "%s", ci->nick[0] ? ci->nick : "(registering)");
+		break;
+	case COL_ROOM:
+		snprintf(out, cap, "%s", ci->room[0] ? ci->room : "\u2014");
+		break;
+	case COL_SINCE:
+		fmt_time(ci->connected_ms, out, cap);
+		break;
+	case COL_LAST:
+		fmt_time(ci->last_msg_ms, out, cap);
+		break;
+	case COL_ACTIVITY:
+		snprintf(out, cap, "%s", ci->activity[0] ? ci->activity : "idle");
+		break;
+	default:
+		out[0] = '\0';
+		break;
 	}
 }
 
@@ -350,14 +379,29 @@ static int row_compare(gconstpointer pa, gconstpointer pb, gpointer col)
 	int r = 0;
 
 	switch ((enum col)GPOINTER_TO_INT(col)) {
-	case COL_IP: r = cmp_ip(a->ip, b->ip); break;
-	case COL_PORT: r = cmp_u64(a->port, b->port); break;
-	case COL_NICK: r = cmp_str(a->nick, b->nick); break;
-	case COL_ROOM: r = cmp_str(a->room, b->room); break;
-	case COL_SINCE: r = cmp_u64(a->connected_ms, b->connected_ms); break;
-	case COL_LAST: r = cmp_u64(a->last_msg_ms, b->last_msg_ms); break;
-	case COL_ACTIVITY: r = cmp_str(a->activity, b->activity); break;
-	default: break;
+	case COL_IP:
+		r = cmp_ip(a->ip, b->ip);
+		break;
+	case COL_PORT:
+		r = cmp_u64(a->port, b->port);
+		break;
+	case COL_NICK:
+		r = cmp_str(a->nick, b->nick);
+		break;
+	case COL_ROOM:
+		r = cmp_str(a->room, b->room);
+		break;
+	case COL_SINCE:
+		r = cmp_u64(a->connected_ms, b->connected_ms);
+		break;
+	case COL_LAST:
+		r = cmp_u64(a->last_msg_ms, b->last_msg_ms);
+		break;
+	case COL_ACTIVITY:
+		r = cmp_str(a->activity, b->activity);
+		break;
+	default:
+		break;
 	}
 	if (r == 0)
 		r = cmp_u64(a->id, b->id);
@@ -606,8 +650,8 @@ static int log_event(const struct rd_event *ev)
 			 ev->text);
 		return 1;
 	case RD_EV_MESSAGE:
-		log_line(t, "%s sent a message%s%s", who(ev, w, sizeof w), ev->room[0] ? " in " : "",
-			 ev->room);
+		log_line(t, "%s sent a message%s%s", who(ev, w, sizeof w),
+			 ev->room[0] ? " in " : "", ev->room);
 		return 1;
 	case RD_EV_ACTIVITY:
 		log_line(t, "%s: %s", who(ev, w, sizeof w), ev->text[0] ? ev->text : "idle");
@@ -622,7 +666,8 @@ static int log_event(const struct rd_event *ev)
 		log_line(t, "error from %s: %s", who(ev, w, sizeof w), ev->text);
 		return 0;
 	case RD_EV_INFO:
-		log_line(t, "%s%s%s", ev->nick[0] ? ev->nick : "", ev->nick[0] ? ": " : "", ev->text);
+		log_line(t, "%s%s%s", ev->nick[0] ? ev->nick : "", ev->nick[0] ? ": " : "",
+			 ev->text);
 		return 1;
 	case RD_EV_STOPPING:
 		log_line(t, "server stopping%s%s", ev->text[0] ? ": " : "", ev->text);
@@ -920,8 +965,9 @@ static void send_broadcast(GtkWidget *w, gpointer data)
 	if (rc == 0) {
 		set_status("Broadcast to %s%s: delivered to %u client%s",
 			   scope == SCOPE_EVERYONE ? "everyone" :
-			   scope == SCOPE_ROOM ? "room " : "", target ? target : "", delivered,
-			   delivered == 1 ? "" : "s");
+			   scope == SCOPE_ROOM     ? "room " :
+						     "",
+			   target ? target : "", delivered, delivered == 1 ? "" : "s");
 		gtk_editable_set_text(GTK_EDITABLE(ui.bcast), "");
 	} else {
 		set_status("Broadcast failed: %s", rd_strerror(rc));
@@ -1082,10 +1128,10 @@ static GtkWidget *build_table(void)
 	keys = GTK_EVENT_CONTROLLER(gtk_shortcut_controller_new());
 	gtk_shortcut_controller_add_shortcut(
 		GTK_SHORTCUT_CONTROLLER(keys),
-		gtk_shortcut_new(gtk_alternative_trigger_new(
-					 gtk_keyval_trigger_new(GDK_KEY_Delete, 0),
-					 gtk_keyval_trigger_new(GDK_KEY_KP_Delete, 0)),
-				 gtk_named_action_new("win.kick")));
+		gtk_shortcut_new(
+			gtk_alternative_trigger_new(gtk_keyval_trigger_new(GDK_KEY_Delete, 0),
+						    gtk_keyval_trigger_new(GDK_KEY_KP_Delete, 0)),
+			gtk_named_action_new("win.kick")));
 	gtk_widget_add_controller(view, keys);
 
 	sw = gtk_scrolled_window_new();
@@ -1214,7 +1260,8 @@ static void on_activate(GtkApplication *app, gpointer data)
 	gtk_header_bar_set_title_widget(GTK_HEADER_BAR(header), titlebox);
 	kick = gtk_button_new_with_mnemonic("_Kick\u2026");
 	gtk_actionable_set_action_name(GTK_ACTIONABLE(kick), "win.kick");
-	gtk_widget_set_tooltip_text(kick, "Kick the selected client (Ctrl+K, or Delete in the table)");
+	gtk_widget_set_tooltip_text(kick,
+				    "Kick the selected client (Ctrl+K, or Delete in the table)");
 	set_accessible_label(kick, "kick-button", "Kick the selected client");
 	gtk_header_bar_pack_start(GTK_HEADER_BAR(header), kick);
 	gtk_window_set_titlebar(ui.win, header);

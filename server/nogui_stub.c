@@ -22,6 +22,4 @@ void admin_ui_event(const struct rd_event *ev)
 	(void)ev;
 }
 
-void admin_ui_quit(void)
-{
-}
+void admin_ui_quit(void) {}
