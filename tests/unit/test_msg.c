@@ -1094,33 +1094,54 @@ static void test_wire_error_texts(void **state)
 
 /* ---- fuzz seeds ---------------------------------------------------------------------------- */
 
+static int write_file(const char *dir, const char *name, const struct rd_buf *b)
+{
+	char path[4096];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
+	if (!(f = fopen(path, "wb")))
+		return -1;
+	if (fwrite(b->data, 1, b->len, f) != b->len)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* One frame per known type, a compressed frame, and all frames back to back. */
 static int write_seeds(const char *dir)
 {
+	static char text[2000];
+	struct rd_buf b, all;
+	struct rd_msg m;
+	char name[64];
 	int rc = 0;
 
 	setup(NULL);
+	rd_buf_init(&all, 0);
 	for (size_t i = 0; i < nknown && rc == 0; i++) {
-		struct rd_msg m;
-		struct rd_buf b;
-		char path[4096];
-		FILE *f;
-
 		sample(known[i], &m);
 		rd_buf_init(&b, 0);
-		if (rd_msg_frame(&b, &m, (uint32_t)i + 1, 0) != 0) {
-			rc = 1;
-		} else {
-			snprintf(path, sizeof(path), "%s/msg-%s.bin", dir, rd_msg_type_name(known[i]));
-			if (!(f = fopen(path, "wb")) || fwrite(b.data, 1, b.len, f) != b.len)
-				rc = 1;
-			if (f && fclose(f) != 0)
-				rc = 1;
-		}
+		snprintf(name, sizeof(name), "msg-%s", rd_msg_type_name(known[i]));
+		if (rd_msg_frame(&b, &m, (uint32_t)i + 1, 0) != 0 || write_file(dir, name, &b) != 0 ||
+		    rd_buf_put(&all, b.data, b.len) != 0)
+			rc = -1;
 		rd_buf_free(&b);
 	}
+	memset(text, 'z', sizeof(text));
+	rd_msg_init(&m, RD_MSG_SAY);
+	m.u.say.data = bytes_of(text, sizeof(text));
+	rd_buf_init(&b, 0);
+	if (rc == 0 && (rd_msg_frame(&b, &m, 99, RD_FRAME_COMPRESS) != 0 ||
+			write_file(dir, "msg-SAY-zlib", &b) != 0 || write_file(dir, "stream-all", &all) != 0))
+		rc = -1;
+	rd_buf_free(&b);
+	rd_buf_free(&all);
 	if (rc)
 		fprintf(stderr, "test_msg: could not write seeds to %s\n", dir);
-	return rc;
+	return rc ? 1 : 0;
 }
 
 int main(void)
