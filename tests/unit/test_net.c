@@ -25,7 +25,8 @@
 #include "rd_net.h"
 
 #define LOOP "127.0.0.1"
-#define WAIT_MS 5000 /* upper bound on any wait that is expected to succeed */
+#define WAIT_MS 5000  /* upper bound on any wait that is expected to succeed */
+#define WATCHDOG_S 30 /* no single test may take longer */
 #define CONN_MAX 64
 #define CONN_TIMEOUT 200
 #define BIG (4 * 1024 * 1024 + 3)        /* far above the default socket buffers */
@@ -618,27 +619,45 @@ static void test_socket_option_setters(void **state)
 	pair_close(&p);
 }
 
+/* A test that hangs (a lost deadline) is killed by SIGALRM instead of stalling the run;
+ * cmocka's "[ RUN ]" line shows which one it was. */
+static int watchdog_arm(void **state)
+{
+	(void)state;
+	alarm(WATCHDOG_S);
+	return 0;
+}
+
+static int watchdog_disarm(void **state)
+{
+	(void)state;
+	alarm(0);
+	return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, watchdog_arm, watchdog_disarm)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_port_table),
-		cmocka_unit_test(test_parse_hostport_table),
-		cmocka_unit_test(test_listen_ephemeral_then_port_in_use),
-		cmocka_unit_test(test_listen_and_connect_reject_bad_arguments),
-		cmocka_unit_test(test_accept_reports_peer_and_connect_sets_options),
-		cmocka_unit_test(test_connect_to_closed_port_is_refused),
-		cmocka_unit_test(test_connect_times_out_on_full_backlog),
-		cmocka_unit_test(test_write_all_read_full_large_transfer),
-		cmocka_unit_test(test_read_full_eof_cases),
-		cmocka_unit_test(test_read_some_and_timeouts),
-		cmocka_unit_test(test_wait_times_out_then_sees_data),
-		cmocka_unit_test(test_write_all_times_out_on_stalled_reader),
-		cmocka_unit_test(test_write_to_closed_peer_is_closed_without_sigpipe),
-		cmocka_unit_test(test_sendfile_all_range_of_temp_file),
-		cmocka_unit_test(test_sendfile_all_times_out_on_stalled_reader),
-		cmocka_unit_test(test_ignore_sigpipe_is_idempotent),
-		cmocka_unit_test(test_clocks),
-		cmocka_unit_test(test_socket_option_setters),
+		T(test_parse_port_table),
+		T(test_parse_hostport_table),
+		T(test_listen_ephemeral_then_port_in_use),
+		T(test_listen_and_connect_reject_bad_arguments),
+		T(test_accept_reports_peer_and_connect_sets_options),
+		T(test_connect_to_closed_port_is_refused),
+		T(test_connect_times_out_on_full_backlog),
+		T(test_write_all_read_full_large_transfer),
+		T(test_read_full_eof_cases),
+		T(test_read_some_and_timeouts),
+		T(test_wait_times_out_then_sees_data),
+		T(test_write_all_times_out_on_stalled_reader),
+		T(test_write_to_closed_peer_is_closed_without_sigpipe),
+		T(test_sendfile_all_range_of_temp_file),
+		T(test_sendfile_all_times_out_on_stalled_reader),
+		T(test_ignore_sigpipe_is_idempotent),
+		T(test_clocks),
+		T(test_socket_option_setters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
