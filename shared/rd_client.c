@@ -515,6 +515,35 @@ out:
 	return 0;
 }
 
+/* After BYE, wait (bounded) for the server to close its side, discarding what still
+ * comes: once this returns the server has let the nickname go, so the next connection
+ * can take it again. */
+static void wait_server_close(struct rd_conn *c)
+{
+	uint64_t deadline = rd_now_mono_ms() + RD_CONN_BYE_TIMEOUT_MS;
+	struct pollfd pfd;
+	char sink[4096];
+	ssize_t got;
+	int left;
+
+	for (;;) {
+		left = ms_left(deadline);
+		if (left <= 0)
+			return;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		got = recv(c->fd, sink, sizeof(sink), 0);
+		if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
 void rd_conn_close(struct rd_conn *c)
 {
 	struct rd_msg m;
@@ -523,13 +552,12 @@ void rd_conn_close(struct rd_conn *c)
 		return;
 	if (c->fd >= 0 && !c->eof && !c->broken) {
 		rd_msg_init(&m, RD_MSG_BYE);
-		m.u.bye.reason = rd_str_c("quit");
 		rd_buf_reset(&c->out);
-		if (rd_msg_frame(&c->out, &m, 0, 0) == 0)
-			(void)rd_net_write_all(c->fd, c->out.data, c->out.len,
-					       RD_CONN_BYE_TIMEOUT_MS);
-		/* let the server see BYE before the FIN; no need to wait for it */
-		shutdown(c->fd, SHUT_WR);
+		if (rd_msg_frame(&c->out, &m, 0, 0) == 0 &&
+		    rd_net_write_all(c->fd, c->out.data, c->out.len, RD_CONN_BYE_TIMEOUT_MS) == 0) {
+			shutdown(c->fd, SHUT_WR);
+			wait_server_close(c);
+		}
 	}
 	drop_socket(c);
 	rd_frame_reader_free(c->reader);

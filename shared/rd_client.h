@@ -45,7 +45,9 @@ void rd_conn_options_defaults(struct rd_conn_options *o);
  * server's ERROR code (e.g. RD_E_SERVER_FULL, RD_E_BAD_VERSION). */
 int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *opt,
 		 const struct rd_conn_callbacks *cb, struct rd_conn **out, uint16_t *werr);
-void rd_conn_close(struct rd_conn *c); /* sends BYE if still connected, frees */
+/* Send BYE if still connected, wait (at most 1 s) for the server to close its side, so
+ * that the nickname is free again when this returns; then free. */
+void rd_conn_close(struct rd_conn *c);
 int rd_conn_fd(const struct rd_conn *c);
 /* What HELLO_OK said. */
 const struct rd_msg_hello_ok *rd_conn_server_info(const struct rd_conn *c);
