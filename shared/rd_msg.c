@@ -39,6 +39,7 @@ enum name_rule {
 	N_ROOM,
 	N_FILE,
 	N_TARGET,       /* BROADCAST target: depends on the scope, see target_ok() */
+	N_NONEMPTY,     /* any text of 1.. bytes (host names) */
 	N_MASK = 0x0f,
 	N_EMPTY_OK = 0x10, /* "" is allowed as well */
 };
@@ -112,7 +113,7 @@ static const struct field f_error[] = {
 static const struct field f_ping[] = { INT(rd_msg_ping, nonce), END };
 static const struct field f_bye[] = { STR(rd_msg_bye, reason, RD_REASON_MAX), END };
 static const struct field f_redirect[] = {
-	CHARS(rd_msg_redirect, host, N_ANY), INT(rd_msg_redirect, port),
+	CHARS(rd_msg_redirect, host, N_NONEMPTY), INT(rd_msg_redirect, port),
 	STR(rd_msg_redirect, reason, RD_REASON_MAX), END
 };
 
@@ -189,7 +190,8 @@ static const struct field f_offer_id[] = { INT(rd_msg_offer_id, offer_id), END }
 static const struct field f_offer_result[] = {
 	INT(rd_msg_offer_result, offer_id),
 	ENUM(rd_msg_offer_result, outcome, RD_OFFER_ACCEPTED, RD_OFFER_FAILED),
-	CHARS(rd_msg_offer_result, peer, N_NICK), STR(rd_msg_offer_result, reason, RD_REASON_MAX),
+	CHARS(rd_msg_offer_result, peer, N_NICK | N_EMPTY_OK),
+	STR(rd_msg_offer_result, reason, RD_REASON_MAX),
 	END
 };
 static const struct field f_offer_data[] = {
@@ -216,10 +218,10 @@ static const struct field f_p2p_failed[] = {
 	INT(rd_msg_p2p_failed, offer_id), STR(rd_msg_p2p_failed, reason, RD_REASON_MAX), END
 };
 
-/* A LINK_EVENT carries another message's payload; it must fit a default-sized frame. */
-#define LINK_INNER_MAX (RD_MAX_PAYLOAD_DEFAULT - 6u)
+/* A LINK_EVENT carries another message's payload: bounded only by the frame. */
+#define LINK_INNER_MAX (RD_MAX_PAYLOAD_HARD - 6u)
 static const struct field f_link_hello[] = {
-	CHARS(rd_msg_link_hello, name, N_ANY), INT(rd_msg_link_hello, capacity),
+	CHARS(rd_msg_link_hello, name, N_NONEMPTY), INT(rd_msg_link_hello, capacity),
 	INT(rd_msg_link_hello, clients), END
 };
 static const struct field f_link_event[] = {
@@ -284,7 +286,7 @@ static const struct field f_file_list[] = {
 static const struct field f_name[] = { CHARS(rd_msg_name, name, N_FILE), END };
 static const struct field f_file_notice[] = {
 	ENUM(rd_msg_file_notice, event, RD_FILE_ADDED, RD_FILE_REPLACED),
-	CHARS(rd_msg_file_notice, room, N_ROOM), CHARS(rd_msg_file_notice, nick, N_NICK),
+	CHARS(rd_msg_file_notice, room, N_ROOM), CHARS(rd_msg_file_notice, nick, N_NICK | N_EMPTY_OK),
 	CHARS(rd_msg_file_notice, name, N_FILE), INT(rd_msg_file_notice, size), END
 };
 static const struct field f_xfer_cancel[] = {
@@ -438,6 +440,8 @@ static int name_ok(unsigned rule, const char *s, size_t n)
 		return rd_room_check(s, n) == 0;
 	case N_FILE:
 		return rd_filename_check(s, n) == 0;
+	case N_NONEMPTY:
+		return n > 0;
 	default: /* N_ANY; N_TARGET is checked with its scope by target_ok() */
 		return 1;
 	}

@@ -727,6 +727,29 @@ static void test_encoder_refuses_bad_names(void **state)
 	sample(RD_MSG_ROOM_MSG, &m);
 	strcpy(m.u.room_msg.from, "");
 	assert_refused(&m);
+	/* where PROTOCOL.md allows "" (0..32), and where a host must be given (1..255) */
+	sample(RD_MSG_OFFER_RESULT, &m);
+	strcpy(m.u.offer_result.peer, "");
+	assert_encodes(&m);
+	sample(RD_MSG_FILE_NOTICE, &m);
+	strcpy(m.u.file_notice.nick, "");
+	assert_encodes(&m);
+	strcpy(m.u.file_notice.room, "");
+	assert_refused(&m);
+	sample(RD_MSG_PRESENCE, &m);
+	strcpy(m.u.presence.room, "");
+	assert_encodes(&m);
+	strcpy(m.u.presence.nick, "");
+	assert_refused(&m);
+	sample(RD_MSG_REDIRECT, &m);
+	strcpy(m.u.redirect.host, "");
+	assert_refused(&m);
+	sample(RD_MSG_LINK_HELLO, &m);
+	strcpy(m.u.link_hello.name, "");
+	assert_refused(&m);
+	sample(RD_MSG_P2P_INTRO, &m);
+	strcpy(m.u.p2p_intro.host, "");
+	assert_encodes(&m);
 	sample(RD_MSG_P2P_HELLO, &m);
 	strcpy(m.u.p2p_hello.nick, "a:b");
 	assert_refused(&m);
@@ -1092,6 +1115,196 @@ static void test_wire_error_texts(void **state)
 	assert_string_equal(rd_wire_strerror(999), "unknown error");
 }
 
+/* ---- PROTOCOL.md examples ---------------------------------------------------------------- */
+
+/* Next ```hex block of the document from *pos: its bytes into out (at most cap).
+ * Returns the byte count, or -1 when there are no more blocks. */
+static long next_hex_block(const char *doc, const char **pos, uint8_t *out, size_t cap)
+{
+	const char *p = *pos, *line;
+	size_t n = 0;
+
+	while ((line = strstr(p, "```hex\n")) != NULL) {
+		if (line == doc || line[-1] == '\n' || line[-1] == ' ')
+			break;
+		p = line + 1;
+	}
+	if (!line)
+		return -1;
+	p = line + 7;
+	for (;;) {
+		const char *eol = strchr(p, '\n');
+		const char *end = eol ? eol : p + strlen(p);
+		const char *q = p;
+
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (end - q >= 3 && strncmp(q, "```", 3) == 0) {
+			*pos = end;
+			return (long)n;
+		}
+		while (q < end && *q != '#') {
+			char *stop;
+			unsigned long v;
+
+			if (*q == ' ' || *q == '\t') {
+				q++;
+				continue;
+			}
+			v = strtoul(q, &stop, 16);
+			assert_int_equal(stop - q, 2); /* a hex byte pair */
+			assert_true(n < cap);
+			out[n++] = (uint8_t)v;
+			q = stop;
+		}
+		assert_non_null(eol); /* the block is closed */
+		p = eol + 1;
+	}
+}
+
+static char *load_protocol_md(void)
+{
+	char *doc;
+	long len;
+	FILE *f = fopen("PROTOCOL.md", "rb");
+
+	assert_non_null(f); /* tests run from the top of the tree */
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	assert_true(len > 0);
+	rewind(f);
+	doc = calloc(1, (size_t)len + 1);
+	assert_non_null(doc);
+	assert_int_equal(fread(doc, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	return doc;
+}
+
+/* Every example frame of PROTOCOL.md decodes, and encodes back to the very same bytes:
+ * the document and the codec agree on the encoding of every field of every message. */
+static void test_protocol_md_examples_round_trip(void **state)
+{
+	static uint8_t ex[70000];
+	uint8_t seen[0x10000 / 8] = { 0 };
+	struct rd_frame_hdr h;
+	struct rd_msg m;
+	struct rd_buf b;
+	const char *pos;
+	char *doc = load_protocol_md();
+	size_t examples = 0;
+	long n;
+
+	(void)state;
+	pos = doc;
+	while ((n = next_hex_block(doc, &pos, ex, sizeof(ex))) >= 0) {
+		assert_true(n >= (long)RD_FRAME_HEADER_SIZE);
+		assert_int_equal(rd_frame_hdr_decode(ex, (size_t)n, RD_MAX_PAYLOAD_DEFAULT, &h), 0);
+		assert_int_equal(h.len, (size_t)n - RD_FRAME_HEADER_SIZE);
+		assert_int_equal(h.flags, 0);
+		if (rd_msg_decode(h.type, ex + RD_FRAME_HEADER_SIZE, h.len, &m) != 0)
+			fail_msg("PROTOCOL.md example %zu (type 0x%04x) does not decode", examples + 1,
+				 h.type);
+		rd_buf_init(&b, 0);
+		if (rd_msg_frame(&b, &m, h.req_id, 0) != 0 || b.len != (size_t)n ||
+		    memcmp(b.data, ex, (size_t)n) != 0)
+			fail_msg("PROTOCOL.md example %zu (%s) does not encode back to itself",
+				 examples + 1, rd_msg_type_name(h.type));
+		rd_buf_free(&b);
+		rd_msg_clear(&m);
+		seen[h.type / 8] |= (uint8_t)(1u << (h.type % 8));
+		examples++;
+	}
+	free(doc);
+	/* one example at least for every message type */
+	for (size_t i = 0; i < nknown; i++)
+		if (!(seen[known[i] / 8] & (1u << (known[i] % 8))))
+			fail_msg("PROTOCOL.md has no example of %s", rd_msg_type_name(known[i]));
+	assert_true(examples >= NTYPES_KNOWN);
+}
+
+/* The first PROTOCOL.md example of m->type decodes to exactly m. */
+static void assert_doc_example_is(const char *doc, const struct rd_msg *m)
+{
+	static uint8_t ex[70000];
+	const char *pos = doc;
+	struct rd_frame_hdr h;
+	struct rd_msg d;
+	long n;
+
+	while ((n = next_hex_block(doc, &pos, ex, sizeof(ex))) >= 0) {
+		assert_int_equal(rd_frame_hdr_decode(ex, (size_t)n, RD_MAX_PAYLOAD_DEFAULT, &h), 0);
+		if (h.type != m->type)
+			continue;
+		assert_int_equal(rd_msg_decode(h.type, ex + RD_FRAME_HEADER_SIZE, h.len, &d), 0);
+		assert_msg_equal(m, &d);
+		rd_msg_clear(&d);
+		return;
+	}
+	fail_msg("no PROTOCOL.md example of %s", rd_msg_type_name(m->type));
+}
+
+/* Values written in the document's examples land in the right members: this catches two
+ * fields of the same encoding swapped, which a round trip cannot see. */
+static void test_protocol_md_example_values(void **state)
+{
+	static const uint64_t T = 0x0000019c13a534c0ull; /* the document's time stamp */
+	static const uint8_t abc_sha[RD_SHA256_SIZE] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	};
+	struct rd_ctl_client client = { 1, "127.0.0.1", 50000, "alice", "general", T, T, 100, 200, "" };
+	struct rd_file_entry file = { "a.txt", 3, T, { 0 }, "alice" };
+	char *doc = load_protocol_md();
+	struct rd_msg m;
+
+	(void)state;
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello = (struct rd_msg_hello){ 1, 1, 7, "rd" };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_HELLO_OK);
+	m.u.hello_ok = (struct rd_msg_hello_ok){ 1, 15, 1048576, 30000, 5000, "rd" };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_WELCOME);
+	m.u.welcome = (struct rd_msg_welcome){ "alice", 1, T };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_ERROR);
+	m.u.error = (struct rd_msg_error){ 200, RD_MSG_NICK, rd_str_c("nick taken") };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_PRESENCE);
+	m.u.presence = (struct rd_msg_presence){ 1, "bob", "", T, rd_str_c("") };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_OFFER_PENDING);
+	m.u.offer_pending = (struct rd_msg_offer_pending){ 7, 60000 };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_P2P_INTRO);
+	m.u.p2p_intro = (struct rd_msg_p2p_intro){ 7, 1, "alice", "10.0.0.1", 40000 };
+	for (int i = 0; i < 16; i++)
+		m.u.p2p_intro.token[i] = (uint8_t)(i * 0x11);
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_LINK_HELLO);
+	m.u.link_hello = (struct rd_msg_link_hello){ "s2", 1000, 10 };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
+	m.u.ctl_clients = (struct rd_msg_ctl_clients){ 1, &client };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_PUT_READY);
+	m.u.put_ready = (struct rd_msg_put_ready){ 1, 0, "a.txt" };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_GET_BEGIN);
+	m.u.get_begin = (struct rd_msg_get_begin){ 1, "a.txt", 3, 0, T };
+	memcpy(m.u.get_begin.sha256, abc_sha, sizeof(abc_sha));
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_FILE_LIST);
+	memcpy(file.sha256, abc_sha, sizeof(abc_sha));
+	m.u.file_list = (struct rd_msg_file_list){ "general", 1, &file };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
+	m.u.file_notice = (struct rd_msg_file_notice){ 1, "general", "alice", "a.txt", 3 };
+	assert_doc_example_is(doc, &m);
+	free(doc);
+}
+
 /* ---- fuzz seeds ---------------------------------------------------------------------------- */
 
 static int write_file(const char *dir, const char *name, const struct rd_buf *b)
@@ -1175,6 +1388,8 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_str_c),
 		cmocka_unit_test(test_wire_error_texts),
+		cmocka_unit_test(test_protocol_md_examples_round_trip),
+		cmocka_unit_test(test_protocol_md_example_values),
 	};
 
 	if (seed_dir && *seed_dir)
