@@ -33,13 +33,13 @@ enum field_kind {
 
 /* Name rules for K_CHARS (encoder only). */
 enum name_rule {
-	N_ANY = 0,      /* length only */
-	N_NICK,         /* nickname characters; "server" allowed (KICKED.by, ...) */
-	N_NICK_NEW,     /* a nickname someone asks for: reserved names refused too */
+	N_ANY = 0,  /* length only */
+	N_NICK,     /* nickname characters; "server" allowed (KICKED.by, ...) */
+	N_NICK_NEW, /* a nickname someone asks for: reserved names refused too */
 	N_ROOM,
 	N_FILE,
-	N_TARGET,       /* BROADCAST target: depends on the scope, see target_ok() */
-	N_NONEMPTY,     /* any text of 1.. bytes (host names) */
+	N_TARGET,   /* BROADCAST target: depends on the scope, see target_ok() */
+	N_NONEMPTY, /* any text of 1.. bytes (host names) */
 	N_MASK = 0x0f,
 	N_EMPTY_OK = 0x10, /* "" is allowed as well */
 };
@@ -66,6 +66,8 @@ struct msg_desc {
 	const struct field *fields;
 };
 
+/* One descriptor per member and one message per block read best as written. */
+/* clang-format off */
 #define MSIZE(s, m) sizeof(((struct s *)0)->m)
 /* Compile-time check that a member has the expected type (a _Generic with no match
  * does not compile); evaluates to 0. */
@@ -356,6 +358,8 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_XFER_CANCEL, f_xfer_cancel },
 };
 
+/* clang-format on */
+
 static const struct field *lookup(uint16_t type)
 {
 	size_t lo = 0, hi = sizeof(msg_table) / sizeof(msg_table[0]);
@@ -378,30 +382,46 @@ static const struct field *lookup(uint16_t type)
 static uint64_t load_int(const uint8_t *p, size_t size)
 {
 	switch (size) {
-	case 1: return *p;
-	case 2: return *(const uint16_t *)(const void *)p;
-	case 4: return *(const uint32_t *)(const void *)p;
-	default: return *(const uint64_t *)(const void *)p;
+	case 1:
+		return *p;
+	case 2:
+		return *(const uint16_t *)(const void *)p;
+	case 4:
+		return *(const uint32_t *)(const void *)p;
+	default:
+		return *(const uint64_t *)(const void *)p;
 	}
 }
 
 static void store_int(uint8_t *p, size_t size, uint64_t v)
 {
 	switch (size) {
-	case 1: *p = (uint8_t)v; break;
-	case 2: *(uint16_t *)(void *)p = (uint16_t)v; break;
-	case 4: *(uint32_t *)(void *)p = (uint32_t)v; break;
-	default: *(uint64_t *)(void *)p = v; break;
+	case 1:
+		*p = (uint8_t)v;
+		break;
+	case 2:
+		*(uint16_t *)(void *)p = (uint16_t)v;
+		break;
+	case 4:
+		*(uint32_t *)(void *)p = (uint32_t)v;
+		break;
+	default:
+		*(uint64_t *)(void *)p = v;
+		break;
 	}
 }
 
 static int put_int(struct rd_buf *b, size_t size, uint64_t v)
 {
 	switch (size) {
-	case 1: return rd_buf_put_u8(b, (uint8_t)v);
-	case 2: return rd_buf_put_u16(b, (uint16_t)v);
-	case 4: return rd_buf_put_u32(b, (uint32_t)v);
-	default: return rd_buf_put_u64(b, v);
+	case 1:
+		return rd_buf_put_u8(b, (uint8_t)v);
+	case 2:
+		return rd_buf_put_u16(b, (uint16_t)v);
+	case 4:
+		return rd_buf_put_u32(b, (uint32_t)v);
+	default:
+		return rd_buf_put_u64(b, v);
 	}
 }
 
@@ -414,10 +434,21 @@ static int get_int(struct rd_buf *b, size_t size, uint64_t *v)
 
 	*v = 0;
 	switch (size) {
-	case 1: rc = rd_buf_get_u8(b, &u8); *v = u8; break;
-	case 2: rc = rd_buf_get_u16(b, &u16); *v = u16; break;
-	case 4: rc = rd_buf_get_u32(b, &u32); *v = u32; break;
-	default: rc = rd_buf_get_u64(b, v); break;
+	case 1:
+		rc = rd_buf_get_u8(b, &u8);
+		*v = u8;
+		break;
+	case 2:
+		rc = rd_buf_get_u16(b, &u16);
+		*v = u16;
+		break;
+	case 4:
+		rc = rd_buf_get_u32(b, &u32);
+		*v = u32;
+		break;
+	default:
+		rc = rd_buf_get_u64(b, v);
+		break;
 	}
 	return rc;
 }
@@ -453,10 +484,14 @@ static int target_ok(uint8_t scope, const char *target)
 	size_t n = strlen(target);
 
 	switch (scope) {
-	case RD_SCOPE_ALL: return n == 0;
-	case RD_SCOPE_ROOM: return name_ok(N_ROOM, target, n);
-	case RD_SCOPE_USER: return name_ok(N_NICK, target, n);
-	default: return 0;
+	case RD_SCOPE_ALL:
+		return n == 0;
+	case RD_SCOPE_ROOM:
+		return name_ok(N_ROOM, target, n);
+	case RD_SCOPE_USER:
+		return name_ok(N_NICK, target, n);
+	default:
+		return 0;
 	}
 }
 
@@ -505,13 +540,15 @@ static int encode_fields(const struct field *f, const uint8_t *base, struct rd_b
 			break;
 		case K_LIST: {
 			uint32_t count = *(const uint32_t *)(const void *)mp;
-			const uint8_t *items = *(const uint8_t *const *)(const void *)(base + f->off2);
+			const uint8_t *items =
+				*(const uint8_t *const *)(const void *)(base + f->off2);
 
 			if (count && !items)
 				return RD_ERR_INVAL;
 			rc = rd_buf_put_u32(out, count);
 			for (uint32_t i = 0; rc == 0 && i < count; i++)
-				rc = encode_fields(f->list->fields, items + i * f->list->entry_size, out);
+				rc = encode_fields(f->list->fields, items + i * f->list->entry_size,
+						   out);
 			break;
 		}
 		default:
@@ -533,7 +570,8 @@ int rd_msg_encode(const struct rd_msg *m, struct rd_buf *out)
 		return RD_ERR_INVAL;
 	if (!(f = lookup(m->type)))
 		return RD_ERR_UNKNOWN_TYPE;
-	if ((m->type == RD_MSG_BROADCAST && !target_ok(m->u.broadcast.scope, m->u.broadcast.target)) ||
+	if ((m->type == RD_MSG_BROADCAST &&
+	     !target_ok(m->u.broadcast.scope, m->u.broadcast.target)) ||
 	    (m->type == RD_MSG_CTL_BROADCAST &&
 	     !target_ok(m->u.ctl_broadcast.scope, m->u.ctl_broadcast.target)))
 		return RD_ERR_INVAL;
@@ -552,9 +590,17 @@ static size_t min_wire_size(const struct field *f)
 
 	for (; f->kind != K_END; f++) {
 		switch (f->kind) {
-		case K_INT: case K_RAW: n += f->size; break;
-		case K_CHARS: case K_STR: n += 2; break;
-		default: n += 4; break; /* K_BYTES, K_LIST */
+		case K_INT:
+		case K_RAW:
+			n += f->size;
+			break;
+		case K_CHARS:
+		case K_STR:
+			n += 2;
+			break;
+		default:
+			n += 4;
+			break; /* K_BYTES, K_LIST */
 		}
 	}
 	return n ? n : 1;
@@ -630,7 +676,8 @@ static int decode_fields(const struct field *f, struct rd_buf *b, uint8_t *base)
 			*(uint32_t *)(void *)mp = count;
 			*(uint8_t **)(void *)(base + f->off2) = items;
 			for (uint32_t i = 0; i < count; i++) {
-				rc = decode_fields(f->list->fields, b, items + i * f->list->entry_size);
+				rc = decode_fields(f->list->fields, b,
+						   items + i * f->list->entry_size);
 				if (rc != 0)
 					return rc;
 			}

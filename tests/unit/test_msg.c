@@ -27,7 +27,7 @@
 #define NTYPES_KNOWN 58 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
-						 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
+						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
 static uint8_t sha[RD_SHA256_SIZE];
 static uint8_t blob[300];
 
@@ -61,27 +61,51 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.hello = (struct rd_msg_hello){ 1, 2, 0x0000000f, "rdtest/0.1" };
 		break;
 	case RD_MSG_HELLO_OK:
-		m->u.hello_ok = (struct rd_msg_hello_ok){ 1, 5, 1u << 20, 30000, 5000, "roomdrop-server" };
+		m->u.hello_ok =
+			(struct rd_msg_hello_ok){ 1, 5, 1u << 20, 30000, 5000, "roomdrop-server" };
 		break;
-	case RD_MSG_NICK: strcpy(m->u.nick.nick, "alice"); break;
-	case RD_MSG_WELCOME: m->u.welcome = (struct rd_msg_welcome){ "Alice-2", 42, 1700000000123ull }; break;
-	case RD_MSG_OK: m->u.ok.for_type = RD_MSG_JOIN; break;
+	case RD_MSG_NICK:
+		strcpy(m->u.nick.nick, "alice");
+		break;
+	case RD_MSG_WELCOME:
+		m->u.welcome = (struct rd_msg_welcome){ "Alice-2", 42, 1700000000123ull };
+		break;
+	case RD_MSG_OK:
+		m->u.ok.for_type = RD_MSG_JOIN;
+		break;
 	case RD_MSG_ERROR:
-		m->u.error = (struct rd_msg_error){ RD_E_NICK_TAKEN, RD_MSG_NICK, rd_str_c("nickname taken") };
+		m->u.error = (struct rd_msg_error){ RD_E_NICK_TAKEN, RD_MSG_NICK,
+						    rd_str_c("nickname taken") };
 		break;
 	case RD_MSG_PING:
-	case RD_MSG_PONG: m->u.ping.nonce = 0x0102030405060708ull; break;
+	case RD_MSG_PONG:
+		m->u.ping.nonce = 0x0102030405060708ull;
+		break;
 	case RD_MSG_BYE:
-	case RD_MSG_SHUTDOWN: m->u.bye.reason = reason; break;
+	case RD_MSG_SHUTDOWN:
+		m->u.bye.reason = reason;
+		break;
 	case RD_MSG_REDIRECT:
 		m->u.redirect = (struct rd_msg_redirect){ "second.example.org", 7001, reason };
 		break;
-	case RD_MSG_ROOM_LIST: m->u.room_list = (struct rd_msg_room_list){ 2, rooms_s }; break;
-	case RD_MSG_JOIN: strcpy(m->u.room.room, "general"); break;
-	case RD_MSG_WHO: strcpy(m->u.room.room, ""); break;
-	case RD_MSG_JOINED: m->u.joined = (struct rd_msg_joined){ "random", 9 }; break;
-	case RD_MSG_WHO_LIST: m->u.who_list = (struct rd_msg_who_list){ "general", 3, who_s }; break;
-	case RD_MSG_SAY: m->u.say = (struct rd_msg_say){ RD_KIND_BINARY, bytes_of(blob, 200) }; break;
+	case RD_MSG_ROOM_LIST:
+		m->u.room_list = (struct rd_msg_room_list){ 2, rooms_s };
+		break;
+	case RD_MSG_JOIN:
+		strcpy(m->u.room.room, "general");
+		break;
+	case RD_MSG_WHO:
+		strcpy(m->u.room.room, "");
+		break;
+	case RD_MSG_JOINED:
+		m->u.joined = (struct rd_msg_joined){ "random", 9 };
+		break;
+	case RD_MSG_WHO_LIST:
+		m->u.who_list = (struct rd_msg_who_list){ "general", 3, who_s };
+		break;
+	case RD_MSG_SAY:
+		m->u.say = (struct rd_msg_say){ RD_KIND_BINARY, bytes_of(blob, 200) };
+		break;
 	case RD_MSG_TELL:
 		m->u.tell = (struct rd_msg_tell){ "bob", RD_KIND_TEXT, bytes_of("hi bob", 6) };
 		break;
@@ -94,32 +118,50 @@ static int sample(uint16_t type, struct rd_msg *m)
 								bytes_of(blob, 3) };
 		break;
 	case RD_MSG_PRESENCE:
-		m->u.presence = (struct rd_msg_presence){ RD_PRESENCE_KICKED, "dave", "random", 97, reason };
+		m->u.presence = (struct rd_msg_presence){ RD_PRESENCE_KICKED, "dave", "random", 97,
+							  reason };
 		break;
 	case RD_MSG_BROADCAST:
-		m->u.broadcast = (struct rd_msg_broadcast){ RD_SCOPE_ROOM, "general", 96, rd_str_c("up") };
+		m->u.broadcast =
+			(struct rd_msg_broadcast){ RD_SCOPE_ROOM, "general", 96, rd_str_c("up") };
 		break;
-	case RD_MSG_KICKED: m->u.kicked = (struct rd_msg_kicked){ "server", reason }; break;
+	case RD_MSG_KICKED:
+		m->u.kicked = (struct rd_msg_kicked){ "server", reason };
+		break;
 	case RD_MSG_OFFER:
-		m->u.offer = (struct rd_msg_offer){ "bob", RD_OFFER_APP_FILE, 60000, bytes_of(blob, 77) };
+		m->u.offer = (struct rd_msg_offer){ "bob", RD_OFFER_APP_FILE, 60000,
+						    bytes_of(blob, 77) };
 		break;
-	case RD_MSG_OFFER_PENDING: m->u.offer_pending = (struct rd_msg_offer_pending){ 5, 59000 }; break;
+	case RD_MSG_OFFER_PENDING:
+		m->u.offer_pending = (struct rd_msg_offer_pending){ 5, 59000 };
+		break;
 	case RD_MSG_OFFER_IN:
-		m->u.offer_in = (struct rd_msg_offer_in){ 6, "alice", 0x1234, 58000, bytes_of(blob, 1) };
+		m->u.offer_in =
+			(struct rd_msg_offer_in){ 6, "alice", 0x1234, 58000, bytes_of(blob, 1) };
 		break;
-	case RD_MSG_OFFER_ANSWER: m->u.offer_answer = (struct rd_msg_offer_answer){ 7, 1, reason }; break;
+	case RD_MSG_OFFER_ANSWER:
+		m->u.offer_answer = (struct rd_msg_offer_answer){ 7, 1, reason };
+		break;
 	case RD_MSG_OFFER_CANCEL:
-	case RD_MSG_P2P_READY: m->u.offer_id.offer_id = 0x01020304; break;
+	case RD_MSG_P2P_READY:
+		m->u.offer_id.offer_id = 0x01020304;
+		break;
 	case RD_MSG_OFFER_RESULT:
-		m->u.offer_result = (struct rd_msg_offer_result){ 8, RD_OFFER_EXPIRED, "bob", reason };
+		m->u.offer_result =
+			(struct rd_msg_offer_result){ 8, RD_OFFER_EXPIRED, "bob", reason };
 		break;
 	case RD_MSG_OFFER_DATA:
 		m->u.offer_data = (struct rd_msg_offer_data){ 9, 1ull << 40, bytes_of(blob, 300) };
 		break;
-	case RD_MSG_OFFER_END: m->u.offer_end = (struct rd_msg_offer_end){ 10, 3 }; break;
-	case RD_MSG_P2P_LISTEN: m->u.p2p_listen = (struct rd_msg_p2p_listen){ 11, 45678 }; break;
+	case RD_MSG_OFFER_END:
+		m->u.offer_end = (struct rd_msg_offer_end){ 10, 3 };
+		break;
+	case RD_MSG_P2P_LISTEN:
+		m->u.p2p_listen = (struct rd_msg_p2p_listen){ 11, 45678 };
+		break;
 	case RD_MSG_P2P_INTRO:
-		m->u.p2p_intro = (struct rd_msg_p2p_intro){ 12, RD_P2P_ACCEPT, "bob", "192.0.2.7", 45679 };
+		m->u.p2p_intro =
+			(struct rd_msg_p2p_intro){ 12, RD_P2P_ACCEPT, "bob", "192.0.2.7", 45679 };
 		memcpy(m->u.p2p_intro.token, token16, sizeof(token16));
 		break;
 	case RD_MSG_P2P_HELLO:
@@ -127,15 +169,24 @@ static int sample(uint16_t type, struct rd_msg *m)
 		memcpy(m->u.p2p_hello.token, token16, sizeof(token16));
 		strcpy(m->u.p2p_hello.nick, "alice");
 		break;
-	case RD_MSG_P2P_FAILED: m->u.p2p_failed = (struct rd_msg_p2p_failed){ 14, reason }; break;
-	case RD_MSG_LINK_HELLO: m->u.link_hello = (struct rd_msg_link_hello){ "node-b", 100, 17 }; break;
+	case RD_MSG_P2P_FAILED:
+		m->u.p2p_failed = (struct rd_msg_p2p_failed){ 14, reason };
+		break;
+	case RD_MSG_LINK_HELLO:
+		m->u.link_hello = (struct rd_msg_link_hello){ "node-b", 100, 17 };
+		break;
 	case RD_MSG_LINK_EVENT:
 		m->u.link_event = (struct rd_msg_link_event){ RD_MSG_ROOM_MSG, bytes_of(blob, 40) };
 		break;
-	case RD_MSG_CTL_CLIENTS: m->u.ctl_clients = (struct rd_msg_ctl_clients){ 2, clients_s }; break;
-	case RD_MSG_CTL_KICK: m->u.ctl_kick = (struct rd_msg_ctl_kick){ "bob", reason }; break;
+	case RD_MSG_CTL_CLIENTS:
+		m->u.ctl_clients = (struct rd_msg_ctl_clients){ 2, clients_s };
+		break;
+	case RD_MSG_CTL_KICK:
+		m->u.ctl_kick = (struct rd_msg_ctl_kick){ "bob", reason };
+		break;
 	case RD_MSG_CTL_BROADCAST:
-		m->u.ctl_broadcast = (struct rd_msg_ctl_broadcast){ RD_SCOPE_USER, "bob", rd_str_c("hey") };
+		m->u.ctl_broadcast =
+			(struct rd_msg_ctl_broadcast){ RD_SCOPE_USER, "bob", rd_str_c("hey") };
 		break;
 	case RD_MSG_PUT:
 		strcpy(m->u.put.name, "report.pdf");
@@ -147,23 +198,34 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.put_ready = (struct rd_msg_put_ready){ 15, 4096, "report (1).pdf" };
 		break;
 	case RD_MSG_PUT_CHUNK:
-	case RD_MSG_GET_CHUNK: m->u.chunk = (struct rd_msg_chunk){ 16, 8192, bytes_of(blob, 250) }; break;
+	case RD_MSG_GET_CHUNK:
+		m->u.chunk = (struct rd_msg_chunk){ 16, 8192, bytes_of(blob, 250) };
+		break;
 	case RD_MSG_PUT_END:
-	case RD_MSG_GET_END: m->u.xfer.xfer_id = 17; break;
+	case RD_MSG_GET_END:
+		m->u.xfer.xfer_id = 17;
+		break;
 	case RD_MSG_PUT_DONE:
 		m->u.put_done = (struct rd_msg_put_done){ 18, "report.pdf", 123456789 };
 		memcpy(m->u.put_done.sha256, sha, sizeof(sha));
 		break;
-	case RD_MSG_GET: m->u.get = (struct rd_msg_get){ "report.pdf", 65536 }; break;
+	case RD_MSG_GET:
+		m->u.get = (struct rd_msg_get){ "report.pdf", 65536 };
+		break;
 	case RD_MSG_GET_BEGIN:
-		m->u.get_begin = (struct rd_msg_get_begin){ 19, "report.pdf", 123456789, 65536, 5555 };
+		m->u.get_begin =
+			(struct rd_msg_get_begin){ 19, "report.pdf", 123456789, 65536, 5555 };
 		memcpy(m->u.get_begin.sha256, sha, sizeof(sha));
 		break;
-	case RD_MSG_FILE_LIST: m->u.file_list = (struct rd_msg_file_list){ "general", 2, files_s }; break;
-	case RD_MSG_DELETE: strcpy(m->u.name.name, "old.txt"); break;
+	case RD_MSG_FILE_LIST:
+		m->u.file_list = (struct rd_msg_file_list){ "general", 2, files_s };
+		break;
+	case RD_MSG_DELETE:
+		strcpy(m->u.name.name, "old.txt");
+		break;
 	case RD_MSG_FILE_NOTICE:
-		m->u.file_notice = (struct rd_msg_file_notice){ RD_FILE_REPLACED, "general", "alice",
-								"report.pdf", 77 };
+		m->u.file_notice = (struct rd_msg_file_notice){ RD_FILE_REPLACED, "general",
+								"alice", "report.pdf", 77 };
 		break;
 	case RD_MSG_XFER_CANCEL:
 		m->u.xfer_cancel = (struct rd_msg_xfer_cancel){ 20, RD_E_HASH_MISMATCH, reason };
@@ -171,8 +233,10 @@ static int sample(uint16_t type, struct rd_msg *m)
 	case RD_MSG_ROOMS:
 	case RD_MSG_LEAVE:
 	case RD_MSG_LIST:
-	case RD_MSG_CTL_LIST: break;
-	default: return -1;
+	case RD_MSG_CTL_LIST:
+		break;
+	default:
+		return -1;
 	}
 	return 0;
 }
@@ -184,27 +248,71 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 	void *v = NULL;
 
 	switch (m->type) {
-	case RD_MSG_ERROR: v = &m->u.error.text; break;
-	case RD_MSG_BYE: case RD_MSG_SHUTDOWN: v = &m->u.bye.reason; break;
-	case RD_MSG_REDIRECT: v = &m->u.redirect.reason; break;
-	case RD_MSG_SAY: v = &m->u.say.data; break;
-	case RD_MSG_TELL: v = &m->u.tell.data; break;
-	case RD_MSG_ROOM_MSG: v = &m->u.room_msg.data; break;
-	case RD_MSG_PRIVATE_MSG: v = &m->u.private_msg.data; break;
-	case RD_MSG_PRESENCE: v = &m->u.presence.reason; break;
-	case RD_MSG_BROADCAST: v = &m->u.broadcast.text; break;
-	case RD_MSG_KICKED: v = &m->u.kicked.reason; break;
-	case RD_MSG_OFFER: v = &m->u.offer.descriptor; break;
-	case RD_MSG_OFFER_IN: v = &m->u.offer_in.descriptor; break;
-	case RD_MSG_OFFER_ANSWER: v = &m->u.offer_answer.reason; break;
-	case RD_MSG_OFFER_RESULT: v = &m->u.offer_result.reason; break;
-	case RD_MSG_OFFER_DATA: v = &m->u.offer_data.data; break;
-	case RD_MSG_P2P_FAILED: v = &m->u.p2p_failed.reason; break;
-	case RD_MSG_LINK_EVENT: v = &m->u.link_event.inner; break;
-	case RD_MSG_CTL_KICK: v = &m->u.ctl_kick.reason; break;
-	case RD_MSG_CTL_BROADCAST: v = &m->u.ctl_broadcast.text; break;
-	case RD_MSG_PUT_CHUNK: case RD_MSG_GET_CHUNK: v = &m->u.chunk.data; break;
-	case RD_MSG_XFER_CANCEL: v = &m->u.xfer_cancel.reason; break;
+	case RD_MSG_ERROR:
+		v = &m->u.error.text;
+		break;
+	case RD_MSG_BYE:
+	case RD_MSG_SHUTDOWN:
+		v = &m->u.bye.reason;
+		break;
+	case RD_MSG_REDIRECT:
+		v = &m->u.redirect.reason;
+		break;
+	case RD_MSG_SAY:
+		v = &m->u.say.data;
+		break;
+	case RD_MSG_TELL:
+		v = &m->u.tell.data;
+		break;
+	case RD_MSG_ROOM_MSG:
+		v = &m->u.room_msg.data;
+		break;
+	case RD_MSG_PRIVATE_MSG:
+		v = &m->u.private_msg.data;
+		break;
+	case RD_MSG_PRESENCE:
+		v = &m->u.presence.reason;
+		break;
+	case RD_MSG_BROADCAST:
+		v = &m->u.broadcast.text;
+		break;
+	case RD_MSG_KICKED:
+		v = &m->u.kicked.reason;
+		break;
+	case RD_MSG_OFFER:
+		v = &m->u.offer.descriptor;
+		break;
+	case RD_MSG_OFFER_IN:
+		v = &m->u.offer_in.descriptor;
+		break;
+	case RD_MSG_OFFER_ANSWER:
+		v = &m->u.offer_answer.reason;
+		break;
+	case RD_MSG_OFFER_RESULT:
+		v = &m->u.offer_result.reason;
+		break;
+	case RD_MSG_OFFER_DATA:
+		v = &m->u.offer_data.data;
+		break;
+	case RD_MSG_P2P_FAILED:
+		v = &m->u.p2p_failed.reason;
+		break;
+	case RD_MSG_LINK_EVENT:
+		v = &m->u.link_event.inner;
+		break;
+	case RD_MSG_CTL_KICK:
+		v = &m->u.ctl_kick.reason;
+		break;
+	case RD_MSG_CTL_BROADCAST:
+		v = &m->u.ctl_broadcast.text;
+		break;
+	case RD_MSG_PUT_CHUNK:
+	case RD_MSG_GET_CHUNK:
+		v = &m->u.chunk.data;
+		break;
+	case RD_MSG_XFER_CANCEL:
+		v = &m->u.xfer_cancel.reason;
+		break;
 	}
 	return v;
 }
@@ -346,7 +454,8 @@ static void test_every_type_round_trips(void **state)
 
 static void test_empty_types_have_empty_payload(void **state)
 {
-	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_LIST, RD_MSG_CTL_LIST };
+	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_LIST,
+					  RD_MSG_CTL_LIST };
 	struct rd_buf b;
 	struct rd_msg d;
 
@@ -384,7 +493,7 @@ static void test_hello_bytes(void **state)
 		0x00, 0x01,             /* version_min 1 */
 		0x00, 0x02,             /* version_max 2 */
 		0x00, 0x00, 0x00, 0x0f, /* features */
-		0x00, 0x0a, 'r', 'd', 't', 'e', 's', 't', '/', '0', '.', '1',
+		0x00, 0x0a, 'r',  'd',  't', 'e', 's', 't', '/', '0', '.', '1',
 	};
 	struct rd_msg m;
 
@@ -396,10 +505,10 @@ static void test_hello_bytes(void **state)
 static void test_room_msg_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x00, 0x07, 'g', 'e', 'n', 'e', 'r', 'a', 'l', /* room */
-		0x00, 0x05, 'a', 'l', 'i', 'c', 'e',           /* from */
-		0x00,                                          /* kind TEXT */
-		0, 0, 0, 0, 0, 0, 0, 99,                        /* time_ms */
+		0x00, 0x07, 'g',  'e',  'n', 'e', 'r', 'a', 'l', /* room */
+		0x00, 0x05, 'a',  'l',  'i', 'c', 'e',           /* from */
+		0x00,                                            /* kind TEXT */
+		0,    0,    0,    0,    0,   0,   0,   99,       /* time_ms */
 		0x00, 0x00, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o', /* data: bytes, u32 length */
 	};
 	struct rd_msg m;
@@ -412,11 +521,11 @@ static void test_room_msg_bytes(void **state)
 static void test_who_list_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x00, 0x07, 'g', 'e', 'n', 'e', 'r', 'a', 'l', /* room */
-		0x00, 0x00, 0x00, 0x03,                        /* count */
-		0x00, 0x05, 'a', 'l', 'i', 'c', 'e', 0, 0, 0, 0, 0, 0, 0, 11,
-		0x00, 0x03, 'b', 'o', 'b', 0, 0, 0, 0, 0, 0, 0, 22,
-		0x00, 0x07, 'c', 'a', 'r', 'o', 'l', '_', '9', 0, 0, 0, 0, 0, 0, 0, 33,
+		0x00, 0x07, 'g',  'e',  'n', 'e', 'r', 'a', 'l', /* room */
+		0x00, 0x00, 0x00, 0x03,                          /* count */
+		0x00, 0x05, 'a',  'l',  'i', 'c', 'e', 0,   0,   0, 0, 0, 0,  0,    11,
+		0x00, 0x03, 'b',  'o',  'b', 0,   0,   0,   0,   0, 0, 0, 22, 0x00, 0x07,
+		'c',  'a',  'r',  'o',  'l', '_', '9', 0,   0,   0, 0, 0, 0,  0,    33,
 	};
 	struct rd_msg m;
 
@@ -430,11 +539,10 @@ static void test_p2p_intro_bytes(void **state)
 	static const uint8_t want[] = {
 		0x00, 0x00, 0x00, 0x0c, /* offer_id 12 */
 		0x02,                   /* role ACCEPT */
-		0x00, 0x03, 'b', 'o', 'b',
-		0x00, 0x09, '1', '9', '2', '.', '0', '.', '2', '.', '7',
-		0xb2, 0x6f,             /* port 45679 */
-		0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
-		0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, /* token */
+		0x00, 0x03, 'b',  'o',  'b',  0x00, 0x09, '1',  '9',
+		'2',  '.',  '0',  '.',  '2',  '.',  '7',  0xb2, 0x6f, /* port 45679 */
+		0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
+		0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, /* token */
 	};
 	struct rd_msg m;
 
@@ -446,7 +554,7 @@ static void test_p2p_intro_bytes(void **state)
 static void test_frame_bytes_and_same_as_frame_append(void **state)
 {
 	static const uint8_t want[] = {
-		'R', 'D', 0x01, 0x00,   /* magic, version, flags */
+		'R',  'D',  0x01, 0x00, /* magic, version, flags */
 		0x00, 0x07, 0x00, 0x00, /* type PING, reserved */
 		0x00, 0x00, 0x01, 0x02, /* request id 258 */
 		0x00, 0x00, 0x00, 0x08, /* length */
@@ -567,8 +675,8 @@ static void test_trailing_bytes_are_ignored(void **state)
 
 static void test_unknown_type_is_refused(void **state)
 {
-	static const uint16_t unknown[] = { 0x0000, 0x000c, 0x0017, 0x0045, 0x1000, 0x100f,
-					    0x1100, 0x7fff, 0x8000, 0xffff };
+	static const uint16_t unknown[] = { 0x0000, 0x000c, 0x0017, 0x0045, 0x1000,
+					    0x100f, 0x1100, 0x7fff, 0x8000, 0xffff };
 	struct rd_msg m, d;
 	struct rd_buf b;
 
@@ -690,7 +798,7 @@ static void test_encoder_refuses_bad_names(void **state)
 	assert_refused(&m);
 	strcpy(m.u.nick.nick, "server"); /* reserved: nobody may ask for it */
 	assert_refused(&m);
-	sample(RD_MSG_KICKED, &m);       /* ...but the server kicks under that name */
+	sample(RD_MSG_KICKED, &m); /* ...but the server kicks under that name */
 	assert_encodes(&m);
 	strcpy(m.u.kicked.by, "-dash");
 	assert_refused(&m);
@@ -778,12 +886,12 @@ static void test_encoder_refuses_bad_enums(void **state)
 	struct rd_msg m;
 
 	(void)state;
-#define REFUSE_VALUE(type, member, bad)                                                      \
-	do {                                                                                 \
-		sample(type, &m);                                                            \
-		assert_encodes(&m);                                                          \
-		m.u.member = (bad);                                                          \
-		assert_refused(&m);                                                          \
+#define REFUSE_VALUE(type, member, bad) \
+	do {                            \
+		sample(type, &m);       \
+		assert_encodes(&m);     \
+		m.u.member = (bad);     \
+		assert_refused(&m);     \
 	} while (0)
 	REFUSE_VALUE(RD_MSG_SAY, say.kind, 2);
 	REFUSE_VALUE(RD_MSG_TELL, tell.kind, 0xff);
@@ -859,7 +967,8 @@ static void test_decoder_refuses_embedded_nul(void **state)
 static void test_decoder_passes_unknown_enums_and_names(void **state)
 {
 	static const uint8_t say[] = { 7, 0, 0, 0, 1, 'x' };
-	static const uint8_t presence[] = { 99, 0, 3, 'a', ' ', 'b', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t presence[] = { 99, 0, 3, 'a', ' ', 'b', 0, 0, 0, 0,
+					    0,  0, 0, 0,   0,   0,   0, 0, 0 };
 	struct rd_msg d;
 	struct rd_buf b;
 
@@ -1095,9 +1204,9 @@ static void test_str_c(void **state)
 static void test_wire_error_texts(void **state)
 {
 	static const uint16_t codes[] = {
-		100, 101, 102, 103, 104, 105, 106, 107, 108, 200, 201, 202, 203, 204, 205, 206,
-		300, 301, 302, 303, 304, 305, 400, 401, 402, 403, 404, 500, 501, 502, 503, 504,
-		505, 506, 507, 508, 509, 510, 511, 900, 901,
+		100, 101, 102, 103, 104, 105, 106, 107, 108, 200, 201, 202, 203, 204,
+		205, 206, 300, 301, 302, 303, 304, 305, 400, 401, 402, 403, 404, 500,
+		501, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511, 900, 901,
 	};
 
 	(void)state;
@@ -1202,8 +1311,8 @@ static void test_protocol_md_examples_round_trip(void **state)
 		assert_int_equal(h.len, (size_t)n - RD_FRAME_HEADER_SIZE);
 		assert_int_equal(h.flags, 0);
 		if (rd_msg_decode(h.type, ex + RD_FRAME_HEADER_SIZE, h.len, &m) != 0)
-			fail_msg("PROTOCOL.md example %zu (type 0x%04x) does not decode", examples + 1,
-				 h.type);
+			fail_msg("PROTOCOL.md example %zu (type 0x%04x) does not decode",
+				 examples + 1, h.type);
 		rd_buf_init(&b, 0);
 		if (rd_msg_frame(&b, &m, h.req_id, 0) != 0 || b.len != (size_t)n ||
 		    memcmp(b.data, ex, (size_t)n) != 0)
@@ -1253,7 +1362,8 @@ static void test_protocol_md_example_values(void **state)
 		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
 		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 	};
-	struct rd_ctl_client client = { 1, "127.0.0.1", 50000, "alice", "general", T, T, 100, 200, "" };
+	struct rd_ctl_client client = { 1, "127.0.0.1", 50000, "alice", "general",
+					T, T,           100,   200,     "" };
 	struct rd_file_entry file = { "a.txt", 3, T, { 0 }, "alice" };
 	char *doc = load_protocol_md();
 	struct rd_msg m;
@@ -1338,8 +1448,8 @@ static int write_seeds(const char *dir)
 		sample(known[i], &m);
 		rd_buf_init(&b, 0);
 		snprintf(name, sizeof(name), "msg-%s", rd_msg_type_name(known[i]));
-		if (rd_msg_frame(&b, &m, (uint32_t)i + 1, 0) != 0 || write_file(dir, name, &b) != 0 ||
-		    rd_buf_put(&all, b.data, b.len) != 0)
+		if (rd_msg_frame(&b, &m, (uint32_t)i + 1, 0) != 0 ||
+		    write_file(dir, name, &b) != 0 || rd_buf_put(&all, b.data, b.len) != 0)
 			rc = -1;
 		rd_buf_free(&b);
 	}
@@ -1347,8 +1457,9 @@ static int write_seeds(const char *dir)
 	rd_msg_init(&m, RD_MSG_SAY);
 	m.u.say.data = bytes_of(text, sizeof(text));
 	rd_buf_init(&b, 0);
-	if (rc == 0 && (rd_msg_frame(&b, &m, 99, RD_FRAME_COMPRESS) != 0 ||
-			write_file(dir, "msg-SAY-zlib", &b) != 0 || write_file(dir, "stream-all", &all) != 0))
+	if (rc == 0 &&
+	    (rd_msg_frame(&b, &m, 99, RD_FRAME_COMPRESS) != 0 ||
+	     write_file(dir, "msg-SAY-zlib", &b) != 0 || write_file(dir, "stream-all", &all) != 0))
 		rc = -1;
 	rd_buf_free(&b);
 	rd_buf_free(&all);
