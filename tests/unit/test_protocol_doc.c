@@ -44,15 +44,15 @@
 
 struct doc_example {
 	char name[NAME_MAX_LEN];
-	int line;              /* line of the tag, for messages */
+	int line; /* line of the tag, for messages */
 	uint8_t bytes[MAX_FRAME];
 	size_t n;
 };
 
-static char *doc;              /* whole file, NUL-terminated */
+static char *doc; /* whole file, NUL-terminated */
 static struct doc_example *examples;
 static size_t nexamples;
-static int parse_errors;       /* syntax problems found while reading the examples */
+static int parse_errors; /* syntax problems found while reading the examples */
 static char doc_path[512];
 
 static char *read_file(const char *path)
@@ -116,8 +116,8 @@ static int parse_hex_line(const char *s, size_t n, int lineno, struct doc_exampl
 		}
 		if (i + 1 >= n || hexval(s[i]) < 0 || hexval(s[i + 1]) < 0 ||
 		    (i + 2 < n && !isspace((unsigned char)s[i + 2]) && s[i + 2] != '#')) {
-			print_error("%s:%d: example '%s': not a byte pair: '%.*s'\n", doc_path, lineno,
-				    ex->name, (int)(n - i), s + i);
+			print_error("%s:%d: example '%s': not a byte pair: '%.*s'\n", doc_path,
+				    lineno, ex->name, (int)(n - i), s + i);
 			return -1;
 		}
 		if (ex->n >= sizeof(ex->bytes)) {
@@ -153,7 +153,8 @@ static void parse_examples(void)
 			continue;
 		}
 		if (nexamples == MAX_EXAMPLES) {
-			print_error("%s:%d: more than %d examples\n", doc_path, lineno, MAX_EXAMPLES);
+			print_error("%s:%d: more than %d examples\n", doc_path, lineno,
+				    MAX_EXAMPLES);
 			parse_errors++;
 			return;
 		}
@@ -206,8 +207,9 @@ static const struct doc_example *find_example(const char *name)
 /* Rows of the markdown table that follows "<!-- table: WHICH -->": calls row() with the
  * first two cells (trimmed) and the line number. Returns the number of rows, or -1 if
  * the marker is missing. */
-static int for_table_rows(const char *which, void (*row)(const char *c1, const char *c2,
-							    const char *c4, int lineno, void *u),
+static int for_table_rows(const char *which,
+			  void (*row)(const char *c1, const char *c2, const char *c4, int lineno,
+				      void *u),
 			  void *u)
 {
 	char marker[64];
@@ -220,7 +222,8 @@ static int for_table_rows(const char *which, void (*row)(const char *c1, const c
 	while ((len = next_line(&pos, &line)) >= 0) {
 		lineno++;
 		if (!found) {
-			if ((size_t)len >= strlen(marker) && strncmp(line, marker, strlen(marker)) == 0)
+			if ((size_t)len >= strlen(marker) &&
+			    strncmp(line, marker, strlen(marker)) == 0)
 				found = 1;
 			continue;
 		}
@@ -261,16 +264,16 @@ static int for_table_rows(const char *which, void (*row)(const char *c1, const c
 #define T_MS 1769856120000ull /* 2026-01-31 10:42:00 UTC */
 
 static const uint8_t sha_abc[RD_SHA256_SIZE] = {
-	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-	0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 };
 static const uint8_t token[RD_TOKEN_SIZE] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 					      0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
 static const uint8_t descriptor[2] = { 0x01, 0x02 };
 /* PRESENCE(CONNECTED, "bob", "", T, "") as a payload, for LINK_EVENT */
-static const uint8_t presence_payload[18] = { 0x01, 0x00, 0x03, 'b',  'o',  'b',
-					      0x00, 0x00, 0x00, 0x00, 0x01, 0x9c,
-					      0x13, 0xa5, 0x34, 0xc0, 0x00, 0x00 };
+static const uint8_t presence_payload[18] = { 0x01, 0x00, 0x03, 'b',  'o',  'b',  0x00, 0x00, 0x00,
+					      0x00, 0x01, 0x9c, 0x13, 0xa5, 0x34, 0xc0, 0x00, 0x00 };
 
 static struct rd_room_entry room_items[1] = { { "general", 2 } };
 static struct rd_who_entry who_items[1] = { { "alice", T_MS } };
@@ -279,19 +282,19 @@ static struct rd_ctl_client ctl_items[1] = {
 };
 static struct rd_file_entry file_items[1];
 
-static struct rd_bytes B(const void *p, size_t n)
-{
+static struct rd_bytes B(const void *p, size_t n) {
 	struct rd_bytes b = { p, n };
 
 	return b;
 }
 
-static struct rd_str S(const char *s)
-{
+static struct rd_str
+S(const char *s) {
 	return rd_str_c(s);
 }
 
-static int str_is(struct rd_str s, const char *want)
+static int
+str_is(struct rd_str s, const char *want)
 {
 	return s.n == strlen(want) && memcmp(s.p, want, s.n) == 0;
 }
@@ -307,14 +310,17 @@ struct entry {
 	const char *name;
 	uint16_t type;
 	uint32_t req_id;
-	void (*build)(struct rd_msg *m);  /* fill the union member (type already set) */
+	void (*build)(struct rd_msg *m);       /* fill the union member (type already set) */
 	void (*check)(const struct rd_msg *m); /* a few fields of the decoded document bytes */
 };
 
 #define M (&m->u)
 
 /* session */
-static void b_hello(struct rd_msg *m) { M->hello = (struct rd_msg_hello){ 1, 1, 0x00000007, "rd" }; }
+static void b_hello(struct rd_msg *m)
+{
+	M->hello = (struct rd_msg_hello){ 1, 1, 0x00000007, "rd" };
+}
 static void c_hello(const struct rd_msg *m)
 {
 	assert_int_equal(M->hello.version_min, 1);
@@ -332,17 +338,32 @@ static void c_hello_ok(const struct rd_msg *m)
 	assert_int_equal(M->hello_ok.ping_interval_ms, RD_PING_INTERVAL_MS);
 	assert_int_equal(M->hello_ok.ping_timeout_ms, RD_PING_TIMEOUT_MS);
 }
-static void b_nick(struct rd_msg *m) { strcpy(M->nick.nick, "alice"); }
-static void c_nick(const struct rd_msg *m) { assert_string_equal(M->nick.nick, "alice"); }
-static void b_welcome(struct rd_msg *m) { M->welcome = (struct rd_msg_welcome){ "alice", 1, T_MS }; }
+static void b_nick(struct rd_msg *m)
+{
+	strcpy(M->nick.nick, "alice");
+}
+static void c_nick(const struct rd_msg *m)
+{
+	assert_string_equal(M->nick.nick, "alice");
+}
+static void b_welcome(struct rd_msg *m)
+{
+	M->welcome = (struct rd_msg_welcome){ "alice", 1, T_MS };
+}
 static void c_welcome(const struct rd_msg *m)
 {
 	assert_string_equal(M->welcome.nick, "alice");
 	assert_int_equal(M->welcome.client_id, 1);
 	assert_true(M->welcome.server_time_ms == T_MS);
 }
-static void b_ok(struct rd_msg *m) { M->ok.for_type = RD_MSG_LEAVE; }
-static void c_ok(const struct rd_msg *m) { assert_int_equal(M->ok.for_type, RD_MSG_LEAVE); }
+static void b_ok(struct rd_msg *m)
+{
+	M->ok.for_type = RD_MSG_LEAVE;
+}
+static void c_ok(const struct rd_msg *m)
+{
+	assert_int_equal(M->ok.for_type, RD_MSG_LEAVE);
+}
 static void b_error(struct rd_msg *m)
 {
 	M->error = (struct rd_msg_error){ RD_E_NICK_TAKEN, RD_MSG_NICK, S("nick taken") };
@@ -363,12 +384,30 @@ static void c_error_version(const struct rd_msg *m)
 	assert_int_equal(M->error.for_type, RD_MSG_HELLO);
 	assert_true(str_is(M->error.text, "version"));
 }
-static void b_ping(struct rd_msg *m) { M->ping.nonce = 42; }
-static void c_ping(const struct rd_msg *m) { assert_true(M->ping.nonce == 42); }
-static void b_bye(struct rd_msg *m) { M->bye.reason = S("bye"); }
-static void c_bye(const struct rd_msg *m) { assert_true(str_is(M->bye.reason, "bye")); }
-static void b_shutdown(struct rd_msg *m) { M->bye.reason = S("stop"); }
-static void c_shutdown(const struct rd_msg *m) { assert_true(str_is(M->bye.reason, "stop")); }
+static void b_ping(struct rd_msg *m)
+{
+	M->ping.nonce = 42;
+}
+static void c_ping(const struct rd_msg *m)
+{
+	assert_true(M->ping.nonce == 42);
+}
+static void b_bye(struct rd_msg *m)
+{
+	M->bye.reason = S("bye");
+}
+static void c_bye(const struct rd_msg *m)
+{
+	assert_true(str_is(M->bye.reason, "bye"));
+}
+static void b_shutdown(struct rd_msg *m)
+{
+	M->bye.reason = S("stop");
+}
+static void c_shutdown(const struct rd_msg *m)
+{
+	assert_true(str_is(M->bye.reason, "stop"));
+}
 static void b_redirect(struct rd_msg *m)
 {
 	M->redirect = (struct rd_msg_redirect){ "10.0.0.2", 7000, S("full") };
@@ -381,25 +420,49 @@ static void c_redirect(const struct rd_msg *m)
 }
 
 /* rooms */
-static void b_empty(struct rd_msg *m) { (void)m; }
-static void c_empty(const struct rd_msg *m) { (void)m; }
-static void b_room_list(struct rd_msg *m) { M->room_list = (struct rd_msg_room_list){ 1, room_items }; }
+static void b_empty(struct rd_msg *m)
+{
+	(void)m;
+}
+static void c_empty(const struct rd_msg *m)
+{
+	(void)m;
+}
+static void b_room_list(struct rd_msg *m)
+{
+	M->room_list = (struct rd_msg_room_list){ 1, room_items };
+}
 static void c_room_list(const struct rd_msg *m)
 {
 	assert_int_equal(M->room_list.count, 1);
 	assert_string_equal(M->room_list.items[0].name, "general");
 	assert_int_equal(M->room_list.items[0].members, 2);
 }
-static void b_join(struct rd_msg *m) { strcpy(M->room.room, "general"); }
-static void c_join(const struct rd_msg *m) { assert_string_equal(M->room.room, "general"); }
-static void b_joined(struct rd_msg *m) { M->joined = (struct rd_msg_joined){ "general", 2 }; }
+static void b_join(struct rd_msg *m)
+{
+	strcpy(M->room.room, "general");
+}
+static void c_join(const struct rd_msg *m)
+{
+	assert_string_equal(M->room.room, "general");
+}
+static void b_joined(struct rd_msg *m)
+{
+	M->joined = (struct rd_msg_joined){ "general", 2 };
+}
 static void c_joined(const struct rd_msg *m)
 {
 	assert_string_equal(M->joined.room, "general");
 	assert_int_equal(M->joined.members, 2);
 }
-static void b_who(struct rd_msg *m) { M->room.room[0] = '\0'; }
-static void c_who(const struct rd_msg *m) { assert_string_equal(M->room.room, ""); }
+static void b_who(struct rd_msg *m)
+{
+	M->room.room[0] = '\0';
+}
+static void c_who(const struct rd_msg *m)
+{
+	assert_string_equal(M->room.room, "");
+}
 static void b_who_list(struct rd_msg *m)
 {
 	M->who_list = (struct rd_msg_who_list){ "general", 1, who_items };
@@ -413,13 +476,19 @@ static void c_who_list(const struct rd_msg *m)
 }
 
 /* messages and notices */
-static void b_say(struct rd_msg *m) { M->say = (struct rd_msg_say){ RD_KIND_TEXT, B("hi", 2) }; }
+static void b_say(struct rd_msg *m)
+{
+	M->say = (struct rd_msg_say){ RD_KIND_TEXT, B("hi", 2) };
+}
 static void c_say(const struct rd_msg *m)
 {
 	assert_int_equal(M->say.kind, RD_KIND_TEXT);
 	assert_true(bytes_are(M->say.data, "hi", 2));
 }
-static void b_tell(struct rd_msg *m) { M->tell = (struct rd_msg_tell){ "bob", RD_KIND_TEXT, B("hi", 2) }; }
+static void b_tell(struct rd_msg *m)
+{
+	M->tell = (struct rd_msg_tell){ "bob", RD_KIND_TEXT, B("hi", 2) };
+}
 static void c_tell(const struct rd_msg *m)
 {
 	assert_string_equal(M->tell.to, "bob");
@@ -427,7 +496,8 @@ static void c_tell(const struct rd_msg *m)
 }
 static void b_room_msg(struct rd_msg *m)
 {
-	M->room_msg = (struct rd_msg_room_msg){ "general", "alice", RD_KIND_TEXT, T_MS, B("hi", 2) };
+	M->room_msg =
+		(struct rd_msg_room_msg){ "general", "alice", RD_KIND_TEXT, T_MS, B("hi", 2) };
 }
 static void c_room_msg(const struct rd_msg *m)
 {
@@ -459,7 +529,8 @@ static void c_presence(const struct rd_msg *m)
 }
 static void b_presence_kicked(struct rd_msg *m)
 {
-	M->presence = (struct rd_msg_presence){ RD_PRESENCE_KICKED, "bob", "general", T_MS, S("spam") };
+	M->presence =
+		(struct rd_msg_presence){ RD_PRESENCE_KICKED, "bob", "general", T_MS, S("spam") };
 }
 static void c_presence_kicked(const struct rd_msg *m)
 {
@@ -478,7 +549,10 @@ static void c_broadcast(const struct rd_msg *m)
 	assert_true(M->broadcast.time_ms == T_MS);
 	assert_true(str_is(M->broadcast.text, "hello"));
 }
-static void b_kicked(struct rd_msg *m) { M->kicked = (struct rd_msg_kicked){ "server", S("spam") }; }
+static void b_kicked(struct rd_msg *m)
+{
+	M->kicked = (struct rd_msg_kicked){ "server", S("spam") };
+}
 static void c_kicked(const struct rd_msg *m)
 {
 	assert_string_equal(M->kicked.by, "server");
@@ -526,8 +600,14 @@ static void c_offer_answer(const struct rd_msg *m)
 	assert_int_equal(M->offer_answer.offer_id, 7);
 	assert_int_equal(M->offer_answer.accept, 1);
 }
-static void b_offer_id(struct rd_msg *m) { M->offer_id.offer_id = 7; }
-static void c_offer_id(const struct rd_msg *m) { assert_int_equal(M->offer_id.offer_id, 7); }
+static void b_offer_id(struct rd_msg *m)
+{
+	M->offer_id.offer_id = 7;
+}
+static void c_offer_id(const struct rd_msg *m)
+{
+	assert_int_equal(M->offer_id.offer_id, 7);
+}
 static void b_offer_result(struct rd_msg *m)
 {
 	M->offer_result = (struct rd_msg_offer_result){ 7, RD_OFFER_ACCEPTED, "bob", S("") };
@@ -548,7 +628,10 @@ static void c_offer_data(const struct rd_msg *m)
 	assert_true(M->offer_data.offset == 0);
 	assert_true(bytes_are(M->offer_data.data, "hi", 2));
 }
-static void b_offer_end(struct rd_msg *m) { M->offer_end = (struct rd_msg_offer_end){ 7, 0 }; }
+static void b_offer_end(struct rd_msg *m)
+{
+	M->offer_end = (struct rd_msg_offer_end){ 7, 0 };
+}
 static void c_offer_end(const struct rd_msg *m)
 {
 	assert_int_equal(M->offer_end.offer_id, 7);
@@ -556,7 +639,10 @@ static void c_offer_end(const struct rd_msg *m)
 }
 
 /* peer to peer */
-static void b_p2p_listen(struct rd_msg *m) { M->p2p_listen = (struct rd_msg_p2p_listen){ 7, 40000 }; }
+static void b_p2p_listen(struct rd_msg *m)
+{
+	M->p2p_listen = (struct rd_msg_p2p_listen){ 7, 40000 };
+}
 static void c_p2p_listen(const struct rd_msg *m)
 {
 	assert_int_equal(M->p2p_listen.offer_id, 7);
@@ -598,7 +684,10 @@ static void c_p2p_failed(const struct rd_msg *m)
 }
 
 /* server links */
-static void b_link_hello(struct rd_msg *m) { M->link_hello = (struct rd_msg_link_hello){ "s2", 1000, 10 }; }
+static void b_link_hello(struct rd_msg *m)
+{
+	M->link_hello = (struct rd_msg_link_hello){ "s2", 1000, 10 };
+}
 static void c_link_hello(const struct rd_msg *m)
 {
 	assert_string_equal(M->link_hello.name, "s2");
@@ -640,7 +729,10 @@ static void c_ctl_clients(const struct rd_msg *m)
 	assert_true(e->bytes_in == 100 && e->bytes_out == 200);
 	assert_string_equal(e->activity, "");
 }
-static void b_ctl_kick(struct rd_msg *m) { M->ctl_kick = (struct rd_msg_ctl_kick){ "bob", S("spam") }; }
+static void b_ctl_kick(struct rd_msg *m)
+{
+	M->ctl_kick = (struct rd_msg_ctl_kick){ "bob", S("spam") };
+}
 static void c_ctl_kick(const struct rd_msg *m)
 {
 	assert_string_equal(M->ctl_kick.nick, "bob");
@@ -672,22 +764,34 @@ static void c_put(const struct rd_msg *m)
 	assert_memory_equal(M->put.sha256, sha_abc, sizeof(sha_abc));
 	assert_int_equal(M->put.mode, RD_PUT_REFUSE);
 }
-static void b_put_ready(struct rd_msg *m) { M->put_ready = (struct rd_msg_put_ready){ 1, 0, "a.txt" }; }
+static void b_put_ready(struct rd_msg *m)
+{
+	M->put_ready = (struct rd_msg_put_ready){ 1, 0, "a.txt" };
+}
 static void c_put_ready(const struct rd_msg *m)
 {
 	assert_int_equal(M->put_ready.xfer_id, 1);
 	assert_true(M->put_ready.offset == 0);
 	assert_string_equal(M->put_ready.name, "a.txt");
 }
-static void b_chunk(struct rd_msg *m) { M->chunk = (struct rd_msg_chunk){ 1, 0, B("abc", 3) }; }
+static void b_chunk(struct rd_msg *m)
+{
+	M->chunk = (struct rd_msg_chunk){ 1, 0, B("abc", 3) };
+}
 static void c_chunk(const struct rd_msg *m)
 {
 	assert_int_equal(M->chunk.xfer_id, 1);
 	assert_true(M->chunk.offset == 0);
 	assert_true(bytes_are(M->chunk.data, "abc", 3));
 }
-static void b_xfer(struct rd_msg *m) { M->xfer.xfer_id = 1; }
-static void c_xfer(const struct rd_msg *m) { assert_int_equal(M->xfer.xfer_id, 1); }
+static void b_xfer(struct rd_msg *m)
+{
+	M->xfer.xfer_id = 1;
+}
+static void c_xfer(const struct rd_msg *m)
+{
+	assert_int_equal(M->xfer.xfer_id, 1);
+}
 static void b_put_done(struct rd_msg *m)
 {
 	M->put_done.xfer_id = 1;
@@ -701,7 +805,10 @@ static void c_put_done(const struct rd_msg *m)
 	assert_true(M->put_done.size == 3);
 	assert_memory_equal(M->put_done.sha256, sha_abc, sizeof(sha_abc));
 }
-static void b_get(struct rd_msg *m) { M->get = (struct rd_msg_get){ "a.txt", 0 }; }
+static void b_get(struct rd_msg *m)
+{
+	M->get = (struct rd_msg_get){ "a.txt", 0 };
+}
 static void c_get(const struct rd_msg *m)
 {
 	assert_string_equal(M->get.name, "a.txt");
@@ -737,11 +844,18 @@ static void c_file_list(const struct rd_msg *m)
 	assert_memory_equal(e->sha256, sha_abc, sizeof(sha_abc));
 	assert_string_equal(e->uploader, "alice");
 }
-static void b_delete(struct rd_msg *m) { strcpy(M->name.name, "a.txt"); }
-static void c_delete(const struct rd_msg *m) { assert_string_equal(M->name.name, "a.txt"); }
+static void b_delete(struct rd_msg *m)
+{
+	strcpy(M->name.name, "a.txt");
+}
+static void c_delete(const struct rd_msg *m)
+{
+	assert_string_equal(M->name.name, "a.txt");
+}
 static void b_file_notice(struct rd_msg *m)
 {
-	M->file_notice = (struct rd_msg_file_notice){ RD_FILE_ADDED, "general", "alice", "a.txt", 3 };
+	M->file_notice =
+		(struct rd_msg_file_notice){ RD_FILE_ADDED, "general", "alice", "a.txt", 3 };
 }
 static void c_file_notice(const struct rd_msg *m)
 {
@@ -993,8 +1107,8 @@ static void test_examples_match_encoder(void **state)
 		rd_buf_init(&out, 0);
 		rc = rd_msg_frame(&out, &m, e->req_id, 0 /* no compression */);
 		if (rc != 0) {
-			print_error("example '%s': rd_msg_frame refused the message: %s\n", ex->name,
-				    rd_strerror(rc));
+			print_error("example '%s': rd_msg_frame refused the message: %s\n",
+				    ex->name, rd_strerror(rc));
 			bad++;
 		} else if (out.len != ex->n || memcmp(out.data, ex->bytes, ex->n) != 0) {
 			print_hex_diff(ex->name, ex->bytes, ex->n, out.data, out.len);
@@ -1013,8 +1127,8 @@ static void test_entries_have_examples(void **state)
 	(void)state;
 	for (size_t i = 0; i < NENTRIES; i++) {
 		if (!find_example(entries[i].name)) {
-			print_error("entry '%s' has no <!-- example: %s --> in %s\n", entries[i].name,
-				    entries[i].name, doc_path);
+			print_error("entry '%s' has no <!-- example: %s --> in %s\n",
+				    entries[i].name, entries[i].name, doc_path);
 			bad++;
 		}
 	}
@@ -1041,7 +1155,8 @@ static void test_examples_decode(void **state)
 			continue; /* reported by test_examples_match_encoder */
 		rc = rd_frame_hdr_decode(ex->bytes, ex->n, RD_MAX_PAYLOAD_DEFAULT, &h);
 		if (rc != 0) {
-			print_error("example '%s': header refused: %s\n", ex->name, rd_strerror(rc));
+			print_error("example '%s': header refused: %s\n", ex->name,
+				    rd_strerror(rc));
 			fail();
 		}
 		assert_int_equal(h.version, RD_PROTO_VERSION);
@@ -1093,7 +1208,8 @@ static void test_every_known_type_has_example(void **state)
 			       rd_be16_get(examples[i].bytes + 4) == t;
 		if (!seen) {
 			print_error("type 0x%04x %s has no example in %s\n", t,
-				    rd_msg_type_name((uint16_t)t) ? rd_msg_type_name((uint16_t)t) : "?",
+				    rd_msg_type_name((uint16_t)t) ? rd_msg_type_name((uint16_t)t) :
+								    "?",
 				    doc_path);
 			bad++;
 		}
@@ -1127,13 +1243,14 @@ static void type_row(const char *c1, const char *c2, const char *c4, int lineno,
 	}
 	name = rd_msg_type_name((uint16_t)t);
 	if (!name || strcmp(name, c2) != 0) {
-		print_error("%s:%d: type table: 0x%04lx is '%s' in the document, '%s' in rd_proto.h\n",
-			    doc_path, lineno, t, c2, name ? name : "(unknown)");
+		print_error(
+			"%s:%d: type table: 0x%04lx is '%s' in the document, '%s' in rd_proto.h\n",
+			doc_path, lineno, t, c2, name ? name : "(unknown)");
 		r->bad++;
 	}
 	if (!rd_msg_known((uint16_t)t)) {
-		print_error("%s:%d: type table: 0x%04lx %s unknown to the codec\n", doc_path, lineno,
-			    t, c2);
+		print_error("%s:%d: type table: 0x%04lx %s unknown to the codec\n", doc_path,
+			    lineno, t, c2);
 		r->bad++;
 	}
 }
@@ -1153,7 +1270,8 @@ static void test_type_table_matches_proto(void **state)
 	for (uint32_t t = 1; t <= 0xFFFF; t++) {
 		if ((rd_msg_type_name((uint16_t)t) || rd_msg_known((uint16_t)t)) && !r->seen[t]) {
 			print_error("type 0x%04x %s is missing from the type table of %s\n", t,
-				    rd_msg_type_name((uint16_t)t) ? rd_msg_type_name((uint16_t)t) : "?",
+				    rd_msg_type_name((uint16_t)t) ? rd_msg_type_name((uint16_t)t) :
+								    "?",
 				    doc_path);
 			r->bad++;
 		}
@@ -1249,8 +1367,8 @@ static void test_mermaid_blocks_are_sequence_diagrams(void **state)
 		blocks++;
 		if ((len = next_line(&pos, &line)) < 0 || (lineno++, len < 15) ||
 		    strncmp(line, "sequenceDiagram", 15) != 0) {
-			print_error("%s:%d: a mermaid block that is not a sequenceDiagram\n", doc_path,
-				    lineno);
+			print_error("%s:%d: a mermaid block that is not a sequenceDiagram\n",
+				    doc_path, lineno);
 			bad++;
 		}
 	}
