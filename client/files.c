@@ -1,0 +1,760 @@
+/* files.c - the client's file commands: put, get, ls, rm (see files.h), shared by the
+ * one-shot commands and the shell.
+ *
+ * put: the file is hashed first (PUT declares size and SHA-256), then streamed from the
+ * offset PUT_READY gives (> 0 when the server holds part of it from an interrupted put)
+ * in PUT_CHUNK frames of RD_CHUNK_SIZE bytes. Chunk rule: a sample of the file's first
+ * 16 KiB is compressed once (rd_zip_sample_worth); if it does not shrink by more than 10%
+ * every chunk goes raw, else every chunk frame is built with RD_FRAME_COMPRESS (and goes
+ * compressed only when that saves more than 10%). Chunks and PUT_END carry one request id,
+ * so an ERROR for any of them is seen by rd_conn_wait_reply (polled without waiting
+ * between chunks, which also answers the server's PING).
+ *
+ * get: refuses to replace a local file unless --overwrite; writes NAME.part in the target
+ * folder (or roomdrop-<hash of name>.part when NAME.part would be too long a name),
+ * resuming from its length after re-hashing it; GET_BEGIN, GET_CHUNK and GET_END carry
+ * the GET's request id. The SHA-256 is computed while receiving and NAME.part is renamed
+ * to NAME only when size and hash match; a mismatch removes it. The name the server sends
+ * is checked with rd_filename_check and must be the one asked for.
+ */
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progress.h"
+#include "rd_buf.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_hash.h"
+#include "rd_msg.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_proto.h"
+#include "rd_zip.h"
+#include "session.h"
+
+#define HASH_BLOCK (1u << 20)
+#define POLL_EVERY_MS 100u
+#define END_EXTRA_MS 120000 /* PUT_END: the server fsyncs the whole file before it answers */
+#define SAMPLE_SIZE (16u * 1024u)
+#define CHUNK_FIXED 16u     /* xfer_id u32, offset u64, data length u32 */
+#define PART_SUFFIX ".part"
+#define NAME_SHOWN 120
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static const char *shown(const char *s, char *buf, size_t cap)
+{
+	return rd_escape_display(s, strlen(s), buf, cap);
+}
+
+/* "roomdrop: VERB NAME: why" for a failed exchange with the server; the exit code. */
+static int remote_fail(struct rd_conn *c, const char *verb, const char *name, int rc, uint16_t werr)
+{
+	char esc[NAME_SHOWN], why[600];
+	const char *t;
+
+	if (rc == RD_ERR_REMOTE) {
+		t = rd_conn_last_error(c);
+		if (t != NULL && t[0] != '\0')
+			rd_escape_display(t, strlen(t), why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", rd_wire_strerror(werr));
+	} else if (rc == RD_ERR_CLOSED) {
+		snprintf(why, sizeof(why), "lost the connection to the server");
+	} else if (rc == RD_ERR_TIMEOUT) {
+		snprintf(why, sizeof(why), "no answer from the server in time");
+	} else if (rc == RD_ERR_STATE && cli_stop) {
+		snprintf(why, sizeof(why), "interrupted");
+	} else {
+		snprintf(why, sizeof(why), "%s", rd_strerror(rc));
+	}
+	fprintf(stderr, "roomdrop: %s %s: %s\n", verb, shown(name, esc, sizeof(esc)), why);
+	return cli_exit_for(rc, werr);
+}
+
+static int local_fail(const char *verb, const char *name, const char *what, int err)
+{
+	char esc[NAME_SHOWN];
+
+	fprintf(stderr, "roomdrop: %s %s: %s%s%s\n", verb, shown(name, esc, sizeof(esc)), what,
+		err ? ": " : "", err ? strerror(err) : "");
+	return CLI_ELOCAL;
+}
+
+static int read_full_at(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	ssize_t got;
+
+	while (n > 0) {
+		got = pread(fd, p, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return RD_ERR_SYSTEM;
+		if (got == 0) {
+			errno = EIO; /* the file shrank under us */
+			return RD_ERR_MISMATCH;
+		}
+		p += got;
+		n -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int write_full_at(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return RD_ERR_SYSTEM;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Hash the first n bytes of fd into h, answering the server meanwhile (PING) so a long
+ * hash does not look like a dead client. */
+static int hash_fd(struct rd_conn *c, int fd, uint64_t n, struct rd_sha256 *h, struct progress *pg)
+{
+	uint64_t off = 0, last = rd_now_mono_ms();
+	uint8_t *buf;
+	size_t want;
+	int rc = 0;
+
+	buf = malloc(HASH_BLOCK);
+	if (buf == NULL)
+		return RD_ERR_NOMEM;
+	while (off < n) {
+		want = n - off < HASH_BLOCK ? (size_t)(n - off) : HASH_BLOCK;
+		if ((rc = read_full_at(fd, buf, want, off)) != 0 ||
+		    (rc = rd_sha256_update(h, buf, want)) != 0)
+			break;
+		off += want;
+		if (pg != NULL)
+			progress_update(pg, off);
+		if (rd_now_mono_ms() - last >= POLL_EVERY_MS) {
+			last = rd_now_mono_ms();
+			if ((rc = rd_conn_poll(c, 0)) != 0)
+				break;
+		}
+		if (cli_stop) {
+			rc = RD_ERR_STATE;
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+static void send_cancel(struct rd_conn *c, uint32_t xfer_id, const char *why)
+{
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_XFER_CANCEL);
+	m.u.xfer_cancel.xfer_id = xfer_id;
+	m.u.xfer_cancel.code = 0;
+	m.u.xfer_cancel.reason = rd_str_c(why);
+	(void)rd_conn_send_msg(c, &m, 0);
+}
+
+/* The summary line of a transfer. */
+static void summary(const char *verb, const char *name, const char *stored, uint64_t size,
+		    uint64_t from, double secs, const uint8_t sha[RD_SHA256_SIZE])
+{
+	char esc[NAME_SHOWN], esc2[NAME_SHOWN], hs[32], hf[32], hm[32], rate[32], hex[65];
+
+	progress_human_size(size, hs, sizeof(hs));
+	progress_human_rate(size - from, secs, rate, sizeof(rate));
+	rd_hex(sha, RD_SHA256_SIZE, hex);
+	hex[8] = '\0';
+	printf("%s %s: %s in %.1f s (%s)", verb, shown(name, esc, sizeof(esc)), hs, secs, rate);
+	if (from > 0) {
+		progress_human_size(from, hf, sizeof(hf));
+		progress_human_size(size - from, hm, sizeof(hm));
+		printf(", resumed at %s (%s sent)", hf, hm);
+	}
+	if (stored != NULL && strcmp(stored, name) != 0)
+		printf(", stored as \"%s\"", shown(stored, esc2, sizeof(esc2)));
+	printf(", sha256 %s\u2026 verified\n", hex);
+	fflush(stdout);
+}
+
+/* ---- put -------------------------------------------------------------------------------- */
+
+/* Stream [from, size) of fd as PUT_CHUNK frames with request id req. */
+static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, uint64_t from,
+		      uint64_t size, unsigned opts, struct progress *pg, uint16_t *werr)
+{
+	struct rd_frame f;
+	uint64_t off = from;
+	uint8_t *buf;
+	size_t n;
+	int rc = 0;
+
+	buf = malloc(CHUNK_FIXED + RD_CHUNK_SIZE);
+	if (buf == NULL)
+		return RD_ERR_NOMEM;
+	while (off < size) {
+		n = size - off < RD_CHUNK_SIZE ? (size_t)(size - off) : RD_CHUNK_SIZE;
+		if ((rc = read_full_at(fd, buf + CHUNK_FIXED, n, off)) != 0)
+			break;
+		rd_be32_put(buf, xfer);
+		rd_be64_put(buf + 4, off);
+		rd_be32_put(buf + 12, (uint32_t)n);
+		if ((rc = rd_conn_send(c, RD_MSG_PUT_CHUNK, req, buf, CHUNK_FIXED + n, opts)) != 0)
+			break;
+		off += n;
+		progress_update(pg, off);
+		/* an ERROR for a chunk, PINGs, notices: handled without waiting */
+		rc = rd_conn_wait_reply(c, req, 0, &f, werr);
+		if (rc == RD_ERR_TIMEOUT) {
+			rc = 0;
+		} else if (rc == 0) {
+			rc = RD_ERR_PROTOCOL; /* nothing but ERROR answers a chunk */
+			break;
+		} else {
+			break;
+		}
+		if (cli_stop) {
+			send_cancel(c, xfer, "interrupted");
+			rc = RD_ERR_STATE;
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path)
+{
+	uint8_t sha[RD_SHA256_SIZE], sample[SAMPLE_SIZE];
+	char esc[NAME_SHOWN], stored[RD_NAME_BUF];
+	struct rd_sha256 *h = NULL;
+	struct progress pg;
+	struct rd_frame f;
+	struct rd_msg m, r;
+	struct stat sb;
+	const char *name = strrchr(path, '/');
+	uint64_t size, from = 0;
+	unsigned opts = 0;
+	uint32_t req;
+	uint16_t werr = 0;
+	int fd = -1, rc, code, attempt = 0;
+	ssize_t got;
+
+	name = name != NULL ? name + 1 : path;
+	rd_msg_init(&r, 0);
+	if (rd_filename_check(name, strlen(name)) != 0) {
+		fprintf(stderr, "roomdrop: put %s: not a name the server accepts (UTF-8, 1-255 bytes, "
+				"no '/', '\\' or control characters, not '.' or '..')\n",
+			shown(path, esc, sizeof(esc)));
+		return CLI_EUSAGE;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return local_fail("put", path, "cannot open", errno);
+		(void)local_fail("put", path, "no such file", 0);
+		return CLI_ENOTFOUND;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		code = local_fail("put", path, "not a regular file", 0);
+		goto out;
+	}
+	size = (uint64_t)sb.st_size;
+	/* 1. declare size and SHA-256: hash first */
+	if (rd_sha256_new(&h) != 0) {
+		code = local_fail("put", path, "out of memory", 0);
+		goto out;
+	}
+	progress_start(&pg, "hash", name, size, 0, o->quiet);
+	rc = hash_fd(c, fd, size, h, &pg);
+	progress_end(&pg);
+	if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
+		code = local_fail("put", path, "cannot read", errno);
+		goto out;
+	}
+	if (rc != 0 || (rc = rd_sha256_final(h, sha)) != 0) {
+		code = remote_fail(c, "put", name, rc, 0);
+		goto out;
+	}
+	/* 2. chunk rule, decided once per file from a sample */
+	do
+		got = pread(fd, sample, sizeof(sample), 0);
+	while (got < 0 && errno == EINTR);
+	if (got > 0 && rd_zip_sample_worth(sample, (size_t)got))
+		opts = RD_FRAME_COMPRESS;
+again:
+	rd_msg_init(&m, RD_MSG_PUT);
+	snprintf(m.u.put.name, sizeof(m.u.put.name), "%s", name);
+	m.u.put.size = size;
+	memcpy(m.u.put.sha256, sha, RD_SHA256_SIZE);
+	m.u.put.mode = o->overwrite ? RD_PUT_OVERWRITE : o->rename ? RD_PUT_RENAME : RD_PUT_REFUSE;
+	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0) {
+		code = remote_fail(c, "put", name, rc, werr);
+		goto out;
+	}
+	if (r.type != RD_MSG_PUT_READY || r.u.put_ready.offset > size ||
+	    rd_filename_check(r.u.put_ready.name, strlen(r.u.put_ready.name)) != 0) {
+		code = remote_fail(c, "put", name, RD_ERR_PROTOCOL, 0);
+		goto out;
+	}
+	from = r.u.put_ready.offset;
+	/* 3. the chunks, then PUT_END, all under one request id */
+	req = rd_conn_next_id(c);
+	progress_start(&pg, "put", name, size, from, o->quiet);
+	rc = put_stream(c, fd, r.u.put_ready.xfer_id, req, from, size, opts, &pg, &werr);
+	if (rc == 0) {
+		rd_msg_init(&m, RD_MSG_PUT_END);
+		m.u.xfer.xfer_id = r.u.put_ready.xfer_id;
+		rc = rd_conn_send_msg(c, &m, req);
+		if (rc == 0)
+			rc = rd_conn_wait_reply(c, req, o->timeout_ms + END_EXTRA_MS, &f, &werr);
+	}
+	progress_end(&pg);
+	if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
+		code = local_fail("put", path, "cannot read", errno);
+		goto out;
+	}
+	if (rc == RD_ERR_REMOTE && werr == RD_E_HASH_MISMATCH && from > 0 && attempt++ == 0) {
+		/* what the server had staged was not a prefix of this file: it dropped it */
+		if (!o->quiet)
+			fprintf(stderr, "roomdrop: put %s: the partial upload on the server did not "
+					"match; sending the whole file again\n",
+				shown(name, esc, sizeof(esc)));
+		rd_msg_clear(&r);
+		goto again;
+	}
+	if (rc != 0) {
+		code = remote_fail(c, "put", name, rc, werr);
+		goto out;
+	}
+	rd_msg_clear(&r);
+	if (f.hdr.type != RD_MSG_PUT_DONE || rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0 ||
+	    r.u.put_done.size != size || !rd_ct_equal(r.u.put_done.sha256, sha, RD_SHA256_SIZE)) {
+		code = remote_fail(c, "put", name, RD_ERR_PROTOCOL, 0);
+		goto out;
+	}
+	snprintf(stored, sizeof(stored), "%s", r.u.put_done.name);
+	summary("put", name, stored, size, from, progress_elapsed(&pg), sha);
+	code = CLI_OK;
+out:
+	rd_msg_clear(&r);
+	rd_sha256_free(h);
+	if (fd >= 0)
+		close(fd);
+	return code;
+}
+
+int cli_files_put(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
+{
+	int i, rc, worst = CLI_OK;
+
+	if (argc < 1) {
+		fprintf(stderr, "roomdrop: put needs at least one FILE (try --help)\n");
+		return CLI_EUSAGE;
+	}
+	for (i = 0; i < argc; i++) {
+		rc = put_one(c, o, argv[i]);
+		if (rc != CLI_OK && worst == CLI_OK)
+			worst = rc;
+		if (rc == CLI_ELOST || cli_stop)
+			break;
+	}
+	return worst;
+}
+
+/* ---- get -------------------------------------------------------------------------------- */
+
+/* NAME.part, or roomdrop-<first 16 hex of SHA-256(NAME)>.part when that is too long. */
+static void part_name(const char *name, char *out, size_t cap)
+{
+	uint8_t d[RD_SHA256_SIZE];
+	char hex[2 * RD_SHA256_SIZE + 1];
+
+	if (strlen(name) + strlen(PART_SUFFIX) <= RD_FILENAME_MAX) {
+		snprintf(out, cap, "%s" PART_SUFFIX, name);
+		return;
+	}
+	(void)rd_sha256(name, strlen(name), d);
+	rd_hex(d, RD_SHA256_SIZE, hex);
+	hex[16] = '\0';
+	snprintf(out, cap, "roomdrop-%s" PART_SUFFIX, hex);
+}
+
+struct get_state {
+	uint32_t req, xfer;
+	uint64_t from, size, pos, mtime_ms;
+	uint8_t sha[RD_SHA256_SIZE];
+};
+
+/* Receive GET_CHUNK frames into pfd until GET_END. */
+static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, struct get_state *g,
+		      struct rd_sha256 *h, struct progress *pg, uint16_t *werr)
+{
+	struct rd_frame f;
+	struct rd_msg m;
+	int rc;
+
+	for (;;) {
+		if ((rc = rd_conn_wait_reply(c, g->req, o->timeout_ms, &f, werr)) != 0)
+			return rc;
+		if (f.hdr.type == RD_MSG_GET_END) {
+			if (rd_msg_decode(RD_MSG_GET_END, f.payload, f.len, &m) != 0 ||
+			    m.u.xfer.xfer_id != g->xfer)
+				return RD_ERR_PROTOCOL;
+			return 0;
+		}
+		if (f.hdr.type != RD_MSG_GET_CHUNK || rd_msg_decode(RD_MSG_GET_CHUNK, f.payload, f.len, &m) != 0)
+			return RD_ERR_PROTOCOL;
+		if (m.u.chunk.xfer_id != g->xfer || m.u.chunk.offset != g->pos ||
+		    m.u.chunk.data.n > g->size - g->pos)
+			return RD_ERR_PROTOCOL;
+		if ((rc = write_full_at(pfd, m.u.chunk.data.p, m.u.chunk.data.n, g->pos)) != 0)
+			return rc;
+		if ((rc = rd_sha256_update(h, m.u.chunk.data.p, m.u.chunk.data.n)) != 0)
+			return rc;
+		g->pos += m.u.chunk.data.n;
+		progress_update(pg, g->pos);
+		if (cli_stop) {
+			send_cancel(c, g->xfer, "interrupted");
+			return RD_ERR_STATE;
+		}
+	}
+}
+
+static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
+		   const char *name)
+{
+	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16];
+	uint8_t got[RD_SHA256_SIZE];
+	struct rd_sha256 *h = NULL;
+	struct get_state g;
+	struct progress pg;
+	struct timespec ts[2];
+	struct rd_frame f;
+	struct rd_msg m, r;
+	struct stat sb;
+	uint16_t werr = 0;
+	int pfd = -1, rc, code, attempt = 0;
+
+	memset(&g, 0, sizeof(g));
+	rd_msg_init(&r, 0);
+	if (rd_filename_check(name, strlen(name)) != 0) {
+		fprintf(stderr, "roomdrop: get %s: not a valid file name\n", shown(name, esc, sizeof(esc)));
+		return CLI_EUSAGE;
+	}
+	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		fprintf(stderr, "roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
+			shown(name, esc, sizeof(esc)), dir, esc);
+		return CLI_ECONFLICT;
+	}
+	part_name(name, part, sizeof(part));
+	pfd = openat(dfd, part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (pfd < 0 || fstat(pfd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		code = local_fail("get", name, "cannot write the .part file", errno);
+		goto out;
+	}
+	if (rd_sha256_new(&h) != 0) {
+		code = local_fail("get", name, "out of memory", 0);
+		goto out;
+	}
+again:
+	/* resume from what NAME.part holds */
+	if (rd_sha256_reset(h) != 0 || fstat(pfd, &sb) != 0) {
+		code = local_fail("get", name, "cannot read the .part file", errno);
+		goto out;
+	}
+	g.from = (uint64_t)sb.st_size;
+	if (g.from > 0) {
+		progress_start(&pg, "check", name, g.from, 0, o->quiet);
+		rc = hash_fd(c, pfd, g.from, h, &pg);
+		progress_end(&pg);
+		if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
+			code = local_fail("get", name, "cannot read the .part file", errno);
+			goto out;
+		}
+		if (rc != 0) {
+			code = remote_fail(c, "get", name, rc, 0);
+			goto out;
+		}
+	}
+	rd_msg_init(&m, RD_MSG_GET);
+	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
+	m.u.get.offset = g.from;
+	g.req = rd_conn_next_id(c);
+	rc = rd_conn_send_msg(c, &m, g.req);
+	if (rc == 0)
+		rc = rd_conn_wait_reply(c, g.req, o->timeout_ms, &f, &werr);
+	if (rc == RD_ERR_REMOTE && werr == RD_E_BAD_OFFSET && g.from > 0 && attempt++ == 0) {
+		/* the .part is longer than the file: start over */
+		if (ftruncate(pfd, 0) != 0) {
+			code = local_fail("get", name, "cannot truncate the .part file", errno);
+			goto out;
+		}
+		goto again;
+	}
+	if (rc != 0) {
+		code = remote_fail(c, "get", name, rc, werr);
+		goto out;
+	}
+	rd_msg_clear(&r);
+	if (f.hdr.type != RD_MSG_GET_BEGIN || rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &r) != 0 ||
+	    rd_filename_check(r.u.get_begin.name, strlen(r.u.get_begin.name)) != 0 ||
+	    strcmp(r.u.get_begin.name, name) != 0 || r.u.get_begin.offset != g.from ||
+	    r.u.get_begin.size < g.from) {
+		code = remote_fail(c, "get", name, RD_ERR_PROTOCOL, 0);
+		goto out;
+	}
+	g.xfer = r.u.get_begin.xfer_id;
+	g.size = r.u.get_begin.size;
+	g.mtime_ms = r.u.get_begin.mtime_ms;
+	g.pos = g.from;
+	memcpy(g.sha, r.u.get_begin.sha256, RD_SHA256_SIZE);
+	progress_start(&pg, "get", name, g.size, g.from, o->quiet);
+	rc = get_stream(c, o, pfd, &g, h, &pg, &werr);
+	progress_end(&pg);
+	if (rc == RD_ERR_SYSTEM) {
+		code = local_fail("get", name, "cannot write the .part file", errno);
+		goto out;
+	}
+	if (rc != 0) {
+		code = remote_fail(c, "get", name, rc, werr);
+		goto out;
+	}
+	/* verified, or nothing */
+	if (rd_sha256_final(h, got) != 0 || g.pos != g.size || !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
+		if (ftruncate(pfd, 0) != 0) {
+			code = local_fail("get", name, "cannot truncate the .part file", errno);
+			goto out;
+		}
+		if (g.from > 0 && attempt++ == 0) {
+			/* the .part came from another version of the file: fetch it whole */
+			if (!o->quiet)
+				fprintf(stderr, "roomdrop: get %s: the partial download did not match; "
+						"fetching the whole file again\n",
+					shown(name, esc, sizeof(esc)));
+			goto again;
+		}
+		(void)unlinkat(dfd, part, 0);
+		fprintf(stderr, "roomdrop: get %s: %s mismatch: the data received is not the file the "
+				"server announced; nothing kept\n",
+			shown(name, esc, sizeof(esc)), g.pos != g.size ? "size" : "SHA-256");
+		code = CLI_EVERIFY;
+		goto out;
+	}
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = (time_t)(g.mtime_ms / 1000);
+	ts[1].tv_nsec = (long)(g.mtime_ms % 1000) * 1000000L;
+	(void)futimens(pfd, ts);
+	if (o->overwrite)
+		rc = renameat(dfd, part, dfd, name);
+	else
+		rc = renameat2(dfd, part, dfd, name, RENAME_NOREPLACE);
+	if (rc != 0) {
+		if (errno == EEXIST) {
+			fprintf(stderr, "roomdrop: get %s: %s/%s appeared meanwhile; the verified data "
+					"stays in %s (use --overwrite)\n",
+				shown(name, esc, sizeof(esc)), dir, esc, part);
+			code = CLI_ECONFLICT;
+		} else {
+			code = local_fail("get", name, "cannot rename the .part file", errno);
+		}
+		goto out;
+	}
+	summary("get", name, NULL, g.size, g.from, progress_elapsed(&pg), g.sha);
+	code = CLI_OK;
+out:
+	rd_msg_clear(&r);
+	rd_sha256_free(h);
+	if (pfd >= 0)
+		close(pfd);
+	return code;
+}
+
+int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
+{
+	const char *dir = o->outdir != NULL ? o->outdir : ".";
+	char esc[NAME_SHOWN];
+	int i, rc, worst = CLI_OK, dfd;
+
+	if (argc < 1) {
+		fprintf(stderr, "roomdrop: get needs at least one NAME (try --help)\n");
+		return CLI_EUSAGE;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(stderr, "roomdrop: get: cannot use the folder %s: %s\n", shown(dir, esc, sizeof(esc)),
+			strerror(errno));
+		return CLI_ELOCAL;
+	}
+	for (i = 0; i < argc; i++) {
+		rc = get_one(c, o, dfd, dir, argv[i]);
+		if (rc != CLI_OK && worst == CLI_OK)
+			worst = rc;
+		if (rc == CLI_ELOST || cli_stop)
+			break;
+	}
+	close(dfd);
+	return worst;
+}
+
+/* ---- ls and rm -------------------------------------------------------------------------- */
+
+/* Columns a UTF-8 string takes (one per code point: good enough for names). */
+static size_t columns(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
+{
+	char esc[64], hs[32], when[32], hex[65];
+	struct rd_msg m, r;
+	uint16_t werr = 0;
+	size_t i, w = 4, len;
+	int rc;
+
+	rd_msg_init(&m, RD_MSG_LIST);
+	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0)
+		return remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
+	if (r.type != RD_MSG_FILE_LIST) {
+		rd_msg_clear(&r);
+		return remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
+	}
+	if (r.u.file_list.count == 0) {
+		printf("no files in %s\n", r.u.file_list.room);
+		rd_msg_clear(&r);
+		return CLI_OK;
+	}
+	for (i = 0; i < r.u.file_list.count; i++) {
+		const char *n = r.u.file_list.items[i].name;
+
+		len = columns(rd_escape_display(n, strlen(n), esc, sizeof(esc)));
+		if (len > w)
+			w = len;
+	}
+	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256", "UPLOADER");
+	for (i = 0; i < r.u.file_list.count; i++) {
+		const struct rd_file_entry *e = &r.u.file_list.items[i];
+
+		rd_escape_display(e->name, strlen(e->name), esc, sizeof(esc));
+		progress_human_size(e->size, hs, sizeof(hs));
+		cli_format_time(e->mtime_ms, when, sizeof(when));
+		rd_hex(e->sha256, RD_SHA256_SIZE, hex);
+		hex[12] = '\0';
+		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs, when, hex,
+		       e->uploader[0] != '\0' ? e->uploader : "?");
+	}
+	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count, r.u.file_list.count == 1 ? "" : "s",
+	       r.u.file_list.room);
+	fflush(stdout);
+	rd_msg_clear(&r);
+	return CLI_OK;
+}
+
+int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
+{
+	char esc[NAME_SHOWN];
+	struct rd_msg m, r;
+	uint16_t werr;
+	int i, rc, worst = CLI_OK;
+
+	(void)o;
+	if (argc < 1) {
+		fprintf(stderr, "roomdrop: rm needs at least one NAME (try --help)\n");
+		return CLI_EUSAGE;
+	}
+	for (i = 0; i < argc; i++) {
+		if (rd_filename_check(argv[i], strlen(argv[i])) != 0) {
+			fprintf(stderr, "roomdrop: rm %s: not a valid file name\n",
+				shown(argv[i], esc, sizeof(esc)));
+			if (worst == CLI_OK)
+				worst = CLI_EUSAGE;
+			continue;
+		}
+		rd_msg_init(&m, RD_MSG_DELETE);
+		snprintf(m.u.name.name, sizeof(m.u.name.name), "%s", argv[i]);
+		werr = 0;
+		rc = rd_conn_request(c, &m, &r, &werr);
+		if (rc != 0) {
+			rc = remote_fail(c, "rm", argv[i], rc, werr);
+			if (worst == CLI_OK)
+				worst = rc;
+			if (rc == CLI_ELOST)
+				break;
+			continue;
+		}
+		rd_msg_clear(&r);
+		printf("rm %s: removed\n", shown(argv[i], esc, sizeof(esc)));
+	}
+	fflush(stdout);
+	return worst;
+}
+
+/* ---- notices ---------------------------------------------------------------------------- */
+
+int cli_files_print_frame(const struct rd_frame *f, FILE *out)
+{
+	char esc[NAME_SHOWN], hs[32];
+	struct rd_msg m;
+
+	if (f == NULL)
+		return 0;
+	switch (f->hdr.type) {
+	case RD_MSG_FILE_NOTICE:
+		if (rd_msg_decode(RD_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
+			return 1;
+		shown(m.u.file_notice.name, esc, sizeof(esc));
+		progress_human_size(m.u.file_notice.size, hs, sizeof(hs));
+		if (m.u.file_notice.event == RD_FILE_REMOVED)
+			fprintf(out, "* %s removed %s\n", m.u.file_notice.nick, esc);
+		else if (m.u.file_notice.event == RD_FILE_REPLACED)
+			fprintf(out, "* %s replaced %s (%s)\n", m.u.file_notice.nick, esc, hs);
+		else
+			fprintf(out, "* %s added %s (%s)\n", m.u.file_notice.nick, esc, hs);
+		fflush(out);
+		return 1;
+	case RD_MSG_XFER_CANCEL: {
+		char why[256];
+
+		if (rd_msg_decode(RD_MSG_XFER_CANCEL, f->payload, f->len, &m) != 0)
+			return 1;
+		rd_escape_display(m.u.xfer_cancel.reason.p, m.u.xfer_cancel.reason.n, why, sizeof(why));
+		fprintf(out, "* transfer %" PRIu32 " stopped by the server: %s%s%s\n", m.u.xfer_cancel.xfer_id,
+			rd_wire_strerror(m.u.xfer_cancel.code), why[0] ? ": " : "", why);
+		fflush(out);
+		return 1;
+	}
+	case RD_MSG_PUT_READY:
+	case RD_MSG_PUT_DONE:
+	case RD_MSG_GET_BEGIN:
+	case RD_MSG_GET_CHUNK:
+	case RD_MSG_GET_END:
+	case RD_MSG_FILE_LIST:
+		return 1; /* late frames of a transfer that was given up: nothing to show */
+	default:
+		return 0;
+	}
+}

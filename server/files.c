@@ -1,0 +1,1377 @@
+/* files.c - the file application of roomdrop-server: PUT/GET/LIST/DELETE on room folders.
+ *
+ * Threads and ownership. Every handler runs on the thread of the client that sent the
+ * frame (the core's "rd-c<id>"); that thread alone touches the client's struct fclient
+ * (its uploads in progress), including in files_on_disconnect. What uploads of different
+ * clients share lives in struct files under files.lock (a leaf lock: nothing else is
+ * locked while it is held, and no I/O is done under it):
+ *   - the staging keys in use, so two uploads never write the same staging file and the
+ *     sweeper never removes one that is being resumed;
+ *   - the names reserved by --rename uploads, and the bytes each upload will add to its
+ *     room (quota counts committed files plus uploads in flight).
+ *
+ * Upload: PUT checks name, room, limits and conflicts, opens (or resumes)
+ * STORE/.staging/ROOM/<sha256>-<size>, re-hashing what is already there, and answers
+ * PUT_READY with the offset to continue from. Each PUT_CHUNK must start exactly there;
+ * it is hashed and written (writeback started every few MiB so the final fsync is short).
+ * PUT_END checks size and SHA-256, fsyncs, renames into the room folder (RENAME_NOREPLACE
+ * unless --overwrite: of two racing uploads exactly one wins, the other gets 501), fsyncs
+ * the folder, writes the metadata record and tells the room. A crash at any point leaves
+ * either the old file or the new one, never a partial one; the staging file stays for a
+ * resume until staging_ttl_s passes without a write.
+ *
+ * Download: GET opens the file (the descriptor keeps that inode whole whatever happens to
+ * the name), answers GET_BEGIN, then streams GET_CHUNK frames through the core's blocking
+ * rd_client_send_file: raw chunks as header + fixed fields followed by sendfile() of the
+ * data (no copy through user space); when a sample of the file's first 16 KiB compresses
+ * (rd_zip_sample_worth), each chunk is read, compressed when that saves more than 10%, and
+ * sent as a prebuilt frame with the prefix-only form (len 0). Either way the thread waits
+ * for the socket, so a download never fills the client's output queue.
+ */
+#include "files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "files_store.h"
+#include "rd_buf.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_hash.h"
+#include "rd_msg.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_proto.h"
+#include "rd_zip.h"
+
+#define MAX_PUTS_PER_CLIENT 8u
+#define SYNC_EVERY (8u << 20)          /* start writeback of staged data every 8 MiB */
+#define SEND_TIMEOUT_MS 30000          /* one GET chunk to a client that does not read */
+#define BUSY_WAIT_MS 2000              /* a staging key held by a dying connection */
+#define SWEEP_INTERVAL_MAX_S 60
+#define RENAME_TRIES 10000u
+#define SAMPLE_SIZE (16u * 1024u)
+#define LIST_PAYLOAD_BUDGET (RD_MAX_PAYLOAD_DEFAULT - 4096u)
+
+struct active {
+	struct active *next;
+	char room[RD_ROOM_BUF];
+	char key[STORE_KEY_BUF];    /* staging file held ("" for none) */
+	char stored[RD_NAME_BUF];   /* name reserved by a --rename upload ("" for none) */
+	uint64_t size;              /* bytes this upload adds to its room */
+	uint32_t xfer_id;           /* 0 = held by the sweeper */
+};
+
+struct files {
+	struct files_config cfg;
+	char *root;
+	struct store st;
+	struct rd_server *srv;
+	pthread_mutex_t lock;       /* guards active, last_sweep_s */
+	pthread_cond_t released;    /* an active entry went away */
+	struct active *active;
+	int64_t last_sweep_s;
+	atomic_uint next_xfer;
+};
+
+struct put_xfer {
+	struct put_xfer *next;
+	uint32_t id;
+	uint8_t mode;
+	char room[RD_ROOM_BUF];
+	char name[RD_NAME_BUF];     /* as asked */
+	char key[STORE_KEY_BUF];
+	uint8_t sha[RD_SHA256_SIZE];
+	uint64_t size, offset0, received, synced, start_ms;
+	int fd;                     /* staging file */
+	int stage_dir;              /* STORE/.staging/ROOM */
+	int pct;                    /* last percentage shown as activity */
+	struct rd_sha256 *h;
+	struct active *act;
+};
+
+struct get_xfer;
+
+struct fclient {
+	struct put_xfer *puts;
+	unsigned nputs;
+	struct get_xfer *get;        /* the download in progress (or finished, not yet joined) */
+	uint32_t aborted[4];         /* uploads ended by an error: their chunks still on the */
+	unsigned naborted;           /* way are dropped without a reply each */
+};
+
+void files_config_defaults(struct files_config *c)
+{
+	if (c == NULL)
+		return;
+	memset(c, 0, sizeof(*c));
+	c->store_root = "roomdrop-store";
+	c->max_file_size = 4ull << 30;
+	c->room_quota = 0;
+	c->min_free_bytes = 64ull << 20;
+	c->staging_ttl_s = RD_STAGING_TTL_S;
+}
+
+/* ---- shared table (files.lock) -------------------------------------------------------- */
+
+static struct active *active_find_key(struct files *f, const char *room, const char *key)
+{
+	struct active *a;
+
+	for (a = f->active; a != NULL; a = a->next)
+		if (a->key[0] != '\0' && strcmp(a->room, room) == 0 && strcmp(a->key, key) == 0)
+			return a;
+	return NULL;
+}
+
+static int active_reserved_name(struct files *f, const char *room, const char *name)
+{
+	struct active *a;
+
+	for (a = f->active; a != NULL; a = a->next)
+		if (a->stored[0] != '\0' && strcmp(a->room, room) == 0 && strcmp(a->stored, name) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t active_room_bytes(struct files *f, const char *room)
+{
+	struct active *a;
+	uint64_t sum = 0;
+
+	for (a = f->active; a != NULL; a = a->next)
+		if (strcmp(a->room, room) == 0)
+			sum += a->size;
+	return sum;
+}
+
+static void active_unlink_locked(struct files *f, struct active *gone)
+{
+	struct active **pp;
+
+	for (pp = &f->active; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == gone) {
+			*pp = gone->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&f->released);
+}
+
+static void active_release(struct files *f, struct active *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	active_unlink_locked(f, a);
+	pthread_mutex_unlock(&f->lock);
+	free(a);
+}
+
+/* store_sweep's claim callback: hold (or let go of) a stale staging key. */
+static int sweep_claim(const char *room, const char *key, int release, void *user)
+{
+	struct files *f = user;
+	struct active *a;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	a = active_find_key(f, room, key);
+	if (release) {
+		if (a != NULL && a->xfer_id == 0) {
+			active_unlink_locked(f, a);
+			free(a);
+		}
+	} else if (a != NULL) {
+		rc = 1;
+	} else {
+		a = calloc(1, sizeof(*a));
+		if (a == NULL) {
+			rc = 1;
+		} else {
+			snprintf(a->room, sizeof(a->room), "%s", room);
+			snprintf(a->key, sizeof(a->key), "%s", key);
+			a->next = f->active;
+			f->active = a;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static void sweep(struct files *f, int force)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t every = f->cfg.staging_ttl_s < SWEEP_INTERVAL_MAX_S ? f->cfg.staging_ttl_s
+								     : SWEEP_INTERVAL_MAX_S;
+	unsigned removed = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (!force && now - f->last_sweep_s < every) {
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	f->last_sweep_s = now;
+	pthread_mutex_unlock(&f->lock);
+	(void)store_sweep(&f->st, now, f->cfg.staging_ttl_s, sweep_claim, f, &removed);
+	if (removed > 0 && f->srv != NULL) {
+		struct rd_event ev = {0};
+
+		ev.kind = RD_EV_INFO;
+		ev.time_ms = rd_now_wall_ms();
+		snprintf(ev.text, sizeof(ev.text), "removed %u stale staging file%s (older than %" PRIu32 " s)",
+			 removed, removed == 1 ? "" : "s", f->cfg.staging_ttl_s);
+		rd_server_post_event(f->srv, &ev);
+	}
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+int files_new(const struct files_config *cfg, struct files **out)
+{
+	struct files_config def;
+	pthread_condattr_t ca;
+	struct files *f = NULL;
+	int rc;
+
+	if (out == NULL)
+		return RD_ERR_INVAL;
+	*out = NULL;
+	if (cfg == NULL) {
+		files_config_defaults(&def);
+		cfg = &def;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return RD_ERR_NOMEM;
+	f->st.root_fd = f->st.meta_fd = f->st.staging_fd = -1;
+	f->cfg = *cfg;
+	f->root = strdup(cfg->store_root != NULL ? cfg->store_root : "roomdrop-store");
+	if (f->root == NULL) {
+		free(f);
+		return RD_ERR_NOMEM;
+	}
+	f->cfg.store_root = f->root;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->released, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&f->next_xfer, 1u);
+	if ((rc = store_open(f->root, &f->st)) != 0) {
+		int e = errno;
+
+		files_free(f);
+		errno = e;
+		return rc;
+	}
+	sweep(f, 1);
+	*out = f;
+	return 0;
+}
+
+void files_attach(struct files *f, struct rd_server *s)
+{
+	if (f != NULL)
+		f->srv = s;
+}
+
+void files_free(struct files *f)
+{
+	struct active *a;
+
+	if (f == NULL)
+		return;
+	while ((a = f->active) != NULL) {
+		f->active = a->next;
+		free(a);
+	}
+	store_close(&f->st);
+	pthread_cond_destroy(&f->released);
+	pthread_mutex_destroy(&f->lock);
+	free(f->root);
+	free(f);
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static uint32_t new_xfer_id(struct files *f)
+{
+	uint32_t id;
+
+	do
+		id = atomic_fetch_add(&f->next_xfer, 1u);
+	while (id == 0);
+	return id;
+}
+
+static struct fclient *fclient_of(struct rd_client *c)
+{
+	struct fclient *fc = rd_client_app_data(c);
+
+	if (fc == NULL) {
+		fc = calloc(1, sizeof(*fc));
+		if (fc != NULL)
+			rd_client_set_app_data(c, fc);
+	}
+	return fc;
+}
+
+static void post_info(struct files *f, struct rd_client *c, const char *room, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void post_info(struct files *f, struct rd_client *c, const char *room, const char *fmt, ...)
+{
+	struct rd_event ev = {0};
+	va_list ap;
+
+	if (f->srv == NULL)
+		return;
+	ev.kind = RD_EV_INFO;
+	ev.time_ms = rd_now_wall_ms();
+	if (c != NULL) {
+		ev.client_id = rd_client_id(c);
+		rd_client_nick(c, ev.nick);
+	}
+	if (room != NULL)
+		snprintf(ev.room, sizeof(ev.room), "%s", room);
+	va_start(ap, fmt);
+	vsnprintf(ev.text, sizeof(ev.text), fmt, ap);
+	va_end(ap);
+	rd_server_post_event(f->srv, &ev);
+}
+
+/* Reply with ERROR and a specific text; the handler then returns 0. */
+static uint16_t fail(struct rd_client *c, const struct rd_frame *fr, uint16_t code, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+
+static uint16_t fail(struct rd_client *c, const struct rd_frame *fr, uint16_t code, const char *fmt,
+		     ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (rd_client_send_error(c, fr->hdr.req_id, fr->hdr.type, code, text) != 0)
+		return 0; /* it is going away anyway */
+	return 0;
+}
+
+/* A name for messages and events: escaped, never raw bytes from the wire. */
+static const char *shown(const char *name, char *buf, size_t cap)
+{
+	return rd_escape_display(name, strlen(name), buf, cap);
+}
+
+static void activity(struct rd_client *c, const char *verb, const char *name, uint64_t done,
+		     uint64_t total, int *last_pct)
+{
+	char text[96], esc[64];
+	int pct = total == 0 ? 100 : (int)(done * 100 / total);
+
+	if (pct == *last_pct)
+		return;
+	*last_pct = pct;
+	rd_escape_display(name, strlen(name), esc, sizeof(esc));
+	snprintf(text, sizeof(text), "%s %s %d%%", verb, esc, pct);
+	rd_client_set_activity(c, text);
+}
+
+static void notice_room(struct files *f, const char *room, const char *nick, uint8_t event,
+			const char *name, uint64_t size)
+{
+	struct rd_msg m;
+	struct rd_buf b;
+	unsigned n = 0;
+
+	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
+	m.u.file_notice.event = event;
+	snprintf(m.u.file_notice.room, sizeof(m.u.file_notice.room), "%s", room);
+	snprintf(m.u.file_notice.nick, sizeof(m.u.file_notice.nick), "%s", nick);
+	snprintf(m.u.file_notice.name, sizeof(m.u.file_notice.name), "%s", name);
+	m.u.file_notice.size = size;
+	rd_buf_init(&b, 0);
+	if (rd_msg_encode(&m, &b) == 0)
+		(void)rd_room_send(f->srv, room, NULL, RD_MSG_FILE_NOTICE, b.data, b.len, &n);
+	rd_buf_free(&b);
+}
+
+/* Peek the name (first field of PUT, GET and DELETE) so that a hostile one gets 500 even
+ * when it is too long or too strange for the decoder's fixed arrays. */
+static int name_field_ok(const struct rd_frame *fr)
+{
+	struct rd_buf b;
+	const char *p;
+	size_t n;
+
+	rd_buf_view(&b, fr->payload, fr->len);
+	if (rd_buf_get_str_view(&b, &p, &n) != 0)
+		return 1; /* not even a string: let the decoder call it malformed */
+	return rd_filename_check(p, n) == 0;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *q = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(fd, q, n, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return RD_ERR_SYSTEM;
+		}
+		q += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Hash the first n bytes of fd into h (resume). RD_ERR_MISMATCH if the file is shorter. */
+static int hash_prefix(int fd, uint64_t n, struct rd_sha256 *h)
+{
+	uint8_t *buf;
+	uint64_t off = 0;
+	ssize_t got;
+	int rc = 0;
+
+	buf = malloc(RD_CHUNK_SIZE);
+	if (buf == NULL)
+		return RD_ERR_NOMEM;
+	while (off < n) {
+		size_t want = n - off < RD_CHUNK_SIZE ? (size_t)(n - off) : RD_CHUNK_SIZE;
+
+		got = pread(fd, buf, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = RD_ERR_SYSTEM;
+			break;
+		}
+		if (got == 0) {
+			rc = RD_ERR_MISMATCH;
+			break;
+		}
+		if ((rc = rd_sha256_update(h, buf, (size_t)got)) != 0)
+			break;
+		off += (uint64_t)got;
+	}
+	free(buf);
+	return rc;
+}
+
+/* ---- uploads --------------------------------------------------------------------------- */
+
+static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, struct put_xfer *x,
+		     int drop_staging)
+{
+	struct put_xfer **pp;
+
+	for (pp = &fc->puts; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == x) {
+			*pp = x->next;
+			fc->nputs--;
+			break;
+		}
+	}
+	if (x->fd >= 0)
+		close(x->fd);
+	if (drop_staging && x->stage_dir >= 0 && x->key[0] != '\0')
+		(void)unlinkat(x->stage_dir, x->key, 0);
+	if (x->stage_dir >= 0)
+		close(x->stage_dir);
+	rd_sha256_free(x->h);
+	active_release(f, x->act);
+	free(x);
+	if (c != NULL && fc->puts == NULL)
+		rd_client_set_activity(c, NULL);
+}
+
+static void put_abort(struct files *f, struct rd_client *c, struct fclient *fc, struct put_xfer *x,
+		      int drop_staging)
+{
+	fc->aborted[fc->naborted++ % (sizeof(fc->aborted) / sizeof(fc->aborted[0]))] = x->id;
+	put_free(f, c, fc, x, drop_staging);
+}
+
+static int put_was_aborted(const struct fclient *fc, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; fc != NULL && i < sizeof(fc->aborted) / sizeof(fc->aborted[0]); i++)
+		if (fc->aborted[i] == id && id != 0)
+			return 1;
+	return 0;
+}
+
+static struct put_xfer *put_find(struct fclient *fc, uint32_t id)
+{
+	struct put_xfer *x;
+
+	for (x = fc ? fc->puts : NULL; x != NULL; x = x->next)
+		if (x->id == id)
+			return x;
+	return NULL;
+}
+
+/* Claim the staging key of x, waiting a little for a connection that is going away
+ * (a client killed and restarted at once). RD_E_BUSY when the same upload (room, size,
+ * SHA-256) stays in progress elsewhere. */
+static uint16_t claim_key(struct files *f, struct put_xfer *x)
+{
+	struct timespec until;
+	char key[STORE_KEY_BUF];
+	uint16_t code = 0;
+
+	store_staging_key(x->sha, x->size, 0, key);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += BUSY_WAIT_MS / 1000;
+	until.tv_nsec += (long)(BUSY_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (active_find_key(f, x->room, key) != NULL) {
+		if (pthread_cond_timedwait(&f->released, &f->lock, &until) == ETIMEDOUT &&
+		    active_find_key(f, x->room, key) != NULL) {
+			code = RD_E_BUSY;
+			break;
+		}
+	}
+	if (code == 0) {
+		snprintf(x->act->key, sizeof(x->act->key), "%s", key);
+		snprintf(x->key, sizeof(x->key), "%s", key);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return code;
+}
+
+/* Pick the stored name of a --rename upload: the name itself if free, else "name (n).ext",
+ * reserved in the table so that two renaming uploads never pick the same one. */
+static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, char *out)
+{
+	char cand[RD_NAME_BUF];
+	unsigned n;
+	int e;
+
+	for (n = 0; n < RENAME_TRIES; n++) {
+		if (n == 0)
+			snprintf(cand, sizeof(cand), "%s", x->name);
+		else if (store_rename_candidate(x->name, n, cand, sizeof(cand)) != 0)
+			return RD_E_BAD_FILENAME;
+		e = store_exists(room_fd, cand);
+		if (e < 0)
+			return RD_E_INTERNAL;
+		if (e == 1)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		if (!active_reserved_name(f, x->room, cand)) {
+			snprintf(x->act->stored, sizeof(x->act->stored), "%s", cand);
+			pthread_mutex_unlock(&f->lock);
+			snprintf(out, RD_NAME_BUF, "%s", cand);
+			return 0;
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	return RD_E_FILE_EXISTS;
+}
+
+static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32];
+	struct put_xfer *x = NULL;
+	struct fclient *fc;
+	struct statvfs vfs;
+	struct stat sb;
+	struct rd_msg m, r;
+	uint64_t used = 0, inflight, replaced = 0, avail, after;
+	int room_fd = -1, e, inserted = 0;
+	uint16_t code = 0;
+
+	rd_msg_init(&r, RD_MSG_PUT_READY);
+	if (!name_field_ok(fr))
+		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name (no '/', '\\', control characters, '.' or '..'; UTF-8, 1-255 bytes)");
+	if (rd_msg_decode(RD_MSG_PUT, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	rd_client_room(c, room);
+	rd_client_nick(c, nick);
+	if (room[0] == '\0')
+		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
+	if (m.u.put.mode > RD_PUT_RENAME)
+		return fail(c, fr, RD_E_MALFORMED, "unknown put mode %u", m.u.put.mode);
+	shown(m.u.put.name, esc, sizeof(esc));
+	if (f->cfg.max_file_size != 0 && m.u.put.size > f->cfg.max_file_size) {
+		store_human_size(m.u.put.size, hs, sizeof(hs));
+		store_human_size(f->cfg.max_file_size, hl, sizeof(hl));
+		return fail(c, fr, RD_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc, hs, hl);
+	}
+	fc = fclient_of(c);
+	if (fc == NULL)
+		return RD_E_INTERNAL;
+	if (fc->nputs >= MAX_PUTS_PER_CLIENT)
+		return fail(c, fr, RD_E_BUSY, "too many uploads at once (at most %u)", MAX_PUTS_PER_CLIENT);
+	sweep(f, 0);
+
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return RD_E_INTERNAL;
+	x->fd = x->stage_dir = room_fd = -1;
+	x->pct = -1;
+	x->act = calloc(1, sizeof(*x->act));
+	if (x->act == NULL || rd_sha256_new(&x->h) != 0) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	x->id = new_xfer_id(f);
+	x->mode = m.u.put.mode;
+	x->size = m.u.put.size;
+	memcpy(x->sha, m.u.put.sha256, RD_SHA256_SIZE);
+	snprintf(x->room, sizeof(x->room), "%s", room);
+	snprintf(x->name, sizeof(x->name), "%s", m.u.put.name);
+	x->start_ms = rd_now_mono_ms();
+	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
+	x->act->xfer_id = x->id;
+	x->act->size = x->size;
+	/* in the table from now on: holds a --rename reservation, counts for quotas */
+	pthread_mutex_lock(&f->lock);
+	x->act->next = f->active;
+	f->active = x->act;
+	pthread_mutex_unlock(&f->lock);
+	inserted = 1;
+
+	if (store_room_open(&f->st, STORE_VISIBLE, room, 1, &room_fd) != 0 ||
+	    store_room_open(&f->st, STORE_STAGING, room, 1, &x->stage_dir) != 0) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	/* conflicts */
+	e = store_exists(room_fd, x->name);
+	if (e < 0) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	r.u.put_ready.xfer_id = x->id;
+	if (x->mode == RD_PUT_REFUSE && e == 1) {
+		fail(c, fr, RD_E_FILE_EXISTS, "%s already exists in %s (use --overwrite or --rename)", esc, room);
+		goto out;
+	}
+	if (x->mode == RD_PUT_RENAME) {
+		if ((code = pick_rename(f, room_fd, x, r.u.put_ready.name)) != 0)
+			goto out;
+	} else {
+		snprintf(r.u.put_ready.name, sizeof(r.u.put_ready.name), "%s", x->name);
+		if (x->mode == RD_PUT_OVERWRITE && e == 1 &&
+		    fstatat(room_fd, x->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+			replaced = (uint64_t)sb.st_size;
+	}
+	/* quota: committed files + uploads in flight (this one included) - what it replaces */
+	if (f->cfg.room_quota != 0) {
+		if (store_room_usage(room_fd, &used) != 0) {
+			code = RD_E_INTERNAL;
+			goto out;
+		}
+		pthread_mutex_lock(&f->lock);
+		inflight = active_room_bytes(f, room);
+		pthread_mutex_unlock(&f->lock);
+		after = used + inflight;
+		after = after > replaced ? after - replaced : 0;
+		if (after > f->cfg.room_quota) {
+			store_human_size(used + inflight - x->size, hs, sizeof(hs));
+			store_human_size(f->cfg.room_quota, hl, sizeof(hl));
+			fail(c, fr, RD_E_QUOTA, "room %s is over its quota: %s used or in flight, quota %s",
+			     room, hs, hl);
+			goto out;
+		}
+	}
+	if (claim_key(f, x) != 0) {
+		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection", esc);
+		goto out;
+	}
+	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	if (x->fd < 0 || fstat(x->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	/* resume: what is staged is re-hashed; anything odd starts over */
+	x->received = (uint64_t)sb.st_size;
+	if (x->received > x->size || (x->received > 0 && hash_prefix(x->fd, x->received, x->h) != 0)) {
+		if (ftruncate(x->fd, 0) != 0 || rd_sha256_reset(x->h) != 0) {
+			code = RD_E_INTERNAL;
+			goto out;
+		}
+		x->received = 0;
+	}
+	x->offset0 = x->synced = x->received;
+	/* free space for what is still to come, keeping min_free_bytes */
+	if (fstatvfs(x->fd, &vfs) == 0) {
+		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+		if (avail < f->cfg.min_free_bytes || avail - f->cfg.min_free_bytes < x->size - x->received) {
+			store_human_size(x->size - x->received, hs, sizeof(hs));
+			store_human_size(avail, hl, sizeof(hl));
+			fail(c, fr, RD_E_NO_SPACE, "not enough space on the server for %s (%s needed, %s free)",
+			     esc, hs, hl);
+			goto out;
+		}
+	}
+	r.u.put_ready.offset = x->received;
+	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
+		goto out;
+	x->next = fc->puts;
+	fc->puts = x;
+	fc->nputs++;
+	activity(c, "uploading", x->name, x->received, x->size, &x->pct);
+	x = NULL;
+out:
+	if (room_fd >= 0)
+		close(room_fd);
+	if (x != NULL) {
+		if (x->fd >= 0)
+			close(x->fd);
+		if (x->stage_dir >= 0)
+			close(x->stage_dir);
+		rd_sha256_free(x->h);
+		if (inserted)
+			active_release(f, x->act);
+		else
+			free(x->act);
+		free(x);
+	}
+	rd_msg_clear(&m);
+	return code;
+}
+
+static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	struct fclient *fc = rd_client_app_data(c);
+	struct put_xfer *x;
+	struct rd_msg m;
+	int rc;
+
+	if (rd_msg_decode(RD_MSG_PUT_CHUNK, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	x = put_find(fc, m.u.chunk.xfer_id);
+	if (x == NULL && put_was_aborted(fc, m.u.chunk.xfer_id))
+		return 0; /* its error was sent already */
+	if (x == NULL)
+		return fail(c, fr, RD_E_NO_SUCH_TRANSFER, "no upload %" PRIu32 " on this connection",
+			    m.u.chunk.xfer_id);
+	if (m.u.chunk.offset != x->received) {
+		fail(c, fr, RD_E_BAD_OFFSET, "chunk at offset %" PRIu64 ", expected %" PRIu64 "; upload aborted",
+		     m.u.chunk.offset, x->received);
+		put_abort(f, c, fc, x, 0);
+		return 0;
+	}
+	if (m.u.chunk.data.n > RD_CHUNK_SIZE || m.u.chunk.data.n > x->size - x->received) {
+		fail(c, fr, RD_E_SIZE_MISMATCH, "chunk of %zu bytes at %" PRIu64 " passes the declared size %" PRIu64
+		     " (or the chunk limit); upload aborted", m.u.chunk.data.n, x->received, x->size);
+		put_abort(f, c, fc, x, 1);
+		return 0;
+	}
+	rc = pwrite_all(x->fd, m.u.chunk.data.p, m.u.chunk.data.n, x->received);
+	if (rc == 0)
+		rc = rd_sha256_update(x->h, m.u.chunk.data.p, m.u.chunk.data.n);
+	if (rc != 0) {
+		int nospace = errno == ENOSPC || errno == EDQUOT;
+
+		fail(c, fr, nospace ? RD_E_NO_SPACE : RD_E_INTERNAL, "server could not store the data (%s); upload aborted",
+		     nospace ? "disk full" : "write error");
+		put_abort(f, c, fc, x, nospace);
+		return 0;
+	}
+	x->received += m.u.chunk.data.n;
+	if (x->received - x->synced >= SYNC_EVERY) {
+		/* start writeback now so the fsync at PUT_END has little left to do */
+		(void)sync_file_range(x->fd, (off_t)x->synced, (off_t)(x->received - x->synced),
+				      SYNC_FILE_RANGE_WRITE);
+		x->synced = x->received;
+	}
+	activity(c, "uploading", x->name, x->received, x->size, &x->pct);
+	return 0;
+}
+
+/* Rename the verified staging file into the room folder per x->mode; *existed = 1 when a
+ * file was replaced. */
+static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *stored, int *existed)
+{
+	unsigned n;
+	int rc, e;
+
+	*existed = 0;
+	if (x->mode == RD_PUT_OVERWRITE) {
+		e = store_exists(room_fd, x->name);
+		*existed = e == 1;
+		snprintf(stored, RD_NAME_BUF, "%s", x->name);
+		return store_commit(x->stage_dir, x->key, room_fd, x->name, 1) == 0 ? 0 : RD_E_INTERNAL;
+	}
+	if (x->mode == RD_PUT_REFUSE) {
+		snprintf(stored, RD_NAME_BUF, "%s", x->name);
+		rc = store_commit(x->stage_dir, x->key, room_fd, x->name, 0);
+		return rc == 0 ? 0 : rc == RD_ERR_EXISTS ? RD_E_FILE_EXISTS : RD_E_INTERNAL;
+	}
+	/* rename: the reserved name, or the next free one if something else took it */
+	for (n = 0; n < RENAME_TRIES; n++) {
+		pthread_mutex_lock(&f->lock);
+		snprintf(stored, RD_NAME_BUF, "%s", x->act->stored);
+		pthread_mutex_unlock(&f->lock);
+		rc = store_commit(x->stage_dir, x->key, room_fd, stored, 0);
+		if (rc == 0)
+			return 0;
+		if (rc != RD_ERR_EXISTS)
+			return RD_E_INTERNAL;
+		pthread_mutex_lock(&f->lock);
+		x->act->stored[0] = '\0';
+		pthread_mutex_unlock(&f->lock);
+		if (pick_rename(f, room_fd, x, stored) != 0)
+			break;
+	}
+	return RD_E_FILE_EXISTS;
+}
+
+static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF];
+	struct fclient *fc = rd_client_app_data(c);
+	uint8_t got[RD_SHA256_SIZE];
+	struct store_meta meta;
+	struct put_xfer *x;
+	struct stat sb;
+	struct rd_msg m, r;
+	int room_fd = -1, existed = 0;
+	uint16_t code;
+	double secs;
+
+	if (rd_msg_decode(RD_MSG_PUT_END, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	x = put_find(fc, m.u.xfer.xfer_id);
+	if (x == NULL)
+		return fail(c, fr, RD_E_NO_SUCH_TRANSFER, "no upload %" PRIu32 " on this connection", m.u.xfer.xfer_id);
+	shown(x->name, esc, sizeof(esc));
+	if (x->received != x->size) {
+		fail(c, fr, RD_E_SIZE_MISMATCH, "%s: received %" PRIu64 " bytes, declared %" PRIu64 "; nothing stored",
+		     esc, x->received, x->size);
+		put_free(f, c, fc, x, 1);
+		return 0;
+	}
+	if (rd_sha256_final(x->h, got) != 0) {
+		put_free(f, c, fc, x, 0);
+		return RD_E_INTERNAL;
+	}
+	if (!rd_ct_equal(got, x->sha, RD_SHA256_SIZE)) {
+		fail(c, fr, RD_E_HASH_MISMATCH, "%s: SHA-256 of the data received does not match the one declared; nothing stored",
+		     esc);
+		post_info(f, c, x->room, "upload of %s refused: SHA-256 mismatch", esc);
+		put_free(f, c, fc, x, 1);
+		return 0;
+	}
+	/* durable before visible */
+	if (futimens(x->fd, NULL) != 0 || fsync(x->fd) != 0 || fstat(x->fd, &sb) != 0) {
+		fail(c, fr, RD_E_INTERNAL, "%s: server could not sync the data", esc);
+		put_free(f, c, fc, x, 0);
+		return 0;
+	}
+	if (store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd) != 0) {
+		put_free(f, c, fc, x, 0);
+		return RD_E_INTERNAL;
+	}
+	code = commit(f, x, room_fd, stored, &existed);
+	if (code == RD_E_FILE_EXISTS) {
+		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
+		fail(c, fr, RD_E_FILE_EXISTS, "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
+		     esc, x->room);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return 0;
+	}
+	if (code != 0) {
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return code;
+	}
+	(void)fsync(room_fd);
+	(void)fsync(x->stage_dir);
+	close(room_fd);
+	x->key[0] = '\0'; /* renamed away */
+
+	rd_client_nick(c, nick);
+	memset(&meta, 0, sizeof(meta));
+	memcpy(meta.sha256, got, RD_SHA256_SIZE);
+	meta.size = x->size;
+	meta.ino = (uint64_t)sb.st_ino;
+	meta.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	meta.time_ms = rd_now_wall_ms();
+	snprintf(meta.uploader, sizeof(meta.uploader), "%s", nick);
+	(void)store_meta_write(&f->st, x->room, stored, &meta); /* a cache: LIST re-hashes without it */
+
+	rd_msg_init(&r, RD_MSG_PUT_DONE);
+	r.u.put_done.xfer_id = x->id;
+	snprintf(r.u.put_done.name, sizeof(r.u.put_done.name), "%s", stored);
+	r.u.put_done.size = x->size;
+	memcpy(r.u.put_done.sha256, got, RD_SHA256_SIZE);
+	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
+	notice_room(f, x->room, nick, existed ? RD_FILE_REPLACED : RD_FILE_ADDED, stored, x->size);
+	store_human_size(x->size, hs, sizeof(hs));
+	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
+	shown(stored, esc, sizeof(esc));
+	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick, existed ? "replaced" : "added", esc, hs,
+		  x->room, secs, x->offset0 > 0 ? ", resumed" : "");
+	put_free(f, c, fc, x, 0);
+	return 0;
+}
+
+/* ---- downloads ------------------------------------------------------------------------- */
+
+/* The fixed part of a GET_CHUNK payload (xfer id, offset, data length) as the codec writes
+ * it; the data follows. *fixed = its length. */
+static int chunk_prefix(uint32_t id, uint64_t off, size_t n, struct rd_buf *out, size_t *fixed)
+{
+	struct rd_msg m;
+	uint8_t *p;
+	int rc;
+
+	rd_msg_init(&m, RD_MSG_GET_CHUNK);
+	m.u.chunk.xfer_id = id;
+	m.u.chunk.offset = off;
+	m.u.chunk.data.p = NULL;
+	m.u.chunk.data.n = 0;
+	if ((rc = rd_msg_encode(&m, out)) != 0)
+		return rc;
+	/* the data is the last field, a u32 length then the bytes */
+	if (out->len < 4 || rd_be32_get(out->data + out->len - 4) != 0)
+		return RD_ERR_STATE;
+	p = out->data + out->len - 4;
+	rd_be32_put(p, (uint32_t)n);
+	*fixed = out->len;
+	return 0;
+}
+
+static int read_full_at(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	ssize_t got;
+
+	while (n > 0) {
+		got = pread(fd, p, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got == 0 ? RD_ERR_MISMATCH : RD_ERR_SYSTEM;
+		p += got;
+		n -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+/* One download, streamed by its own thread so that the client's reader thread stays free
+ * for PONG, XFER_CANCEL and uploads while a long download goes on. The worker owns fd and
+ * touches nothing of struct fclient; the reader thread reads done, sets cancel, and joins
+ * it (on the next GET or in files_on_disconnect, before the client is freed). Frames are
+ * built in buffers of its own and sent through rd_client_send_file only. */
+struct get_xfer {
+	pthread_t thread;
+	atomic_int done, cancel;
+	struct files *f;
+	struct rd_client *c;
+	int fd;
+	uint32_t id, req;
+	uint64_t off, size;
+	int compressible;
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], name[RD_NAME_BUF];
+};
+
+/* Stream [off, size) of fd as GET_CHUNK frames, then GET_END, all with request id req. */
+static int send_chunks(struct get_xfer *g)
+{
+	struct rd_buf pre, frame, payload;
+	uint8_t hdr[RD_FRAME_HEADER_SIZE], *dst;
+	struct rd_frame_hdr h;
+	struct rd_msg m;
+	uint64_t off = g->off;
+	size_t fixed = 0, n;
+	int rc = 0, pct = -1;
+
+	rd_buf_init(&pre, 0);
+	rd_buf_init(&frame, 0);
+	rd_buf_init(&payload, 0);
+	while (off < g->size) {
+		if (atomic_load(&g->cancel)) {
+			rc = RD_ERR_STATE;
+			break;
+		}
+		n = g->size - off < RD_CHUNK_SIZE ? (size_t)(g->size - off) : RD_CHUNK_SIZE;
+		rd_buf_reset(&pre);
+		if ((rc = chunk_prefix(g->id, off, n, &pre, &fixed)) != 0)
+			break;
+		rd_buf_reset(&frame);
+		if (!g->compressible) {
+			/* header + fixed fields from memory, the data by sendfile */
+			memset(&h, 0, sizeof(h));
+			h.type = RD_MSG_GET_CHUNK;
+			h.req_id = g->req;
+			h.len = (uint32_t)(fixed + n);
+			rd_frame_hdr_encode(&h, hdr);
+			if ((rc = rd_buf_put(&frame, hdr, sizeof(hdr))) != 0 ||
+			    (rc = rd_buf_put(&frame, pre.data, fixed)) != 0)
+				break;
+			rc = rd_client_send_file(g->c, frame.data, frame.len, g->fd, (off_t)off, n,
+						 SEND_TIMEOUT_MS);
+		} else {
+			rd_buf_reset(&payload);
+			if ((rc = rd_buf_put(&payload, pre.data, fixed)) != 0 ||
+			    (rc = rd_buf_append_space(&payload, n, &dst)) != 0 ||
+			    (rc = read_full_at(g->fd, dst, n, off)) != 0)
+				break;
+			if ((rc = rd_frame_append(&frame, RD_MSG_GET_CHUNK, g->req, payload.data,
+						  payload.len, RD_FRAME_COMPRESS)) != 0)
+				break;
+			/* prefix-only form: waits for the socket like the raw path */
+			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0, SEND_TIMEOUT_MS);
+		}
+		if (rc != 0)
+			break;
+		off += n;
+		activity(g->c, "downloading", g->name, off, g->size, &pct);
+	}
+	if (rc == 0) {
+		rd_msg_init(&m, RD_MSG_GET_END);
+		m.u.xfer.xfer_id = g->id;
+		rd_buf_reset(&frame);
+		rc = rd_msg_frame(&frame, &m, g->req, 0);
+		if (rc == 0)
+			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0, SEND_TIMEOUT_MS);
+	}
+	rd_buf_free(&pre);
+	rd_buf_free(&frame);
+	rd_buf_free(&payload);
+	return rc;
+}
+
+static void *get_main(void *arg)
+{
+	struct get_xfer *g = arg;
+	char esc[128], hs[32];
+
+	pthread_setname_np(pthread_self(), "rd-files-get");
+	if (send_chunks(g) == 0) {
+		store_human_size(g->size - g->off, hs, sizeof(hs));
+		post_info(g->f, g->c, g->room, "%s downloaded %s (%s%s)", g->nick,
+			  shown(g->name, esc, sizeof(esc)), hs, g->off > 0 ? ", resumed" : "");
+	}
+	rd_client_set_activity(g->c, NULL);
+	close(g->fd);
+	g->fd = -1;
+	atomic_store(&g->done, 1);
+	return NULL;
+}
+
+/* Join the client's finished (or, with cancel, any) download. 1 if one is still running. */
+static int get_reap(struct fclient *fc, int cancel)
+{
+	struct get_xfer *g = fc->get;
+
+	if (g == NULL)
+		return 0;
+	if (cancel)
+		atomic_store(&g->cancel, 1);
+	else if (!atomic_load(&g->done))
+		return 1;
+	pthread_join(g->thread, NULL);
+	free(g);
+	fc->get = NULL;
+	return 0;
+}
+
+static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	char room[RD_ROOM_BUF], esc[128];
+	uint8_t sample[SAMPLE_SIZE];
+	struct get_xfer *g = NULL;
+	struct store_meta meta;
+	struct fclient *fc;
+	pthread_attr_t attr;
+	struct rd_msg m, r;
+	ssize_t got;
+	int room_fd = -1, fd = -1, rc;
+	uint16_t code = 0;
+
+	if (!name_field_ok(fr))
+		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name");
+	if (rd_msg_decode(RD_MSG_GET, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	rd_client_room(c, room);
+	if (room[0] == '\0')
+		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
+	fc = fclient_of(c);
+	if (fc == NULL)
+		return RD_E_INTERNAL;
+	if (get_reap(fc, 0))
+		return fail(c, fr, RD_E_BUSY, "a download is already running on this connection");
+	shown(m.u.get.name, esc, sizeof(esc));
+	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	if (rc == 0)
+		rc = store_open_file(room_fd, m.u.get.name, &fd);
+	if (rc == RD_ERR_NOT_FOUND) {
+		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
+		goto out;
+	}
+	if (rc != 0) {
+		code = rc == RD_ERR_INVAL ? RD_E_BAD_FILENAME : RD_E_INTERNAL;
+		goto out;
+	}
+	/* the open fd is the version this download sends, whatever happens to the name */
+	if (store_file_info(&f->st, room, m.u.get.name, fd, &meta) != 0) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	if (m.u.get.offset > meta.size) {
+		fail(c, fr, RD_E_BAD_OFFSET, "offset %" PRIu64 " is past the end of %s (%" PRIu64 " bytes)",
+		     m.u.get.offset, esc, meta.size);
+		goto out;
+	}
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	g->f = f;
+	g->c = c;
+	g->id = new_xfer_id(f);
+	g->req = fr->hdr.req_id;
+	g->off = m.u.get.offset;
+	g->size = meta.size;
+	snprintf(g->room, sizeof(g->room), "%s", room);
+	snprintf(g->name, sizeof(g->name), "%s", m.u.get.name);
+	rd_client_nick(c, g->nick);
+	/* chunk rule: compress only if a sample of the file's start compresses */
+	do
+		got = pread(fd, sample, sizeof(sample), 0);
+	while (got < 0 && errno == EINTR);
+	g->compressible = got > 0 && rd_zip_sample_worth(sample, (size_t)got);
+
+	rd_msg_init(&r, RD_MSG_GET_BEGIN);
+	r.u.get_begin.xfer_id = g->id;
+	snprintf(r.u.get_begin.name, sizeof(r.u.get_begin.name), "%s", m.u.get.name);
+	r.u.get_begin.size = meta.size;
+	r.u.get_begin.offset = m.u.get.offset;
+	r.u.get_begin.mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
+	memcpy(r.u.get_begin.sha256, meta.sha256, RD_SHA256_SIZE);
+	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
+		goto out;
+	g->fd = fd;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256u * 1024u);
+	rc = pthread_create(&g->thread, &attr, get_main, g);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		g->fd = -1;
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	fd = -1; /* the worker's now */
+	fc->get = g;
+	g = NULL;
+out:
+	free(g);
+	if (fd >= 0)
+		close(fd);
+	if (room_fd >= 0)
+		close(room_fd);
+	rd_msg_clear(&m);
+	return code;
+}
+
+/* ---- listing and deleting -------------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rd_file_entry *)a)->name, ((const struct rd_file_entry *)b)->name);
+}
+
+static uint16_t handle_list(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	char room[RD_ROOM_BUF];
+	struct rd_file_entry *items = NULL, *tmp;
+	struct store_meta meta;
+	struct dirent *de;
+	struct rd_msg r;
+	size_t n = 0, cap = 0, budget = 64;
+	DIR *d = NULL;
+	int room_fd = -1, dfd, fd;
+	uint16_t code = 0;
+
+	rd_client_room(c, room);
+	if (room[0] == '\0')
+		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
+	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) == 0) {
+		dfd = openat(room_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (d == NULL && dfd >= 0)
+			close(dfd);
+	}
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (rd_filename_check(de->d_name, len) != 0 || strcmp(de->d_name, ".") == 0)
+			continue;
+		if (store_open_file(room_fd, de->d_name, &fd) != 0)
+			continue; /* not a regular file, or gone */
+		if (store_file_info(&f->st, room, de->d_name, fd, &meta) != 0) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		/* the listing is one frame: stop before it would pass the payload limit */
+		budget += 2 + len + 8 + 8 + RD_SHA256_SIZE + 2 + strlen(meta.uploader) + 16;
+		if (budget > LIST_PAYLOAD_BUDGET)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			tmp = realloc(items, cap * sizeof(*items));
+			if (tmp == NULL) {
+				code = RD_E_INTERNAL;
+				goto out;
+			}
+			items = tmp;
+		}
+		memset(&items[n], 0, sizeof(items[n]));
+		memcpy(items[n].name, de->d_name, len + 1);
+		items[n].size = meta.size;
+		items[n].mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
+		memcpy(items[n].sha256, meta.sha256, RD_SHA256_SIZE);
+		snprintf(items[n].uploader, sizeof(items[n].uploader), "%s", meta.uploader);
+		n++;
+	}
+	if (n > 1)
+		qsort(items, n, sizeof(*items), entry_cmp);
+	rd_msg_init(&r, RD_MSG_FILE_LIST);
+	snprintf(r.u.file_list.room, sizeof(r.u.file_list.room), "%s", room);
+	r.u.file_list.count = (uint32_t)n;
+	r.u.file_list.items = items;
+	if (rd_client_send_msg(c, &r, fr->hdr.req_id) == RD_ERR_INVAL)
+		code = RD_E_INTERNAL;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (room_fd >= 0)
+		close(room_fd);
+	free(items);
+	return code;
+}
+
+static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32];
+	struct stat sb;
+	struct rd_msg m, r;
+	int room_fd = -1;
+	uint16_t code = 0;
+
+	if (!name_field_ok(fr))
+		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name");
+	if (rd_msg_decode(RD_MSG_DELETE, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	rd_client_room(c, room);
+	if (room[0] == '\0')
+		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
+	shown(m.u.name.name, esc, sizeof(esc));
+	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) != 0 ||
+	    fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
+	    unlinkat(room_fd, m.u.name.name, 0) != 0) {
+		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
+		goto out;
+	}
+	(void)fsync(room_fd);
+	(void)store_meta_remove(&f->st, room, m.u.name.name);
+	rd_msg_init(&r, RD_MSG_OK);
+	r.u.ok.for_type = RD_MSG_DELETE;
+	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
+	rd_client_nick(c, nick);
+	notice_room(f, room, nick, RD_FILE_REMOVED, m.u.name.name, (uint64_t)sb.st_size);
+	store_human_size((uint64_t)sb.st_size, hs, sizeof(hs));
+	post_info(f, c, room, "%s removed %s (%s) from %s", nick, esc, hs, room);
+out:
+	if (room_fd >= 0)
+		close(room_fd);
+	return code;
+}
+
+static uint16_t handle_cancel(struct files *f, struct rd_client *c, const struct rd_frame *fr)
+{
+	struct fclient *fc = rd_client_app_data(c);
+	struct put_xfer *x;
+	struct rd_msg m;
+
+	if (rd_msg_decode(RD_MSG_XFER_CANCEL, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
+	x = put_find(fc, m.u.xfer_cancel.xfer_id);
+	if (x != NULL)
+		put_free(f, c, fc, x, 0); /* staging kept: a later put resumes */
+	else if (fc != NULL && fc->get != NULL && fc->get->id == m.u.xfer_cancel.xfer_id)
+		atomic_store(&fc->get->cancel, 1);
+	return 0;
+}
+
+/* ---- hooks ----------------------------------------------------------------------------- */
+
+uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr, void *user)
+{
+	struct files *f = user;
+
+	(void)s;
+	if (f == NULL || c == NULL || fr == NULL)
+		return RD_E_INTERNAL;
+	switch (fr->hdr.type) {
+	case RD_MSG_PUT:
+		return handle_put(f, c, fr);
+	case RD_MSG_PUT_CHUNK:
+		return handle_chunk(f, c, fr);
+	case RD_MSG_PUT_END:
+		return handle_end(f, c, fr);
+	case RD_MSG_GET:
+		return handle_get(f, c, fr);
+	case RD_MSG_LIST:
+		return handle_list(f, c, fr);
+	case RD_MSG_DELETE:
+		return handle_delete(f, c, fr);
+	case RD_MSG_XFER_CANCEL:
+		return handle_cancel(f, c, fr);
+	default:
+		return RD_E_UNKNOWN_TYPE;
+	}
+}
+
+void files_on_disconnect(struct rd_server *s, struct rd_client *c, const char *reason, void *user)
+{
+	struct files *f = user;
+	struct fclient *fc;
+
+	(void)s;
+	(void)reason;
+	if (f == NULL || c == NULL)
+		return;
+	fc = rd_client_app_data(c);
+	if (fc == NULL)
+		return;
+	(void)get_reap(fc, 1);
+	/* uploads in progress keep their staging data for a resume */
+	while (fc->puts != NULL)
+		put_free(f, NULL, fc, fc->puts, 0);
+	rd_client_set_app_data(c, NULL);
+	free(fc);
+}
