@@ -222,7 +222,7 @@ enum rd_file_event { RD_FILE_ADDED = 1, RD_FILE_REMOVED = 2, RD_FILE_REPLACED = 
 #define RD_FEAT_FILES 0x00000004u
 #define RD_FEAT_REDIRECT 0x00000008u
 
-/* Offer app_type used by roomdrop to offer a file: descriptor = FILE_DESC encoding */
+/* Offer app_type used by roomdrop to offer a file: the descriptor is a GET_BEGIN payload */
 #define RD_OFFER_APP_FILE RD_MSG_GET_BEGIN
 
 #ifdef __cplusplus

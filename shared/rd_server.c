@@ -52,7 +52,7 @@
 #define OUT_SCHEDULED 1
 #define OUT_WAITING 2
 
-#define KEEP_BUF_MAX (64u * 1024u)  /* output buffers larger than this are freed when drained */
+#define KEEP_BUF_MAX (64u * 1024u)  /* a flushing buffer larger than this is freed when drained */
 #define CLOSE_GRACE_MS 2000u        /* after a polite close, force it after this long */
 #define IDLE_TRIM_MS 2000            /* a reader idle this long releases its buffer */
 #define EVENT_MSG_EVERY_MS 1000u     /* at most one RD_EV_MESSAGE per client per second */
@@ -107,6 +107,7 @@ struct rd_client {
 	atomic_size_t queued;
 
 	struct rd_buf w; /* flusher-owned */
+	int ep_added;    /* flusher-owned: fd registered in the flusher's epoll */
 
 	atomic_uint_fast64_t bytes_in, bytes_out;
 	void *app_data;
@@ -177,7 +178,7 @@ static void client_unref(struct rd_client *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
-	if (c->fl)
+	if (c->ep_added)
 		epoll_ctl(c->fl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -324,8 +325,13 @@ static void flush_client(struct rd_client *c)
 			pthread_mutex_lock(&c->out_mtx);
 			c->out_state = OUT_WAITING;
 			pthread_mutex_unlock(&c->out_mtx);
+			/* Registered only now, and always one-shot: the kernel reports
+			 * EPOLLHUP/EPOLLERR even for an fd registered with no events, and
+			 * every reported event must match the reference taken here. */
 			client_ref(c); /* held by the armed registration */
-			if (epoll_ctl(c->fl->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+			int op = c->ep_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+			c->ep_added = 1;
+			if (epoll_ctl(c->fl->epfd, op, c->fd, &ev) < 0) {
 				client_unref(c);
 				client_kill(c, "write error");
 			}
@@ -431,43 +437,33 @@ static int client_enqueue(struct rd_client *c, const void *p, size_t n)
 
 /* ---- frames to clients ------------------------------------------------------------------ */
 
-static __thread struct rd_buf tls_frame; /* per-thread scratch for building frames */
-
-static struct rd_buf *scratch(void)
-{
-	if (tls_frame.max == 0)
-		rd_buf_init(&tls_frame, RD_MAX_PAYLOAD_HARD + 64);
-	rd_buf_reset(&tls_frame);
-	return &tls_frame;
-}
-
-static void scratch_trim(void)
-{
-	if (tls_frame.cap > KEEP_BUF_MAX)
-		rd_buf_free(&tls_frame);
-}
-
+/* Frames are built in a per-call buffer: one allocation per message however many members
+ * receive it (fan-out copies the built bytes), and nothing left behind by exiting threads. */
 int rd_client_send(struct rd_client *c, uint16_t type, uint32_t req_id, const void *payload,
 		   size_t n, unsigned opts)
 {
-	struct rd_buf *b = scratch();
-	int rc = rd_frame_append(b, type, req_id, payload, n, opts);
+	struct rd_buf b;
+	int rc;
+	rd_buf_init(&b, 0);
+	rc = rd_frame_append(&b, type, req_id, payload, n, opts);
 	if (rc == 0)
-		rc = client_enqueue(c, b->data, b->len);
-	scratch_trim();
+		rc = client_enqueue(c, b.data, b.len);
+	rd_buf_free(&b);
 	return rc;
 }
 
 int rd_client_send_msg(struct rd_client *c, const struct rd_msg *m, uint32_t req_id)
 {
-	struct rd_buf *b = scratch();
-	int rc = rd_msg_frame(b, m, req_id, 0);
+	struct rd_buf b;
+	int rc;
+	rd_buf_init(&b, 0);
+	rc = rd_msg_frame(&b, m, req_id, 0);
 	if (rc == 0)
-		rc = client_enqueue(c, b->data, b->len);
+		rc = client_enqueue(c, b.data, b.len);
 	else
 		RD_LOG(RD_LOG_ERROR, "cannot encode %s: %s", rd_msg_type_name(m->type),
 		       rd_strerror(rc));
-	scratch_trim();
+	rd_buf_free(&b);
 	return rc;
 }
 
@@ -658,7 +654,7 @@ int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *
 {
 	struct rd_room *r = room_find(s, room);
 	struct rd_client **v;
-	struct rd_buf *b;
+	struct rd_buf b;
 	size_t k;
 	int rc;
 
@@ -666,16 +662,16 @@ int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *
 		*n = 0;
 	if (!r)
 		return RD_ERR_NOT_FOUND;
-	b = scratch();
-	if ((rc = rd_frame_append(b, type, 0, payload, len, 0)) != 0)
+	rd_buf_init(&b, 0);
+	if ((rc = rd_frame_append(&b, type, 0, payload, len, 0)) != 0)
 		goto out;
 	if ((rc = collect_room(s, r, except, &v, &k)) != 0)
 		goto out;
-	send_to_all(v, k, b->data, b->len);
+	send_to_all(v, k, b.data, b.len);
 	if (n)
 		*n = (unsigned)k;
 out:
-	scratch_trim();
+	rd_buf_free(&b);
 	return rc;
 }
 
@@ -684,14 +680,17 @@ static unsigned announce(struct rd_server *s, struct rd_room *r, const struct rd
 			 const struct rd_msg *m)
 {
 	struct rd_client **v;
-	size_t k;
-	struct rd_buf *b = scratch();
-	if (rd_msg_frame(b, m, 0, 0) != 0)
-		return 0;
+	struct rd_buf b;
+	size_t k = 0;
+
+	rd_buf_init(&b, 0);
+	if (rd_msg_frame(&b, m, 0, 0) != 0)
+		goto out;
 	if ((r ? collect_room(s, r, except, &v, &k) : collect_registered(s, except, &v, &k)) != 0)
-		return 0;
-	send_to_all(v, k, b->data, b->len);
-	scratch_trim();
+		goto out;
+	send_to_all(v, k, b.data, b.len);
+out:
+	rd_buf_free(&b);
 	return (unsigned)k;
 }
 
@@ -1181,6 +1180,7 @@ static void client_gone(struct rd_client *c)
 	emit(s, departure == RD_PRESENCE_KICKED ? RD_EV_KICKED : RD_EV_DISCONNECTED, c, room,
 	     reason);
 	client_kill(c, NULL);
+	client_unref(c); /* the table's reference: it was unlinked above */
 }
 
 static void *client_main(void *arg)
@@ -1203,7 +1203,6 @@ static void *client_main(void *arg)
 		if (rc == RD_ERR_TIMEOUT) {
 			if (rd_frame_reader_pending(r) == 0) {
 				rd_frame_reader_trim(r);
-				rd_buf_free(&tls_frame);
 				trimmed = 1;
 			}
 			continue;
@@ -1242,7 +1241,6 @@ static void *client_main(void *arg)
 	}
 out:
 	rd_frame_reader_free(r);
-	rd_buf_free(&tls_frame);
 	client_gone(c);
 	client_unref(c); /* the thread's reference */
 
@@ -1337,8 +1335,6 @@ static void *accept_main(void *arg)
 		pthread_mutex_unlock(&s->clients_mtx);
 		/* fully set up before any other thread can see it */
 		c->fl = &s->flushers[c->id % s->nflushers];
-		struct epoll_event ev = {.events = 0, .data.ptr = c};
-		epoll_ctl(c->fl->epfd, EPOLL_CTL_ADD, fd, &ev);
 		pthread_mutex_lock(&s->clients_mtx);
 		c->next = s->clients;
 		if (s->clients)

@@ -1,0 +1,393 @@
+/* loadbot.c - many scripted clients against a live server, for tests and benchmarks.
+ *
+ *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
+ *           [--window W] [--stalled K] [--idle SECONDS] [--timeout SECONDS] [--quiet]
+ *
+ * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
+ * join too, then never read again. The first S bots each send M room messages carrying
+ * (sender, sequence, send time); every bot checks it receives every other sender's
+ * messages exactly once and in order. Prints figures as "key=value" lines; exits 0 when
+ * every message was delivered exactly once and in order, 1 otherwise, 2 on bad usage,
+ * 3 when it cannot connect or register.
+ *
+ * Threads: setup happens on the main thread; then one receiver thread drains every socket
+ * with epoll while S sender threads send. A sender keeps at most W messages in flight
+ * (sent but not yet seen by an observing bot), so queues stay bounded.
+ * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
+ * exit 0: used to measure the server's memory per idle client.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rd_buf.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_msg.h"
+#include "rd_net.h"
+
+struct bot {
+	int idx;
+	int fd;
+	struct rd_frame_reader *r;
+	pthread_mutex_t wmtx;
+	uint32_t *next_seq; /* per sender: the next sequence expected */
+	uint64_t got;
+	int dead;
+};
+
+static struct {
+	const char *host;
+	uint16_t port;
+	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet;
+	const char *room;
+} opt = {.host = "127.0.0.1", .clients = 10, .senders = 1, .messages = 100, .size = 32,
+	 .window = 64, .room = "general", .timeout_s = 60};
+
+static struct bot *bots;
+static atomic_ullong delivered, errors_order, errors_dup;
+static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
+static atomic_int stop_flag;
+static uint64_t *lat_us;       /* sampled latencies */
+static atomic_size_t nlat;
+static size_t lat_cap;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int send_msg(struct bot *b, const struct rd_msg *m, uint32_t req)
+{
+	struct rd_buf buf;
+	int rc;
+	rd_buf_init(&buf, 0);
+	rc = rd_msg_frame(&buf, m, req, 0);
+	if (rc == 0) {
+		pthread_mutex_lock(&b->wmtx);
+		rc = rd_net_write_all(b->fd, buf.data, buf.len, opt.timeout_s * 1000);
+		pthread_mutex_unlock(&b->wmtx);
+	}
+	rd_buf_free(&buf);
+	return rc;
+}
+
+/* Send a request and wait for the reply with the same id, answering PINGs. */
+static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t *reply_type)
+{
+	int rc = send_msg(b, m, req);
+	while (rc == 0) {
+		struct rd_frame f;
+		rc = rd_frame_recv(b->fd, b->r, opt.timeout_s * 1000, &f);
+		if (rc)
+			break;
+		if (f.hdr.type == RD_MSG_PING) {
+			struct rd_msg p, q;
+			if (rd_msg_decode(RD_MSG_PING, f.payload, f.len, &p) == 0) {
+				rd_msg_init(&q, RD_MSG_PONG);
+				q.u.ping.nonce = p.u.ping.nonce;
+				send_msg(b, &q, 0);
+			}
+			continue;
+		}
+		if (f.hdr.req_id == req) {
+			*reply_type = f.hdr.type;
+			return 0;
+		}
+	}
+	return rc;
+}
+
+static int setup_bot(struct bot *b, int idx, const char *prefix)
+{
+	struct rd_msg m;
+	uint16_t t = 0;
+	int rc;
+
+	b->idx = idx;
+	pthread_mutex_init(&b->wmtx, NULL);
+	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &b->fd)) != 0)
+		return rc;
+	if ((rc = rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &b->r)) != 0)
+		return rc;
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = m.u.hello.version_max = 1;
+	snprintf(m.u.hello.software, sizeof(m.u.hello.software), "loadbot");
+	if ((rc = request(b, &m, 1, &t)) != 0 || t != RD_MSG_HELLO_OK)
+		return rc ? rc : RD_ERR_PROTOCOL;
+	rd_msg_init(&m, RD_MSG_NICK);
+	snprintf(m.u.nick.nick, sizeof(m.u.nick.nick), "%s%d", prefix, idx);
+	if ((rc = request(b, &m, 2, &t)) != 0 || t != RD_MSG_WELCOME)
+		return rc ? rc : RD_ERR_PROTOCOL;
+	rd_msg_init(&m, RD_MSG_JOIN);
+	snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", opt.room);
+	if ((rc = request(b, &m, 3, &t)) != 0 || t != RD_MSG_JOINED)
+		return rc ? rc : RD_ERR_PROTOCOL;
+	b->next_seq = calloc((size_t)opt.senders + 1, sizeof(uint32_t));
+	return b->next_seq ? 0 : RD_ERR_NOMEM;
+}
+
+/* The bot whose progress paces a sender: the last one, or the one before for itself. */
+static int observer(uint32_t sender)
+{
+	return (int)sender == opt.clients - 1 ? opt.clients - 2 : opt.clients - 1;
+}
+
+static void on_frame(struct bot *b, const struct rd_frame *f)
+{
+	struct rd_msg m;
+	if (f->hdr.type == RD_MSG_PING) {
+		if (rd_msg_decode(RD_MSG_PING, f->payload, f->len, &m) == 0) {
+			struct rd_msg q;
+			rd_msg_init(&q, RD_MSG_PONG);
+			q.u.ping.nonce = m.u.ping.nonce;
+			send_msg(b, &q, 0);
+		}
+		return;
+	}
+	if (f->hdr.type != RD_MSG_ROOM_MSG)
+		return;
+	if (rd_msg_decode(RD_MSG_ROOM_MSG, f->payload, f->len, &m) != 0 || m.u.room_msg.data.n < 16)
+		return;
+	const uint8_t *p = m.u.room_msg.data.p;
+	uint32_t sender = rd_be32_get(p), seq = rd_be32_get(p + 4);
+	uint64_t sent = rd_be64_get(p + 8);
+	if (sender >= (uint32_t)opt.senders)
+		return;
+	if (seq == b->next_seq[sender]) {
+		b->next_seq[sender]++;
+	} else if (seq < b->next_seq[sender]) {
+		atomic_fetch_add(&errors_dup, 1);
+	} else {
+		atomic_fetch_add(&errors_order, 1);
+		b->next_seq[sender] = seq + 1;
+	}
+	b->got++;
+	atomic_fetch_add(&delivered, 1);
+	if (b->idx == observer(sender))
+		atomic_store(&last_seen[sender], seq + 1);
+	if ((seq & 7) == 0 || opt.messages < 1000) {
+		size_t k = atomic_fetch_add(&nlat, 1);
+		if (k < lat_cap)
+			lat_us[k] = (now_ns() - sent) / 1000;
+	}
+}
+
+static void *receiver_main(void *arg)
+{
+	int ep = *(int *)arg;
+	struct epoll_event evs[128];
+	while (!atomic_load(&stop_flag)) {
+		int n = epoll_wait(ep, evs, 128, 100);
+		for (int i = 0; i < n; i++) {
+			struct bot *b = evs[i].data.ptr;
+			for (;;) {
+				uint8_t *sp;
+				size_t avail;
+				struct rd_frame f;
+				int rc;
+				while ((rc = rd_frame_reader_next(b->r, &f)) == 0)
+					on_frame(b, &f);
+				if (rc != RD_ERR_INCOMPLETE) {
+					b->dead = 1;
+					epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
+					break;
+				}
+				if (rd_frame_reader_space(b->r, 65536, &sp, &avail) != 0)
+					break;
+				ssize_t r = recv(b->fd, sp, avail, MSG_DONTWAIT);
+				if (r > 0) {
+					rd_frame_reader_commit(b->r, (size_t)r);
+					continue;
+				}
+				if (r < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				b->dead = 1;
+				epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void *sender_main(void *arg)
+{
+	int s = (int)(intptr_t)arg;
+	struct bot *b = &bots[s];
+	uint8_t *data = calloc(1, (size_t)opt.size);
+	struct rd_msg m;
+	if (!data)
+		return NULL;
+	for (int i = 0; i < opt.messages && !atomic_load(&stop_flag); i++) {
+		/* flow control: at most `window` messages not yet seen by the observer */
+		while ((int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag))
+			sched_yield();
+		rd_be32_put(data, (uint32_t)s);
+		rd_be32_put(data + 4, (uint32_t)i);
+		rd_be64_put(data + 8, now_ns());
+		rd_msg_init(&m, RD_MSG_SAY);
+		m.u.say.kind = RD_KIND_BINARY;
+		m.u.say.data.p = data;
+		m.u.say.data.n = (size_t)opt.size;
+		if (send_msg(b, &m, 0) != 0)
+			break;
+	}
+	free(data);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"host", required_argument, NULL, 'H'},    {"port", required_argument, NULL, 'p'},
+		{"clients", required_argument, NULL, 'n'}, {"senders", required_argument, NULL, 's'},
+		{"messages", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 'z'},
+		{"room", required_argument, NULL, 'r'},    {"window", required_argument, NULL, 'w'},
+		{"stalled", required_argument, NULL, 'k'}, {"idle", required_argument, NULL, 'i'},
+		{"timeout", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
+		{NULL, 0, NULL, 0}};
+	int ch, ep;
+	pthread_t rth, *sth;
+	struct rlimit rl;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'H': opt.host = optarg; break;
+		case 'p':
+			if (rd_net_parse_port(optarg, &opt.port) != 0)
+				return 2;
+			break;
+		case 'n': opt.clients = atoi(optarg); break;
+		case 's': opt.senders = atoi(optarg); break;
+		case 'm': opt.messages = atoi(optarg); break;
+		case 'z': opt.size = atoi(optarg); break;
+		case 'r': opt.room = optarg; break;
+		case 'w': opt.window = atoi(optarg); break;
+		case 'k': opt.stalled = atoi(optarg); break;
+		case 'i': opt.idle_s = atoi(optarg); break;
+		case 't': opt.timeout_s = atoi(optarg); break;
+		case 'q': opt.quiet = 1; break;
+		default: return 2;
+		}
+	}
+	if (!opt.port || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
+	    opt.size < 16 || opt.size > 65536 || opt.window < 1) {
+		fprintf(stderr, "loadbot: bad arguments\n");
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rd_net_ignore_sigpipe();
+	bots = calloc((size_t)opt.clients + (size_t)opt.stalled, sizeof(*bots));
+	last_seen = calloc((size_t)opt.senders + 1, sizeof(*last_seen));
+	lat_cap = 200000;
+	lat_us = calloc(lat_cap, sizeof(*lat_us));
+	ep = epoll_create1(0);
+	if (!bots || !last_seen || !lat_us || ep < 0)
+		return 1;
+
+	/* the receiver runs during setup so presence notices are drained as they come */
+	if (pthread_create(&rth, NULL, receiver_main, &ep) != 0)
+		return 1;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < opt.clients + opt.stalled; i++) {
+		struct bot *b = &bots[i];
+		int rc = setup_bot(b, i, i < opt.clients ? "bot" : "stall");
+		if (rc != 0) {
+			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
+				rd_strerror(rc));
+			atomic_store(&stop_flag, 1);
+			pthread_join(rth, NULL);
+			return 3;
+		}
+		if (i < opt.clients) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
+			epoll_ctl(ep, EPOLL_CTL_ADD, b->fd, &ev);
+		} else {
+			int small = 4096; /* a stalled reader: tiny buffers, never read */
+			setsockopt(b->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		}
+	}
+	double setup_s = (double)(now_ns() - t0) / 1e9;
+	if (!opt.quiet)
+		printf("setup_seconds=%.2f clients=%d stalled=%d\n", setup_s, opt.clients, opt.stalled);
+	fflush(stdout);
+
+	if (opt.idle_s > 0) {
+		printf("idle=ready\n");
+		fflush(stdout);
+		sleep((unsigned)opt.idle_s);
+		atomic_store(&stop_flag, 1);
+		pthread_join(rth, NULL);
+		return 0;
+	}
+
+	sth = calloc((size_t)opt.senders + 1, sizeof(*sth));
+	uint64_t start = now_ns();
+	for (int s = 0; s < opt.senders; s++)
+		pthread_create(&sth[s], NULL, sender_main, (void *)(intptr_t)s);
+	uint64_t expected = 0;
+	for (int i = 0; i < opt.clients; i++)
+		expected += (uint64_t)opt.messages * (uint64_t)(opt.senders - (i < opt.senders));
+	uint64_t deadline = start + (uint64_t)opt.timeout_s * 1000000000ull;
+	while (atomic_load(&delivered) < expected && now_ns() < deadline)
+		usleep(1000);
+	uint64_t end = now_ns();
+	atomic_store(&stop_flag, 1);
+	for (int s = 0; s < opt.senders; s++)
+		pthread_join(sth[s], NULL);
+	pthread_join(rth, NULL);
+
+	/* exactness per receiver */
+	uint64_t missing = 0;
+	for (int i = 0; i < opt.clients; i++)
+		for (int s = 0; s < opt.senders; s++)
+			if (s != i && bots[i].next_seq[s] != (uint32_t)opt.messages)
+				missing += (uint64_t)opt.messages - bots[i].next_seq[s];
+	double secs = (double)(end - start) / 1e9;
+	size_t nl = atomic_load(&nlat);
+	if (nl > lat_cap)
+		nl = lat_cap;
+	qsort(lat_us, nl, sizeof(*lat_us), cmp_u64);
+	printf("deliveries=%llu expected=%llu missing=%llu duplicates=%llu out_of_order=%llu\n",
+	       (unsigned long long)atomic_load(&delivered), (unsigned long long)expected,
+	       (unsigned long long)missing, (unsigned long long)atomic_load(&errors_dup),
+	       (unsigned long long)atomic_load(&errors_order));
+	printf("seconds=%.3f deliveries_per_second=%.0f\n", secs,
+	       secs > 0 ? (double)atomic_load(&delivered) / secs : 0.0);
+	if (nl)
+		printf("latency_p50_us=%llu latency_p99_us=%llu latency_max_us=%llu\n",
+		       (unsigned long long)lat_us[nl / 2], (unsigned long long)lat_us[nl * 99 / 100],
+		       (unsigned long long)lat_us[nl - 1]);
+	int dead_stalled = 0;
+	for (int i = opt.clients; i < opt.clients + opt.stalled; i++) {
+		char c;
+		ssize_t r = recv(bots[i].fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+		(void)r;
+		dead_stalled += bots[i].dead;
+	}
+	fflush(stdout);
+	int ok = missing == 0 && atomic_load(&errors_dup) == 0 && atomic_load(&errors_order) == 0 &&
+		 atomic_load(&delivered) == expected;
+	return ok ? 0 : 1;
+}

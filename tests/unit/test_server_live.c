@@ -1,0 +1,897 @@
+/* test_server_live.c - the room core's behaviour, against real roomdrop-server processes.
+ *
+ * Each test starts $BUILD/roomdrop-server (found beside this binary: ../roomdrop-server)
+ * on 127.0.0.1 with a kernel-chosen port, talks raw frames to it, and stops it by PID.
+ * Every wait has a deadline. What is checked is what PROTOCOL.md promises.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rd_buf.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_msg.h"
+#include "rd_net.h"
+
+#define WAIT_MS 5000
+
+static char g_bindir[PATH_MAX];
+
+/* ---- server processes -------------------------------------------------------------- */
+
+struct srv {
+	pid_t pid;
+	uint16_t port;
+	char dir[PATH_MAX];
+	char ctl[PATH_MAX + 16];
+};
+
+static void srv_start(struct srv *s, ...)
+{
+	char portfile[PATH_MAX + 16], bin[PATH_MAX + 32], store[PATH_MAX + 16];
+	const char *argv[40];
+	int argc = 0;
+	va_list ap;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/rd-live-XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(portfile, sizeof(portfile), "%s/port", s->dir);
+	snprintf(s->ctl, sizeof(s->ctl), "%s/ctl.sock", s->dir);
+	snprintf(store, sizeof(store), "%s/store", s->dir);
+	snprintf(bin, sizeof(bin), "%s/../roomdrop-server", g_bindir);
+	argv[argc++] = bin;
+	argv[argc++] = "--headless";
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1:0";
+	argv[argc++] = "--port-file";
+	argv[argc++] = portfile;
+	argv[argc++] = "--ctl-socket";
+	argv[argc++] = s->ctl;
+	argv[argc++] = "--store";
+	argv[argc++] = store;
+	argv[argc++] = "--log-level";
+	argv[argc++] = "warn";
+	va_start(ap, s);
+	for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 38;)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		char log[PATH_MAX + 16];
+		snprintf(log, sizeof(log), "%s/server.log", s->dir);
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) { /* 10 s */
+		FILE *f = fopen(portfile, "r");
+		unsigned p = 0;
+		if (f) {
+			int ok = fscanf(f, "%u", &p) == 1;
+			fclose(f);
+			if (ok && p) {
+				s->port = (uint16_t)p;
+				return;
+			}
+		}
+		int st;
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+			fail_msg("server exited at start (status %d); see %s/server.log", st, s->dir);
+		usleep(10000);
+	}
+	fail_msg("server did not report its port");
+}
+
+/* SIGTERM, then wait (bounded); returns the exit status (or -1 if it had to be killed). */
+static int srv_stop(struct srv *s)
+{
+	int st = 0;
+	if (s->pid <= 0)
+		return 0;
+	kill(s->pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			s->pid = 0;
+			char cmd[PATH_MAX + 16];
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+			if (system(cmd) != 0)
+				print_message("could not remove %s\n", s->dir);
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, &st, 0);
+	s->pid = 0;
+	return -1;
+}
+
+/* ---- raw peers ------------------------------------------------------------------------ */
+
+struct peer {
+	int fd;
+	struct rd_frame_reader *r;
+	int answer_pings;
+};
+
+/* A received message, copied out of the reader's buffer. */
+struct got {
+	uint16_t type;
+	uint32_t req;
+	struct rd_msg m;
+	uint8_t payload[4096];
+};
+
+static void peer_connect(struct peer *p, uint16_t port)
+{
+	memset(p, 0, sizeof(*p));
+	p->answer_pings = 1;
+	assert_int_equal(rd_net_connect("127.0.0.1", port, WAIT_MS, &p->fd), 0);
+	assert_int_equal(rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &p->r), 0);
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	rd_frame_reader_free(p->r);
+	p->r = NULL;
+}
+
+static void peer_send_raw(struct peer *p, const void *b, size_t n)
+{
+	assert_int_equal(rd_net_write_all(p->fd, b, n, WAIT_MS), 0);
+}
+
+static void peer_send(struct peer *p, const struct rd_msg *m, uint32_t req)
+{
+	struct rd_buf b;
+	rd_buf_init(&b, 0);
+	assert_int_equal(rd_msg_frame(&b, m, req, 0), 0);
+	peer_send_raw(p, b.data, b.len);
+	rd_buf_free(&b);
+}
+
+/* Next frame other than PING (answered) within ms: 0, RD_ERR_TIMEOUT or RD_ERR_CLOSED... */
+static int peer_next(struct peer *p, int ms, struct got *g)
+{
+	uint64_t end = rd_now_mono_ms() + (uint64_t)ms;
+	for (;;) {
+		struct rd_frame f;
+		int64_t left = (int64_t)(end - rd_now_mono_ms());
+		int rc = rd_frame_recv(p->fd, p->r, left > 0 ? (int)left : 0, &f);
+		if (rc)
+			return rc;
+		if (f.hdr.type == RD_MSG_PING && p->answer_pings) {
+			struct rd_msg in, out;
+			assert_int_equal(rd_msg_decode(RD_MSG_PING, f.payload, f.len, &in), 0);
+			rd_msg_init(&out, RD_MSG_PONG);
+			out.u.ping.nonce = in.u.ping.nonce;
+			peer_send(p, &out, 0);
+			continue;
+		}
+		if (f.hdr.type == RD_MSG_PING)
+			continue;
+		memset(g, 0, sizeof(*g));
+		g->type = f.hdr.type;
+		g->req = f.hdr.req_id;
+		assert_true(f.len <= sizeof(g->payload));
+		memcpy(g->payload, f.payload, f.len);
+		assert_int_equal(rd_msg_decode(f.hdr.type, g->payload, f.len, &g->m), 0);
+		return 0;
+	}
+}
+
+/* The next frame must be of this type (and request id, if req != UINT32_MAX). */
+static void expect(struct peer *p, uint16_t type, uint32_t req, struct got *g)
+{
+	int rc = peer_next(p, WAIT_MS, g);
+	if (rc)
+		fail_msg("waiting for %s: %s", rd_msg_type_name(type), rd_strerror(rc));
+	if (g->type != type)
+		fail_msg("expected %s, got %s (code %u)", rd_msg_type_name(type),
+			 rd_msg_type_name(g->type) ? rd_msg_type_name(g->type) : "?",
+			 g->type == RD_MSG_ERROR ? g->m.u.error.code : 0);
+	if (req != UINT32_MAX)
+		assert_int_equal(g->req, req);
+	/* list replies (which allocate) are read with rd_frame_recv and cleared by the test */
+}
+
+static void expect_error(struct peer *p, uint32_t req, uint16_t code)
+{
+	struct got g;
+	int rc = peer_next(p, WAIT_MS, &g);
+	if (rc)
+		fail_msg("waiting for ERROR %u: %s", code, rd_strerror(rc));
+	if (g.type != RD_MSG_ERROR)
+		fail_msg("expected ERROR %u, got %s", code, rd_msg_type_name(g.type));
+	assert_int_equal(g.m.u.error.code, code);
+	assert_int_equal(g.req, req);
+}
+
+/* Nothing but PINGs arrives within ms. */
+static void expect_quiet(struct peer *p, int ms)
+{
+	struct got g;
+	int rc = peer_next(p, ms, &g);
+	if (rc == 0)
+		fail_msg("expected silence, got %s", rd_msg_type_name(g.type));
+	assert_int_equal(rc, RD_ERR_TIMEOUT);
+}
+
+static void expect_closed(struct peer *p)
+{
+	struct got g;
+	int rc;
+	do
+		rc = peer_next(p, WAIT_MS, &g);
+	while (rc == 0);
+	assert_true(rc == RD_ERR_CLOSED || rc == RD_ERR_MALFORMED || rc == RD_ERR_SYSTEM);
+}
+
+static void say_hello(struct peer *p)
+{
+	struct rd_msg m;
+	struct got g;
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = 1;
+	m.u.hello.version_max = 1;
+	snprintf(m.u.hello.software, sizeof(m.u.hello.software), "test");
+	peer_send(p, &m, 1);
+	expect(p, RD_MSG_HELLO_OK, 1, &g);
+	assert_int_equal(g.m.u.hello_ok.version, 1);
+}
+
+static void send_nick(struct peer *p, const char *nick, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_NICK);
+	snprintf(m.u.nick.nick, sizeof(m.u.nick.nick), "%s", nick);
+	peer_send(p, &m, req);
+}
+
+/* NICK with any bytes: the strict encoder would refuse the invalid ones */
+static void send_nick_raw(struct peer *p, const char *nick, size_t n, uint32_t req)
+{
+	struct rd_buf pb, fb;
+	rd_buf_init(&pb, 0);
+	rd_buf_init(&fb, 0);
+	assert_int_equal(rd_buf_put_str(&pb, nick, n), 0);
+	assert_int_equal(rd_frame_append(&fb, RD_MSG_NICK, req, pb.data, pb.len, 0), 0);
+	peer_send_raw(p, fb.data, fb.len);
+	rd_buf_free(&fb);
+	rd_buf_free(&pb);
+}
+
+static void send_join(struct peer *p, const char *room, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_JOIN);
+	snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", room);
+	peer_send(p, &m, req);
+}
+
+static void send_say(struct peer *p, const char *text, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_SAY);
+	m.u.say.kind = RD_KIND_TEXT;
+	m.u.say.data.p = (const uint8_t *)text;
+	m.u.say.data.n = strlen(text);
+	peer_send(p, &m, req);
+}
+
+/* Connect, HELLO, NICK, and JOIN room (if not NULL). */
+static void enter(struct peer *p, uint16_t port, const char *nick, const char *room)
+{
+	struct got g;
+	peer_connect(p, port);
+	say_hello(p);
+	send_nick(p, nick, 2);
+	expect(p, RD_MSG_WELCOME, 2, &g);
+	assert_string_equal(g.m.u.welcome.nick, nick);
+	if (room) {
+		send_join(p, room, 3);
+		expect(p, RD_MSG_JOINED, 3, &g);
+		assert_string_equal(g.m.u.joined.room, room);
+	}
+}
+
+static void expect_presence(struct peer *p, uint8_t event, const char *nick, const char *reason)
+{
+	struct got g;
+	expect(p, RD_MSG_PRESENCE, 0, &g);
+	assert_int_equal(g.m.u.presence.event, event);
+	assert_string_equal(g.m.u.presence.nick, nick);
+	if (reason) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%.*s", (int)g.m.u.presence.reason.n, g.m.u.presence.reason.p);
+		if (!strstr(buf, reason))
+			fail_msg("presence reason '%s' lacks '%s'", buf, reason);
+	}
+}
+
+static void expect_room_text(struct peer *p, const char *from, const char *text)
+{
+	struct got g;
+	expect(p, RD_MSG_ROOM_MSG, 0, &g);
+	assert_string_equal(g.m.u.room_msg.from, from);
+	assert_int_equal(g.m.u.room_msg.data.n, strlen(text));
+	assert_memory_equal(g.m.u.room_msg.data.p, text, strlen(text));
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_registration_order_and_notices(void **state)
+{
+	struct srv s;
+	struct peer a, b, c;
+	struct got g;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+
+	/* a connection that has only said HELLO is unknown to everybody */
+	peer_connect(&b, s.port);
+	say_hello(&b);
+	expect_quiet(&a, 300);
+	/* after NICK: "bob connected", to alice, not to bob */
+	send_nick(&b, "bob", 2);
+	expect(&b, RD_MSG_WELCOME, 2, &g);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	/* bob joins: alice hears it, bob gets only his reply */
+	send_join(&b, "general", 3);
+	expect(&b, RD_MSG_JOINED, 3, &g);
+	assert_int_equal(g.m.u.joined.members, 2);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	expect_quiet(&b, 200);
+	/* carol in another room hears connects, not joins of general */
+	enter(&c, s.port, "carol", "random");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "carol", NULL);
+	expect_presence(&b, RD_PRESENCE_CONNECTED, "carol", NULL);
+	expect_quiet(&a, 200);
+	/* switching rooms: the old room hears LEFT, the new one JOINED */
+	send_join(&b, "random", 4);
+	expect(&b, RD_MSG_JOINED, 4, &g);
+	expect_presence(&a, RD_PRESENCE_LEFT, "bob", NULL);
+	expect_presence(&c, RD_PRESENCE_JOINED, "bob", NULL);
+	/* disconnecting is announced to everyone */
+	peer_close(&b);
+	expect_presence(&a, RD_PRESENCE_DISCONNECTED, "bob", NULL);
+	expect_presence(&c, RD_PRESENCE_DISCONNECTED, "bob", NULL);
+	peer_close(&a);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_nickname_refusals(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	peer_connect(&b, s.port);
+	say_hello(&b);
+	send_nick(&b, "ALICE", 10); /* unique ignoring case */
+	expect_error(&b, 10, RD_E_NICK_TAKEN);
+	send_nick_raw(&b, "a b", 3, 11);
+	expect_error(&b, 11, RD_E_NICK_INVALID);
+	send_nick_raw(&b, "Server", 6, 12);
+	expect_error(&b, 12, RD_E_NICK_RESERVED);
+	send_nick_raw(&b, "-dash", 5, 13);
+	expect_error(&b, 13, RD_E_NICK_INVALID);
+	send_nick_raw(&b, "", 0, 14);
+	expect_error(&b, 14, RD_E_NICK_LENGTH);
+	/* 33 bytes do not fit the nickname field: refused, never accepted */
+	send_nick_raw(&b, "abcdefghijabcdefghijabcdefghijabc", 33, 15);
+	assert_int_equal(peer_next(&b, WAIT_MS, &g), 0);
+	assert_int_equal(g.type, RD_MSG_ERROR);
+	assert_int_equal(g.req, 15);
+	assert_true(g.m.u.error.code == RD_E_NICK_LENGTH || g.m.u.error.code == RD_E_MALFORMED);
+	/* nobody heard of any of that */
+	expect_quiet(&a, 200);
+	/* and the connection is still good for a valid name */
+	send_nick(&b, "bob", 17);
+	expect(&b, RD_MSG_WELCOME, 17, &g);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	send_nick(&b, "robert", 18);
+	expect_error(&b, 18, RD_E_ALREADY_REGISTERED);
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = m.u.hello.version_max = 1;
+	peer_send(&b, &m, 19);
+	expect_error(&b, 19, RD_E_UNEXPECTED);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_nothing_before_registration(void **state)
+{
+	struct srv s;
+	struct peer p;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	peer_connect(&p, s.port);
+	send_join(&p, "general", 5);
+	expect_error(&p, 5, RD_E_NOT_REGISTERED);
+	send_nick(&p, "early", 6);
+	expect_error(&p, 6, RD_E_UNEXPECTED); /* HELLO first */
+	say_hello(&p);
+	send_say(&p, "hi", 7);
+	expect_error(&p, 7, RD_E_NOT_REGISTERED);
+	rd_msg_init(&m, RD_MSG_ROOMS);
+	peer_send(&p, &m, 8);
+	expect_error(&p, 8, RD_E_NOT_REGISTERED);
+	/* an application frame too */
+	rd_msg_init(&m, RD_MSG_LIST);
+	peer_send(&p, &m, 9);
+	expect_error(&p, 9, RD_E_NOT_REGISTERED);
+	peer_close(&p);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_version_mismatch_is_refused(void **state)
+{
+	struct srv s;
+	struct peer p;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	peer_connect(&p, s.port);
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = 2;
+	m.u.hello.version_max = 3;
+	peer_send(&p, &m, 1);
+	expect_error(&p, 1, RD_E_BAD_VERSION);
+	expect_closed(&p);
+	peer_close(&p);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_room_isolation_and_private_messages(void **state)
+{
+	struct srv s;
+	struct peer a, b, c;
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	enter(&c, s.port, "carol", "random");
+	/* drain presence */
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "carol", NULL);
+	expect_presence(&b, RD_PRESENCE_CONNECTED, "carol", NULL);
+
+	send_say(&a, "hello general", 0);
+	expect_room_text(&b, "alice", "hello general");
+	expect_quiet(&c, 300);
+	expect_quiet(&a, 100); /* not echoed to the sender */
+	send_say(&c, "hello random", 21);
+	expect(&c, RD_MSG_OK, 21, &g); /* a non-zero request id asks for OK */
+	expect_quiet(&a, 200);
+	expect_quiet(&b, 100);
+
+	rd_msg_init(&m, RD_MSG_TELL);
+	snprintf(m.u.tell.to, sizeof(m.u.tell.to), "CAROL");
+	m.u.tell.data.p = (const uint8_t *)"psst";
+	m.u.tell.data.n = 4;
+	peer_send(&a, &m, 22);
+	expect(&a, RD_MSG_OK, 22, &g);
+	expect(&c, RD_MSG_PRIVATE_MSG, 0, &g);
+	assert_string_equal(g.m.u.private_msg.from, "alice");
+	assert_memory_equal(g.m.u.private_msg.data.p, "psst", 4);
+	expect_quiet(&b, 200);
+	snprintf(m.u.tell.to, sizeof(m.u.tell.to), "nobody");
+	peer_send(&a, &m, 23);
+	expect_error(&a, 23, RD_E_NO_SUCH_USER);
+
+	/* who and rooms */
+	rd_msg_init(&m, RD_MSG_WHO);
+	peer_send(&a, &m, 24);
+	{
+		struct rd_frame f;
+		struct rd_msg w;
+		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(f.hdr.type, RD_MSG_WHO_LIST);
+		assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &w), 0);
+		assert_int_equal(w.u.who_list.count, 2);
+		int seen = 0;
+		for (uint32_t i = 0; i < w.u.who_list.count; i++)
+			seen |= (strcmp(w.u.who_list.items[i].nick, "alice") == 0 ? 1 : 0) |
+				(strcmp(w.u.who_list.items[i].nick, "bob") == 0 ? 2 : 0);
+		assert_int_equal(seen, 3);
+		rd_msg_clear(&w);
+		rd_msg_init(&m, RD_MSG_ROOMS);
+		peer_send(&a, &m, 25);
+		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(f.hdr.type, RD_MSG_ROOM_LIST);
+		assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &w), 0);
+		assert_int_equal(w.u.room_list.count, 2);
+		for (uint32_t i = 0; i < 2; i++)
+			assert_int_equal(w.u.room_list.items[i].members,
+					 !strcmp(w.u.room_list.items[i].name, "general") ? 2 : 1);
+		rd_msg_clear(&w);
+	}
+	send_join(&a, "nowhere", 26);
+	expect_error(&a, 26, RD_E_NO_SUCH_ROOM);
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_heartbeat_disconnects_silent_client(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	(void)state;
+	srv_start(&s, "--ping-interval", "200ms", "--ping-timeout", "300ms", NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	b.answer_pings = 0;
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	/* alice answers her pings (peer_next does) and stays; bob does not */
+	expect_presence(&a, RD_PRESENCE_TIMED_OUT, "bob", "ping timeout");
+	expect_closed(&b);
+	expect_quiet(&a, 800); /* alice survives several intervals */
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_unregistered_connection_times_out(void **state)
+{
+	struct srv s;
+	struct peer p;
+	(void)state;
+	srv_start(&s, "--register-timeout", "300ms", NULL);
+	peer_connect(&p, s.port);
+	expect_error(&p, 0, RD_E_REGISTER_TIMEOUT);
+	expect_closed(&p);
+	peer_close(&p);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void raw_frame(struct peer *p, const uint8_t *hdr16, const void *payload, size_t n)
+{
+	peer_send_raw(p, hdr16, 16);
+	if (n)
+		peer_send_raw(p, payload, n);
+}
+
+static void test_hostile_frames_leave_others_served(void **state)
+{
+	struct srv s;
+	struct peer a, b, x;
+	struct rd_frame_hdr h;
+	uint8_t hdr[16];
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+
+	/* bad magic: ERROR then closed */
+	peer_connect(&x, s.port);
+	peer_send_raw(&x, "GET / HTTP/1.0\r\n\r\n", 18);
+	expect_error(&x, 0, RD_E_BAD_MAGIC);
+	expect_closed(&x);
+	peer_close(&x);
+	/* wrong version in the header */
+	peer_connect(&x, s.port);
+	memset(&h, 0, sizeof(h));
+	h.type = RD_MSG_HELLO;
+	rd_frame_hdr_encode(&h, hdr);
+	hdr[2] = 9;
+	raw_frame(&x, hdr, NULL, 0);
+	expect_error(&x, 0, RD_E_BAD_VERSION);
+	expect_closed(&x);
+	peer_close(&x);
+	/* a length far above the maximum: refused before anything is allocated */
+	peer_connect(&x, s.port);
+	h.len = 0xFFFFFFF0u;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&x, hdr, NULL, 0);
+	expect_error(&x, 0, RD_E_TOO_BIG);
+	expect_closed(&x);
+	peer_close(&x);
+	/* unknown type and lying payload: ERROR, and the connection goes on */
+	peer_connect(&x, s.port);
+	say_hello(&x);
+	h.type = 0x0FEE;
+	h.len = 3;
+	h.req_id = 40;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&x, hdr, "abc", 3);
+	expect_error(&x, 40, RD_E_UNKNOWN_TYPE);
+	h.type = RD_MSG_NICK;
+	h.len = 4;
+	h.req_id = 41;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&x, hdr, "\xff\xff" "ab", 4); /* a str claiming 65535 bytes */
+	expect_error(&x, 41, RD_E_MALFORMED);
+	send_nick(&x, "xavier", 42);
+	{
+		struct got g;
+		expect(&x, RD_MSG_WELCOME, 42, &g);
+	}
+	/* corrupt compressed payload: ERROR, closed */
+	h.type = RD_MSG_SAY;
+	h.flags = RD_FLAG_COMPRESSED;
+	h.len = 12;
+	h.req_id = 43;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&x, hdr, "\x00\x00\x10\x00garbage!", 12);
+	/* the stream is lost at that point: the ERROR cannot echo a request id */
+	expect_error(&x, 0, RD_E_BAD_COMPRESSION);
+	expect_closed(&x);
+	peer_close(&x);
+	/* a connection that sends half a frame and vanishes */
+	peer_connect(&x, s.port);
+	peer_send_raw(&x, "RD\x01", 3);
+	peer_close(&x);
+
+	/* alice and bob never noticed anything but xavier coming and going */
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "xavier", NULL);
+	expect_presence(&a, RD_PRESENCE_DISCONNECTED, "xavier", NULL);
+	expect_presence(&b, RD_PRESENCE_CONNECTED, "xavier", NULL);
+	expect_presence(&b, RD_PRESENCE_DISCONNECTED, "xavier", NULL);
+	send_say(&a, "still here?", 0);
+	expect_room_text(&b, "alice", "still here?");
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static int run_ctl(struct srv *s, const char *args)
+{
+	char cmd[PATH_MAX * 4];
+	snprintf(cmd, sizeof(cmd), "'%s/../roomdrop-server' ctl --socket '%s' %s >/dev/null 2>&1",
+		 g_bindir, s->ctl, args);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_kick_and_broadcast_through_ctl(void **state)
+{
+	struct srv s;
+	struct peer a, b, c;
+	struct got g;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	enter(&c, s.port, "carol", "random");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "carol", NULL);
+	expect_presence(&b, RD_PRESENCE_CONNECTED, "carol", NULL);
+
+	assert_int_equal(run_ctl(&s, "broadcast 'hello all'"), 0);
+	expect(&a, RD_MSG_BROADCAST, 0, &g);
+	assert_int_equal(g.m.u.broadcast.scope, RD_SCOPE_ALL);
+	assert_int_equal(g.m.u.broadcast.text.n, 9);
+	assert_true(g.m.u.broadcast.time_ms > 1700000000000ull);
+	expect(&b, RD_MSG_BROADCAST, 0, &g);
+	expect(&c, RD_MSG_BROADCAST, 0, &g);
+	assert_int_equal(run_ctl(&s, "broadcast --room random 'only random'"), 0);
+	expect(&c, RD_MSG_BROADCAST, 0, &g);
+	assert_int_equal(g.m.u.broadcast.scope, RD_SCOPE_ROOM);
+	assert_string_equal(g.m.u.broadcast.target, "random");
+	expect_quiet(&a, 200);
+	assert_int_equal(run_ctl(&s, "broadcast --to bob 'just bob'"), 0);
+	expect(&b, RD_MSG_BROADCAST, 0, &g);
+	assert_int_equal(g.m.u.broadcast.scope, RD_SCOPE_USER);
+	expect_quiet(&a, 200);
+	assert_int_equal(run_ctl(&s, "broadcast --room nowhere x"), 5);
+	assert_int_equal(run_ctl(&s, "kick nobody"), 5);
+	assert_int_equal(run_ctl(&s, "frobnicate"), 2);
+	assert_int_equal(run_ctl(&s, "list"), 0);
+
+	assert_int_equal(run_ctl(&s, "kick bob --reason 'too loud'"), 0);
+	expect(&b, RD_MSG_KICKED, 0, &g);
+	assert_int_equal(g.m.u.kicked.reason.n, 8);
+	assert_memory_equal(g.m.u.kicked.reason.p, "too loud", 8);
+	expect_closed(&b);
+	peer_close(&b);
+	expect_presence(&a, RD_PRESENCE_KICKED, "bob", "too loud");
+	expect_presence(&c, RD_PRESENCE_KICKED, "bob", "too loud");
+	/* no ban: bob may come back */
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_stalled_reader_does_not_delay_others(void **state)
+{
+	struct srv s;
+	struct peer a, b, z;
+	char text[1024];
+	(void)state;
+	srv_start(&s, "--out-limit", "256K", NULL);
+	enter(&z, s.port, "zombie", "general");
+	int small = 4096;
+	setsockopt(z.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	/* 12 MB of chat: more than the kernel buffers on both sides plus the 256K bound */
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	uint64_t t0 = rd_now_mono_ms();
+	int got_kicked_notice = 0;
+	for (int i = 0; i < 12000; i++) {
+		struct got g;
+		snprintf(text, 12, "%010d", i);
+		text[10] = 'x';
+		send_say(&a, text, 0);
+		/* bob keeps up, message by message */
+		for (;;) {
+			int rc = peer_next(&b, WAIT_MS, &g);
+			assert_int_equal(rc, 0);
+			if (g.type == RD_MSG_PRESENCE) {
+				assert_string_equal(g.m.u.presence.nick, "zombie");
+				got_kicked_notice = 1;
+				continue;
+			}
+			assert_int_equal(g.type, RD_MSG_ROOM_MSG);
+			char want[11];
+			snprintf(want, sizeof(want), "%010d", i);
+			assert_memory_equal(g.m.u.room_msg.data.p, want, 10);
+			break;
+		}
+	}
+	uint64_t took = rd_now_mono_ms() - t0;
+	print_message("12000 messages relayed to bob in %llu ms beside a stalled reader\n",
+		      (unsigned long long)took);
+	/* the stalled reader was dropped with a reason, and everybody was told */
+	if (!got_kicked_notice) {
+		struct got g;
+		assert_int_equal(peer_next(&b, WAIT_MS, &g), 0);
+		assert_int_equal(g.type, RD_MSG_PRESENCE);
+		assert_int_equal(g.m.u.presence.event, RD_PRESENCE_DISCONNECTED);
+		assert_string_equal(g.m.u.presence.nick, "zombie");
+		assert_true(g.m.u.presence.reason.n >= 11);
+		assert_memory_equal(g.m.u.presence.reason.p, "slow reader", 11);
+	}
+	peer_close(&z);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_max_clients_refuses_extra(void **state)
+{
+	struct srv s;
+	struct peer p[3];
+	(void)state;
+	srv_start(&s, "--max-clients", "2", NULL);
+	enter(&p[0], s.port, "one", NULL);
+	enter(&p[1], s.port, "two", NULL);
+	peer_connect(&p[2], s.port);
+	expect_error(&p[2], 0, RD_E_SERVER_FULL);
+	expect_closed(&p[2]);
+	for (int i = 0; i < 3; i++)
+		peer_close(&p[i]);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_sigterm_sends_shutdown_and_exits_zero(void **state)
+{
+	struct srv s;
+	struct peer a;
+	struct got g;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	kill(s.pid, SIGTERM);
+	expect(&a, RD_MSG_SHUTDOWN, 0, &g);
+	expect_closed(&a);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_port_in_use_is_a_clear_error(void **state)
+{
+	struct srv s;
+	char cmd[PATH_MAX * 6];
+	(void)state;
+	srv_start(&s, NULL);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/../roomdrop-server' --headless --listen 127.0.0.1:%u --ctl-socket '%s/x.sock' "
+		 "--store '%s/st2' 2>'%s/err.txt'",
+		 g_bindir, s.port, s.dir, s.dir, s.dir);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+	snprintf(cmd, sizeof(cmd), "grep -q 'already in use' '%s/err.txt'", s.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "'%s/../roomdrop-server' --listen 127.0.0.1:70000 2>/dev/null",
+		 g_bindir);
+	st = system(cmd);
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+static void test_200_clients_chat_exactly_once_in_order(void **state)
+{
+	struct srv s;
+	char cmd[PATH_MAX * 2];
+	(void)state;
+	srv_start(&s, "--max-clients", "400", NULL);
+	/* 200 clients in one room, each sends 30 messages: 200*199*30 deliveries, each
+	 * checked for exactly-once and per-sender order by loadbot (exit 0 only then) */
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/loadbot' --port %u --clients 200 --senders 200 --messages 30 --window 16 "
+		 "--timeout 120 --quiet",
+		 g_bindir, s.port);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+int main(int argc, char **argv)
+{
+	char self[PATH_MAX];
+	(void)argc;
+	snprintf(self, sizeof(self), "%s", argv[0]);
+	snprintf(g_bindir, sizeof(g_bindir), "%s", dirname(self));
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registration_order_and_notices),
+		cmocka_unit_test(test_nickname_refusals),
+		cmocka_unit_test(test_nothing_before_registration),
+		cmocka_unit_test(test_version_mismatch_is_refused),
+		cmocka_unit_test(test_room_isolation_and_private_messages),
+		cmocka_unit_test(test_heartbeat_disconnects_silent_client),
+		cmocka_unit_test(test_unregistered_connection_times_out),
+		cmocka_unit_test(test_hostile_frames_leave_others_served),
+		cmocka_unit_test(test_kick_and_broadcast_through_ctl),
+		cmocka_unit_test(test_stalled_reader_does_not_delay_others),
+		cmocka_unit_test(test_max_clients_refuses_extra),
+		cmocka_unit_test(test_sigterm_sends_shutdown_and_exits_zero),
+		cmocka_unit_test(test_port_in_use_is_a_clear_error),
+		cmocka_unit_test(test_200_clients_chat_exactly_once_in_order),
+	};
+	return cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
+}
