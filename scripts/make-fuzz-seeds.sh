@@ -29,7 +29,7 @@ fi
 rm -f "$out"/doc-*.bin
 ndoc=0
 if [[ -n $doc ]]; then
-	inblock=0 esc= lineno=0
+	inblock=0 esc="" lineno=0
 	while IFS= read -r line || [[ -n $line ]]; do
 		lineno=$((lineno + 1))
 		if ((inblock == 0)); then

@@ -46,7 +46,7 @@ for bin in "$@"; do
 		failed=$((failed + 1))
 		echo "$prog: $name FAILED; end of its log:" >&2
 		tail -n 40 "$log" >&2
-		ls "$base/artifacts/$name-"* 2>/dev/null | sed "s/^/$prog: reproducer: /" >&2
+		find "$base/artifacts" -name "$name-*" | sed "s/^/$prog: reproducer: /" >&2
 	fi
 	rm -rf "$work"
 done
