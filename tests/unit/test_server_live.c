@@ -43,6 +43,19 @@ struct srv {
 	char ctl[PATH_MAX + 16];
 };
 
+/* Servers a test started and has not stopped: the teardown stops them by PID, so a
+ * failing assertion (which leaves the test early) never leaves a process behind. */
+static struct srv *g_running[8];
+
+static void srv_track(struct srv *s, int on)
+{
+	for (size_t i = 0; i < 8; i++)
+		if (on ? g_running[i] == NULL : g_running[i] == s) {
+			g_running[i] = on ? s : NULL;
+			return;
+		}
+}
+
 static void srv_start(struct srv *s, ...)
 {
 	char portfile[PATH_MAX + 16], bin[PATH_MAX + 32], store[PATH_MAX + 16];
@@ -77,6 +90,8 @@ static void srv_start(struct srv *s, ...)
 
 	s->pid = fork();
 	assert_true(s->pid >= 0);
+	if (s->pid > 0)
+		srv_track(s, 1);
 	if (s->pid == 0) {
 		char log[PATH_MAX + 16];
 		snprintf(log, sizeof(log), "%s/server.log", s->dir);
@@ -113,6 +128,7 @@ static int srv_stop(struct srv *s)
 	int st = 0;
 	if (s->pid <= 0)
 		return 0;
+	srv_track(s, 0);
 	kill(s->pid, SIGTERM);
 	for (int i = 0; i < 1000; i++) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
@@ -129,6 +145,18 @@ static int srv_stop(struct srv *s)
 	waitpid(s->pid, &st, 0);
 	s->pid = 0;
 	return -1;
+}
+
+static int teardown_servers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < 8; i++)
+		if (g_running[i]) {
+			print_message("stopping server %d left by the test; its log: %s/server.log\n",
+				      (int)g_running[i]->pid, g_running[i]->dir);
+			srv_stop(g_running[i]);
+		}
+	return 0;
 }
 
 /* ---- raw peers ------------------------------------------------------------------------ */
@@ -878,20 +906,20 @@ int main(int argc, char **argv)
 	snprintf(g_bindir, sizeof(g_bindir), "%s", dirname(self));
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registration_order_and_notices),
-		cmocka_unit_test(test_nickname_refusals),
-		cmocka_unit_test(test_nothing_before_registration),
-		cmocka_unit_test(test_version_mismatch_is_refused),
-		cmocka_unit_test(test_room_isolation_and_private_messages),
-		cmocka_unit_test(test_heartbeat_disconnects_silent_client),
-		cmocka_unit_test(test_unregistered_connection_times_out),
-		cmocka_unit_test(test_hostile_frames_leave_others_served),
-		cmocka_unit_test(test_kick_and_broadcast_through_ctl),
-		cmocka_unit_test(test_stalled_reader_does_not_delay_others),
-		cmocka_unit_test(test_max_clients_refuses_extra),
-		cmocka_unit_test(test_sigterm_sends_shutdown_and_exits_zero),
-		cmocka_unit_test(test_port_in_use_is_a_clear_error),
-		cmocka_unit_test(test_200_clients_chat_exactly_once_in_order),
+		cmocka_unit_test_teardown(test_registration_order_and_notices, teardown_servers),
+		cmocka_unit_test_teardown(test_nickname_refusals, teardown_servers),
+		cmocka_unit_test_teardown(test_nothing_before_registration, teardown_servers),
+		cmocka_unit_test_teardown(test_version_mismatch_is_refused, teardown_servers),
+		cmocka_unit_test_teardown(test_room_isolation_and_private_messages, teardown_servers),
+		cmocka_unit_test_teardown(test_heartbeat_disconnects_silent_client, teardown_servers),
+		cmocka_unit_test_teardown(test_unregistered_connection_times_out, teardown_servers),
+		cmocka_unit_test_teardown(test_hostile_frames_leave_others_served, teardown_servers),
+		cmocka_unit_test_teardown(test_kick_and_broadcast_through_ctl, teardown_servers),
+		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others, teardown_servers),
+		cmocka_unit_test_teardown(test_max_clients_refuses_extra, teardown_servers),
+		cmocka_unit_test_teardown(test_sigterm_sends_shutdown_and_exits_zero, teardown_servers),
+		cmocka_unit_test_teardown(test_port_in_use_is_a_clear_error, teardown_servers),
+		cmocka_unit_test_teardown(test_200_clients_chat_exactly_once_in_order, teardown_servers),
 	};
 	return cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
 }
