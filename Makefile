@@ -91,6 +91,7 @@ PROGRAMS := $(LIB) $(if $(SERVER_SRC),$(SERVER)) $(if $(CLIENT_SRC),$(CLIENT)) $
 .PHONY: all check check-unit check-live demo bench fuzz install uninstall clean format deps \
         tests help
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(PROGRAMS)
 
@@ -163,7 +164,7 @@ FUZZ_BUILD := build/fuzz
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined -Ishared $(DEP_CFLAGS)
+               -fno-sanitize-recover=undefined -Ishared $(DEP_CFLAGS) -DRD_VERSION='"$(VERSION)"'
 
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard shared/*.h)
 	@mkdir -p $(dir $@)

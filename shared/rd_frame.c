@@ -211,12 +211,11 @@ void rd_frame_reader_trim(struct rd_frame_reader *r)
 /* Total size (header + payload) of the frame at the front, or 0 if not yet known. */
 static size_t front_frame_size(const struct rd_frame_reader *r)
 {
-	const uint8_t *p = r->buf + r->start;
 	uint32_t len;
 
 	if (r->end - r->start < HDR)
 		return 0;
-	len = rd_be32_get(p + 12);
+	len = rd_be32_get(r->buf + r->start + 12);
 	if (len > r->max_payload)
 		return 0;
 	return HDR + (size_t)len;
@@ -295,6 +294,8 @@ int rd_frame_reader_next(struct rd_frame_reader *r, struct rd_frame *f)
 	if (r->err != 0)
 		return r->err;
 	pending = r->end - r->start;
+	if (pending == 0)
+		return RD_ERR_INCOMPLETE; /* also: a fresh reader's buf is NULL, no offset on it */
 	p = r->buf + r->start;
 	if (pending < HDR) {
 		if (pending > 0 && (rc = hdr_check_prefix(p, pending)) != 0)

@@ -339,6 +339,14 @@ int main(int argc, char **argv)
 		sleep((unsigned)opt.idle_s);
 		atomic_store(&stop_flag, 1);
 		pthread_join(rth, NULL);
+		for (int i = 0; i < opt.clients + opt.stalled; i++) {
+			close(bots[i].fd);
+			rd_frame_reader_free(bots[i].r);
+			free(bots[i].next_seq);
+		}
+		free(bots);
+		free(lat_us);
+		free((void *)last_seen);
 		return 0;
 	}
 
@@ -379,14 +387,18 @@ int main(int argc, char **argv)
 		printf("latency_p50_us=%llu latency_p99_us=%llu latency_max_us=%llu\n",
 		       (unsigned long long)lat_us[nl / 2], (unsigned long long)lat_us[nl * 99 / 100],
 		       (unsigned long long)lat_us[nl - 1]);
-	int dead_stalled = 0;
-	for (int i = opt.clients; i < opt.clients + opt.stalled; i++) {
-		char c;
-		ssize_t r = recv(bots[i].fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
-		(void)r;
-		dead_stalled += bots[i].dead;
-	}
 	fflush(stdout);
+	for (int i = 0; i < opt.clients + opt.stalled; i++) {
+		close(bots[i].fd);
+		rd_frame_reader_free(bots[i].r);
+		free(bots[i].next_seq);
+		pthread_mutex_destroy(&bots[i].wmtx);
+	}
+	free(bots);
+	free(sth);
+	free(lat_us);
+	free((void *)last_seen);
+	close(ep);
 	int ok = missing == 0 && atomic_load(&errors_dup) == 0 && atomic_load(&errors_order) == 0 &&
 		 atomic_load(&delivered) == expected;
 	return ok ? 0 : 1;
