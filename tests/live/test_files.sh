@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# test_files.sh - the file application end to end, against the real server on 127.0.0.1:
+# round trips of sample_files/, ls/rm and the notices a listener sees, conflicts (refuse,
+# --rename, --overwrite, a race of two uploads at commit), get's local refusal and resume,
+# hostile names and a symlink planted in a room folder, corrupt uploads, a client and a
+# server killed mid-put (then resumed), stale staging removal, size/quota/space limits.
+# Faults the real client never makes come from tests/helpers/rawput.c.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+rd_need_server
+[[ -x $BUILD/roomdrop ]] || skip "$BUILD/roomdrop is not built yet"
+[[ -x $BUILD/tests/rawput ]] || skip "$BUILD/tests/rawput is not built (make tests)"
+
+CLI=$BUILD/roomdrop
+RAW=$BUILD/tests/rawput
+SAMPLES=$RD_ROOT/sample_files
+CHUNK=262144
+
+# ---- helpers -------------------------------------------------------------------------
+
+rdc() { "$CLI" --port "$RD_PORT" --timeout 20 "$@"; }
+raw() { "$RAW" --port "$RD_PORT" "$@"; }
+hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+
+# run WANT CMD...: run CMD (stdout+stderr to $OUT), fail unless it exits WANT.
+run()
+{
+	local want=$1 rc=0
+	shift
+	"$@" >"$RD_TMP/out" 2>&1 || rc=$?
+	OUT=$(<"$RD_TMP/out")
+	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $* -- output: $OUT"
+}
+
+contains() { [[ $1 == *"$2"* ]] || fail "expected '$2' in: $1"; }
+
+# wait_for FILE TEXT [SECONDS]: until FILE contains TEXT.
+wait_for()
+{
+	local i
+	for ((i = 0; i < ${3:-10} * 20; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
+}
+
+# wait_staged DIR BYTES: until a staging file in DIR holds exactly BYTES.
+wait_staged()
+{
+	local i f
+	for ((i = 0; i < 200; i++)); do
+		for f in "$1"/*; do
+			[[ -f $f && $(stat -c %s "$f") == "$2" ]] && return 0
+		done
+		sleep 0.05
+	done
+	fail "no staging file of $2 bytes in $1: $(ls -l "$1")"
+}
+
+staging_files() { find "$1/.staging" -type f | wc -l; }
+
+# a file of N KiB of random bytes
+mkrand() { head -c "$(($2 * 1024))" /dev/urandom >"$1"; }
+
+kill9() { kill -KILL "$1" 2>/dev/null || true; rd_stop_pid "$1"; }
+
+# ---- server and listener -------------------------------------------------------------
+
+store=$RD_TMP/store
+rd_start_server --store "$store"
+room=$store/general
+work=$(rd_tmpdir)
+
+rd_spawn "$CLI" --port "$RD_PORT" --nick watcher listen >"$RD_TMP/listen.log" 2>&1
+listener=$RD_LAST_PID
+wait_for "$RD_SERVER_LOG" "watcher (127.0.0.1"
+wait_for "$RD_SERVER_LOG" "joined general"
+
+# ---- 1. round trip of every sample file, the empty one included ------------------------
+
+n=0
+for f in "$SAMPLES"/*; do
+	[[ -f $f ]] || continue
+	run 0 rdc --nick alice put "$f"
+	contains "$OUT" "verified"
+	n=$((n + 1))
+done
+((n >= 2)) || fail "sample_files/ has only $n files"
+[[ -f $room/empty.txt && ! -s $room/empty.txt ]] || fail "empty.txt not stored empty"
+[[ $(find "$room" -type f | wc -l) == "$n" ]] || fail "room folder holds $(ls "$room") (want $n files)"
+[[ $(staging_files "$store") == 0 ]] || fail "staging not empty after clean puts"
+
+out=$(rd_tmpdir)
+for f in "$SAMPLES"/*; do
+	[[ -f $f ]] || continue
+	name=$(basename "$f")
+	run 0 rdc --nick bob -o "$out" get "$name"
+	cmp "$f" "$out/$name" || fail "round trip changed $name"
+	[[ ! -e $out/$name.part ]] || fail "$name.part left behind"
+done
+
+# ls: every name with its uploader
+run 0 rdc --nick bob ls
+for f in "$SAMPLES"/*; do
+	[[ -f $f ]] || continue
+	contains "$OUT" "$(basename "$f")"
+done
+contains "$OUT" "alice"
+contains "$OUT" "$(sha256sum "$SAMPLES/hello.txt" | cut -c1-12)"
+
+# ---- 2. conflicts --------------------------------------------------------------------
+
+run 6 rdc --nick alice put "$SAMPLES/hello.txt"
+contains "$OUT" "already exists"
+run 0 rdc --nick alice --rename put "$SAMPLES/hello.txt"
+contains "$OUT" 'stored as "hello (1).txt"'
+cmp "$SAMPLES/hello.txt" "$room/hello (1).txt" || fail "renamed copy differs"
+printf 'new content\n' >"$work/hello.txt"
+run 0 rdc --nick alice --overwrite put "$work/hello.txt"
+cmp "$work/hello.txt" "$room/hello.txt" || fail "overwrite did not replace"
+
+# get refuses to replace a local file unless --overwrite
+printf 'mine\n' >"$out/hello.txt"
+run 6 rdc --nick bob -o "$out" get hello.txt
+[[ $(<"$out/hello.txt") == mine ]] || fail "get replaced a local file without --overwrite"
+run 0 rdc --nick bob -o "$out" --overwrite get hello.txt
+cmp "$work/hello.txt" "$out/hello.txt" || fail "get --overwrite did not replace"
+
+# rm, and a second rm of the same name
+run 0 rdc --nick bob rm "hello (1).txt"
+[[ ! -e "$room/hello (1).txt" ]] || fail "rm left the file"
+run 5 rdc --nick bob rm "hello (1).txt"
+run 5 rdc --nick bob get "no such file"
+
+# the listener saw adds, the replace and the removal
+wait_for "$RD_TMP/listen.log" "* alice added hello.txt (79 B)"
+wait_for "$RD_TMP/listen.log" "* alice added empty.txt (0 B)"
+wait_for "$RD_TMP/listen.log" "* alice replaced hello.txt (12 B)"
+wait_for "$RD_TMP/listen.log" "* bob removed hello (1).txt"
+
+# ---- 3. hostile names: refused, nothing written anywhere -----------------------------
+
+snapshot() { find "$RD_TMP" -path "$RD_TMP/out" -prune -o -print | sort; }
+before=$(snapshot)
+passwd_sum=$(sha256sum /etc/passwd)
+long=$(printf 'A%.0s' $(seq 1 10000))
+for name in "../x" "/etc/passwd" "a/b" "a\\b" $'a\nb' $'\e[31mred' "$long" $'\xff\xfe.txt' \
+	"." ".." "" " lead" "trail " $'nul\x01'; do
+	for cmd in name-put name-get name-rm; do
+		run 0 raw --nick mallory "$cmd" "$(hexof "$name")"
+		[[ $OUT == "code 500" ]] || fail "$cmd of a hostile name ($(printf %q "${name:0:40}")) got: $OUT"
+	done
+done
+[[ $(snapshot) == "$before" ]] || fail "hostile names changed files: $(diff <(echo "$before") <(snapshot))"
+[[ $(sha256sum /etc/passwd) == "$passwd_sum" ]] || fail "/etc/passwd changed"
+
+# a symlink planted in the room folder is never followed, listed or deleted through
+ln -s /etc/passwd "$room/evil"
+ln -s "$RD_TMP" "$room/evildir"
+run 5 rdc --nick mallory -o "$work" get evil
+run 5 rdc --nick mallory rm evil
+run 5 rdc --nick mallory get evildir
+run 0 rdc --nick mallory ls
+[[ $OUT != *evil* ]] || fail "ls listed a symlink: $OUT"
+[[ -L $room/evil && $(sha256sum /etc/passwd) == "$passwd_sum" ]] || fail "symlink followed"
+rm -f "$room/evil" "$room/evildir"
+
+# ---- 4. corrupt uploads: refused, nothing committed ----------------------------------
+
+mkrand "$work/c.bin" 1024
+run 1 raw --nick mallory put "$work/c.bin" --corrupt-chunk 1
+contains "$OUT" "error 506"
+[[ ! -e $room/c.bin ]] || fail "corrupt upload committed"
+run 1 raw --nick mallory put "$work/c.bin" --lie-sha
+contains "$OUT" "error 506"
+run 1 raw --nick mallory put "$work/c.bin" --short
+contains "$OUT" "error 507"
+[[ ! -e $room/c.bin ]] || fail "mismatched upload committed"
+[[ $(staging_files "$store") == 0 ]] || fail "mismatch left staging data: $(find "$store/.staging" -type f)"
+# corrupt zlib breaks the framing: the core answers 106 and closes the connection
+run 3 raw --nick mallory put "$work/c.bin" --bad-zlib 1
+wait_for "$RD_SERVER_LOG" "bad compressed data"
+[[ ! -e $room/c.bin ]] || fail "upload with corrupt zlib committed"
+# a chunk at the wrong offset ends the upload; what came before stays staged and the
+# real client resumes from it
+mkrand "$work/d.bin" 1024
+run 1 raw --nick mallory put "$work/d.bin" --bad-offset 2
+contains "$OUT" "error 508"
+[[ ! -e $room/d.bin ]] || fail "aborted upload committed"
+run 0 rdc --nick alice put "$work/d.bin"
+contains "$OUT" "resumed at 524.3 KB"
+cmp "$work/d.bin" "$room/d.bin" || fail "resumed upload differs"
+# the staging data left by the corrupt-zlib connection (a verified prefix) is resumed too
+run 0 rdc --nick alice put "$work/c.bin"
+cmp "$work/c.bin" "$room/c.bin" || fail "upload after a broken one differs"
+
+# ---- 5. client killed mid-put: no partial file, the next put resumes ------------------
+
+mkrand "$work/big.bin" 8192
+rd_spawn "$RAW" --port "$RD_PORT" --nick ghost put "$work/big.bin" --stop-after 10 >"$RD_TMP/raw1.log" 2>&1
+rawpid=$RD_LAST_PID
+wait_for "$RD_TMP/raw1.log" "stopped after 10 chunks"
+wait_staged "$store/.staging/general" $((10 * CHUNK))
+kill9 "$rawpid"
+[[ ! -e $room/big.bin ]] || fail "partial upload visible after the client was killed"
+run 0 rdc --nick alice put "$work/big.bin"
+contains "$OUT" "resumed at 2.6 MB (5.8 MB sent)"
+cmp "$work/big.bin" "$room/big.bin" || fail "resumed upload differs"
+
+# ---- 6. get resume from a .part, and a .part from another file -----------------------
+
+dl=$(rd_tmpdir)
+head -c $((3 * 1024 * 1024)) "$work/big.bin" >"$dl/big.bin.part"
+run 0 rdc --nick bob -o "$dl" get big.bin
+contains "$OUT" "resumed at 3.1 MB"
+cmp "$work/big.bin" "$dl/big.bin" || fail "resumed download differs"
+head -c 100000 /dev/zero >"$dl/c.bin.part"
+run 0 rdc --nick bob -o "$dl" get c.bin
+contains "$OUT" "did not match"
+cmp "$work/c.bin" "$dl/c.bin" || fail "download after a bad .part differs"
+
+# ---- 7. two uploads of the same name released at the same moment: one wins ----------
+
+mkdir -p "$work/a" "$work/b"
+mkrand "$work/a/same.bin" 3072
+mkrand "$work/b/same.bin" 3072
+rd_spawn "$RAW" --port "$RD_PORT" --nick alice put "$work/a/same.bin" --wait-file "$work/go" >"$RD_TMP/ra.log" 2>&1
+pa=$RD_LAST_PID
+rd_spawn "$RAW" --port "$RD_PORT" --nick carol put "$work/b/same.bin" --wait-file "$work/go" >"$RD_TMP/rb.log" 2>&1
+pb=$RD_LAST_PID
+wait_for "$RD_TMP/ra.log" "streamed"
+wait_for "$RD_TMP/rb.log" "streamed"
+touch "$work/go"
+ra=0 rb=0
+wait "$pa" || ra=$?
+wait "$pb" || rb=$?
+rd__forget "$pa"
+rd__forget "$pb"
+if ((ra == 0 && rb == 1)); then
+	grep -q "error 501" "$RD_TMP/rb.log" || fail "loser did not get 501: $(cat "$RD_TMP/rb.log")"
+	cmp "$work/a/same.bin" "$room/same.bin" || fail "winner's file not stored"
+elif ((ra == 1 && rb == 0)); then
+	grep -q "error 501" "$RD_TMP/ra.log" || fail "loser did not get 501: $(cat "$RD_TMP/ra.log")"
+	cmp "$work/b/same.bin" "$room/same.bin" || fail "winner's file not stored"
+else
+	fail "race: exits $ra and $rb: $(cat "$RD_TMP/ra.log" "$RD_TMP/rb.log")"
+fi
+
+# a reader during a put sees the old file whole: a get started before an overwrite
+# finishes with the old content
+mkrand "$work/v1.bin" 16384
+mkrand "$work/v2.bin" 16384
+cp "$work/v1.bin" "$work/v.bin"
+run 0 rdc --nick alice put "$work/v.bin"
+rd_spawn "$CLI" --port "$RD_PORT" --timeout 20 --nick bob -o "$dl" get v.bin >"$RD_TMP/getv.log" 2>&1
+pg=$RD_LAST_PID
+cp "$work/v2.bin" "$work/v.bin"
+run 0 rdc --nick alice --overwrite put "$work/v.bin"
+wait "$pg" || fail "get during an overwrite failed: $(cat "$RD_TMP/getv.log")"
+rd__forget "$pg"
+cmp -s "$dl/v.bin" "$work/v1.bin" || cmp -s "$dl/v.bin" "$work/v2.bin" ||
+	fail "get during an overwrite gave neither version whole"
+cmp "$room/v.bin" "$work/v2.bin" || fail "overwrite lost"
+
+# ---- 8. server killed mid-put, restarted on the same store: consistent, resumes -------
+
+mkrand "$work/big2.bin" 8192
+rd_spawn "$RAW" --port "$RD_PORT" --nick ghost put "$work/big2.bin" --stop-after 12 >"$RD_TMP/raw2.log" 2>&1
+rawpid=$RD_LAST_PID
+wait_for "$RD_TMP/raw2.log" "stopped after 12 chunks"
+wait_staged "$store/.staging/general" $((12 * CHUNK))
+kill9 "$RD_SERVER_PID"
+kill9 "$rawpid"
+kill9 "$listener"
+[[ ! -e $room/big2.bin ]] || fail "partial upload visible after the server was killed"
+rd_start_server --store "$store"
+run 0 rdc --nick bob ls
+contains "$OUT" "big.bin"
+[[ $OUT != *big2.bin* ]] || fail "ls shows a partial upload"
+run 0 rdc --nick alice put "$work/big2.bin"
+contains "$OUT" "resumed at 3.1 MB"
+cmp "$work/big2.bin" "$room/big2.bin" || fail "upload resumed after a server restart differs"
+[[ -z $(find "$room" -name '*.part' -o -name '.tmp*') ]] || fail "temporary files in the room folder"
+rd_stop_server
+[[ $RD_STOP_STATUS == 0 ]] || fail "server did not stop cleanly ($RD_STOP_STATUS)"
+
+# ---- 9. stale staging data is removed after --staging-ttl ----------------------------
+
+store2=$RD_TMP/store2
+rd_start_server --store "$store2" --staging-ttl 1s
+rd_spawn "$RAW" --port "$RD_PORT" --nick ghost put "$work/big.bin" --stop-after 2 >"$RD_TMP/raw3.log" 2>&1
+rawpid=$RD_LAST_PID
+wait_for "$RD_TMP/raw3.log" "stopped after 2 chunks"
+wait_staged "$store2/.staging/general" $((2 * CHUNK))
+kill9 "$rawpid"
+sleep 2.2
+run 0 rdc --nick alice put "$SAMPLES/hello.txt"
+[[ $(staging_files "$store2") == 0 ]] || fail "stale staging data kept: $(find "$store2/.staging" -type f)"
+wait_for "$RD_SERVER_LOG" "stale staging file"
+run 0 rdc --nick alice put "$work/big.bin"
+[[ $OUT != *resumed* ]] || fail "resumed from staging data that should be gone"
+rd_stop_server
+
+# ---- 10. limits: file size, room quota, free space -----------------------------------
+
+rd_start_server --store "$RD_TMP/store3" --max-file-size 100K --room-quota 200K
+mkrand "$work/k64.bin" 64
+mkrand "$work/k150.bin" 150
+run 0 rdc --nick alice put "$work/k64.bin"
+run 10 rdc --nick alice put "$SAMPLES/server.log"
+contains "$OUT" "too big"
+mkrand "$work/k99.bin" 99
+run 0 rdc --nick alice put "$work/k99.bin"
+mkrand "$work/k40.bin" 40
+run 10 rdc --nick alice put "$work/k40.bin"
+contains "$OUT" "quota"
+# replacing a file counts only the difference
+run 0 rdc --nick alice --overwrite put "$work/k64.bin"
+[[ ! -e $RD_TMP/store3/general/k40.bin ]] || fail "over-quota upload stored"
+rd_stop_server
+
+rd_start_server --store "$RD_TMP/store4" --min-free 1000T
+run 10 rdc --nick alice put "$SAMPLES/hello.txt"
+contains "$OUT" "space"
+rd_stop_server
+
+pass "round trips, conflicts, hostile names, corrupt and killed uploads, resume, limits"
