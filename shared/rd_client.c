@@ -54,6 +54,7 @@ struct rd_conn {
 	struct rd_buf out;           /* frame being sent */
 	struct rd_msg_hello_ok info;
 	char last_error[RD_CONN_ERRTEXT_MAX];
+	uint16_t last_async_code;    /* code of the last ERROR with request id 0 */
 };
 
 void rd_conn_options_defaults(struct rd_conn_options *o)
@@ -272,6 +273,8 @@ static void dispatch(struct rd_conn *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_ERROR:
 		keep_error_text(c, &m.u.error);
+		if (f->hdr.req_id == 0)
+			c->last_async_code = m.u.error.code;
 		if (c->cb.on_msg)
 			c->cb.on_msg(c, &m, c->cb.user);
 		break;
@@ -406,6 +409,7 @@ static void drop_socket(struct rd_conn *c)
 /* HELLO / HELLO_OK on the current socket. A REDIRECT fills *redir and returns 1. */
 static int hello(struct rd_conn *c, struct rd_msg_redirect *redir, uint16_t *werr)
 {
+	struct rd_frame f;
 	struct rd_msg m, reply;
 	int rc;
 
@@ -414,7 +418,19 @@ static int hello(struct rd_conn *c, struct rd_msg_redirect *redir, uint16_t *wer
 	m.u.hello.version_max = RD_PROTO_VERSION;
 	m.u.hello.features = c->opt.features;
 	memcpy(m.u.hello.software, c->software, sizeof(m.u.hello.software));
-	if ((rc = rd_conn_request(c, &m, &reply, werr)) != 0)
+	rc = rd_conn_request(c, &m, &reply, werr);
+	if (rc == RD_ERR_CLOSED || rc == RD_ERR_SYSTEM) {
+		/* A full server sends ERROR 205 (request id 0) on accept and closes: read what
+		 * it sent before the close and report that error rather than the close. */
+		while (next_frame(c, deadline_in(c->opt.request_timeout_ms), &f) == 0)
+			dispatch(c, &f);
+		if (c->last_async_code) {
+			if (werr)
+				*werr = c->last_async_code;
+			rc = RD_ERR_REMOTE;
+		}
+	}
+	if (rc != 0)
 		return rc;
 	switch (reply.type) {
 	case RD_MSG_HELLO_OK:

@@ -449,6 +449,31 @@ static void test_hello_refused_gives_code(void **state)
 	assert_int_equal(fk.steps, 1);
 }
 
+/* What a full server does: ERROR 205 with request id 0 as soon as it accepts, then close
+ * (before the client's HELLO has even been read). */
+static void script_full_on_accept(struct fake *fk, int fd, int index)
+{
+	(void)index;
+	if (fk_error(fd, 0, 0, RD_E_SERVER_FULL, "too many connections") == 0)
+		fk->steps++;
+}
+
+static void test_full_server_error_on_accept(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	uint16_t werr = 0;
+
+	(void)state;
+	fake_start(&fk, script_full_on_accept, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), RD_ERR_REMOTE);
+	assert_null(c);
+	assert_int_equal(werr, RD_E_SERVER_FULL);
+	fake_finish(&fk);
+	assert_int_equal(fk.steps, 1);
+}
+
 static void script_close_mid_request(struct fake *fk, int fd, int index)
 {
 	struct rd_frame_reader *r = NULL;
@@ -749,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_pong_while_waiting_for_reply),
 		cmocka_unit_test(test_error_reply_is_remote_with_code),
 		cmocka_unit_test(test_hello_refused_gives_code),
+		cmocka_unit_test(test_full_server_error_on_accept),
 		cmocka_unit_test(test_server_closing_mid_request_is_closed),
 		cmocka_unit_test(test_request_timeout),
 		cmocka_unit_test(test_unsolicited_events_dispatched_in_order),
