@@ -1,0 +1,646 @@
+/* main.c - build/roomdrop, the command-line client: options, one-shot commands, listen,
+ * and the exit code table (cli.h). Input is checked before anything connects. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "files.h"
+#include "rd_err.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_proto.h"
+#include "session.h"
+
+#ifndef RD_VERSION
+#define RD_VERSION "0"
+#endif
+
+#define DEFAULT_ROOM "general"
+#define DEFAULT_TIMEOUT_MS 10000
+#define MAX_TIMEOUT_S 86400.0
+
+static const char usage_text[] =
+	"Usage: roomdrop [OPTIONS] COMMAND [ARGS...]\n"
+	"\n"
+	"Command-line client of a roomdrop server: chat in rooms and share files.\n"
+	"\n"
+	"Commands:\n"
+	"  rooms                     list the server's rooms and how many people are in each\n"
+	"  who [ROOM]                list who is in ROOM (default: --room)\n"
+	"  say TEXT...               say TEXT to everyone in --room\n"
+	"  msg NICK TEXT...          send TEXT to NICK only\n"
+	"  listen                    stay in --room and print every event, one per line\n"
+	"                            (for scripts; stops on Ctrl-C / SIGTERM)\n"
+	"  shell                     interactive session (the default when stdin is a\n"
+	"                            terminal and no command is given); /help inside\n"
+	"  put FILE... [--overwrite|--rename]\n"
+	"                            upload files into the room's folder\n"
+	"  get NAME... [-o DIR] [--overwrite]\n"
+	"                            download files from the room's folder\n"
+	"  ls                        list the files of the room's folder\n"
+	"  rm NAME                   delete a file from the room's folder\n"
+	"Every command connects, takes --nick, enters --room (except rooms), does its work\n"
+	"and quits. For say and msg, everything after the command word is the message.\n"
+	"\n"
+	"Options:\n"
+	"  --host HOST        server address (default 127.0.0.1)\n"
+	"  --port PORT        server port, 1-65535 (default 7878)\n"
+	"  --nick NICK        nickname: 1-32 letters, digits, '_', '.', '-', starting with a\n"
+	"                     letter, digit or '_' (default: $USER, made valid)\n"
+	"  --room ROOM        room to enter (default general); same rules as nicknames\n"
+	"  --timeout SECONDS  limit for connecting and for each request (default 10)\n"
+	"  -q, --quiet        no progress bars or chatter, only errors and summaries\n"
+	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
+	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
+	"  -o, --output DIR   get: write into DIR (default .)\n"
+	"  -h, --help         show this help\n"
+	"  -V, --version      show the version\n"
+	"  --                 end of options\n"
+	"\n"
+	"Environment (overridden by the options):\n"
+	"  ROOMDROP_HOST, ROOMDROP_PORT, ROOMDROP_NICK, ROOMDROP_ROOM\n"
+	"\n"
+	"Event lines (listen and shell):\n"
+	"  [general] <alice> hello        [private] <bob> hi\n"
+	"  * bob joined general           * bob disconnected (quit)\n"
+	"  Message from the server on 2026-01-31 10:42: TEXT\n"
+	"\n"
+	"Exit codes:\n"
+	"   0  success\n"
+	"   1  the server refused the request (other than below)\n"
+	"   2  bad command line or input: address, port, nickname, room, options\n"
+	"   3  could not connect (refused, timeout, unknown host)\n"
+	"   4  nickname refused (taken, invalid, reserved)\n"
+	"   5  unknown room, user or file\n"
+	"   6  file exists (remote without --overwrite/--rename, or local)\n"
+	"   7  hash or size verification failed\n"
+	"   8  connection lost, server shut down or stopped answering\n"
+	"   9  kicked by the administrator\n"
+	"  10  file too big, quota, server out of space, server full\n"
+	"  11  offer rejected or expired\n"
+	"  12  local I/O error (cannot read or write a local file)\n";
+
+int cli_exit_for(int rc, uint16_t werr)
+{
+	switch (rc) {
+	case 0:
+		return CLI_OK;
+	case RD_ERR_REMOTE:
+		break;
+	case RD_ERR_REFUSED:
+	case RD_ERR_ADDR:
+		return CLI_ECONNECT;
+	case RD_ERR_CLOSED:
+	case RD_ERR_TIMEOUT:
+	case RD_ERR_PROTOCOL:
+	case RD_ERR_MALFORMED:
+	case RD_ERR_BAD_MAGIC:
+	case RD_ERR_BAD_VERSION:
+	case RD_ERR_TOO_BIG:
+	case RD_ERR_ZLIB:
+		return CLI_ELOST;
+	case RD_ERR_INVAL:
+		return CLI_EUSAGE;
+	case RD_ERR_NOT_FOUND:
+		return CLI_ENOTFOUND;
+	case RD_ERR_EXISTS:
+		return CLI_ECONFLICT;
+	case RD_ERR_MISMATCH:
+		return CLI_EVERIFY;
+	case RD_ERR_FULL:
+		return CLI_ELIMIT;
+	case RD_ERR_SYSTEM:
+		return CLI_ELOCAL;
+	default:
+		return CLI_EFAIL;
+	}
+	switch (werr) {
+	case RD_E_NICK_TAKEN:
+	case RD_E_NICK_INVALID:
+	case RD_E_NICK_LENGTH:
+	case RD_E_NICK_RESERVED:
+	case RD_E_ALREADY_REGISTERED:
+		return CLI_ENICK;
+	case RD_E_NO_SUCH_ROOM:
+	case RD_E_NO_SUCH_USER:
+	case RD_E_NO_SUCH_FILE:
+		return CLI_ENOTFOUND;
+	case RD_E_FILE_EXISTS:
+	case RD_E_BUSY:
+		return CLI_ECONFLICT;
+	case RD_E_HASH_MISMATCH:
+	case RD_E_SIZE_MISMATCH:
+		return CLI_EVERIFY;
+	case RD_E_FILE_TOO_BIG:
+	case RD_E_QUOTA:
+	case RD_E_NO_SPACE:
+	case RD_E_SERVER_FULL:
+		return CLI_ELIMIT;
+	case RD_E_BAD_VERSION:
+		return CLI_ECONNECT;
+	case RD_E_SHUTTING_DOWN:
+	case RD_E_SLOW_READER:
+	case RD_E_PING_TIMEOUT:
+	case RD_E_REGISTER_TIMEOUT:
+		return CLI_ELOST;
+	case RD_E_NO_SUCH_OFFER:
+	case RD_E_OFFER_STATE:
+		return CLI_EREJECTED;
+	default:
+		return CLI_EFAIL;
+	}
+}
+
+/* ---- options ------------------------------------------------------------------------- */
+
+/* "roomdrop: MESSAGE (try --help)" on stderr, the whole message escaped for the terminal
+ * (it quotes what the user typed); returns CLI_EUSAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	char buf[1024], *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	e = cli_escape(buf, strlen(buf));
+	fprintf(stderr, "roomdrop: %s (try --help)\n", e);
+	free(e);
+	return CLI_EUSAGE;
+}
+
+static const char name_rule[] =
+	"use 1-32 letters, digits, '_', '.', '-' (starting with a letter, digit or '_')";
+
+static int check_nick(const char *nick, const char *source)
+{
+	uint16_t e = rd_nick_check(nick, strlen(nick));
+	char *n;
+
+	if (e == 0)
+		return 0;
+	n = cli_escape(nick, strlen(nick));
+	if (e == RD_E_NICK_RESERVED)
+		fprintf(stderr, "roomdrop: nickname '%s'%s is reserved: choose another\n", n, source);
+	else
+		fprintf(stderr, "roomdrop: nickname '%s'%s is invalid: %s\n", n, source, name_rule);
+	free(n);
+	return CLI_EUSAGE;
+}
+
+static int check_room(const char *room, const char *source)
+{
+	char *r;
+
+	if (rd_room_check(room, strlen(room)) == 0)
+		return 0;
+	r = cli_escape(room, strlen(room));
+	fprintf(stderr, "roomdrop: room name '%s'%s is invalid: %s\n", r, source, name_rule);
+	free(r);
+	return CLI_EUSAGE;
+}
+
+/* $USER turned into a valid nickname: invalid bytes become '_', cut to 32 bytes. */
+static void default_nick(char out[RD_NICK_BUF])
+{
+	const char *u = getenv("USER");
+	size_t i, n = 0;
+	char c;
+
+	if (u == NULL || *u == '\0')
+		u = getenv("LOGNAME");
+	for (i = 0; u && u[i] && n < RD_NICK_MAX; i++) {
+		c = u[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			c = '_';
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	if (n > 0 && (out[0] == '.' || out[0] == '-'))
+		out[0] = '_';
+	if (n > 0 && rd_nick_check(out, n) == RD_E_NICK_RESERVED && n < RD_NICK_MAX)
+		strcat(out, "_");
+	if (rd_nick_check(out, strlen(out)) != 0)
+		strcpy(out, "user");
+}
+
+static int parse_timeout(const char *s, int *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !(v > 0) || v > MAX_TIMEOUT_S)
+		return usage_error("invalid timeout '%s': use a number of seconds above 0", s);
+	*ms = (int)(v * 1000.0 + 0.5);
+	if (*ms < 1)
+		*ms = 1;
+	return 0;
+}
+
+struct cmdline {
+	struct cli_opts o;
+	const char *cmd;
+	int argc;
+	char **argv; /* the command's arguments (after the command word) */
+	const char *port_arg, *port_src;
+	int show_help, show_version, output_set;
+	char nick_buf[RD_NICK_BUF];
+};
+
+/* Does the option at argv[*i] take a value? Fill *val and advance *i. */
+static int take_value(int argc, char **argv, int *i, const char *name, const char *inline_val,
+		      const char **val)
+{
+	if (inline_val) {
+		*val = inline_val;
+		return 0;
+	}
+	if (*i + 1 >= argc)
+		return usage_error("option '%s' needs a value", name);
+	*val = argv[++*i];
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *cl)
+{
+	static char *none[1];
+	char **pos;
+	const char *e, *val;
+	char name[64];
+	int i, npos = 0, opts_done = 0, rc;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->o.host = RD_DEFAULT_HOST;
+	cl->o.port = RD_DEFAULT_PORT;
+	cl->o.room = DEFAULT_ROOM;
+	cl->o.outdir = ".";
+	cl->o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if ((e = getenv("ROOMDROP_HOST")) && *e)
+		cl->o.host = e;
+	if ((e = getenv("ROOMDROP_PORT")) && *e) {
+		cl->port_arg = e;
+		cl->port_src = " (from ROOMDROP_PORT)";
+	}
+	if ((e = getenv("ROOMDROP_NICK")) && *e)
+		cl->o.nick = e;
+	if ((e = getenv("ROOMDROP_ROOM")) && *e)
+		cl->o.room = e;
+
+	if ((pos = calloc((size_t)argc + 1, sizeof(*pos))) == NULL)
+		return CLI_EFAIL;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq;
+
+		if (opts_done || a[0] != '-' || a[1] == '\0') {
+			pos[npos++] = argv[i];
+			/* the message of say/msg is taken as it is */
+			if (npos == 1 && (strcmp(a, "say") == 0 || strcmp(a, "msg") == 0))
+				opts_done = 1;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			opts_done = 1;
+			continue;
+		}
+		eq = NULL;
+		snprintf(name, sizeof(name), "%s", a);
+		if (a[1] == '-' && (eq = strchr(a, '=')) != NULL) {
+			size_t n = (size_t)(eq - a);
+
+			if (n >= sizeof(name))
+				n = sizeof(name) - 1;
+			memcpy(name, a, n);
+			name[n] = '\0';
+			eq++;
+		}
+		rc = 0;
+		if (strcmp(name, "--host") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.host = val;
+		} else if (strcmp(name, "--port") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
+				cl->port_arg = val;
+				cl->port_src = "";
+			}
+		} else if (strcmp(name, "--nick") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.nick = val;
+		} else if (strcmp(name, "--room") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.room = val;
+		} else if (strcmp(name, "--timeout") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				rc = parse_timeout(val, &cl->o.timeout_ms);
+		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
+				cl->o.outdir = val;
+				cl->output_set = 1;
+			}
+		} else if (eq) {
+			rc = usage_error("option '%s' takes no value", name);
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			cl->o.quiet = 1;
+		} else if (strcmp(a, "--overwrite") == 0) {
+			cl->o.overwrite = 1;
+		} else if (strcmp(a, "--rename") == 0) {
+			cl->o.rename = 1;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			cl->show_help = 1;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			cl->show_version = 1;
+		} else {
+			rc = usage_error("unknown option '%s'", a);
+		}
+		if (rc != 0) {
+			free(pos);
+			return rc;
+		}
+	}
+	cl->cmd = npos > 0 ? pos[0] : NULL;
+	cl->argc = npos > 0 ? npos - 1 : 0;
+	/* pos is kept for the life of the process: the commands use it */
+	cl->argv = npos > 0 ? pos + 1 : none;
+	return 0;
+}
+
+/* Everything that can be checked without the network. */
+static int validate(struct cmdline *cl)
+{
+	const char *c = cl->cmd;
+	int rc;
+
+	if (cl->port_arg && rd_net_parse_port(cl->port_arg, &cl->o.port) != 0) {
+		char *p = cli_escape(cl->port_arg, strlen(cl->port_arg));
+
+		fprintf(stderr, "roomdrop: invalid port '%s'%s: use a number from 1 to 65535\n", p,
+			cl->port_src ? cl->port_src : "");
+		free(p);
+		return CLI_EUSAGE;
+	}
+	if (cl->o.host == NULL || cl->o.host[0] == '\0') {
+		fputs("roomdrop: the server address (--host) must not be empty\n", stderr);
+		return CLI_EUSAGE;
+	}
+	if (strlen(cl->o.host) > RD_HOST_MAX)
+		return usage_error("the server address '%s' is too long", cl->o.host);
+	if (cl->o.nick == NULL) {
+		default_nick(cl->nick_buf);
+		cl->o.nick = cl->nick_buf;
+	} else if ((rc = check_nick(cl->o.nick, "")) != 0) {
+		return rc;
+	}
+	if ((rc = check_room(cl->o.room, "")) != 0)
+		return rc;
+	if (cl->o.overwrite && cl->o.rename) {
+		fputs("roomdrop: --overwrite and --rename exclude each other (try --help)\n", stderr);
+		return CLI_EUSAGE;
+	}
+
+	if (c == NULL)
+		return 0;
+	if ((cl->o.overwrite && strcmp(c, "put") && strcmp(c, "get")) ||
+	    (cl->o.rename && strcmp(c, "put")))
+		return usage_error("%s: --overwrite is for put and get, --rename for put", c);
+	if (cl->output_set && strcmp(c, "get"))
+		return usage_error("%s: -o is for get only", c);
+	if (strcmp(c, "rooms") == 0 || strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0 ||
+	    strcmp(c, "ls") == 0) {
+		if (cl->argc > 0)
+			return usage_error("%s takes no arguments", c);
+	} else if (strcmp(c, "who") == 0) {
+		if (cl->argc > 1)
+			return usage_error("%s takes at most one room name", c);
+		if (cl->argc == 1 && (rc = check_room(cl->argv[0], "")) != 0)
+			return rc;
+	} else if (strcmp(c, "say") == 0) {
+		if (cl->argc < 1)
+			return usage_error("%s needs some text", c);
+	} else if (strcmp(c, "msg") == 0) {
+		if (cl->argc < 2)
+			return usage_error("%s needs a nickname and some text", c);
+		if ((rc = check_nick(cl->argv[0], "")) != 0)
+			return rc;
+	} else if (strcmp(c, "put") == 0 || strcmp(c, "get") == 0 || strcmp(c, "rm") == 0) {
+		if (cl->argc < 1)
+			return usage_error("%s needs at least one file name", c);
+	} else {
+		return usage_error("unknown command '%s'", c);
+	}
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+/* The words joined with single spaces (malloc'd), or NULL if longer than a message may be. */
+static char *join_words(int argc, char **argv, size_t *len)
+{
+	size_t n = 0, off = 0;
+	char *t;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if (n - 1 > RD_CHAT_MAX || (t = malloc(n)) == NULL)
+		return NULL;
+	for (i = 0; i < argc; i++) {
+		size_t k = strlen(argv[i]);
+
+		if (i > 0)
+			t[off++] = ' ';
+		memcpy(t + off, argv[i], k);
+		off += k;
+	}
+	t[off] = '\0';
+	*len = off;
+	return t;
+}
+
+static int cmd_rooms(struct cli_session *s)
+{
+	struct rd_msg l;
+	uint16_t werr;
+	int rc;
+
+	if ((rc = rd_conn_rooms(s->conn, &l, &werr)) != 0)
+		return cli_report(s, "cannot list the rooms", rc, werr);
+	cli_print_rooms(stdout, &l.u.room_list, NULL);
+	rd_msg_clear(&l);
+	return CLI_OK;
+}
+
+static int cmd_who(struct cli_session *s, const char *room)
+{
+	struct rd_msg l;
+	char what[80];
+	uint16_t werr;
+	int rc;
+
+	if ((rc = rd_conn_who(s->conn, room, &l, &werr)) != 0) {
+		snprintf(what, sizeof(what), "cannot list who is in '%s'", room ? room : s->room);
+		return cli_report(s, what, rc, werr);
+	}
+	cli_print_who(stdout, &l.u.who_list);
+	rd_msg_clear(&l);
+	return CLI_OK;
+}
+
+/* SAY has no reply: a WHO round trip afterwards shows whether the server sent an ERROR
+ * for it (it answers in order). */
+static int cmd_say(struct cli_session *s, int argc, char **argv)
+{
+	struct rd_msg l;
+	uint16_t werr;
+	size_t n;
+	char *text = join_words(argc, argv, &n);
+	int rc;
+
+	if (text == NULL) {
+		fprintf(stderr, "roomdrop: the message is too long (at most %u bytes)\n",
+			RD_CHAT_MAX);
+		return CLI_EUSAGE;
+	}
+	rc = rd_conn_say(s->conn, RD_KIND_TEXT, text, n);
+	free(text);
+	if (rc != 0)
+		return cli_report(s, "cannot send the message", rc, 0);
+	if ((rc = rd_conn_who(s->conn, NULL, &l, &werr)) != 0)
+		return cli_report(s, "cannot confirm the message", rc, werr);
+	rd_msg_clear(&l);
+	if (s->async_err)
+		return cli_exit_for(RD_ERR_REMOTE, s->async_err);
+	return CLI_OK;
+}
+
+static int cmd_msg(struct cli_session *s, int argc, char **argv)
+{
+	char what[80];
+	uint16_t werr;
+	size_t n;
+	char *text = join_words(argc - 1, argv + 1, &n);
+	int rc;
+
+	if (text == NULL) {
+		fprintf(stderr, "roomdrop: the message is too long (at most %u bytes)\n",
+			RD_CHAT_MAX);
+		return CLI_EUSAGE;
+	}
+	rc = rd_conn_tell(s->conn, argv[0], RD_KIND_TEXT, text, n, &werr);
+	free(text);
+	if (rc != 0) {
+		snprintf(what, sizeof(what), "cannot send to '%s'", argv[0]);
+		return cli_report(s, what, rc, werr);
+	}
+	return CLI_OK;
+}
+
+static int cmd_listen(struct cli_session *s)
+{
+	struct pollfd p[2];
+	int rc;
+
+	if (!s->o->quiet)
+		fprintf(stderr, "roomdrop: listening in %s as %s (Ctrl-C to stop)\n", s->room,
+			s->o->nick);
+	for (;;) {
+		/* frames may already be buffered (they came with the replies) */
+		rc = rd_conn_poll(s->conn, 0);
+		if (rc != 0)
+			break;
+		if (cli_stop)
+			return CLI_OK;
+		p[0].fd = rd_conn_fd(s->conn);
+		p[0].events = POLLIN;
+		p[1].fd = cli_signal_fd[0];
+		p[1].events = POLLIN;
+		p[0].revents = p[1].revents = 0;
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			rc = RD_ERR_SYSTEM;
+			break;
+		}
+		if (cli_stop)
+			return CLI_OK;
+	}
+	if (rc == RD_ERR_CLOSED && s->kicked)
+		return CLI_EKICKED;
+	if (rc == RD_ERR_CLOSED && s->shutdown)
+		return CLI_ELOST;
+	return cli_report(s, "stopped listening", rc, 0);
+}
+
+static int run(struct cmdline *cl)
+{
+	struct cli_session s;
+	const char *c = cl->cmd;
+	int rc, interactive;
+
+	cli_session_init(&s, &cl->o);
+	interactive = strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0;
+	if (interactive && cli_signals_install() != 0) {
+		perror("roomdrop: signals");
+		return CLI_EFAIL;
+	}
+	if ((rc = cli_session_open(&s, strcmp(c, "rooms") != 0)) != CLI_OK) {
+		cli_session_close(&s);
+		return rc;
+	}
+	if (strcmp(c, "rooms") == 0)
+		rc = cmd_rooms(&s);
+	else if (strcmp(c, "who") == 0)
+		rc = cmd_who(&s, cl->argc ? cl->argv[0] : NULL);
+	else if (strcmp(c, "say") == 0)
+		rc = cmd_say(&s, cl->argc, cl->argv);
+	else if (strcmp(c, "msg") == 0)
+		rc = cmd_msg(&s, cl->argc, cl->argv);
+	else if (strcmp(c, "listen") == 0)
+		rc = cmd_listen(&s);
+	else if (strcmp(c, "shell") == 0)
+		rc = cli_shell_run(&s);
+	else if (strcmp(c, "put") == 0)
+		rc = cli_files_put(s.conn, &cl->o, cl->argc, cl->argv);
+	else if (strcmp(c, "get") == 0)
+		rc = cli_files_get(s.conn, &cl->o, cl->argc, cl->argv);
+	else if (strcmp(c, "ls") == 0)
+		rc = cli_files_ls(s.conn, &cl->o);
+	else
+		rc = cli_files_rm(s.conn, &cl->o, cl->argc, cl->argv);
+	cli_session_close(&s);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline cl;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &cl)) != 0)
+		return rc;
+	if (cl.show_help) {
+		fputs(usage_text, stdout);
+		return CLI_OK;
+	}
+	if (cl.show_version) {
+		printf("roomdrop %s\n", RD_VERSION);
+		return CLI_OK;
+	}
+	if (cl.cmd == NULL) {
+		if (!isatty(STDIN_FILENO)) {
+			fputs("roomdrop: no command given (try --help)\n", stderr);
+			return CLI_EUSAGE;
+		}
+		cl.cmd = "shell";
+	}
+	if ((rc = validate(&cl)) != 0)
+		return rc;
+	rd_net_ignore_sigpipe();
+	return run(&cl);
+}

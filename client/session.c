@@ -1,0 +1,407 @@
+/* session.c - connecting with the user's options, event lines, error messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "files.h"
+#include "rd_err.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_proto.h"
+#include "session.h"
+
+#ifndef RD_VERSION
+#define RD_VERSION "0"
+#endif
+
+volatile sig_atomic_t cli_stop;
+int cli_signal_fd[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char b = 1;
+
+	(void)sig;
+	cli_stop = 1;
+	if (cli_signal_fd[1] >= 0)
+		(void)!write(cli_signal_fd[1], &b, 1);
+	errno = saved;
+}
+
+int cli_signals_install(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (cli_signal_fd[0] < 0) {
+		if (pipe(cli_signal_fd) != 0)
+			return -1;
+		for (i = 0; i < 2; i++) {
+			fcntl(cli_signal_fd[i], F_SETFL, fcntl(cli_signal_fd[i], F_GETFL) | O_NONBLOCK);
+			fcntl(cli_signal_fd[i], F_SETFD, FD_CLOEXEC);
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: let poll() see EINTR too */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return 0;
+}
+
+char *cli_escape(const void *p, size_t n)
+{
+	size_t cap = n * 4 + 1;
+	char *out;
+
+	if (n > (SIZE_MAX - 1) / 4 || (out = malloc(cap)) == NULL) {
+		fputs("roomdrop: out of memory\n", stderr);
+		exit(CLI_EFAIL);
+	}
+	return rd_escape_display(p, n, out, cap);
+}
+
+void cli_format_time(uint64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0)
+		t = time(NULL);
+	if (localtime_r(&t, &tm) == NULL || strftime(out, cap, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(out, cap, "?");
+}
+
+void cli_session_init(struct cli_session *s, const struct cli_opts *o)
+{
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	s->out = stdout;
+}
+
+static void begin(struct cli_session *s)
+{
+	if (s->print_begin)
+		s->print_begin(s->print_user);
+}
+
+static void end(struct cli_session *s)
+{
+	fflush(s->out);
+	fflush(stderr);
+	if (s->print_end)
+		s->print_end(s->print_user);
+}
+
+/* "[room] <nick> text" and friends: the data as text or as a size. */
+static void print_chat(FILE *out, const char *where, const char *from, uint8_t kind,
+		       const struct rd_bytes *d)
+{
+	char *w = cli_escape(where, strlen(where)), *f = cli_escape(from, strlen(from)), *t;
+
+	if (kind == RD_KIND_TEXT) {
+		t = cli_escape(d->p, d->n);
+		fprintf(out, "[%s] <%s> %s\n", w, f, t);
+		free(t);
+	} else {
+		fprintf(out, "[%s] <%s> (binary, %zu bytes)\n", w, f, d->n);
+	}
+	free(w);
+	free(f);
+}
+
+static void print_presence(FILE *out, const struct rd_msg_presence *p)
+{
+	char *nick = cli_escape(p->nick, strlen(p->nick));
+	char *room = cli_escape(p->room, strlen(p->room));
+	char *why = cli_escape(p->reason.p, p->reason.n);
+	const char *open = why[0] ? " (" : "", *close = why[0] ? ")" : "";
+
+	switch (p->event) {
+	case RD_PRESENCE_CONNECTED:
+		fprintf(out, "* %s connected\n", nick);
+		break;
+	case RD_PRESENCE_DISCONNECTED:
+		fprintf(out, "* %s disconnected%s%s%s\n", nick, open, why, close);
+		break;
+	case RD_PRESENCE_JOINED:
+		fprintf(out, "* %s joined %s\n", nick, room);
+		break;
+	case RD_PRESENCE_LEFT:
+		fprintf(out, "* %s left %s\n", nick, room);
+		break;
+	case RD_PRESENCE_KICKED:
+		fprintf(out, "* %s was kicked%s%s%s\n", nick, open, why, close);
+		break;
+	case RD_PRESENCE_TIMED_OUT:
+		fprintf(out, "* %s timed out\n", nick);
+		break;
+	case RD_PRESENCE_NICK:
+		fprintf(out, "* %s is now known as %s\n", nick, why);
+		break;
+	default:
+		fprintf(out, "* %s: presence event %u\n", nick, p->event);
+		break;
+	}
+	free(nick);
+	free(room);
+	free(why);
+}
+
+void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
+{
+	char when[64], *t;
+
+	switch (m->type) {
+	case RD_MSG_ROOM_MSG:
+		begin(s);
+		print_chat(s->out, m->u.room_msg.room, m->u.room_msg.from, m->u.room_msg.kind,
+			   &m->u.room_msg.data);
+		end(s);
+		break;
+	case RD_MSG_PRIVATE_MSG:
+		begin(s);
+		print_chat(s->out, "private", m->u.private_msg.from, m->u.private_msg.kind,
+			   &m->u.private_msg.data);
+		end(s);
+		break;
+	case RD_MSG_PRESENCE:
+		begin(s);
+		print_presence(s->out, &m->u.presence);
+		end(s);
+		break;
+	case RD_MSG_BROADCAST:
+		cli_format_time(m->u.broadcast.time_ms, when, sizeof(when));
+		t = cli_escape(m->u.broadcast.text.p, m->u.broadcast.text.n);
+		begin(s);
+		fprintf(s->out, "Message from the server on %s: %s\n", when, t);
+		end(s);
+		free(t);
+		break;
+	case RD_MSG_KICKED:
+		s->kicked = 1;
+		t = cli_escape(m->u.kicked.reason.p, m->u.kicked.reason.n);
+		begin(s);
+		fprintf(s->out, "* You were kicked%s%s\n", t[0] ? ": " : "", t);
+		end(s);
+		free(t);
+		break;
+	case RD_MSG_SHUTDOWN:
+		s->shutdown = 1;
+		t = cli_escape(m->u.bye.reason.p, m->u.bye.reason.n);
+		begin(s);
+		fprintf(s->out, "* Server is shutting down%s%s\n", t[0] ? ": " : "", t);
+		end(s);
+		free(t);
+		break;
+	case RD_MSG_ERROR:
+		s->async_err = m->u.error.code;
+		t = cli_escape(m->u.error.text.p, m->u.error.text.n);
+		if (s->opening) {
+			snprintf(s->open_err, sizeof(s->open_err), "%s", t);
+			free(t);
+			break;
+		}
+		begin(s);
+		fprintf(stderr, "roomdrop: the server says: %s%s%s%s\n",
+			rd_wire_strerror(m->u.error.code), t[0] ? " (" : "", t, t[0] ? ")" : "");
+		end(s);
+		free(t);
+		break;
+	default:
+		break; /* replies that came too late, offers: not events for this client */
+	}
+}
+
+static void on_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
+{
+	(void)c;
+	cli_print_msg(user, m);
+}
+
+static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user)
+{
+	struct cli_session *s = user;
+
+	(void)c;
+	begin(s);
+	cli_files_print_frame(f, s->out);
+	end(s);
+}
+
+/* "host:port", with brackets for an IPv6 address. */
+static void addr_text(const struct cli_opts *o, char *out, size_t cap)
+{
+	char *h = cli_escape(o->host, strlen(o->host));
+
+	if (strchr(o->host, ':'))
+		snprintf(out, cap, "[%s]:%u", h, o->port);
+	else
+		snprintf(out, cap, "%s:%u", h, o->port);
+	free(h);
+}
+
+/* Why rc/werr happened, in words, into out. */
+static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, size_t cap)
+{
+	const char *srv;
+	char *t;
+
+	switch (rc) {
+	case RD_ERR_REMOTE:
+		srv = s->conn ? rd_conn_last_error(s->conn) : "";
+		t = cli_escape(srv, strlen(srv));
+		if (t[0]) /* the server's own words are the more precise */
+			snprintf(out, cap, "%s", t);
+		else
+			snprintf(out, cap, "%s", rd_wire_strerror(werr));
+		free(t);
+		break;
+	case RD_ERR_CLOSED:
+		if (s->kicked)
+			snprintf(out, cap, "you were kicked");
+		else if (s->shutdown)
+			snprintf(out, cap, "the server shut down");
+		else
+			snprintf(out, cap, "lost the connection to the server");
+		break;
+	case RD_ERR_TIMEOUT:
+		snprintf(out, cap, "no answer from the server within %d s",
+			 (s->o->timeout_ms + 999) / 1000);
+		break;
+	case RD_ERR_SYSTEM:
+		snprintf(out, cap, "%s", strerror(errno));
+		break;
+	default:
+		snprintf(out, cap, "%s", rd_strerror(rc));
+		break;
+	}
+}
+
+int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr)
+{
+	char why[512];
+
+	why_text(s, rc, werr, why, sizeof(why));
+	fprintf(stderr, "roomdrop: %s: %s\n", what, why);
+	if (rc == RD_ERR_CLOSED && s->kicked)
+		return CLI_EKICKED;
+	return cli_exit_for(rc, werr);
+}
+
+int cli_session_open(struct cli_session *s, int join)
+{
+	const struct cli_opts *o = s->o;
+	struct rd_conn_options opt;
+	struct rd_conn_callbacks cb = { .user = s, .on_msg = on_msg, .on_app_frame = on_app_frame };
+	char addr[300], what[400], why[512];
+	uint16_t werr = 0;
+	int rc, saved;
+
+	addr_text(o, addr, sizeof(addr));
+	rd_conn_options_defaults(&opt);
+	opt.connect_timeout_ms = o->timeout_ms;
+	opt.request_timeout_ms = o->timeout_ms;
+	opt.software = "roomdrop/" RD_VERSION;
+	opt.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	s->opening = 1;
+	s->open_err[0] = '\0';
+	rc = rd_conn_open(o->host, o->port, &opt, &cb, &s->conn, &werr);
+	s->opening = 0;
+	if (rc == RD_ERR_REMOTE) {
+		fprintf(stderr, "roomdrop: the server at %s refused the connection: %s\n", addr,
+			s->open_err[0] ? s->open_err : rd_wire_strerror(werr));
+		rc = cli_exit_for(rc, werr);
+		return rc == CLI_EFAIL ? CLI_ECONNECT : rc;
+	}
+	if (rc != 0) {
+		saved = errno;
+		switch (rc) {
+		case RD_ERR_REFUSED:
+			snprintf(why, sizeof(why), "connection refused");
+			break;
+		case RD_ERR_TIMEOUT:
+			snprintf(why, sizeof(why), "no answer within %d s", (o->timeout_ms + 999) / 1000);
+			break;
+		case RD_ERR_ADDR:
+			snprintf(why, sizeof(why), "unknown host");
+			break;
+		case RD_ERR_SYSTEM:
+			snprintf(why, sizeof(why), "%s", strerror(saved));
+			break;
+		case RD_ERR_CLOSED:
+			snprintf(why, sizeof(why), "the server closed the connection");
+			break;
+		case RD_ERR_PROTOCOL:
+		case RD_ERR_BAD_MAGIC:
+		case RD_ERR_BAD_VERSION:
+		case RD_ERR_MALFORMED:
+			snprintf(why, sizeof(why), "not a roomdrop server (%s)", rd_strerror(rc));
+			break;
+		default:
+			snprintf(why, sizeof(why), "%s", rd_strerror(rc));
+			break;
+		}
+		fprintf(stderr, "roomdrop: cannot connect to %s: %s\n", addr, why);
+		return CLI_ECONNECT;
+	}
+	if ((rc = rd_conn_register(s->conn, o->nick, &werr)) != 0) {
+		snprintf(what, sizeof(what), rc == RD_ERR_REMOTE ? "nickname '%s' refused" :
+			 "registering as '%s'", o->nick);
+		return cli_report(s, what, rc, werr);
+	}
+	if (join) {
+		if ((rc = rd_conn_join(s->conn, o->room, NULL, &werr)) != 0) {
+			snprintf(what, sizeof(what), "cannot join room '%s'", o->room);
+			return cli_report(s, what, rc, werr);
+		}
+		snprintf(s->room, sizeof(s->room), "%s", o->room);
+	}
+	return CLI_OK;
+}
+
+void cli_session_close(struct cli_session *s)
+{
+	rd_conn_close(s->conn);
+	s->conn = NULL;
+}
+
+void cli_print_rooms(FILE *out, const struct rd_msg_room_list *l, const char *mine)
+{
+	uint32_t i;
+	char *name;
+
+	for (i = 0; i < l->count; i++) {
+		name = cli_escape(l->items[i].name, strlen(l->items[i].name));
+		fprintf(out, "%-20s %u member%s%s\n", name, l->items[i].members,
+			l->items[i].members == 1 ? "" : "s",
+			mine && rd_name_eq(mine, l->items[i].name) ? "  (you are here)" : "");
+		free(name);
+	}
+}
+
+void cli_print_who(FILE *out, const struct rd_msg_who_list *l)
+{
+	char when[64], *nick;
+	uint32_t i;
+
+	for (i = 0; i < l->count; i++) {
+		nick = cli_escape(l->items[i].nick, strlen(l->items[i].nick));
+		if (l->items[i].since_ms) {
+			cli_format_time(l->items[i].since_ms, when, sizeof(when));
+			fprintf(out, "%-20s since %s\n", nick, when);
+		} else {
+			fprintf(out, "%s\n", nick);
+		}
+		free(nick);
+	}
+}

@@ -1,0 +1,65 @@
+/* session.h - one connection of the command-line client: connecting with the user's
+ * options, turning events into lines for a terminal or a script, and turning errors into
+ * messages and exit codes. Shared by the one-shot commands (main.c) and the shell. */
+#ifndef ROOMDROP_CLIENT_SESSION_H
+#define ROOMDROP_CLIENT_SESSION_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "rd_client.h"
+#include "rd_msg.h"
+
+struct cli_session {
+	const struct cli_opts *o;
+	struct rd_conn *conn;
+	char room[RD_ROOM_BUF];   /* room joined, "" if none */
+	int kicked;               /* KICKED received */
+	int shutdown;             /* SHUTDOWN received */
+	uint16_t async_err;       /* code of the last unsolicited ERROR, 0 if none */
+	int opening;              /* in cli_session_open: unsolicited ERRORs are kept, */
+	char open_err[256];       /* not printed (the refusal says it) */
+	FILE *out;                /* where event lines go (stdout) */
+	/* Called around every event line, so the shell can take its input line off the
+	 * screen and put it back (NULL = nothing to do). */
+	void (*print_begin)(void *user);
+	void (*print_end)(void *user);
+	void *print_user;
+};
+
+void cli_session_init(struct cli_session *s, const struct cli_opts *o);
+/* Connect, register o->nick and, if join, enter o->room. Prints what went wrong
+ * ("roomdrop: cannot connect to ...") and returns the exit code (CLI_OK on success). */
+int cli_session_open(struct cli_session *s, int join);
+/* Send BYE and close. */
+void cli_session_close(struct cli_session *s);
+
+/* Print "roomdrop: WHAT: WHY" on stderr for rc/werr (WHY from the server's ERROR text when
+ * it sent one) and return cli_exit_for(rc, werr). */
+int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr);
+
+/* Print one event as one line (flushed); nothing for messages that are not events. */
+void cli_print_msg(struct cli_session *s, const struct rd_msg *m);
+
+/* Copy n bytes for the terminal (control characters and invalid UTF-8 as \xNN) into a
+ * malloc'd string; never NULL (aborts on out of memory, like the rest of the program). */
+char *cli_escape(const void *p, size_t n);
+/* Local "%Y-%m-%d %H:%M" of a wall-clock time in ms. */
+void cli_format_time(uint64_t ms, char *out, size_t cap);
+
+/* Room and who listings as printed by both the commands and the shell. */
+void cli_print_rooms(FILE *out, const struct rd_msg_room_list *l, const char *mine);
+void cli_print_who(FILE *out, const struct rd_msg_who_list *l);
+
+/* The interactive shell (shell.c): returns an exit code. */
+int cli_shell_run(struct cli_session *s);
+
+/* Set by SIGINT/SIGTERM (see cli_signals_install); a byte is written to cli_signal_fd[1]
+ * so that poll() wakes up. */
+extern volatile sig_atomic_t cli_stop;
+extern int cli_signal_fd[2];
+int cli_signals_install(void);
+
+#endif
