@@ -25,8 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/tcp.h>
+#include <netinet/in.h>
 
 #include "progress.h"
 #include "rd_buf.h"
@@ -172,11 +176,28 @@ static void send_cancel(struct rd_conn *c, uint32_t xfer_id, const char *why)
 	(void)rd_conn_send_msg(c, &m, 0);
 }
 
-/* The summary line of a transfer. */
-static void summary(const char *verb, const char *name, const char *stored, uint64_t size,
-		    uint64_t from, double secs, const uint8_t sha[RD_SHA256_SIZE])
+/* TCP payload bytes this connection has sent (and had acknowledged) and received so far,
+ * from the kernel (0 where TCP_INFO does not say): what a transfer really put on the wire. */
+static void wire_counts(struct rd_conn *c, uint64_t *sent, uint64_t *recvd)
 {
-	char esc[NAME_SHOWN], esc2[NAME_SHOWN], hs[32], hf[32], hm[32], rate[32], hex[65];
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	*sent = *recvd = 0;
+	if (getsockopt(rd_conn_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+		*sent = ti.tcpi_bytes_acked;
+		*recvd = ti.tcpi_bytes_received;
+	}
+}
+
+/* The summary line of a transfer. wire = bytes it took on the connection (shown when
+ * compression made it clearly less than the data moved). */
+static void summary(const char *verb, const char *name, const char *stored, uint64_t size,
+		    uint64_t from, double secs, const uint8_t sha[RD_SHA256_SIZE], uint64_t wire)
+{
+	char esc[NAME_SHOWN], esc2[NAME_SHOWN], hs[32], hf[32], hm[32], rate[32], hex[65], hw[32];
 
 	progress_human_size(size, hs, sizeof(hs));
 	progress_human_rate(size - from, secs, rate, sizeof(rate));
@@ -187,6 +208,10 @@ static void summary(const char *verb, const char *name, const char *stored, uint
 		progress_human_size(from, hf, sizeof(hf));
 		progress_human_size(size - from, hm, sizeof(hm));
 		printf(", resumed at %s (%s sent)", hf, hm);
+	}
+	if (wire > 0 && wire < (size - from) / 10 * 9) {
+		progress_human_size(wire, hw, sizeof(hw));
+		printf(", %s on the wire", hw);
 	}
 	if (stored != NULL && strcmp(stored, name) != 0)
 		printf(", stored as \"%s\"", shown(stored, esc2, sizeof(esc2)));
@@ -250,7 +275,7 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	struct rd_msg m, r;
 	struct stat sb;
 	const char *name = strrchr(path, '/');
-	uint64_t size, from = 0;
+	uint64_t size, from = 0, sent0 = 0, recv0 = 0, sent1, recv1;
 	unsigned opts = 0;
 	uint32_t req;
 	uint16_t werr = 0;
@@ -315,6 +340,7 @@ again:
 		goto out;
 	}
 	from = r.u.put_ready.offset;
+	wire_counts(c, &sent0, &recv0);
 	/* 3. the chunks, then PUT_END, all under one request id */
 	req = rd_conn_next_id(c);
 	progress_start(&pg, "put", name, size, from, o->quiet);
@@ -351,7 +377,9 @@ again:
 		goto out;
 	}
 	snprintf(stored, sizeof(stored), "%s", r.u.put_done.name);
-	summary("put", name, stored, size, from, progress_elapsed(&pg), sha);
+	wire_counts(c, &sent1, &recv1);
+	summary("put", name, stored, size, from, progress_elapsed(&pg), sha,
+		sent1 > sent0 ? sent1 - sent0 : 0);
 	code = CLI_OK;
 out:
 	rd_msg_clear(&r);
@@ -450,6 +478,7 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 	struct rd_frame f;
 	struct rd_msg m, r;
 	struct stat sb;
+	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
 	uint16_t werr = 0;
 	int pfd = -1, rc, code, attempt = 0;
 
@@ -527,7 +556,9 @@ again:
 	g.pos = g.from;
 	memcpy(g.sha, r.u.get_begin.sha256, RD_SHA256_SIZE);
 	progress_start(&pg, "get", name, g.size, g.from, o->quiet);
+	wire_counts(c, &sent0, &recv0);
 	rc = get_stream(c, o, pfd, &g, h, &pg, &werr);
+	wire_counts(c, &sent1, &recv1);
 	progress_end(&pg);
 	if (rc == RD_ERR_SYSTEM) {
 		code = local_fail("get", name, "cannot write the .part file", errno);
@@ -578,7 +609,8 @@ again:
 		}
 		goto out;
 	}
-	summary("get", name, NULL, g.size, g.from, progress_elapsed(&pg), g.sha);
+	summary("get", name, NULL, g.size, g.from, progress_elapsed(&pg), g.sha,
+		recv1 > recv0 ? recv1 - recv0 : 0);
 	code = CLI_OK;
 out:
 	rd_msg_clear(&r);

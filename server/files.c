@@ -98,8 +98,8 @@ struct put_xfer {
 	int fd;                     /* staging file */
 	int stage_dir;              /* STORE/.staging/ROOM */
 	int pct;                    /* last percentage shown as activity */
-	struct rd_sha256 *h;
 	struct active *act;
+	struct hasher *hs;          /* hashes the staging file behind the writes */
 };
 
 struct get_xfer;
@@ -443,36 +443,126 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Hash the first n bytes of fd into h (resume). RD_ERR_MISMATCH if the file is shorter. */
-static int hash_prefix(int fd, uint64_t n, struct rd_sha256 *h)
+/* The SHA-256 of an upload is computed by a thread of its own that reads the staging
+ * file behind the writes (the data is in the page cache), so that the client's reader
+ * thread only receives and writes, and a resumed upload's staged prefix is re-hashed
+ * while the rest streams in instead of before PUT_READY. The reader thread publishes
+ * `written` after each pwrite; the hasher follows up to it. hasher.mu guards written,
+ * hashed, stop, abandon and err (a leaf lock; no I/O under it). */
+struct hasher {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t written, hashed;
+	int stop, abandon, err;
+	int fd;
+	struct rd_sha256 *h;
+};
+
+#define HASH_STEP (512u * 1024u)
+
+static void *hasher_main(void *arg)
 {
+	struct hasher *hs = arg;
+	uint64_t off, n;
 	uint8_t *buf;
-	uint64_t off = 0;
 	ssize_t got;
 	int rc = 0;
 
-	buf = malloc(RD_CHUNK_SIZE);
+	pthread_setname_np(pthread_self(), "rd-files-hash");
+	buf = malloc(HASH_STEP);
+	pthread_mutex_lock(&hs->mu);
 	if (buf == NULL)
-		return RD_ERR_NOMEM;
-	while (off < n) {
-		size_t want = n - off < RD_CHUNK_SIZE ? (size_t)(n - off) : RD_CHUNK_SIZE;
-
-		got = pread(fd, buf, want, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = RD_ERR_SYSTEM;
+		hs->err = RD_ERR_NOMEM;
+	while (hs->err == 0) {
+		while (!hs->stop && hs->hashed == hs->written)
+			pthread_cond_wait(&hs->cv, &hs->mu);
+		if (hs->abandon || hs->hashed == hs->written)
 			break;
-		}
-		if (got == 0) {
-			rc = RD_ERR_MISMATCH;
-			break;
-		}
-		if ((rc = rd_sha256_update(h, buf, (size_t)got)) != 0)
-			break;
-		off += (uint64_t)got;
+		off = hs->hashed;
+		n = hs->written - off < HASH_STEP ? hs->written - off : HASH_STEP;
+		pthread_mutex_unlock(&hs->mu);
+		do
+			got = pread(hs->fd, buf, (size_t)n, (off_t)off);
+		while (got < 0 && errno == EINTR);
+		if (got <= 0)
+			rc = got == 0 ? RD_ERR_MISMATCH : RD_ERR_SYSTEM;
+		else
+			rc = rd_sha256_update(hs->h, buf, (size_t)got);
+		pthread_mutex_lock(&hs->mu);
+		if (rc != 0)
+			hs->err = rc;
+		else
+			hs->hashed += (uint64_t)got;
 	}
+	pthread_mutex_unlock(&hs->mu);
 	free(buf);
+	return NULL;
+}
+
+/* Start hashing fd, of which the first `staged` bytes are already there. */
+static int hasher_start(int fd, uint64_t staged, struct hasher **out)
+{
+	struct hasher *hs;
+	pthread_attr_t attr;
+	int rc;
+
+	*out = NULL;
+	hs = calloc(1, sizeof(*hs));
+	if (hs == NULL)
+		return RD_ERR_NOMEM;
+	if (rd_sha256_new(&hs->h) != 0) {
+		free(hs);
+		return RD_ERR_NOMEM;
+	}
+	hs->fd = fd;
+	hs->written = staged;
+	pthread_mutex_init(&hs->mu, NULL);
+	pthread_cond_init(&hs->cv, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 128u * 1024u);
+	rc = pthread_create(&hs->thread, &attr, hasher_main, hs);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		pthread_cond_destroy(&hs->cv);
+		pthread_mutex_destroy(&hs->mu);
+		rd_sha256_free(hs->h);
+		free(hs);
+		return RD_ERR_SYSTEM;
+	}
+	*out = hs;
+	return 0;
+}
+
+static void hasher_written(struct hasher *hs, uint64_t written)
+{
+	pthread_mutex_lock(&hs->mu);
+	hs->written = written;
+	pthread_cond_signal(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+/* Stop the thread: with finish, after it has hashed everything written, and put the
+ * digest in out; without, at once (upload abandoned). Frees hs. */
+static int hasher_end(struct hasher *hs, int finish, uint8_t out[RD_SHA256_SIZE])
+{
+	int rc;
+
+	if (hs == NULL)
+		return RD_ERR_INVAL;
+	pthread_mutex_lock(&hs->mu);
+	hs->stop = 1;
+	hs->abandon = !finish;
+	pthread_cond_signal(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+	pthread_join(hs->thread, NULL);
+	rc = hs->err;
+	if (rc == 0 && finish)
+		rc = hs->hashed == hs->written ? rd_sha256_final(hs->h, out) : RD_ERR_STATE;
+	pthread_cond_destroy(&hs->cv);
+	pthread_mutex_destroy(&hs->mu);
+	rd_sha256_free(hs->h);
+	free(hs);
 	return rc;
 }
 
@@ -490,13 +580,14 @@ static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, s
 			break;
 		}
 	}
+	if (x->hs != NULL)
+		(void)hasher_end(x->hs, 0, NULL);
 	if (x->fd >= 0)
 		close(x->fd);
 	if (drop_staging && x->stage_dir >= 0 && x->key[0] != '\0')
 		(void)unlinkat(x->stage_dir, x->key, 0);
 	if (x->stage_dir >= 0)
 		close(x->stage_dir);
-	rd_sha256_free(x->h);
 	active_release(f, x->act);
 	free(x);
 	if (c != NULL && fc->puts == NULL)
@@ -635,7 +726,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	x->fd = x->stage_dir = room_fd = -1;
 	x->pct = -1;
 	x->act = calloc(1, sizeof(*x->act));
-	if (x->act == NULL || rd_sha256_new(&x->h) != 0) {
+	if (x->act == NULL) {
 		code = RD_E_INTERNAL;
 		goto out;
 	}
@@ -709,14 +800,18 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		code = RD_E_INTERNAL;
 		goto out;
 	}
-	/* resume: what is staged is re-hashed; anything odd starts over */
+	/* resume: what is staged is re-hashed (in the background); more than declared starts over */
 	x->received = (uint64_t)sb.st_size;
-	if (x->received > x->size || (x->received > 0 && hash_prefix(x->fd, x->received, x->h) != 0)) {
-		if (ftruncate(x->fd, 0) != 0 || rd_sha256_reset(x->h) != 0) {
+	if (x->received > x->size) {
+		if (ftruncate(x->fd, 0) != 0) {
 			code = RD_E_INTERNAL;
 			goto out;
 		}
 		x->received = 0;
+	}
+	if (hasher_start(x->fd, x->received, &x->hs) != 0) {
+		code = RD_E_INTERNAL;
+		goto out;
 	}
 	x->offset0 = x->synced = x->received;
 	/* free space for what is still to come, keeping min_free_bytes */
@@ -742,11 +837,12 @@ out:
 	if (room_fd >= 0)
 		close(room_fd);
 	if (x != NULL) {
+		if (x->hs != NULL)
+			(void)hasher_end(x->hs, 0, NULL);
 		if (x->fd >= 0)
 			close(x->fd);
 		if (x->stage_dir >= 0)
 			close(x->stage_dir);
-		rd_sha256_free(x->h);
 		if (inserted)
 			active_release(f, x->act);
 		else
@@ -785,8 +881,6 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 		return 0;
 	}
 	rc = pwrite_all(x->fd, m.u.chunk.data.p, m.u.chunk.data.n, x->received);
-	if (rc == 0)
-		rc = rd_sha256_update(x->h, m.u.chunk.data.p, m.u.chunk.data.n);
 	if (rc != 0) {
 		int nospace = errno == ENOSPC || errno == EDQUOT;
 
@@ -796,6 +890,7 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 		return 0;
 	}
 	x->received += m.u.chunk.data.n;
+	hasher_written(x->hs, x->received);
 	if (x->received - x->synced >= SYNC_EVERY) {
 		/* start writeback now so the fsync at PUT_END has little left to do */
 		(void)sync_file_range(x->fd, (off_t)x->synced, (off_t)(x->received - x->synced),
@@ -853,7 +948,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	struct put_xfer *x;
 	struct stat sb;
 	struct rd_msg m, r;
-	int room_fd = -1, existed = 0;
+	int room_fd = -1, existed = 0, rc;
 	uint16_t code;
 	double secs;
 
@@ -869,8 +964,11 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		put_free(f, c, fc, x, 1);
 		return 0;
 	}
-	if (rd_sha256_final(x->h, got) != 0) {
-		put_free(f, c, fc, x, 0);
+	rc = hasher_end(x->hs, 1, got);
+	x->hs = NULL;
+	if (rc != 0) {
+		/* the staged data could not be read back: start that upload over */
+		put_free(f, c, fc, x, 1);
 		return RD_E_INTERNAL;
 	}
 	if (!rd_ct_equal(got, x->sha, RD_SHA256_SIZE)) {
