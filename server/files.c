@@ -1078,12 +1078,12 @@ static int read_full_at(int fd, uint8_t *p, size_t n, uint64_t off)
 
 /* One download, streamed by its own thread so that the client's reader thread stays free
  * for PONG, XFER_CANCEL and uploads while a long download goes on. The worker owns fd and
- * touches nothing of struct fclient; the reader thread reads done, sets cancel, and joins
- * it (on the next GET or in files_on_disconnect, before the client is freed). Frames are
+ * touches nothing of struct fclient; the reader thread sets cancel and joins it (on the
+ * next GET, or in files_on_disconnect before the client is freed). Frames are
  * built in buffers of its own and sent through rd_client_send_file only. */
 struct get_xfer {
 	pthread_t thread;
-	atomic_int done, cancel;
+	atomic_int cancel;
 	struct files *f;
 	struct rd_client *c;
 	int fd;
@@ -1174,25 +1174,21 @@ static void *get_main(void *arg)
 	rd_client_set_activity(g->c, NULL);
 	close(g->fd);
 	g->fd = -1;
-	atomic_store(&g->done, 1);
 	return NULL;
 }
 
-/* Join the client's finished (or, with cancel, any) download. 1 if one is still running. */
-static int get_reap(struct fclient *fc, int cancel)
+/* Join the client's download thread, if any (after asking it to stop when cancel). */
+static void get_join(struct fclient *fc, int cancel)
 {
 	struct get_xfer *g = fc->get;
 
 	if (g == NULL)
-		return 0;
+		return;
 	if (cancel)
 		atomic_store(&g->cancel, 1);
-	else if (!atomic_load(&g->done))
-		return 1;
 	pthread_join(g->thread, NULL);
 	free(g);
 	fc->get = NULL;
-	return 0;
 }
 
 static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd_frame *fr)
@@ -1218,8 +1214,9 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	fc = fclient_of(c);
 	if (fc == NULL)
 		return RD_E_INTERNAL;
-	if (get_reap(fc, 0))
-		return fail(c, fr, RD_E_BUSY, "a download is already running on this connection");
+	/* one download at a time per connection: the previous one has usually sent GET_END
+	 * and is finishing; a pipelined GET waits for it */
+	get_join(fc, 0);
 	shown(m.u.get.name, esc, sizeof(esc));
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
 	if (rc == 0)
@@ -1466,7 +1463,7 @@ void files_on_disconnect(struct rd_server *s, struct rd_client *c, const char *r
 	fc = rd_client_app_data(c);
 	if (fc == NULL)
 		return;
-	(void)get_reap(fc, 1);
+	get_join(fc, 1);
 	/* uploads in progress keep their staging data for a resume */
 	while (fc->puts != NULL)
 		put_free(f, NULL, fc, fc->puts, 0);

@@ -101,6 +101,17 @@ for f in "$SAMPLES"/*; do
 	[[ ! -e $out/$name.part ]] || fail "$name.part left behind"
 done
 
+# several files on one connection (one download after the other)
+out2=$(rd_tmpdir)
+names=()
+for f in "$SAMPLES"/*; do
+	[[ -f $f ]] && names+=("$(basename "$f")")
+done
+run 0 rdc --nick bob -o "$out2" get "${names[@]}"
+for name in "${names[@]}"; do
+	cmp "$SAMPLES/$name" "$out2/$name" || fail "multi-file get changed $name"
+done
+
 # ls: every name with its uploader
 run 0 rdc --nick bob ls
 for f in "$SAMPLES"/*; do

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# demo-files.sh - the file part of `make demo`: alice puts sample_files/ into #general,
+# bob lists the room and gets everything back into a temporary folder, and the copies are
+# checked against sample_files/SHA256SUMS.
+#
+#   BUILD=build scripts/demo-files.sh              starts (and stops) its own server
+#   RD_PORT=PORT BUILD=build scripts/demo-files.sh uses a server already running there
+#
+# Everything runs on 127.0.0.1; temporary files are removed at the end; every process
+# is stopped by PID. Exit 0 when every file came back verified.
+set -euo pipefail
+RD_TEST=demo_files
+port=${RD_PORT:-}
+# shellcheck source=tests/live/lib.sh
+. "$(dirname "$0")/../tests/live/lib.sh"
+
+CLI=$BUILD/roomdrop
+SAMPLES=$RD_ROOT/sample_files
+[[ -x $CLI ]] || fail "$CLI is not built"
+[[ -f $SAMPLES/SHA256SUMS ]] || fail "$SAMPLES/SHA256SUMS is missing (scripts/gen-sample-files.sh)"
+
+say() { printf '\n== %s\n' "$*"; }
+show() { printf '$ roomdrop %s\n' "$*"; "$CLI" --port "$RD_PORT" --quiet "$@"; }
+
+own=0
+if [[ -z $port ]]; then
+	say "starting a headless server on 127.0.0.1 (ephemeral port), store in a temporary folder"
+	rd_start_server --store "$RD_TMP/store"
+	own=1
+	echo "server pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT"
+else
+	RD_PORT=$port
+fi
+room=${DEMO_ROOM:-general}
+
+say "carol listens in #$room and sees every file notice"
+rd_spawn "$CLI" --port "$RD_PORT" --nick carol --room "$room" listen >"$RD_TMP/carol.log" 2>&1
+listener=$RD_LAST_PID
+sleep 0.5
+
+say "alice puts every sample file into #$room"
+files=()
+for f in "$SAMPLES"/*; do
+	[[ -f $f && ${f##*/} != SHA256SUMS ]] && files+=("$f")
+done
+show --nick alice --room "$room" --rename put "${files[@]}"
+
+say "bob lists the room's folder"
+show --nick bob --room "$room" ls
+
+dl=$(rd_tmpdir)
+say "bob gets them back into $dl"
+names=()
+for f in "${files[@]}"; do
+	names+=("${f##*/}")
+done
+show --nick bob --room "$room" -o "$dl" get "${names[@]}"
+
+say "checking bob's copies against sample_files/SHA256SUMS"
+ok=0
+bad=0
+while IFS= read -r line; do
+	sum=${line%%  *}
+	name=${line#*  }
+	[[ -f $dl/$name ]] || continue
+	if [[ $(sha256sum "$dl/$name" | cut -d' ' -f1) == "$sum" ]]; then
+		printf '  %-24s OK\n' "$name"
+		ok=$((ok + 1))
+	else
+		printf '  %-24s MISMATCH\n' "$name"
+		bad=$((bad + 1))
+	fi
+done <"$SAMPLES/SHA256SUMS"
+((bad == 0 && ok == ${#names[@]})) || fail "$ok verified, $bad mismatched, ${#names[@]} expected"
+echo "all $ok files verified"
+
+say "bob removes hello.txt; carol's notices"
+show --nick bob --room "$room" rm hello.txt || true
+sleep 0.3
+rd_stop_pid "$listener"
+sed 's/^/  /' "$RD_TMP/carol.log"
+
+if ((own)); then
+	say "stopping the server (pid $RD_SERVER_PID)"
+	rd_stop_server
+	[[ $RD_STOP_STATUS == 0 ]] || fail "server did not shut down cleanly"
+fi
+echo
+echo "demo-files: done"
