@@ -48,7 +48,7 @@
 #define POLL_EVERY_MS 100u
 #define END_EXTRA_MS 120000 /* PUT_END: the server fsyncs the whole file before it answers */
 #define SAMPLE_SIZE (16u * 1024u)
-#define CHUNK_FIXED 16u     /* xfer_id u32, offset u64, data length u32 */
+#define CHUNK_FIXED 16u /* xfer_id u32, offset u64, data length u32 */
 #define PART_SUFFIX ".part"
 #define NAME_SHOWN 120
 
@@ -186,7 +186,8 @@ static void wire_counts(struct rd_conn *c, uint64_t *sent, uint64_t *recvd)
 	memset(&ti, 0, sizeof(ti));
 	*sent = *recvd = 0;
 	if (getsockopt(rd_conn_fd(c), IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+	    len >= offsetof(struct tcp_info, tcpi_bytes_received) +
+			    sizeof(ti.tcpi_bytes_received)) {
 		*sent = ti.tcpi_bytes_acked;
 		*recvd = ti.tcpi_bytes_received;
 	}
@@ -285,8 +286,9 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	name = name != NULL ? name + 1 : path;
 	rd_msg_init(&r, 0);
 	if (rd_filename_check(name, strlen(name)) != 0) {
-		fprintf(stderr, "roomdrop: put %s: not a name the server accepts (UTF-8, 1-255 bytes, "
-				"no '/', '\\' or control characters, not '.' or '..')\n",
+		fprintf(stderr,
+			"roomdrop: put %s: not a name the server accepts (UTF-8, 1-255 bytes, "
+			"no '/', '\\' or control characters, not '.' or '..')\n",
 			shown(path, esc, sizeof(esc)));
 		return CLI_EUSAGE;
 	}
@@ -360,8 +362,9 @@ again:
 	if (rc == RD_ERR_REMOTE && werr == RD_E_HASH_MISMATCH && from > 0 && attempt++ == 0) {
 		/* what the server had staged was not a prefix of this file: it dropped it */
 		if (!o->quiet)
-			fprintf(stderr, "roomdrop: put %s: the partial upload on the server did not "
-					"match; sending the whole file again\n",
+			fprintf(stderr,
+				"roomdrop: put %s: the partial upload on the server did not "
+				"match; sending the whole file again\n",
 				shown(name, esc, sizeof(esc)));
 		rd_msg_clear(&r);
 		goto again;
@@ -371,7 +374,8 @@ again:
 		goto out;
 	}
 	rd_msg_clear(&r);
-	if (f.hdr.type != RD_MSG_PUT_DONE || rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0 ||
+	if (f.hdr.type != RD_MSG_PUT_DONE ||
+	    rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0 ||
 	    r.u.put_done.size != size || !rd_ct_equal(r.u.put_done.sha256, sha, RD_SHA256_SIZE)) {
 		code = remote_fail(c, "put", name, RD_ERR_PROTOCOL, 0);
 		goto out;
@@ -448,7 +452,8 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, stru
 				return RD_ERR_PROTOCOL;
 			return 0;
 		}
-		if (f.hdr.type != RD_MSG_GET_CHUNK || rd_msg_decode(RD_MSG_GET_CHUNK, f.payload, f.len, &m) != 0)
+		if (f.hdr.type != RD_MSG_GET_CHUNK ||
+		    rd_msg_decode(RD_MSG_GET_CHUNK, f.payload, f.len, &m) != 0)
 			return RD_ERR_PROTOCOL;
 		if (m.u.chunk.xfer_id != g->xfer || m.u.chunk.offset != g->pos ||
 		    m.u.chunk.data.n > g->size - g->pos)
@@ -485,11 +490,13 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
 	if (rd_filename_check(name, strlen(name)) != 0) {
-		fprintf(stderr, "roomdrop: get %s: not a valid file name\n", shown(name, esc, sizeof(esc)));
+		fprintf(stderr, "roomdrop: get %s: not a valid file name\n",
+			shown(name, esc, sizeof(esc)));
 		return CLI_EUSAGE;
 	}
 	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		fprintf(stderr, "roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
+		fprintf(stderr,
+			"roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
 			shown(name, esc, sizeof(esc)), dir, esc);
 		return CLI_ECONFLICT;
 	}
@@ -543,7 +550,8 @@ again:
 		goto out;
 	}
 	rd_msg_clear(&r);
-	if (f.hdr.type != RD_MSG_GET_BEGIN || rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &r) != 0 ||
+	if (f.hdr.type != RD_MSG_GET_BEGIN ||
+	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &r) != 0 ||
 	    rd_filename_check(r.u.get_begin.name, strlen(r.u.get_begin.name)) != 0 ||
 	    strcmp(r.u.get_begin.name, name) != 0 || r.u.get_begin.offset != g.from ||
 	    r.u.get_begin.size < g.from) {
@@ -569,7 +577,8 @@ again:
 		goto out;
 	}
 	/* verified, or nothing */
-	if (rd_sha256_final(h, got) != 0 || g.pos != g.size || !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
+	if (rd_sha256_final(h, got) != 0 || g.pos != g.size ||
+	    !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
 		if (ftruncate(pfd, 0) != 0) {
 			code = local_fail("get", name, "cannot truncate the .part file", errno);
 			goto out;
@@ -577,14 +586,16 @@ again:
 		if (g.from > 0 && attempt++ == 0) {
 			/* the .part came from another version of the file: fetch it whole */
 			if (!o->quiet)
-				fprintf(stderr, "roomdrop: get %s: the partial download did not match; "
-						"fetching the whole file again\n",
+				fprintf(stderr,
+					"roomdrop: get %s: the partial download did not match; "
+					"fetching the whole file again\n",
 					shown(name, esc, sizeof(esc)));
 			goto again;
 		}
 		(void)unlinkat(dfd, part, 0);
-		fprintf(stderr, "roomdrop: get %s: %s mismatch: the data received is not the file the "
-				"server announced; nothing kept\n",
+		fprintf(stderr,
+			"roomdrop: get %s: %s mismatch: the data received is not the file the "
+			"server announced; nothing kept\n",
 			shown(name, esc, sizeof(esc)), g.pos != g.size ? "size" : "SHA-256");
 		code = CLI_EVERIFY;
 		goto out;
@@ -600,8 +611,9 @@ again:
 		rc = renameat2(dfd, part, dfd, name, RENAME_NOREPLACE);
 	if (rc != 0) {
 		if (errno == EEXIST) {
-			fprintf(stderr, "roomdrop: get %s: %s/%s appeared meanwhile; the verified data "
-					"stays in %s (use --overwrite)\n",
+			fprintf(stderr,
+				"roomdrop: get %s: %s/%s appeared meanwhile; the verified data "
+				"stays in %s (use --overwrite)\n",
 				shown(name, esc, sizeof(esc)), dir, esc, part);
 			code = CLI_ECONFLICT;
 		} else {
@@ -632,8 +644,8 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		fprintf(stderr, "roomdrop: get: cannot use the folder %s: %s\n", shown(dir, esc, sizeof(esc)),
-			strerror(errno));
+		fprintf(stderr, "roomdrop: get: cannot use the folder %s: %s\n",
+			shown(dir, esc, sizeof(esc)), strerror(errno));
 		return CLI_ELOCAL;
 	}
 	for (i = 0; i < argc; i++) {
@@ -687,7 +699,8 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		if (len > w)
 			w = len;
 	}
-	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256", "UPLOADER");
+	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256",
+	       "UPLOADER");
 	for (i = 0; i < r.u.file_list.count; i++) {
 		const struct rd_file_entry *e = &r.u.file_list.items[i];
 
@@ -696,11 +709,11 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		cli_format_time(e->mtime_ms, when, sizeof(when));
 		rd_hex(e->sha256, RD_SHA256_SIZE, hex);
 		hex[12] = '\0';
-		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs, when, hex,
-		       e->uploader[0] != '\0' ? e->uploader : "?");
+		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs,
+		       when, hex, e->uploader[0] != '\0' ? e->uploader : "?");
 	}
-	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count, r.u.file_list.count == 1 ? "" : "s",
-	       r.u.file_list.room);
+	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count,
+	       r.u.file_list.count == 1 ? "" : "s", r.u.file_list.room);
 	fflush(stdout);
 	rd_msg_clear(&r);
 	return CLI_OK;
@@ -773,9 +786,11 @@ int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 
 		if (rd_msg_decode(RD_MSG_XFER_CANCEL, f->payload, f->len, &m) != 0)
 			return 1;
-		rd_escape_display(m.u.xfer_cancel.reason.p, m.u.xfer_cancel.reason.n, why, sizeof(why));
-		fprintf(out, "* transfer %" PRIu32 " stopped by the server: %s%s%s\n", m.u.xfer_cancel.xfer_id,
-			rd_wire_strerror(m.u.xfer_cancel.code), why[0] ? ": " : "", why);
+		rd_escape_display(m.u.xfer_cancel.reason.p, m.u.xfer_cancel.reason.n, why,
+				  sizeof(why));
+		fprintf(out, "* transfer %" PRIu32 " stopped by the server: %s%s%s\n",
+			m.u.xfer_cancel.xfer_id, rd_wire_strerror(m.u.xfer_cancel.code),
+			why[0] ? ": " : "", why);
 		fflush(out);
 		return 1;
 	}

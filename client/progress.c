@@ -17,7 +17,7 @@
 
 void progress_human_size(uint64_t n, char *out, size_t cap)
 {
-	static const char *const unit[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	static const char *const unit[] = { "KB", "MB", "GB", "TB", "PB", "EB" };
 	double v = (double)n;
 	unsigned i = 0;
 

@@ -14,14 +14,14 @@
 #include <stdint.h>
 
 struct progress {
-	char label[96];        /* "put report.pdf", escaped */
-	uint64_t total;        /* bytes of the whole file */
-	uint64_t base;         /* bytes already there when this run started (resume) */
-	uint64_t done;         /* bytes of the file now there */
-	uint64_t start_ms;     /* monotonic */
+	char label[96];    /* "put report.pdf", escaped */
+	uint64_t total;    /* bytes of the whole file */
+	uint64_t base;     /* bytes already there when this run started (resume) */
+	uint64_t done;     /* bytes of the file now there */
+	uint64_t start_ms; /* monotonic */
 	uint64_t last_draw_ms;
-	int enabled;           /* drawing on a terminal */
-	int drawn;             /* a bar is on the screen */
+	int enabled; /* drawing on a terminal */
+	int drawn;   /* a bar is on the screen */
 };
 
 /* Start a bar labelled "VERB NAME" for a file of total bytes of which base are already

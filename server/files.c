@@ -57,9 +57,9 @@
 #include "rd_zip.h"
 
 #define MAX_PUTS_PER_CLIENT 8u
-#define SYNC_EVERY (8u << 20)          /* start writeback of staged data every 8 MiB */
-#define SEND_TIMEOUT_MS 30000          /* one GET chunk to a client that does not read */
-#define BUSY_WAIT_MS 2000              /* a staging key held by a dying connection */
+#define SYNC_EVERY (8u << 20) /* start writeback of staged data every 8 MiB */
+#define SEND_TIMEOUT_MS 30000 /* one GET chunk to a client that does not read */
+#define BUSY_WAIT_MS 2000     /* a staging key held by a dying connection */
 #define SWEEP_INTERVAL_MAX_S 60
 #define RENAME_TRIES 10000u
 #define SAMPLE_SIZE (16u * 1024u)
@@ -68,10 +68,10 @@
 struct active {
 	struct active *next;
 	char room[RD_ROOM_BUF];
-	char key[STORE_KEY_BUF];    /* staging file held ("" for none) */
-	char stored[RD_NAME_BUF];   /* name reserved by a --rename upload ("" for none) */
-	uint64_t size;              /* bytes this upload adds to its room */
-	uint32_t xfer_id;           /* 0 = held by the sweeper */
+	char key[STORE_KEY_BUF];  /* staging file held ("" for none) */
+	char stored[RD_NAME_BUF]; /* name reserved by a --rename upload ("" for none) */
+	uint64_t size;            /* bytes this upload adds to its room */
+	uint32_t xfer_id;         /* 0 = held by the sweeper */
 };
 
 struct files {
@@ -79,8 +79,8 @@ struct files {
 	char *root;
 	struct store st;
 	struct rd_server *srv;
-	pthread_mutex_t lock;       /* guards active, last_sweep_s */
-	pthread_cond_t released;    /* an active entry went away */
+	pthread_mutex_t lock;    /* guards active, last_sweep_s */
+	pthread_cond_t released; /* an active entry went away */
 	struct active *active;
 	int64_t last_sweep_s;
 	atomic_uint next_xfer;
@@ -91,15 +91,15 @@ struct put_xfer {
 	uint32_t id;
 	uint8_t mode;
 	char room[RD_ROOM_BUF];
-	char name[RD_NAME_BUF];     /* as asked */
+	char name[RD_NAME_BUF]; /* as asked */
 	char key[STORE_KEY_BUF];
 	uint8_t sha[RD_SHA256_SIZE];
 	uint64_t size, offset0, received, synced, start_ms;
-	int fd;                     /* staging file */
-	int stage_dir;              /* STORE/.staging/ROOM */
-	int pct;                    /* last percentage shown as activity */
+	int fd;        /* staging file */
+	int stage_dir; /* STORE/.staging/ROOM */
+	int pct;       /* last percentage shown as activity */
 	struct active *act;
-	struct hasher *hs;          /* hashes the staging file behind the writes */
+	struct hasher *hs; /* hashes the staging file behind the writes */
 };
 
 struct get_xfer;
@@ -107,9 +107,9 @@ struct get_xfer;
 struct fclient {
 	struct put_xfer *puts;
 	unsigned nputs;
-	struct get_xfer *get;        /* the download in progress (or finished, not yet joined) */
-	uint32_t aborted[4];         /* uploads ended by an error: their chunks still on the */
-	unsigned naborted;           /* way are dropped without a reply each */
+	struct get_xfer *get; /* the download in progress (or finished, not yet joined) */
+	uint32_t aborted[4];  /* uploads ended by an error: their chunks still on the */
+	unsigned naborted;    /* way are dropped without a reply each */
 };
 
 void files_config_defaults(struct files_config *c)
@@ -141,7 +141,8 @@ static int active_reserved_name(struct files *f, const char *room, const char *n
 	struct active *a;
 
 	for (a = f->active; a != NULL; a = a->next)
-		if (a->stored[0] != '\0' && strcmp(a->room, room) == 0 && strcmp(a->stored, name) == 0)
+		if (a->stored[0] != '\0' && strcmp(a->room, room) == 0 &&
+		    strcmp(a->stored, name) == 0)
 			return 1;
 	return 0;
 }
@@ -214,8 +215,8 @@ static int sweep_claim(const char *room, const char *key, int release, void *use
 static void sweep(struct files *f, int force)
 {
 	int64_t now = (int64_t)time(NULL);
-	int64_t every = f->cfg.staging_ttl_s < SWEEP_INTERVAL_MAX_S ? f->cfg.staging_ttl_s
-								     : SWEEP_INTERVAL_MAX_S;
+	int64_t every = f->cfg.staging_ttl_s < SWEEP_INTERVAL_MAX_S ? f->cfg.staging_ttl_s :
+								      SWEEP_INTERVAL_MAX_S;
 	unsigned removed = 0;
 
 	pthread_mutex_lock(&f->lock);
@@ -227,12 +228,13 @@ static void sweep(struct files *f, int force)
 	pthread_mutex_unlock(&f->lock);
 	(void)store_sweep(&f->st, now, f->cfg.staging_ttl_s, sweep_claim, f, &removed);
 	if (removed > 0 && f->srv != NULL) {
-		struct rd_event ev = {0};
+		struct rd_event ev = { 0 };
 
 		ev.kind = RD_EV_INFO;
 		ev.time_ms = rd_now_wall_ms();
-		snprintf(ev.text, sizeof(ev.text), "removed %u stale staging file%s (older than %" PRIu32 " s)",
-			 removed, removed == 1 ? "" : "s", f->cfg.staging_ttl_s);
+		snprintf(ev.text, sizeof(ev.text),
+			 "removed %u stale staging file%s (older than %" PRIu32 " s)", removed,
+			 removed == 1 ? "" : "s", f->cfg.staging_ttl_s);
 		rd_server_post_event(f->srv, &ev);
 	}
 }
@@ -334,7 +336,7 @@ static void post_info(struct files *f, struct rd_client *c, const char *room, co
 
 static void post_info(struct files *f, struct rd_client *c, const char *room, const char *fmt, ...)
 {
-	struct rd_event ev = {0};
+	struct rd_event ev = { 0 };
 	va_list ap;
 
 	if (f->srv == NULL)
@@ -698,7 +700,9 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 
 	rd_msg_init(&r, RD_MSG_PUT_READY);
 	if (!name_field_ok(fr))
-		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name (no '/', '\\', control characters, '.' or '..'; UTF-8, 1-255 bytes)");
+		return fail(
+			c, fr, RD_E_BAD_FILENAME,
+			"bad file name (no '/', '\\', control characters, '.' or '..'; UTF-8, 1-255 bytes)");
 	if (rd_msg_decode(RD_MSG_PUT, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	rd_client_room(c, room);
@@ -711,13 +715,15 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	if (f->cfg.max_file_size != 0 && m.u.put.size > f->cfg.max_file_size) {
 		store_human_size(m.u.put.size, hs, sizeof(hs));
 		store_human_size(f->cfg.max_file_size, hl, sizeof(hl));
-		return fail(c, fr, RD_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc, hs, hl);
+		return fail(c, fr, RD_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc, hs,
+			    hl);
 	}
 	fc = fclient_of(c);
 	if (fc == NULL)
 		return RD_E_INTERNAL;
 	if (fc->nputs >= MAX_PUTS_PER_CLIENT)
-		return fail(c, fr, RD_E_BUSY, "too many uploads at once (at most %u)", MAX_PUTS_PER_CLIENT);
+		return fail(c, fr, RD_E_BUSY, "too many uploads at once (at most %u)",
+			    MAX_PUTS_PER_CLIENT);
 	sweep(f, 0);
 
 	x = calloc(1, sizeof(*x));
@@ -760,7 +766,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	}
 	r.u.put_ready.xfer_id = x->id;
 	if (x->mode == RD_PUT_REFUSE && e == 1) {
-		fail(c, fr, RD_E_FILE_EXISTS, "%s already exists in %s (use --overwrite or --rename)", esc, room);
+		fail(c, fr, RD_E_FILE_EXISTS,
+		     "%s already exists in %s (use --overwrite or --rename)", esc, room);
 		goto out;
 	}
 	if (x->mode == RD_PUT_RENAME) {
@@ -786,16 +793,19 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		if (after > f->cfg.room_quota) {
 			store_human_size(used + inflight - x->size, hs, sizeof(hs));
 			store_human_size(f->cfg.room_quota, hl, sizeof(hl));
-			fail(c, fr, RD_E_QUOTA, "room %s is over its quota: %s used or in flight, quota %s",
-			     room, hs, hl);
+			fail(c, fr, RD_E_QUOTA,
+			     "room %s is over its quota: %s used or in flight, quota %s", room, hs,
+			     hl);
 			goto out;
 		}
 	}
 	if (claim_key(f, x) != 0) {
-		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection", esc);
+		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection",
+		     esc);
 		goto out;
 	}
-	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		       STORE_FILE_MODE);
 	if (x->fd < 0 || fstat(x->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		code = RD_E_INTERNAL;
 		goto out;
@@ -817,11 +827,13 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	/* free space for what is still to come, keeping min_free_bytes */
 	if (fstatvfs(x->fd, &vfs) == 0) {
 		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-		if (avail < f->cfg.min_free_bytes || avail - f->cfg.min_free_bytes < x->size - x->received) {
+		if (avail < f->cfg.min_free_bytes ||
+		    avail - f->cfg.min_free_bytes < x->size - x->received) {
 			store_human_size(x->size - x->received, hs, sizeof(hs));
 			store_human_size(avail, hl, sizeof(hl));
-			fail(c, fr, RD_E_NO_SPACE, "not enough space on the server for %s (%s needed, %s free)",
-			     esc, hs, hl);
+			fail(c, fr, RD_E_NO_SPACE,
+			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
+			     hl);
 			goto out;
 		}
 	}
@@ -866,17 +878,20 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 	if (x == NULL && put_was_aborted(fc, m.u.chunk.xfer_id))
 		return 0; /* its error was sent already */
 	if (x == NULL)
-		return fail(c, fr, RD_E_NO_SUCH_TRANSFER, "no upload %" PRIu32 " on this connection",
-			    m.u.chunk.xfer_id);
+		return fail(c, fr, RD_E_NO_SUCH_TRANSFER,
+			    "no upload %" PRIu32 " on this connection", m.u.chunk.xfer_id);
 	if (m.u.chunk.offset != x->received) {
-		fail(c, fr, RD_E_BAD_OFFSET, "chunk at offset %" PRIu64 ", expected %" PRIu64 "; upload aborted",
+		fail(c, fr, RD_E_BAD_OFFSET,
+		     "chunk at offset %" PRIu64 ", expected %" PRIu64 "; upload aborted",
 		     m.u.chunk.offset, x->received);
 		put_abort(f, c, fc, x, 0);
 		return 0;
 	}
 	if (m.u.chunk.data.n > RD_CHUNK_SIZE || m.u.chunk.data.n > x->size - x->received) {
-		fail(c, fr, RD_E_SIZE_MISMATCH, "chunk of %zu bytes at %" PRIu64 " passes the declared size %" PRIu64
-		     " (or the chunk limit); upload aborted", m.u.chunk.data.n, x->received, x->size);
+		fail(c, fr, RD_E_SIZE_MISMATCH,
+		     "chunk of %zu bytes at %" PRIu64 " passes the declared size %" PRIu64
+		     " (or the chunk limit); upload aborted",
+		     m.u.chunk.data.n, x->received, x->size);
 		put_abort(f, c, fc, x, 1);
 		return 0;
 	}
@@ -884,7 +899,8 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 	if (rc != 0) {
 		int nospace = errno == ENOSPC || errno == EDQUOT;
 
-		fail(c, fr, nospace ? RD_E_NO_SPACE : RD_E_INTERNAL, "server could not store the data (%s); upload aborted",
+		fail(c, fr, nospace ? RD_E_NO_SPACE : RD_E_INTERNAL,
+		     "server could not store the data (%s); upload aborted",
 		     nospace ? "disk full" : "write error");
 		put_abort(f, c, fc, x, nospace);
 		return 0;
@@ -913,7 +929,8 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 		e = store_exists(room_fd, x->name);
 		*existed = e == 1;
 		snprintf(stored, RD_NAME_BUF, "%s", x->name);
-		return store_commit(x->stage_dir, x->key, room_fd, x->name, 1) == 0 ? 0 : RD_E_INTERNAL;
+		return store_commit(x->stage_dir, x->key, room_fd, x->name, 1) == 0 ? 0 :
+										      RD_E_INTERNAL;
 	}
 	if (x->mode == RD_PUT_REFUSE) {
 		snprintf(stored, RD_NAME_BUF, "%s", x->name);
@@ -956,11 +973,13 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		return RD_E_MALFORMED;
 	x = put_find(fc, m.u.xfer.xfer_id);
 	if (x == NULL)
-		return fail(c, fr, RD_E_NO_SUCH_TRANSFER, "no upload %" PRIu32 " on this connection", m.u.xfer.xfer_id);
+		return fail(c, fr, RD_E_NO_SUCH_TRANSFER,
+			    "no upload %" PRIu32 " on this connection", m.u.xfer.xfer_id);
 	shown(x->name, esc, sizeof(esc));
 	if (x->received != x->size) {
-		fail(c, fr, RD_E_SIZE_MISMATCH, "%s: received %" PRIu64 " bytes, declared %" PRIu64 "; nothing stored",
-		     esc, x->received, x->size);
+		fail(c, fr, RD_E_SIZE_MISMATCH,
+		     "%s: received %" PRIu64 " bytes, declared %" PRIu64 "; nothing stored", esc,
+		     x->received, x->size);
 		put_free(f, c, fc, x, 1);
 		return 0;
 	}
@@ -972,7 +991,8 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		return RD_E_INTERNAL;
 	}
 	if (!rd_ct_equal(got, x->sha, RD_SHA256_SIZE)) {
-		fail(c, fr, RD_E_HASH_MISMATCH, "%s: SHA-256 of the data received does not match the one declared; nothing stored",
+		fail(c, fr, RD_E_HASH_MISMATCH,
+		     "%s: SHA-256 of the data received does not match the one declared; nothing stored",
 		     esc);
 		post_info(f, c, x->room, "upload of %s refused: SHA-256 mismatch", esc);
 		put_free(f, c, fc, x, 1);
@@ -991,7 +1011,8 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	code = commit(f, x, room_fd, stored, &existed);
 	if (code == RD_E_FILE_EXISTS) {
 		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
-		fail(c, fr, RD_E_FILE_EXISTS, "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
+		fail(c, fr, RD_E_FILE_EXISTS,
+		     "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
 		     esc, x->room);
 		put_free(f, c, fc, x, 0);
 		close(room_fd);
@@ -1015,7 +1036,8 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	meta.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
 	meta.time_ms = rd_now_wall_ms();
 	snprintf(meta.uploader, sizeof(meta.uploader), "%s", nick);
-	(void)store_meta_write(&f->st, x->room, stored, &meta); /* a cache: LIST re-hashes without it */
+	(void)store_meta_write(&f->st, x->room, stored,
+			       &meta); /* a cache: LIST re-hashes without it */
 
 	rd_msg_init(&r, RD_MSG_PUT_DONE);
 	r.u.put_done.xfer_id = x->id;
@@ -1027,8 +1049,9 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	store_human_size(x->size, hs, sizeof(hs));
 	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
 	shown(stored, esc, sizeof(esc));
-	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick, existed ? "replaced" : "added", esc, hs,
-		  x->room, secs, x->offset0 > 0 ? ", resumed" : "");
+	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick,
+		  existed ? "replaced" : "added", esc, hs, x->room, secs,
+		  x->offset0 > 0 ? ", resumed" : "");
 	put_free(f, c, fc, x, 0);
 	return 0;
 }
@@ -1139,7 +1162,8 @@ static int send_chunks(struct get_xfer *g)
 						  payload.len, RD_FRAME_COMPRESS)) != 0)
 				break;
 			/* prefix-only form: waits for the socket like the raw path */
-			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0, SEND_TIMEOUT_MS);
+			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0,
+						 SEND_TIMEOUT_MS);
 		}
 		if (rc != 0)
 			break;
@@ -1152,7 +1176,8 @@ static int send_chunks(struct get_xfer *g)
 		rd_buf_reset(&frame);
 		rc = rd_msg_frame(&frame, &m, g->req, 0);
 		if (rc == 0)
-			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0, SEND_TIMEOUT_MS);
+			rc = rd_client_send_file(g->c, frame.data, frame.len, -1, 0, 0,
+						 SEND_TIMEOUT_MS);
 	}
 	rd_buf_free(&pre);
 	rd_buf_free(&frame);
@@ -1235,8 +1260,9 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	if (m.u.get.offset > meta.size) {
-		fail(c, fr, RD_E_BAD_OFFSET, "offset %" PRIu64 " is past the end of %s (%" PRIu64 " bytes)",
-		     m.u.get.offset, esc, meta.size);
+		fail(c, fr, RD_E_BAD_OFFSET,
+		     "offset %" PRIu64 " is past the end of %s (%" PRIu64 " bytes)", m.u.get.offset,
+		     esc, meta.size);
 		goto out;
 	}
 	g = calloc(1, sizeof(*g));
@@ -1295,7 +1321,8 @@ out:
 
 static int entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct rd_file_entry *)a)->name, ((const struct rd_file_entry *)b)->name);
+	return strcmp(((const struct rd_file_entry *)a)->name,
+		      ((const struct rd_file_entry *)b)->name);
 }
 
 static uint16_t handle_list(struct files *f, struct rd_client *c, const struct rd_frame *fr)
@@ -1386,8 +1413,8 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	shown(m.u.name.name, esc, sizeof(esc));
 	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) != 0 ||
-	    fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
-	    unlinkat(room_fd, m.u.name.name, 0) != 0) {
+	    fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(sb.st_mode) || unlinkat(room_fd, m.u.name.name, 0) != 0) {
 		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}
@@ -1424,7 +1451,8 @@ static uint16_t handle_cancel(struct files *f, struct rd_client *c, const struct
 
 /* ---- hooks ----------------------------------------------------------------------------- */
 
-uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr, void *user)
+uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr,
+			void *user)
 {
 	struct files *f = user;
 

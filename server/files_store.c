@@ -145,7 +145,7 @@ static int fd_path(int fd, char *out, size_t cap)
 int store_room_open(const struct store *st, enum store_tree tree, const char *room, int create,
 		    int *out_fd)
 {
-	static const char *const sub[] = {"", "/" STORE_META_DIR, "/" STORE_STAGING_DIR};
+	static const char *const sub[] = { "", "/" STORE_META_DIR, "/" STORE_STAGING_DIR };
 	char want[PATH_MAX], got[PATH_MAX];
 	int base, fd = -1, rc;
 
@@ -155,8 +155,11 @@ int store_room_open(const struct store *st, enum store_tree tree, const char *ro
 		return RD_ERR_INVAL;
 	if (rd_room_check(room, strlen(room)) != 0)
 		return RD_ERR_INVAL;
-	base = tree == STORE_VISIBLE ? st->root_fd : tree == STORE_META ? st->meta_fd : st->staging_fd;
-	if (create && mkdirat(base, room, tree == STORE_VISIBLE ? STORE_DIR_MODE : STORE_PRIVATE_MODE) != 0 &&
+	base = tree == STORE_VISIBLE ? st->root_fd :
+	       tree == STORE_META    ? st->meta_fd :
+				       st->staging_fd;
+	if (create &&
+	    mkdirat(base, room, tree == STORE_VISIBLE ? STORE_DIR_MODE : STORE_PRIVATE_MODE) != 0 &&
 	    errno != EEXIST)
 		return RD_ERR_SYSTEM;
 	fd = openat(base, room, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -200,7 +203,8 @@ int store_check_inside(int dir_fd, const char *name, int fd)
 		return RD_ERR_INVAL;
 	if (fstat(fd, &a) != 0 || fstatat(dir_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
 		return RD_ERR_INVAL;
-	if (!S_ISREG(a.st_mode) || !S_ISREG(b.st_mode) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+	if (!S_ISREG(a.st_mode) || !S_ISREG(b.st_mode) || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
 		return RD_ERR_INVAL;
 	rc1 = fd_path(dir_fd, dpath, sizeof(dpath));
 	rc2 = fd_path(fd, fpath, sizeof(fpath));
@@ -349,7 +353,14 @@ static int parse_u64(const char *s, size_t n, uint64_t *v)
 
 int store_meta_parse(const char *buf, size_t n, struct store_meta *m)
 {
-	enum { F_SHA = 1, F_SIZE = 2, F_INO = 4, F_MTIME = 8, F_TIME = 16, F_UP = 32 };
+	enum {
+		F_SHA = 1,
+		F_SIZE = 2,
+		F_INO = 4,
+		F_MTIME = 8,
+		F_TIME = 16,
+		F_UP = 32
+	};
 	char hex[2 * RD_SHA256_SIZE + 1];
 	const char *p = buf, *end = buf + n, *nl, *sp;
 	unsigned seen = 0, bit;
@@ -366,7 +377,8 @@ int store_meta_parse(const char *buf, size_t n, struct store_meta *m)
 		if (nl == NULL)
 			return RD_ERR_MALFORMED;
 		if (first) {
-			if ((size_t)(nl - p) != strlen(META_MAGIC) || memcmp(p, META_MAGIC, strlen(META_MAGIC)) != 0)
+			if ((size_t)(nl - p) != strlen(META_MAGIC) ||
+			    memcmp(p, META_MAGIC, strlen(META_MAGIC)) != 0)
 				return RD_ERR_MALFORMED;
 			first = 0;
 			p = nl + 1;
@@ -421,7 +433,8 @@ int store_meta_parse(const char *buf, size_t n, struct store_meta *m)
 		seen |= bit;
 		p = nl + 1;
 	}
-	if (first || (seen & (F_SHA | F_SIZE | F_INO | F_MTIME)) != (F_SHA | F_SIZE | F_INO | F_MTIME)) {
+	if (first ||
+	    (seen & (F_SHA | F_SIZE | F_INO | F_MTIME)) != (F_SHA | F_SIZE | F_INO | F_MTIME)) {
 		memset(m, 0, sizeof(*m));
 		return RD_ERR_MALFORMED;
 	}
@@ -495,7 +508,8 @@ int store_meta_remove(const struct store *st, const char *room, const char *name
 {
 	int dfd = -1, rc;
 
-	if (st == NULL || room == NULL || name == NULL || rd_filename_check(name, strlen(name)) != 0)
+	if (st == NULL || room == NULL || name == NULL ||
+	    rd_filename_check(name, strlen(name)) != 0)
 		return RD_ERR_INVAL;
 	rc = store_room_open(st, STORE_META, room, 0, &dfd);
 	if (rc == RD_ERR_NOT_FOUND)
@@ -640,7 +654,8 @@ int store_room_usage(int room_fd, uint64_t *bytes)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(room_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+		if (fstatat(room_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
 			sum += (uint64_t)sb.st_size;
 	}
 	closedir(d);
@@ -695,7 +710,8 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || rd_room_check(de->d_name, strlen(de->d_name)) != 0)
 			continue;
-		rfd = openat(st->staging_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rfd = openat(st->staging_fd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (rfd < 0)
 			continue;
 		sweep_room(rfd, de->d_name, now_s, ttl_s, claim, user, removed);
@@ -719,7 +735,7 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 
 void store_human_size(uint64_t n, char *out, size_t cap)
 {
-	static const char *const unit[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	static const char *const unit[] = { "KB", "MB", "GB", "TB", "PB", "EB" };
 	double v = (double)n;
 	unsigned i = 0;
 

@@ -37,10 +37,10 @@
 #define STORE_KEY_BUF 100
 
 struct store {
-	int root_fd;            /* STORE */
-	int meta_fd;            /* STORE/.meta */
-	int staging_fd;         /* STORE/.staging */
-	char *root_real;        /* realpath of STORE, for the resolved-path checks */
+	int root_fd;     /* STORE */
+	int meta_fd;     /* STORE/.meta */
+	int staging_fd;  /* STORE/.staging */
+	char *root_real; /* realpath of STORE, for the resolved-path checks */
 };
 
 struct store_meta {
@@ -48,8 +48,8 @@ struct store_meta {
 	uint64_t size;
 	uint64_t ino;
 	int64_t mtime_ns;
-	uint64_t time_ms;             /* when it was committed (wall clock) */
-	char uploader[RD_NICK_BUF];   /* "" = unknown */
+	uint64_t time_ms;           /* when it was committed (wall clock) */
+	char uploader[RD_NICK_BUF]; /* "" = unknown */
 };
 
 /* Create (mode 0755, parents included) and open the store root and its private folders.
@@ -58,7 +58,11 @@ int store_open(const char *root, struct store *st);
 void store_close(struct store *st);
 
 /* Which of the three trees a room folder is opened in. */
-enum store_tree { STORE_VISIBLE = 0, STORE_META = 1, STORE_STAGING = 2 };
+enum store_tree {
+	STORE_VISIBLE = 0,
+	STORE_META = 1,
+	STORE_STAGING = 2
+};
 /* Open the folder of room in tree (O_DIRECTORY|O_NOFOLLOW), creating it first when
  * create != 0. The room name is checked again (rd_room_check) and the resolved path of
  * the opened folder must be STORE[/.meta|/.staging]/ROOM. RD_ERR_NOT_FOUND when it does

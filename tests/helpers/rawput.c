@@ -47,8 +47,13 @@ static struct {
 	int mode, lie_sha, shorten;
 	long corrupt, bad_offset, bad_zlib, stop_after;
 	size_t chunk;
-} opt = {.nick = "raw", .room = "general", .corrupt = NONE, .bad_offset = NONE,
-	 .bad_zlib = NONE, .stop_after = NONE, .chunk = RD_CHUNK_SIZE};
+} opt = { .nick = "raw",
+	  .room = "general",
+	  .corrupt = NONE,
+	  .bad_offset = NONE,
+	  .bad_zlib = NONE,
+	  .stop_after = NONE,
+	  .chunk = RD_CHUNK_SIZE };
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
@@ -111,7 +116,7 @@ static int report(struct rd_conn *c, int rc, uint16_t werr)
  * refuses to encode such names. */
 static int raw_name(struct rd_conn *c, const char *cmd, const char *hex)
 {
-	uint8_t sha[RD_SHA256_SIZE] = {0};
+	uint8_t sha[RD_SHA256_SIZE] = { 0 };
 	struct rd_frame f;
 	struct rd_buf b;
 	uint16_t type, werr = 0;
@@ -212,7 +217,7 @@ static int do_put(struct rd_conn *c, const char *path)
 		if (k == opt.bad_zlib) {
 			/* flagged compressed; a length prefix, then bytes that are not zlib */
 			uint8_t frame[RD_FRAME_HEADER_SIZE + 12];
-			struct rd_frame_hdr h = {0};
+			struct rd_frame_hdr h = { 0 };
 
 			h.flags = RD_FLAG_COMPRESSED;
 			h.type = RD_MSG_PUT_CHUNK;
@@ -251,7 +256,8 @@ static int do_put(struct rd_conn *c, const char *path)
 	rc = rd_conn_wait_reply(c, req, 60000, &f, &werr);
 	if (rc != 0)
 		return report(c, rc, werr);
-	if (f.hdr.type != RD_MSG_PUT_DONE || rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0)
+	if (f.hdr.type != RD_MSG_PUT_DONE ||
+	    rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0)
 		return report(c, RD_ERR_PROTOCOL, 0);
 	out("done %s", r.u.put_done.name);
 	rd_msg_clear(&r);
@@ -262,8 +268,9 @@ static int do_put(struct rd_conn *c, const char *path)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: rawput --port P [--nick N] [--room R] name-put|name-get|name-rm HEX\n"
-			"       rawput --port P [...] put FILE [fault options] (see the source)\n");
+	fprintf(stderr,
+		"usage: rawput --port P [--nick N] [--room R] name-put|name-get|name-rm HEX\n"
+		"       rawput --port P [...] put FILE [fault options] (see the source)\n");
 	return 2;
 }
 
@@ -323,7 +330,8 @@ int main(int argc, char **argv)
 	if ((rc = rd_conn_open("127.0.0.1", opt.port, &o, NULL, &c, &werr)) != 0 ||
 	    (rc = rd_conn_register(c, opt.nick, &werr)) != 0 ||
 	    (rc = rd_conn_join(c, opt.room, NULL, &werr)) != 0) {
-		fprintf(stderr, "rawput: cannot connect/register/join: %s (%u)\n", rd_strerror(rc), werr);
+		fprintf(stderr, "rawput: cannot connect/register/join: %s (%u)\n", rd_strerror(rc),
+			werr);
 		rd_conn_close(c);
 		return 3;
 	}

@@ -16,8 +16,8 @@
 #include "../../server/files_store.c"
 
 struct fixture {
-	char dir[64];     /* temporary parent */
-	char root[96];    /* dir/store */
+	char dir[64];  /* temporary parent */
+	char root[96]; /* dir/store */
 	struct store st;
 };
 
@@ -49,7 +49,8 @@ static int rm_rf_at(int dfd)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)) {
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(sb.st_mode)) {
 			sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 			if (sub >= 0) {
 				rm_rf_at(sub);
@@ -91,13 +92,17 @@ static void write_file(int dfd, const char *name, const char *content)
 
 static void test_rename_candidates(void **state)
 {
-	static const struct { const char *in; unsigned n; const char *want; } t[] = {
-		{"report.pdf", 1, "report (1).pdf"},
-		{"notes", 2, "notes (2)"},
-		{".bashrc", 1, ".bashrc (1)"},
-		{"archive.tar.gz", 3, "archive.tar (3).gz"},
-		{"naïve café.txt", 1, "naïve café (1).txt"},
-		{"a.", 1, "a (1)."},
+	static const struct {
+		const char *in;
+		unsigned n;
+		const char *want;
+	} t[] = {
+		{ "report.pdf", 1, "report (1).pdf" },
+		{ "notes", 2, "notes (2)" },
+		{ ".bashrc", 1, ".bashrc (1)" },
+		{ "archive.tar.gz", 3, "archive.tar (3).gz" },
+		{ "naïve café.txt", 1, "naïve café (1).txt" },
+		{ "a.", 1, "a (1)." },
 	};
 	char out[RD_NAME_BUF], name[RD_FILENAME_MAX + 1];
 	size_t i;
@@ -210,7 +215,7 @@ static void test_commit_one_winner(void **state)
 {
 	struct fixture *fx = *state;
 	int room, stage;
-	char buf[16] = {0};
+	char buf[16] = { 0 };
 	int fd;
 
 	assert_int_equal(store_room_open(&fx->st, STORE_VISIBLE, "general", 1, &room), 0);
@@ -356,7 +361,7 @@ static int claim_busy_k2(const char *room, const char *key, int release, void *u
 static void test_sweep_removes_only_stale_unclaimed(void **state)
 {
 	struct fixture *fx = *state;
-	struct timespec old[2] = {{.tv_sec = 1000}, {.tv_sec = 1000}};
+	struct timespec old[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
 	unsigned removed = 0;
 	int stage, released = 0;
 
@@ -367,7 +372,8 @@ static void test_sweep_removes_only_stale_unclaimed(void **state)
 	assert_int_equal(utimensat(stage, "k1", old, 0), 0);
 	assert_int_equal(utimensat(stage, "k2", old, 0), 0);
 	assert_int_equal(store_sweep(&fx->st, (int64_t)time(NULL), 3600, claim_busy_k2, &released,
-				     &removed), 0);
+				     &removed),
+			 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(released, 1);
 	assert_int_equal(store_exists(stage, "k1"), 0);
@@ -378,9 +384,17 @@ static void test_sweep_removes_only_stale_unclaimed(void **state)
 
 static void test_human_size(void **state)
 {
-	static const struct { uint64_t n; const char *want; } t[] = {
-		{0, "0 B"}, {999, "999 B"}, {1000, "1.0 KB"}, {1234567, "1.2 MB"},
-		{999999, "1.0 MB"}, {1073741824ULL, "1.1 GB"}, {UINT64_MAX, "18.4 EB"},
+	static const struct {
+		uint64_t n;
+		const char *want;
+	} t[] = {
+		{ 0, "0 B" },
+		{ 999, "999 B" },
+		{ 1000, "1.0 KB" },
+		{ 1234567, "1.2 MB" },
+		{ 999999, "1.0 MB" },
+		{ 1073741824ULL, "1.1 GB" },
+		{ UINT64_MAX, "18.4 EB" },
 	};
 	char out[32];
 	size_t i;
@@ -401,10 +415,14 @@ int main(void)
 		cmocka_unit_test(test_staging_key),
 		cmocka_unit_test_setup_teardown(test_commit_one_winner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_folders_are_checked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_file_refuses_links_and_specials, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_info_uses_or_rebuilds_metadata, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_room_usage_counts_regular_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_removes_only_stale_unclaimed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_file_refuses_links_and_specials, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_file_info_uses_or_rebuilds_metadata, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_room_usage_counts_regular_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_removes_only_stale_unclaimed, setup,
+						teardown),
 		cmocka_unit_test(test_human_size),
 	};
 
