@@ -145,6 +145,7 @@ CTL=$RD_TMP/ctl.sock
 rd_start_server --store "$(rd_tmpdir)" --rooms general,random --ctl-socket "$CTL"
 listener bob bob general
 bob_pid=$LPID
+listener bob2 bobby general
 listener dora dora random
 
 expect 0 rdc --nick alice say hello everyone
@@ -173,7 +174,7 @@ hasnt "$RD_TMP/bob.out" "only for random"
 # rooms and who
 expect 0 rdc --nick alice rooms
 has "$OUT" "general"
-grep -Eq '^general +1 member$' "$OUT" || fail "rooms: $(cat "$OUT")"
+grep -Eq '^general +2 members$' "$OUT" || fail "rooms: $(cat "$OUT")"
 grep -Eq '^random +1 member$' "$OUT" || fail "rooms: $(cat "$OUT")"
 expect 0 rdc --nick alice who
 grep -Eq '^bob ' "$OUT" || fail "who: $(cat "$OUT")"
@@ -206,6 +207,51 @@ has "$OUT" "unknown command /nope"
 wait_for "$RD_TMP/dora.out" "[random] <shelly> hello from the shell"
 wait_for "$RD_TMP/bob.out" "[private] <shelly> psst"
 
+# the interactive shell on a terminal (tmux): an event arrives while a line is half typed;
+# it prints above the prompt and the typed text comes back intact
+if command -v tmux >/dev/null 2>&1; then
+	TMUX_SOCK=$RD_TMP/tmux.sock
+	tm() { tmux -S "$TMUX_SOCK" "$@"; }
+	# shellcheck disable=SC2016 # expanded when the exit trap runs
+	rd_on_exit 'tmux -S "$TMUX_SOCK" kill-server 2>/dev/null'
+	tm new-session -d -x 120 -y 30 \
+		"$CLI --port $RD_PORT --nick tina --room general shell; echo EXIT=\$?; sleep 60"
+	screen() { tm capture-pane -p; }
+	for ((i = 0; i < 200; i++)); do
+		screen | grep -q '^tina@general>' && break
+		sleep 0.05
+	done
+	screen | grep -q '^tina@general>' || fail "no shell prompt: $(screen)"
+	tm send-keys "half a li"
+	sleep 0.2
+	expect 0 rdc --nick ursula say interrupting you
+	for ((i = 0; i < 200; i++)); do
+		screen | grep -qF '[general] <ursula> interrupting you' && break
+		sleep 0.05
+	done
+	screen | grep -qF '[general] <ursula> interrupting you' || fail "event not shown: $(screen)"
+	sleep 0.3
+	last=$(screen | grep -v '^$' | tail -n 1)
+	[[ $last == "tina@general> half a li" ]] || fail "typed line garbled: '$last' in: $(screen)"
+	tm send-keys "ne" Enter
+	wait_for "$RD_TMP/bob2.out" "[general] <tina> half a line" 10
+	tm send-keys "/who" Enter
+	for ((i = 0; i < 200; i++)); do
+		screen | grep -q '^In general:' && break
+		sleep 0.05
+	done
+	# the prompt comes back below the command's output, not above it
+	screen | grep -v '^$' | tail -n 1 | grep -q '^tina@general>$' ||
+		fail "prompt not below /who's output: $(screen)"
+	tm send-keys "/quit" Enter
+	for ((i = 0; i < 200; i++)); do
+		screen | grep -q '^EXIT=' && break
+		sleep 0.05
+	done
+	screen | grep -q '^EXIT=0$' || fail "shell did not quit with 0: $(screen)"
+	tm kill-server 2>/dev/null || true
+fi
+
 # broadcast and kick through ctl
 "$SRV" ctl --socket "$CTL" broadcast "maintenance at noon" >/dev/null ||
 	fail "ctl broadcast failed"
@@ -235,6 +281,17 @@ rd_stop_server
 wait_exit "$gone_pid" 10
 [[ $WAIT_STATUS == 8 ]] || fail "listen exited $WAIT_STATUS when the server stopped, wanted 8"
 has "$RD_TMP/gone.out" "* Server is shutting down"
+
+# ---- heartbeat: an idle listen answers PING and stays --------------------------------------
+
+rd_start_server --store "$(rd_tmpdir)" --ping-interval 300ms --ping-timeout 500ms
+listener beat idler
+sleep 2
+kill -0 "$LPID" 2>/dev/null || fail "listen was dropped by the heartbeat"
+expect 0 rdc --nick checker who
+grep -Eq '^idler ' "$OUT" || fail "idle listener gone after heartbeats: $(cat "$OUT")"
+rd_stop_pid "$LPID"
+rd_stop_server
 
 # ---- the dice lobby example ---------------------------------------------------------------------
 
