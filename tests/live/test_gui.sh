@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# test_gui.sh - the administrator's window (issue 5), driven the way a person would drive it.
+#
+# Starts a private Xvfb, the server WITH its window on it (no --headless), and clients;
+# then, with real X input events from xdotool:
+#   1. checks the table filled in (screenshot before/after differ where the rows are) and
+#      keeps a screenshot (build/.../live-logs/gui-screenshot.png; docs/screenshot.png when
+#      it is missing or RD_SCREENSHOT=update);
+#   2. selects bob with the keyboard (Ctrl+T, Home, Down: the table is sorted by nickname),
+#      opens the kick dialog with Ctrl+K (its title, "Kick bob", proves the selection) and
+#      cancels it with Escape: nobody is kicked;
+#   3. opens it again, types a reason, presses Enter: bob reads "You were kicked: REASON",
+#      the others "bob was kicked";
+#   4. Ctrl+L, types a broadcast, presses Enter: every remaining client prints
+#      "Message from the server on ...: TEXT"; then the scope drop-down (Alt+B) set to
+#      Room, then User, with the target taken from the selected row: only that room /
+#      that user gets the message;
+#   5. 500 clients connect and leave quickly (tests/helpers/churn_clients, twice): the
+#      server still answers, the window still exists and still takes input (a second
+#      broadcast typed after the churn arrives);
+#   6. Ctrl+Q with clients connected: the window closes, the server exits 0, clients are
+#      told and exit, and the server's stderr shows no GTK/GLib criticals.
+# Skips (77) only when the server is built without GTK or Xvfb cannot be started.
+set -euo pipefail
+# shellcheck source=tests/live/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+WAIT=${RD_GUI_WAIT:-15}   # seconds for anything to show up
+XKEY_DELAY=60             # ms between synthetic key strokes
+
+rd_need_server
+[[ -x $BUILD/roomdrop ]] || skip "$BUILD/roomdrop is not built yet"
+[[ ${GUI:-1} != 0 ]] || skip "built with GUI=0: the server has no window to test"
+if command -v ldd >/dev/null 2>&1 && ! ldd "$BUILD/roomdrop-server" | grep -q 'libgtk-4'; then
+	skip "$BUILD/roomdrop-server is built without GTK 4 (GUI=0?)"
+fi
+command -v Xvfb >/dev/null 2>&1 ||
+	skip "Xvfb is not installed, so no X server can be started (scripts/install-deps.sh installs it)"
+for tool in xdotool xwd convert compare; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		fail "$tool is missing (scripts/install-deps.sh installs xdotool, x11-apps, imagemagick)"
+done
+CHURN=$BUILD/tests/churn_clients
+[[ -x $CHURN ]] || fail "$CHURN is not built (make tests)"
+
+# ---- helpers -----------------------------------------------------------------------------
+
+# wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds; 1 if time runs out.
+wait_for()
+{
+	local limit=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+has_line() { grep -qF -- "$2" "$1" 2>/dev/null; }
+server_alive() { kill -0 "$SERVER_PID" 2>/dev/null && [[ $(ps -o stat= -p "$SERVER_PID") != Z* ]]; }
+
+# the visible main window (its title starts with "roomdrop"; the dialogs' do not)
+main_window() { xdotool search --onlyvisible --name '^roomdrop ' 2>/dev/null | head -n 1; }
+find_window() { WIN=$(main_window) && [[ -n $WIN ]]; }
+find_dialog() { DLG=$(xdotool search --onlyvisible --name "^$1\$" 2>/dev/null | head -n 1) && [[ -n $DLG ]]; }
+dialog_gone() { ! xdotool search --onlyvisible --name "^$1\$" >/dev/null 2>&1; }
+
+focus_main()
+{
+	find_window || fail "the window is gone"
+	xdotool windowfocus --sync "$WIN" || fail "cannot focus the window"
+}
+
+keys() { xdotool key --clearmodifiers --delay "$XKEY_DELAY" "$@"; }
+type_text() { xdotool type --clearmodifiers --delay 20 -- "$1"; }
+
+shot() { xwd -silent -id "$WIN" | convert xwd:- "png:$1"; }
+
+# select_row N: focus the client table (Ctrl+T), go to its first row, then N rows down
+select_row()
+{
+	local i
+	focus_main
+	sleep 0.2
+	keys ctrl+t
+	sleep 0.2
+	keys Home
+	for ((i = 0; i < $1; i++)); do
+		keys Down
+	done
+	sleep 0.3
+}
+
+# pick_scope N: open the scope drop-down (Alt+B, Space) and choose entry N
+# (0 Everyone, 1 Room, 2 User). Each step waits for the popover: keys sent before it has
+# the keyboard would go to the window behind it.
+popover_count() { xdotool search --onlyvisible --class roomdrop-server 2>/dev/null | wc -l; }
+popover_open() { (($(popover_count) > n_before)); }
+popover_closed() { (($(popover_count) <= n_before)); }
+pick_scope()
+{
+	local i n_before
+	focus_main
+	sleep 0.2
+	n_before=$(popover_count)
+	keys alt+b
+	sleep 0.3
+	keys space
+	wait_for "$WAIT" popover_open || fail "the scope drop-down did not open"
+	sleep 0.4
+	keys Home
+	for ((i = 0; i < $1; i++)); do
+		keys Down
+	done
+	sleep 0.2
+	keys Return
+	wait_for "$WAIT" popover_closed || fail "the scope drop-down did not close"
+	sleep 0.3
+}
+
+# ---- an X server of our own --------------------------------------------------------------
+
+dispfile=$RD_TMP/xvfb.display
+rd_spawn Xvfb -displayfd 9 -screen 0 1280x800x24 -nolisten tcp -noreset \
+	9>"$dispfile" >"$RD_TMP/xvfb.log" 2>&1
+XVFB_PID=$RD_LAST_PID
+xvfb_ready() { [[ $(<"$dispfile") =~ ^[0-9]+$ ]] 2>/dev/null; }
+if ! wait_for 10 xvfb_ready; then
+	tail -n 5 "$RD_TMP/xvfb.log" >&2 || true
+	skip "Xvfb could not be started (no X server for the window)"
+fi
+kill -0 "$XVFB_PID" 2>/dev/null || skip "Xvfb exited at start (see above)"
+DISPLAY=:$(<"$dispfile")
+export DISPLAY
+unset WAYLAND_DISPLAY
+# hermetic GTK: X11 backend, software rendering, never the developer's session bus
+export GDK_BACKEND=x11 GSK_RENDERER=cairo DBUS_SESSION_BUS_ADDRESS=unix:path=$RD_TMP/no-bus
+xdpyinfo_ok() { xdotool getdisplaygeometry >/dev/null 2>&1; }
+wait_for 10 xdpyinfo_ok || skip "Xvfb on $DISPLAY does not answer"
+echo "Xvfb on $DISPLAY (pid $XVFB_PID)"
+
+# ---- the server, with its window -----------------------------------------------------------
+
+srvdir=$RD_TMP/server
+mkdir -p "$srvdir"
+SERVER_LOG=$srvdir/server.log
+RD_SERVER_LOGS+=("$SERVER_LOG")
+(cd "$srvdir" && exec "$BUILD/roomdrop-server" --listen 127.0.0.1:0 --port-file "$srvdir/port" \
+	--store "$srvdir/store" --ctl-socket "$srvdir/ctl.sock" --rooms general,random,music) \
+	>"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+RD_PIDS+=("$SERVER_PID")
+
+port_ready() { [[ -s $srvdir/port && $(<"$srvdir/port") =~ ^[0-9]+$ ]]; }
+wait_for "$WAIT" port_ready || fail "the server wrote no port within ${WAIT}s"
+PORT=$(<"$srvdir/port")
+wait_for "$WAIT" find_window || fail "no window appeared within ${WAIT}s (server alive: $(server_alive && echo yes || echo no))"
+echo "server pid $SERVER_PID on port $PORT, window $WIN"
+geom=$(xdotool getwindowgeometry "$WIN")
+echo "$geom"
+sleep 1
+shot "$RD_TMP/empty.png"
+
+# ---- clients -------------------------------------------------------------------------------
+
+declare -A CPID
+start_client()   # NICK ROOM
+{
+	rd_spawn "$BUILD/roomdrop" --port "$PORT" --nick "$1" --room "$2" listen \
+		>"$RD_TMP/$1.out" 2>&1 </dev/null
+	CPID[$1]=$RD_LAST_PID
+}
+start_client alice general
+start_client bob general
+start_client carol music
+start_client dave random
+# erin chats through the shell, so the "Last message" column has something to show
+# (fd 7 is opened read-write first: opening a FIFO for reading alone would block)
+mkfifo "$RD_TMP/erin.in"
+exec 7<>"$RD_TMP/erin.in"
+rd_on_exit "exec 7>&-"
+# (not through rd_spawn: a background command keeps its stdin only when the redirection
+# is written on the command itself)
+"$BUILD/roomdrop" --port "$PORT" --nick erin --room general shell \
+	<"$RD_TMP/erin.in" >"$RD_TMP/erin.out" 2>&1 &
+CPID[erin]=$!
+RD_PIDS+=("$!")
+# the exit trap stops processes in order: the X server goes last
+rd__forget "$XVFB_PID"
+RD_PIDS+=("$XVFB_PID")
+
+for n in alice bob carol dave; do
+	wait_for "$WAIT" has_line "$RD_TMP/$n.out" "listening in" ||
+		fail "client $n did not start listening: $(tail -n 3 "$RD_TMP/$n.out")"
+done
+echo "hello everyone" >&7 || true
+sleep 1.5 # a refresh is at most 0.5 s away; leave time for the shell's message too
+
+# ---- 1. the table shows them --------------------------------------------------------------
+
+shot "$RD_TMP/populated.png"
+mkdir -p "$BUILD/live-logs"
+cp "$RD_TMP/populated.png" "$BUILD/live-logs/gui-screenshot.png"
+read -r w h colors < <(identify -format '%w %h %k\n' "$RD_TMP/populated.png")
+echo "screenshot: ${w}x${h}, $colors colours"
+((w >= 600 && h >= 400)) || fail "screenshot is only ${w}x${h}"
+((colors >= 16)) || fail "screenshot has only $colors colours: an empty window?"
+# the band under the column titles (rows 1-5) must differ from the empty window's
+band=$((w - 20))x170+10+100
+diff=$(compare -metric AE -fuzz 10% "$RD_TMP/empty.png[$band]" "$RD_TMP/populated.png[$band]" \
+	null: 2>&1 >/dev/null || true)
+diff=${diff%% *}
+echo "pixels changed where the rows are: $diff"
+if ! [[ $diff =~ ^[0-9]+$ ]] || ((diff <= 2000)); then
+	fail "the client rows did not appear (changed pixels: $diff)"
+fi
+if [[ ! -f $RD_ROOT/docs/screenshot.png || ${RD_SCREENSHOT:-} == update ]]; then
+	mkdir -p "$RD_ROOT/docs"
+	convert "$RD_TMP/populated.png" -strip "png:$RD_ROOT/docs/screenshot.png"
+	echo "wrote docs/screenshot.png"
+fi
+
+# ---- 2. kick: Cancel does nothing --------------------------------------------------------
+
+select_row 1 # alice, bob, carol, ... (sorted by nickname)
+keys ctrl+k
+# the dialog's title names the client: it proves the selection too
+wait_for "$WAIT" find_dialog "Kick bob" || fail "Ctrl+K opened no 'Kick bob' dialog"
+xdotool windowfocus --sync "$DLG"
+type_text "never sent"
+keys Escape
+wait_for "$WAIT" dialog_gone "Kick bob" || fail "Escape did not close the kick dialog"
+sleep 1
+has_line "$RD_TMP/bob.out" "kicked" && fail "bob was kicked although the dialog was cancelled"
+kill -0 "${CPID[bob]}" || fail "bob's client ended although the dialog was cancelled"
+echo "kick dialog cancelled: nobody kicked"
+
+# ---- 3. kick through the dialog --------------------------------------------------------------
+
+reason="flooding the room $$"
+focus_main
+keys ctrl+k
+wait_for "$WAIT" find_dialog "Kick bob" || fail "Ctrl+K opened no 'Kick bob' dialog the second time"
+xdotool windowfocus --sync "$DLG"
+type_text "$reason"
+keys Return
+wait_for "$WAIT" has_line "$RD_TMP/bob.out" "You were kicked: $reason" ||
+	fail "bob did not read 'You were kicked: $reason': $(tail -n 3 "$RD_TMP/bob.out")"
+for n in alice carol dave; do
+	wait_for "$WAIT" has_line "$RD_TMP/$n.out" "bob was kicked" ||
+		fail "$n did not read 'bob was kicked': $(tail -n 3 "$RD_TMP/$n.out")"
+done
+has_line "$RD_TMP/alice.out" "You were kicked" && fail "alice was kicked instead of / as well as bob"
+echo "kicked bob with reason '$reason'; the others were told"
+
+# ---- 4. broadcast ------------------------------------------------------------------------------
+
+broadcast()   # TEXT: typed into the entry, sent with Enter
+{
+	focus_main
+	keys ctrl+l
+	type_text "$1"
+	keys Return
+}
+msg="maintenance at noon $$"
+broadcast "$msg"
+for n in alice carol dave; do
+	wait_for "$WAIT" has_line "$RD_TMP/$n.out" "Message from the server on" ||
+		fail "$n got no broadcast: $(tail -n 3 "$RD_TMP/$n.out")"
+	grep "Message from the server on" "$RD_TMP/$n.out" | grep -qF -- ": $msg" ||
+		fail "$n's broadcast line lacks the text: $(grep 'Message from the server' "$RD_TMP/$n.out")"
+done
+echo "broadcast reached alice, carol and dave"
+
+# to a room: select dave (in random), scope Room; the target follows the selection
+select_row 2 # alice, carol, dave, erin
+pick_scope 1
+msg_room="only for the random room $$"
+broadcast "$msg_room"
+wait_for "$WAIT" has_line "$RD_TMP/dave.out" "$msg_room" ||
+	fail "the room broadcast did not reach dave (in random)"
+# to one user: select carol, scope User
+select_row 1
+pick_scope 2
+msg_user="only for carol $$"
+broadcast "$msg_user"
+wait_for "$WAIT" has_line "$RD_TMP/carol.out" "$msg_user" ||
+	fail "the user broadcast did not reach carol"
+sleep 0.5
+for n in alice carol erin; do
+	has_line "$RD_TMP/$n.out" "$msg_room" && fail "$n (not in random) got the room broadcast"
+done
+for n in alice dave erin; do
+	has_line "$RD_TMP/$n.out" "$msg_user" && fail "$n got carol's broadcast"
+done
+pick_scope 0
+echo "room and user broadcasts reached only their targets"
+
+# ---- 5. 500 clients connecting and leaving quickly ------------------------------------------
+
+start=$SECONDS
+"$CHURN" "$PORT" 500 2 >"$RD_TMP/churn.out" 2>&1 || fail "churn: $(cat "$RD_TMP/churn.out")"
+cat "$RD_TMP/churn.out"
+echo "churn took $((SECONDS - start)) s"
+server_alive || fail "the server died during the churn"
+find_window || fail "the window is gone after the churn"
+timeout 10 "$BUILD/roomdrop" --port "$PORT" --nick probe rooms >"$RD_TMP/rooms.out" 2>&1 ||
+	fail "the server does not answer after the churn: $(cat "$RD_TMP/rooms.out")"
+msg2="still here after the churn $$"
+broadcast "$msg2"
+for n in alice carol dave; do
+	wait_for "$WAIT" has_line "$RD_TMP/$n.out" "$msg2" ||
+		fail "the window took no input after the churn ($n got no second broadcast)"
+done
+echo "after 2 x 1000 churned connections the server answers and the window still works"
+
+# ---- 6. closing the window stops the server ----------------------------------------------
+
+focus_main
+keys ctrl+q
+stopped() { ! server_alive; }
+wait_for 20 stopped || fail "the server still runs 20 s after Ctrl+Q"
+status=0
+wait "$SERVER_PID" || status=$?
+rd__forget "$SERVER_PID"
+((status == 0)) || fail "the server exited with status $status after the window closed"
+for n in alice carol dave; do
+	pid=${CPID[$n]}
+	gone() { ! kill -0 "$pid" 2>/dev/null || [[ $(ps -o stat= -p "$pid") == Z* ]]; }
+	wait_for "$WAIT" gone || fail "client $n still runs after the server stopped"
+done
+if grep -E 'CRITICAL|Gtk-WARNING \*\*: .*(assert|invalid)' "$SERVER_LOG"; then
+	fail "GTK/GLib criticals in the server's output"
+fi
+echo "Ctrl+Q: window closed, server exited 0, clients told"
+pass
