@@ -12,7 +12,7 @@ export BUILD
 
 ran=0
 failed=0
-for b in "$BUILD"/bench/*; do
+for b in "$BUILD"/bench/* "$root"/bench/*.sh; do
 	[[ -f $b && -x $b ]] || continue
 	echo "== ${b##*/}"
 	ran=$((ran + 1))

@@ -1,7 +1,8 @@
 /* loadbot.c - many scripted clients against a live server, for tests and benchmarks.
  *
  *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
- *           [--window W] [--stalled K] [--idle SECONDS] [--timeout SECONDS] [--quiet]
+ *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
+ *           [--timeout SECONDS] [--server-pid PID] [--quiet]
  *
  * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
  * join too, then never read again. The first S bots each send M room messages carrying
@@ -12,7 +13,9 @@
  *
  * Threads: setup happens on the main thread; then one receiver thread drains every socket
  * with epoll while S sender threads send. A sender keeps at most W messages in flight
- * (sent but not yet seen by an observing bot), so queues stay bounded.
+ * (sent but not yet seen by an observing bot), so queues stay bounded; with --rate it also
+ * paces itself to that many messages per second (to measure latency at a given load).
+ * With --server-pid it reports the server's CPU time per delivery during the sending.
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
  * exit 0: used to measure the server's memory per idle client.
  */
@@ -49,6 +52,8 @@ static struct {
 	const char *host;
 	uint16_t port;
 	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet;
+	int server_pid;
+	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
 } opt = {.host = "127.0.0.1", .clients = 10, .senders = 1, .messages = 100, .size = 32,
 	 .window = 64, .room = "general", .timeout_s = 60};
@@ -230,7 +235,17 @@ static void *sender_main(void *arg)
 	struct rd_msg m;
 	if (!data)
 		return NULL;
+	uint64_t t0 = now_ns();
 	for (int i = 0; i < opt.messages && !atomic_load(&stop_flag); i++) {
+		if (opt.rate > 0) { /* paced: message i leaves at t0 + i / rate */
+			uint64_t due = t0 + (uint64_t)((double)i * 1e9 / opt.rate);
+			uint64_t now = now_ns();
+			if (due > now) {
+				struct timespec ts = {.tv_sec = (time_t)((due - now) / 1000000000ull),
+						      .tv_nsec = (long)((due - now) % 1000000000ull)};
+				nanosleep(&ts, NULL);
+			}
+		}
 		/* flow control: at most `window` messages not yet seen by the observer */
 		while ((int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag))
 			sched_yield();
@@ -248,6 +263,24 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
+/* CPU time (user + system) of a process, in seconds, from /proc; -1 if unknown. */
+static double proc_cpu_seconds(int pid)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	unsigned long ut = 0, st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -263,6 +296,8 @@ int main(int argc, char **argv)
 		{"room", required_argument, NULL, 'r'},    {"window", required_argument, NULL, 'w'},
 		{"stalled", required_argument, NULL, 'k'}, {"idle", required_argument, NULL, 'i'},
 		{"timeout", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
+		{"server-pid", required_argument, NULL, 'P'},
+		{"rate", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0}};
 	int ch, ep;
 	pthread_t rth, *sth;
@@ -285,6 +320,8 @@ int main(int argc, char **argv)
 		case 'i': opt.idle_s = atoi(optarg); break;
 		case 't': opt.timeout_s = atoi(optarg); break;
 		case 'q': opt.quiet = 1; break;
+		case 'P': opt.server_pid = atoi(optarg); break;
+		case 'R': opt.rate = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -351,6 +388,8 @@ int main(int argc, char **argv)
 	}
 
 	sth = calloc((size_t)opt.senders + 1, sizeof(*sth));
+	usleep(200000); /* let setup traffic (presence notices) drain before measuring */
+	double cpu0 = opt.server_pid ? proc_cpu_seconds(opt.server_pid) : -1;
 	uint64_t start = now_ns();
 	for (int s = 0; s < opt.senders; s++)
 		pthread_create(&sth[s], NULL, sender_main, (void *)(intptr_t)s);
@@ -361,6 +400,7 @@ int main(int argc, char **argv)
 	while (atomic_load(&delivered) < expected && now_ns() < deadline)
 		usleep(1000);
 	uint64_t end = now_ns();
+	double cpu1 = opt.server_pid ? proc_cpu_seconds(opt.server_pid) : -1;
 	atomic_store(&stop_flag, 1);
 	for (int s = 0; s < opt.senders; s++)
 		pthread_join(sth[s], NULL);
@@ -383,6 +423,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&errors_order));
 	printf("seconds=%.3f deliveries_per_second=%.0f\n", secs,
 	       secs > 0 ? (double)atomic_load(&delivered) / secs : 0.0);
+	if (cpu0 >= 0 && cpu1 >= 0 && atomic_load(&delivered))
+		printf("server_cpu_seconds=%.2f server_cpu_us_per_delivery=%.3f\n", cpu1 - cpu0,
+		       (cpu1 - cpu0) * 1e6 / (double)atomic_load(&delivered));
 	if (nl)
 		printf("latency_p50_us=%llu latency_p99_us=%llu latency_max_us=%llu\n",
 		       (unsigned long long)lat_us[nl / 2], (unsigned long long)lat_us[nl * 99 / 100],
