@@ -21,6 +21,9 @@
 #   6. Ctrl+Q with clients connected: the window closes, the server exits 0, clients are
 #      told and exit, and the server's stderr shows no GTK/GLib criticals.
 # Skips (77) only when the server is built without GTK or Xvfb cannot be started.
+#
+# (file-wide: the small predicates below are called through wait_for, unseen by shellcheck)
+# shellcheck disable=SC2317
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
