@@ -438,12 +438,40 @@ static void update_kick_sensitivity(void)
 	g_simple_action_set_enabled(ui.kick_action, r && r->info.nick[0] && !ui.dialog);
 }
 
+/* With scope Room or User, the broadcast target follows the selected client: its room,
+ * or its nickname. */
+static void target_follow_selection(void)
+{
+	AdmRow *r = selected_row();
+	guint scope, n;
+	const char *want = NULL;
+
+	if (!r || !ui.scope || !ui.targets)
+		return;
+	scope = gtk_drop_down_get_selected(ui.scope);
+	if (scope == SCOPE_USER && r->info.nick[0])
+		want = r->info.nick;
+	else if (scope == SCOPE_ROOM && r->info.room[0])
+		want = r->info.room;
+	if (!want)
+		return;
+	n = g_list_model_get_n_items(G_LIST_MODEL(ui.targets));
+	for (guint i = 0; i < n; i++) {
+		if (strcmp(gtk_string_list_get_string(ui.targets, i), want) == 0) {
+			if (gtk_drop_down_get_selected(ui.target) != i)
+				gtk_drop_down_set_selected(ui.target, i);
+			break;
+		}
+	}
+}
+
 static void on_selection_changed(GObject *o, GParamSpec *p, gpointer data)
 {
 	(void)o;
 	(void)p;
 	(void)data;
 	update_kick_sensitivity();
+	target_follow_selection();
 }
 
 /* ---- refresh from a snapshot --------------------------------------------------------- */
@@ -911,7 +939,7 @@ static void do_kick(const char *reason, void *arg)
 static void kick_activated(GSimpleAction *a, GVariant *param, gpointer data)
 {
 	AdmRow *r = selected_row();
-	char *markup;
+	char *markup, *title;
 
 	(void)a;
 	(void)param;
@@ -930,8 +958,10 @@ static void kick_activated(GSimpleAction *a, GVariant *param, gpointer data)
 		"everyone else is told.",
 		r->info.nick, r->info.ip, (unsigned)r->info.port, r->info.room[0] ? ", in " : "",
 		r->info.room);
-	confirm_dialog("Kick client", markup, "_Reason (optional):", "_Kick", "kick-dialog",
-		       do_kick, g_strdup(r->info.nick), g_free);
+	title = g_strdup_printf("Kick %s", r->info.nick);
+	confirm_dialog(title, markup, "_Reason (optional):", "_Kick", "kick-dialog", do_kick,
+		       g_strdup(r->info.nick), g_free);
+	g_free(title);
 	g_free(markup);
 }
 
@@ -976,25 +1006,11 @@ static void send_broadcast(GtkWidget *w, gpointer data)
 
 static void scope_changed(GObject *o, GParamSpec *p, gpointer data)
 {
-	AdmRow *r = selected_row();
-	guint scope = gtk_drop_down_get_selected(ui.scope);
-	const char *want = NULL;
-
 	(void)o;
 	(void)p;
 	(void)data;
 	refresh_targets();
-	/* preselect the selected client, or its room */
-	if (r && scope == SCOPE_USER && r->info.nick[0])
-		want = r->info.nick;
-	else if (r && scope == SCOPE_ROOM && r->info.room[0])
-		want = r->info.room;
-	if (want) {
-		guint n = g_list_model_get_n_items(G_LIST_MODEL(ui.targets));
-		for (guint i = 0; i < n; i++)
-			if (strcmp(gtk_string_list_get_string(ui.targets, i), want) == 0)
-				gtk_drop_down_set_selected(ui.target, i);
-	}
+	target_follow_selection();
 }
 
 /* ---- window actions ---------------------------------------------------------------------- */
