@@ -625,6 +625,9 @@ again:
 		recv1 > recv0 ? recv1 - recv0 : 0);
 	code = CLI_OK;
 out:
+	/* a failed get leaves a .part only if it holds bytes to resume from */
+	if (code != CLI_OK && pfd >= 0 && fstat(pfd, &sb) == 0 && sb.st_size == 0)
+		(void)unlinkat(dfd, part, 0);
 	rd_msg_clear(&r);
 	rd_sha256_free(h);
 	if (pfd >= 0)

@@ -1,41 +1,103 @@
 #!/usr/bin/env bash
-# demo.sh - `make demo`: a local server, two clients, files moving. (Skeleton: the client
-# steps are filled in as the client commands land.)
+# demo.sh - `make demo`: everything that works so far, on one local server.
 #
-# Everything runs on 127.0.0.1 with a port the kernel picks; the server's store lives in a
-# temporary directory that is removed at the end; every process is stopped by PID.
+#   1. a server on 127.0.0.1 (a kernel-chosen port; the store in a temporary folder);
+#      with a display (DISPLAY or WAYLAND_DISPLAY) and GTK built in, its admin window opens
+#   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
+#   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
+#      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
+#   4. the administrator: `roomdrop-server ctl list`, broadcast, kick
+#   5. what each listener saw, then (with a window, on a terminal) the demo waits while you
+#      try the window yourself: kick someone, broadcast; close the window to finish
 #
-#   BUILD=build scripts/demo.sh        (DEMO_KEEP=1 keeps the temporary directory)
+#   BUILD=build scripts/demo.sh     DEMO_HEADLESS=1 never opens the window
+#                                   DEMO_KEEP=1 keeps the temporary folder
 set -euo pipefail
 RD_KEEP_TMP=${DEMO_KEEP:-0}
+RD_TEST=demo
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/../tests/live/lib.sh"
 
-step()
-{
-	printf '\n== %s\n' "$*"
+CLI=$BUILD/roomdrop
+SRV=$BUILD/roomdrop-server
+[[ -x $SRV && -x $CLI ]] || fail "build first: $SRV and $CLI are needed"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() {
+	printf '$ roomdrop %s\n' "$*"
+	"$CLI" --port "$RD_PORT" "$@" | sed 's/^/  /'
+}
+ctl() {
+	printf '$ roomdrop-server ctl %s\n' "$*"
+	"$SRV" ctl --socket "$RD_TMP/ctl.sock" "$@" | sed 's/^/  /'
 }
 
-if [[ ! -x $BUILD/roomdrop-server ]]; then
-	echo "demo: $BUILD/roomdrop-server is not built yet; nothing to show" >&2
-	exit 1
+window=0
+# the window opens when there is a display and the server was built with GTK (GUI=1)
+if [[ -z ${DEMO_HEADLESS:-} && -n ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]] &&
+	ldd "$SRV" 2>/dev/null | grep -q 'libgtk-4'; then
+	window=1
 fi
 
-step "starting a headless server on 127.0.0.1 (ephemeral port)"
-rd_start_server
-echo "server pid $RD_SERVER_PID listening on 127.0.0.1:$RD_PORT, store under $RD_SERVER_DIR"
+step "1. the server"
+if ((window)); then
+	# rd_start_server adds --headless; start this one ourselves so its window opens
+	rd_spawn "$SRV" --listen 127.0.0.1:0 --port-file "$RD_TMP/port" --store "$RD_TMP/store" \
+		--ctl-socket "$RD_TMP/ctl.sock" --rooms general,random,music >"$RD_TMP/server.log" 2>&1
+	RD_SERVER_PID=$RD_LAST_PID
+	for _ in $(seq 1 100); do [[ -s $RD_TMP/port ]] && break; sleep 0.1; done
+	[[ -s $RD_TMP/port ]] || fail "the server did not start (see $RD_TMP/server.log)"
+	RD_PORT=$(cat "$RD_TMP/port")
+	echo "server pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT, with its admin window"
+else
+	rd_start_server --store "$RD_TMP/store" --ctl-socket "$RD_TMP/ctl.sock" \
+		--rooms general,random,music
+	echo "server pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT (headless), store $RD_TMP/store"
+fi
 
-# (coming) each step below becomes real client commands, e.g.
-#   "$BUILD/roomdrop" --port "$RD_PORT" --nick alice put sample_files/server.log
-step "(coming) alice and bob connect, join #general and chat"
-step "(coming) alice uploads sample_files/*; bob lists the room and downloads them"
-step "(coming) bob's copies are checked against sample_files/SHA256SUMS"
-step "(coming) alice offers a file to bob directly (peer to peer, relayed if that fails)"
-step "(coming) the administrator lists clients, broadcasts, kicks (roomdrop-server ctl)"
+step "2. people join and chat"
+for who in dave:general erin:general frank:random; do
+	nick=${who%%:*}
+	room=${who#*:}
+	rd_spawn "$CLI" --port "$RD_PORT" --nick "$nick" --room "$room" listen \
+		>"$RD_TMP/$nick.log" 2>&1
+	echo "$nick listens in #$room (pid $RD_LAST_PID)"
+	sleep 0.2
+done
+run --nick alice rooms
+run --nick alice say "hello everyone in #general"
+run --nick alice msg frank "psst, frank: this one is private"
+run --nick alice --room random say "and hello #random"
+run --nick alice who
 
-step "stopping the server (pid $RD_SERVER_PID)"
-rd_stop_server
-echo "server exited with status $RD_STOP_STATUS"
-[[ $RD_STOP_STATUS == 0 ]] || fail "server did not shut down cleanly"
+step "3. files"
+DEMO_ROOM=general RD_PORT=$RD_PORT "$RD_ROOT/scripts/demo-files.sh" 2>&1 |
+	grep -v -e '^demo-files: done' | sed 's/^/  /'
+
+step "4. the administrator"
+ctl list
+ctl broadcast "the server says hello to everyone"
+ctl broadcast --room random "a word for #random only"
+ctl kick erin --reason "demo: showing how a kick looks"
+sleep 0.5
+
+step "5. what each listener saw"
+for nick in dave erin frank; do
+	echo "--- $nick"
+	sed 's/^/  /' "$RD_TMP/$nick.log"
+done
+
+if ((window)) && [[ -t 0 ]]; then
+	step "the window is yours"
+	echo "dave and frank are still connected. In the window: select one, press Kick (or Delete),"
+	echo "or type a broadcast and press Enter. Close the window (Ctrl+Q) to end the demo."
+	while kill -0 "$RD_SERVER_PID" 2>/dev/null; do sleep 0.5; done
+	echo "window closed: the server stopped"
+else
+	step "stopping the server (pid $RD_SERVER_PID)"
+	rd_stop_server "$RD_SERVER_PID"
+	echo "server exited with status $RD_STOP_STATUS"
+	[[ $RD_STOP_STATUS == 0 ]] || fail "server did not shut down cleanly"
+fi
 echo
 echo "demo: done"

@@ -143,7 +143,8 @@ cmp "$work/hello.txt" "$out/hello.txt" || fail "get --overwrite did not replace"
 run 0 rdc --nick bob rm "hello (1).txt"
 [[ ! -e "$room/hello (1).txt" ]] || fail "rm left the file"
 run 5 rdc --nick bob rm "hello (1).txt"
-run 5 rdc --nick bob get "no such file"
+run 5 rdc --nick bob -o "$out" get "no such file"
+[[ ! -e "$out/no such file.part" ]] || fail "a failed get left an empty .part behind"
 
 # the listener saw adds, the replace and the removal
 wait_for "$RD_TMP/listen.log" "* alice added hello.txt (79 B)"
