@@ -252,6 +252,7 @@ struct cmdline {
 	const char *cmd;
 	int argc;
 	char **argv; /* the command's arguments (after the command word) */
+	char **words; /* malloc'd: command word and arguments (argv points into it) */
 	const char *port_arg, *port_src;
 	int show_help, show_version, output_set;
 	char nick_buf[RD_NICK_BUF];
@@ -366,9 +367,9 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 			return rc;
 		}
 	}
+	cl->words = pos;
 	cl->cmd = npos > 0 ? pos[0] : NULL;
 	cl->argc = npos > 0 ? npos - 1 : 0;
-	/* pos is kept for the life of the process: the commands use it */
 	cl->argv = npos > 0 ? pos + 1 : none;
 	return 0;
 }
@@ -617,6 +618,31 @@ static int run(struct cmdline *cl)
 	return rc;
 }
 
+static int run_cmdline(struct cmdline *cl)
+{
+	int rc;
+
+	if (cl->show_help) {
+		fputs(usage_text, stdout);
+		return CLI_OK;
+	}
+	if (cl->show_version) {
+		printf("roomdrop %s\n", RD_VERSION);
+		return CLI_OK;
+	}
+	if (cl->cmd == NULL) {
+		if (!isatty(STDIN_FILENO)) {
+			fputs("roomdrop: no command given (try --help)\n", stderr);
+			return CLI_EUSAGE;
+		}
+		cl->cmd = "shell";
+	}
+	if ((rc = validate(cl)) != 0)
+		return rc;
+	rd_net_ignore_sigpipe();
+	return run(cl);
+}
+
 int main(int argc, char **argv)
 {
 	struct cmdline cl;
@@ -624,23 +650,7 @@ int main(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &cl)) != 0)
 		return rc;
-	if (cl.show_help) {
-		fputs(usage_text, stdout);
-		return CLI_OK;
-	}
-	if (cl.show_version) {
-		printf("roomdrop %s\n", RD_VERSION);
-		return CLI_OK;
-	}
-	if (cl.cmd == NULL) {
-		if (!isatty(STDIN_FILENO)) {
-			fputs("roomdrop: no command given (try --help)\n", stderr);
-			return CLI_EUSAGE;
-		}
-		cl.cmd = "shell";
-	}
-	if ((rc = validate(&cl)) != 0)
-		return rc;
-	rd_net_ignore_sigpipe();
-	return run(&cl);
+	rc = run_cmdline(&cl);
+	free(cl.words);
+	return rc;
 }
