@@ -188,7 +188,8 @@ static int check_nick(const char *nick, const char *source)
 		return 0;
 	n = cli_escape(nick, strlen(nick));
 	if (e == RD_E_NICK_RESERVED)
-		fprintf(stderr, "roomdrop: nickname '%s'%s is reserved: choose another\n", n, source);
+		fprintf(stderr, "roomdrop: nickname '%s'%s is reserved: choose another\n", n,
+			source);
 	else
 		fprintf(stderr, "roomdrop: nickname '%s'%s is invalid: %s\n", n, source, name_rule);
 	free(n);
@@ -251,7 +252,7 @@ struct cmdline {
 	struct cli_opts o;
 	const char *cmd;
 	int argc;
-	char **argv; /* the command's arguments (after the command word) */
+	char **argv;  /* the command's arguments (after the command word) */
 	char **words; /* malloc'd: command word and arguments (argv points into it) */
 	const char *port_arg, *port_src;
 	int show_help, show_version, output_set;
@@ -403,7 +404,8 @@ static int validate(struct cmdline *cl)
 	if ((rc = check_room(cl->o.room, "")) != 0)
 		return rc;
 	if (cl->o.overwrite && cl->o.rename) {
-		fputs("roomdrop: --overwrite and --rename exclude each other (try --help)\n", stderr);
+		fputs("roomdrop: --overwrite and --rename exclude each other (try --help)\n",
+		      stderr);
 		return CLI_EUSAGE;
 	}
 

@@ -44,7 +44,8 @@ int cli_signals_install(void)
 		if (pipe(cli_signal_fd) != 0)
 			return -1;
 		for (i = 0; i < 2; i++) {
-			fcntl(cli_signal_fd[i], F_SETFL, fcntl(cli_signal_fd[i], F_GETFL) | O_NONBLOCK);
+			fcntl(cli_signal_fd[i], F_SETFL,
+			      fcntl(cli_signal_fd[i], F_GETFL) | O_NONBLOCK);
 			fcntl(cli_signal_fd[i], F_SETFD, FD_CLOEXEC);
 		}
 	}
@@ -330,7 +331,8 @@ int cli_session_open(struct cli_session *s, int join)
 			snprintf(why, sizeof(why), "connection refused");
 			break;
 		case RD_ERR_TIMEOUT:
-			snprintf(why, sizeof(why), "no answer within %d s", (o->timeout_ms + 999) / 1000);
+			snprintf(why, sizeof(why), "no answer within %d s",
+				 (o->timeout_ms + 999) / 1000);
 			break;
 		case RD_ERR_ADDR:
 			snprintf(why, sizeof(why), "unknown host");
@@ -355,8 +357,9 @@ int cli_session_open(struct cli_session *s, int join)
 		return CLI_ECONNECT;
 	}
 	if ((rc = rd_conn_register(s->conn, o->nick, &werr)) != 0) {
-		snprintf(what, sizeof(what), rc == RD_ERR_REMOTE ? "nickname '%s' refused" :
-			 "registering as '%s'", o->nick);
+		snprintf(what, sizeof(what),
+			 rc == RD_ERR_REMOTE ? "nickname '%s' refused" : "registering as '%s'",
+			 o->nick);
 		return cli_report(s, what, rc, werr);
 	}
 	if (join) {

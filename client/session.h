@@ -15,13 +15,13 @@
 struct cli_session {
 	const struct cli_opts *o;
 	struct rd_conn *conn;
-	char room[RD_ROOM_BUF];   /* room joined, "" if none */
-	int kicked;               /* KICKED received */
-	int shutdown;             /* SHUTDOWN received */
-	uint16_t async_err;       /* code of the last unsolicited ERROR, 0 if none */
-	int opening;              /* in cli_session_open: unsolicited ERRORs are kept, */
-	char open_err[256];       /* not printed (the refusal says it) */
-	FILE *out;                /* where event lines go (stdout) */
+	char room[RD_ROOM_BUF]; /* room joined, "" if none */
+	int kicked;             /* KICKED received */
+	int shutdown;           /* SHUTDOWN received */
+	uint16_t async_err;     /* code of the last unsolicited ERROR, 0 if none */
+	int opening;            /* in cli_session_open: unsolicited ERRORs are kept, */
+	char open_err[256];     /* not printed (the refusal says it) */
+	FILE *out;              /* where event lines go (stdout) */
 	/* Called around every event line, so the shell can take its input line off the
 	 * screen and put it back (NULL = nothing to do). */
 	void (*print_begin)(void *user);

@@ -32,12 +32,12 @@
 struct shell {
 	struct cli_session *s;
 	int tty;
-	int in_command;   /* a line is being executed: libedit is not showing one */
-	int line_done;    /* on_line ran during the last rl_callback_read_char */
+	int in_command; /* a line is being executed: libedit is not showing one */
+	int line_done;  /* on_line ran during the last rl_callback_read_char */
 	int quit;
-	int rc;           /* exit code once quit */
+	int rc; /* exit code once quit */
 	char prompt[RD_NICK_BUF + RD_ROOM_BUF + 8];
-	char *pending;    /* non-terminal input not yet ending with a newline */
+	char *pending; /* non-terminal input not yet ending with a newline */
 	size_t npending;
 };
 
@@ -171,8 +171,7 @@ static void failed(struct shell *sh, const char *what, int rc, uint16_t werr)
 
 /* A copy of the options for a file command, with the current room and the per-command
  * flags from argv (removed from it). -1 on a usage error (printed). */
-static int file_opts(struct shell *sh, const char *cmd, struct cli_opts *o, int *argc,
-		     char **argv)
+static int file_opts(struct shell *sh, const char *cmd, struct cli_opts *o, int *argc, char **argv)
 {
 	int i, n = 0;
 
@@ -186,8 +185,7 @@ static int file_opts(struct shell *sh, const char *cmd, struct cli_opts *o, int 
 		} else if (strcmp(argv[i], "--rename") == 0 && strcmp(cmd, "put") == 0) {
 			o->rename = 1;
 		} else if (strcmp(argv[i], "-o") == 0 && strcmp(cmd, "get") == 0) {
-			if (i + 1 >= *argc)
-				{
+			if (i + 1 >= *argc) {
 				shell_error("/get: -o needs a directory");
 				return -1;
 			}
@@ -338,8 +336,8 @@ static void do_who(struct shell *sh, int argc, char **argv)
 		failed(sh, what, rc, werr);
 		return;
 	}
-	printf("In %s:\n", l.u.who_list.room[0] ? l.u.who_list.room :
-	       (argc ? argv[0] : sh->s->room));
+	printf("In %s:\n",
+	       l.u.who_list.room[0] ? l.u.who_list.room : (argc ? argv[0] : sh->s->room));
 	cli_print_who(stdout, &l.u.who_list);
 	rd_msg_clear(&l);
 }
@@ -429,8 +427,8 @@ static void run_line(struct shell *sh, char *line)
 		do_who(sh, argc, argv);
 	} else if (strcmp(cmd, "rooms") == 0) {
 		do_rooms(sh);
-	} else if (strcmp(cmd, "put") == 0 || strcmp(cmd, "get") == 0 ||
-		   strcmp(cmd, "ls") == 0 || strcmp(cmd, "rm") == 0) {
+	} else if (strcmp(cmd, "put") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "ls") == 0 ||
+		   strcmp(cmd, "rm") == 0) {
 		do_files(sh, cmd, argc, argv);
 	} else {
 		shell_error("unknown command /%s (try /help)", cmd);

@@ -44,17 +44,17 @@
 
 struct rd_conn {
 	int fd;
-	int eof;                     /* the peer closed (or reset): no more bytes will come */
-	int broken;                  /* the reader failed: 0 or the RD_ERR_* it returned */
+	int eof;    /* the peer closed (or reset): no more bytes will come */
+	int broken; /* the reader failed: 0 or the RD_ERR_* it returned */
 	uint32_t next_id;
 	struct rd_conn_options opt;
 	char software[RD_SOFTWARE_MAX + 1];
 	struct rd_conn_callbacks cb;
 	struct rd_frame_reader *reader;
-	struct rd_buf out;           /* frame being sent */
+	struct rd_buf out; /* frame being sent */
 	struct rd_msg_hello_ok info;
 	char last_error[RD_CONN_ERRTEXT_MAX];
-	uint16_t last_async_code;    /* code of the last ERROR with request id 0 */
+	uint16_t last_async_code; /* code of the last ERROR with request id 0 */
 };
 
 void rd_conn_options_defaults(struct rd_conn_options *o)
@@ -127,8 +127,8 @@ static int send_buf(struct rd_conn *c)
 	return rc;
 }
 
-int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload,
-		 size_t n, unsigned opts)
+int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload, size_t n,
+		 unsigned opts)
 {
 	int rc;
 
@@ -354,8 +354,7 @@ int rd_conn_request_raw(struct rd_conn *c, uint16_t type, const void *payload, s
 	return rd_conn_wait_reply(c, id, c->opt.request_timeout_ms, reply_frame, werr);
 }
 
-int rd_conn_request(struct rd_conn *c, const struct rd_msg *m, struct rd_msg *reply,
-		    uint16_t *werr)
+int rd_conn_request(struct rd_conn *c, const struct rd_msg *m, struct rd_msg *reply, uint16_t *werr)
 {
 	struct rd_frame f;
 	uint32_t id;
@@ -499,7 +498,8 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 	for (hops = 0;; hops++) {
 		if ((rc = rd_frame_reader_new(c->opt.max_payload, &c->reader)) != 0)
 			goto out;
-		if ((rc = rd_net_connect(cur_host, cur_port, c->opt.connect_timeout_ms, &c->fd)) != 0)
+		if ((rc = rd_net_connect(cur_host, cur_port, c->opt.connect_timeout_ms, &c->fd)) !=
+		    0)
 			goto out;
 		rc = hello(c, &redir, werr);
 		if (rc <= 0)

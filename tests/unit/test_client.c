@@ -45,7 +45,7 @@ struct fake {
 	uint64_t pong_nonce;
 	uint32_t pong_req;
 	uint32_t say_req;
-	int steps;              /* scripts count what went as planned */
+	int steps; /* scripts count what went as planned */
 	char fail[200];
 };
 
@@ -743,8 +743,7 @@ static void test_redirect_loop_is_bounded(void **state)
 	(void)state;
 	/* the first connection and three redirects; a fifth is never made */
 	fake_start(&fk, script_redirect_forever, 4);
-	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr),
-			 RD_ERR_PROTOCOL);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), RD_ERR_PROTOCOL);
 	assert_null(c);
 	fake_finish(&fk);
 	assert_int_equal(fk.steps, 4);
