@@ -213,33 +213,47 @@ static void emit(struct rd_server *s, enum rd_event_kind kind, struct rd_client 
 
 /* ---- flushers -------------------------------------------------------------------------- */
 
-/* Put c on its flusher's ready list. Called with c->out_mtx held; returns 1 when the
- * caller must wake the flusher (after unlocking). */
-static int schedule_locked(struct rd_client *c)
+/* Append clients (each already marked OUT_SCHEDULED and holding a reference for the list)
+ * to a flusher's ready list under one lock. Returns 1 when the caller must wake the
+ * flusher. If the list cannot grow, the clients are dropped rather than left unflushed. */
+static int push_ready(struct flusher *f, struct rd_client *const *v, size_t n)
 {
-	struct flusher *f = c->fl;
-	int wake = 0;
-	c->out_state = OUT_SCHEDULED;
-	client_ref(c);
+	int wake;
 	pthread_mutex_lock(&f->mtx);
-	if (f->n == f->cap) {
+	if (f->n + n > f->cap) {
 		size_t ncap = f->cap ? f->cap * 2 : 64;
+		while (ncap < f->n + n)
+			ncap *= 2;
 		struct rd_client **p = realloc(f->ready, ncap * sizeof(*p));
-		if (!p) { /* cannot schedule: drop the client rather than lose ordering */
+		if (!p) {
 			pthread_mutex_unlock(&f->mtx);
-			c->out_state = OUT_IDLE;
-			c->dead = 1;
-			atomic_fetch_sub(&c->refs, 1); /* cannot be the last: caller holds one */
+			for (size_t i = 0; i < n; i++) {
+				pthread_mutex_lock(&v[i]->out_mtx);
+				v[i]->out_state = OUT_IDLE;
+				v[i]->dead = 1;
+				pthread_mutex_unlock(&v[i]->out_mtx);
+				shutdown(v[i]->fd, SHUT_RDWR);
+				/* never the last reference: the caller holds one */
+				atomic_fetch_sub(&v[i]->refs, 1);
+			}
 			return 0;
 		}
 		f->ready = p;
 		f->cap = ncap;
 	}
-	f->ready[f->n++] = c;
-	if (f->sleeping && f->n == 1)
-		wake = 1;
+	memcpy(f->ready + f->n, v, n * sizeof(*v));
+	f->n += n;
+	wake = f->sleeping && f->n == n;
 	pthread_mutex_unlock(&f->mtx);
 	return wake;
+}
+
+/* Mark c scheduled and take the ready list's reference; c->out_mtx held. The caller then
+ * pushes it (push_ready) after unlocking. */
+static void mark_scheduled_locked(struct rd_client *c)
+{
+	c->out_state = OUT_SCHEDULED;
+	client_ref(c);
 }
 
 static void wake_flusher(struct flusher *f)
@@ -249,6 +263,13 @@ static void wake_flusher(struct flusher *f)
 	do
 		r = write(f->evfd, &one, sizeof(one));
 	while (r < 0 && errno == EINTR);
+}
+
+/* Schedule one client now (c->out_mtx not held). */
+static void schedule(struct rd_client *c)
+{
+	if (push_ready(c->fl, &c, 1))
+		wake_flusher(c->fl);
 }
 
 static void buf_release(struct rd_buf *b)
@@ -407,12 +428,15 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
-/* Queue bytes (one or more whole frames) to c. Never blocks. */
-static int client_enqueue(struct rd_client *c, const void *p, size_t n)
+/* Queue bytes (one or more whole frames) to c. Never blocks. When this makes c need a
+ * flush, *marked = 1 and the caller must push it to its flusher (schedule / push_ready):
+ * fan-out pushes all of a message's recipients under one lock per flusher. */
+static int client_enqueue_defer(struct rd_client *c, const void *p, size_t n, int *marked)
 {
 	struct rd_server *s = c->srv;
-	int wake = 0, over = 0, rc = 0;
+	int over = 0, rc = 0;
 
+	*marked = 0;
 	pthread_mutex_lock(&c->out_mtx);
 	if (c->dead || c->close_after_flush) {
 		rc = RD_ERR_CLOSED;
@@ -421,17 +445,26 @@ static int client_enqueue(struct rd_client *c, const void *p, size_t n)
 		rc = RD_ERR_FULL;
 	} else if ((rc = rd_buf_put(&c->q, p, n)) == 0) {
 		atomic_fetch_add(&c->queued, n);
-		if (c->out_state == OUT_IDLE && !c->direct && !c->direct_wanted)
-			wake = schedule_locked(c);
+		if (c->out_state == OUT_IDLE && !c->direct && !c->direct_wanted) {
+			mark_scheduled_locked(c);
+			*marked = 1;
+		}
 	}
 	pthread_mutex_unlock(&c->out_mtx);
-	if (wake)
-		wake_flusher(c->fl);
 	if (over) {
 		RD_LOG(RD_LOG_WARN, "client %u (%s) over its output bound: disconnecting", c->id,
 		       c->nick);
 		client_kill(c, "slow reader");
 	}
+	return rc;
+}
+
+static int client_enqueue(struct rd_client *c, const void *p, size_t n)
+{
+	int marked;
+	int rc = client_enqueue_defer(c, p, n, &marked);
+	if (marked)
+		schedule(c);
 	return rc;
 }
 
@@ -540,11 +573,13 @@ int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, in
 
 	pthread_mutex_lock(&c->out_mtx);
 	c->direct = 0;
-	if (rc == 0 && !c->dead && rd_buf_avail(&c->q) && c->out_state == OUT_IDLE)
-		wake = schedule_locked(c);
+	if (rc == 0 && !c->dead && rd_buf_avail(&c->q) && c->out_state == OUT_IDLE) {
+		mark_scheduled_locked(c);
+		wake = 1;
+	}
 	pthread_mutex_unlock(&c->out_mtx);
 	if (wake)
-		wake_flusher(c->fl);
+		schedule(c);
 	if (rc != 0)
 		client_kill(c, rc == RD_ERR_TIMEOUT ? "slow reader" : "connection lost");
 	return rc;
@@ -640,12 +675,43 @@ static int collect_registered(struct rd_server *s, const struct rd_client *excep
 	return 0;
 }
 
-static void send_to_all(struct rd_client **v, size_t n, const void *frame, size_t len)
+/* Queue one frame to every client of v (references collected by the caller, dropped
+ * here), then hand those that need a flush to their flushers: one lock per flusher per
+ * message instead of one per recipient. */
+static void send_to_all(struct rd_server *s, struct rd_client **v, size_t n, const void *frame,
+			size_t len)
 {
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		client_enqueue(v[i], frame, len);
-		client_unref(v[i]);
+		int marked;
+		client_enqueue_defer(v[i], frame, len, &marked);
+		if (marked) { /* gather the marked ones at the front */
+			struct rd_client *t = v[k];
+			v[k++] = v[i];
+			v[i] = t;
+		}
 	}
+	for (unsigned fi = 0; fi < s->nflushers && k; fi++) {
+		struct flusher *f = &s->flushers[fi];
+		struct rd_client *chunk[256];
+		size_t m = 0;
+		int wake = 0;
+		for (size_t i = 0; i < k; i++) {
+			if (v[i]->fl != f)
+				continue;
+			chunk[m++] = v[i];
+			if (m == 256) {
+				wake |= push_ready(f, chunk, m);
+				m = 0;
+			}
+		}
+		if (m)
+			wake |= push_ready(f, chunk, m);
+		if (wake)
+			wake_flusher(f);
+	}
+	for (size_t i = 0; i < n; i++)
+		client_unref(v[i]);
 	free(v);
 }
 
@@ -667,7 +733,7 @@ int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *
 		goto out;
 	if ((rc = collect_room(s, r, except, &v, &k)) != 0)
 		goto out;
-	send_to_all(v, k, b.data, b.len);
+	send_to_all(s, v, k, b.data, b.len);
 	if (n)
 		*n = (unsigned)k;
 out:
@@ -688,7 +754,7 @@ static unsigned announce(struct rd_server *s, struct rd_room *r, const struct rd
 		goto out;
 	if ((r ? collect_room(s, r, except, &v, &k) : collect_registered(s, except, &v, &k)) != 0)
 		goto out;
-	send_to_all(v, k, b.data, b.len);
+	send_to_all(s, v, k, b.data, b.len);
 out:
 	rd_buf_free(&b);
 	return (unsigned)k;
@@ -734,11 +800,13 @@ static void begin_close(struct rd_client *c, uint8_t departure, const char *reas
 	int wake = 0;
 	pthread_mutex_lock(&c->out_mtx);
 	c->close_after_flush = 1;
-	if (c->out_state == OUT_IDLE && !c->direct && !c->dead)
-		wake = schedule_locked(c);
+	if (c->out_state == OUT_IDLE && !c->direct && !c->dead) {
+		mark_scheduled_locked(c);
+		wake = 1;
+	}
 	pthread_mutex_unlock(&c->out_mtx);
 	if (wake)
-		wake_flusher(c->fl);
+		schedule(c);
 }
 
 static void handle_hello(struct req *q)
