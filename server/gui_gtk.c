@@ -168,7 +168,7 @@ struct ui {
 	GtkLabel *status;
 	GtkTextView *log;
 	GtkTextBuffer *logbuf;
-	GtkTextMark *log_end;
+	int log_follow;       /* keep the newest line in view */
 	GString *log_pending; /* lines waiting for the next tick */
 	GtkDropDown *scope;
 	GtkDropDown *target;
@@ -649,6 +649,15 @@ static const char *who(const struct rd_event *ev, char *buf, size_t cap)
 	return buf;
 }
 
+/* "uploading a.pdf 45%": a percentage other than 0% at the end */
+static int is_progress_update(const char *text)
+{
+	size_t n = strlen(text);
+
+	return n >= 2 && text[n - 1] == '%' &&
+	       !(text[n - 2] == '0' && (n == 2 || text[n - 3] == ' '));
+}
+
 /* Log one event; returns 1 if it changes what the table shows. */
 static int log_event(const struct rd_event *ev)
 {
@@ -682,7 +691,10 @@ static int log_event(const struct rd_event *ev)
 			 ev->room[0] ? " in " : "", ev->room);
 		return 1;
 	case RD_EV_ACTIVITY:
-		log_line(t, "%s: %s", who(ev, w, sizeof w), ev->text[0] ? ev->text : "idle");
+		/* progress ("... 45%") is shown live in the table; the log keeps its start */
+		if (!is_progress_update(ev->text))
+			log_line(t, "%s: %s", who(ev, w, sizeof w),
+				 ev->text[0] ? ev->text : "idle");
 		return 1;
 	case RD_EV_REFUSED:
 		log_line(t, "refused %s: %s", who(ev, w, sizeof w), ev->text);
@@ -705,23 +717,32 @@ static int log_event(const struct rd_event *ev)
 	return 1;
 }
 
-static int log_at_bottom(void)
+/* The log follows new lines while it is scrolled to the bottom; scrolling up stops that
+ * until the administrator scrolls back down. The flag is kept from the adjustment's
+ * signals because its values lag behind an insertion until the next layout. */
+static void log_value_changed(GtkAdjustment *a, gpointer data)
 {
-	GtkAdjustment *a = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(ui.log));
+	(void)data;
+	ui.log_follow = gtk_adjustment_get_value(a) + gtk_adjustment_get_page_size(a) >=
+			gtk_adjustment_get_upper(a) - 8.0;
+}
 
-	return gtk_adjustment_get_value(a) + gtk_adjustment_get_page_size(a) >=
-	       gtk_adjustment_get_upper(a) - 4.0;
+static void log_bounds_changed(GtkAdjustment *a, gpointer data)
+{
+	(void)data;
+	if (ui.log_follow)
+		gtk_adjustment_set_value(a, gtk_adjustment_get_upper(a) -
+						    gtk_adjustment_get_page_size(a));
 }
 
 /* One insertion per tick, then trim to LOG_KEEP lines once LOG_SLACK more have piled up. */
 static void log_flush(void)
 {
 	GtkTextIter a, b;
-	int follow, lines;
+	int lines;
 
 	if (ui.log_pending->len == 0)
 		return;
-	follow = log_at_bottom();
 	gtk_text_buffer_get_end_iter(ui.logbuf, &a);
 	gtk_text_buffer_insert(ui.logbuf, &a, ui.log_pending->str, (int)ui.log_pending->len);
 	g_string_truncate(ui.log_pending, 0);
@@ -731,8 +752,6 @@ static void log_flush(void)
 		gtk_text_buffer_get_iter_at_line(ui.logbuf, &b, lines - LOG_KEEP);
 		gtk_text_buffer_delete(ui.logbuf, &a, &b);
 	}
-	if (follow)
-		gtk_text_view_scroll_mark_onscreen(ui.log, ui.log_end);
 }
 
 /* ---- the tick ----------------------------------------------------------------------- */
@@ -1159,20 +1178,23 @@ static GtkWidget *build_table(void)
 static GtkWidget *build_log(void)
 {
 	GtkWidget *tv = gtk_text_view_new(), *sw;
-	GtkTextIter end;
+	GtkAdjustment *adj;
 
 	ui.log = GTK_TEXT_VIEW(tv);
 	ui.logbuf = gtk_text_view_get_buffer(ui.log);
 	gtk_text_view_set_editable(ui.log, FALSE);
 	gtk_text_view_set_cursor_visible(ui.log, FALSE);
 	gtk_text_view_set_monospace(ui.log, TRUE);
-	gtk_text_view_set_wrap_mode(ui.log, GTK_WRAP_WORD_CHAR);
+	/* no wrapping: thousands of lines lay out much faster */
+	gtk_text_view_set_wrap_mode(ui.log, GTK_WRAP_NONE);
 	gtk_text_view_set_left_margin(ui.log, 6);
-	gtk_text_buffer_get_end_iter(ui.logbuf, &end);
-	ui.log_end = gtk_text_buffer_create_mark(ui.logbuf, "end", &end, FALSE);
 	set_accessible_label(tv, "log", "Server log");
 	sw = gtk_scrolled_window_new();
 	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(sw), tv);
+	ui.log_follow = 1;
+	adj = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sw));
+	g_signal_connect(adj, "value-changed", G_CALLBACK(log_value_changed), NULL);
+	g_signal_connect(adj, "changed", G_CALLBACK(log_bounds_changed), NULL);
 	gtk_widget_set_vexpand(sw, TRUE);
 	return sw;
 }
