@@ -18,8 +18,10 @@
 #   5. 500 clients connect and leave quickly (tests/helpers/churn_clients, twice): the
 #      server still answers, the window still exists and still takes input (a second
 #      broadcast typed after the churn arrives);
-#   6. Ctrl+Q with clients connected: the window closes, the server exits 0, clients are
-#      told and exit, and the server's stderr shows no GTK/GLib criticals.
+#   6. Ctrl+Q while frank's upload is stalled half way (tests/helpers/rawput --stop-after):
+#      the window asks first; Escape keeps everything running; Ctrl+Q again and Enter:
+#      the window closes, the server exits 0, the connected clients are told and exit,
+#      and the server's output shows no GTK/GLib criticals.
 # Skips (77) only when the server is built without GTK or Xvfb cannot be started.
 #
 # (file-wide: the small predicates below are called through wait_for, unseen by shellcheck)
@@ -34,8 +36,10 @@ XKEY_DELAY=60             # ms between synthetic key strokes
 rd_need_server
 [[ -x $BUILD/roomdrop ]] || skip "$BUILD/roomdrop is not built yet"
 [[ ${GUI:-1} != 0 ]] || skip "built with GUI=0: the server has no window to test"
-if command -v ldd >/dev/null 2>&1 && ! ldd "$BUILD/roomdrop-server" | grep -q 'libgtk-4'; then
-	skip "$BUILD/roomdrop-server is built without GTK 4 (GUI=0?)"
+if command -v ldd >/dev/null 2>&1; then
+	# (read all of ldd's output: grep -q in a pipeline could SIGPIPE it under pipefail)
+	libs=$(ldd "$BUILD/roomdrop-server" 2>/dev/null || true)
+	[[ $libs == *libgtk-4* ]] || skip "$BUILD/roomdrop-server is built without GTK 4 (GUI=0?)"
 fi
 command -v Xvfb >/dev/null 2>&1 ||
 	skip "Xvfb is not installed, so no X server can be started (scripts/install-deps.sh installs it)"
@@ -44,7 +48,10 @@ for tool in xdotool xwd convert compare; do
 		fail "$tool is missing (scripts/install-deps.sh installs xdotool, x11-apps, imagemagick)"
 done
 CHURN=$BUILD/tests/churn_clients
-[[ -x $CHURN ]] || fail "$CHURN is not built (make tests)"
+RAWPUT=$BUILD/tests/rawput
+for helper in "$CHURN" "$RAWPUT"; do
+	[[ -x $helper ]] || fail "$helper is not built (make tests)"
+done
 
 # ---- helpers -----------------------------------------------------------------------------
 
@@ -150,7 +157,8 @@ mkdir -p "$srvdir"
 SERVER_LOG=$srvdir/server.log
 RD_SERVER_LOGS+=("$SERVER_LOG")
 (cd "$srvdir" && exec "$BUILD/roomdrop-server" --listen 127.0.0.1:0 --port-file "$srvdir/port" \
-	--store "$srvdir/store" --ctl-socket "$srvdir/ctl.sock" --rooms general,random,music) \
+	--store "$srvdir/store" --ctl-socket "$srvdir/ctl.sock" --rooms general,random,music \
+	--ping-interval 10m) \
 	>"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 RD_PIDS+=("$SERVER_PID")
@@ -193,10 +201,21 @@ RD_PIDS+=("$!")
 rd__forget "$XVFB_PID"
 RD_PIDS+=("$XVFB_PID")
 
+# frank's upload stalls after 3 of 16 chunks: a transfer in progress (Activity column,
+# summary line, and the question when the window is closed). The heartbeat is 10 minutes
+# (above) so the silent uploader is not dropped while the test runs.
+head -c $((4 << 20)) /dev/urandom >"$RD_TMP/report.pdf"
+"$RAWPUT" --port "$PORT" --nick frank --room general put "$RD_TMP/report.pdf" \
+	--name report.pdf --stop-after 3 >"$RD_TMP/frank.out" 2>&1 </dev/null &
+CPID[frank]=$!
+RD_PIDS+=("$!")
+
 for n in alice bob carol dave; do
 	wait_for "$WAIT" has_line "$RD_TMP/$n.out" "listening in" ||
 		fail "client $n did not start listening: $(tail -n 3 "$RD_TMP/$n.out")"
 done
+wait_for "$WAIT" has_line "$RD_TMP/frank.out" "stopped after 3 chunks" ||
+	fail "frank's upload did not start: $(tail -n 3 "$RD_TMP/frank.out")"
 echo "hello everyone" >&7 || true
 sleep 1.5 # a refresh is at most 0.5 s away; leave time for the shell's message too
 
@@ -320,8 +339,25 @@ echo "after 2 x 1000 churned connections the server answers and the window still
 
 # ---- 6. closing the window stops the server ----------------------------------------------
 
+# a transfer is in progress (frank's): closing asks first; Escape keeps the server running
 focus_main
 keys ctrl+q
+wait_for "$WAIT" find_dialog 'Stop the server\?' ||
+	fail "closing the window during a transfer did not ask first"
+xdotool windowfocus --sync "$DLG"
+keys Escape
+wait_for "$WAIT" dialog_gone 'Stop the server\?' || fail "Escape did not close the question"
+sleep 1
+server_alive || fail "the server stopped although the question was cancelled"
+find_window || fail "the window closed although the question was cancelled"
+echo "closing during a transfer asks first; Cancel keeps the server running"
+
+# ask again and confirm with Enter (the focused "Stop Server" button)
+focus_main
+keys ctrl+q
+wait_for "$WAIT" find_dialog 'Stop the server\?' || fail "the second Ctrl+Q did not ask"
+xdotool windowfocus --sync "$DLG"
+keys Return
 stopped() { ! server_alive; }
 wait_for 20 stopped || fail "the server still runs 20 s after Ctrl+Q"
 status=0
@@ -336,5 +372,5 @@ done
 if grep -E 'CRITICAL|Gtk-WARNING \*\*: .*(assert|invalid)' "$SERVER_LOG"; then
 	fail "GTK/GLib criticals in the server's output"
 fi
-echo "Ctrl+Q: window closed, server exited 0, clients told"
+echo "confirmed: window closed, server exited 0, clients told"
 pass
