@@ -30,16 +30,22 @@ set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-WAIT=${RD_GUI_WAIT:-15}   # seconds for anything to show up
+WAIT=${RD_GUI_WAIT:-15}   # seconds for anything to show up (x3 under ThreadSanitizer)
 XKEY_DELAY=60             # ms between synthetic key strokes
 
 rd_need_server
 [[ -x $BUILD/roomdrop ]] || skip "$BUILD/roomdrop is not built yet"
 [[ ${GUI:-1} != 0 ]] || skip "built with GUI=0: the server has no window to test"
+libs=""
 if command -v ldd >/dev/null 2>&1; then
 	# (read all of ldd's output: grep -q in a pipeline could SIGPIPE it under pipefail)
 	libs=$(ldd "$BUILD/roomdrop-server" 2>/dev/null || true)
 	[[ $libs == *libgtk-4* ]] || skip "$BUILD/roomdrop-server is built without GTK 4 (GUI=0?)"
+fi
+if [[ $libs == *libtsan* ]]; then
+	# SANITIZER=thread: GLib/GTK are not instrumented; see gui-tsan.supp for why
+	export TSAN_OPTIONS="suppressions=$RD_ROOT/tests/live/gui-tsan.supp ${TSAN_OPTIONS:-}"
+	WAIT=$((WAIT * 3))
 fi
 command -v Xvfb >/dev/null 2>&1 ||
 	skip "Xvfb is not installed, so no X server can be started (scripts/install-deps.sh installs it)"
