@@ -56,6 +56,8 @@
 #define CLOSE_GRACE_MS 2000u        /* after a polite close, force it after this long */
 #define IDLE_TRIM_MS 2000            /* a reader idle this long releases its buffer */
 #define EVENT_MSG_EVERY_MS 1000u     /* at most one RD_EV_MESSAGE per client per second */
+#define COALESCE_MIN_BATCH 128       /* a flusher batch this large means a big fan-out... */
+#define COALESCE_US 2000L            /* ...so it waits this long before the next batch */
 
 struct flusher;
 
@@ -376,9 +378,18 @@ static void *flusher_main(void *arg)
 
 	snprintf(name, sizeof(name), "rd-flush%u", f->idx);
 	pthread_setname_np(pthread_self(), name);
+	size_t last_batch = 0;
 	for (;;) {
 		size_t nb = 0;
 		int timeout = 0;
+
+		/* Coalescing under load: after a large batch (a big room fan-out in progress),
+		 * let the next messages pile up briefly so each send() carries several frames.
+		 * Costs at most COALESCE_US of latency, only while a big fan-out is running. */
+		if (last_batch >= COALESCE_MIN_BATCH) {
+			struct timespec ts = {0, COALESCE_US * 1000L};
+			nanosleep(&ts, NULL);
+		}
 
 		pthread_mutex_lock(&f->mtx);
 		if (f->stop && f->n == 0) {
@@ -423,6 +434,7 @@ static void *flusher_main(void *arg)
 			flush_client(batch[i]);
 			client_unref(batch[i]);
 		}
+		last_batch = nb;
 	}
 	free(batch);
 	return NULL;
