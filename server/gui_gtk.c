@@ -159,7 +159,6 @@ enum scope_item {
 struct ui {
 	struct rd_server *server;
 	char listen[128];
-	GtkApplication *app;
 	GtkWindow *win;
 	GtkColumnView *view;
 	GListStore *store; /* AdmRow, ordered by client id */
@@ -180,9 +179,8 @@ struct ui {
 	gint64 last_refresh_us;
 	int dirty;
 	int close_confirmed;
-	unsigned transfers; /* from the last snapshot */
-	char **nicks;       /* registered nicknames of the last snapshot (NULL-ended) */
-	struct evq drain;   /* swapped with q_pending each tick */
+	char **nicks;     /* registered nicknames of the last snapshot (NULL-ended) */
+	struct evq drain; /* swapped with q_pending each tick */
 };
 
 static struct ui ui;
@@ -618,7 +616,6 @@ static void refresh(void)
 			ui.nicks[nreg++] = g_strdup(ci[i].nick);
 	}
 	qsort(ui.nicks, nreg, sizeof(char *), cmp_strp);
-	ui.transfers = transfers;
 
 	rd_server_stats(ui.server, &st);
 	fmt_bytes(st.bytes_in, in, sizeof in);
@@ -1374,7 +1371,6 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 
 	/* NON_UNIQUE: several servers may run side by side, each with its own window */
 	app = gtk_application_new(APP_ID, G_APPLICATION_NON_UNIQUE);
-	ui.app = app;
 	g_signal_connect(app, "activate", G_CALLBACK(on_activate), NULL);
 	status = g_application_run(G_APPLICATION(app), 0, NULL);
 	shown = ui.view != NULL;
