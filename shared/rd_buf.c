@@ -108,7 +108,8 @@ int rd_buf_append_space(struct rd_buf *b, size_t n, uint8_t **out)
 	int rc;
 
 	*out = NULL;
-	if ((rc = rd_buf_reserve(b, n)) != 0)
+	/* even for n == 0 the caller gets a real pointer, never NULL + 0 */
+	if ((rc = rd_buf_reserve(b, n ? n : 1)) != 0)
 		return rc;
 	*out = b->data + b->len;
 	b->len += n;

@@ -415,7 +415,8 @@ static void *flusher_main(void *arg)
 		nb = f->n <= batch_cap ? f->n : batch_cap;
 		if (nb)
 			memcpy(batch, f->ready, nb * sizeof(*batch));
-		memmove(f->ready, f->ready + nb, (f->n - nb) * sizeof(*batch));
+		if (f->n > nb) /* what did not fit the batch stays for the next round */
+			memmove(f->ready, f->ready + nb, (f->n - nb) * sizeof(*batch));
 		f->n -= nb;
 		pthread_mutex_unlock(&f->mtx);
 
