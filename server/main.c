@@ -546,7 +546,11 @@ int main(int argc, char **argv)
 		log_line("info", line);
 	}
 
-	if (admin_ui_wanted(o.headless)) {
+	int want_ui = admin_ui_wanted(o.headless);
+	if (!want_ui && !o.headless && (getenv("DISPLAY") || getenv("WAYLAND_DISPLAY")))
+		log_line("info", "a display is set but no window can be shown there (or this "
+				 "build has no GTK): running headless");
+	if (want_ui) {
 		pthread_t sth;
 		struct admin_ui_info info = {.listen = listen_text, .store = o.files.store_root};
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;

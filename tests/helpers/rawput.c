@@ -155,9 +155,12 @@ static int raw_name(struct rd_conn *c, const char *cmd, const char *hex)
 	return 0;
 }
 
+/* one chunk frame's fields and data; static so that no early return leaks it */
+static uint8_t buf[16 + RD_CHUNK_SIZE];
+
 static int do_put(struct rd_conn *c, const char *path)
 {
-	uint8_t sha[RD_SHA256_SIZE], *buf = NULL;
+	uint8_t sha[RD_SHA256_SIZE];
 	struct rd_frame f;
 	struct rd_msg m, r;
 	struct stat sb;
@@ -195,9 +198,6 @@ static int do_put(struct rd_conn *c, const char *path)
 	off = r.u.put_ready.offset;
 	rd_msg_clear(&r);
 	last = opt.shorten && size > 0 ? size - 1 : size;
-	buf = malloc(16 + opt.chunk);
-	if (buf == NULL)
-		return 2;
 	req = rd_conn_next_id(c);
 	for (k = 0; off < last; k++) {
 		size_t n = last - off < opt.chunk ? (size_t)(last - off) : opt.chunk;
@@ -261,7 +261,6 @@ static int do_put(struct rd_conn *c, const char *path)
 		return report(c, RD_ERR_PROTOCOL, 0);
 	out("done %s", r.u.put_done.name);
 	rd_msg_clear(&r);
-	free(buf);
 	close(fd);
 	return 0;
 }
