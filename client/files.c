@@ -93,27 +93,6 @@ static int local_fail(const char *verb, const char *name, const char *what, int 
 	return CLI_ELOCAL;
 }
 
-static int read_full_at(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t got;
-
-	while (n > 0) {
-		got = pread(fd, p, n, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return RD_ERR_SYSTEM;
-		if (got == 0) {
-			errno = EIO; /* the file shrank under us */
-			return RD_ERR_MISMATCH;
-		}
-		p += got;
-		n -= (size_t)got;
-		off += (uint64_t)got;
-	}
-	return 0;
-}
-
 static int write_full_at(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	ssize_t w;
@@ -145,7 +124,7 @@ static int hash_fd(struct rd_conn *c, int fd, uint64_t n, struct rd_sha256 *h, s
 		return RD_ERR_NOMEM;
 	while (off < n) {
 		want = n - off < HASH_BLOCK ? (size_t)(n - off) : HASH_BLOCK;
-		if ((rc = read_full_at(fd, buf, want, off)) != 0 ||
+		if ((rc = rd_pread_full(fd, buf, want, off)) != 0 ||
 		    (rc = rd_sha256_update(h, buf, want)) != 0)
 			break;
 		off += want;
@@ -200,18 +179,18 @@ static void summary(const char *verb, const char *name, const char *stored, uint
 {
 	char esc[NAME_SHOWN], esc2[NAME_SHOWN], hs[32], hf[32], hm[32], rate[32], hex[65], hw[32];
 
-	progress_human_size(size, hs, sizeof(hs));
+	rd_format_size(size, hs, sizeof(hs));
 	progress_human_rate(size - from, secs, rate, sizeof(rate));
 	rd_hex(sha, RD_SHA256_SIZE, hex);
 	hex[8] = '\0';
 	printf("%s %s: %s in %.1f s (%s)", verb, shown(name, esc, sizeof(esc)), hs, secs, rate);
 	if (from > 0) {
-		progress_human_size(from, hf, sizeof(hf));
-		progress_human_size(size - from, hm, sizeof(hm));
+		rd_format_size(from, hf, sizeof(hf));
+		rd_format_size(size - from, hm, sizeof(hm));
 		printf(", resumed at %s (%s sent)", hf, hm);
 	}
 	if (wire > 0 && wire < (size - from) / 10 * 9) {
-		progress_human_size(wire, hw, sizeof(hw));
+		rd_format_size(wire, hw, sizeof(hw));
 		printf(", %s on the wire", hw);
 	}
 	if (stored != NULL && strcmp(stored, name) != 0)
@@ -237,7 +216,7 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 		return RD_ERR_NOMEM;
 	while (off < size) {
 		n = size - off < RD_CHUNK_SIZE ? (size_t)(size - off) : RD_CHUNK_SIZE;
-		if ((rc = read_full_at(fd, buf + CHUNK_FIXED, n, off)) != 0)
+		if ((rc = rd_pread_full(fd, buf + CHUNK_FIXED, n, off)) != 0)
 			break;
 		rd_be32_put(buf, xfer);
 		rd_be64_put(buf + 4, off);
@@ -708,7 +687,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		const struct rd_file_entry *e = &r.u.file_list.items[i];
 
 		rd_escape_display(e->name, strlen(e->name), esc, sizeof(esc));
-		progress_human_size(e->size, hs, sizeof(hs));
+		rd_format_size(e->size, hs, sizeof(hs));
 		cli_format_time(e->mtime_ms, when, sizeof(when));
 		rd_hex(e->sha256, RD_SHA256_SIZE, hex);
 		hex[12] = '\0';
@@ -775,7 +754,7 @@ int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 		if (rd_msg_decode(RD_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
 			return 1;
 		shown(m.u.file_notice.name, esc, sizeof(esc));
-		progress_human_size(m.u.file_notice.size, hs, sizeof(hs));
+		rd_format_size(m.u.file_notice.size, hs, sizeof(hs));
 		if (m.u.file_notice.event == RD_FILE_REMOVED)
 			fprintf(out, "* %s removed %s\n", m.u.file_notice.nick, esc);
 		else if (m.u.file_notice.event == RD_FILE_REPLACED)

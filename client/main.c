@@ -164,15 +164,11 @@ int cli_exit_for(int rc, uint16_t werr)
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
-	char buf[1024], *e;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	cli_verror(" (try --help)", fmt, ap);
 	va_end(ap);
-	e = cli_escape(buf, strlen(buf));
-	fprintf(stderr, "roomdrop: %s (try --help)\n", e);
-	free(e);
 	return CLI_EUSAGE;
 }
 

@@ -15,31 +15,13 @@
 #define BAR_MIN 10
 #define BAR_MAX 30
 
-void progress_human_size(uint64_t n, char *out, size_t cap)
-{
-	static const char *const unit[] = { "KB", "MB", "GB", "TB", "PB", "EB" };
-	double v = (double)n;
-	unsigned i = 0;
-
-	if (n < 1000) {
-		snprintf(out, cap, "%" PRIu64 " B", n);
-		return;
-	}
-	v /= 1000.0;
-	while (v >= 999.95 && i + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1000.0;
-		i++;
-	}
-	snprintf(out, cap, "%.1f %s", v, unit[i]);
-}
-
 void progress_human_rate(uint64_t n, double secs, char *out, size_t cap)
 {
 	char s[24];
 
 	if (secs < 0.001)
 		secs = 0.001;
-	progress_human_size((uint64_t)((double)n / secs), s, sizeof(s));
+	rd_format_size((uint64_t)((double)n / secs), s, sizeof(s));
 	snprintf(out, cap, "%s/s", s);
 }
 
@@ -86,8 +68,8 @@ static void draw(struct progress *p, uint64_t now)
 	for (i = 0; i < bw; i++)
 		bar[i] = i < fill ? '#' : '-';
 	bar[bw] = '\0';
-	progress_human_size(p->done, sd, sizeof(sd));
-	progress_human_size(p->total, st, sizeof(st));
+	rd_format_size(p->done, sd, sizeof(sd));
+	rd_format_size(p->total, st, sizeof(st));
 	progress_human_rate(moved, secs, rate, sizeof(rate));
 	bps = secs > 0.05 ? (double)moved / secs : 0;
 	if (bps > 0) {

@@ -35,8 +35,6 @@ void progress_end(struct progress *p);
 /* Seconds since progress_start. */
 double progress_elapsed(const struct progress *p);
 
-/* "0 B", "999 B", "1.2 KB", "3.4 MB", "1.0 GB" (powers of 1000, one decimal). */
-void progress_human_size(uint64_t n, char *out, size_t cap);
 /* "3.0 MB/s" for n bytes in secs seconds. */
 void progress_human_rate(uint64_t n, double secs, char *out, size_t cap);
 

@@ -408,3 +408,13 @@ void cli_print_who(FILE *out, const struct rd_msg_who_list *l)
 		free(nick);
 	}
 }
+
+void cli_verror(const char *suffix, const char *fmt, va_list ap)
+{
+	char buf[1024], *e;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	e = cli_escape(buf, strlen(buf));
+	fprintf(stderr, "roomdrop: %s%s\n", e ? e : buf, suffix);
+	free(e);
+}

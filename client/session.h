@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -46,6 +47,9 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m);
 /* Copy n bytes for the terminal (control characters and invalid UTF-8 as \xNN) into a
  * malloc'd string; never NULL (aborts on out of memory, like the rest of the program). */
 char *cli_escape(const void *p, size_t n);
+/* "roomdrop: MESSAGE" + suffix on stderr, the whole message escaped for the terminal
+ * (messages quote what the user typed). */
+void cli_verror(const char *suffix, const char *fmt, va_list ap);
 /* Local "%Y-%m-%d %H:%M" of a wall-clock time in ms. */
 void cli_format_time(uint64_t ms, char *out, size_t cap);
 

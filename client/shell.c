@@ -147,15 +147,11 @@ static int split_words(char *line, char **argv, int max)
 static void shell_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void shell_error(const char *fmt, ...)
 {
-	char buf[1024], *e;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	cli_verror("", fmt, ap);
 	va_end(ap);
-	e = cli_escape(buf, strlen(buf));
-	fprintf(stderr, "roomdrop: %s\n", e);
-	free(e);
 }
 
 /* Report rc; a lost connection ends the shell. */

@@ -713,8 +713,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		return fail(c, fr, RD_E_MALFORMED, "unknown put mode %u", m.u.put.mode);
 	shown(m.u.put.name, esc, sizeof(esc));
 	if (f->cfg.max_file_size != 0 && m.u.put.size > f->cfg.max_file_size) {
-		store_human_size(m.u.put.size, hs, sizeof(hs));
-		store_human_size(f->cfg.max_file_size, hl, sizeof(hl));
+		rd_format_size(m.u.put.size, hs, sizeof(hs));
+		rd_format_size(f->cfg.max_file_size, hl, sizeof(hl));
 		return fail(c, fr, RD_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc, hs,
 			    hl);
 	}
@@ -791,8 +791,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		after = used + inflight;
 		after = after > replaced ? after - replaced : 0;
 		if (after > f->cfg.room_quota) {
-			store_human_size(used + inflight - x->size, hs, sizeof(hs));
-			store_human_size(f->cfg.room_quota, hl, sizeof(hl));
+			rd_format_size(used + inflight - x->size, hs, sizeof(hs));
+			rd_format_size(f->cfg.room_quota, hl, sizeof(hl));
 			fail(c, fr, RD_E_QUOTA,
 			     "room %s is over its quota: %s used or in flight, quota %s", room, hs,
 			     hl);
@@ -829,8 +829,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 		if (avail < f->cfg.min_free_bytes ||
 		    avail - f->cfg.min_free_bytes < x->size - x->received) {
-			store_human_size(x->size - x->received, hs, sizeof(hs));
-			store_human_size(avail, hl, sizeof(hl));
+			rd_format_size(x->size - x->received, hs, sizeof(hs));
+			rd_format_size(avail, hl, sizeof(hl));
 			fail(c, fr, RD_E_NO_SPACE,
 			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
 			     hl);
@@ -1046,7 +1046,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	memcpy(r.u.put_done.sha256, got, RD_SHA256_SIZE);
 	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
 	notice_room(f, x->room, nick, existed ? RD_FILE_REPLACED : RD_FILE_ADDED, stored, x->size);
-	store_human_size(x->size, hs, sizeof(hs));
+	rd_format_size(x->size, hs, sizeof(hs));
 	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
 	shown(stored, esc, sizeof(esc));
 	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick,
@@ -1079,23 +1079,6 @@ static int chunk_prefix(uint32_t id, uint64_t off, size_t n, struct rd_buf *out,
 	p = out->data + out->len - 4;
 	rd_be32_put(p, (uint32_t)n);
 	*fixed = out->len;
-	return 0;
-}
-
-static int read_full_at(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t got;
-
-	while (n > 0) {
-		got = pread(fd, p, n, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return got == 0 ? RD_ERR_MISMATCH : RD_ERR_SYSTEM;
-		p += got;
-		n -= (size_t)got;
-		off += (uint64_t)got;
-	}
 	return 0;
 }
 
@@ -1156,7 +1139,7 @@ static int send_chunks(struct get_xfer *g)
 			rd_buf_reset(&payload);
 			if ((rc = rd_buf_put(&payload, pre.data, fixed)) != 0 ||
 			    (rc = rd_buf_append_space(&payload, n, &dst)) != 0 ||
-			    (rc = read_full_at(g->fd, dst, n, off)) != 0)
+			    (rc = rd_pread_full(g->fd, dst, n, off)) != 0)
 				break;
 			if ((rc = rd_frame_append(&frame, RD_MSG_GET_CHUNK, g->req, payload.data,
 						  payload.len, RD_FRAME_COMPRESS)) != 0)
@@ -1192,7 +1175,7 @@ static void *get_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "rd-files-get");
 	if (send_chunks(g) == 0) {
-		store_human_size(g->size - g->off, hs, sizeof(hs));
+		rd_format_size(g->size - g->off, hs, sizeof(hs));
 		post_info(g->f, g->c, g->room, "%s downloaded %s (%s%s)", g->nick,
 			  shown(g->name, esc, sizeof(esc)), hs, g->off > 0 ? ", resumed" : "");
 	}
@@ -1425,7 +1408,7 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
 	rd_client_nick(c, nick);
 	notice_room(f, room, nick, RD_FILE_REMOVED, m.u.name.name, (uint64_t)sb.st_size);
-	store_human_size((uint64_t)sb.st_size, hs, sizeof(hs));
+	rd_format_size((uint64_t)sb.st_size, hs, sizeof(hs));
 	post_info(f, c, room, "%s removed %s (%s) from %s", nick, esc, hs, room);
 out:
 	if (room_fd >= 0)

@@ -733,20 +733,3 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 	return 0;
 }
 
-void store_human_size(uint64_t n, char *out, size_t cap)
-{
-	static const char *const unit[] = { "KB", "MB", "GB", "TB", "PB", "EB" };
-	double v = (double)n;
-	unsigned i = 0;
-
-	if (n < 1000) {
-		snprintf(out, cap, "%" PRIu64 " B", n);
-		return;
-	}
-	v /= 1000.0;
-	while (v >= 999.95 && i + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1000.0;
-		i++;
-	}
-	snprintf(out, cap, "%.1f %s", v, unit[i]);
-}

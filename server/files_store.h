@@ -119,7 +119,5 @@ typedef int (*store_claim_fn)(const char *room, const char *key, int release, vo
 int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_claim_fn claim,
 		void *user, unsigned *removed);
 
-/* "0 B", "999 B", "1.2 KB", "3.4 MB", "1.0 GB" (powers of 1000, one decimal). */
-void store_human_size(uint64_t n, char *out, size_t cap);
 
 #endif

@@ -1,3 +1,5 @@
+#include <inttypes.h>
+#include <stdio.h>
 /* rd_names.c - validation of names that come from the wire, and safe display.
  *
  * Everything here works on byte counts, not on NUL termination, so a name with an
@@ -219,4 +221,22 @@ char *rd_escape_display(const char *s, size_t n, char *out, size_t cap)
 		out[o++] = '.';
 	out[o] = '\0';
 	return out;
+}
+
+void rd_format_size(uint64_t n, char *out, size_t cap)
+{
+	static const char *const unit[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	double v = (double)n;
+	unsigned i = 0;
+
+	if (n < 1000) {
+		snprintf(out, cap, "%" PRIu64 " B", n);
+		return;
+	}
+	v /= 1000.0;
+	while (v >= 999.95 && i + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1000.0;
+		i++;
+	}
+	snprintf(out, cap, "%.1f %s", v, unit[i]);
 }

@@ -31,6 +31,9 @@ int rd_name_eq(const char *a, const char *b);
  * backslash and invalid UTF-8 bytes become \xNN escapes; always NUL-terminated, truncated
  * with "..." if needed. Returns out. */
 char *rd_escape_display(const char *s, size_t n, char *out, size_t cap);
+/* A byte count for people, in powers of 1000 with one decimal: "79 B", "1.2 MB",
+ * "18.4 EB". Always NUL-terminated in out[cap]. */
+void rd_format_size(uint64_t n, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -765,3 +765,23 @@ out:
 		errno = saved;
 	return rc;
 }
+
+int rd_pread_full(int fd, void *p, size_t n, uint64_t off)
+{
+	uint8_t *d = p;
+	while (n > 0) {
+		ssize_t got = pread(fd, d, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return RD_ERR_SYSTEM;
+		if (got == 0) {
+			errno = EIO; /* the file ends (or shrank under us) */
+			return RD_ERR_MISMATCH;
+		}
+		d += got;
+		n -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}

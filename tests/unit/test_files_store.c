@@ -382,30 +382,6 @@ static void test_sweep_removes_only_stale_unclaimed(void **state)
 	close(stage);
 }
 
-static void test_human_size(void **state)
-{
-	static const struct {
-		uint64_t n;
-		const char *want;
-	} t[] = {
-		{ 0, "0 B" },
-		{ 999, "999 B" },
-		{ 1000, "1.0 KB" },
-		{ 1234567, "1.2 MB" },
-		{ 999999, "1.0 MB" },
-		{ 1073741824ULL, "1.1 GB" },
-		{ UINT64_MAX, "18.4 EB" },
-	};
-	char out[32];
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		store_human_size(t[i].n, out, sizeof(out));
-		assert_string_equal(out, t[i].want);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,7 +399,6 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_removes_only_stale_unclaimed, setup,
 						teardown),
-		cmocka_unit_test(test_human_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

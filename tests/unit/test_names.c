@@ -363,6 +363,30 @@ static void test_escape_display_output_is_safe(void **state)
 	assert_true(rd_utf8_valid(out, strlen(out)));
 }
 
+static void test_format_size(void **state)
+{
+	static const struct {
+		uint64_t n;
+		const char *want;
+	} t[] = {
+		{ 0, "0 B" },
+		{ 999, "999 B" },
+		{ 1000, "1.0 KB" },
+		{ 1234567, "1.2 MB" },
+		{ 999999, "1.0 MB" },
+		{ 1073741824ULL, "1.1 GB" },
+		{ UINT64_MAX, "18.4 EB" },
+	};
+	char out[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		rd_format_size(t[i].n, out, sizeof(out));
+		assert_string_equal(out, t[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_name_eq_ignores_ascii_case_only),
 		cmocka_unit_test(test_escape_display_literal),
 		cmocka_unit_test(test_escape_display_output_is_safe),
+		cmocka_unit_test(test_format_size),
 	};
 
 	return cmocka_run_group_tests(tests, setup_long_names, NULL);
