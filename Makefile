@@ -156,7 +156,7 @@ demo: deps
 	@BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory OPT='-O2 -g -DNDEBUG' all $(BENCHES)
+	@$(MAKE) --no-print-directory OPT="-O2 -g -DNDEBUG" all tests $(BENCHES)
 	@BUILD=$(BUILD) scripts/bench.sh
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------------------

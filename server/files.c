@@ -837,6 +837,18 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 			goto out;
 		}
 	}
+	/* Reserve the blocks still to come: nothing to allocate while streaming, and a full
+	 * disk is reported now rather than halfway. KEEP_SIZE: the staging file's size stays
+	 * the count of bytes received, which resume relies on. */
+	if (x->size > x->received &&
+	    fallocate(x->fd, FALLOC_FL_KEEP_SIZE, (off_t)x->received,
+		      (off_t)(x->size - x->received)) != 0 &&
+	    errno == ENOSPC) {
+		rd_format_size(x->size - x->received, hs, sizeof(hs));
+		fail(c, fr, RD_E_NO_SPACE, "not enough space on the server for %s (%s needed)", esc,
+		     hs);
+		goto out;
+	}
 	r.u.put_ready.offset = x->received;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
 		goto out;
