@@ -639,53 +639,35 @@ static int room_add_locked(struct rd_room *r, struct rd_client *c)
 	return 0;
 }
 
-/* Take references to the members of a room (or all registered clients if r == NULL and
- * all != 0). Caller unrefs each and frees *out. */
-static int collect_room(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
-			struct rd_client ***out, size_t *n)
+/* Take a reference to each member of room r, or to every registered client when r is
+ * NULL, leaving out `except`. The caller sends outside the lock, then unrefs each and
+ * frees *out. */
+static int collect(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
+		   struct rd_client ***out, size_t *n)
 {
+	pthread_mutex_t *mtx = r ? &s->rooms_mtx : &s->clients_mtx;
 	struct rd_client **v;
-	size_t k = 0;
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->rooms_mtx);
-	v = malloc((r->n ? r->n : 1) * sizeof(*v));
-	if (!v) {
-		pthread_mutex_unlock(&s->rooms_mtx);
-		return RD_ERR_NOMEM;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		if (r->members[i] == except)
-			continue;
-		client_ref(r->members[i]);
-		v[k++] = r->members[i];
-	}
-	pthread_mutex_unlock(&s->rooms_mtx);
-	*out = v;
-	*n = k;
-	return 0;
-}
+	size_t k = 0, max;
 
-static int collect_registered(struct rd_server *s, const struct rd_client *except,
-			      struct rd_client ***out, size_t *n)
-{
-	struct rd_client **v;
-	size_t k = 0;
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->clients_mtx);
-	v = malloc((s->nclients ? s->nclients : 1) * sizeof(*v));
-	if (!v) {
-		pthread_mutex_unlock(&s->clients_mtx);
+	pthread_mutex_lock(mtx);
+	max = r ? r->n : s->nclients;
+	v = malloc((max ? max : 1) * sizeof(*v));
+	if (v && r) {
+		for (size_t i = 0; i < r->n; i++)
+			if (r->members[i] != except)
+				v[k++] = r->members[i];
+	} else if (v) {
+		for (struct rd_client *c = s->clients; c; c = c->next)
+			if (c != except && c->registered)
+				v[k++] = c;
+	}
+	for (size_t i = 0; i < k; i++)
+		client_ref(v[i]);
+	pthread_mutex_unlock(mtx);
+	if (!v)
 		return RD_ERR_NOMEM;
-	}
-	for (struct rd_client *c = s->clients; c; c = c->next) {
-		if (c == except || !c->registered)
-			continue;
-		client_ref(c);
-		v[k++] = c;
-	}
-	pthread_mutex_unlock(&s->clients_mtx);
 	*out = v;
 	*n = k;
 	return 0;
@@ -747,7 +729,7 @@ int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *
 	rd_buf_init(&b, 0);
 	if ((rc = rd_frame_append(&b, type, 0, payload, len, 0)) != 0)
 		goto out;
-	if ((rc = collect_room(s, r, except, &v, &k)) != 0)
+	if ((rc = collect(s, r, except, &v, &k)) != 0)
 		goto out;
 	send_to_all(s, v, k, b.data, b.len);
 	if (n)
@@ -768,7 +750,7 @@ static unsigned announce(struct rd_server *s, struct rd_room *r, const struct rd
 	rd_buf_init(&b, 0);
 	if (rd_msg_frame(&b, m, 0, 0) != 0)
 		goto out;
-	if ((r ? collect_room(s, r, except, &v, &k) : collect_registered(s, except, &v, &k)) != 0)
+	if (collect(s, r, except, &v, &k) != 0)
 		goto out;
 	send_to_all(s, v, k, b.data, b.len);
 out:
