@@ -1206,6 +1206,20 @@ out:
 
 /* ---- connection threads ----------------------------------------------------------------- */
 
+/* Remove c from the connection list; clients_mtx held. The table's reference is the
+ * caller's to drop. */
+static void table_unlink_locked(struct rd_server *s, struct rd_client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->nclients--;
+}
+
 static void client_gone(struct rd_client *c)
 {
 	struct rd_server *s = c->srv;
@@ -1215,13 +1229,7 @@ static void client_gone(struct rd_client *c)
 	int registered;
 
 	pthread_mutex_lock(&s->clients_mtx);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	s->nclients--;
+	table_unlink_locked(s, c);
 	registered = c->registered;
 	if (registered)
 		s->nregistered--;
@@ -1420,13 +1428,7 @@ static void *accept_main(void *arg)
 			pthread_mutex_unlock(&s->live_mtx);
 			client_kill(c, "cannot start thread");
 			pthread_mutex_lock(&s->clients_mtx);
-			if (c->prev)
-				c->prev->next = c->next;
-			else
-				s->clients = c->next;
-			if (c->next)
-				c->next->prev = c->prev;
-			s->nclients--;
+			table_unlink_locked(s, c);
 			pthread_mutex_unlock(&s->clients_mtx);
 			client_unref(c);
 			client_unref(c);
