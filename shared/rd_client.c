@@ -467,7 +467,6 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 		return RD_ERR_INVAL;
 	if (strlen(host) > RD_HOST_MAX)
 		return RD_ERR_ADDR;
-	rd_net_ignore_sigpipe();
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return RD_ERR_NOMEM;

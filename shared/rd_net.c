@@ -50,6 +50,35 @@ uint64_t rd_now_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int rd_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return RD_ERR_SYSTEM;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0) {
+		errno = rc;
+		return RD_ERR_SYSTEM;
+	}
+	return 0;
+}
+
+int rd_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, uint64_t deadline_ms)
+{
+	struct timespec ts;
+
+	if (rd_now_mono_ms() >= deadline_ms)
+		return RD_ERR_TIMEOUT;
+	ts.tv_sec = (time_t)(deadline_ms / 1000u);
+	ts.tv_nsec = (long)(deadline_ms % 1000u) * 1000000L;
+	return pthread_cond_timedwait(cv, mtx, &ts) == ETIMEDOUT ? RD_ERR_TIMEOUT : 0;
+}
+
 static uint64_t deadline_from(int timeout_ms)
 {
 	return timeout_ms < 0 ? 0 : rd_now_mono_ms() + (uint64_t)timeout_ms;
@@ -678,6 +707,36 @@ out:
 	return rc;
 }
 
+/* sendfile() has no MSG_NOSIGNAL: SIGPIPE is blocked in this thread for the call, and one
+ * that the call raised is taken off the thread's pending set before the old mask returns
+ * (a SIGPIPE that was already pending is left alone). The process's disposition is never
+ * touched, so a program keeps whatever SIGPIPE policy it chose. */
+static ssize_t sendfile_nosigpipe(int sock, int in_fd, off_t *off, size_t want)
+{
+	sigset_t pipe_set, old, pending;
+	int was_pending, saved;
+	ssize_t w;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigemptyset(&pending);
+	(void)sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE) == 1;
+	(void)pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	w = sendfile(sock, in_fd, off, want);
+	saved = errno;
+	/* (a partial sendfile may raise it too, so look at what is pending, not at errno) */
+	sigemptyset(&pending);
+	if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return w;
+}
+
 /* On a blocking socket sendfile() waits for buffer space with no deadline of its own;
  * SO_SNDTIMEO bounds each call to what is left of ours. The previous value is restored. */
 static int set_sndtimeo_ms(int sock, int ms)
@@ -727,7 +786,7 @@ int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms
 			}
 		}
 		want = n - sent < RD_NET_CHUNK ? n - sent : RD_NET_CHUNK;
-		w = sendfile(sock, in_fd, &off, want);
+		w = sendfile_nosigpipe(sock, in_fd, &off, want);
 		if (w > 0) {
 			sent += (size_t)w;
 			continue;

@@ -1,12 +1,14 @@
 /* rd_net.h - small socket helpers: address parsing, listen, connect with timeout, full
- * reads and writes with deadlines, EINTR handled, SIGPIPE never delivered
- * (MSG_NOSIGNAL on every send; rd_net_ignore_sigpipe() for sendfile users).
+ * reads and writes with deadlines, EINTR handled, SIGPIPE never delivered (MSG_NOSIGNAL on
+ * every send; sendfile() runs with SIGPIPE blocked in the calling thread). The library never
+ * changes the process's signal dispositions: that is the program's choice.
  */
 #ifndef RD_NET_H
 #define RD_NET_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -40,7 +42,8 @@ int rd_net_set_nodelay(int fd, int on);
 int rd_net_set_nonblock(int fd, int on);
 /* SO_SNDBUF / SO_RCVBUF (0 = leave as is). */
 int rd_net_set_bufs(int fd, int sndbuf, int rcvbuf);
-/* Ignore SIGPIPE process-wide (idempotent). */
+/* Ignore SIGPIPE process-wide (idempotent). For programs that want that policy; the
+ * library itself never calls it and does not need it. */
 void rd_net_ignore_sigpipe(void);
 
 /* Wait until fd is readable (events = POLLIN) or writable (POLLOUT).
@@ -63,6 +66,16 @@ int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t rd_now_mono_ms(void);
 uint64_t rd_now_wall_ms(void);
+
+/* Condition variables whose timed waits run on CLOCK_MONOTONIC, so that a step of the wall
+ * clock neither stalls nor hurries a deadline. Every timed wait in roomdrop goes through
+ * these two (scripts/lint.sh checks it).
+ * rd_cond_init_mono: 0, or RD_ERR_SYSTEM.
+ * rd_cond_wait_until: wait on cv (mtx held) until signalled or rd_now_mono_ms() reaches
+ * deadline_ms; 0 when woken (possibly spuriously: re-check the predicate), RD_ERR_TIMEOUT
+ * when the deadline has passed. */
+int rd_cond_init_mono(pthread_cond_t *cv);
+int rd_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, uint64_t deadline_ms);
 
 #ifdef __cplusplus
 }

@@ -570,6 +570,77 @@ static void test_sendfile_all_times_out_on_stalled_reader(void **state)
 	free(src);
 }
 
+/* sendfile() has no MSG_NOSIGNAL: with SIGPIPE at its default action (which kills), a
+ * sendfile to a peer that is gone must still return RD_ERR_CLOSED, leave no SIGPIPE
+ * pending, and leave the process's disposition and the thread's mask as they were. */
+static void test_sendfile_to_closed_peer_without_sigpipe(void **state)
+{
+	uint8_t *src = pattern(STALL);
+	struct pair p;
+	struct sigaction dfl, old, now;
+	sigset_t mask_before, mask_after, pending;
+	int fd, rc = 0;
+
+	(void)state;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &mask_before), 0);
+	fd = temp_file_with(src, STALL);
+	pair_open(&p);
+	close(p.sfd);
+	p.sfd = -1;
+	for (int i = 0; i < 200 && rc == 0; i++)
+		rc = rd_net_sendfile_all(p.cfd, fd, 0, STALL, WAIT_MS);
+	assert_int_equal(rc, RD_ERR_CLOSED);
+	assert_int_equal(sigaction(SIGPIPE, NULL, &now), 0);
+	assert_true(now.sa_handler == SIG_DFL);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &mask_after), 0);
+	assert_int_equal(sigismember(&mask_after, SIGPIPE), sigismember(&mask_before, SIGPIPE));
+	sigemptyset(&pending);
+	assert_int_equal(sigpending(&pending), 0);
+	assert_int_equal(sigismember(&pending, SIGPIPE), 0);
+	pair_close(&p);
+	close(fd);
+	free(src);
+	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
+/* ---- condition variables on the monotonic clock --------------------------------------- */
+
+static void test_cond_wait_until_monotonic_deadline(void **state)
+{
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv;
+	pthread_condattr_t ca;
+	clockid_t clk = CLOCK_REALTIME;
+	uint64_t t0, took;
+
+	(void)state;
+	assert_int_equal(rd_cond_init_mono(&cv), 0);
+	/* the condition variable really runs on CLOCK_MONOTONIC: a deadline in monotonic
+	 * milliseconds is honoured, neither at once nor late */
+	pthread_mutex_lock(&m);
+	t0 = rd_now_mono_ms();
+	while (rd_cond_wait_until(&cv, &m, t0 + 150) == 0)
+		;
+	took = rd_now_mono_ms() - t0;
+	pthread_mutex_unlock(&m);
+	assert_true(took >= 150 && took < 3000);
+	/* a deadline already past returns at once */
+	pthread_mutex_lock(&m);
+	assert_int_equal(rd_cond_wait_until(&cv, &m, rd_now_mono_ms() - 1), RD_ERR_TIMEOUT);
+	pthread_mutex_unlock(&m);
+	pthread_cond_destroy(&cv);
+	/* (what pthread_cond_init with the attribute would have said) */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_condattr_getclock(&ca, &clk);
+	assert_int_equal(clk, CLOCK_MONOTONIC);
+	pthread_condattr_destroy(&ca);
+}
+
 /* ---- odds and ends ------------------------------------------------------------------- */
 
 static void test_ignore_sigpipe_is_idempotent(void **state)
@@ -655,6 +726,8 @@ int main(void)
 		T(test_write_to_closed_peer_is_closed_without_sigpipe),
 		T(test_sendfile_all_range_of_temp_file),
 		T(test_sendfile_all_times_out_on_stalled_reader),
+		T(test_sendfile_to_closed_peer_without_sigpipe),
+		T(test_cond_wait_until_monotonic_deadline),
 		T(test_ignore_sigpipe_is_idempotent),
 		T(test_clocks),
 		T(test_socket_option_setters),
