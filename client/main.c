@@ -584,6 +584,7 @@ static int run(struct cmdline *cl)
 
 	cli_session_init(&s, &cl->o);
 	interactive = strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0;
+	s.quiet = !interactive; /* one-shot commands are not announced to the room */
 	if (interactive && cli_signals_install() != 0) {
 		perror("roomdrop: signals");
 		return CLI_EFAIL;

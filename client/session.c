@@ -314,6 +314,8 @@ int cli_session_open(struct cli_session *s, int join)
 	opt.request_timeout_ms = o->timeout_ms;
 	opt.software = "roomdrop/" RD_VERSION;
 	opt.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	if (s->quiet)
+		opt.features |= RD_FEAT_QUIET;
 	s->opening = 1;
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(o->host, o->port, &opt, &cb, &s->conn, &werr);

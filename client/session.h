@@ -23,6 +23,8 @@ struct cli_session {
 	int opening;            /* in cli_session_open: unsolicited ERRORs are kept, */
 	char open_err[256];     /* not printed (the refusal says it) */
 	FILE *out;              /* where event lines go (stdout) */
+	int quiet;              /* a one-shot command: HELLO says RD_FEAT_QUIET, so the
+				 * server announces none of its comings and goings */
 	/* Called around every event line, so the shell can take its input line off the
 	 * screen and put it back (NULL = nothing to do). */
 	void (*print_begin)(void *user);

@@ -53,6 +53,8 @@ static void usage(FILE *to)
 		"  --listen ADDR:PORT       where to listen (default %s:%u; port 0 = any free port)\n"
 		"  --port-file PATH         write the bound port to PATH once listening\n"
 		"  --max-clients N          connections at most (default 1024)\n"
+		"  --msg-rate N             chat messages per second per client, bursts of twice\n"
+		"                           that; more get ERROR 108 (default 100, 0 = no limit)\n"
 		"  --rooms A,B,...          the rooms (default general,random)\n"
 		"Timers (a number of seconds, or with a unit: 500ms, 30s, 2m, 1h):\n"
 		"  --ping-interval T        heartbeat period (default 30s)\n"
@@ -185,14 +187,17 @@ static int split_rooms(struct opts *o, const char *list)
 			free(copy);
 			return -1;
 		}
+		/* on failure o->rooms stays a valid list of o->nrooms names: main frees it */
 		char **v = realloc(o->rooms, (o->nrooms + 1) * sizeof(*v));
-		if (!v || !(v[o->nrooms] = strdup(t))) {
-			free(v ? v : o->rooms);
-			o->rooms = NULL;
+		if (!v) {
 			free(copy);
 			return -1;
 		}
 		o->rooms = v;
+		if (!(v[o->nrooms] = strdup(t))) {
+			free(copy);
+			return -1;
+		}
 		o->nrooms++;
 	}
 	free(copy);
@@ -208,7 +213,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
 		O_LISTEN = 256, O_ROOMS, O_MAXC, O_PINGI, O_PINGT, O_REGT, O_LOG, O_STORE, O_MAXF,
-		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM
+		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM, O_RATE
 	};
 	static const struct option lo[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -227,6 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"port-file", required_argument, NULL, O_PORTFILE},
 		{"headless", no_argument, NULL, O_HEADLESS},
 		{"out-limit", required_argument, NULL, O_OUTLIM},
+		{"msg-rate", required_argument, NULL, O_RATE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
@@ -317,6 +323,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_size(optarg, &v) != 0 || v < 65536 || v > (1ull << 32))
 				return bad("--out-limit", optarg, "a size from 64K to 4G");
 			o->cfg.out_limit = (size_t)v;
+			break;
+		case O_RATE:
+			if (parse_size(optarg, &v) != 0 || v > 1000000)
+				return bad("--msg-rate", optarg, "a number from 0 (no limit) to 1000000");
+			o->cfg.msg_rate = (uint32_t)v;
 			break;
 		case O_CTL:
 			o->ctl_socket = optarg;
@@ -491,7 +502,7 @@ int main(int argc, char **argv)
 	o.cfg.rooms = (const char *const *)o.rooms;
 	o.cfg.nrooms = o.nrooms;
 	o.cfg.software = "roomdrop-server/" RD_VERSION;
-	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES;
+	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_QUIET;
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.user = files;
 	hooks.on_frame = files_on_frame;

@@ -175,11 +175,21 @@ int rd_frame_reader_new(uint32_t max_payload, struct rd_frame_reader **out)
 		max_payload = RD_MAX_PAYLOAD_HARD;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return RD_ERR_NOMEM;
-	r->max_payload = max_payload;
-	r->limit = (size_t)max_payload + 2 * HDR + READ_CHUNK;
 	rd_buf_init(&r->scratch, max_payload);
+	rd_frame_reader_set_max(r, max_payload);
 	*out = r;
 	return 0;
+}
+
+void rd_frame_reader_set_max(struct rd_frame_reader *r, uint32_t max_payload)
+{
+	if (max_payload == 0)
+		max_payload = RD_MAX_PAYLOAD_DEFAULT;
+	if (max_payload > RD_MAX_PAYLOAD_HARD)
+		max_payload = RD_MAX_PAYLOAD_HARD;
+	r->max_payload = max_payload;
+	r->limit = (size_t)max_payload + 2 * HDR + READ_CHUNK;
+	r->scratch.max = max_payload;
 }
 
 void rd_frame_reader_free(struct rd_frame_reader *r)

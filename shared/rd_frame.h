@@ -60,6 +60,9 @@ struct rd_frame_reader;
 
 int rd_frame_reader_new(uint32_t max_payload, struct rd_frame_reader **out);
 void rd_frame_reader_free(struct rd_frame_reader *r);
+/* Change the largest payload accepted from the next frame on (0 = the default, capped at
+ * the hard limit). A server lowers it for connections that have not registered yet. */
+void rd_frame_reader_set_max(struct rd_frame_reader *r, uint32_t max_payload);
 /* Copy n bytes in. RD_ERR_TOO_BIG if buffering them would exceed max_payload + 2 frames. */
 int rd_frame_reader_feed(struct rd_frame_reader *r, const void *p, size_t n);
 /* Space to read into directly (avoids a copy): returns a pointer to at least want bytes

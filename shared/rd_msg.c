@@ -140,21 +140,21 @@ static const struct field f_who_list[] = {
 };
 
 static const struct field f_say[] = {
-	ENUM(rd_msg_say, kind, RD_KIND_TEXT, RD_KIND_BINARY),
+	INT(rd_msg_say, kind),
 	BYTES(rd_msg_say, data, RD_CHAT_MAX), END
 };
 static const struct field f_tell[] = {
-	CHARS(rd_msg_tell, to, N_NICK), ENUM(rd_msg_tell, kind, RD_KIND_TEXT, RD_KIND_BINARY),
+	CHARS(rd_msg_tell, to, N_NICK), INT(rd_msg_tell, kind),
 	BYTES(rd_msg_tell, data, RD_CHAT_MAX), END
 };
 static const struct field f_room_msg[] = {
 	CHARS(rd_msg_room_msg, room, N_ROOM), CHARS(rd_msg_room_msg, from, N_NICK),
-	ENUM(rd_msg_room_msg, kind, RD_KIND_TEXT, RD_KIND_BINARY),
+	INT(rd_msg_room_msg, kind),
 	INT(rd_msg_room_msg, time_ms), BYTES(rd_msg_room_msg, data, RD_CHAT_MAX), END
 };
 static const struct field f_private_msg[] = {
 	CHARS(rd_msg_private_msg, from, N_NICK),
-	ENUM(rd_msg_private_msg, kind, RD_KIND_TEXT, RD_KIND_BINARY),
+	INT(rd_msg_private_msg, kind),
 	INT(rd_msg_private_msg, time_ms), BYTES(rd_msg_private_msg, data, RD_CHAT_MAX), END
 };
 /* PRESENCE.room is "" for events of a user who is in no room (CONNECTED, ...). */

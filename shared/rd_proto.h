@@ -30,6 +30,7 @@ extern "C" {
 
 /* ---- limits ------------------------------------------------------------------------ */
 #define RD_MAX_PAYLOAD_DEFAULT (1u << 20)  /* 1 MiB: largest payload a peer must accept */
+#define RD_MAX_PAYLOAD_UNREGISTERED 1024u  /* a server's limit until WELCOME (section 6) */
 #define RD_MAX_PAYLOAD_HARD (16u << 20)    /* no configuration goes above 16 MiB */
 #define RD_NICK_MAX 32u                    /* bytes */
 #define RD_ROOM_MAX 32u                    /* bytes */
@@ -221,6 +222,7 @@ enum rd_file_event { RD_FILE_ADDED = 1, RD_FILE_REMOVED = 2, RD_FILE_REPLACED = 
 #define RD_FEAT_P2P 0x00000002u
 #define RD_FEAT_FILES 0x00000004u
 #define RD_FEAT_REDIRECT 0x00000008u
+#define RD_FEAT_QUIET 0x00000010u /* client: a short-lived session, not announced */
 
 /* Offer app_type used by roomdrop to offer a file: the descriptor is a GET_BEGIN payload */
 #define RD_OFFER_APP_FILE RD_MSG_GET_BEGIN

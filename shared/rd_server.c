@@ -29,8 +29,8 @@
  *   s->live_mtx     the count of reader threads (rd_server_stop waits on it)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +81,9 @@ struct rd_client {
 	struct rd_client *prev, *next;
 	int registered;
 	int hello_done; /* only its own thread */
+	int quiet;      /* HELLO asked RD_FEAT_QUIET: no presence notices (own thread, before
+			 * registration; read by others after it) */
+	int bye;        /* BYE received: the reader stops (own thread) */
 	char nick[RD_NICK_BUF]; /* immutable once registered */
 
 	/* rooms_mtx */
@@ -90,6 +93,8 @@ struct rd_client {
 	/* c->mtx */
 	pthread_mutex_t mtx;
 	uint64_t last_msg_ms, last_msg_event_ms;
+	uint64_t rate_mono;  /* chat rate limit: time of the last refill */
+	uint32_t rate_milli; /* tokens, in thousandths of a message */
 	char activity[96];
 	uint64_t next_ping_mono, ping_sent_mono, ping_nonce;
 	int ping_outstanding;
@@ -156,6 +161,9 @@ struct rd_server {
 
 	struct flusher *flushers;
 	unsigned nflushers;
+
+	int reserve_fd;      /* kept open to answer a connection at the descriptor limit */
+	int fd_limit_logged; /* accept thread only: the limit was logged for this episode */
 
 	atomic_uint_fast64_t bytes_in, bytes_out;
 };
@@ -547,15 +555,9 @@ int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, in
 	pthread_mutex_lock(&c->out_mtx);
 	c->direct_wanted = 1;
 	{
-		struct timespec ts;
-		int64_t wait_ms = timeout_ms < 0 ? 3600000 : timeout_ms;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		uint64_t until = rd_now_mono_ms() + (timeout_ms < 0 ? 3600000u : (uint64_t)timeout_ms);
 		while (!c->dead && c->out_state != OUT_IDLE)
-			if (pthread_cond_timedwait(&c->out_cv, &c->out_mtx, &ts) == ETIMEDOUT)
+			if (rd_cond_wait_until(&c->out_cv, &c->out_mtx, until) == RD_ERR_TIMEOUT)
 				break;
 	}
 	if (c->dead || c->out_state != OUT_IDLE) {
@@ -758,17 +760,21 @@ out:
 	return (unsigned)k;
 }
 
-static void presence(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
+/* Announce what happened to `subject` (never sent to it). A quiet session (HELLO with
+ * RD_FEAT_QUIET: a one-shot command) is never announced. */
+static void presence(struct rd_server *s, struct rd_room *r, const struct rd_client *subject,
 		     uint8_t event, const char *nick, const char *room, const char *reason)
 {
 	struct rd_msg m;
+	if (subject->quiet)
+		return;
 	rd_msg_init(&m, RD_MSG_PRESENCE);
 	m.u.presence.event = event;
 	copy_str(m.u.presence.nick, sizeof(m.u.presence.nick), nick);
 	copy_str(m.u.presence.room, sizeof(m.u.presence.room), room);
 	m.u.presence.time_ms = rd_now_wall_ms();
 	m.u.presence.reason = rd_str_c(reason);
-	announce(s, r, except, &m);
+	announce(s, r, subject, &m);
 }
 
 /* ---- handlers --------------------------------------------------------------------------- */
@@ -826,6 +832,7 @@ static void handle_hello(struct req *q)
 		return;
 	}
 	q->c->hello_done = 1;
+	q->c->quiet = (h->features & s->cfg.features & RD_FEAT_QUIET) != 0;
 	rd_msg_init(&r, RD_MSG_HELLO_OK);
 	r.u.hello_ok.version = RD_PROTO_VERSION;
 	r.u.hello_ok.features = s->cfg.features;
@@ -877,13 +884,16 @@ static void handle_nick(struct req *q)
 		return;
 	}
 	copy_str(c->nick, sizeof(c->nick), nick);
+	/* The first PING is due one interval from now. Set under the same lock hold as
+	 * `registered`, so the timer never sees a registered client without its deadline. */
+	pthread_mutex_lock(&c->mtx);
+	c->next_ping_mono = rd_now_mono_ms() + s->cfg.ping_interval_ms;
+	c->rate_mono = rd_now_mono_ms();
+	c->rate_milli = s->cfg.msg_rate * 2000u; /* a full bucket: two seconds' worth */
+	pthread_mutex_unlock(&c->mtx);
 	c->registered = 1;
 	s->nregistered++;
 	pthread_mutex_unlock(&s->clients_mtx);
-
-	pthread_mutex_lock(&c->mtx);
-	c->next_ping_mono = rd_now_mono_ms() + s->cfg.ping_interval_ms;
-	pthread_mutex_unlock(&c->mtx);
 
 	rd_msg_init(&r, RD_MSG_WELCOME);
 	copy_str(r.u.welcome.nick, sizeof(r.u.welcome.nick), c->nick);
@@ -943,7 +953,7 @@ static void handle_join(struct req *q)
 
 	if (!r) {
 		char text[96];
-		snprintf(text, sizeof(text), "no room named '%.32s' (ask ROOMS for the list)",
+		snprintf(text, sizeof(text), "no room named '%.32s' (the list: roomdrop rooms)",
 			 q->m.u.room.room);
 		reply_error(q, RD_E_NO_SUCH_ROOM, text);
 		return;
@@ -1024,6 +1034,40 @@ static void handle_who(struct req *q)
 	free(items);
 }
 
+/* The chat rate limit (config msg_rate messages per second, a bucket of two seconds'
+ * worth; 0 = none): 0 when c may send one more message now, else RD_ERR_FULL. */
+static int take_message_token(struct rd_client *c)
+{
+	uint32_t rate = c->srv->cfg.msg_rate;
+	uint64_t now, cap, have;
+	int rc = 0;
+
+	if (rate == 0)
+		return 0;
+	now = rd_now_mono_ms();
+	cap = (uint64_t)rate * 2000u;
+	pthread_mutex_lock(&c->mtx);
+	have = c->rate_milli + (now - c->rate_mono) * rate;
+	c->rate_mono = now;
+	if (have > cap)
+		have = cap;
+	if (have >= 1000u)
+		have -= 1000u;
+	else
+		rc = RD_ERR_FULL;
+	c->rate_milli = (uint32_t)have;
+	pthread_mutex_unlock(&c->mtx);
+	return rc;
+}
+
+static void refuse_rate(struct req *q)
+{
+	char text[96];
+	snprintf(text, sizeof(text), "too many messages: at most %u per second",
+		 q->c->srv->cfg.msg_rate);
+	reply_error(q, RD_E_RATE, text);
+}
+
 static void note_message(struct rd_client *c)
 {
 	uint64_t now = rd_now_wall_ms();
@@ -1050,14 +1094,14 @@ static void handle_say(struct req *q)
 		reply_error(q, RD_E_NOT_IN_ROOM, "join a room first");
 		return;
 	}
-	if (q->m.u.say.data.n > RD_CHAT_MAX) {
-		reply_error(q, RD_E_MESSAGE_TOO_LONG, NULL);
+	if (take_message_token(c) != 0) {
+		refuse_rate(q);
 		return;
 	}
 	rd_msg_init(&m, RD_MSG_ROOM_MSG);
 	copy_str(m.u.room_msg.room, sizeof(m.u.room_msg.room), r->name);
 	memcpy(m.u.room_msg.from, c->nick, sizeof(c->nick));
-	m.u.room_msg.kind = q->m.u.say.kind ? RD_KIND_BINARY : RD_KIND_TEXT;
+	m.u.room_msg.kind = q->m.u.say.kind; /* relayed unchanged, like the data */
 	m.u.room_msg.time_ms = rd_now_wall_ms();
 	m.u.room_msg.data = q->m.u.say.data;
 	announce(s, r, c, &m);
@@ -1083,8 +1127,8 @@ static void handle_tell(struct req *q)
 	struct rd_client *t;
 	struct rd_msg m;
 
-	if (q->m.u.tell.data.n > RD_CHAT_MAX) {
-		reply_error(q, RD_E_MESSAGE_TOO_LONG, NULL);
+	if (take_message_token(c) != 0) {
+		refuse_rate(q);
 		return;
 	}
 	t = get_by_nick(c->srv, q->m.u.tell.to);
@@ -1094,7 +1138,7 @@ static void handle_tell(struct req *q)
 	}
 	rd_msg_init(&m, RD_MSG_PRIVATE_MSG);
 	memcpy(m.u.private_msg.from, c->nick, sizeof(c->nick));
-	m.u.private_msg.kind = q->m.u.tell.kind ? RD_KIND_BINARY : RD_KIND_TEXT;
+	m.u.private_msg.kind = q->m.u.tell.kind; /* relayed unchanged, like the data */
 	m.u.private_msg.time_ms = rd_now_wall_ms();
 	m.u.private_msg.data = q->m.u.tell.data;
 	rd_client_send_msg(t, &m, 0);
@@ -1133,14 +1177,60 @@ static void handle_bye(struct req *q)
 	else
 		snprintf(reason, sizeof(reason), "quit");
 	begin_close(q->c, RD_PRESENCE_DISCONNECTED, reason);
+	q->c->bye = 1; /* the reader stops now: the departure is announced and the nickname
+			* freed at once, not when the peer gets round to closing its end */
 }
 
-/* Decode, then dispatch. */
+/* What a client may send to the server, by type (PROTOCOL.md section 10). */
+enum accept_class {
+	A_NEVER,    /* no handler here: unknown, server-to-client, CTL_* (local socket only),
+		     * and the offer, P2P and link messages this server does not implement */
+	A_ANY,      /* accepted in every state */
+	A_REG,      /* needs a registered client */
+	A_IGNORED,  /* ERROR from a client: logged, never answered (two peers must never
+		     * bounce errors at each other) */
+};
+
+static enum accept_class accept_class(uint16_t type)
+{
+	switch (type) {
+	case RD_MSG_HELLO:
+	case RD_MSG_NICK:
+	case RD_MSG_PING:
+	case RD_MSG_PONG:
+	case RD_MSG_BYE: return A_ANY;
+	case RD_MSG_ROOMS:
+	case RD_MSG_JOIN:
+	case RD_MSG_LEAVE:
+	case RD_MSG_WHO:
+	case RD_MSG_SAY:
+	case RD_MSG_TELL: return A_REG;
+	case RD_MSG_ERROR: return A_IGNORED;
+	default: return A_NEVER;
+	}
+}
+
+/* The wire error for a payload whose field is longer than its limit (section 4). */
+static uint16_t too_long_code(uint16_t type)
+{
+	switch (type) {
+	case RD_MSG_NICK: return RD_E_NICK_LENGTH;
+	case RD_MSG_JOIN:
+	case RD_MSG_WHO: return RD_E_NO_SUCH_ROOM;
+	case RD_MSG_SAY:
+	case RD_MSG_TELL: return RD_E_MESSAGE_TOO_LONG;
+	default: return RD_E_MALFORMED;
+	}
+}
+
+/* State, then decode, then dispatch: a connection is never made to decode (and allocate
+ * for) a message it was not allowed to send in its state. */
 static void dispatch(struct rd_client *c, const struct rd_frame *f)
 {
 	struct rd_server *s = c->srv;
 	struct req q = {.c = c, .f = f};
 	uint16_t type = f->hdr.type;
+	enum accept_class cls;
 	int rc;
 
 	if (type >= RD_TYPE_APP_FIRST && type <= RD_TYPE_APP_LAST) {
@@ -1157,50 +1247,51 @@ static void dispatch(struct rd_client *c, const struct rd_frame *f)
 			reply_error(&q, code, NULL);
 		return;
 	}
-	if (!rd_msg_known(type)) {
-		char text[64];
-		snprintf(text, sizeof(text), "unknown message type 0x%04x", type);
+	cls = accept_class(type);
+	if (cls == A_IGNORED) {
+		RD_LOG(RD_LOG_DEBUG, "client %u sent an ERROR frame; not answered", c->id);
+		return;
+	}
+	if (cls == A_NEVER) {
+		char text[96];
+		if (rd_msg_known(type))
+			snprintf(text, sizeof(text), "%s is not a message this server accepts",
+				 rd_msg_type_name(type));
+		else
+			snprintf(text, sizeof(text), "unknown message type 0x%04x", type);
 		reply_error(&q, RD_E_UNKNOWN_TYPE, text);
 		emit(s, RD_EV_ERROR, c, "", text);
 		return;
 	}
+	if (cls == A_REG && !c->registered) {
+		reply_error(&q, RD_E_NOT_REGISTERED,
+			    c->hello_done ? "choose a nickname (NICK) first" : "send HELLO first");
+		return;
+	}
 	if ((rc = rd_msg_decode(type, f->payload, f->len, &q.m)) != 0) {
 		char text[96];
-		snprintf(text, sizeof(text), "malformed %s payload: %s", rd_msg_type_name(type),
-			 rd_strerror(rc));
-		reply_error(&q, RD_E_MALFORMED, text);
+		uint16_t code = rc == RD_ERR_TOO_BIG ? too_long_code(type) : RD_E_MALFORMED;
+		snprintf(text, sizeof(text), "%s %s payload: %s",
+			 code == RD_E_MALFORMED ? "malformed" : "over-long field in",
+			 rd_msg_type_name(type), rd_strerror(rc));
+		reply_error(&q, code, text);
 		emit(s, RD_EV_ERROR, c, "", text);
 		return;
 	}
 	switch (type) {
-	case RD_MSG_HELLO: handle_hello(&q); goto out;
-	case RD_MSG_NICK: handle_nick(&q); goto out;
-	case RD_MSG_PING: handle_ping(&q); goto out;
-	case RD_MSG_PONG: handle_pong(&q); goto out;
-	case RD_MSG_BYE: handle_bye(&q); goto out;
-	default: break;
-	}
-	if (!c->registered) {
-		reply_error(&q, RD_E_NOT_REGISTERED,
-			    c->hello_done ? "choose a nickname (NICK) first" : "send HELLO first");
-		goto out;
-	}
-	switch (type) {
+	case RD_MSG_HELLO: handle_hello(&q); break;
+	case RD_MSG_NICK: handle_nick(&q); break;
+	case RD_MSG_PING: handle_ping(&q); break;
+	case RD_MSG_PONG: handle_pong(&q); break;
+	case RD_MSG_BYE: handle_bye(&q); break;
 	case RD_MSG_ROOMS: handle_rooms(&q); break;
 	case RD_MSG_JOIN: handle_join(&q); break;
 	case RD_MSG_LEAVE: handle_leave(&q); break;
 	case RD_MSG_WHO: handle_who(&q); break;
 	case RD_MSG_SAY: handle_say(&q); break;
 	case RD_MSG_TELL: handle_tell(&q); break;
-	default: {
-		char text[96];
-		snprintf(text, sizeof(text), "%s is not a request this server accepts",
-			 rd_msg_type_name(type));
-		reply_error(&q, RD_E_UNEXPECTED, text);
-		break;
+	default: break; /* accept_class() lists exactly these */
 	}
-	}
-out:
 	rd_msg_clear(&q.m);
 }
 
@@ -1243,7 +1334,7 @@ static void client_gone(struct rd_client *c)
 
 	pthread_mutex_lock(&c->mtx);
 	departure = c->departure ? c->departure : RD_PRESENCE_DISCONNECTED;
-	copy_str(reason, sizeof(reason), c->reason[0] ? c->reason : "connection closed");
+	copy_str(reason, sizeof(reason), c->reason[0] ? c->reason : "connection lost");
 	pthread_mutex_unlock(&c->mtx);
 
 	if (registered) {
@@ -1271,7 +1362,10 @@ static void *client_main(void *arg)
 		client_kill(c, "out of memory");
 		goto out;
 	}
-	for (;;) {
+	/* Until WELCOME only small frames can be valid (HELLO, NICK, PING, PONG, BYE). */
+	rd_frame_reader_set_max(r, RD_MAX_PAYLOAD_UNREGISTERED);
+	int was_registered = 0;
+	while (!c->bye) {
 		struct rd_frame f;
 		int rc = rd_frame_recv(c->fd, r, trimmed ? -1 : IDLE_TRIM_MS, &f);
 		if (rc == RD_ERR_TIMEOUT) {
@@ -1312,6 +1406,10 @@ static void *client_main(void *arg)
 		atomic_fetch_add(&c->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
 		atomic_fetch_add(&s->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
 		dispatch(c, &f);
+		if (!was_registered && c->registered) {
+			was_registered = 1;
+			rd_frame_reader_set_max(r, s->cfg.max_payload);
+		}
 	}
 out:
 	rd_frame_reader_free(r);
@@ -1351,6 +1449,35 @@ static void refuse(struct rd_server *s, int fd, const char *ip, uint16_t port, u
 	}
 }
 
+/* accept() failed for want of descriptors (or memory). Log it once per episode; give up
+ * the reserve descriptor to take the waiting connection, answer it ERROR 205 and close it,
+ * then take the reserve back; without a reserve, pause so as not to spin. */
+static void at_fd_limit(struct rd_server *s, int err)
+{
+	int fd;
+	char ip[48];
+	uint16_t port;
+
+	if (!s->fd_limit_logged) {
+		s->fd_limit_logged = 1;
+		RD_LOG(RD_LOG_WARN,
+		       "accept: %s: new connections are refused with ERROR 205 until "
+		       "descriptors are free again",
+		       strerror(err));
+	}
+	if (s->reserve_fd >= 0 && (err == EMFILE || err == ENFILE)) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		if (rd_net_accept(s->lfd, &fd, ip, sizeof(ip), &port) == 0)
+			refuse(s, fd, ip, port, RD_E_SERVER_FULL,
+			       "the server has no room for another connection: try again later");
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (s->reserve_fd >= 0)
+			return;
+	}
+	usleep(100 * 1000);
+}
+
 static void *accept_main(void *arg)
 {
 	struct rd_server *s = arg;
@@ -1369,11 +1496,13 @@ static void *accept_main(void *arg)
 			if (atomic_load(&s->stopping))
 				break;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				RD_LOG(RD_LOG_WARN, "accept: %s; pausing", strerror(errno));
-				usleep(100 * 1000);
-			}
+			    errno == ENOMEM)
+				at_fd_limit(s, errno);
 			continue;
+		}
+		if (s->fd_limit_logged) {
+			s->fd_limit_logged = 0;
+			RD_LOG(RD_LOG_INFO, "accepting connections again");
 		}
 		pthread_mutex_lock(&s->clients_mtx);
 		int full = s->nclients >= s->cfg.max_clients;
@@ -1397,7 +1526,7 @@ static void *accept_main(void *arg)
 		c->register_deadline_mono = rd_now_mono_ms() + s->cfg.register_timeout_ms;
 		pthread_mutex_init(&c->mtx, NULL);
 		pthread_mutex_init(&c->out_mtx, NULL);
-		pthread_cond_init(&c->out_cv, NULL);
+		rd_cond_init_mono(&c->out_cv);
 		rd_buf_init(&c->q, 0);
 		rd_buf_init(&c->w, 0);
 		rd_net_set_nodelay(fd, 1);
@@ -1461,14 +1590,9 @@ static void *timer_main(void *arg)
 	uint64_t *nonce = NULL;
 	size_t cap = 0;
 	for (;;) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)tick * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
 		pthread_mutex_lock(&s->timer_mtx);
 		if (!s->timer_stop)
-			pthread_cond_timedwait(&s->timer_cv, &s->timer_mtx, &ts);
+			rd_cond_wait_until(&s->timer_cv, &s->timer_mtx, rd_now_mono_ms() + tick);
 		int stop = s->timer_stop;
 		pthread_mutex_unlock(&s->timer_mtx);
 		if (stop)
@@ -1577,7 +1701,8 @@ void rd_server_config_defaults(struct rd_server_config *c)
 #endif
 	c->flush_threads = 0;
 	c->software = "libroomdrop/" RD_VERSION;
-	c->features = RD_FEAT_ZLIB;
+	c->features = RD_FEAT_ZLIB | RD_FEAT_QUIET;
+	c->msg_rate = RD_MSG_RATE_DEFAULT;
 }
 
 int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hooks *hooks,
@@ -1618,6 +1743,7 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 	if (hooks)
 		s->hooks = *hooks;
 	s->lfd = -1;
+	s->reserve_fd = -1;
 	s->rooms = calloc(n, sizeof(*s->rooms));
 	if (!s->rooms) {
 		free(s);
@@ -1629,9 +1755,9 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 	pthread_mutex_init(&s->clients_mtx, NULL);
 	pthread_mutex_init(&s->rooms_mtx, NULL);
 	pthread_mutex_init(&s->live_mtx, NULL);
-	pthread_cond_init(&s->live_cv, NULL);
+	rd_cond_init_mono(&s->live_cv);
 	pthread_mutex_init(&s->timer_mtx, NULL);
-	pthread_cond_init(&s->timer_cv, NULL);
+	rd_cond_init_mono(&s->timer_cv);
 	*out = s;
 	return 0;
 }
@@ -1643,7 +1769,6 @@ int rd_server_start(struct rd_server *s)
 
 	if (s->started)
 		return RD_ERR_STATE;
-	rd_net_ignore_sigpipe();
 	if ((rc = rd_net_listen(s->cfg.host, s->cfg.port, 1024, &s->lfd, &s->bound_port)) != 0)
 		return rc;
 	if (nf == 0) {
@@ -1655,29 +1780,39 @@ int rd_server_start(struct rd_server *s)
 		rc = RD_ERR_NOMEM;
 		goto fail;
 	}
+	/* s->nflushers counts flushers whose thread runs: stop() joins exactly those, and
+	 * free() releases their descriptors. A flusher that fails half-way is undone here. */
 	for (unsigned i = 0; i < nf; i++) {
 		struct flusher *f = &s->flushers[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 		f->srv = s;
 		f->idx = i;
 		f->epfd = epoll_create1(EPOLL_CLOEXEC);
 		f->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		pthread_mutex_init(&f->mtx, NULL);
-		if (f->epfd < 0 || f->evfd < 0) {
+		if (f->epfd < 0 || f->evfd < 0 ||
+		    epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->evfd, &ev) != 0) {
 			rc = RD_ERR_SYSTEM;
-			s->nflushers = i + 1;
-			goto fail;
+			RD_LOG(RD_LOG_ERROR, "cannot set up flusher %u: %s", i, strerror(errno));
+			goto flusher_fail;
 		}
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-		epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->evfd, &ev);
+		pthread_mutex_init(&f->mtx, NULL);
 		if (pthread_create(&f->th, NULL, flusher_main, f) != 0) {
 			rc = RD_ERR_SYSTEM;
-			close(f->epfd);
-			close(f->evfd);
-			s->nflushers = i;
-			goto fail;
+			pthread_mutex_destroy(&f->mtx);
+			goto flusher_fail;
 		}
 		s->nflushers = i + 1;
+		continue;
+	flusher_fail:
+		if (f->epfd >= 0)
+			close(f->epfd);
+		if (f->evfd >= 0)
+			close(f->evfd);
+		goto fail;
 	}
+	/* one descriptor kept in reserve: at the descriptor limit it is given up to accept a
+	 * connection and tell it ERROR 205 (see accept_main) */
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (pthread_create(&s->timer_th, NULL, timer_main, s) != 0) {
 		rc = RD_ERR_SYSTEM;
 		goto fail;
@@ -1729,18 +1864,14 @@ static void shutdown_all(struct rd_server *s, const char *reason, int polite)
 	free(v);
 }
 
+/* Wait up to timeout_ms for every connection thread to end: 1 when they all have. */
 static int wait_live(struct rd_server *s, int timeout_ms)
 {
-	struct timespec ts;
+	uint64_t until = rd_now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	int done;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&s->live_mtx);
 	while (s->live > 0)
-		if (pthread_cond_timedwait(&s->live_cv, &s->live_mtx, &ts) == ETIMEDOUT)
+		if (rd_cond_wait_until(&s->live_cv, &s->live_mtx, until) == RD_ERR_TIMEOUT)
 			break;
 	done = s->live == 0;
 	pthread_mutex_unlock(&s->live_mtx);
@@ -1766,7 +1897,16 @@ void rd_server_stop(struct rd_server *s, const char *reason, int timeout_ms)
 		shutdown_all(s, reason ? reason : "server shutting down", 1);
 		if (!wait_live(s, timeout_ms > 0 ? timeout_ms : 0)) {
 			shutdown_all(s, NULL, 0);
-			wait_live(s, 10000);
+			/* Every socket is shut down now, so readers end once they leave whatever
+			 * application hook holds them. They reference s: wait for all of them, however
+			 * long, because freeing s under a running reader would be a use after free. */
+			while (!wait_live(s, 5000)) {
+				pthread_mutex_lock(&s->live_mtx);
+				unsigned left = s->live;
+				pthread_mutex_unlock(&s->live_mtx);
+				RD_LOG(RD_LOG_WARN, "stopping: still waiting for %u connection threads",
+				       left);
+			}
 		}
 	}
 	if (s->timer_started) {
@@ -1807,6 +1947,8 @@ void rd_server_free(struct rd_server *s)
 		pthread_mutex_destroy(&f->mtx);
 	}
 	free(s->flushers);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
 	for (size_t i = 0; i < s->nrooms; i++)
 		free(s->rooms[i].members);
 	free(s->rooms);

@@ -28,6 +28,8 @@
 extern "C" {
 #endif
 
+#define RD_MSG_RATE_DEFAULT 100u /* chat messages per second per client */
+
 struct rd_server;
 struct rd_client; /* one connection; valid inside a hook call, or while you hold a ref */
 
@@ -46,6 +48,9 @@ struct rd_server_config {
 	unsigned flush_threads;         /* default: number of CPUs, at most 4 */
 	const char *software;           /* HELLO_OK.software */
 	uint32_t features;              /* HELLO_OK.features (RD_FEAT_*) */
+	uint32_t msg_rate;              /* chat messages (SAY, TELL) per second per client,
+					 * bursts of twice that; 0 = no limit (default
+					 * RD_MSG_RATE_DEFAULT) */
 };
 
 /* Fill c with the defaults above. */

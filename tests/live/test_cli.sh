@@ -150,9 +150,14 @@ listener dora dora random
 
 expect 0 rdc --nick alice say hello everyone
 wait_for "$RD_TMP/bob.out" "[general] <alice> hello everyone"
-has "$RD_TMP/bob.out" "* alice connected"
-has "$RD_TMP/bob.out" "* alice joined general"
-wait_for "$RD_TMP/bob.out" "* alice disconnected (quit)"
+# people who really join are announced; a one-shot command is a quiet session (PROTOCOL.md
+# section 10) and floods nobody with connected/joined/disconnected lines
+has "$RD_TMP/bob.out" "* bobby joined general"
+wait_for "$RD_TMP/bob.out" "* dora connected"
+sleep 0.3
+hasnt "$RD_TMP/bob.out" "alice connected"
+hasnt "$RD_TMP/bob.out" "alice joined"
+hasnt "$RD_TMP/bob.out" "alice disconnected"
 
 expect 0 rdc --nick alice msg bob hi bob, just you
 wait_for "$RD_TMP/bob.out" "[private] <alice> hi bob, just you"

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,10 +30,12 @@
 #include "rd_frame.h"
 #include "rd_msg.h"
 #include "rd_net.h"
+#include "rd_zip.h"
 
 #define WAIT_MS 5000
 
 static char g_bindir[PATH_MAX];
+static rlim_t g_nofile; /* when set, the next server starts with this descriptor limit */
 
 /* ---- server processes -------------------------------------------------------------- */
 
@@ -100,6 +103,12 @@ static void srv_start(struct srv *s, ...)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
+		if (g_nofile) {
+			struct rlimit rl;
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = g_nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
@@ -165,6 +174,7 @@ struct peer {
 	int fd;
 	struct rd_frame_reader *r;
 	int answer_pings;
+	unsigned pings; /* PINGs received */
 };
 
 /* A received message, copied out of the reader's buffer. */
@@ -216,6 +226,8 @@ static int peer_next(struct peer *p, int ms, struct got *g)
 		int rc = rd_frame_recv(p->fd, p->r, left > 0 ? (int)left : 0, &f);
 		if (rc)
 			return rc;
+		if (f.hdr.type == RD_MSG_PING)
+			p->pings++;
 		if (f.hdr.type == RD_MSG_PING && p->answer_pings) {
 			struct rd_msg in, out;
 			assert_int_equal(rd_msg_decode(RD_MSG_PING, f.payload, f.len, &in), 0);
@@ -601,6 +613,114 @@ static void test_heartbeat_disconnects_silent_client(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* PROTOCOL.md section 8: the first PING comes one ping interval after registration, never
+ * at once. The timer thread runs every 10 ms here (a 100 ms ping timeout) while 300
+ * clients register one after another; with a 10-minute interval none may see a PING. */
+static void test_no_ping_right_after_registering(void **state)
+{
+	enum { N = 300 };
+	static struct peer p[N];
+	struct srv s;
+	unsigned pings = 0;
+	char nick[32];
+	(void)state;
+	srv_start(&s, "--ping-interval", "10m", "--ping-timeout", "100ms", "--register-timeout",
+		  "100ms", "--max-clients", "400", NULL);
+	for (int i = 0; i < N; i++) {
+		snprintf(nick, sizeof(nick), "early%d", i);
+		enter(&p[i], s.port, nick, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		struct got g;
+		while (peer_next(&p[i], i == 0 ? 300 : 0, &g) == 0)
+			; /* presence notices of the later ones */
+		pings += p[i].pings;
+		peer_close(&p[i]);
+	}
+	assert_int_equal(pings, 0);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 10: a connection the server cannot take for want of file descriptors gets
+ * ERROR 205 SERVER_FULL and a close, never silence in the backlog; the condition is
+ * logged once per episode, not once per attempt; when descriptors are free again new
+ * connections are served. */
+static void test_descriptor_limit_refuses_with_205(void **state)
+{
+	enum { MAX = 200 };
+	static struct peer p[MAX];
+	struct srv s;
+	struct peer x;
+	struct got g;
+	int n = 0, refused = 0;
+	char nick[32], cmd[PATH_MAX * 2];
+	(void)state;
+	g_nofile = 64;
+	srv_start(&s, "--log-level", "info", NULL);
+	g_nofile = 0;
+	/* fill the server up: each registered client costs it one descriptor */
+	for (n = 0; n < MAX; n++) {
+		struct rd_msg m;
+		int rc;
+		peer_connect(&p[n], s.port);
+		rd_msg_init(&m, RD_MSG_HELLO);
+		m.u.hello.version_min = 1;
+		m.u.hello.version_max = 1;
+		peer_send(&p[n], &m, 1);
+		rc = peer_next(&p[n], WAIT_MS, &g);
+		assert_int_equal(rc, 0);
+		if (g.type == RD_MSG_ERROR) {
+			assert_int_equal(g.m.u.error.code, RD_E_SERVER_FULL);
+			expect_closed(&p[n]);
+			peer_close(&p[n]);
+			break;
+		}
+		assert_int_equal(g.type, RD_MSG_HELLO_OK);
+		snprintf(nick, sizeof(nick), "fd%d", n);
+		send_nick(&p[n], nick, 2);
+		expect(&p[n], RD_MSG_WELCOME, 2, &g);
+	}
+	assert_true(n > 10 && n < MAX);
+	/* more attempts at the limit: each is told, promptly */
+	for (int i = 0; i < 5; i++) {
+		peer_connect(&x, s.port);
+		expect_error(&x, 0, RD_E_SERVER_FULL);
+		expect_closed(&x);
+		peer_close(&x);
+		refused++;
+	}
+	/* free some descriptors: served again */
+	for (int i = 0; i < 5; i++)
+		peer_close(&p[i]);
+	/* (the server closes a descriptor when the last thread lets go of its client) */
+	for (int i = 0;; i++) {
+		struct rd_msg m;
+		peer_connect(&x, s.port);
+		rd_msg_init(&m, RD_MSG_HELLO);
+		m.u.hello.version_min = 1;
+		m.u.hello.version_max = 1;
+		peer_send(&x, &m, 1);
+		assert_int_equal(peer_next(&x, WAIT_MS, &g), 0);
+		if (g.type == RD_MSG_HELLO_OK)
+			break;
+		assert_int_equal(g.m.u.error.code, RD_E_SERVER_FULL);
+		peer_close(&x);
+		assert_true(i < 50);
+		usleep(100 * 1000);
+	}
+	send_nick(&x, "afterwards", 2);
+	expect(&x, RD_MSG_WELCOME, 2, &g);
+	peer_close(&x);
+	for (int i = 5; i < n; i++)
+		peer_close(&p[i]);
+	/* one warning for the whole episode */
+	snprintf(cmd, sizeof(cmd), "test \"$(grep -c 'new connections are refused' '%s/server.log')\" = 1",
+		 s.dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(refused, 5);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 static void test_unregistered_connection_times_out(void **state)
 {
 	struct srv s;
@@ -706,6 +826,385 @@ static void test_hostile_frames_leave_others_served(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* ---- PROTOCOL.md, in its own words (issue 8, item 8) -------------------------------- */
+
+/* HELLO with these features (RD_FEAT_QUIET for a one-shot session). */
+static void say_hello_features(struct peer *p, uint32_t features)
+{
+	struct rd_msg m;
+	struct got g;
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = 1;
+	m.u.hello.version_max = 1;
+	m.u.hello.features = features;
+	peer_send(p, &m, 1);
+	expect(p, RD_MSG_HELLO_OK, 1, &g);
+}
+
+/* A frame of any type with a str field of n bytes of 'x' (the strict encoder would refuse). */
+static void send_long_str(struct peer *p, uint16_t type, size_t n, uint32_t req)
+{
+	struct rd_buf pb, fb;
+	char *v = malloc(n ? n : 1);
+	assert_non_null(v);
+	memset(v, 'x', n);
+	rd_buf_init(&pb, 0);
+	rd_buf_init(&fb, 0);
+	assert_int_equal(rd_buf_put_str(&pb, v, n), 0);
+	assert_int_equal(rd_frame_append(&fb, type, req, pb.data, pb.len, 0), 0);
+	peer_send_raw(p, fb.data, fb.len);
+	rd_buf_free(&fb);
+	rd_buf_free(&pb);
+	free(v);
+}
+
+/* Sections 4 and 7: a nickname over 32 bytes is 202 NICK_LENGTH, a room name over 32
+ * bytes is 300 NO_SUCH_ROOM, chat data over 65536 bytes is 303 MESSAGE_TOO_LONG; each
+ * answers the request and the connection goes on. */
+static void test_over_long_fields_get_their_own_codes(void **state)
+{
+	struct srv s;
+	struct peer a;
+	struct got g;
+	struct rd_msg m;
+	static uint8_t big[RD_CHAT_MAX + 1];
+	(void)state;
+	srv_start(&s, NULL);
+	peer_connect(&a, s.port);
+	say_hello(&a);
+	send_long_str(&a, RD_MSG_NICK, 33, 2);
+	expect_error(&a, 2, RD_E_NICK_LENGTH);
+	send_nick(&a, "alice", 3);
+	expect(&a, RD_MSG_WELCOME, 3, &g);
+	send_long_str(&a, RD_MSG_JOIN, 40, 4);
+	expect_error(&a, 4, RD_E_NO_SUCH_ROOM);
+	send_long_str(&a, RD_MSG_WHO, 40, 5);
+	expect_error(&a, 5, RD_E_NO_SUCH_ROOM);
+	send_join(&a, "general", 6);
+	expect(&a, RD_MSG_JOINED, 6, &g);
+	rd_msg_init(&m, RD_MSG_SAY);
+	m.u.say.data.p = big;
+	m.u.say.data.n = sizeof(big);
+	{
+		/* the strict encoder refuses it, so build the payload by hand */
+		struct rd_buf pb, fb;
+		rd_buf_init(&pb, 0);
+		rd_buf_init(&fb, 0);
+		assert_int_equal(rd_buf_put_u8(&pb, RD_KIND_BINARY), 0);
+		assert_int_equal(rd_buf_put_bytes(&pb, big, sizeof(big)), 0);
+		assert_int_equal(rd_frame_append(&fb, RD_MSG_SAY, 7, pb.data, pb.len, 0), 0);
+		peer_send_raw(&a, fb.data, fb.len);
+		rd_buf_free(&fb);
+		rd_buf_free(&pb);
+	}
+	expect_error(&a, 7, RD_E_MESSAGE_TOO_LONG);
+	send_say(&a, "still connected", 8);
+	expect(&a, RD_MSG_OK, 8, &g);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Sections 10 and 16: a type the server has no handler for from a client (server-to-client
+ * messages, CTL_* over TCP, offers and P2P which this server does not implement) is
+ * 104 UNKNOWN_TYPE, registered or not; an ERROR from a client is never answered. */
+static void test_types_without_a_handler_are_104_and_errors_unanswered(void **state)
+{
+	static const uint16_t types[] = {RD_MSG_WELCOME, RD_MSG_ROOM_MSG, RD_MSG_CTL_LIST,
+					 RD_MSG_CTL_KICK, RD_MSG_OFFER, RD_MSG_P2P_LISTEN,
+					 RD_MSG_OK, RD_MSG_SHUTDOWN};
+	struct srv s;
+	struct peer a;
+	struct rd_frame_hdr h;
+	uint8_t hdr[16];
+	struct got g;
+	(void)state;
+	srv_start(&s, NULL);
+	peer_connect(&a, s.port);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+			memset(&h, 0, sizeof(h));
+			h.type = types[i];
+			h.req_id = (uint32_t)(100 * round + i + 10);
+			rd_frame_hdr_encode(&h, hdr);
+			raw_frame(&a, hdr, NULL, 0);
+			expect_error(&a, h.req_id, RD_E_UNKNOWN_TYPE);
+		}
+		if (round == 0) {
+			say_hello(&a);
+			send_nick(&a, "alice", 2);
+			expect(&a, RD_MSG_WELCOME, 2, &g);
+		}
+	}
+	/* an ERROR (with or without a request id) gets nothing back */
+	{
+		struct rd_msg m;
+		rd_msg_init(&m, RD_MSG_ERROR);
+		m.u.error.code = RD_E_INTERNAL;
+		m.u.error.text = rd_str_c("bounce me");
+		peer_send(&a, &m, 77);
+		peer_send(&a, &m, 0);
+	}
+	expect_quiet(&a, 300);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 5: a compressed frame whose declared original length is above the maximum
+ * payload is 103 TOO_BIG; bytes after the end of the zlib stream are 106 BAD_COMPRESSION;
+ * both close the connection. */
+static void test_compressed_frame_limits(void **state)
+{
+	struct srv s;
+	struct peer a;
+	struct got g;
+	struct rd_frame_hdr h;
+	uint8_t hdr[16], pay[64];
+	struct rd_buf z;
+	(void)state;
+	srv_start(&s, NULL);
+	/* original length 2 MiB > 1 MiB */
+	enter(&a, s.port, "alice", NULL);
+	memset(&h, 0, sizeof(h));
+	h.type = RD_MSG_SAY;
+	h.flags = RD_FLAG_COMPRESSED;
+	h.req_id = 9;
+	h.len = 12;
+	rd_frame_hdr_encode(&h, hdr);
+	memcpy(pay, "\x00\x20\x00\x00" "xxxxxxxx", 12);
+	raw_frame(&a, hdr, pay, 12);
+	expect_error(&a, 0, RD_E_TOO_BIG);
+	expect_closed(&a);
+	peer_close(&a);
+	/* a valid stream followed by junk */
+	enter(&a, s.port, "bob", NULL);
+	rd_buf_init(&z, 0);
+	{
+		uint8_t plain[200];
+		memset(plain, 'a', sizeof(plain));
+		plain[0] = RD_KIND_TEXT;
+		rd_be32_put(plain + 1, sizeof(plain) - 5);
+		int used = 0;
+		assert_int_equal(rd_zip_compress(plain, sizeof(plain), 1, &z, &used), 0);
+		assert_true(used); /* the 4-byte original length and the stream */
+	}
+	assert_int_equal(rd_buf_put(&z, "JUNK", 4), 0);
+	h.len = (uint32_t)z.len;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&a, hdr, z.data, z.len);
+	rd_buf_free(&z);
+	expect_error(&a, 0, RD_E_BAD_COMPRESSION);
+	expect_closed(&a);
+	(void)g;
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 9: with request id 0, a request that succeeds gets no OK, while a request whose
+ * result carries data (JOINED, ROOM_LIST, WHO_LIST) still gets it, with request id 0. */
+static void test_request_id_zero(void **state)
+{
+	struct srv s;
+	struct peer a;
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	send_join(&a, "general", 0);
+	expect(&a, RD_MSG_JOINED, 0, &g);
+	rd_msg_init(&m, RD_MSG_ROOMS);
+	peer_send(&a, &m, 0);
+	{
+		struct rd_frame f;
+		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(f.hdr.type, RD_MSG_ROOM_LIST);
+		assert_int_equal(f.hdr.req_id, 0);
+	}
+	send_say(&a, "no reply to this", 0);
+	rd_msg_init(&m, RD_MSG_LEAVE);
+	peer_send(&a, &m, 0);
+	expect_quiet(&a, 300);
+	send_say(&a, "in no room now", 0); /* fails, so it is answered */
+	expect_error(&a, 0, RD_E_NOT_IN_ROOM);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 10: chat data is relayed unchanged, whatever its kind. */
+static void test_say_kind_is_relayed_unchanged(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	rd_msg_init(&m, RD_MSG_SAY);
+	m.u.say.kind = 7;
+	m.u.say.data.p = (const uint8_t *)"\x01\x02";
+	m.u.say.data.n = 2;
+	peer_send(&b, &m, 0);
+	expect(&a, RD_MSG_ROOM_MSG, 0, &g);
+	assert_int_equal(g.m.u.room_msg.kind, 7);
+	assert_int_equal(g.m.u.room_msg.data.n, 2);
+	rd_msg_init(&m, RD_MSG_TELL);
+	snprintf(m.u.tell.to, sizeof(m.u.tell.to), "alice");
+	m.u.tell.kind = 9;
+	m.u.tell.data.p = (const uint8_t *)"z";
+	m.u.tell.data.n = 1;
+	peer_send(&b, &m, 0);
+	expect(&a, RD_MSG_PRIVATE_MSG, 0, &g);
+	assert_int_equal(g.m.u.private_msg.kind, 9);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 10: after BYE the departure is announced and the nickname is free at once, even
+ * while the quitting client keeps its end of the connection open; a connection that just
+ * goes away is announced with reason "connection lost". */
+static void test_bye_frees_the_nickname_at_once(void **state)
+{
+	struct srv s;
+	struct peer a, b, b2, c;
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	rd_msg_init(&m, RD_MSG_BYE);
+	m.u.bye.reason = rd_str_c("lunch");
+	peer_send(&b, &m, 0);
+	/* bob does not close: the server must not wait for him (within 1 s, not ~2 s) */
+	{
+		int rc = peer_next(&a, 1000, &g);
+		if (rc)
+			fail_msg("no departure within 1 s of BYE: %s", rd_strerror(rc));
+		assert_int_equal(g.type, RD_MSG_PRESENCE);
+		assert_int_equal(g.m.u.presence.event, RD_PRESENCE_DISCONNECTED);
+		assert_string_equal(g.m.u.presence.nick, "bob");
+	}
+	peer_connect(&b2, s.port);
+	say_hello(&b2);
+	send_nick(&b2, "bob", 2);
+	expect(&b2, RD_MSG_WELCOME, 2, &g);
+	expect_closed(&b);
+	peer_close(&b);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	/* no BYE: "connection lost" */
+	enter(&c, s.port, "carol", NULL);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "carol", NULL);
+	peer_close(&c);
+	expect_presence(&a, RD_PRESENCE_DISCONNECTED, "carol", "connection lost");
+	peer_close(&b2);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 10: at most --msg-rate chat messages per second (bursts of twice that); the
+ * rest get ERROR 108 RATE with their request id, are not relayed, and the connection
+ * stays. */
+static void test_chat_rate_limit(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	unsigned ok = 0, refused = 0, relayed = 0;
+	(void)state;
+	srv_start(&s, "--msg-rate", "5", NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_JOINED, "bob", NULL);
+	for (uint32_t i = 1; i <= 40; i++)
+		send_say(&b, "flood", 100 + i);
+	for (int i = 0; i < 40; i++) {
+		int rc = peer_next(&b, WAIT_MS, &g);
+		assert_int_equal(rc, 0);
+		if (g.type == RD_MSG_OK)
+			ok++;
+		else if (g.type == RD_MSG_ERROR && g.m.u.error.code == RD_E_RATE)
+			refused++;
+		else
+			fail_msg("unexpected %s", rd_msg_type_name(g.type));
+	}
+	while (peer_next(&a, 300, &g) == 0)
+		if (g.type == RD_MSG_ROOM_MSG)
+			relayed++;
+	assert_true(ok >= 10 && ok < 20); /* a bucket of 10, plus what refilled meanwhile */
+	assert_int_equal(ok + refused, 40);
+	assert_int_equal(relayed, ok);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Sections 2 and 10: a session that says RD_FEAT_QUIET in HELLO (a one-shot command) is
+ * never announced: no CONNECTED, JOINED or DISCONNECTED; what it says still arrives, and
+ * it is listed by WHO. */
+static void test_quiet_session_is_not_announced(void **state)
+{
+	struct srv s;
+	struct peer a, q;
+	struct got g;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	peer_connect(&q, s.port);
+	say_hello_features(&q, RD_FEAT_QUIET);
+	send_nick(&q, "oneshot", 2);
+	expect(&q, RD_MSG_WELCOME, 2, &g);
+	send_join(&q, "general", 3);
+	expect(&q, RD_MSG_JOINED, 3, &g);
+	assert_int_equal(g.m.u.joined.members, 2);
+	send_say(&q, "uploaded a file", 0);
+	expect_room_text(&a, "oneshot", "uploaded a file");
+	peer_close(&q);
+	expect_quiet(&a, 500);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Sections 6 and 10: before WELCOME the largest payload accepted is 1024 bytes (103 and
+ * close above it), and a message that needs registration is refused (107) without being
+ * decoded. */
+static void test_small_frames_only_before_registration(void **state)
+{
+	struct srv s;
+	struct peer a;
+	struct rd_frame_hdr h;
+	uint8_t hdr[16];
+	static uint8_t pay[2048];
+	(void)state;
+	srv_start(&s, NULL);
+	peer_connect(&a, s.port);
+	say_hello(&a);
+	/* a WHO list payload that does not even decode: refused for its state first */
+	memset(&h, 0, sizeof(h));
+	h.type = RD_MSG_WHO;
+	h.req_id = 5;
+	h.len = 3;
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&a, hdr, "\xff\xff\xff", 3);
+	expect_error(&a, 5, RD_E_NOT_REGISTERED);
+	h.type = RD_MSG_SAY;
+	h.req_id = 6;
+	h.len = sizeof(pay);
+	rd_frame_hdr_encode(&h, hdr);
+	raw_frame(&a, hdr, pay, sizeof(pay));
+	expect_error(&a, 0, RD_E_TOO_BIG);
+	expect_closed(&a);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 static int run_ctl(struct srv *s, const char *args)
 {
 	char cmd[PATH_MAX * 4];
@@ -774,7 +1273,7 @@ static void test_stalled_reader_does_not_delay_others(void **state)
 	struct peer a, b, z;
 	char text[1024];
 	(void)state;
-	srv_start(&s, "--out-limit", "256K", NULL);
+	srv_start(&s, "--out-limit", "256K", "--msg-rate", "0", NULL);
 	enter(&z, s.port, "zombie", "general");
 	int small = 4096;
 	setsockopt(z.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -912,8 +1411,20 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_version_mismatch_is_refused, teardown_servers),
 		cmocka_unit_test_teardown(test_room_isolation_and_private_messages, teardown_servers),
 		cmocka_unit_test_teardown(test_heartbeat_disconnects_silent_client, teardown_servers),
+		cmocka_unit_test_teardown(test_no_ping_right_after_registering, teardown_servers),
+		cmocka_unit_test_teardown(test_descriptor_limit_refuses_with_205, teardown_servers),
 		cmocka_unit_test_teardown(test_unregistered_connection_times_out, teardown_servers),
 		cmocka_unit_test_teardown(test_hostile_frames_leave_others_served, teardown_servers),
+		cmocka_unit_test_teardown(test_over_long_fields_get_their_own_codes, teardown_servers),
+		cmocka_unit_test_teardown(test_types_without_a_handler_are_104_and_errors_unanswered,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_compressed_frame_limits, teardown_servers),
+		cmocka_unit_test_teardown(test_request_id_zero, teardown_servers),
+		cmocka_unit_test_teardown(test_say_kind_is_relayed_unchanged, teardown_servers),
+		cmocka_unit_test_teardown(test_bye_frees_the_nickname_at_once, teardown_servers),
+		cmocka_unit_test_teardown(test_chat_rate_limit, teardown_servers),
+		cmocka_unit_test_teardown(test_quiet_session_is_not_announced, teardown_servers),
+		cmocka_unit_test_teardown(test_small_frames_only_before_registration, teardown_servers),
 		cmocka_unit_test_teardown(test_kick_and_broadcast_through_ctl, teardown_servers),
 		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others, teardown_servers),
 		cmocka_unit_test_teardown(test_max_clients_refuses_extra, teardown_servers),
