@@ -1,7 +1,7 @@
 # roomdrop - build, test, demo, bench, install.
 #
 #   make                      build library, server, client, examples into build/
-#   make check                install missing deps, build, run every test
+#   make check                install missing deps, build, run every test (lint, unit, live)
 #   make demo                 install missing deps, build, run the demo
 #   make bench                build and run the benchmarks
 #   make fuzz FUZZ_SECONDS=N  run the libFuzzer target (clang)
@@ -88,7 +88,7 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 PROGRAMS := $(LIB) $(if $(SERVER_SRC),$(SERVER)) $(if $(CLIENT_SRC),$(CLIENT)) $(EXAMPLES)
 
-.PHONY: all check check-unit check-live demo bench fuzz install uninstall clean format deps \
+.PHONY: all check check-lint check-unit check-live demo bench fuzz install uninstall clean format deps \
         tests help
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -142,7 +142,10 @@ deps:
 # check installs what is missing first, then re-reads this Makefile (so pkg-config sees
 # the new packages) for the real work.
 check: deps
-	@$(MAKE) --no-print-directory check-unit check-live
+	@$(MAKE) --no-print-directory check-lint check-unit check-live
+
+check-lint:
+	@scripts/lint.sh
 
 check-unit: all tests
 	@scripts/run-unit-tests.sh $(BUILD) $(UNIT_TESTS)
@@ -155,9 +158,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo.sh
 
+# Benchmarks build in their own folder with their own flags, so they never reuse objects
+# compiled for the tests (or a sanitizer) and the tests never reuse theirs.
+BENCH_BUILD := build/bench-O2
 bench: deps
-	@$(MAKE) --no-print-directory OPT="-O2 -g -DNDEBUG" all tests $(BENCHES)
-	@BUILD=$(BUILD) scripts/bench.sh
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_BUILD) SANITIZER= OPT="-O2 -g -DNDEBUG" \
+	    all tests $(patsubst $(BUILD)/%,$(BENCH_BUILD)/%,$(BENCHES))
+	@BUILD=$(BENCH_BUILD) scripts/bench.sh
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------------------
 FUZZ_BUILD := build/fuzz

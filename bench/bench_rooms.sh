@@ -33,7 +33,8 @@ trap cleanup EXIT
 start_server() {
 	rm -f "$tmp/port"
 	"$srvbin" --headless --listen 127.0.0.1:0 --port-file "$tmp/port" --store "$tmp/store" \
-		--ctl-socket "$tmp/ctl.sock" --max-clients 6000 --log-level error >"$tmp/server.log" 2>&1 &
+		--ctl-socket "$tmp/ctl.sock" --max-clients 6000 --msg-rate 0 --log-level error \
+		>"$tmp/server.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 1 100); do [[ -s $tmp/port ]] && break; sleep 0.1; done
 	[[ -s $tmp/port ]] || { echo "bench_rooms: server did not start"; cat "$tmp/server.log"; exit 1; }

@@ -19,7 +19,7 @@ enum cli_exit {
 	CLI_ELOST = 8,       /* connection lost, server shut down */
 	CLI_EKICKED = 9,     /* kicked by the administrator */
 	CLI_ELIMIT = 10,     /* file too big, quota, server out of space, server full */
-	CLI_EREJECTED = 11,  /* offer rejected or expired (offers) */
+	CLI_EREJECTED = 11,  /* reserved for offers (not built yet): never returned today */
 	CLI_ELOCAL = 12      /* local I/O error (cannot read or write a local file) */
 };
 
