@@ -20,7 +20,9 @@ inc=$dest/usr/include/roomdrop
 for f in rd_buf.h rd_frame.h rd_hash.h rd_err.h rd_proto.h; do
 	[[ -f $inc/$f ]] || fail "$inc/$f not installed"
 done
-[[ ! -e $inc/internal.h ]] || fail "internal.h was installed; it is not a public header"
+for f in internal.h srv_internal.h; do
+	[[ ! -e $inc/$f ]] || fail "$f was installed; it is not a public header"
+done
 [[ -f $dest/usr/lib/libroomdrop.a ]] || fail "libroomdrop.a not installed"
 pc=$dest/usr/lib/pkgconfig/roomdrop.pc
 [[ -f $pc ]] || fail "$pc not installed"

@@ -1,0 +1,105 @@
+/* srv_client.c - client objects: references and release, kill, events for the
+ * application, and the accessors of rd_server.h.
+ */
+#include "srv_internal.h"
+
+void srv_copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void srv_client_ref(struct rd_client *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void srv_client_unref(struct rd_client *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	if (c->ep_added)
+		epoll_ctl(c->fl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->fd >= 0)
+		close(c->fd);
+	rd_buf_free(&c->q);
+	rd_buf_free(&c->w);
+	pthread_mutex_destroy(&c->mtx);
+	pthread_mutex_destroy(&c->out_mtx);
+	pthread_cond_destroy(&c->out_cv);
+	free(c);
+}
+
+void srv_emit(struct rd_server *s, enum rd_event_kind kind, struct rd_client *c, const char *room,
+	      const char *text)
+{
+	struct rd_event ev;
+	if (!s->hooks.on_event)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.time_ms = rd_now_wall_ms();
+	if (c) {
+		ev.client_id = c->id;
+		srv_copy_str(ev.ip, sizeof(ev.ip), c->ip);
+		ev.port = c->port;
+		if (c->registered)
+			srv_copy_str(ev.nick, sizeof(ev.nick), c->nick);
+	}
+	srv_copy_str(ev.room, sizeof(ev.room), room);
+	srv_copy_str(ev.text, sizeof(ev.text), text);
+	s->hooks.on_event(s, &ev, s->hooks.user);
+}
+
+/* Close a connection for good: no more output, the reader thread wakes up. */
+void srv_client_kill(struct rd_client *c, const char *reason)
+{
+	pthread_mutex_lock(&c->mtx);
+	if (reason && !c->reason[0])
+		srv_copy_str(c->reason, sizeof(c->reason), reason);
+	pthread_mutex_unlock(&c->mtx);
+	pthread_mutex_lock(&c->out_mtx);
+	c->dead = 1;
+	pthread_cond_broadcast(&c->out_cv);
+	pthread_mutex_unlock(&c->out_mtx);
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+uint32_t rd_client_id(const struct rd_client *c)
+{
+	return c->id;
+}
+
+void rd_client_nick(struct rd_client *c, char *out)
+{
+	srv_copy_str(out, RD_NICK_BUF, c->nick);
+}
+
+void rd_client_room(struct rd_client *c, char *out)
+{
+	pthread_mutex_lock(&c->srv->rooms_mtx);
+	srv_copy_str(out, RD_ROOM_BUF, c->room ? c->room->name : "");
+	pthread_mutex_unlock(&c->srv->rooms_mtx);
+}
+
+void *rd_client_app_data(const struct rd_client *c)
+{
+	return c->app_data;
+}
+
+void rd_client_set_app_data(struct rd_client *c, void *p)
+{
+	c->app_data = p;
+}
+
+void rd_client_set_activity(struct rd_client *c, const char *text)
+{
+	pthread_mutex_lock(&c->mtx);
+	srv_copy_str(c->activity, sizeof(c->activity), text);
+	pthread_mutex_unlock(&c->mtx);
+	srv_emit(c->srv, RD_EV_ACTIVITY, c, "", text);
+}

@@ -1,0 +1,285 @@
+/* srv_conn.c - connection threads: the acceptor, one reader per connection (read,
+ * decode, dispatch), refusals at the door, and what happens when a client goes.
+ */
+#include "srv_internal.h"
+
+/* Remove c from the connection list; clients_mtx held. The table's reference is the
+ * caller's to drop. */
+static void table_unlink_locked(struct rd_server *s, struct rd_client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->nclients--;
+}
+
+static void client_gone(struct rd_client *c)
+{
+	struct rd_server *s = c->srv;
+	uint8_t departure;
+	char reason[RD_REASON_MAX + 1];
+	char room[RD_ROOM_BUF] = "";
+	int registered;
+
+	pthread_mutex_lock(&s->clients_mtx);
+	table_unlink_locked(s, c);
+	registered = c->registered;
+	if (registered)
+		s->nregistered--;
+	pthread_mutex_unlock(&s->clients_mtx);
+
+	pthread_mutex_lock(&s->rooms_mtx);
+	if (c->room)
+		srv_copy_str(room, sizeof(room), c->room->name);
+	pthread_mutex_unlock(&s->rooms_mtx);
+	srv_leave_room(c, 0);
+
+	pthread_mutex_lock(&c->mtx);
+	departure = c->departure ? c->departure : RD_PRESENCE_DISCONNECTED;
+	srv_copy_str(reason, sizeof(reason), c->reason[0] ? c->reason : "connection lost");
+	pthread_mutex_unlock(&c->mtx);
+
+	if (registered) {
+		srv_presence(s, NULL, c, departure, c->nick, room, reason);
+		if (s->hooks.on_disconnect)
+			s->hooks.on_disconnect(s, c, reason, s->hooks.user);
+	}
+	srv_emit(s, departure == RD_PRESENCE_KICKED ? RD_EV_KICKED : RD_EV_DISCONNECTED, c, room,
+		 reason);
+	srv_client_kill(c, NULL);
+	srv_client_unref(c); /* the table's reference: it was unlinked above */
+}
+
+static void *client_main(void *arg)
+{
+	struct rd_client *c = arg;
+	struct rd_server *s = c->srv;
+	struct rd_frame_reader *r = NULL;
+	char name[16];
+	int trimmed = 0;
+
+	snprintf(name, sizeof(name), "rd-c%u", c->id);
+	pthread_setname_np(pthread_self(), name);
+	if (rd_frame_reader_new(s->cfg.max_payload, &r) != 0) {
+		srv_client_kill(c, "out of memory");
+		goto out;
+	}
+	/* Until WELCOME only small frames can be valid (HELLO, NICK, PING, PONG, BYE). */
+	rd_frame_reader_set_max(r, RD_MAX_PAYLOAD_UNREGISTERED);
+	int was_registered = 0;
+	while (!c->bye) {
+		struct rd_frame f;
+		int rc = rd_frame_recv(c->fd, r, trimmed ? -1 : IDLE_TRIM_MS, &f);
+		if (rc == RD_ERR_TIMEOUT) {
+			if (rd_frame_reader_pending(r) == 0) {
+				rd_frame_reader_trim(r);
+				trimmed = 1;
+			}
+			continue;
+		}
+		if (rc != 0) {
+			uint16_t code = 0;
+			switch (rc) {
+			case RD_ERR_BAD_MAGIC:
+				code = RD_E_BAD_MAGIC;
+				break;
+			case RD_ERR_BAD_VERSION:
+				code = RD_E_BAD_VERSION;
+				break;
+			case RD_ERR_TOO_BIG:
+				code = RD_E_TOO_BIG;
+				break;
+			case RD_ERR_ZLIB:
+				code = RD_E_BAD_COMPRESSION;
+				break;
+			default:
+				break;
+			}
+			if (code) {
+				rd_client_send_error(c, 0, 0, code, rd_strerror(rc));
+				srv_begin_close(c, 0, rd_wire_strerror(code));
+				srv_emit(s, RD_EV_ERROR, c, "", rd_wire_strerror(code));
+				/* wait (bounded by the timer's forced close) for the peer to go */
+				char sink[4096];
+				while (recv(c->fd, sink, sizeof(sink), 0) > 0)
+					;
+			} else if (rc != RD_ERR_CLOSED) {
+				pthread_mutex_lock(&c->mtx);
+				if (!c->reason[0])
+					srv_copy_str(c->reason, sizeof(c->reason),
+						     rc == RD_ERR_MALFORMED ?
+							     "connection lost mid-frame" :
+							     "connection lost");
+				pthread_mutex_unlock(&c->mtx);
+			}
+			break;
+		}
+		trimmed = 0;
+		atomic_fetch_add(&c->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
+		atomic_fetch_add(&s->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
+		srv_dispatch(c, &f);
+		if (!was_registered && c->registered) {
+			was_registered = 1;
+			rd_frame_reader_set_max(r, s->cfg.max_payload);
+		}
+	}
+out:
+	rd_frame_reader_free(r);
+	client_gone(c);
+	srv_client_unref(c); /* the thread's reference */
+
+	pthread_mutex_lock(&s->live_mtx);
+	if (--s->live == 0)
+		pthread_cond_broadcast(&s->live_cv);
+	pthread_mutex_unlock(&s->live_mtx);
+	return NULL;
+}
+
+static void refuse(struct rd_server *s, int fd, const char *ip, uint16_t port, uint16_t code,
+		   const char *text)
+{
+	struct rd_msg m;
+	struct rd_buf b;
+	rd_buf_init(&b, 4096);
+	rd_msg_init(&m, RD_MSG_ERROR);
+	m.u.error.code = code;
+	m.u.error.text = rd_str_c(text);
+	if (rd_msg_frame(&b, &m, 0, 0) == 0)
+		rd_net_write_all(fd, b.data, b.len, 500);
+	rd_buf_free(&b);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	if (s->hooks.on_event) {
+		struct rd_event ev;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = RD_EV_REFUSED;
+		ev.time_ms = rd_now_wall_ms();
+		srv_copy_str(ev.ip, sizeof(ev.ip), ip);
+		ev.port = port;
+		srv_copy_str(ev.text, sizeof(ev.text), text);
+		s->hooks.on_event(s, &ev, s->hooks.user);
+	}
+}
+
+/* accept() failed for want of descriptors (or memory). Log it once per episode; give up
+ * the reserve descriptor to take the waiting connection, answer it ERROR 205 and close it,
+ * then take the reserve back; without a reserve, pause so as not to spin. */
+static void at_fd_limit(struct rd_server *s, int err)
+{
+	int fd;
+	char ip[48];
+	uint16_t port;
+
+	if (!s->fd_limit_logged) {
+		s->fd_limit_logged = 1;
+		RD_LOG(RD_LOG_WARN,
+		       "accept: %s: new connections are refused with ERROR 205 until "
+		       "descriptors are free again",
+		       strerror(err));
+	}
+	if (s->reserve_fd >= 0 && (err == EMFILE || err == ENFILE)) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		if (rd_net_accept(s->lfd, &fd, ip, sizeof(ip), &port) == 0)
+			refuse(s, fd, ip, port, RD_E_SERVER_FULL,
+			       "the server has no room for another connection: try again later");
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (s->reserve_fd >= 0)
+			return;
+	}
+	usleep(100 * 1000);
+}
+
+void *srv_accept_main(void *arg)
+{
+	struct rd_server *s = arg;
+	pthread_attr_t attr;
+
+	pthread_setname_np(pthread_self(), "rd-accept");
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, s->cfg.thread_stack);
+	while (!atomic_load(&s->stopping)) {
+		int fd;
+		char ip[48];
+		uint16_t port;
+		int rc = rd_net_accept(s->lfd, &fd, ip, sizeof(ip), &port);
+		if (rc != 0) {
+			if (atomic_load(&s->stopping))
+				break;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				at_fd_limit(s, errno);
+			continue;
+		}
+		if (s->fd_limit_logged) {
+			s->fd_limit_logged = 0;
+			RD_LOG(RD_LOG_INFO, "accepting connections again");
+		}
+		pthread_mutex_lock(&s->clients_mtx);
+		int full = s->nclients >= s->cfg.max_clients;
+		pthread_mutex_unlock(&s->clients_mtx);
+		if (full) {
+			refuse(s, fd, ip, port, RD_E_SERVER_FULL,
+			       "the server is full: try again later");
+			continue;
+		}
+		struct rd_client *c = calloc(1, sizeof(*c));
+		if (!c) {
+			refuse(s, fd, ip, port, RD_E_INTERNAL, "out of memory");
+			continue;
+		}
+		c->fd = fd;
+		c->srv = s;
+		atomic_init(&c->refs, 2); /* table + thread */
+		srv_copy_str(c->ip, sizeof(c->ip), ip);
+		c->port = port;
+		c->connected_ms = rd_now_wall_ms();
+		c->register_deadline_mono = rd_now_mono_ms() + s->cfg.register_timeout_ms;
+		pthread_mutex_init(&c->mtx, NULL);
+		pthread_mutex_init(&c->out_mtx, NULL);
+		rd_cond_init_mono(&c->out_cv);
+		rd_buf_init(&c->q, 0);
+		rd_buf_init(&c->w, 0);
+		rd_net_set_nodelay(fd, 1);
+		struct timeval tv = { .tv_sec = 30 };
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+		pthread_mutex_lock(&s->clients_mtx);
+		c->id = ++s->next_id;
+		pthread_mutex_unlock(&s->clients_mtx);
+		/* fully set up before any other thread can see it */
+		c->fl = &s->flushers[c->id % s->nflushers];
+		pthread_mutex_lock(&s->clients_mtx);
+		c->next = s->clients;
+		if (s->clients)
+			s->clients->prev = c;
+		s->clients = c;
+		s->nclients++;
+		pthread_mutex_unlock(&s->clients_mtx);
+		srv_emit(s, RD_EV_CONNECTED, c, "", NULL);
+
+		pthread_mutex_lock(&s->live_mtx);
+		s->live++;
+		pthread_mutex_unlock(&s->live_mtx);
+		pthread_t th;
+		if (pthread_create(&th, &attr, client_main, c) != 0) {
+			pthread_mutex_lock(&s->live_mtx);
+			s->live--;
+			pthread_mutex_unlock(&s->live_mtx);
+			srv_client_kill(c, "cannot start thread");
+			pthread_mutex_lock(&s->clients_mtx);
+			table_unlink_locked(s, c);
+			pthread_mutex_unlock(&s->clients_mtx);
+			srv_client_unref(c);
+			srv_client_unref(c);
+			continue;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	return NULL;
+}

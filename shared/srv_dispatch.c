@@ -1,0 +1,485 @@
+/* srv_dispatch.c - decode, then dispatch: the state check comes first (what a client may
+ * send in its state), then the payload is decoded, then one handler per core message.
+ */
+#include "srv_internal.h"
+
+static void reply_error(struct req *q, uint16_t code, const char *text)
+{
+	rd_client_send_error(q->c, q->f->hdr.req_id, q->f->hdr.type, code, text);
+}
+
+static void handle_hello(struct req *q)
+{
+	struct rd_server *s = q->c->srv;
+	const struct rd_msg_hello *h = &q->m.u.hello;
+	struct rd_msg r;
+
+	if (q->c->hello_done) {
+		reply_error(q, RD_E_UNEXPECTED, "HELLO was already received");
+		return;
+	}
+	if (h->version_min > RD_PROTO_VERSION || h->version_max < RD_PROTO_VERSION) {
+		char text[96];
+		snprintf(text, sizeof(text), "this server speaks protocol version %u only",
+			 RD_PROTO_VERSION);
+		reply_error(q, RD_E_BAD_VERSION, text);
+		srv_begin_close(q->c, 0, "protocol version mismatch");
+		return;
+	}
+	q->c->hello_done = 1;
+	q->c->quiet = (h->features & s->cfg.features & RD_FEAT_QUIET) != 0;
+	rd_msg_init(&r, RD_MSG_HELLO_OK);
+	r.u.hello_ok.version = RD_PROTO_VERSION;
+	r.u.hello_ok.features = s->cfg.features;
+	r.u.hello_ok.max_payload = s->cfg.max_payload;
+	r.u.hello_ok.ping_interval_ms = s->cfg.ping_interval_ms;
+	r.u.hello_ok.ping_timeout_ms = s->cfg.ping_timeout_ms;
+	srv_copy_str(r.u.hello_ok.software, sizeof(r.u.hello_ok.software), s->cfg.software);
+	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
+}
+
+static void handle_nick(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const char *nick = q->m.u.nick.nick;
+	uint16_t code;
+	struct rd_msg r;
+
+	if (c->registered) {
+		reply_error(q, RD_E_ALREADY_REGISTERED, NULL);
+		return;
+	}
+	if (!c->hello_done) {
+		reply_error(q, RD_E_UNEXPECTED, "send HELLO before NICK");
+		return;
+	}
+	if ((code = rd_nick_check(nick, strlen(nick))) != 0) {
+		const char *why =
+			code == RD_E_NICK_LENGTH ?
+				"a nickname has 1 to 32 characters" :
+			code == RD_E_NICK_RESERVED ?
+				"that nickname is reserved" :
+				"a nickname uses letters, digits, '_', '.', '-' and starts "
+				"with a letter, digit or '_'";
+		reply_error(q, code, why);
+		return;
+	}
+	pthread_mutex_lock(&s->clients_mtx);
+	if (srv_find_nick_locked(s, nick)) {
+		pthread_mutex_unlock(&s->clients_mtx);
+		reply_error(q, RD_E_NICK_TAKEN, "that nickname is taken");
+		return;
+	}
+	srv_copy_str(c->nick, sizeof(c->nick), nick);
+	/* The first PING is due one interval from now. Set under the same lock hold as
+	 * `registered`, so the timer never sees a registered client without its deadline. */
+	pthread_mutex_lock(&c->mtx);
+	c->next_ping_mono = rd_now_mono_ms() + s->cfg.ping_interval_ms;
+	c->rate_mono = rd_now_mono_ms();
+	c->rate_milli = s->cfg.msg_rate * 2000u; /* a full bucket: two seconds' worth */
+	pthread_mutex_unlock(&c->mtx);
+	c->registered = 1;
+	s->nregistered++;
+	pthread_mutex_unlock(&s->clients_mtx);
+
+	rd_msg_init(&r, RD_MSG_WELCOME);
+	srv_copy_str(r.u.welcome.nick, sizeof(r.u.welcome.nick), c->nick);
+	r.u.welcome.client_id = c->id;
+	r.u.welcome.server_time_ms = rd_now_wall_ms();
+	rd_client_send_msg(c, &r, q->f->hdr.req_id);
+	/* only now does anybody hear of this client */
+	srv_presence(s, NULL, c, RD_PRESENCE_CONNECTED, c->nick, "", NULL);
+	srv_emit(s, RD_EV_REGISTERED, c, "", NULL);
+	if (s->hooks.on_register)
+		s->hooks.on_register(s, c, s->hooks.user);
+}
+
+static void handle_rooms(struct req *q)
+{
+	struct rd_server *s = q->c->srv;
+	struct rd_msg r;
+	struct rd_room_entry *items = NULL;
+	size_t n = 0;
+
+	if (rd_server_rooms(s, &items, &n) != 0) {
+		reply_error(q, RD_E_INTERNAL, NULL);
+		return;
+	}
+	rd_msg_init(&r, RD_MSG_ROOM_LIST);
+	r.u.room_list.count = (uint32_t)n;
+	r.u.room_list.items = items;
+	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
+	free(items);
+}
+
+static void handle_join(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct rd_room *r = srv_room_find(s, q->m.u.room.room);
+	struct rd_msg m;
+	uint32_t members;
+
+	if (!r) {
+		char text[96];
+		snprintf(text, sizeof(text), "no room named '%.32s' (the list: roomdrop rooms)",
+			 q->m.u.room.room);
+		reply_error(q, RD_E_NO_SUCH_ROOM, text);
+		return;
+	}
+	if (c->room == r) { /* c->room only changes on this thread */
+		pthread_mutex_lock(&s->rooms_mtx);
+		members = (uint32_t)r->n;
+		pthread_mutex_unlock(&s->rooms_mtx);
+	} else {
+		srv_leave_room(c, 1);
+		pthread_mutex_lock(&s->rooms_mtx);
+		int rc = srv_room_add_locked(r, c);
+		members = (uint32_t)r->n;
+		pthread_mutex_unlock(&s->rooms_mtx);
+		if (rc) {
+			reply_error(q, RD_E_INTERNAL, NULL);
+			return;
+		}
+		srv_presence(s, r, c, RD_PRESENCE_JOINED, c->nick, r->name, NULL);
+		srv_emit(s, RD_EV_JOINED, c, r->name, NULL);
+		if (s->hooks.on_join)
+			s->hooks.on_join(s, c, r->name, s->hooks.user);
+	}
+	rd_msg_init(&m, RD_MSG_JOINED);
+	srv_copy_str(m.u.joined.room, sizeof(m.u.joined.room), r->name);
+	m.u.joined.members = members;
+	rd_client_send_msg(c, &m, q->f->hdr.req_id);
+}
+
+static void handle_leave(struct req *q)
+{
+	if (!q->c->room) {
+		reply_error(q, RD_E_NOT_IN_ROOM, "you are not in a room");
+		return;
+	}
+	srv_leave_room(q->c, 1);
+	srv_send_ok(q->c, q->f->hdr.req_id, q->f->hdr.type);
+}
+
+static void handle_who(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct rd_room *r;
+	struct rd_msg m;
+	struct rd_who_entry *items = NULL;
+	size_t n = 0;
+
+	if (q->m.u.room.room[0]) {
+		r = srv_room_find(s, q->m.u.room.room);
+		if (!r) {
+			reply_error(q, RD_E_NO_SUCH_ROOM, NULL);
+			return;
+		}
+	} else if (!(r = c->room)) {
+		reply_error(q, RD_E_NOT_IN_ROOM, "you are not in a room: name one");
+		return;
+	}
+	pthread_mutex_lock(&s->rooms_mtx);
+	items = calloc(r->n ? r->n : 1, sizeof(*items));
+	if (items) {
+		n = r->n;
+		for (size_t i = 0; i < n; i++) {
+			srv_copy_str(items[i].nick, sizeof(items[i].nick), r->members[i]->nick);
+			items[i].since_ms = r->members[i]->connected_ms;
+		}
+	}
+	pthread_mutex_unlock(&s->rooms_mtx);
+	if (!items) {
+		reply_error(q, RD_E_INTERNAL, NULL);
+		return;
+	}
+	rd_msg_init(&m, RD_MSG_WHO_LIST);
+	srv_copy_str(m.u.who_list.room, sizeof(m.u.who_list.room), r->name);
+	m.u.who_list.count = (uint32_t)n;
+	m.u.who_list.items = items;
+	rd_client_send_msg(c, &m, q->f->hdr.req_id);
+	free(items);
+}
+
+/* The chat rate limit (config msg_rate messages per second, a bucket of two seconds'
+ * worth; 0 = none): 0 when c may send one more message now, else RD_ERR_FULL. */
+static int take_message_token(struct rd_client *c)
+{
+	uint32_t rate = c->srv->cfg.msg_rate;
+	uint64_t now, cap, have;
+	int rc = 0;
+
+	if (rate == 0)
+		return 0;
+	now = rd_now_mono_ms();
+	cap = (uint64_t)rate * 2000u;
+	pthread_mutex_lock(&c->mtx);
+	have = c->rate_milli + (now - c->rate_mono) * rate;
+	c->rate_mono = now;
+	if (have > cap)
+		have = cap;
+	if (have >= 1000u)
+		have -= 1000u;
+	else
+		rc = RD_ERR_FULL;
+	c->rate_milli = (uint32_t)have;
+	pthread_mutex_unlock(&c->mtx);
+	return rc;
+}
+
+static void refuse_rate(struct req *q)
+{
+	char text[96];
+	snprintf(text, sizeof(text), "too many messages: at most %u per second",
+		 q->c->srv->cfg.msg_rate);
+	reply_error(q, RD_E_RATE, text);
+}
+
+static void note_message(struct rd_client *c)
+{
+	uint64_t now = rd_now_wall_ms();
+	int post = 0;
+	pthread_mutex_lock(&c->mtx);
+	c->last_msg_ms = now;
+	if (now - c->last_msg_event_ms >= EVENT_MSG_EVERY_MS) {
+		c->last_msg_event_ms = now;
+		post = 1;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (post)
+		srv_emit(c->srv, RD_EV_MESSAGE, c, "", NULL);
+}
+
+static void handle_say(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct rd_room *r = c->room;
+	struct rd_msg m;
+
+	if (!r) {
+		reply_error(q, RD_E_NOT_IN_ROOM, "join a room first");
+		return;
+	}
+	if (take_message_token(c) != 0) {
+		refuse_rate(q);
+		return;
+	}
+	rd_msg_init(&m, RD_MSG_ROOM_MSG);
+	srv_copy_str(m.u.room_msg.room, sizeof(m.u.room_msg.room), r->name);
+	memcpy(m.u.room_msg.from, c->nick, sizeof(c->nick));
+	m.u.room_msg.kind = q->m.u.say.kind; /* relayed unchanged, like the data */
+	m.u.room_msg.time_ms = rd_now_wall_ms();
+	m.u.room_msg.data = q->m.u.say.data;
+	srv_announce(s, r, c, &m);
+	note_message(c);
+	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
+}
+
+static void handle_tell(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_client *t;
+	struct rd_msg m;
+
+	if (take_message_token(c) != 0) {
+		refuse_rate(q);
+		return;
+	}
+	t = srv_get_by_nick(c->srv, q->m.u.tell.to);
+	if (!t) {
+		reply_error(q, RD_E_NO_SUCH_USER, "no such user is connected");
+		return;
+	}
+	rd_msg_init(&m, RD_MSG_PRIVATE_MSG);
+	memcpy(m.u.private_msg.from, c->nick, sizeof(c->nick));
+	m.u.private_msg.kind = q->m.u.tell.kind; /* relayed unchanged, like the data */
+	m.u.private_msg.time_ms = rd_now_wall_ms();
+	m.u.private_msg.data = q->m.u.tell.data;
+	rd_client_send_msg(t, &m, 0);
+	srv_client_unref(t);
+	note_message(c);
+	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
+}
+
+static void handle_ping(struct req *q)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_PONG);
+	m.u.ping.nonce = q->m.u.ping.nonce;
+	rd_client_send_msg(q->c, &m, q->f->hdr.req_id);
+}
+
+static void handle_pong(struct req *q)
+{
+	struct rd_client *c = q->c;
+	pthread_mutex_lock(&c->mtx);
+	if (c->ping_outstanding && q->m.u.ping.nonce == c->ping_nonce) {
+		c->ping_outstanding = 0;
+		c->next_ping_mono = rd_now_mono_ms() + c->srv->cfg.ping_interval_ms;
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static void handle_bye(struct req *q)
+{
+	char reason[RD_REASON_MAX + 8];
+	size_t n = q->m.u.bye.reason.n;
+	if (n > RD_REASON_MAX)
+		n = RD_REASON_MAX;
+	if (n)
+		snprintf(reason, sizeof(reason), "quit: %.*s", (int)n, q->m.u.bye.reason.p);
+	else
+		snprintf(reason, sizeof(reason), "quit");
+	srv_begin_close(q->c, RD_PRESENCE_DISCONNECTED, reason);
+	q->c->bye = 1; /* the reader stops now: the departure is announced and the nickname
+			* freed at once, not when the peer gets round to closing its end */
+}
+
+/* What a client may send to the server, by type (PROTOCOL.md section 10). */
+enum accept_class {
+	A_NEVER,   /* no handler here: unknown, server-to-client, CTL_* (local socket only),
+		     * and the offer, P2P and link messages this server does not implement */
+	A_ANY,     /* accepted in every state */
+	A_REG,     /* needs a registered client */
+	A_IGNORED, /* ERROR from a client: logged, never answered (two peers must never
+		     * bounce errors at each other) */
+};
+
+static enum accept_class accept_class(uint16_t type)
+{
+	switch (type) {
+	case RD_MSG_HELLO:
+	case RD_MSG_NICK:
+	case RD_MSG_PING:
+	case RD_MSG_PONG:
+	case RD_MSG_BYE:
+		return A_ANY;
+	case RD_MSG_ROOMS:
+	case RD_MSG_JOIN:
+	case RD_MSG_LEAVE:
+	case RD_MSG_WHO:
+	case RD_MSG_SAY:
+	case RD_MSG_TELL:
+		return A_REG;
+	case RD_MSG_ERROR:
+		return A_IGNORED;
+	default:
+		return A_NEVER;
+	}
+}
+
+/* The wire error for a payload whose field is longer than its limit (section 4). */
+static uint16_t too_long_code(uint16_t type)
+{
+	switch (type) {
+	case RD_MSG_NICK:
+		return RD_E_NICK_LENGTH;
+	case RD_MSG_JOIN:
+	case RD_MSG_WHO:
+		return RD_E_NO_SUCH_ROOM;
+	case RD_MSG_SAY:
+	case RD_MSG_TELL:
+		return RD_E_MESSAGE_TOO_LONG;
+	default:
+		return RD_E_MALFORMED;
+	}
+}
+
+/* State, then decode, then dispatch: a connection is never made to decode (and allocate
+ * for) a message it was not allowed to send in its state. */
+void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
+{
+	struct rd_server *s = c->srv;
+	struct req q = { .c = c, .f = f };
+	uint16_t type = f->hdr.type;
+	enum accept_class cls;
+	int rc;
+
+	if (type >= RD_TYPE_APP_FIRST && type <= RD_TYPE_APP_LAST) {
+		if (!c->registered) {
+			reply_error(&q, RD_E_NOT_REGISTERED, "send HELLO and NICK first");
+			return;
+		}
+		if (!s->hooks.on_frame) {
+			reply_error(&q, RD_E_UNKNOWN_TYPE, "no application handles this type");
+			return;
+		}
+		uint16_t code = s->hooks.on_frame(s, c, f, s->hooks.user);
+		if (code)
+			reply_error(&q, code, NULL);
+		return;
+	}
+	cls = accept_class(type);
+	if (cls == A_IGNORED) {
+		RD_LOG(RD_LOG_DEBUG, "client %u sent an ERROR frame; not answered", c->id);
+		return;
+	}
+	if (cls == A_NEVER) {
+		char text[96];
+		if (rd_msg_known(type))
+			snprintf(text, sizeof(text), "%s is not a message this server accepts",
+				 rd_msg_type_name(type));
+		else
+			snprintf(text, sizeof(text), "unknown message type 0x%04x", type);
+		reply_error(&q, RD_E_UNKNOWN_TYPE, text);
+		srv_emit(s, RD_EV_ERROR, c, "", text);
+		return;
+	}
+	if (cls == A_REG && !c->registered) {
+		reply_error(&q, RD_E_NOT_REGISTERED,
+			    c->hello_done ? "choose a nickname (NICK) first" : "send HELLO first");
+		return;
+	}
+	if ((rc = rd_msg_decode(type, f->payload, f->len, &q.m)) != 0) {
+		char text[96];
+		uint16_t code = rc == RD_ERR_TOO_BIG ? too_long_code(type) : RD_E_MALFORMED;
+		snprintf(text, sizeof(text), "%s %s payload: %s",
+			 code == RD_E_MALFORMED ? "malformed" : "over-long field in",
+			 rd_msg_type_name(type), rd_strerror(rc));
+		reply_error(&q, code, text);
+		srv_emit(s, RD_EV_ERROR, c, "", text);
+		return;
+	}
+	switch (type) {
+	case RD_MSG_HELLO:
+		handle_hello(&q);
+		break;
+	case RD_MSG_NICK:
+		handle_nick(&q);
+		break;
+	case RD_MSG_PING:
+		handle_ping(&q);
+		break;
+	case RD_MSG_PONG:
+		handle_pong(&q);
+		break;
+	case RD_MSG_BYE:
+		handle_bye(&q);
+		break;
+	case RD_MSG_ROOMS:
+		handle_rooms(&q);
+		break;
+	case RD_MSG_JOIN:
+		handle_join(&q);
+		break;
+	case RD_MSG_LEAVE:
+		handle_leave(&q);
+		break;
+	case RD_MSG_WHO:
+		handle_who(&q);
+		break;
+	case RD_MSG_SAY:
+		handle_say(&q);
+		break;
+	case RD_MSG_TELL:
+		handle_tell(&q);
+		break;
+	default:
+		break; /* accept_class() lists exactly these */
+	}
+	rd_msg_clear(&q.m);
+}

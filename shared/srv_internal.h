@@ -1,0 +1,231 @@
+/* srv_internal.h - the room core's server side: the structures its files share.
+ *
+ * Internal to libroomdrop: never installed, never included by server/, client/ or
+ * applications (the public API is rd_server.h).
+ *
+ * Design
+ * ------
+ * Threads: one acceptor ("rd-accept"), one reader per connection ("rd-c<id>", detached,
+ * counted in s->live), N flushers ("rd-flush<i>") that own all socket writes of queued
+ * output, one timer ("rd-timer") for heartbeats and deadlines.
+ *
+ * Output path: any thread queues a frame to a client with client_enqueue(): it appends the
+ * bytes to c->q under c->out_mtx (never blocking, never doing I/O) and, if the client was
+ * idle, puts it on its flusher's ready list. A flusher swaps c->q with its private c->w and
+ * writes c->w with one non-blocking send(): everything queued meanwhile goes out in one
+ * write (coalescing). On EAGAIN it arms EPOLLOUT and moves on, so a stalled reader never
+ * stalls anyone else; a client whose queue would pass out_limit is disconnected.
+ *
+ * Lifetime: struct rd_client is reference counted. The client table holds one reference,
+ * the reader thread one, every ready-list entry and armed epoll registration one, and
+ * fan-out holds one per member while it sends. The socket is closed by the last unref,
+ * so no thread ever writes to a reused descriptor.
+ *
+ * Locks and what they guard (lock order: clients_mtx -> rooms_mtx -> c->mtx -> c->out_mtx
+ * -> flusher->mtx; never the other way, never across a socket call or disk write):
+ *   s->clients_mtx  the connection list, nicknames, registration, s->nclients
+ *   s->rooms_mtx    room membership, both directions (room->members and c->room)
+ *   c->mtx          the client's timers, activity text, last-message time, departure
+ *   c->out_mtx      c->q, c->out_state, c->direct*, c->dead (c->w belongs to the flusher
+ *                   while out_state != OUT_IDLE)
+ *   f->mtx          a flusher's ready list
+ *   s->live_mtx     the count of reader threads (rd_server_stop waits on it)
+ *
+ * Files, each calling only the ones listed below it (no cycles):
+ *   rd_server.c     lifecycle (new, start, stop, free) and the administration API
+ *   srv_conn.c      connection threads: accept, the reader loop, refusals, departures
+ *   srv_dispatch.c  decode-then-dispatch: what a client may send in which state, one
+ *                   handler per core message
+ *   srv_rooms.c     membership (both directions), fan-out, presence, nickname lookup
+ *   srv_timer.c     heartbeats, registration and forced-close deadlines
+ *   srv_output.c    output queues, flushers (all socket writes), replies, polite close
+ *   srv_client.c    client objects: references, kill, events, accessors
+ */
+#ifndef RD_SRV_INTERNAL_H
+#define RD_SRV_INTERNAL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "rd_err.h"
+#include "rd_msg.h"
+#include "rd_names.h"
+#include "rd_net.h"
+#include "rd_server.h"
+
+#define OUT_IDLE 0
+#define OUT_SCHEDULED 1
+#define OUT_WAITING 2
+
+#define KEEP_BUF_MAX (64u * 1024u) /* a flushing buffer larger than this is freed when drained */
+#define CLOSE_GRACE_MS 2000u       /* after a polite close, force it after this long */
+#define IDLE_TRIM_MS 2000          /* a reader idle this long releases its buffer */
+#define EVENT_MSG_EVERY_MS 1000u   /* at most one RD_EV_MESSAGE per client per second */
+#define COALESCE_MIN_BATCH 32      /* a flusher batch this large means a big fan-out... */
+#define COALESCE_US 5000L          /* ...so it waits this long before the next batch */
+
+struct flusher;
+
+struct rd_room {
+	char name[RD_ROOM_BUF];
+	struct rd_client **members;
+	size_t n, cap;
+};
+
+struct rd_client {
+	uint32_t id;
+	int fd;
+	atomic_int refs;
+	struct rd_server *srv;
+	struct flusher *fl;
+	char ip[48];
+	uint16_t port;
+	uint64_t connected_ms;
+
+	/* clients_mtx */
+	struct rd_client *prev, *next;
+	int registered;
+	int hello_done; /* only its own thread */
+	int quiet;      /* HELLO asked RD_FEAT_QUIET: no presence notices (own thread, before
+			 * registration; read by others after it) */
+	int bye;        /* BYE received: the reader stops (own thread) */
+	char nick[RD_NICK_BUF]; /* immutable once registered */
+
+	/* rooms_mtx */
+	struct rd_room *room;
+	size_t room_idx;
+
+	/* c->mtx */
+	pthread_mutex_t mtx;
+	uint64_t last_msg_ms, last_msg_event_ms;
+	uint64_t rate_mono;  /* chat rate limit: time of the last refill */
+	uint32_t rate_milli; /* tokens, in thousandths of a message */
+	char activity[96];
+	uint64_t next_ping_mono, ping_sent_mono, ping_nonce;
+	int ping_outstanding;
+	uint64_t register_deadline_mono;
+	uint64_t force_close_mono; /* 0 = none */
+	uint8_t departure;         /* RD_PRESENCE_* announced when it goes; 0 = DISCONNECTED */
+	char reason[RD_REASON_MAX + 1];
+
+	/* c->out_mtx */
+	pthread_mutex_t out_mtx;
+	pthread_cond_t out_cv;
+	struct rd_buf q;
+	int out_state;
+	int direct_wanted, direct;
+	int dead;
+	int close_after_flush;
+	atomic_size_t queued;
+
+	struct rd_buf w; /* flusher-owned */
+	int ep_added;    /* flusher-owned: fd registered in the flusher's epoll */
+
+	atomic_uint_fast64_t bytes_in, bytes_out;
+	void *app_data;
+};
+
+struct flusher {
+	struct rd_server *srv;
+	pthread_t th;
+	int epfd, evfd;
+	pthread_mutex_t mtx;
+	struct rd_client **ready;
+	size_t n, cap;
+	int sleeping;
+	int stop;
+	unsigned idx;
+};
+
+struct rd_server {
+	struct rd_server_config cfg;
+	struct rd_server_hooks hooks;
+	int lfd;
+	uint16_t bound_port;
+	int started, stopped;
+	atomic_int stopping;
+
+	pthread_mutex_t clients_mtx;
+	struct rd_client *clients; /* list head */
+	unsigned nclients, nregistered;
+	uint32_t next_id;
+
+	pthread_mutex_t rooms_mtx;
+	struct rd_room *rooms;
+	size_t nrooms;
+
+	pthread_mutex_t live_mtx;
+	pthread_cond_t live_cv;
+	unsigned live;
+
+	pthread_t accept_th, timer_th;
+	int accept_started, timer_started;
+	pthread_mutex_t timer_mtx;
+	pthread_cond_t timer_cv;
+	int timer_stop;
+
+	struct flusher *flushers;
+	unsigned nflushers;
+
+	int reserve_fd;      /* kept open to answer a connection at the descriptor limit */
+	int fd_limit_logged; /* accept thread only: the limit was logged for this episode */
+
+	atomic_uint_fast64_t bytes_in, bytes_out;
+};
+
+struct req {
+	struct rd_client *c;
+	const struct rd_frame *f;
+	struct rd_msg m;
+};
+
+/* srv_client.c */
+void srv_copy_str(char *dst, size_t cap, const char *src);
+void srv_client_ref(struct rd_client *c);
+void srv_client_unref(struct rd_client *c);
+void srv_emit(struct rd_server *s, enum rd_event_kind kind, struct rd_client *c, const char *room,
+	      const char *text);
+void srv_client_kill(struct rd_client *c, const char *reason);
+
+/* srv_output.c */
+int srv_push_ready(struct flusher *f, struct rd_client *const *v, size_t n);
+void srv_wake_flusher(struct flusher *f);
+void *srv_flusher_main(void *arg);
+int srv_client_enqueue_defer(struct rd_client *c, const void *p, size_t n, int *marked);
+int srv_send_ok(struct rd_client *c, uint32_t req_id, uint16_t for_type);
+void srv_begin_close(struct rd_client *c, uint8_t departure, const char *reason);
+
+/* srv_rooms.c */
+struct rd_room *srv_room_find(struct rd_server *s, const char *name);
+int srv_room_add_locked(struct rd_room *r, struct rd_client *c);
+unsigned srv_announce(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
+		      const struct rd_msg *m);
+void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client *subject,
+		  uint8_t event, const char *nick, const char *room, const char *reason);
+struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick);
+void srv_leave_room(struct rd_client *c, int announce_it);
+struct rd_client *srv_get_by_nick(struct rd_server *s, const char *nick);
+
+/* srv_timer.c */
+void *srv_timer_main(void *arg);
+
+/* srv_dispatch.c */
+void srv_dispatch(struct rd_client *c, const struct rd_frame *f);
+
+/* srv_conn.c */
+void *srv_accept_main(void *arg);
+
+#endif
