@@ -584,6 +584,12 @@ again:
 	ts[1].tv_sec = (time_t)(g.mtime_ms / 1000);
 	ts[1].tv_nsec = (long)(g.mtime_ms % 1000) * 1000000L;
 	(void)futimens(pfd, ts);
+	/* the data reaches the disk before its name does: a crash right after the rename must
+	 * not leave NAME with missing blocks */
+	if (fsync(pfd) != 0) {
+		code = local_fail("get", name, "cannot flush the .part file to disk", errno);
+		goto out;
+	}
 	if (o->overwrite)
 		rc = renameat(dfd, part, dfd, name);
 	else
@@ -600,6 +606,7 @@ again:
 		}
 		goto out;
 	}
+	(void)fsync(dfd); /* and the rename itself */
 	summary("get", name, NULL, g.size, g.from, progress_elapsed(&pg), g.sha,
 		recv1 > recv0 ? recv1 - recv0 : 0);
 	code = CLI_OK;

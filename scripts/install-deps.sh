@@ -118,6 +118,7 @@ need_cmd procps ps "live tests: process checks"
 need_cmd procps pkill "live tests: stopping helpers"
 need_cmd coreutils timeout "every wait in the tests is bounded"
 need_cmd coreutils sha256sum "checking transferred files"
+need_cmd strace strace "test_durability: fsync before rename, seen from outside"
 
 if ((check_only)); then
 	printf '%s\n' "${report[@]}"
