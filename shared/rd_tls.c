@@ -1400,6 +1400,9 @@ static int tls_fail(struct rd_tls_conn *c, int ssl_err, const char *what)
 		rc = RD_ERR_CLOSED;
 	} else if (ssl_err == SSL_ERROR_SYSCALL && c->sys_errno != 0) {
 		rc = sock_error(c, c->sys_errno);
+		if (rc == RD_ERR_CLOSED && !c->hs_done)
+			set_reason(c, "peer closed the connection during the TLS handshake (%s)",
+				   strerror(c->sys_errno));
 	} else {
 		set_reason(c, "%s failed: %s", what, lib != NULL ? lib : "TLS error");
 		rc = RD_ERR_CRYPTO;
