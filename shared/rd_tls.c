@@ -45,12 +45,12 @@
 #include "rd_net.h"
 #include "rd_proto.h"
 
-#define FP_PARSE_MAX 256               /* bytes of input rd_tls_fp_parse looks at */
-#define PEM_FILE_MAX (1u << 20)        /* a key or certificate chain file */
-#define TRUST_FILE_MAX (16u << 20)     /* known_servers */
+#define FP_PARSE_MAX 256                /* bytes of input rd_tls_fp_parse looks at */
+#define PEM_FILE_MAX (1u << 20)         /* a key or certificate chain file */
+#define TRUST_FILE_MAX (16u << 20)      /* known_servers */
 #define TRUST_KEY_MAX (RD_HOST_MAX + 9) /* "[" host "]:" port NUL */
-#define CERT_DAYS (20 * 365 + 5)       /* 20 years and the leap days */
-#define NAME_MAX_LEN 64                /* upper bound of an X.509 CN */
+#define CERT_DAYS (20 * 365 + 5)        /* 20 years and the leap days */
+#define NAME_MAX_LEN 64                 /* upper bound of an X.509 CN */
 #define REASON_MAX 320
 
 /* ---- fingerprints ---------------------------------------------------------------------
@@ -300,8 +300,7 @@ out:
 
 /* Whole small file into a malloc'd, NUL-terminated buffer. RD_ERR_NOT_FOUND if missing,
  * RD_ERR_TOO_BIG above max. *mode gets the file's permission bits (optional). */
-static int read_small_file(const char *path, size_t max, char **out, size_t *len,
-			   mode_t *mode)
+static int read_small_file(const char *path, size_t max, char **out, size_t *len, mode_t *mode)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -311,7 +310,7 @@ static int read_small_file(const char *path, size_t max, char **out, size_t *len
 
 	*out = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
 	if (fd < 0)
 		return errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (fstat(fd, &st) != 0) {
@@ -372,7 +371,9 @@ static void free_secret(char *p, size_t n)
 struct rd_tls_identity {
 	X509 *cert;
 	EVP_PKEY *key;
-	STACK_OF(X509) *chain; /* certificates after the first in the file; may be empty */
+	/* STACK_OF(X509), spelt out so that clang-format reads it as a type: the certificates
+	 * after the first in the file (its chain); may be empty. */
+	struct stack_st_X509 *chain;
 	uint8_t fp[RD_TLS_FP_LEN];
 };
 
@@ -434,7 +435,7 @@ out:
 	return rc;
 }
 
-static int load_certs(const char *path, X509 **cert, STACK_OF(X509) **chain)
+static int load_certs(const char *path, X509 **cert, struct stack_st_X509 **chain)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -475,8 +476,7 @@ out:
 	return rc;
 }
 
-int rd_tls_identity_load(const char *cert_path, const char *key_path,
-			 struct rd_tls_identity **out)
+int rd_tls_identity_load(const char *cert_path, const char *key_path, struct rd_tls_identity **out)
 {
 	struct rd_tls_identity *id = NULL;
 	int rc;
@@ -595,8 +595,8 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert)
 
 	if (b == NULL)
 		return RD_ERR_NOMEM;
-	ok = key != NULL ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)
-			 : PEM_write_bio_X509(b, cert);
+	ok = key != NULL ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) :
+			   PEM_write_bio_X509(b, cert);
 	n = BIO_get_mem_data(b, &p);
 	if (ok != 1 || n <= 0) {
 		rc = RD_ERR_CRYPTO;
@@ -871,7 +871,11 @@ int rd_tls_trust_check(const char *path, const char *host, uint16_t port,
 	return 0;
 }
 
-enum trust_op { TRUST_ADD, TRUST_REPLACE, TRUST_REMOVE };
+enum trust_op {
+	TRUST_ADD,
+	TRUST_REPLACE,
+	TRUST_REMOVE
+};
 
 /* Read-modify-write of the trust file under an exclusive lock on its directory (flock on
  * a directory works on Linux and keeps no lock file around). */
@@ -1026,8 +1030,7 @@ out:
 	return rc;
 }
 
-int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags,
-			  struct rd_tls_ctx **out)
+int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags, struct rd_tls_ctx **out)
 {
 	int rc;
 
@@ -1039,16 +1042,16 @@ int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags,
 	if ((rc = ctx_new(id, 1, out)) != 0)
 		return rc;
 	SSL_CTX_set_verify((*out)->ssl_ctx,
-			   SSL_VERIFY_PEER | ((flags & RD_TLS_REQUIRE_PEER_CERT)
-						      ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-						      : 0),
+			   SSL_VERIFY_PEER | ((flags & RD_TLS_REQUIRE_PEER_CERT) ?
+						      SSL_VERIFY_FAIL_IF_NO_PEER_CERT :
+						      0),
 			   NULL);
 	SSL_CTX_set_alpn_select_cb((*out)->ssl_ctx, alpn_select, NULL);
 	return 0;
 }
 
-int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file,
-			  unsigned flags, struct rd_tls_ctx **out)
+int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file, unsigned flags,
+			  struct rd_tls_ctx **out)
 {
 	int rc, exists;
 
@@ -1120,9 +1123,9 @@ struct rd_tls_conn {
 	int fatal;      /* a TLS or socket error: no close_notify, no more calls */
 	int first_seen; /* the BIO has seen the peer's first byte */
 	enum rd_tls_sniff first_kind;
-	int eof;        /* recv returned 0 */
-	int sys_errno;  /* errno of the BIO's last failed call */
-	int refused;    /* the verify callback refused the peer (reason set) */
+	int eof;       /* recv returned 0 */
+	int sys_errno; /* errno of the BIO's last failed call */
+	int refused;   /* the verify callback refused the peer (reason set) */
 };
 
 static void set_reason(struct rd_tls_conn *c, const char *fmt, ...) RD_PRINTF(2, 3);
@@ -1238,6 +1241,16 @@ static const struct conn_type plain_type = {
 static BIO_METHOD *sock_method;
 static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
 
+/* rd_tls_sniff, and a verdict from one byte too: a TLS record starts with 0x16 or 0x15. */
+static enum rd_tls_sniff first_bytes_kind(const uint8_t *p, size_t n)
+{
+	if (n >= 2)
+		return rd_tls_sniff(p, n);
+	if (p[0] == 0x15 || p[0] == 0x16)
+		return RD_TLS_SNIFF_TLS;
+	return p[0] == RD_MAGIC0 ? RD_TLS_SNIFF_FRAME : RD_TLS_SNIFF_OTHER;
+}
+
 static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *got)
 {
 	struct rd_tls_conn *c = BIO_get_data(b);
@@ -1253,11 +1266,7 @@ static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *got)
 			/* The first byte of any TLS record a peer starts with is 0x16 (or 0x15, an
 			 * alert); anything else is not TLS and is not handed to OpenSSL. */
 			c->first_seen = 1;
-			c->first_kind = r >= 2 ? rd_tls_sniff((const uint8_t *)buf, (size_t)r)
-					       : (buf[0] == 0x15 || buf[0] == 0x16)
-							 ? RD_TLS_SNIFF_TLS
-							 : buf[0] == (char)RD_MAGIC0 ? RD_TLS_SNIFF_FRAME
-										     : RD_TLS_SNIFF_OTHER;
+			c->first_kind = first_bytes_kind((const uint8_t *)buf, (size_t)r);
 			if (c->first_kind != RD_TLS_SNIFF_TLS)
 				return 0;
 		}
@@ -1324,8 +1333,8 @@ static void make_sock_method(void)
 	m = BIO_meth_new(idx | BIO_TYPE_SOURCE_SINK, "roomdrop socket");
 	if (m == NULL)
 		return;
-	if (BIO_meth_set_read_ex(m, bio_read_ex) != 1 || BIO_meth_set_write_ex(m, bio_write_ex) != 1 ||
-	    BIO_meth_set_ctrl(m, bio_ctrl) != 1) {
+	if (BIO_meth_set_read_ex(m, bio_read_ex) != 1 ||
+	    BIO_meth_set_write_ex(m, bio_write_ex) != 1 || BIO_meth_set_ctrl(m, bio_ctrl) != 1) {
 		BIO_meth_free(m);
 		return;
 	}
@@ -1627,9 +1636,10 @@ int rd_tls_conn_tls_new(struct rd_tls_ctx *ctx, int fd, const struct rd_tls_expe
 			goto out;
 		if (c->ca_mode) {
 			param = SSL_get0_param(c->ssl);
-			X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-			if (is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1
-						: SSL_set1_host(c->ssl, host) != 1)
+			X509_VERIFY_PARAM_set_hostflags(param,
+							X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+			if (is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 :
+						  SSL_set1_host(c->ssl, host) != 1)
 				goto out;
 		}
 	}

@@ -32,9 +32,10 @@ extern "C" {
  *
  * Text form: RFC 4648 base32 (A-Z, 2-7) without padding, upper case, in 13 groups of
  * 4 separated by '-' (256 bits are 52 base32 characters; the last one carries one bit
- * and four zero bits), e.g. "XXXX". */
-#define RD_TLS_FP_LEN 32       /* bytes of a fingerprint */
-#define RD_TLS_FP_TEXT_LEN 65  /* bytes of its text form, NUL included */
+ * and four zero bits). The 32 bytes 00 01 02 ... 1f read
+ * "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ". */
+#define RD_TLS_FP_LEN 32      /* bytes of a fingerprint */
+#define RD_TLS_FP_TEXT_LEN 65 /* bytes of its text form, NUL included */
 
 /* Format fp in the text form above into out (RD_TLS_FP_TEXT_LEN bytes). */
 void rd_tls_fp_format(const uint8_t fp[RD_TLS_FP_LEN], char out[RD_TLS_FP_TEXT_LEN]);
@@ -63,8 +64,7 @@ struct rd_tls_identity;
  * RD_ERR_NOT_FOUND if a file is missing, RD_ERR_CRYPTO if one does not parse (or the key
  * is encrypted: the library never prompts), RD_ERR_MISMATCH if the key is not the
  * certificate's, RD_ERR_SYSTEM for other I/O errors. */
-int rd_tls_identity_load(const char *cert_path, const char *key_path,
-			 struct rd_tls_identity **out);
+int rd_tls_identity_load(const char *cert_path, const char *key_path, struct rd_tls_identity **out);
 
 /* Load the identity if both files exist; otherwise make one: a new Ed25519 key when
  * key_path is missing, and a new self-signed certificate for name (1..64 bytes, no
@@ -88,7 +88,7 @@ void rd_tls_identity_fp(const struct rd_tls_identity *id, uint8_t fp[RD_TLS_FP_L
  * value. Rewrites are atomic (mode 0600, directory made 0700) and serialised between
  * processes with a lock on the directory. */
 enum rd_tls_trust {
-	RD_TRUST_NEW = 0,    /* no entry: first use; record it (rd_tls_trust_add) and tell the user */
+	RD_TRUST_NEW = 0, /* no entry: first use; record it (rd_tls_trust_add) and tell the user */
 	RD_TRUST_MATCH = 1,  /* the recorded fingerprint is this one */
 	RD_TRUST_CHANGED = 2 /* another fingerprint is recorded: a hard failure */
 };
@@ -152,8 +152,8 @@ int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags,
  * server is verified by fingerprint (see struct rd_tls_expect); with a CA file (PEM) the
  * chain must lead to one of its certificates and the certificate must name the host.
  * RD_ERR_NOT_FOUND / RD_ERR_CRYPTO when the CA file is missing or unusable. */
-int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file,
-			  unsigned flags, struct rd_tls_ctx **out);
+int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file, unsigned flags,
+			  struct rd_tls_ctx **out);
 
 /* Connections hold their own reference: a context may be freed while they live. */
 void rd_tls_ctx_free(struct rd_tls_ctx *ctx);
@@ -184,9 +184,9 @@ struct rd_tls_expect {
 struct rd_tls_conn;
 
 enum rd_tls_want {
-	RD_TLS_WANT_NONE = 0,  /* the last call made progress or failed */
-	RD_TLS_WANT_READ = 1,  /* call again when the socket is readable (POLLIN) */
-	RD_TLS_WANT_WRITE = 2  /* call again when the socket is writable (POLLOUT) */
+	RD_TLS_WANT_NONE = 0, /* the last call made progress or failed */
+	RD_TLS_WANT_READ = 1, /* call again when the socket is readable (POLLIN) */
+	RD_TLS_WANT_WRITE = 2 /* call again when the socket is writable (POLLOUT) */
 };
 
 /* A plain transport (send/recv with MSG_NOSIGNAL). Its handshake is done at once. */

@@ -17,12 +17,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -36,6 +38,7 @@
 #define WAIT_MS 5000   /* upper bound on any wait that is expected to succeed */
 #define MAX_STEPS 1000 /* upper bound on poll rounds of one exchange */
 #define BIG (1024 * 1024)
+#define REASON_CAP 400
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -86,8 +89,7 @@ static void make_identities(struct fixture *f)
 {
 	assert_int_equal(rd_tls_identity_ensure(f->srv_crt, f->srv_key, "server", &f->srv, NULL),
 			 0);
-	assert_int_equal(rd_tls_identity_ensure(f->cli_crt, f->cli_key, "alice", &f->cli, NULL),
-			 0);
+	assert_int_equal(rd_tls_identity_ensure(f->cli_crt, f->cli_key, "alice", &f->cli, NULL), 0);
 	rd_tls_identity_fp(f->srv, f->srv_fp);
 	rd_tls_identity_fp(f->cli, f->cli_fp);
 }
@@ -336,7 +338,8 @@ static void test_identity_cert_made_again_over_kept_key(void **state)
 
 	make_identities(f);
 	assert_int_equal(unlink(f->srv_crt), 0);
-	assert_int_equal(rd_tls_identity_ensure(f->srv_crt, f->srv_key, "server", &id, &created), 0);
+	assert_int_equal(rd_tls_identity_ensure(f->srv_crt, f->srv_key, "server", &id, &created),
+			 0);
 	assert_int_equal(created, 0);
 	rd_tls_identity_fp(id, fp);
 	assert_memory_equal(fp, f->srv_fp, RD_TLS_FP_LEN);
@@ -448,13 +451,15 @@ static void test_fp_format_known_vectors(void **state)
 		fp[i] = (uint8_t)i;
 	rd_tls_fp_format(fp, text);
 	/* Python: base64.b32encode(bytes(range(32))), '=' removed, grouped by 4. */
-	assert_string_equal(text, "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ");
+	assert_string_equal(text,
+			    "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ");
 	assert_int_equal(strlen(text), RD_TLS_FP_TEXT_LEN - 1);
 	assert_int_equal(rd_tls_fp_parse(text, back), 0);
 	assert_memory_equal(fp, back, RD_TLS_FP_LEN);
 	memset(fp, 0xff, sizeof(fp));
 	rd_tls_fp_format(fp, text);
-	assert_string_equal(text, "7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-777Q");
+	assert_string_equal(text,
+			    "7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-7777-777Q");
 }
 
 static void test_fp_format_round_trips(void **state)
@@ -472,7 +477,8 @@ static void test_fp_format_round_trips(void **state)
 			if (j % 5 == 4)
 				assert_int_equal(text[j], '-');
 			else
-				assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", text[j]));
+				assert_non_null(
+					strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", text[j]));
 		}
 		assert_int_equal(rd_tls_fp_parse(text, back), 0);
 		assert_memory_equal(fp, back, RD_TLS_FP_LEN);
@@ -708,6 +714,41 @@ static void test_trust_refuses_hosts_the_file_cannot_hold(void **state)
 	assert_int_equal(access(f->trust, F_OK), -1); /* nothing was written */
 }
 
+static void test_trust_concurrent_adds_from_processes_all_kept(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t fp[RD_TLS_FP_LEN], got[RD_TLS_FP_LEN];
+	char host[32];
+	pid_t pids[6];
+	int i, j, st;
+
+	for (i = 0; i < 6; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			for (j = 0; j < 15; j++) {
+				snprintf(host, sizeof(host), "h%d-%d.test", i, j);
+				memset(fp, i * 16 + j, sizeof(fp));
+				if (rd_tls_trust_add(f->trust, host, 7878, fp) != 0)
+					_exit(1);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	for (i = 0; i < 6; i++) {
+		for (j = 0; j < 15; j++) {
+			snprintf(host, sizeof(host), "h%d-%d.test", i, j);
+			memset(fp, i * 16 + j, sizeof(fp));
+			assert_int_equal(rd_tls_trust_lookup(f->trust, host, 7878, got), 0);
+			assert_memory_equal(got, fp, RD_TLS_FP_LEN);
+		}
+	}
+}
+
 static void test_config_dir_follows_xdg_then_home(void **state)
 {
 	char out[256], small[8];
@@ -848,7 +889,8 @@ static void test_tls_data_round_trip_with_partial_writes(void **state)
 	while (recvd < BIG) {
 		assert_true(++steps < 100000);
 		while (sent < BIG) {
-			assert_int_equal(rd_tls_conn_write(p.c[1], out + sent, BIG - sent, &put), 0);
+			assert_int_equal(rd_tls_conn_write(p.c[1], out + sent, BIG - sent, &put),
+					 0);
 			if (put == 0) {
 				assert_int_equal(rd_tls_conn_want(p.c[1]), RD_TLS_WANT_WRITE);
 				wants_write++;
@@ -859,7 +901,8 @@ static void test_tls_data_round_trip_with_partial_writes(void **state)
 			sent += put;
 		}
 		for (;;) {
-			assert_int_equal(rd_tls_conn_read(p.c[0], in + recvd, BIG - recvd, &got), 0);
+			assert_int_equal(rd_tls_conn_read(p.c[0], in + recvd, BIG - recvd, &got),
+					 0);
 			if (got == 0) {
 				assert_int_equal(rd_tls_conn_want(p.c[0]), RD_TLS_WANT_READ);
 				assert_int_equal(rd_tls_conn_pending(p.c[0]), 0);
@@ -921,6 +964,102 @@ static void test_tls_peer_vanishing_mid_handshake_is_closed(void **state)
 	rd_tls_ctx_free(ctx);
 }
 
+static void test_tls_write_to_vanished_peer_is_closed_without_sigpipe(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[4096] = { 0 };
+	struct tls_pair p;
+	size_t put;
+	int rc = 0, i;
+
+	make_identities(f);
+	tls_pair_open(&p, f->srv, 0, f->cli, NULL, NULL);
+	assert_int_equal(p.rc[0] | p.rc[1], 0);
+	/* SIGPIPE keeps its default action here: a send without MSG_NOSIGNAL would kill us. */
+	assert_int_equal(shutdown(p.fds[1], SHUT_RDWR), 0);
+	for (i = 0; i < 1000 && rc == 0; i++) {
+		rc = rd_tls_conn_write(p.c[0], buf, sizeof(buf), &put);
+		if (rc == 0 && put == 0)
+			wait_for(p.c[0], rd_tls_conn_want(p.c[0]));
+	}
+	assert_int_equal(rc, RD_ERR_CLOSED);
+	assert_non_null(strstr(rd_tls_conn_reason(p.c[0]), "peer closed the connection"));
+	/* A failed transport is not used again. */
+	assert_int_equal(rd_tls_conn_write(p.c[0], buf, 1, &put), RD_ERR_STATE);
+	tls_pair_close(&p);
+}
+
+/* A client made with OpenSSL directly against our server context; returns the server's
+ * handshake result and copies its reason. */
+static int raw_client_against_server(struct fixture *f, int max_version, const char *alpn,
+				     char *reason, size_t cap)
+{
+	struct rd_tls_ctx *sctx = NULL;
+	struct rd_tls_conn *srv = NULL;
+	enum rd_tls_want want = RD_TLS_WANT_READ;
+	int fds[2], src = 0, sdone = 0, step, r, e;
+	struct pollfd pfd[2];
+	SSL_CTX *rctx;
+	SSL *raw;
+
+	socket_pair(fds);
+	assert_int_equal(rd_tls_ctx_server_new(f->srv, 0, &sctx), 0);
+	assert_int_equal(rd_tls_conn_tls_new(sctx, fds[0], NULL, &srv), 0);
+	rctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(rctx);
+	assert_int_equal(SSL_CTX_set_max_proto_version(rctx, max_version), 1);
+	if (alpn != NULL)
+		assert_int_equal(SSL_CTX_set_alpn_protos(rctx, (const unsigned char *)alpn,
+							 (unsigned)strlen(alpn)),
+				 0);
+	raw = SSL_new(rctx);
+	assert_non_null(raw);
+	assert_int_equal(SSL_set_fd(raw, fds[1]), 1);
+	SSL_set_connect_state(raw);
+	for (step = 0; step < MAX_STEPS && !sdone; step++) {
+		src = rd_tls_conn_handshake(srv, &want);
+		if (src != 0 || want == RD_TLS_WANT_NONE)
+			break;
+		r = SSL_do_handshake(raw);
+		e = SSL_get_error(raw, r);
+		assert_true(r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+			    e == SSL_ERROR_SSL);
+		pfd[0] = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = fds[1], .events = POLLIN };
+		assert_true(poll(pfd, 2, WAIT_MS) > 0);
+	}
+	snprintf(reason, cap, "%s", rd_tls_conn_reason(srv));
+	SSL_free(raw);
+	SSL_CTX_free(rctx);
+	close(fds[1]);
+	rd_tls_conn_close(srv);
+	rd_tls_ctx_free(sctx);
+	return src;
+}
+
+static void test_tls_server_refuses_tls12_and_other_alpn(void **state)
+{
+	struct fixture *f = *state;
+	char reason[REASON_CAP];
+
+	make_identities(f);
+	/* The reference: an OpenSSL client with our ALPN gets through. */
+	assert_int_equal(raw_client_against_server(f, TLS1_3_VERSION, "\x0aroomdrop/1", reason,
+						   sizeof(reason)),
+			 0);
+	assert_int_equal(raw_client_against_server(f, TLS1_2_VERSION, "\x0aroomdrop/1", reason,
+						   sizeof(reason)),
+			 RD_ERR_CRYPTO);
+	assert_non_null(strstr(reason, "protocol"));
+	assert_int_equal(raw_client_against_server(f, TLS1_3_VERSION, "\x08http/1.1", reason,
+						   sizeof(reason)),
+			 RD_ERR_CRYPTO);
+	assert_non_null(strstr(reason, "application protocol"));
+	assert_int_equal(raw_client_against_server(f, TLS1_3_VERSION, NULL, reason, sizeof(reason)),
+			 RD_ERR_PROTOCOL);
+	assert_non_null(strstr(reason, "ALPN"));
+}
+
 /* ---- plaintext / TLS mismatches ------------------------------------------------------------ */
 
 static void test_plain_client_to_tls_server_says_plaintext(void **state)
@@ -978,7 +1117,8 @@ static void test_tls_client_to_plain_server_says_plaintext(void **state)
 	wait_for(plain, RD_TLS_WANT_READ);
 	assert_int_equal(rd_tls_conn_read(plain, buf, sizeof(buf), &got), 0);
 	assert_true(got > 5);
-	assert_int_equal(rd_frame_hdr_decode(buf, got, RD_MAX_PAYLOAD_DEFAULT, &(struct rd_frame_hdr){ 0 }),
+	assert_int_equal(rd_frame_hdr_decode(buf, got, RD_MAX_PAYLOAD_DEFAULT,
+					     &(struct rd_frame_hdr){ 0 }),
 			 RD_ERR_BAD_MAGIC);
 	assert_int_equal(rd_tls_sniff(buf, got), RD_TLS_SNIFF_TLS);
 	/* ...and answers in plaintext, as today's server does (an ERROR frame). */
@@ -1091,8 +1231,8 @@ static X509 *make_x509(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
 	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
 						    (const unsigned char *)cn, -1, -1, 0),
 			 1);
-	assert_int_equal(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n),
-			 1);
+	assert_int_equal(
+		X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n), 1);
 	if (issuer == NULL) {
 		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
 		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -1188,8 +1328,8 @@ static void test_tls_ca_mode_checks_chain_and_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identity_created_private_and_reloaded_identical,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_identity_created_private_and_reloaded_identical, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_identity_certificate_is_self_signed_ed25519_for_20_years, setup,
 			teardown),
@@ -1212,6 +1352,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_trust_refuses_hosts_the_file_cannot_hold,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_concurrent_adds_from_processes_all_kept,
+						setup, teardown),
 		cmocka_unit_test(test_config_dir_follows_xdg_then_home),
 		cmocka_unit_test_setup_teardown(test_tls_pinned_handshake_and_both_fingerprints,
 						setup, teardown),
@@ -1225,6 +1367,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tls_peer_vanishing_mid_handshake_is_closed,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tls_write_to_vanished_peer_is_closed_without_sigpipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_server_refuses_tls12_and_other_alpn, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_plain_client_to_tls_server_says_plaintext,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_client_to_plain_server_says_plaintext,
