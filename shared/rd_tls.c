@@ -244,6 +244,33 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+/* Make path's directory (0700) if missing and take an exclusive lock on it, held until
+ * *dfd is closed. This serialises processes that read-modify-write files in it (two
+ * clients started at once on first use); flock on a directory works on Linux and leaves
+ * no lock file behind. Not reentrant: one lock at a time per process and directory. */
+static int lock_dir_of(const char *path, int *dfd)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	*dfd = -1;
+	if ((rc = dir_of(path, dir, sizeof(dir))) != 0 || (rc = mkdir_private(dir)) != 0)
+		return rc;
+	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dfd < 0)
+		return RD_ERR_SYSTEM;
+	while (flock(*dfd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = errno;
+			close(*dfd);
+			*dfd = -1;
+			errno = rc;
+			return RD_ERR_SYSTEM;
+		}
+	}
+	return 0;
+}
+
 /* Replace path by n bytes of p, mode 0600: temporary file in the same directory, fsync,
  * rename, fsync of the directory. Readers see the old or the new file, never a part. */
 static int write_atomic(const char *path, const void *p, size_t n)
@@ -508,6 +535,25 @@ out:
 	return rc;
 }
 
+int rd_tls_cert_file_fp(const char *cert_path, uint8_t fp[RD_TLS_FP_LEN])
+{
+	struct stack_st_X509 *chain = NULL;
+	X509 *cert = NULL;
+	int rc;
+
+	if (fp == NULL)
+		return RD_ERR_INVAL;
+	memset(fp, 0, RD_TLS_FP_LEN);
+	if (cert_path == NULL)
+		return RD_ERR_INVAL;
+	if ((rc = load_certs(cert_path, &cert, &chain)) != 0)
+		return rc;
+	rc = fp_of_cert(cert, fp);
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
 static int valid_name(const char *name)
 {
 	size_t n, i;
@@ -626,7 +672,7 @@ static int path_exists(const char *path, int *exists)
 int rd_tls_identity_ensure(const char *cert_path, const char *key_path, const char *name,
 			   struct rd_tls_identity **out, int *created)
 {
-	int have_cert, have_key, rc;
+	int have_cert, have_key, rc, dfd = -1;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 
@@ -637,15 +683,22 @@ int rd_tls_identity_ensure(const char *cert_path, const char *key_path, const ch
 	*out = NULL;
 	if (cert_path == NULL || key_path == NULL || !valid_name(name))
 		return RD_ERR_INVAL;
+	/* Under the lock, so that two processes making the identity at once cannot end with
+	 * one's key and the other's certificate. */
+	if ((rc = lock_dir_of(key_path, &dfd)) != 0)
+		return rc;
 	if ((rc = path_exists(cert_path, &have_cert)) != 0 ||
 	    (rc = path_exists(key_path, &have_key)) != 0)
-		return rc;
-	if (have_cert && have_key)
-		return rd_tls_identity_load(cert_path, key_path, out);
+		goto out;
+	if (have_cert && have_key) {
+		rc = rd_tls_identity_load(cert_path, key_path, out);
+		goto out;
+	}
 	if (have_cert) {
 		RD_LOG(RD_LOG_WARN, "%s exists but its key %s does not: not replacing it",
 		       cert_path, key_path);
-		return RD_ERR_NOT_FOUND;
+		rc = RD_ERR_NOT_FOUND;
+		goto out;
 	}
 	if (have_key) {
 		/* The key is the identity: a certificate made again over it keeps the fingerprint. */
@@ -673,6 +726,8 @@ out:
 	ERR_clear_error();
 	EVP_PKEY_free(key);
 	X509_free(cert);
+	if (dfd >= 0)
+		close(dfd); /* releases the lock */
 	return rc;
 }
 
@@ -877,12 +932,11 @@ enum trust_op {
 	TRUST_REMOVE
 };
 
-/* Read-modify-write of the trust file under an exclusive lock on its directory (flock on
- * a directory works on Linux and keeps no lock file around). */
+/* Read-modify-write of the trust file under the lock on its directory. */
 static int trust_update(const char *path, const char *host, uint16_t port,
 			const uint8_t fp[RD_TLS_FP_LEN], enum trust_op op)
 {
-	char key[TRUST_KEY_MAX], k[TRUST_KEY_MAX], dir[PATH_MAX], fptext[RD_TLS_FP_TEXT_LEN];
+	char key[TRUST_KEY_MAX], k[TRUST_KEY_MAX], fptext[RD_TLS_FP_TEXT_LEN];
 	uint8_t rec[RD_TLS_FP_LEN];
 	char *buf = NULL, *outb = NULL;
 	const char *p, *end, *nl;
@@ -893,17 +947,8 @@ static int trust_update(const char *path, const char *host, uint16_t port,
 		return RD_ERR_INVAL;
 	if ((rc = trust_key(host, strlen(host), port, key)) != 0)
 		return rc;
-	if ((rc = dir_of(path, dir, sizeof(dir))) != 0 || (rc = mkdir_private(dir)) != 0)
+	if ((rc = lock_dir_of(path, &dfd)) != 0)
 		return rc;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return RD_ERR_SYSTEM;
-	while (flock(dfd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			rc = RD_ERR_SYSTEM;
-			goto out;
-		}
-	}
 	if ((rc = trust_read(path, &buf, &n)) != 0)
 		goto out;
 	if (op == TRUST_ADD && trust_find(buf != NULL ? buf : "", n, key, rec) == 0) {
@@ -1573,6 +1618,10 @@ int rd_tls_conn_plain_new(int fd, struct rd_tls_conn **out)
 		return RD_ERR_INVAL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return RD_ERR_NOMEM;
+	if (rd_net_set_nonblock(fd, 1) != 0) {
+		free(c);
+		return RD_ERR_SYSTEM;
+	}
 	c->type = &plain_type;
 	c->fd = fd;
 	*out = c;

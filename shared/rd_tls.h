@@ -57,7 +57,8 @@ int rd_tls_fp_equal(const uint8_t a[RD_TLS_FP_LEN], const uint8_t b[RD_TLS_FP_LE
  * Files are PEM: the key as unencrypted PKCS#8, the certificate optionally followed by
  * its chain (for CA-signed certificates given with --tls-cert). Both files are written
  * with mode 0600 atomically (temporary file, fsync, rename, fsync of the directory);
- * missing directories are created with mode 0700. */
+ * missing directories are created with mode 0700. Making an identity holds a lock on the
+ * key's directory, so processes started together agree on one identity. */
 struct rd_tls_identity;
 
 /* Load the certificate (and chain) at cert_path and the private key at key_path.
@@ -79,6 +80,11 @@ void rd_tls_identity_free(struct rd_tls_identity *id);
 
 /* The identity's fingerprint (of its certificate's public key). */
 void rd_tls_identity_fp(const struct rd_tls_identity *id, uint8_t fp[RD_TLS_FP_LEN]);
+
+/* Fingerprint of the first certificate in a PEM file; no key needed (for
+ * "roomdrop-server fingerprint", or to pin a server from its certificate file).
+ * RD_ERR_NOT_FOUND if the file is missing, RD_ERR_CRYPTO if it holds no certificate. */
+int rd_tls_cert_file_fp(const char *cert_path, uint8_t fp[RD_TLS_FP_LEN]);
 
 /* ---- trust store (known_servers) ------------------------------------------------------
  * A text file of lines "HOST:PORT FINGERPRINT" ("[V6]:PORT" for IPv6 literals), written
@@ -189,7 +195,8 @@ enum rd_tls_want {
 	RD_TLS_WANT_WRITE = 2 /* call again when the socket is writable (POLLOUT) */
 };
 
-/* A plain transport (send/recv with MSG_NOSIGNAL). Its handshake is done at once. */
+/* A plain transport (send/recv with MSG_NOSIGNAL). Its handshake is done at once. The fd
+ * is set non-blocking; on failure it is not closed. */
 int rd_tls_conn_plain_new(int fd, struct rd_tls_conn **out);
 
 /* A TLS transport on ctx: the server side for a server context (expect must be NULL),

@@ -370,6 +370,53 @@ static void test_identity_never_replaced_when_key_missing(void **state)
 	free(after);
 }
 
+static void test_identity_made_once_by_processes_starting_together(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t fp[RD_TLS_FP_LEN], child_fp[RD_TLS_FP_LEN];
+	struct rd_tls_identity *id = NULL;
+	int pipes[2], i, st, made = 0;
+	pid_t pids[4];
+
+	assert_int_equal(pipe(pipes), 0);
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct rd_tls_identity *mine = NULL;
+			uint8_t buf[1 + RD_TLS_FP_LEN];
+			int created = 0;
+
+			if (rd_tls_identity_ensure(f->cli_crt, f->cli_key, "alice", &mine,
+						   &created) != 0)
+				_exit(1);
+			buf[0] = (uint8_t)created;
+			rd_tls_identity_fp(mine, buf + 1);
+			if (write(pipes[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+				_exit(1);
+			_exit(0);
+		}
+	}
+	close(pipes[1]);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(rd_tls_identity_load(f->cli_crt, f->cli_key, &id), 0);
+	rd_tls_identity_fp(id, fp);
+	for (i = 0; i < 4; i++) {
+		uint8_t buf[1 + RD_TLS_FP_LEN];
+
+		assert_int_equal(read(pipes[0], buf, sizeof(buf)), sizeof(buf));
+		made += buf[0];
+		memcpy(child_fp, buf + 1, RD_TLS_FP_LEN);
+		assert_memory_equal(child_fp, fp, RD_TLS_FP_LEN);
+	}
+	assert_int_equal(made, 1);
+	close(pipes[0]);
+	rd_tls_identity_free(id);
+}
+
 static void test_identity_load_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -434,6 +481,12 @@ static void test_fp_is_sha256_of_spki_as_openssl_computes_it(void **state)
 	assert_int_equal(EVP_Digest(der, (size_t)dlen, want, &len, EVP_sha256(), NULL), 1);
 	assert_memory_equal(want, f->srv_fp, RD_TLS_FP_LEN);
 	assert_memory_not_equal(f->srv_fp, f->cli_fp, RD_TLS_FP_LEN);
+	/* The same from the certificate file alone. */
+	memset(want, 0, sizeof(want));
+	assert_int_equal(rd_tls_cert_file_fp(f->srv_crt, want), 0);
+	assert_memory_equal(want, f->srv_fp, RD_TLS_FP_LEN);
+	assert_int_equal(rd_tls_cert_file_fp(f->srv_key, want), RD_ERR_CRYPTO);
+	assert_int_equal(rd_tls_cert_file_fp("/nonexistent/c.crt", want), RD_ERR_NOT_FOUND);
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);
@@ -1337,6 +1390,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_identity_never_replaced_when_key_missing,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_identity_made_once_by_processes_starting_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_load_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fp_is_sha256_of_spki_as_openssl_computes_it,
 						setup, teardown),
