@@ -801,7 +801,7 @@ static int trust_parse_line(const char *line, size_t n, char key[TRUST_KEY_MAX],
 {
 	const char *p = line, *end = line + n, *t1, *t2, *colon;
 	char fptext[FP_PARSE_MAX + 1];
-	size_t l1, l2;
+	size_t l1, l2, plen;
 	uint16_t port;
 	char portbuf[8];
 
@@ -828,11 +828,13 @@ static int trust_parse_line(const char *line, size_t n, char key[TRUST_KEY_MAX],
 	for (p = t1; p < t1 + l1; p++)
 		if (*p == ':')
 			colon = p;
-	if (colon == NULL || colon == t1 || (size_t)(t1 + l1 - colon - 1) >= sizeof(portbuf) ||
-	    (size_t)(t1 + l1 - colon - 1) == 0)
+	if (colon == NULL || colon == t1)
 		return RD_ERR_MALFORMED;
-	memcpy(portbuf, colon + 1, (size_t)(t1 + l1 - colon - 1));
-	portbuf[t1 + l1 - colon - 1] = '\0';
+	plen = (size_t)(t1 + l1 - colon - 1);
+	if (plen == 0 || plen >= sizeof(portbuf))
+		return RD_ERR_MALFORMED;
+	memcpy(portbuf, colon + 1, plen);
+	portbuf[plen] = '\0';
 	if (rd_net_parse_port(portbuf, &port) != 0)
 		return RD_ERR_MALFORMED;
 	if (colon[-1] != ']' && memchr(t1, ':', (size_t)(colon - t1)) != NULL)
@@ -1770,6 +1772,11 @@ int rd_tls_conn_peer_fp(const struct rd_tls_conn *c, uint8_t fp[RD_TLS_FP_LEN])
 	if (peer == NULL)
 		return RD_ERR_NOT_FOUND;
 	return fp_of_cert(peer, fp);
+}
+
+enum rd_tls_sniff rd_tls_conn_peer_spoke(const struct rd_tls_conn *c)
+{
+	return c != NULL && c->first_seen ? c->first_kind : RD_TLS_SNIFF_SHORT;
 }
 
 int rd_tls_conn_fd(const struct rd_tls_conn *c)

@@ -94,7 +94,7 @@ int rd_tls_cert_file_fp(const char *cert_path, uint8_t fp[RD_TLS_FP_LEN]);
  * value. Rewrites are atomic (mode 0600, directory made 0700) and serialised between
  * processes with a lock on the directory. */
 enum rd_tls_trust {
-	RD_TRUST_NEW = 0, /* no entry: first use; record it (rd_tls_trust_add) and tell the user */
+	RD_TRUST_NEW = 0,    /* no entry: first use; record it and tell the user */
 	RD_TRUST_MATCH = 1,  /* the recorded fingerprint is this one */
 	RD_TRUST_CHANGED = 2 /* another fingerprint is recorded: a hard failure */
 };
@@ -195,6 +195,16 @@ enum rd_tls_want {
 	RD_TLS_WANT_WRITE = 2 /* call again when the socket is writable (POLLOUT) */
 };
 
+/* Classify the first bytes a peer sent, for a plaintext side whose frame reader just
+ * said RD_ERR_BAD_MAGIC (log "peer expects TLS") and for tests. */
+enum rd_tls_sniff {
+	RD_TLS_SNIFF_SHORT = 0, /* fewer than 2 bytes: cannot tell yet */
+	RD_TLS_SNIFF_FRAME = 1, /* "RD": a roomdrop frame header */
+	RD_TLS_SNIFF_TLS = 2,   /* a TLS record (handshake or alert, version 3.x) */
+	RD_TLS_SNIFF_OTHER = 3
+};
+enum rd_tls_sniff rd_tls_sniff(const uint8_t *p, size_t n);
+
 /* A plain transport (send/recv with MSG_NOSIGNAL). Its handshake is done at once. The fd
  * is set non-blocking; on failure it is not closed. */
 int rd_tls_conn_plain_new(int fd, struct rd_tls_conn **out);
@@ -213,15 +223,24 @@ int rd_tls_conn_tls_new(struct rd_tls_ctx *ctx, int fd, const struct rd_tls_expe
  *   RD_ERR_MISMATCH  the server's certificate is refused (pin, chain or name)
  *   RD_ERR_CLOSED    the peer closed the connection during the handshake
  *   RD_ERR_CRYPTO    any other TLS failure (an alert from the peer, ...)
- *   RD_ERR_SYSTEM    a socket error (errno) */
+ *   RD_ERR_SYSTEM    a socket error (errno)
+ * In TLS 1.3 a client finishes before the server has checked the client's certificate:
+ * a server that refuses it is seen as an error on the client's first read. */
 int rd_tls_conn_handshake(struct rd_tls_conn *c, enum rd_tls_want *want);
 
+/* What the peer's first bytes were (RD_TLS_SNIFF_SHORT before any): after a handshake
+ * failed with RD_ERR_PROTOCOL, RD_TLS_SNIFF_FRAME means a plaintext roomdrop peer, which
+ * the server answers with a plaintext ERROR frame so that the client can say why. */
+enum rd_tls_sniff rd_tls_conn_peer_spoke(const struct rd_tls_conn *c);
+
 /* Read up to n (> 0) bytes: 0 with *got > 0, or 0 with *got == 0 and a want set.
- * RD_ERR_CLOSED when the peer closed, RD_ERR_SYSTEM, RD_ERR_CRYPTO. */
+ * RD_ERR_CLOSED when the peer closed, RD_ERR_SYSTEM, RD_ERR_CRYPTO; RD_ERR_STATE before
+ * the handshake is done or after a failure (a failed transport is only closed). */
 int rd_tls_conn_read(struct rd_tls_conn *c, void *buf, size_t n, size_t *got);
 
 /* Write up to n (> 0) bytes: 0 with *put > 0 (maybe fewer than n), or 0 with *put == 0
- * and a want set. RD_ERR_CLOSED when the peer is gone, RD_ERR_SYSTEM, RD_ERR_CRYPTO. */
+ * and a want set. RD_ERR_CLOSED when the peer is gone, RD_ERR_SYSTEM, RD_ERR_CRYPTO,
+ * RD_ERR_STATE as for read. Never raises SIGPIPE. */
 int rd_tls_conn_write(struct rd_tls_conn *c, const void *buf, size_t n, size_t *put);
 
 /* Bytes already decrypted and buffered inside the transport: a reader must read them
@@ -245,16 +264,6 @@ const char *rd_tls_conn_type_name(const struct rd_tls_conn *c); /* "plain" or "t
 /* Send close_notify when the handshake finished and nothing failed (one non-blocking
  * attempt), close the socket and free c. NULL is ignored. */
 void rd_tls_conn_close(struct rd_tls_conn *c);
-
-/* Classify the first bytes a peer sent, for a plaintext side whose frame reader just
- * said RD_ERR_BAD_MAGIC (log "peer expects TLS") and for tests. */
-enum rd_tls_sniff {
-	RD_TLS_SNIFF_SHORT = 0, /* fewer than 2 bytes: cannot tell yet */
-	RD_TLS_SNIFF_FRAME = 1, /* "RD": a roomdrop frame header */
-	RD_TLS_SNIFF_TLS = 2,   /* a TLS record (handshake or alert, version 3.x) */
-	RD_TLS_SNIFF_OTHER = 3
-};
-enum rd_tls_sniff rd_tls_sniff(const uint8_t *p, size_t n);
 
 #ifdef __cplusplus
 }

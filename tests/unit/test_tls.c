@@ -836,6 +836,8 @@ static void test_tls_pinned_handshake_and_both_fingerprints(void **state)
 	tls_pair_open(&p, f->srv, RD_TLS_REQUIRE_PEER_CERT, f->cli, NULL, &exp);
 	assert_int_equal(p.rc[0], 0);
 	assert_int_equal(p.rc[1], 0);
+	assert_int_equal(rd_tls_conn_peer_spoke(p.c[0]), RD_TLS_SNIFF_TLS);
+	assert_int_equal(rd_tls_conn_peer_spoke(p.c[1]), RD_TLS_SNIFF_TLS);
 	assert_true(rd_tls_conn_is_tls(p.c[0]));
 	assert_string_equal(rd_tls_conn_type_name(p.c[1]), "tls");
 	/* The server sees the client's fingerprint, the client the server's. */
@@ -1141,6 +1143,7 @@ static void test_plain_client_to_tls_server_says_plaintext(void **state)
 	wait_for(srv, RD_TLS_WANT_READ);
 	assert_int_equal(rd_tls_conn_handshake(srv, &want), RD_ERR_PROTOCOL);
 	assert_non_null(strstr(rd_tls_conn_reason(srv), "peer spoke plaintext roomdrop"));
+	assert_int_equal(rd_tls_conn_peer_spoke(srv), RD_TLS_SNIFF_FRAME);
 	/* A failed transport refuses further use instead of touching OpenSSL again. */
 	assert_int_equal(rd_tls_conn_handshake(srv, &want), RD_ERR_STATE);
 	rd_tls_conn_close(srv);
@@ -1203,6 +1206,7 @@ static void test_tls_client_to_other_protocol_says_not_tls(void **state)
 	wait_for(cli, RD_TLS_WANT_READ);
 	assert_int_equal(rd_tls_conn_handshake(cli, &want), RD_ERR_PROTOCOL);
 	assert_string_equal(rd_tls_conn_reason(cli), "peer does not speak TLS");
+	assert_int_equal(rd_tls_conn_peer_spoke(cli), RD_TLS_SNIFF_OTHER);
 	rd_tls_conn_close(cli);
 	close(fds[0]);
 	rd_tls_ctx_free(ctx);
