@@ -848,6 +848,41 @@ static void test_tls_pinned_handshake_and_both_fingerprints(void **state)
 	tls_pair_close(&p);
 }
 
+static void test_tls_over_tcp_loopback(void **state)
+{
+	struct fixture *f = *state;
+	struct rd_tls_expect exp = { .host = "127.0.0.1", .has_pin = 1 };
+	struct rd_tls_ctx *sctx = NULL, *cctx = NULL;
+	struct rd_tls_conn *c[2] = { NULL, NULL };
+	int lfd = -1, sfd = -1, cfd = -1, rc[2];
+	uint8_t fp[RD_TLS_FP_LEN], buf[32];
+	uint16_t port = 0;
+
+	make_identities(f);
+	memcpy(exp.pin, f->srv_fp, RD_TLS_FP_LEN);
+	assert_int_equal(rd_net_listen("127.0.0.1", 0, 4, &lfd, &port), 0);
+	assert_int_equal(rd_net_connect("127.0.0.1", port, WAIT_MS, &cfd), 0);
+	assert_int_equal(rd_net_wait(lfd, POLLIN, WAIT_MS), 0);
+	assert_int_equal(rd_net_accept(lfd, &sfd, NULL, 0, NULL), 0);
+	assert_int_equal(rd_tls_ctx_server_new(f->srv, RD_TLS_REQUIRE_PEER_CERT, &sctx), 0);
+	assert_int_equal(rd_tls_ctx_client_new(f->cli, NULL, 0, &cctx), 0);
+	assert_int_equal(rd_tls_conn_tls_new(sctx, sfd, NULL, &c[0]), 0);
+	assert_int_equal(rd_tls_conn_tls_new(cctx, cfd, &exp, &c[1]), 0);
+	drive_handshakes(c, rc);
+	assert_int_equal(rc[0], 0);
+	assert_int_equal(rc[1], 0);
+	assert_int_equal(rd_tls_conn_peer_fp(c[0], fp), 0);
+	assert_memory_equal(fp, f->cli_fp, RD_TLS_FP_LEN);
+	write_all(c[1], (const uint8_t *)"over tcp", 8);
+	read_exact(c[0], buf, 8);
+	assert_memory_equal(buf, "over tcp", 8);
+	rd_tls_conn_close(c[0]);
+	rd_tls_conn_close(c[1]);
+	rd_tls_ctx_free(sctx);
+	rd_tls_ctx_free(cctx);
+	close(lfd);
+}
+
 static void test_tls_wrong_pin_refused_before_client_shows_its_cert(void **state)
 {
 	struct fixture *f = *state;
@@ -1416,6 +1451,7 @@ int main(void)
 		cmocka_unit_test(test_config_dir_follows_xdg_then_home),
 		cmocka_unit_test_setup_teardown(test_tls_pinned_handshake_and_both_fingerprints,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_over_tcp_loopback, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_tls_wrong_pin_refused_before_client_shows_its_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(
