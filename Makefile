@@ -182,7 +182,7 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh $(FUZZ_BINS)
 
 # ---- install ----------------------------------------------------------------------------
-PUBLIC_HEADERS := $(filter-out shared/internal.h shared/srv_internal.h,$(wildcard shared/*.h))
+PUBLIC_HEADERS := $(filter-out shared/internal.h shared/srv_internal.h shared/rd_link.h,$(wildcard shared/*.h))
 INCDIR := $(DESTDIR)$(PREFIX)/include/roomdrop
 LIBDIR := $(DESTDIR)$(PREFIX)/lib
 BINDIR := $(DESTDIR)$(PREFIX)/bin
