@@ -192,28 +192,29 @@ out:
 	return rc;
 }
 
-int store_check_inside(int dir_fd, const char *name, int fd)
+int store_check_inside(int dir_fd, int fd)
 {
 	char dpath[PATH_MAX], fpath[PATH_MAX];
-	struct stat a, b;
+	struct stat d, a;
 	size_t dl;
 	int rc1, rc2;
 
-	if (name == NULL || rd_filename_check(name, strlen(name)) != 0)
+	/* Judged from the two descriptors only: looking the name up again would see a newer
+	 * version committed since the open (a rename over it) and fail a reader for nothing. */
+	if (fstat(fd, &a) != 0 || fstat(dir_fd, &d) != 0)
 		return RD_ERR_INVAL;
-	if (fstat(fd, &a) != 0 || fstatat(dir_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
-		return RD_ERR_INVAL;
-	if (!S_ISREG(a.st_mode) || !S_ISREG(b.st_mode) || a.st_dev != b.st_dev ||
-	    a.st_ino != b.st_ino)
+	if (!S_ISREG(a.st_mode) || !S_ISDIR(d.st_mode) || a.st_dev != d.st_dev)
 		return RD_ERR_INVAL;
 	rc1 = fd_path(dir_fd, dpath, sizeof(dpath));
 	rc2 = fd_path(fd, fpath, sizeof(fpath));
 	if (rc1 < 0 || rc2 < 0)
 		return RD_ERR_INVAL;
 	if (rc1 == 0 || rc2 == 0)
-		return 0; /* no /proc: the inode identity above is the check */
+		return 0; /* no /proc: the device identity above is the check */
+	/* "DIR/NAME", or "DIR/NAME (deleted)" once replaced: directly inside DIR either way */
 	dl = strlen(dpath);
-	if (strncmp(dpath, fpath, dl) != 0 || fpath[dl] != '/' || strcmp(fpath + dl + 1, name) != 0)
+	if (strncmp(dpath, fpath, dl) != 0 || fpath[dl] != '/' || fpath[dl + 1] == '\0' ||
+	    strchr(fpath + dl + 1, '/') != NULL)
 		return RD_ERR_INVAL;
 	return 0;
 }
@@ -242,7 +243,7 @@ int store_open_file(int room_fd, const char *name, int *out_fd)
 		rc = RD_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((rc = store_check_inside(room_fd, name, fd)) != 0)
+	if ((rc = store_check_inside(room_fd, fd)) != 0)
 		goto out;
 	*out_fd = fd;
 	fd = -1;

@@ -69,10 +69,11 @@ enum store_tree {
  * not exist and create == 0, RD_ERR_INVAL for a bad room name, RD_ERR_SYSTEM. */
 int store_room_open(const struct store *st, enum store_tree tree, const char *room, int create,
 		    int *out_fd);
-/* 0 if fd is the regular file called name directly inside the folder dir_fd: same device
- * and inode, and (where /proc is mounted) the resolved path of fd is the resolved path of
- * dir_fd + "/" + name. RD_ERR_INVAL otherwise. */
-int store_check_inside(int dir_fd, const char *name, int fd);
+/* 0 if fd is a regular file directly inside the folder dir_fd: same device and (where
+ * /proc is mounted) the resolved path of fd is in the resolved folder of dir_fd. Judged
+ * from the descriptors alone, never by looking a name up again, so a file replaced (renamed
+ * over) since it was opened still passes. RD_ERR_INVAL otherwise. */
+int store_check_inside(int dir_fd, int fd);
 /* Open the committed file name in the room folder for reading (O_NOFOLLOW, regular files
  * only, checked with store_check_inside). RD_ERR_NOT_FOUND, RD_ERR_INVAL, RD_ERR_SYSTEM. */
 int store_open_file(int room_fd, const char *name, int *out_fd);

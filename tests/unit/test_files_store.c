@@ -316,10 +316,12 @@ static void test_open_file_refuses_links_and_specials(void **state)
 	assert_int_equal(mkfifoat(room, "fifo", 0600), 0);
 	assert_int_equal(mkdirat(room, "sub", 0700), 0);
 	assert_int_equal(store_open_file(room, "ok.txt", &fd), 0);
-	assert_int_equal(store_check_inside(room, "ok.txt", fd), 0);
-	/* the descriptor is not what another name points at */
-	write_file(room, "other.txt", "other");
-	assert_int_equal(store_check_inside(room, "other.txt", fd), RD_ERR_INVAL);
+	assert_int_equal(store_check_inside(room, fd), 0);
+	close(fd);
+	/* a descriptor of something outside the room folder is refused */
+	fd = open("/etc/passwd", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(store_check_inside(room, fd), RD_ERR_INVAL);
 	close(fd);
 	assert_int_equal(store_open_file(room, "link", &fd), RD_ERR_NOT_FOUND);
 	assert_int_equal(store_open_file(room, "fifo", &fd), RD_ERR_NOT_FOUND);
@@ -327,6 +329,27 @@ static void test_open_file_refuses_links_and_specials(void **state)
 	assert_int_equal(store_open_file(room, "../store", &fd), RD_ERR_INVAL);
 	assert_int_equal(store_open_file(room, "missing", &fd), RD_ERR_NOT_FOUND);
 	assert_int_equal(fd, -1);
+	close(room);
+}
+
+/* A reader holds the version it opened: a new version renamed over the name afterwards
+ * (a concurrent commit) does not make the open descriptor fail the check. */
+static void test_opened_file_survives_a_replacing_commit(void **state)
+{
+	struct fixture *fx = *state;
+	int room, fd, fd2;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_VISIBLE, "general", 1, &room), 0);
+	write_file(room, "v.bin", "old");
+	assert_int_equal(store_open_file(room, "v.bin", &fd), 0);
+	write_file(room, ".new", "new version");
+	assert_int_equal(store_commit(room, ".new", room, "v.bin", 1), 0);
+	assert_int_equal(store_check_inside(room, fd), 0);
+	/* and the name now opens the new version */
+	assert_int_equal(store_open_file(room, "v.bin", &fd2), 0);
+	assert_int_equal(store_check_inside(room, fd2), 0);
+	close(fd2);
+	close(fd);
 	close(room);
 }
 
@@ -435,6 +458,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_one_winner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_folders_are_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_refuses_links_and_specials, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_opened_file_survives_a_replacing_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_file_info_uses_or_rebuilds_metadata, setup,
 						teardown),
