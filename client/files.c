@@ -450,6 +450,38 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, stru
 	}
 }
 
+/* NAME exists locally and there is no --overwrite: ask the server first, so that a name
+ * the room does not have is reported as such (502, exit 5) rather than as a local
+ * conflict; when it does have it, stop the download at once and report the conflict. */
+static int get_conflict(struct rd_conn *c, const struct cli_opts *o, const char *dir,
+			const char *name)
+{
+	char esc[NAME_SHOWN];
+	struct rd_frame f;
+	struct rd_msg m;
+	uint16_t werr = 0;
+	uint32_t req;
+	int rc;
+
+	rd_msg_init(&m, RD_MSG_GET);
+	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
+	m.u.get.offset = 0;
+	req = rd_conn_next_id(c);
+	rc = rd_conn_send_msg(c, &m, req);
+	if (rc == 0)
+		rc = rd_conn_wait_reply(c, req, o->timeout_ms, &f, &werr);
+	if (rc != 0)
+		return remote_fail(c, "get", name, rc, werr);
+	if (f.hdr.type != RD_MSG_GET_BEGIN ||
+	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &m) != 0)
+		return remote_fail(c, "get", name, RD_ERR_PROTOCOL, 0);
+	/* chunks already on the way are dropped as late frames (cli_files_print_frame) */
+	send_cancel(c, m.u.get_begin.xfer_id, "exists locally");
+	fprintf(stderr, "roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
+		shown(name, esc, sizeof(esc)), dir, esc);
+	return CLI_ECONFLICT;
+}
+
 static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
 		   const char *name)
 {
@@ -473,12 +505,8 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 			shown(name, esc, sizeof(esc)));
 		return CLI_EUSAGE;
 	}
-	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		fprintf(stderr,
-			"roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
-			shown(name, esc, sizeof(esc)), dir, esc);
-		return CLI_ECONFLICT;
-	}
+	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return get_conflict(c, o, dir, name);
 	part_name(name, part, sizeof(part));
 	pfd = openat(dfd, part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (pfd < 0 || fstat(pfd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
