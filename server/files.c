@@ -379,6 +379,35 @@ static const char *shown(const char *name, char *buf, size_t cap)
 	return rd_escape_display(name, strlen(name), buf, cap);
 }
 
+/* The wire code of a storage failure with errno e. */
+static uint16_t store_errno_code(int e)
+{
+	if (e == EROFS)
+		return RD_E_READ_ONLY;
+	if (e == ENOSPC || e == EDQUOT)
+		return RD_E_NO_SPACE;
+	return RD_E_STORAGE;
+}
+
+/* A failure of the store itself (errno e) while doing `what` ("cannot remove a.txt in
+ * general"): a log line with the system's reason, and an ERROR with its own code (512,
+ * 505 or 513) and a text a user can act on. The handler then returns 0. */
+static uint16_t store_fail(struct files *f, struct rd_client *c, const struct rd_frame *fr, int e,
+			   const char *room, const char *what)
+{
+	char why[128];
+	const char *reason = strerror_r(e, why, sizeof(why));
+	uint16_t code = store_errno_code(e);
+
+	post_info(f, c, room, "store error: %s: %s", what, reason);
+	if (code == RD_E_READ_ONLY)
+		return fail(c, fr, code, "%s: the server's store is read-only (%s)", what, reason);
+	if (code == RD_E_NO_SPACE)
+		return fail(c, fr, code, "%s: the server's disk is full (%s)", what, reason);
+	return fail(c, fr, code, "%s: the server could not read or write its store (%s)", what,
+		    reason);
+}
+
 static void activity(struct rd_client *c, const char *verb, const char *name, uint64_t done,
 		     uint64_t total, int *last_pct)
 {
@@ -688,14 +717,14 @@ static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, ch
 
 static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32];
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32], what[200];
 	struct put_xfer *x = NULL;
 	struct fclient *fc;
 	struct statvfs vfs;
 	struct stat sb;
 	struct rd_msg m, r;
 	uint64_t used = 0, inflight, replaced = 0, avail, after;
-	int room_fd = -1, e, inserted = 0;
+	int room_fd = -1, e, rc, inserted = 0;
 	uint16_t code = 0;
 
 	rd_msg_init(&r, RD_MSG_PUT_READY);
@@ -753,15 +782,19 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	pthread_mutex_unlock(&f->lock);
 	inserted = 1;
 
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 1, &room_fd) != 0 ||
-	    store_room_open(&f->st, STORE_STAGING, room, 1, &x->stage_dir) != 0) {
-		code = RD_E_INTERNAL;
+	snprintf(what, sizeof(what), "cannot store %s in %s", esc, room);
+	if ((rc = store_room_open(&f->st, STORE_VISIBLE, room, 1, &room_fd)) != 0 ||
+	    (rc = store_room_open(&f->st, STORE_STAGING, room, 1, &x->stage_dir)) != 0) {
+		if (rc == RD_ERR_SYSTEM)
+			store_fail(f, c, fr, errno, room, what);
+		else
+			code = RD_E_INTERNAL;
 		goto out;
 	}
 	/* conflicts */
 	e = store_exists(room_fd, x->name);
 	if (e < 0) {
-		code = RD_E_INTERNAL;
+		store_fail(f, c, fr, errno, room, what);
 		goto out;
 	}
 	r.u.put_ready.xfer_id = x->id;
@@ -782,7 +815,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	/* quota: committed files + uploads in flight (this one included) - what it replaces */
 	if (f->cfg.room_quota != 0) {
 		if (store_room_usage(room_fd, &used) != 0) {
-			code = RD_E_INTERNAL;
+			store_fail(f, c, fr, errno, room, what);
 			goto out;
 		}
 		pthread_mutex_lock(&f->lock);
@@ -806,7 +839,11 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	}
 	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		       STORE_FILE_MODE);
-	if (x->fd < 0 || fstat(x->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+	if (x->fd < 0 || fstat(x->fd, &sb) != 0) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
 		code = RD_E_INTERNAL;
 		goto out;
 	}
@@ -814,7 +851,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	x->received = (uint64_t)sb.st_size;
 	if (x->received > x->size) {
 		if (ftruncate(x->fd, 0) != 0) {
-			code = RD_E_INTERNAL;
+			store_fail(f, c, fr, errno, room, what);
 			goto out;
 		}
 		x->received = 0;
@@ -909,12 +946,13 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 	}
 	rc = pwrite_all(x->fd, m.u.chunk.data.p, m.u.chunk.data.n, x->received);
 	if (rc != 0) {
-		int nospace = errno == ENOSPC || errno == EDQUOT;
+		int e = errno;
+		char what[200], esc[128];
 
-		fail(c, fr, nospace ? RD_E_NO_SPACE : RD_E_INTERNAL,
-		     "server could not store the data (%s); upload aborted",
-		     nospace ? "disk full" : "write error");
-		put_abort(f, c, fc, x, nospace);
+		snprintf(what, sizeof(what), "cannot write %s in %s; upload aborted",
+			 shown(x->name, esc, sizeof(esc)), x->room);
+		store_fail(f, c, fr, e, x->room, what);
+		put_abort(f, c, fc, x, e == ENOSPC || e == EDQUOT);
 		return 0;
 	}
 	x->received += m.u.chunk.data.n;
@@ -970,7 +1008,7 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF];
+	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF], what[200];
 	struct fclient *fc = rd_client_app_data(c);
 	uint8_t got[RD_SHA256_SIZE];
 	struct store_meta meta;
@@ -1011,16 +1049,25 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		return 0;
 	}
 	/* durable before visible */
+	snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc, x->room);
 	if (futimens(x->fd, NULL) != 0 || fsync(x->fd) != 0 || fstat(x->fd, &sb) != 0) {
-		fail(c, fr, RD_E_INTERNAL, "%s: server could not sync the data", esc);
+		store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
 		return 0;
 	}
-	if (store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd) != 0) {
+	if ((rc = store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd)) != 0) {
+		if (rc == RD_ERR_SYSTEM)
+			store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
-		return RD_E_INTERNAL;
+		return rc == RD_ERR_SYSTEM ? 0 : RD_E_INTERNAL;
 	}
 	code = commit(f, x, room_fd, stored, &existed);
+	if (code == RD_E_INTERNAL) { /* errno says why */
+		store_fail(f, c, fr, errno, x->room, what);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return 0;
+	}
 	if (code == RD_E_FILE_EXISTS) {
 		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
 		fail(c, fr, RD_E_FILE_EXISTS,
@@ -1245,6 +1292,13 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}
+	if (rc == RD_ERR_SYSTEM) {
+		char what[200];
+
+		snprintf(what, sizeof(what), "cannot read %s in %s", esc, room);
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
 	if (rc != 0) {
 		code = rc == RD_ERR_INVAL ? RD_E_BAD_FILENAME : RD_E_INTERNAL;
 		goto out;
@@ -1393,10 +1447,10 @@ out:
 
 static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32];
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], what[200];
 	struct stat sb;
 	struct rd_msg m, r;
-	int room_fd = -1;
+	int room_fd = -1, rc;
 	uint16_t code = 0;
 
 	if (!name_field_ok(fr))
@@ -1407,9 +1461,19 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	shown(m.u.name.name, esc, sizeof(esc));
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) != 0 ||
-	    fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISREG(sb.st_mode) || unlinkat(room_fd, m.u.name.name, 0) != 0) {
+	snprintf(what, sizeof(what), "cannot remove %s in %s", esc, room);
+	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	if (rc == 0 && fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	if (rc == 0 && !S_ISREG(sb.st_mode))
+		rc = RD_ERR_NOT_FOUND;
+	if (rc == 0 && unlinkat(room_fd, m.u.name.name, 0) != 0)
+		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	if (rc == RD_ERR_SYSTEM) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (rc != 0) {
 		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}

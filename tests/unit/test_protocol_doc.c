@@ -995,6 +995,8 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_BUSY, "BUSY" },
 	{ RD_E_PERMISSION, "PERMISSION" },
 	{ RD_E_NO_SUCH_TRANSFER, "NO_SUCH_TRANSFER" },
+	{ RD_E_READ_ONLY, "READ_ONLY" },
+	{ RD_E_STORAGE, "STORAGE" },
 	{ RD_E_INTERNAL, "INTERNAL" },
 	{ RD_E_SHUTTING_DOWN, "SHUTTING_DOWN" },
 };
