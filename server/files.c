@@ -8,7 +8,19 @@
  *   - the staging keys in use, so two uploads never write the same staging file and the
  *     sweeper never removes one that is being resumed;
  *   - the names reserved by --rename uploads, and the bytes each upload will add to its
- *     room (quota counts committed files plus uploads in flight).
+ *     room and counts against its uploader's nickname;
+ *   - the staging files that no connection holds any more ("abandoned": kept for a
+ *     resume), with the nickname that left them and their size, for the per-user cap.
+ *
+ * Space. A PUT reserves the blocks of its declared size (fallocate KEEP_SIZE) so a full
+ * disk is reported at once; when the upload ends without a commit (disconnect, cancel,
+ * error) the reservation is given back (store_release_reservation: only the bytes
+ * received stay, which is what a resume uses), and at start every staging file is trimmed
+ * the same way. The room quota counts committed files + staged bytes of abandoned uploads
+ * + the declared size of uploads in progress; the per-user cap counts, per nickname, the
+ * declared sizes of its uploads in progress + what its abandoned uploads left staged
+ * (staging files left before a restart count for the room only). A refused PUT leaves
+ * no staging file behind.
  *
  * Upload: PUT checks name, room, limits and conflicts, opens (or resumes)
  * STORE/.staging/ROOM/<sha256>-<size>, re-hashing what is already there, and answers
@@ -70,8 +82,18 @@ struct active {
 	char room[RD_ROOM_BUF];
 	char key[STORE_KEY_BUF];  /* staging file held ("" for none) */
 	char stored[RD_NAME_BUF]; /* name reserved by a --rename upload ("" for none) */
+	char nick[RD_NICK_BUF];   /* the uploader ("" for the sweeper) */
 	uint64_t size;            /* bytes this upload adds to its room */
 	uint32_t xfer_id;         /* 0 = held by the sweeper */
+};
+
+/* A staging file kept for a resume after its upload ended without a commit. */
+struct abandoned {
+	struct abandoned *next;
+	char room[RD_ROOM_BUF];
+	char key[STORE_KEY_BUF];
+	char nick[RD_NICK_BUF]; /* who left it */
+	uint64_t bytes;         /* staged */
 };
 
 struct files {
@@ -82,6 +104,8 @@ struct files {
 	pthread_mutex_t lock;    /* guards active, last_sweep_s */
 	pthread_cond_t released; /* an active entry went away */
 	struct active *active;
+	struct abandoned *abandoned;
+	unsigned released_at_start; /* staging files trimmed by files_new (logged on attach) */
 	int64_t last_sweep_s;
 	atomic_uint next_xfer;
 };
@@ -120,6 +144,7 @@ void files_config_defaults(struct files_config *c)
 	c->store_root = "roomdrop-store";
 	c->max_file_size = 4ull << 30;
 	c->room_quota = 0;
+	c->max_staged_per_user = 8ull << 30;
 	c->min_free_bytes = 64ull << 20;
 	c->staging_ttl_s = RD_STAGING_TTL_S;
 }
@@ -156,6 +181,88 @@ static uint64_t active_room_bytes(struct files *f, const char *room)
 		if (strcmp(a->room, room) == 0)
 			sum += a->size;
 	return sum;
+}
+
+/* Bytes nick has in unfinished uploads: declared sizes of its uploads in progress, plus
+ * what its abandoned ones left staged (except the staging file `except_key` of room,
+ * which the caller is resuming and counts by its declared size). */
+static uint64_t user_staged_bytes(struct files *f, const char *nick, const char *room,
+				  const char *except_key)
+{
+	struct abandoned *b;
+	struct active *a;
+	uint64_t sum = 0;
+
+	for (a = f->active; a != NULL; a = a->next)
+		if (a->nick[0] != '\0' && strcmp(a->nick, nick) == 0)
+			sum += a->size;
+	for (b = f->abandoned; b != NULL; b = b->next)
+		if (strcmp(b->nick, nick) == 0 &&
+		    !(strcmp(b->room, room) == 0 && strcmp(b->key, except_key) == 0))
+			sum += b->bytes;
+	return sum;
+}
+
+/* Forget the abandoned staging file room/key (resumed, removed or committed). */
+static void abandoned_drop_locked(struct files *f, const char *room, const char *key)
+{
+	struct abandoned **pp = &f->abandoned, *b;
+
+	while ((b = *pp) != NULL) {
+		if (strcmp(b->room, room) == 0 && strcmp(b->key, key) == 0) {
+			*pp = b->next;
+			free(b);
+		} else {
+			pp = &b->next;
+		}
+	}
+}
+
+static void abandoned_drop(struct files *f, const char *room, const char *key)
+{
+	pthread_mutex_lock(&f->lock);
+	abandoned_drop_locked(f, room, key);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Remember that nick left `bytes` staged in room/key (no entry when nick is unknown or
+ * memory is short: the file still counts for its room). */
+static void abandoned_add(struct files *f, const char *room, const char *key, const char *nick,
+			  uint64_t bytes)
+{
+	struct abandoned *b = calloc(1, sizeof(*b));
+
+	pthread_mutex_lock(&f->lock);
+	abandoned_drop_locked(f, room, key);
+	if (b != NULL && nick[0] != '\0') {
+		snprintf(b->room, sizeof(b->room), "%s", room);
+		snprintf(b->key, sizeof(b->key), "%s", key);
+		snprintf(b->nick, sizeof(b->nick), "%s", nick);
+		b->bytes = bytes;
+		b->next = f->abandoned;
+		f->abandoned = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(b);
+}
+
+/* store_staged_usage filter: the staging file is held by an upload in progress (which
+ * counts by its declared size). user = struct held_ctx. */
+struct held_ctx {
+	struct files *f;
+	const char *room;
+};
+
+static int staged_is_held(const char *name, void *user)
+{
+	struct held_ctx *h = user;
+	int held;
+
+	pthread_mutex_lock(&h->f->lock);
+	held = active_find_key(h->f, h->room, name) != NULL;
+	pthread_mutex_unlock(&h->f->lock);
+	return held;
 }
 
 static void active_unlink_locked(struct files *f, struct active *gone)
@@ -195,6 +302,7 @@ static int sweep_claim(const char *room, const char *key, int release, void *use
 			active_unlink_locked(f, a);
 			free(a);
 		}
+		abandoned_drop_locked(f, room, key);
 	} else if (a != NULL) {
 		rc = 1;
 	} else {
@@ -280,25 +388,44 @@ int files_new(const struct files_config *cfg, struct files **out)
 		return rc;
 	}
 	sweep(f, 1);
+	/* no upload holds a staging file yet: give back what earlier runs had reserved */
+	(void)store_release_all(&f->st, &f->released_at_start);
 	*out = f;
 	return 0;
 }
 
 void files_attach(struct files *f, struct rd_server *s)
 {
-	if (f != NULL)
-		f->srv = s;
+	if (f == NULL)
+		return;
+	f->srv = s;
+	if (f->released_at_start > 0) {
+		struct rd_event ev = { 0 };
+
+		ev.kind = RD_EV_INFO;
+		ev.time_ms = rd_now_wall_ms();
+		snprintf(ev.text, sizeof(ev.text),
+			 "released the disk reservations of %u abandoned upload%s",
+			 f->released_at_start, f->released_at_start == 1 ? "" : "s");
+		rd_server_post_event(s, &ev);
+	}
 }
 
 void files_free(struct files *f)
 {
+	struct abandoned *b;
 	struct active *a;
 
 	if (f == NULL)
 		return;
+
 	while ((a = f->active) != NULL) {
 		f->active = a->next;
 		free(a);
+	}
+	while ((b = f->abandoned) != NULL) {
+		f->abandoned = b->next;
+		free(b);
 	}
 	store_close(&f->st);
 	pthread_cond_destroy(&f->released);
@@ -613,6 +740,11 @@ static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, s
 	}
 	if (x->hs != NULL)
 		(void)hasher_end(x->hs, 0, NULL);
+	if (!drop_staging && x->fd >= 0 && x->key[0] != '\0') {
+		/* kept for a resume: only the bytes received stay, the reservation goes */
+		(void)store_release_reservation(x->fd, x->received);
+		abandoned_add(f, x->room, x->key, x->act != NULL ? x->act->nick : "", x->received);
+	}
 	if (x->fd >= 0)
 		close(x->fd);
 	if (drop_staging && x->stage_dir >= 0 && x->key[0] != '\0')
@@ -723,8 +855,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	struct statvfs vfs;
 	struct stat sb;
 	struct rd_msg m, r;
-	uint64_t used = 0, inflight, replaced = 0, avail, after;
-	int room_fd = -1, e, rc, inserted = 0;
+	uint64_t used = 0, inflight, replaced = 0, avail, after, staged = 0, staged_other = 0;
+	int room_fd = -1, e, rc, inserted = 0, created = 0;
 	uint16_t code = 0;
 
 	rd_msg_init(&r, RD_MSG_PUT_READY);
@@ -775,6 +907,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
 	x->act->xfer_id = x->id;
 	x->act->size = x->size;
+	snprintf(x->act->nick, sizeof(x->act->nick), "%s", nick);
 	/* in the table from now on: holds a --rename reservation, counts for quotas */
 	pthread_mutex_lock(&f->lock);
 	x->act->next = f->active;
@@ -812,33 +945,80 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		    fstatat(room_fd, x->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
 			replaced = (uint64_t)sb.st_size;
 	}
-	/* quota: committed files + uploads in flight (this one included) - what it replaces */
+	/* the staging key first: a resumed staging file then counts once, by the declared size */
+	if (claim_key(f, x) != 0) {
+		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection",
+		     esc);
+		goto out;
+	}
+	if (fstatat(x->stage_dir, x->key, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= x->size)
+			staged = (uint64_t)sb.st_size;
+	} else if (errno != ENOENT) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	/* quota: committed files + what abandoned uploads left staged + uploads in progress
+	 * (this one included, by declared size) - what it replaces */
 	if (f->cfg.room_quota != 0) {
-		if (store_room_usage(room_fd, &used) != 0) {
+		struct held_ctx hc = { f, room };
+
+		if (store_room_usage(room_fd, &used) != 0 ||
+		    store_staged_usage(x->stage_dir, staged_is_held, &hc, &staged_other) != 0) {
 			store_fail(f, c, fr, errno, room, what);
 			goto out;
 		}
 		pthread_mutex_lock(&f->lock);
 		inflight = active_room_bytes(f, room);
 		pthread_mutex_unlock(&f->lock);
-		after = used + inflight;
+		after = used + staged_other + inflight;
 		after = after > replaced ? after - replaced : 0;
 		if (after > f->cfg.room_quota) {
-			rd_format_size(used + inflight - x->size, hs, sizeof(hs));
+			rd_format_size(used + staged_other + inflight - x->size, hs, sizeof(hs));
 			rd_format_size(f->cfg.room_quota, hl, sizeof(hl));
 			fail(c, fr, RD_E_QUOTA,
-			     "room %s is over its quota: %s used or in flight, quota %s", room, hs,
+			     "room %s is over its quota: %s stored, staged or in flight, quota %s",
+			     room, hs, hl);
+			goto out;
+		}
+	}
+	/* per user: its uploads in progress (this one included) + what it left staged */
+	if (f->cfg.max_staged_per_user != 0) {
+		pthread_mutex_lock(&f->lock);
+		after = user_staged_bytes(f, nick, room, x->key);
+		pthread_mutex_unlock(&f->lock);
+		if (after > f->cfg.max_staged_per_user) {
+			rd_format_size(after - x->size, hs, sizeof(hs));
+			rd_format_size(f->cfg.max_staged_per_user, hl, sizeof(hl));
+			fail(c, fr, RD_E_QUOTA,
+			     "%s is over the limit per user for unfinished uploads: %s already in "
+			     "unfinished uploads of %s (running or interrupted), limit %s; finish or "
+			     "resume them first",
+			     esc, hs, nick, hl);
+			goto out;
+		}
+	}
+	/* free space for what is still to come, keeping min_free_bytes; the disk already
+	 * holds every staged byte and every reservation of an upload in progress */
+	if (fstatvfs(x->stage_dir, &vfs) == 0) {
+		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+		if (avail < f->cfg.min_free_bytes ||
+		    avail - f->cfg.min_free_bytes < x->size - staged) {
+			rd_format_size(x->size - staged, hs, sizeof(hs));
+			rd_format_size(avail, hl, sizeof(hl));
+			fail(c, fr, RD_E_NO_SPACE,
+			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
 			     hl);
 			goto out;
 		}
 	}
-	if (claim_key(f, x) != 0) {
-		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection",
-		     esc);
-		goto out;
-	}
-	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		       STORE_FILE_MODE);
+	/* only now a staging file: a refused PUT leaves none behind */
+	x->fd = openat(x->stage_dir, x->key,
+		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	if (x->fd >= 0)
+		created = 1;
+	else if (errno == EEXIST)
+		x->fd = openat(x->stage_dir, x->key, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (x->fd < 0 || fstat(x->fd, &sb) != 0) {
 		store_fail(f, c, fr, errno, room, what);
 		goto out;
@@ -861,19 +1041,6 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	x->offset0 = x->synced = x->received;
-	/* free space for what is still to come, keeping min_free_bytes */
-	if (fstatvfs(x->fd, &vfs) == 0) {
-		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-		if (avail < f->cfg.min_free_bytes ||
-		    avail - f->cfg.min_free_bytes < x->size - x->received) {
-			rd_format_size(x->size - x->received, hs, sizeof(hs));
-			rd_format_size(avail, hl, sizeof(hl));
-			fail(c, fr, RD_E_NO_SPACE,
-			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
-			     hl);
-			goto out;
-		}
-	}
 	/* Reserve the blocks still to come: nothing to allocate while streaming, and a full
 	 * disk is reported now rather than halfway. KEEP_SIZE: the staging file's size stays
 	 * the count of bytes received, which resume relies on. */
@@ -886,6 +1053,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		     hs);
 		goto out;
 	}
+	/* accepted: a resumed staging file is in progress again, no longer abandoned */
+	abandoned_drop(f, room, x->key);
 	r.u.put_ready.offset = x->received;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
 		goto out;
@@ -900,6 +1069,10 @@ out:
 	if (x != NULL) {
 		if (x->hs != NULL)
 			(void)hasher_end(x->hs, 0, NULL);
+		if (created && x->received == 0)
+			(void)unlinkat(x->stage_dir, x->key, 0); /* refused: leave nothing */
+		else if (x->fd >= 0)
+			(void)store_release_reservation(x->fd, x->received);
 		if (x->fd >= 0)
 			close(x->fd);
 		if (x->stage_dir >= 0)

@@ -638,7 +638,7 @@ static DIR *dir_reopen(int dir_fd)
 	return d;
 }
 
-int store_room_usage(int room_fd, uint64_t *bytes)
+static int usage_of(int dir_fd, store_held_fn held, void *user, uint64_t *bytes)
 {
 	struct dirent *de;
 	struct stat sb;
@@ -649,18 +649,109 @@ int store_room_usage(int room_fd, uint64_t *bytes)
 		*bytes = 0;
 	if (bytes == NULL)
 		return RD_ERR_INVAL;
-	d = dir_reopen(room_fd);
+	d = dir_reopen(dir_fd);
 	if (d == NULL)
 		return RD_ERR_SYSTEM;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(room_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (held != NULL && held(de->d_name, user))
+			continue;
+		if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(sb.st_mode))
 			sum += (uint64_t)sb.st_size;
 	}
 	closedir(d);
 	*bytes = sum;
+	return 0;
+}
+
+int store_room_usage(int room_fd, uint64_t *bytes)
+{
+	return usage_of(room_fd, NULL, NULL, bytes);
+}
+
+int store_staged_usage(int stage_fd, store_held_fn held, void *user, uint64_t *bytes)
+{
+	return usage_of(stage_fd, held, user, bytes);
+}
+
+int store_release_reservation(int fd, uint64_t keep)
+{
+	struct stat sb;
+	uint64_t alloc;
+
+	if (fstat(fd, &sb) != 0)
+		return RD_ERR_SYSTEM;
+	alloc = (uint64_t)sb.st_blocks * 512u;
+	/* Punch whatever can lie past keep (allocated bytes bound it), then truncate: either
+	 * alone leaves KEEP_SIZE blocks behind on some filesystems. EOPNOTSUPP: truncate only. */
+	if (alloc > 0 &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)keep, (off_t)alloc) != 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		return RD_ERR_SYSTEM;
+	if (ftruncate(fd, (off_t)keep) != 0)
+		return RD_ERR_SYSTEM;
+	return 0;
+}
+
+static void release_room(int dfd, unsigned *released)
+{
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd;
+
+	d = dir_reopen(dfd);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		/* more blocks than the size needs (rounded up to 64 KiB): a reservation */
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (uint64_t)sb.st_blocks * 512u > (uint64_t)sb.st_size + 65536u &&
+		    store_release_reservation(fd, (uint64_t)sb.st_size) == 0) {
+			/* the staging TTL counts from the last write, not from this */
+			struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+
+			(void)futimens(fd, ts);
+			(*released)++;
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+int store_release_all(const struct store *st, unsigned *released)
+{
+	struct dirent *de;
+	unsigned dummy = 0;
+	DIR *d;
+	int rfd;
+
+	if (released == NULL)
+		released = &dummy;
+	*released = 0;
+	if (st == NULL)
+		return RD_ERR_INVAL;
+	d = dir_reopen(st->staging_fd);
+	if (d == NULL)
+		return RD_ERR_SYSTEM;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || rd_room_check(de->d_name, strlen(de->d_name)) != 0)
+			continue;
+		rfd = openat(st->staging_fd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (rfd < 0)
+			continue;
+		release_room(rfd, released);
+		close(rfd);
+	}
+	closedir(d);
 	return 0;
 }
 

@@ -412,6 +412,69 @@ static void test_room_usage_counts_regular_files(void **state)
 	close(room);
 }
 
+static int held_is_k1(const char *name, void *user)
+{
+	(void)user;
+	return strcmp(name, "k1") == 0;
+}
+
+static void test_staged_usage_leaves_out_held_files(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t used;
+	int dir;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_STAGING, "general", 1, &dir), 0);
+	write_file(dir, "k1", "12345");
+	write_file(dir, "k2", "123");
+	assert_int_equal(store_staged_usage(dir, NULL, NULL, &used), 0);
+	assert_int_equal(used, 8);
+	assert_int_equal(store_staged_usage(dir, held_is_k1, NULL, &used), 0);
+	assert_int_equal(used, 3);
+	close(dir);
+}
+
+/* A reservation (KEEP_SIZE blocks past the data) is given back; the data and the size
+ * a resume relies on stay. */
+static void test_release_reservation_keeps_the_data(void **state)
+{
+	struct fixture *fx = *state;
+	char buf[16];
+	struct stat sb;
+	int dir, fd;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_STAGING, "general", 1, &dir), 0);
+	fd = openat(dir, "k", O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 10, 8 << 20) != 0) {
+		close(fd);
+		close(dir);
+		skip(); /* the filesystem of /tmp cannot reserve */
+	}
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_true((uint64_t)sb.st_blocks * 512u >= 8u << 20);
+	assert_int_equal(store_release_reservation(fd, 10), 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, 10);
+	assert_true((uint64_t)sb.st_blocks * 512u <= 65536u);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	/* and at start, for every staging file */
+	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, 10, 8 << 20), 0);
+	{
+		unsigned n = 0;
+
+		assert_int_equal(store_release_all(&fx->st, &n), 0);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, 10);
+	assert_true((uint64_t)sb.st_blocks * 512u <= 65536u);
+	close(fd);
+	close(dir);
+}
+
 static int claim_busy_k2(const char *room, const char *key, int release, void *user)
 {
 	int *released = user;
@@ -464,6 +527,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_info_uses_or_rebuilds_metadata, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_room_usage_counts_regular_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_staged_usage_leaves_out_held_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_reservation_keeps_the_data, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_removes_only_stale_unclaimed, setup,
 						teardown),
