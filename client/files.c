@@ -682,37 +682,89 @@ static size_t columns(const char *s)
 	return n;
 }
 
+/* Every page of the listing (LIST after the last name until FILE_LIST.more is 0), into
+ * one array. */
+static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rd_file_entry **out,
+		    size_t *n, char *room, size_t room_cap)
+{
+	struct rd_file_entry *all = NULL, *tmp;
+	struct rd_msg m, r;
+	char after[RD_NAME_BUF] = "";
+	uint16_t werr = 0;
+	size_t cnt = 0;
+	uint32_t i;
+	int rc = 0, more;
+
+	*out = NULL;
+	*n = 0;
+	do {
+		rd_msg_init(&m, RD_MSG_LIST);
+		snprintf(m.u.list.after, sizeof(m.u.list.after), "%s", after);
+		if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0) {
+			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
+			goto out;
+		}
+		more = r.type == RD_MSG_FILE_LIST && r.u.file_list.more;
+		/* a page must move forward: names in order, after the previous page */
+		if (r.type != RD_MSG_FILE_LIST || (more && r.u.file_list.count == 0) ||
+		    (r.u.file_list.count > 0 && strcmp(r.u.file_list.items[0].name, after) <= 0)) {
+			rd_msg_clear(&r);
+			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
+			goto out;
+		}
+		if (r.u.file_list.count > 0) {
+			tmp = realloc(all, (cnt + r.u.file_list.count) * sizeof(*all));
+			if (tmp == NULL) {
+				rd_msg_clear(&r);
+				rc = local_fail("ls", "", "out of memory", 0);
+				goto out;
+			}
+			all = tmp;
+			for (i = 0; i < r.u.file_list.count; i++)
+				all[cnt++] = r.u.file_list.items[i];
+			snprintf(after, sizeof(after), "%s", all[cnt - 1].name);
+		}
+		snprintf(room, room_cap, "%s", r.u.file_list.room);
+		rd_msg_clear(&r);
+	} while (more && !cli_stop);
+	if (cli_stop) {
+		rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_STATE, 0);
+		goto out;
+	}
+	*out = all;
+	*n = cnt;
+	all = NULL;
+	rc = CLI_OK;
+out:
+	free(all);
+	return rc;
+}
+
 int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 {
-	char esc[64], hs[32], when[32], hex[65];
-	struct rd_msg m, r;
-	uint16_t werr = 0;
-	size_t i, w = 4, len;
+	/* names are shown whole (escaped, never cut), so they can be pasted into get */
+	char esc[4 * RD_NAME_BUF + 16], hs[32], when[32], hex[65], room[RD_ROOM_BUF] = "";
+	struct rd_file_entry *items = NULL;
+	size_t i, n = 0, w = 4, len;
 	int rc;
 
-	rd_msg_init(&m, RD_MSG_LIST);
-	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0)
-		return remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
-	if (r.type != RD_MSG_FILE_LIST) {
-		rd_msg_clear(&r);
-		return remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
-	}
-	if (r.u.file_list.count == 0) {
-		printf("no files in %s\n", r.u.file_list.room);
-		rd_msg_clear(&r);
+	if ((rc = ls_fetch(c, o, &items, &n, room, sizeof(room))) != CLI_OK)
+		return rc;
+	if (n == 0) {
+		printf("no files in %s\n", room);
+		fflush(stdout);
 		return CLI_OK;
 	}
-	for (i = 0; i < r.u.file_list.count; i++) {
-		const char *n = r.u.file_list.items[i].name;
-
-		len = columns(rd_escape_display(n, strlen(n), esc, sizeof(esc)));
+	for (i = 0; i < n; i++) {
+		len = columns(rd_escape_display(items[i].name, strlen(items[i].name), esc,
+						sizeof(esc)));
 		if (len > w)
 			w = len;
 	}
 	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256",
 	       "UPLOADER");
-	for (i = 0; i < r.u.file_list.count; i++) {
-		const struct rd_file_entry *e = &r.u.file_list.items[i];
+	for (i = 0; i < n; i++) {
+		const struct rd_file_entry *e = &items[i];
 
 		rd_escape_display(e->name, strlen(e->name), esc, sizeof(esc));
 		rd_format_size(e->size, hs, sizeof(hs));
@@ -722,10 +774,9 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs,
 		       when, hex, e->uploader[0] != '\0' ? e->uploader : "?");
 	}
-	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count,
-	       r.u.file_list.count == 1 ? "" : "s", r.u.file_list.room);
+	printf("%zu file%s in %s\n", n, n == 1 ? "" : "s", room);
 	fflush(stdout);
-	rd_msg_clear(&r);
+	free(items);
 	return CLI_OK;
 }
 

@@ -1541,80 +1541,137 @@ out:
 
 /* ---- listing and deleting -------------------------------------------------------------- */
 
-static int entry_cmp(const void *a, const void *b)
+static int name_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct rd_file_entry *)a)->name,
-		      ((const struct rd_file_entry *)b)->name);
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The names in the room folder that sort after `after` (byte order), sorted; *out is an
+ * array of *n malloc'd names. */
+static int names_after(int room_fd, const char *after, char ***out, size_t *n)
+{
+	char **names = NULL, **tmp;
+	struct dirent *de;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+	int dfd, rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	dfd = openat(room_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return RD_ERR_SYSTEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (rd_filename_check(de->d_name, strlen(de->d_name)) != 0 ||
+		    strcmp(de->d_name, after) <= 0)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(names, cap * sizeof(*names));
+			if (tmp == NULL) {
+				rc = RD_ERR_NOMEM;
+				break;
+			}
+			names = tmp;
+		}
+		if ((names[cnt] = strdup(de->d_name)) == NULL) {
+			rc = RD_ERR_NOMEM;
+			break;
+		}
+		cnt++;
+	}
+	closedir(d);
+	if (rc != 0) {
+		while (cnt > 0)
+			free(names[--cnt]);
+		free(names);
+		return rc;
+	}
+	if (cnt > 1)
+		qsort(names, cnt, sizeof(*names), name_cmp);
+	*out = names;
+	*n = cnt;
+	return 0;
+}
+
+/* One page of the listing: the files after LIST.after, sorted, as many as fit one frame;
+ * FILE_LIST.more = 1 when names remain (the client asks again after the last one). */
 static uint16_t handle_list(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char room[RD_ROOM_BUF];
-	struct rd_file_entry *items = NULL, *tmp;
+	struct rd_file_entry *items = NULL;
 	struct store_meta meta;
-	struct dirent *de;
-	struct rd_msg r;
-	size_t n = 0, cap = 0, budget = 64;
-	DIR *d = NULL;
-	int room_fd = -1, dfd, fd;
+	struct rd_msg m, r;
+	char **names = NULL;
+	size_t n = 0, nnames = 0, i, len, budget;
+	int room_fd = -1, fd, more = 0, rc;
 	uint16_t code = 0;
 
+	rd_msg_init(&m, RD_MSG_LIST);
+	/* an empty payload (an earlier draft's LIST) is the first page */
+	if (fr->len > 0 && rd_msg_decode(RD_MSG_LIST, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
 	rd_client_room(c, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) == 0) {
-		dfd = openat(room_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d == NULL && dfd >= 0)
-			close(dfd);
-	}
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
+	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	if (rc == 0)
+		rc = names_after(room_fd, m.u.list.after, &names, &nnames);
+	if (rc == RD_ERR_SYSTEM) {
+		char what[96];
 
-		if (rd_filename_check(de->d_name, len) != 0 || strcmp(de->d_name, ".") == 0)
-			continue;
-		if (store_open_file(room_fd, de->d_name, &fd) != 0)
+		snprintf(what, sizeof(what), "cannot list %s", room);
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (rc != 0 && rc != RD_ERR_NOT_FOUND) { /* no folder yet: an empty room */
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	if (nnames > 0 && (items = calloc(nnames, sizeof(*items))) == NULL) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	budget = 2 + strlen(room) + 4 + 1;
+	for (i = 0; i < nnames; i++) {
+		len = strlen(names[i]);
+		if (store_open_file(room_fd, names[i], &fd) != 0)
 			continue; /* not a regular file, or gone */
-		if (store_file_info(&f->st, room, de->d_name, fd, &meta) != 0) {
-			close(fd);
-			continue;
-		}
+		rc = store_file_info(&f->st, room, names[i], fd, &meta);
 		close(fd);
-		/* the listing is one frame: stop before it would pass the payload limit */
-		budget += 2 + len + 8 + 8 + RD_SHA256_SIZE + 2 + strlen(meta.uploader) + 16;
-		if (budget > LIST_PAYLOAD_BUDGET)
+		if (rc != 0)
+			continue;
+		budget += 2 + len + 8 + 8 + RD_SHA256_SIZE + 2 + strlen(meta.uploader);
+		if (budget > LIST_PAYLOAD_BUDGET) {
+			more = 1; /* this one and the rest: next page */
 			break;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			tmp = realloc(items, cap * sizeof(*items));
-			if (tmp == NULL) {
-				code = RD_E_INTERNAL;
-				goto out;
-			}
-			items = tmp;
 		}
-		memset(&items[n], 0, sizeof(items[n]));
-		memcpy(items[n].name, de->d_name, len + 1);
+		memcpy(items[n].name, names[i], len + 1);
 		items[n].size = meta.size;
 		items[n].mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
 		memcpy(items[n].sha256, meta.sha256, RD_SHA256_SIZE);
 		snprintf(items[n].uploader, sizeof(items[n].uploader), "%s", meta.uploader);
 		n++;
 	}
-	if (n > 1)
-		qsort(items, n, sizeof(*items), entry_cmp);
 	rd_msg_init(&r, RD_MSG_FILE_LIST);
 	snprintf(r.u.file_list.room, sizeof(r.u.file_list.room), "%s", room);
 	r.u.file_list.count = (uint32_t)n;
 	r.u.file_list.items = items;
+	r.u.file_list.more = (uint8_t)more;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) == RD_ERR_INVAL)
 		code = RD_E_INTERNAL;
 out:
-	if (d != NULL)
-		closedir(d);
+	for (i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
 	if (room_fd >= 0)
 		close(room_fd);
 	free(items);
+	rd_msg_clear(&m);
 	return code;
 }
 

@@ -1,7 +1,8 @@
 /* test_files_store.c - the server's storage helpers (server/files_store.c): rename
  * candidates, metadata records (hostile ones included), staging keys, atomic commit with
  * and without replacement, room folders and files that must not be symlinks or escape the
- * store, stale metadata rebuilt by hashing, room usage, the staging sweep.
+ * store, stale metadata rebuilt by hashing, room and staged usage, reservations given back,
+ * the staging sweep.
  *
  * files_store.c belongs to the server program, not to libroomdrop: this test links its
  * object (build/obj/server/files_store.o, see the Makefile) and uses only what
