@@ -709,7 +709,8 @@ static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rd_file_
 		if (r.type != RD_MSG_FILE_LIST || (more && r.u.file_list.count == 0) ||
 		    (r.u.file_list.count > 0 && strcmp(r.u.file_list.items[0].name, after) <= 0)) {
 			rd_msg_clear(&r);
-			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
+			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL,
+					 0);
 			goto out;
 		}
 		if (r.u.file_list.count > 0) {
@@ -756,8 +757,8 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		return CLI_OK;
 	}
 	for (i = 0; i < n; i++) {
-		len = columns(rd_escape_display(items[i].name, strlen(items[i].name), esc,
-						sizeof(esc)));
+		len = columns(
+			rd_escape_display(items[i].name, strlen(items[i].name), esc, sizeof(esc)));
 		if (len > w)
 			w = len;
 	}

@@ -418,7 +418,6 @@ void files_free(struct files *f)
 
 	if (f == NULL)
 		return;
-
 	while ((a = f->active) != NULL) {
 		f->active = a->next;
 		free(a);
@@ -1013,8 +1012,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		}
 	}
 	/* only now a staging file: a refused PUT leaves none behind */
-	x->fd = openat(x->stage_dir, x->key,
-		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, STORE_FILE_MODE);
+	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       STORE_FILE_MODE);
 	if (x->fd >= 0)
 		created = 1;
 	else if (errno == EEXIST)

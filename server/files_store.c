@@ -676,6 +676,8 @@ int store_staged_usage(int stage_fd, store_held_fn held, void *user, uint64_t *b
 	return usage_of(stage_fd, held, user, bytes);
 }
 
+#define PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+
 int store_release_reservation(int fd, uint64_t keep)
 {
 	struct stat sb;
@@ -686,8 +688,7 @@ int store_release_reservation(int fd, uint64_t keep)
 	alloc = (uint64_t)sb.st_blocks * 512u;
 	/* Punch whatever can lie past keep (allocated bytes bound it), then truncate: either
 	 * alone leaves KEEP_SIZE blocks behind on some filesystems. EOPNOTSUPP: truncate only. */
-	if (alloc > 0 &&
-	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)keep, (off_t)alloc) != 0 &&
+	if (alloc > 0 && fallocate(fd, PUNCH, (off_t)keep, (off_t)alloc) != 0 &&
 	    errno != EOPNOTSUPP && errno != ENOSYS)
 		return RD_ERR_SYSTEM;
 	if (ftruncate(fd, (off_t)keep) != 0)
@@ -824,4 +825,3 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 	closedir(d);
 	return 0;
 }
-
