@@ -3,7 +3,9 @@
 # (PROTOCOL.md LIST / FILE_LIST and section 19.21: the listing comes in pages, LIST after
 # the last name received until FILE_LIST says no more follow). 4,100 files with names of
 # about 240 bytes do not fit one frame; `ls` must list every one, say "4100 files", exit
-# 0, and show each name whole so that it can be pasted back into `get`.
+# 0, and show each name whole so that it can be pasted back into `get`. Then the pages as
+# PROTOCOL.md states them, through rawput list-raw: an empty LIST payload is the first
+# page, `after` need not exist, after the last name comes an empty page with more = 0.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -61,4 +63,21 @@ rdc -o "$dl" get "$name" >"$RD_TMP/get.out" 2>&1 || fail "get of a name pasted f
 # listing is about 1.1 MB of names alone)
 total=$(sed '1d;$d' "$RD_TMP/ls.out" | wc -c)
 ((total > 1048576)) || fail "the listing is only $total bytes: not enough to need pages"
+# the pages as the protocol states them (rawput sends LIST with a payload given in hex)
+if [[ -x $BUILD/tests/rawput ]]; then
+	liststr() { printf '%04x' "${#1}"; printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+	rawlist() { "$BUILD/tests/rawput" --port "$RD_PORT" --nick raw list-raw "$1"; }
+	# an empty payload is the first page; it has more after it
+	page=$(rawlist "")
+	[[ $page =~ ^count\ ([0-9]+)\ more\ 1\ last\ f ]] || fail "LIST with no payload: $page"
+	first=${BASH_REMATCH[1]}
+	page=$(rawlist "$(liststr "")")
+	[[ $page == "count $first more 1 "* ]] || fail "LIST(after \"\") differs from an empty LIST: $page"
+	# after a name that does not exist: what sorts after it, here the last page
+	page=$(rawlist "$(liststr "f03999 zzz")")
+	[[ $page == "count 101 more 0 last short.txt" ]] || fail "LIST after 'f03999 zzz': $page"
+	# after the last name: an empty page, no more
+	page=$(rawlist "$(liststr "short.txt")")
+	[[ $page == "count 0 more 0 last " ]] || fail "LIST after the last name: $page"
+fi
 pass "ls listed all $want files ($total bytes) in pages"
