@@ -20,7 +20,8 @@ enum cli_exit {
 	CLI_EKICKED = 9,     /* kicked by the administrator */
 	CLI_ELIMIT = 10,     /* file too big, quota, server out of space, server full */
 	CLI_EREJECTED = 11,  /* reserved for offers (not built yet): never returned today */
-	CLI_ELOCAL = 12      /* local I/O error (cannot read or write a local file) */
+	CLI_ELOCAL = 12,     /* local I/O error (cannot read or write a local file) */
+	CLI_ESTORE = 13      /* the server's store failed (read-only, permission or I/O error) */
 };
 
 struct cli_opts {

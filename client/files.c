@@ -450,6 +450,38 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, stru
 	}
 }
 
+/* NAME exists locally and there is no --overwrite: ask the server first, so that a name
+ * the room does not have is reported as such (502, exit 5) rather than as a local
+ * conflict; when it does have it, stop the download at once and report the conflict. */
+static int get_conflict(struct rd_conn *c, const struct cli_opts *o, const char *dir,
+			const char *name)
+{
+	char esc[NAME_SHOWN];
+	struct rd_frame f;
+	struct rd_msg m;
+	uint16_t werr = 0;
+	uint32_t req;
+	int rc;
+
+	rd_msg_init(&m, RD_MSG_GET);
+	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
+	m.u.get.offset = 0;
+	req = rd_conn_next_id(c);
+	rc = rd_conn_send_msg(c, &m, req);
+	if (rc == 0)
+		rc = rd_conn_wait_reply(c, req, o->timeout_ms, &f, &werr);
+	if (rc != 0)
+		return remote_fail(c, "get", name, rc, werr);
+	if (f.hdr.type != RD_MSG_GET_BEGIN ||
+	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &m) != 0)
+		return remote_fail(c, "get", name, RD_ERR_PROTOCOL, 0);
+	/* chunks already on the way are dropped as late frames (cli_files_print_frame) */
+	send_cancel(c, m.u.get_begin.xfer_id, "exists locally");
+	fprintf(stderr, "roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
+		shown(name, esc, sizeof(esc)), dir, esc);
+	return CLI_ECONFLICT;
+}
+
 static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
 		   const char *name)
 {
@@ -473,12 +505,8 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 			shown(name, esc, sizeof(esc)));
 		return CLI_EUSAGE;
 	}
-	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		fprintf(stderr,
-			"roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
-			shown(name, esc, sizeof(esc)), dir, esc);
-		return CLI_ECONFLICT;
-	}
+	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return get_conflict(c, o, dir, name);
 	part_name(name, part, sizeof(part));
 	pfd = openat(dfd, part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (pfd < 0 || fstat(pfd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -661,37 +689,90 @@ static size_t columns(const char *s)
 	return n;
 }
 
+/* Every page of the listing (LIST after the last name until FILE_LIST.more is 0), into
+ * one array. */
+static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rd_file_entry **out,
+		    size_t *n, char *room, size_t room_cap)
+{
+	struct rd_file_entry *all = NULL, *tmp;
+	struct rd_msg m, r;
+	char after[RD_NAME_BUF] = "";
+	uint16_t werr = 0;
+	size_t cnt = 0;
+	uint32_t i;
+	int rc = 0, more;
+
+	*out = NULL;
+	*n = 0;
+	do {
+		rd_msg_init(&m, RD_MSG_LIST);
+		snprintf(m.u.list.after, sizeof(m.u.list.after), "%s", after);
+		if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0) {
+			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
+			goto out;
+		}
+		more = r.type == RD_MSG_FILE_LIST && r.u.file_list.more;
+		/* a page must move forward: names in order, after the previous page */
+		if (r.type != RD_MSG_FILE_LIST || (more && r.u.file_list.count == 0) ||
+		    (r.u.file_list.count > 0 && strcmp(r.u.file_list.items[0].name, after) <= 0)) {
+			rd_msg_clear(&r);
+			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL,
+					 0);
+			goto out;
+		}
+		if (r.u.file_list.count > 0) {
+			tmp = realloc(all, (cnt + r.u.file_list.count) * sizeof(*all));
+			if (tmp == NULL) {
+				rd_msg_clear(&r);
+				rc = local_fail("ls", "", "out of memory", 0);
+				goto out;
+			}
+			all = tmp;
+			for (i = 0; i < r.u.file_list.count; i++)
+				all[cnt++] = r.u.file_list.items[i];
+			snprintf(after, sizeof(after), "%s", all[cnt - 1].name);
+		}
+		snprintf(room, room_cap, "%s", r.u.file_list.room);
+		rd_msg_clear(&r);
+	} while (more && !cli_stop);
+	if (cli_stop) {
+		rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_STATE, 0);
+		goto out;
+	}
+	*out = all;
+	*n = cnt;
+	all = NULL;
+	rc = CLI_OK;
+out:
+	free(all);
+	return rc;
+}
+
 int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 {
-	char esc[64], hs[32], when[32], hex[65];
-	struct rd_msg m, r;
-	uint16_t werr = 0;
-	size_t i, w = 4, len;
+	/* names are shown whole (escaped, never cut), so they can be pasted into get */
+	char esc[4 * RD_NAME_BUF + 16], hs[32], when[32], hex[65], room[RD_ROOM_BUF] = "";
+	struct rd_file_entry *items = NULL;
+	size_t i, n = 0, w = 4, len;
 	int rc;
 
-	rd_msg_init(&m, RD_MSG_LIST);
-	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0)
-		return remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
-	if (r.type != RD_MSG_FILE_LIST) {
-		rd_msg_clear(&r);
-		return remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
-	}
-	if (r.u.file_list.count == 0) {
-		printf("no files in %s\n", r.u.file_list.room);
-		rd_msg_clear(&r);
+	if ((rc = ls_fetch(c, o, &items, &n, room, sizeof(room))) != CLI_OK)
+		return rc;
+	if (n == 0) {
+		printf("no files in %s\n", room);
+		fflush(stdout);
 		return CLI_OK;
 	}
-	for (i = 0; i < r.u.file_list.count; i++) {
-		const char *n = r.u.file_list.items[i].name;
-
-		len = columns(rd_escape_display(n, strlen(n), esc, sizeof(esc)));
+	for (i = 0; i < n; i++) {
+		len = columns(
+			rd_escape_display(items[i].name, strlen(items[i].name), esc, sizeof(esc)));
 		if (len > w)
 			w = len;
 	}
 	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256",
 	       "UPLOADER");
-	for (i = 0; i < r.u.file_list.count; i++) {
-		const struct rd_file_entry *e = &r.u.file_list.items[i];
+	for (i = 0; i < n; i++) {
+		const struct rd_file_entry *e = &items[i];
 
 		rd_escape_display(e->name, strlen(e->name), esc, sizeof(esc));
 		rd_format_size(e->size, hs, sizeof(hs));
@@ -701,10 +782,9 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs,
 		       when, hex, e->uploader[0] != '\0' ? e->uploader : "?");
 	}
-	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count,
-	       r.u.file_list.count == 1 ? "" : "s", r.u.file_list.room);
+	printf("%zu file%s in %s\n", n, n == 1 ? "" : "s", room);
 	fflush(stdout);
-	rd_msg_clear(&r);
+	free(items);
 	return CLI_OK;
 }
 

@@ -84,7 +84,8 @@ static const char usage_text[] =
 	"   9  kicked by the administrator\n"
 	"  10  file too big, quota, server out of space, server full\n"
 	"  11  offer rejected or expired\n"
-	"  12  local I/O error (cannot read or write a local file)\n";
+	"  12  local I/O error (cannot read or write a local file)\n"
+	"  13  the server's store failed (read-only, permission or I/O error)\n";
 
 int cli_exit_for(int rc, uint16_t werr)
 {
@@ -152,6 +153,9 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RD_E_NO_SUCH_OFFER:
 	case RD_E_OFFER_STATE:
 		return CLI_EREJECTED;
+	case RD_E_READ_ONLY:
+	case RD_E_STORAGE:
+		return CLI_ESTORE;
 	default:
 		return CLI_EFAIL;
 	}

@@ -119,6 +119,9 @@ need_cmd procps pkill "live tests: stopping helpers"
 need_cmd coreutils timeout "every wait in the tests is bounded"
 need_cmd coreutils sha256sum "checking transferred files"
 need_cmd strace strace "test_durability: fsync before rename, seen from outside"
+need_cmd mount mount "test_files_*: a small tmpfs store the test makes (root)"
+need_cmd mount umount "test_files_*: removing that tmpfs again"
+need_cmd e2fsprogs chattr "test_files_store_errors: an immutable file the server cannot remove"
 
 if ((check_only)); then
 	printf '%s\n' "${report[@]}"

@@ -34,6 +34,14 @@ passed=0
 failed=0
 failures=()
 
+# A unit test links the objects it tests (Makefile); it never compiles another program's
+# .c into itself, where it would reach static functions and hide the real interface.
+if inc=$(grep -ln '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*\.c"' tests/unit/*.c); then
+	echo "FAIL  unit-sources (a unit test includes a .c file: $(echo $inc))"
+	failed=$((failed + 1))
+	failures+=(unit-sources)
+fi
+
 for bin in "$@"; do
 	name=$(basename "$bin")
 	log=$logdir/$name.log

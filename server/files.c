@@ -8,7 +8,19 @@
  *   - the staging keys in use, so two uploads never write the same staging file and the
  *     sweeper never removes one that is being resumed;
  *   - the names reserved by --rename uploads, and the bytes each upload will add to its
- *     room (quota counts committed files plus uploads in flight).
+ *     room and counts against its uploader's nickname;
+ *   - the staging files that no connection holds any more ("abandoned": kept for a
+ *     resume), with the nickname that left them and their size, for the per-user cap.
+ *
+ * Space. A PUT reserves the blocks of its declared size (fallocate KEEP_SIZE) so a full
+ * disk is reported at once; when the upload ends without a commit (disconnect, cancel,
+ * error) the reservation is given back (store_release_reservation: only the bytes
+ * received stay, which is what a resume uses), and at start every staging file is trimmed
+ * the same way. The room quota counts committed files + staged bytes of abandoned uploads
+ * + the declared size of uploads in progress; the per-user cap counts, per nickname, the
+ * declared sizes of its uploads in progress + what its abandoned uploads left staged
+ * (staging files left before a restart count for the room only). A refused PUT leaves
+ * no staging file behind.
  *
  * Upload: PUT checks name, room, limits and conflicts, opens (or resumes)
  * STORE/.staging/ROOM/<sha256>-<size>, re-hashing what is already there, and answers
@@ -70,8 +82,18 @@ struct active {
 	char room[RD_ROOM_BUF];
 	char key[STORE_KEY_BUF];  /* staging file held ("" for none) */
 	char stored[RD_NAME_BUF]; /* name reserved by a --rename upload ("" for none) */
+	char nick[RD_NICK_BUF];   /* the uploader ("" for the sweeper) */
 	uint64_t size;            /* bytes this upload adds to its room */
 	uint32_t xfer_id;         /* 0 = held by the sweeper */
+};
+
+/* A staging file kept for a resume after its upload ended without a commit. */
+struct abandoned {
+	struct abandoned *next;
+	char room[RD_ROOM_BUF];
+	char key[STORE_KEY_BUF];
+	char nick[RD_NICK_BUF]; /* who left it */
+	uint64_t bytes;         /* staged */
 };
 
 struct files {
@@ -82,6 +104,8 @@ struct files {
 	pthread_mutex_t lock;    /* guards active, last_sweep_s */
 	pthread_cond_t released; /* an active entry went away */
 	struct active *active;
+	struct abandoned *abandoned;
+	unsigned released_at_start; /* staging files trimmed by files_new (logged on attach) */
 	int64_t last_sweep_s;
 	atomic_uint next_xfer;
 };
@@ -120,6 +144,7 @@ void files_config_defaults(struct files_config *c)
 	c->store_root = "roomdrop-store";
 	c->max_file_size = 4ull << 30;
 	c->room_quota = 0;
+	c->max_staged_per_user = 8ull << 30;
 	c->min_free_bytes = 64ull << 20;
 	c->staging_ttl_s = RD_STAGING_TTL_S;
 }
@@ -156,6 +181,88 @@ static uint64_t active_room_bytes(struct files *f, const char *room)
 		if (strcmp(a->room, room) == 0)
 			sum += a->size;
 	return sum;
+}
+
+/* Bytes nick has in unfinished uploads: declared sizes of its uploads in progress, plus
+ * what its abandoned ones left staged (except the staging file `except_key` of room,
+ * which the caller is resuming and counts by its declared size). */
+static uint64_t user_staged_bytes(struct files *f, const char *nick, const char *room,
+				  const char *except_key)
+{
+	struct abandoned *b;
+	struct active *a;
+	uint64_t sum = 0;
+
+	for (a = f->active; a != NULL; a = a->next)
+		if (a->nick[0] != '\0' && strcmp(a->nick, nick) == 0)
+			sum += a->size;
+	for (b = f->abandoned; b != NULL; b = b->next)
+		if (strcmp(b->nick, nick) == 0 &&
+		    !(strcmp(b->room, room) == 0 && strcmp(b->key, except_key) == 0))
+			sum += b->bytes;
+	return sum;
+}
+
+/* Forget the abandoned staging file room/key (resumed, removed or committed). */
+static void abandoned_drop_locked(struct files *f, const char *room, const char *key)
+{
+	struct abandoned **pp = &f->abandoned, *b;
+
+	while ((b = *pp) != NULL) {
+		if (strcmp(b->room, room) == 0 && strcmp(b->key, key) == 0) {
+			*pp = b->next;
+			free(b);
+		} else {
+			pp = &b->next;
+		}
+	}
+}
+
+static void abandoned_drop(struct files *f, const char *room, const char *key)
+{
+	pthread_mutex_lock(&f->lock);
+	abandoned_drop_locked(f, room, key);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Remember that nick left `bytes` staged in room/key (no entry when nick is unknown or
+ * memory is short: the file still counts for its room). */
+static void abandoned_add(struct files *f, const char *room, const char *key, const char *nick,
+			  uint64_t bytes)
+{
+	struct abandoned *b = calloc(1, sizeof(*b));
+
+	pthread_mutex_lock(&f->lock);
+	abandoned_drop_locked(f, room, key);
+	if (b != NULL && nick[0] != '\0') {
+		snprintf(b->room, sizeof(b->room), "%s", room);
+		snprintf(b->key, sizeof(b->key), "%s", key);
+		snprintf(b->nick, sizeof(b->nick), "%s", nick);
+		b->bytes = bytes;
+		b->next = f->abandoned;
+		f->abandoned = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(b);
+}
+
+/* store_staged_usage filter: the staging file is held by an upload in progress (which
+ * counts by its declared size). user = struct held_ctx. */
+struct held_ctx {
+	struct files *f;
+	const char *room;
+};
+
+static int staged_is_held(const char *name, void *user)
+{
+	struct held_ctx *h = user;
+	int held;
+
+	pthread_mutex_lock(&h->f->lock);
+	held = active_find_key(h->f, h->room, name) != NULL;
+	pthread_mutex_unlock(&h->f->lock);
+	return held;
 }
 
 static void active_unlink_locked(struct files *f, struct active *gone)
@@ -195,6 +302,7 @@ static int sweep_claim(const char *room, const char *key, int release, void *use
 			active_unlink_locked(f, a);
 			free(a);
 		}
+		abandoned_drop_locked(f, room, key);
 	} else if (a != NULL) {
 		rc = 1;
 	} else {
@@ -244,7 +352,6 @@ static void sweep(struct files *f, int force)
 int files_new(const struct files_config *cfg, struct files **out)
 {
 	struct files_config def;
-	pthread_condattr_t ca;
 	struct files *f = NULL;
 	int rc;
 
@@ -267,10 +374,7 @@ int files_new(const struct files_config *cfg, struct files **out)
 	}
 	f->cfg.store_root = f->root;
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->released, &ca);
-	pthread_condattr_destroy(&ca);
+	rd_cond_init_mono(&f->released);
 	atomic_init(&f->next_xfer, 1u);
 	if ((rc = store_open(f->root, &f->st)) != 0) {
 		int e = errno;
@@ -280,18 +384,32 @@ int files_new(const struct files_config *cfg, struct files **out)
 		return rc;
 	}
 	sweep(f, 1);
+	/* no upload holds a staging file yet: give back what earlier runs had reserved */
+	(void)store_release_all(&f->st, &f->released_at_start);
 	*out = f;
 	return 0;
 }
 
 void files_attach(struct files *f, struct rd_server *s)
 {
-	if (f != NULL)
-		f->srv = s;
+	if (f == NULL)
+		return;
+	f->srv = s;
+	if (f->released_at_start > 0) {
+		struct rd_event ev = { 0 };
+
+		ev.kind = RD_EV_INFO;
+		ev.time_ms = rd_now_wall_ms();
+		snprintf(ev.text, sizeof(ev.text),
+			 "released the disk reservations of %u abandoned upload%s",
+			 f->released_at_start, f->released_at_start == 1 ? "" : "s");
+		rd_server_post_event(s, &ev);
+	}
 }
 
 void files_free(struct files *f)
 {
+	struct abandoned *b;
 	struct active *a;
 
 	if (f == NULL)
@@ -299,6 +417,10 @@ void files_free(struct files *f)
 	while ((a = f->active) != NULL) {
 		f->active = a->next;
 		free(a);
+	}
+	while ((b = f->abandoned) != NULL) {
+		f->abandoned = b->next;
+		free(b);
 	}
 	store_close(&f->st);
 	pthread_cond_destroy(&f->released);
@@ -377,6 +499,35 @@ static uint16_t fail(struct rd_client *c, const struct rd_frame *fr, uint16_t co
 static const char *shown(const char *name, char *buf, size_t cap)
 {
 	return rd_escape_display(name, strlen(name), buf, cap);
+}
+
+/* The wire code of a storage failure with errno e. */
+static uint16_t store_errno_code(int e)
+{
+	if (e == EROFS)
+		return RD_E_READ_ONLY;
+	if (e == ENOSPC || e == EDQUOT)
+		return RD_E_NO_SPACE;
+	return RD_E_STORAGE;
+}
+
+/* A failure of the store itself (errno e) while doing `what` ("cannot remove a.txt in
+ * general"): a log line with the system's reason, and an ERROR with its own code (512,
+ * 505 or 513) and a text a user can act on. The handler then returns 0. */
+static uint16_t store_fail(struct files *f, struct rd_client *c, const struct rd_frame *fr, int e,
+			   const char *room, const char *what)
+{
+	char why[128];
+	const char *reason = strerror_r(e, why, sizeof(why));
+	uint16_t code = store_errno_code(e);
+
+	post_info(f, c, room, "store error: %s: %s", what, reason);
+	if (code == RD_E_READ_ONLY)
+		return fail(c, fr, code, "%s: the server's store is read-only (%s)", what, reason);
+	if (code == RD_E_NO_SPACE)
+		return fail(c, fr, code, "%s: the server's disk is full (%s)", what, reason);
+	return fail(c, fr, code, "%s: the server could not read or write its store (%s)", what,
+		    reason);
 }
 
 static void activity(struct rd_client *c, const char *verb, const char *name, uint64_t done,
@@ -520,7 +671,7 @@ static int hasher_start(int fd, uint64_t staged, struct hasher **out)
 	hs->fd = fd;
 	hs->written = staged;
 	pthread_mutex_init(&hs->mu, NULL);
-	pthread_cond_init(&hs->cv, NULL);
+	rd_cond_init_mono(&hs->cv);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 128u * 1024u);
 	rc = pthread_create(&hs->thread, &attr, hasher_main, hs);
@@ -584,6 +735,11 @@ static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, s
 	}
 	if (x->hs != NULL)
 		(void)hasher_end(x->hs, 0, NULL);
+	if (!drop_staging && x->fd >= 0 && x->key[0] != '\0') {
+		/* kept for a resume: only the bytes received stay, the reservation goes */
+		(void)store_release_reservation(x->fd, x->received);
+		abandoned_add(f, x->room, x->key, x->act != NULL ? x->act->nick : "", x->received);
+	}
 	if (x->fd >= 0)
 		close(x->fd);
 	if (drop_staging && x->stage_dir >= 0 && x->key[0] != '\0')
@@ -628,21 +784,15 @@ static struct put_xfer *put_find(struct fclient *fc, uint32_t id)
  * SHA-256) stays in progress elsewhere. */
 static uint16_t claim_key(struct files *f, struct put_xfer *x)
 {
-	struct timespec until;
 	char key[STORE_KEY_BUF];
 	uint16_t code = 0;
+	uint64_t until;
 
 	store_staging_key(x->sha, x->size, 0, key);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += BUSY_WAIT_MS / 1000;
-	until.tv_nsec += (long)(BUSY_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = rd_now_mono_ms() + BUSY_WAIT_MS;
 	pthread_mutex_lock(&f->lock);
 	while (active_find_key(f, x->room, key) != NULL) {
-		if (pthread_cond_timedwait(&f->released, &f->lock, &until) == ETIMEDOUT &&
+		if (rd_cond_wait_until(&f->released, &f->lock, until) == RD_ERR_TIMEOUT &&
 		    active_find_key(f, x->room, key) != NULL) {
 			code = RD_E_BUSY;
 			break;
@@ -688,14 +838,14 @@ static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, ch
 
 static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32];
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32], what[200];
 	struct put_xfer *x = NULL;
 	struct fclient *fc;
 	struct statvfs vfs;
 	struct stat sb;
 	struct rd_msg m, r;
-	uint64_t used = 0, inflight, replaced = 0, avail, after;
-	int room_fd = -1, e, inserted = 0;
+	uint64_t used = 0, inflight, replaced = 0, avail, after, staged = 0, staged_other = 0;
+	int room_fd = -1, e, rc, inserted = 0, created = 0;
 	uint16_t code = 0;
 
 	rd_msg_init(&r, RD_MSG_PUT_READY);
@@ -746,6 +896,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
 	x->act->xfer_id = x->id;
 	x->act->size = x->size;
+	snprintf(x->act->nick, sizeof(x->act->nick), "%s", nick);
 	/* in the table from now on: holds a --rename reservation, counts for quotas */
 	pthread_mutex_lock(&f->lock);
 	x->act->next = f->active;
@@ -753,15 +904,19 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	pthread_mutex_unlock(&f->lock);
 	inserted = 1;
 
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 1, &room_fd) != 0 ||
-	    store_room_open(&f->st, STORE_STAGING, room, 1, &x->stage_dir) != 0) {
-		code = RD_E_INTERNAL;
+	snprintf(what, sizeof(what), "cannot store %s in %s", esc, room);
+	if ((rc = store_room_open(&f->st, STORE_VISIBLE, room, 1, &room_fd)) != 0 ||
+	    (rc = store_room_open(&f->st, STORE_STAGING, room, 1, &x->stage_dir)) != 0) {
+		if (rc == RD_ERR_SYSTEM)
+			store_fail(f, c, fr, errno, room, what);
+		else
+			code = RD_E_INTERNAL;
 		goto out;
 	}
 	/* conflicts */
 	e = store_exists(room_fd, x->name);
 	if (e < 0) {
-		code = RD_E_INTERNAL;
+		store_fail(f, c, fr, errno, room, what);
 		goto out;
 	}
 	r.u.put_ready.xfer_id = x->id;
@@ -779,34 +934,85 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		    fstatat(room_fd, x->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
 			replaced = (uint64_t)sb.st_size;
 	}
-	/* quota: committed files + uploads in flight (this one included) - what it replaces */
-	if (f->cfg.room_quota != 0) {
-		if (store_room_usage(room_fd, &used) != 0) {
-			code = RD_E_INTERNAL;
-			goto out;
-		}
-		pthread_mutex_lock(&f->lock);
-		inflight = active_room_bytes(f, room);
-		pthread_mutex_unlock(&f->lock);
-		after = used + inflight;
-		after = after > replaced ? after - replaced : 0;
-		if (after > f->cfg.room_quota) {
-			rd_format_size(used + inflight - x->size, hs, sizeof(hs));
-			rd_format_size(f->cfg.room_quota, hl, sizeof(hl));
-			fail(c, fr, RD_E_QUOTA,
-			     "room %s is over its quota: %s used or in flight, quota %s", room, hs,
-			     hl);
-			goto out;
-		}
-	}
+	/* the staging key first: a resumed staging file then counts once, by the declared size */
 	if (claim_key(f, x) != 0) {
 		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection",
 		     esc);
 		goto out;
 	}
-	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	if (fstatat(x->stage_dir, x->key, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= x->size)
+			staged = (uint64_t)sb.st_size;
+	} else if (errno != ENOENT) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	/* quota: committed files + what abandoned uploads left staged + uploads in progress
+	 * (this one included, by declared size) - what it replaces */
+	if (f->cfg.room_quota != 0) {
+		struct held_ctx hc = { f, room };
+
+		if (store_room_usage(room_fd, &used) != 0 ||
+		    store_staged_usage(x->stage_dir, staged_is_held, &hc, &staged_other) != 0) {
+			store_fail(f, c, fr, errno, room, what);
+			goto out;
+		}
+		pthread_mutex_lock(&f->lock);
+		inflight = active_room_bytes(f, room);
+		pthread_mutex_unlock(&f->lock);
+		after = used + staged_other + inflight;
+		after = after > replaced ? after - replaced : 0;
+		if (after > f->cfg.room_quota) {
+			rd_format_size(used + staged_other + inflight - x->size, hs, sizeof(hs));
+			rd_format_size(f->cfg.room_quota, hl, sizeof(hl));
+			fail(c, fr, RD_E_QUOTA,
+			     "room %s is over its quota: %s stored, staged or in flight, quota %s",
+			     room, hs, hl);
+			goto out;
+		}
+	}
+	/* per user: its uploads in progress (this one included) + what it left staged */
+	if (f->cfg.max_staged_per_user != 0) {
+		pthread_mutex_lock(&f->lock);
+		after = user_staged_bytes(f, nick, room, x->key);
+		pthread_mutex_unlock(&f->lock);
+		if (after > f->cfg.max_staged_per_user) {
+			rd_format_size(after - x->size, hs, sizeof(hs));
+			rd_format_size(f->cfg.max_staged_per_user, hl, sizeof(hl));
+			fail(c, fr, RD_E_QUOTA,
+			     "%s is over the limit per user for unfinished uploads: %s already in "
+			     "unfinished uploads of %s (running or interrupted), limit %s; finish or "
+			     "resume them first",
+			     esc, hs, nick, hl);
+			goto out;
+		}
+	}
+	/* free space for what is still to come, keeping min_free_bytes; the disk already
+	 * holds every staged byte and every reservation of an upload in progress */
+	if (fstatvfs(x->stage_dir, &vfs) == 0) {
+		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+		if (avail < f->cfg.min_free_bytes ||
+		    avail - f->cfg.min_free_bytes < x->size - staged) {
+			rd_format_size(x->size - staged, hs, sizeof(hs));
+			rd_format_size(avail, hl, sizeof(hl));
+			fail(c, fr, RD_E_NO_SPACE,
+			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
+			     hl);
+			goto out;
+		}
+	}
+	/* only now a staging file: a refused PUT leaves none behind */
+	x->fd = openat(x->stage_dir, x->key, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		       STORE_FILE_MODE);
-	if (x->fd < 0 || fstat(x->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+	if (x->fd >= 0)
+		created = 1;
+	else if (errno == EEXIST)
+		x->fd = openat(x->stage_dir, x->key, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (x->fd < 0 || fstat(x->fd, &sb) != 0) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
 		code = RD_E_INTERNAL;
 		goto out;
 	}
@@ -814,7 +1020,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	x->received = (uint64_t)sb.st_size;
 	if (x->received > x->size) {
 		if (ftruncate(x->fd, 0) != 0) {
-			code = RD_E_INTERNAL;
+			store_fail(f, c, fr, errno, room, what);
 			goto out;
 		}
 		x->received = 0;
@@ -824,19 +1030,6 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	x->offset0 = x->synced = x->received;
-	/* free space for what is still to come, keeping min_free_bytes */
-	if (fstatvfs(x->fd, &vfs) == 0) {
-		avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-		if (avail < f->cfg.min_free_bytes ||
-		    avail - f->cfg.min_free_bytes < x->size - x->received) {
-			rd_format_size(x->size - x->received, hs, sizeof(hs));
-			rd_format_size(avail, hl, sizeof(hl));
-			fail(c, fr, RD_E_NO_SPACE,
-			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
-			     hl);
-			goto out;
-		}
-	}
 	/* Reserve the blocks still to come: nothing to allocate while streaming, and a full
 	 * disk is reported now rather than halfway. KEEP_SIZE: the staging file's size stays
 	 * the count of bytes received, which resume relies on. */
@@ -849,6 +1042,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		     hs);
 		goto out;
 	}
+	/* accepted: a resumed staging file is in progress again, no longer abandoned */
+	abandoned_drop(f, room, x->key);
 	r.u.put_ready.offset = x->received;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
 		goto out;
@@ -863,6 +1058,10 @@ out:
 	if (x != NULL) {
 		if (x->hs != NULL)
 			(void)hasher_end(x->hs, 0, NULL);
+		if (created && x->received == 0)
+			(void)unlinkat(x->stage_dir, x->key, 0); /* refused: leave nothing */
+		else if (x->fd >= 0)
+			(void)store_release_reservation(x->fd, x->received);
 		if (x->fd >= 0)
 			close(x->fd);
 		if (x->stage_dir >= 0)
@@ -909,12 +1108,13 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 	}
 	rc = pwrite_all(x->fd, m.u.chunk.data.p, m.u.chunk.data.n, x->received);
 	if (rc != 0) {
-		int nospace = errno == ENOSPC || errno == EDQUOT;
+		int e = errno;
+		char what[200], esc[128];
 
-		fail(c, fr, nospace ? RD_E_NO_SPACE : RD_E_INTERNAL,
-		     "server could not store the data (%s); upload aborted",
-		     nospace ? "disk full" : "write error");
-		put_abort(f, c, fc, x, nospace);
+		snprintf(what, sizeof(what), "cannot write %s in %s; upload aborted",
+			 shown(x->name, esc, sizeof(esc)), x->room);
+		store_fail(f, c, fr, e, x->room, what);
+		put_abort(f, c, fc, x, e == ENOSPC || e == EDQUOT);
 		return 0;
 	}
 	x->received += m.u.chunk.data.n;
@@ -970,7 +1170,7 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF];
+	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF], what[200];
 	struct fclient *fc = rd_client_app_data(c);
 	uint8_t got[RD_SHA256_SIZE];
 	struct store_meta meta;
@@ -1011,16 +1211,25 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		return 0;
 	}
 	/* durable before visible */
+	snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc, x->room);
 	if (futimens(x->fd, NULL) != 0 || fsync(x->fd) != 0 || fstat(x->fd, &sb) != 0) {
-		fail(c, fr, RD_E_INTERNAL, "%s: server could not sync the data", esc);
+		store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
 		return 0;
 	}
-	if (store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd) != 0) {
+	if ((rc = store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd)) != 0) {
+		if (rc == RD_ERR_SYSTEM)
+			store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
-		return RD_E_INTERNAL;
+		return rc == RD_ERR_SYSTEM ? 0 : RD_E_INTERNAL;
 	}
 	code = commit(f, x, room_fd, stored, &existed);
+	if (code == RD_E_INTERNAL) { /* errno says why */
+		store_fail(f, c, fr, errno, x->room, what);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return 0;
+	}
 	if (code == RD_E_FILE_EXISTS) {
 		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
 		fail(c, fr, RD_E_FILE_EXISTS,
@@ -1245,6 +1454,13 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}
+	if (rc == RD_ERR_SYSTEM) {
+		char what[200];
+
+		snprintf(what, sizeof(what), "cannot read %s in %s", esc, room);
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
 	if (rc != 0) {
 		code = rc == RD_ERR_INVAL ? RD_E_BAD_FILENAME : RD_E_INTERNAL;
 		goto out;
@@ -1314,89 +1530,146 @@ out:
 
 /* ---- listing and deleting -------------------------------------------------------------- */
 
-static int entry_cmp(const void *a, const void *b)
+static int name_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct rd_file_entry *)a)->name,
-		      ((const struct rd_file_entry *)b)->name);
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The names in the room folder that sort after `after` (byte order), sorted; *out is an
+ * array of *n malloc'd names. */
+static int names_after(int room_fd, const char *after, char ***out, size_t *n)
+{
+	char **names = NULL, **tmp;
+	struct dirent *de;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+	int dfd, rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	dfd = openat(room_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return RD_ERR_SYSTEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (rd_filename_check(de->d_name, strlen(de->d_name)) != 0 ||
+		    strcmp(de->d_name, after) <= 0)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(names, cap * sizeof(*names));
+			if (tmp == NULL) {
+				rc = RD_ERR_NOMEM;
+				break;
+			}
+			names = tmp;
+		}
+		if ((names[cnt] = strdup(de->d_name)) == NULL) {
+			rc = RD_ERR_NOMEM;
+			break;
+		}
+		cnt++;
+	}
+	closedir(d);
+	if (rc != 0) {
+		while (cnt > 0)
+			free(names[--cnt]);
+		free(names);
+		return rc;
+	}
+	if (cnt > 1)
+		qsort(names, cnt, sizeof(*names), name_cmp);
+	*out = names;
+	*n = cnt;
+	return 0;
+}
+
+/* One page of the listing: the files after LIST.after, sorted, as many as fit one frame;
+ * FILE_LIST.more = 1 when names remain (the client asks again after the last one). */
 static uint16_t handle_list(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char room[RD_ROOM_BUF];
-	struct rd_file_entry *items = NULL, *tmp;
+	struct rd_file_entry *items = NULL;
 	struct store_meta meta;
-	struct dirent *de;
-	struct rd_msg r;
-	size_t n = 0, cap = 0, budget = 64;
-	DIR *d = NULL;
-	int room_fd = -1, dfd, fd;
+	struct rd_msg m, r;
+	char **names = NULL;
+	size_t n = 0, nnames = 0, i, len, budget;
+	int room_fd = -1, fd, more = 0, rc;
 	uint16_t code = 0;
 
+	rd_msg_init(&m, RD_MSG_LIST);
+	/* an empty payload (an earlier draft's LIST) is the first page */
+	if (fr->len > 0 && rd_msg_decode(RD_MSG_LIST, fr->payload, fr->len, &m) != 0)
+		return RD_E_MALFORMED;
 	rd_client_room(c, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) == 0) {
-		dfd = openat(room_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		d = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (d == NULL && dfd >= 0)
-			close(dfd);
-	}
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
+	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	if (rc == 0)
+		rc = names_after(room_fd, m.u.list.after, &names, &nnames);
+	if (rc == RD_ERR_SYSTEM) {
+		char what[96];
 
-		if (rd_filename_check(de->d_name, len) != 0 || strcmp(de->d_name, ".") == 0)
-			continue;
-		if (store_open_file(room_fd, de->d_name, &fd) != 0)
+		snprintf(what, sizeof(what), "cannot list %s", room);
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (rc != 0 && rc != RD_ERR_NOT_FOUND) { /* no folder yet: an empty room */
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	if (nnames > 0 && (items = calloc(nnames, sizeof(*items))) == NULL) {
+		code = RD_E_INTERNAL;
+		goto out;
+	}
+	budget = 2 + strlen(room) + 4 + 1;
+	for (i = 0; i < nnames; i++) {
+		len = strlen(names[i]);
+		if (store_open_file(room_fd, names[i], &fd) != 0)
 			continue; /* not a regular file, or gone */
-		if (store_file_info(&f->st, room, de->d_name, fd, &meta) != 0) {
-			close(fd);
-			continue;
-		}
+		rc = store_file_info(&f->st, room, names[i], fd, &meta);
 		close(fd);
-		/* the listing is one frame: stop before it would pass the payload limit */
-		budget += 2 + len + 8 + 8 + RD_SHA256_SIZE + 2 + strlen(meta.uploader) + 16;
-		if (budget > LIST_PAYLOAD_BUDGET)
+		if (rc != 0)
+			continue;
+		budget += 2 + len + 8 + 8 + RD_SHA256_SIZE + 2 + strlen(meta.uploader);
+		if (budget > LIST_PAYLOAD_BUDGET) {
+			more = 1; /* this one and the rest: next page */
 			break;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			tmp = realloc(items, cap * sizeof(*items));
-			if (tmp == NULL) {
-				code = RD_E_INTERNAL;
-				goto out;
-			}
-			items = tmp;
 		}
-		memset(&items[n], 0, sizeof(items[n]));
-		memcpy(items[n].name, de->d_name, len + 1);
+		memcpy(items[n].name, names[i], len + 1);
 		items[n].size = meta.size;
 		items[n].mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
 		memcpy(items[n].sha256, meta.sha256, RD_SHA256_SIZE);
 		snprintf(items[n].uploader, sizeof(items[n].uploader), "%s", meta.uploader);
 		n++;
 	}
-	if (n > 1)
-		qsort(items, n, sizeof(*items), entry_cmp);
 	rd_msg_init(&r, RD_MSG_FILE_LIST);
 	snprintf(r.u.file_list.room, sizeof(r.u.file_list.room), "%s", room);
 	r.u.file_list.count = (uint32_t)n;
 	r.u.file_list.items = items;
+	r.u.file_list.more = (uint8_t)more;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) == RD_ERR_INVAL)
 		code = RD_E_INTERNAL;
 out:
-	if (d != NULL)
-		closedir(d);
+	for (i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
 	if (room_fd >= 0)
 		close(room_fd);
 	free(items);
+	rd_msg_clear(&m);
 	return code;
 }
 
 static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32];
+	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], what[200];
 	struct stat sb;
 	struct rd_msg m, r;
-	int room_fd = -1;
+	int room_fd = -1, rc;
 	uint16_t code = 0;
 
 	if (!name_field_ok(fr))
@@ -1407,9 +1680,19 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	shown(m.u.name.name, esc, sizeof(esc));
-	if (store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd) != 0 ||
-	    fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISREG(sb.st_mode) || unlinkat(room_fd, m.u.name.name, 0) != 0) {
+	snprintf(what, sizeof(what), "cannot remove %s in %s", esc, room);
+	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	if (rc == 0 && fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	if (rc == 0 && !S_ISREG(sb.st_mode))
+		rc = RD_ERR_NOT_FOUND;
+	if (rc == 0 && unlinkat(room_fd, m.u.name.name, 0) != 0)
+		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	if (rc == RD_ERR_SYSTEM) {
+		store_fail(f, c, fr, errno, room, what);
+		goto out;
+	}
+	if (rc != 0) {
 		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}

@@ -192,28 +192,29 @@ out:
 	return rc;
 }
 
-int store_check_inside(int dir_fd, const char *name, int fd)
+int store_check_inside(int dir_fd, int fd)
 {
 	char dpath[PATH_MAX], fpath[PATH_MAX];
-	struct stat a, b;
+	struct stat d, a;
 	size_t dl;
 	int rc1, rc2;
 
-	if (name == NULL || rd_filename_check(name, strlen(name)) != 0)
+	/* Judged from the two descriptors only: looking the name up again would see a newer
+	 * version committed since the open (a rename over it) and fail a reader for nothing. */
+	if (fstat(fd, &a) != 0 || fstat(dir_fd, &d) != 0)
 		return RD_ERR_INVAL;
-	if (fstat(fd, &a) != 0 || fstatat(dir_fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0)
-		return RD_ERR_INVAL;
-	if (!S_ISREG(a.st_mode) || !S_ISREG(b.st_mode) || a.st_dev != b.st_dev ||
-	    a.st_ino != b.st_ino)
+	if (!S_ISREG(a.st_mode) || !S_ISDIR(d.st_mode) || a.st_dev != d.st_dev)
 		return RD_ERR_INVAL;
 	rc1 = fd_path(dir_fd, dpath, sizeof(dpath));
 	rc2 = fd_path(fd, fpath, sizeof(fpath));
 	if (rc1 < 0 || rc2 < 0)
 		return RD_ERR_INVAL;
 	if (rc1 == 0 || rc2 == 0)
-		return 0; /* no /proc: the inode identity above is the check */
+		return 0; /* no /proc: the device identity above is the check */
+	/* "DIR/NAME", or "DIR/NAME (deleted)" once replaced: directly inside DIR either way */
 	dl = strlen(dpath);
-	if (strncmp(dpath, fpath, dl) != 0 || fpath[dl] != '/' || strcmp(fpath + dl + 1, name) != 0)
+	if (strncmp(dpath, fpath, dl) != 0 || fpath[dl] != '/' || fpath[dl + 1] == '\0' ||
+	    strchr(fpath + dl + 1, '/') != NULL)
 		return RD_ERR_INVAL;
 	return 0;
 }
@@ -242,7 +243,7 @@ int store_open_file(int room_fd, const char *name, int *out_fd)
 		rc = RD_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((rc = store_check_inside(room_fd, name, fd)) != 0)
+	if ((rc = store_check_inside(room_fd, fd)) != 0)
 		goto out;
 	*out_fd = fd;
 	fd = -1;
@@ -637,7 +638,7 @@ static DIR *dir_reopen(int dir_fd)
 	return d;
 }
 
-int store_room_usage(int room_fd, uint64_t *bytes)
+static int usage_of(int dir_fd, store_held_fn held, void *user, uint64_t *bytes)
 {
 	struct dirent *de;
 	struct stat sb;
@@ -648,18 +649,110 @@ int store_room_usage(int room_fd, uint64_t *bytes)
 		*bytes = 0;
 	if (bytes == NULL)
 		return RD_ERR_INVAL;
-	d = dir_reopen(room_fd);
+	d = dir_reopen(dir_fd);
 	if (d == NULL)
 		return RD_ERR_SYSTEM;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(room_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (held != NULL && held(de->d_name, user))
+			continue;
+		if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(sb.st_mode))
 			sum += (uint64_t)sb.st_size;
 	}
 	closedir(d);
 	*bytes = sum;
+	return 0;
+}
+
+int store_room_usage(int room_fd, uint64_t *bytes)
+{
+	return usage_of(room_fd, NULL, NULL, bytes);
+}
+
+int store_staged_usage(int stage_fd, store_held_fn held, void *user, uint64_t *bytes)
+{
+	return usage_of(stage_fd, held, user, bytes);
+}
+
+#define PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+
+int store_release_reservation(int fd, uint64_t keep)
+{
+	struct stat sb;
+	uint64_t alloc;
+
+	if (fstat(fd, &sb) != 0)
+		return RD_ERR_SYSTEM;
+	alloc = (uint64_t)sb.st_blocks * 512u;
+	/* Punch whatever can lie past keep (allocated bytes bound it), then truncate: either
+	 * alone leaves KEEP_SIZE blocks behind on some filesystems. EOPNOTSUPP: truncate only. */
+	if (alloc > 0 && fallocate(fd, PUNCH, (off_t)keep, (off_t)alloc) != 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		return RD_ERR_SYSTEM;
+	if (ftruncate(fd, (off_t)keep) != 0)
+		return RD_ERR_SYSTEM;
+	return 0;
+}
+
+static void release_room(int dfd, unsigned *released)
+{
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd;
+
+	d = dir_reopen(dfd);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		/* more blocks than the size needs (rounded up to 64 KiB): a reservation */
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    (uint64_t)sb.st_blocks * 512u > (uint64_t)sb.st_size + 65536u &&
+		    store_release_reservation(fd, (uint64_t)sb.st_size) == 0) {
+			/* the staging TTL counts from the last write, not from this */
+			struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+
+			(void)futimens(fd, ts);
+			(*released)++;
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+int store_release_all(const struct store *st, unsigned *released)
+{
+	struct dirent *de;
+	unsigned dummy = 0;
+	DIR *d;
+	int rfd;
+
+	if (released == NULL)
+		released = &dummy;
+	*released = 0;
+	if (st == NULL)
+		return RD_ERR_INVAL;
+	d = dir_reopen(st->staging_fd);
+	if (d == NULL)
+		return RD_ERR_SYSTEM;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || rd_room_check(de->d_name, strlen(de->d_name)) != 0)
+			continue;
+		rfd = openat(st->staging_fd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (rfd < 0)
+			continue;
+		release_room(rfd, released);
+		close(rfd);
+	}
+	closedir(d);
 	return 0;
 }
 
@@ -732,4 +825,3 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 	closedir(d);
 	return 0;
 }
-

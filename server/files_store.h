@@ -69,10 +69,11 @@ enum store_tree {
  * not exist and create == 0, RD_ERR_INVAL for a bad room name, RD_ERR_SYSTEM. */
 int store_room_open(const struct store *st, enum store_tree tree, const char *room, int create,
 		    int *out_fd);
-/* 0 if fd is the regular file called name directly inside the folder dir_fd: same device
- * and inode, and (where /proc is mounted) the resolved path of fd is the resolved path of
- * dir_fd + "/" + name. RD_ERR_INVAL otherwise. */
-int store_check_inside(int dir_fd, const char *name, int fd);
+/* 0 if fd is a regular file directly inside the folder dir_fd: same device and (where
+ * /proc is mounted) the resolved path of fd is in the resolved folder of dir_fd. Judged
+ * from the descriptors alone, never by looking a name up again, so a file replaced (renamed
+ * over) since it was opened still passes. RD_ERR_INVAL otherwise. */
+int store_check_inside(int dir_fd, int fd);
 /* Open the committed file name in the room folder for reading (O_NOFOLLOW, regular files
  * only, checked with store_check_inside). RD_ERR_NOT_FOUND, RD_ERR_INVAL, RD_ERR_SYSTEM. */
 int store_open_file(int room_fd, const char *name, int *out_fd);
@@ -109,6 +110,19 @@ int store_commit(int from_dir, const char *from, int to_dir, const char *to, int
 int store_exists(int dir_fd, const char *name);
 /* Sum of the sizes of the regular files in a room folder (fd not moved or closed). */
 int store_room_usage(int room_fd, uint64_t *bytes);
+/* The same for a staging folder, leaving out the files for which held(name, user) returns
+ * non-zero (uploads in progress, counted by their declared size instead). */
+typedef int (*store_held_fn)(const char *name, void *user);
+int store_staged_usage(int stage_fd, store_held_fn held, void *user, uint64_t *bytes);
+
+/* Give back the blocks reserved beyond the first keep bytes of the staging file fd
+ * (fallocate PUNCH_HOLE over them, then truncate to keep): what stays is the data a
+ * resume can use. 0, or RD_ERR_SYSTEM with errno. */
+int store_release_reservation(int fd, uint64_t keep);
+/* store_release_reservation on every staging file (at start, when no upload holds any),
+ * keeping each file's size. *released counts the files that held more blocks than their
+ * size needs. */
+int store_release_all(const struct store *st, unsigned *released);
 
 /* Remove staging files (all rooms) last written more than ttl_s seconds before now_s.
  * Before removing one, claim(room, key, 0, user) must return 0 (it then holds the key so

@@ -63,7 +63,11 @@ static void usage(FILE *to)
 		"Files (sizes in bytes or with K, M, G, T: powers of 1024):\n"
 		"  --store DIR              the room folders (default ./roomdrop-store)\n"
 		"  --max-file-size SIZE     largest file accepted (default 4G, 0 = no limit)\n"
-		"  --room-quota SIZE        bytes per room folder (default 0 = no limit)\n"
+		"  --room-quota SIZE        bytes per room folder, staged uploads included\n"
+		"                           (default 0 = no limit)\n"
+		"  --max-staged-per-user SIZE\n"
+		"                           bytes one nickname may have in unfinished uploads,\n"
+		"                           running or abandoned (default 8G, 0 = no limit)\n"
 		"  --min-free SIZE          keep this much disk free (default 64M)\n"
 		"  --staging-ttl T          remove abandoned partial uploads after T (default 24h)\n"
 		"Administration:\n"
@@ -213,7 +217,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
 		O_LISTEN = 256, O_ROOMS, O_MAXC, O_PINGI, O_PINGT, O_REGT, O_LOG, O_STORE, O_MAXF,
-		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM, O_RATE
+		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM, O_RATE,
+		O_USTAGED
 	};
 	static const struct option lo[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -227,6 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"max-file-size", required_argument, NULL, O_MAXF},
 		{"room-quota", required_argument, NULL, O_QUOTA},
 		{"min-free", required_argument, NULL, O_MINFREE},
+		{"max-staged-per-user", required_argument, NULL, O_USTAGED},
 		{"staging-ttl", required_argument, NULL, O_STTL},
 		{"ctl-socket", required_argument, NULL, O_CTL},
 		{"port-file", required_argument, NULL, O_PORTFILE},
@@ -308,6 +314,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_size(optarg, &v) != 0)
 				return bad("--room-quota", optarg, "a size such as 1G");
 			o->files.room_quota = v;
+			break;
+		case O_USTAGED:
+			if (parse_size(optarg, &v) != 0)
+				return bad("--max-staged-per-user", optarg, "a size such as 8G");
+			o->files.max_staged_per_user = v;
 			break;
 		case O_MINFREE:
 			if (parse_size(optarg, &v) != 0)

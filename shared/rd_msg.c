@@ -282,8 +282,11 @@ static const struct field f_file_entry[] = {
 	RAW(rd_file_entry, sha256), CHARS(rd_file_entry, uploader, N_NICK | N_EMPTY_OK), END
 };
 static const struct list_desc l_file = { sizeof(struct rd_file_entry), f_file_entry };
+/* A listing comes in pages: LIST after the last name of a FILE_LIST whose `more` is 1. */
+static const struct field f_list[] = { CHARS(rd_msg_list, after, N_FILE | N_EMPTY_OK), END };
 static const struct field f_file_list[] = {
-	CHARS(rd_msg_file_list, room, N_ROOM), LIST(rd_msg_file_list, count, items, l_file), END
+	CHARS(rd_msg_file_list, room, N_ROOM), LIST(rd_msg_file_list, count, items, l_file),
+	ENUM(rd_msg_file_list, more, 0, 1), END
 };
 static const struct field f_name[] = { CHARS(rd_msg_name, name, N_FILE), END };
 static const struct field f_file_notice[] = {
@@ -351,7 +354,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_GET_BEGIN, f_get_begin },
 	{ RD_MSG_GET_CHUNK, f_chunk },
 	{ RD_MSG_GET_END, f_xfer_id },
-	{ RD_MSG_LIST, f_empty },
+	{ RD_MSG_LIST, f_list },
 	{ RD_MSG_FILE_LIST, f_file_list },
 	{ RD_MSG_DELETE, f_name },
 	{ RD_MSG_FILE_NOTICE, f_file_notice },

@@ -97,7 +97,8 @@ struct rd_msg_put_done { uint32_t xfer_id; char name[RD_NAME_BUF]; uint64_t size
 struct rd_msg_get { char name[RD_NAME_BUF]; uint64_t offset; };
 struct rd_msg_get_begin { uint32_t xfer_id; char name[RD_NAME_BUF]; uint64_t size; uint64_t offset; uint64_t mtime_ms; uint8_t sha256[RD_SHA256_SIZE]; };
 struct rd_file_entry { char name[RD_NAME_BUF]; uint64_t size; uint64_t mtime_ms; uint8_t sha256[RD_SHA256_SIZE]; char uploader[RD_NICK_BUF]; };
-struct rd_msg_file_list { char room[RD_ROOM_BUF]; uint32_t count; struct rd_file_entry *items; };
+struct rd_msg_list { char after[RD_NAME_BUF]; }; /* "" = from the first name */
+struct rd_msg_file_list { char room[RD_ROOM_BUF]; uint32_t count; struct rd_file_entry *items; uint8_t more; };
 struct rd_msg_name { char name[RD_NAME_BUF]; }; /* DELETE */
 struct rd_msg_file_notice { uint8_t event; char room[RD_ROOM_BUF]; char nick[RD_NICK_BUF]; char name[RD_NAME_BUF]; uint64_t size; };
 struct rd_msg_xfer_cancel { uint32_t xfer_id; uint16_t code; struct rd_str reason; };
@@ -149,6 +150,7 @@ struct rd_msg {
 		struct rd_msg_put_done put_done;
 		struct rd_msg_get get;
 		struct rd_msg_get_begin get_begin;
+		struct rd_msg_list list;
 		struct rd_msg_file_list file_list;
 		struct rd_msg_name name;         /* DELETE */
 		struct rd_msg_file_notice file_notice;

@@ -71,6 +71,8 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_BUSY, "file busy with another transfer" },
 	{ RD_E_PERMISSION, "permission denied" },
 	{ RD_E_NO_SUCH_TRANSFER, "no such transfer" },
+	{ RD_E_READ_ONLY, "the server's store is read-only" },
+	{ RD_E_STORAGE, "the server could not read or write its store" },
 	{ RD_E_INTERNAL, "internal server error" },
 	{ RD_E_SHUTTING_DOWN, "server shutting down" },
 };

@@ -185,6 +185,8 @@ enum rd_wire_err {
 	RD_E_BUSY = 509,            /* another transfer holds this name */
 	RD_E_PERMISSION = 510,
 	RD_E_NO_SUCH_TRANSFER = 511,
+	RD_E_READ_ONLY = 512,       /* the server's store is read-only */
+	RD_E_STORAGE = 513,         /* the store failed: permission or I/O error */
 	/* 9xx: server */
 	RD_E_INTERNAL = 900,
 	RD_E_SHUTTING_DOWN = 901,

@@ -3,6 +3,9 @@
  *   rawput --port P [--nick N] [--room R] name-put|name-get|name-rm HEXNAME
  *       PUT / GET / DELETE with a file name given as hex bytes (any bytes, any length);
  *       prints "code N" (0 when the server accepted it) and exits 0.
+ *   rawput --port P [...] list-raw HEXPAYLOAD
+ *       LIST with this payload ("" = an empty payload); prints "count N more M last NAME"
+ *       for the FILE_LIST page, or "code N", and exits 0.
  *   rawput --port P [...] put FILE [--name NAME] [--mode 0|1|2] [--lie-sha] [--short]
  *          [--corrupt-chunk K] [--bad-offset K] [--bad-zlib K] [--stop-after K]
  *          [--wait-file PATH] [--chunk BYTES]
@@ -110,6 +113,44 @@ static int report(struct rd_conn *c, int rc, uint16_t werr)
 	}
 	out("error 0 %s", rd_strerror(rc));
 	return 3;
+}
+
+/* LIST with a payload given as hex (possibly empty). */
+static int raw_list(struct rd_conn *c, const char *hex)
+{
+	struct rd_frame f;
+	struct rd_msg m;
+	uint16_t werr = 0;
+	uint32_t req;
+	uint8_t *p;
+	size_t n = 0;
+	int rc;
+
+	p = hex[0] != '\0' ? unhex(hex, &n) : NULL;
+	if (hex[0] != '\0' && p == NULL) {
+		fprintf(stderr, "rawput: bad hex payload\n");
+		return 2;
+	}
+	req = rd_conn_next_id(c);
+	rc = rd_conn_send(c, RD_MSG_LIST, req, p, n, 0);
+	free(p);
+	if (rc == 0)
+		rc = rd_conn_wait_reply(c, req, 30000, &f, &werr);
+	if (rc == RD_ERR_REMOTE) {
+		out("code %u", werr);
+		return 0;
+	}
+	if (rc != 0)
+		return report(c, rc, werr);
+	if (f.hdr.type != RD_MSG_FILE_LIST ||
+	    rd_msg_decode(RD_MSG_FILE_LIST, f.payload, f.len, &m) != 0) {
+		out("error 0 not a FILE_LIST");
+		return 3;
+	}
+	out("count %" PRIu32 " more %u last %s", m.u.file_list.count, m.u.file_list.more,
+	    m.u.file_list.count > 0 ? m.u.file_list.items[m.u.file_list.count - 1].name : "");
+	rd_msg_clear(&m);
+	return 0;
 }
 
 /* PUT / GET / DELETE with raw name bytes: the payload is built by hand, since the codec
@@ -269,6 +310,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: rawput --port P [--nick N] [--room R] name-put|name-get|name-rm HEX\n"
+		"       rawput --port P [...] list-raw HEXPAYLOAD\n"
 		"       rawput --port P [...] put FILE [fault options] (see the source)\n");
 	return 2;
 }
@@ -339,6 +381,8 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "name-put") == 0 || strcmp(cmd, "name-get") == 0 ||
 		 strcmp(cmd, "name-rm") == 0)
 		rc = raw_name(c, cmd, arg);
+	else if (strcmp(cmd, "list-raw") == 0)
+		rc = raw_list(c, arg);
 	else
 		rc = usage();
 	rd_conn_close(c);

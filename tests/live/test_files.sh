@@ -137,6 +137,17 @@ printf 'mine\n' >"$out/hello.txt"
 run 6 rdc --nick bob -o "$out" get hello.txt
 [[ $(<"$out/hello.txt") == mine ]] || fail "get replaced a local file without --overwrite"
 run 0 rdc --nick bob -o "$out" --overwrite get hello.txt
+# the server's answer comes before the local conflict: a name the room does not have is
+# "no file" (exit 5) even when a local file has that name
+printf 'mine\n' >"$out/only-here.txt"
+run 5 rdc --nick bob -o "$out" get only-here.txt
+contains "$OUT" "no file only-here.txt"
+[[ $(<"$out/only-here.txt") == mine && ! -e $out/only-here.txt.part ]] ||
+	fail "get of a missing remote file touched the local one"
+# a conflict is still a conflict, and the next name on that connection is answered
+run 6 rdc --nick bob -o "$out" get hello.txt only-here.txt
+contains "$OUT" "hello.txt already exists"
+contains "$OUT" "no file only-here.txt"
 cmp "$work/hello.txt" "$out/hello.txt" || fail "get --overwrite did not replace"
 
 # rm, and a second rm of the same name

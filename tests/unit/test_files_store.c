@@ -1,19 +1,32 @@
 /* test_files_store.c - the server's storage helpers (server/files_store.c): rename
  * candidates, metadata records (hostile ones included), staging keys, atomic commit with
  * and without replacement, room folders and files that must not be symlinks or escape the
- * store, stale metadata rebuilt by hashing, room usage, the staging sweep.
+ * store, stale metadata rebuilt by hashing, room and staged usage, reservations given back,
+ * the staging sweep.
  *
- * files_store.c belongs to the server program, not to libroomdrop, so it is compiled
- * into this test directly. Every test works in its own temporary store. */
+ * files_store.c belongs to the server program, not to libroomdrop: this test links its
+ * object (build/obj/server/files_store.o, see the Makefile) and uses only what
+ * files_store.h declares. Every test works in its own temporary store. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "../../server/files_store.c"
+#include "../../server/files_store.h"
+#include "rd_err.h"
+#include "rd_hash.h"
+#include "rd_names.h"
 
 struct fixture {
 	char dir[64];  /* temporary parent */
@@ -37,15 +50,46 @@ static int setup(void **state)
 	return 0;
 }
 
+static int64_t mtime_ns_of(const struct stat *sb)
+{
+	return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+/* The record of name in room as the store wrote it, parsed. */
+static int meta_read(const struct store *st, const char *room, const char *name,
+		     struct store_meta *m)
+{
+	char buf[1024];
+	ssize_t n;
+	int dfd, fd, rc;
+
+	if ((rc = store_room_open(st, STORE_META, room, 0, &dfd)) != 0)
+		return rc;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW);
+	close(dfd);
+	if (fd < 0)
+		return errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return RD_ERR_SYSTEM;
+	return store_meta_parse(buf, (size_t)n, m);
+}
+
 static int rm_rf_at(int dfd)
 {
 	struct dirent *de;
-	DIR *d = dir_reopen(dfd);
 	struct stat sb;
+	DIR *d;
 	int sub;
 
-	if (d == NULL)
+	sub = openat(dfd, ".", O_RDONLY | O_DIRECTORY);
+	d = sub >= 0 ? fdopendir(sub) : NULL;
+	if (d == NULL) {
+		if (sub >= 0)
+			close(sub);
 		return -1;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -273,10 +317,12 @@ static void test_open_file_refuses_links_and_specials(void **state)
 	assert_int_equal(mkfifoat(room, "fifo", 0600), 0);
 	assert_int_equal(mkdirat(room, "sub", 0700), 0);
 	assert_int_equal(store_open_file(room, "ok.txt", &fd), 0);
-	assert_int_equal(store_check_inside(room, "ok.txt", fd), 0);
-	/* the descriptor is not what another name points at */
-	write_file(room, "other.txt", "other");
-	assert_int_equal(store_check_inside(room, "other.txt", fd), RD_ERR_INVAL);
+	assert_int_equal(store_check_inside(room, fd), 0);
+	close(fd);
+	/* a descriptor of something outside the room folder is refused */
+	fd = open("/etc/passwd", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(store_check_inside(room, fd), RD_ERR_INVAL);
 	close(fd);
 	assert_int_equal(store_open_file(room, "link", &fd), RD_ERR_NOT_FOUND);
 	assert_int_equal(store_open_file(room, "fifo", &fd), RD_ERR_NOT_FOUND);
@@ -284,6 +330,27 @@ static void test_open_file_refuses_links_and_specials(void **state)
 	assert_int_equal(store_open_file(room, "../store", &fd), RD_ERR_INVAL);
 	assert_int_equal(store_open_file(room, "missing", &fd), RD_ERR_NOT_FOUND);
 	assert_int_equal(fd, -1);
+	close(room);
+}
+
+/* A reader holds the version it opened: a new version renamed over the name afterwards
+ * (a concurrent commit) does not make the open descriptor fail the check. */
+static void test_opened_file_survives_a_replacing_commit(void **state)
+{
+	struct fixture *fx = *state;
+	int room, fd, fd2;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_VISIBLE, "general", 1, &room), 0);
+	write_file(room, "v.bin", "old");
+	assert_int_equal(store_open_file(room, "v.bin", &fd), 0);
+	write_file(room, ".new", "new version");
+	assert_int_equal(store_commit(room, ".new", room, "v.bin", 1), 0);
+	assert_int_equal(store_check_inside(room, fd), 0);
+	/* and the name now opens the new version */
+	assert_int_equal(store_open_file(room, "v.bin", &fd2), 0);
+	assert_int_equal(store_check_inside(room, fd2), 0);
+	close(fd2);
+	close(fd);
 	close(room);
 }
 
@@ -346,6 +413,69 @@ static void test_room_usage_counts_regular_files(void **state)
 	close(room);
 }
 
+static int held_is_k1(const char *name, void *user)
+{
+	(void)user;
+	return strcmp(name, "k1") == 0;
+}
+
+static void test_staged_usage_leaves_out_held_files(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t used;
+	int dir;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_STAGING, "general", 1, &dir), 0);
+	write_file(dir, "k1", "12345");
+	write_file(dir, "k2", "123");
+	assert_int_equal(store_staged_usage(dir, NULL, NULL, &used), 0);
+	assert_int_equal(used, 8);
+	assert_int_equal(store_staged_usage(dir, held_is_k1, NULL, &used), 0);
+	assert_int_equal(used, 3);
+	close(dir);
+}
+
+/* A reservation (KEEP_SIZE blocks past the data) is given back; the data and the size
+ * a resume relies on stay. */
+static void test_release_reservation_keeps_the_data(void **state)
+{
+	struct fixture *fx = *state;
+	char buf[16];
+	struct stat sb;
+	int dir, fd;
+
+	assert_int_equal(store_room_open(&fx->st, STORE_STAGING, "general", 1, &dir), 0);
+	fd = openat(dir, "k", O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 10, 8 << 20) != 0) {
+		close(fd);
+		close(dir);
+		skip(); /* the filesystem of /tmp cannot reserve */
+	}
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_true((uint64_t)sb.st_blocks * 512u >= 8u << 20);
+	assert_int_equal(store_release_reservation(fd, 10), 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, 10);
+	assert_true((uint64_t)sb.st_blocks * 512u <= 65536u);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	/* and at start, for every staging file */
+	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, 10, 8 << 20), 0);
+	{
+		unsigned n = 0;
+
+		assert_int_equal(store_release_all(&fx->st, &n), 0);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_size, 10);
+	assert_true((uint64_t)sb.st_blocks * 512u <= 65536u);
+	close(fd);
+	close(dir);
+}
+
 static int claim_busy_k2(const char *room, const char *key, int release, void *user)
 {
 	int *released = user;
@@ -393,9 +523,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_room_folders_are_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_refuses_links_and_specials, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_opened_file_survives_a_replacing_commit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_file_info_uses_or_rebuilds_metadata, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_room_usage_counts_regular_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_staged_usage_leaves_out_held_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_reservation_keeps_the_data, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_removes_only_stale_unclaimed, setup,
 						teardown),

@@ -218,7 +218,7 @@ static int sample(uint16_t type, struct rd_msg *m)
 		memcpy(m->u.get_begin.sha256, sha, sizeof(sha));
 		break;
 	case RD_MSG_FILE_LIST:
-		m->u.file_list = (struct rd_msg_file_list){ "general", 2, files_s };
+		m->u.file_list = (struct rd_msg_file_list){ "general", 2, files_s, 1 };
 		break;
 	case RD_MSG_DELETE:
 		strcpy(m->u.name.name, "old.txt");
@@ -230,9 +230,11 @@ static int sample(uint16_t type, struct rd_msg *m)
 	case RD_MSG_XFER_CANCEL:
 		m->u.xfer_cancel = (struct rd_msg_xfer_cancel){ 20, RD_E_HASH_MISMATCH, reason };
 		break;
+	case RD_MSG_LIST:
+		strcpy(m->u.list.after, "report.pdf");
+		break;
 	case RD_MSG_ROOMS:
 	case RD_MSG_LEAVE:
-	case RD_MSG_LIST:
 	case RD_MSG_CTL_LIST:
 		break;
 	default:
@@ -454,8 +456,7 @@ static void test_every_type_round_trips(void **state)
 
 static void test_empty_types_have_empty_payload(void **state)
 {
-	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_LIST,
-					  RD_MSG_CTL_LIST };
+	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_CTL_LIST };
 	struct rd_buf b;
 	struct rd_msg d;
 
@@ -1023,6 +1024,8 @@ static void build_list(struct rd_buf *b, uint16_t type, uint32_t count, uint32_t
 			break;
 		}
 	}
+	if (type == RD_MSG_FILE_LIST) /* u8 more */
+		assert_int_equal(rd_buf_put_u8(b, 0), 0);
 }
 
 static void test_list_count_lies_are_refused_before_allocating(void **state)
@@ -1410,7 +1413,10 @@ static void test_protocol_md_example_values(void **state)
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_FILE_LIST);
 	memcpy(file.sha256, abc_sha, sizeof(abc_sha));
-	m.u.file_list = (struct rd_msg_file_list){ "general", 1, &file };
+	m.u.file_list = (struct rd_msg_file_list){ "general", 1, &file, 1 };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_LIST);
+	strcpy(m.u.list.after, "a.txt");
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
 	m.u.file_notice = (struct rd_msg_file_notice){ 1, "general", "alice", "a.txt", 3 };

@@ -830,7 +830,7 @@ static void b_file_list(struct rd_msg *m)
 {
 	file_items[0] = (struct rd_file_entry){ "a.txt", 3, T_MS, { 0 }, "alice" };
 	memcpy(file_items[0].sha256, sha_abc, sizeof(sha_abc));
-	M->file_list = (struct rd_msg_file_list){ "general", 1, file_items };
+	M->file_list = (struct rd_msg_file_list){ "general", 1, file_items, 1 };
 }
 static void c_file_list(const struct rd_msg *m)
 {
@@ -843,6 +843,15 @@ static void c_file_list(const struct rd_msg *m)
 	assert_true(e->size == 3 && e->mtime_ms == T_MS);
 	assert_memory_equal(e->sha256, sha_abc, sizeof(sha_abc));
 	assert_string_equal(e->uploader, "alice");
+	assert_int_equal(M->file_list.more, 1);
+}
+static void b_list(struct rd_msg *m)
+{
+	strcpy(M->list.after, "a.txt");
+}
+static void c_list(const struct rd_msg *m)
+{
+	assert_string_equal(M->list.after, "a.txt");
 }
 static void b_delete(struct rd_msg *m)
 {
@@ -934,7 +943,7 @@ static const struct entry entries[] = {
 	{ "get_begin", RD_MSG_GET_BEGIN, 1, b_get_begin, c_get_begin },
 	{ "get_chunk", RD_MSG_GET_CHUNK, 1, b_chunk, c_chunk },
 	{ "get_end", RD_MSG_GET_END, 1, b_xfer, c_xfer },
-	{ "list", RD_MSG_LIST, 1, b_empty, c_empty },
+	{ "list", RD_MSG_LIST, 1, b_list, c_list },
 	{ "file_list", RD_MSG_FILE_LIST, 1, b_file_list, c_file_list },
 	{ "delete", RD_MSG_DELETE, 1, b_delete, c_delete },
 	{ "file_notice", RD_MSG_FILE_NOTICE, 0, b_file_notice, c_file_notice },
@@ -995,6 +1004,8 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_BUSY, "BUSY" },
 	{ RD_E_PERMISSION, "PERMISSION" },
 	{ RD_E_NO_SUCH_TRANSFER, "NO_SUCH_TRANSFER" },
+	{ RD_E_READ_ONLY, "READ_ONLY" },
+	{ RD_E_STORAGE, "STORAGE" },
 	{ RD_E_INTERNAL, "INTERNAL" },
 	{ RD_E_SHUTTING_DOWN, "SHUTTING_DOWN" },
 };
