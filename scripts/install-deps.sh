@@ -75,6 +75,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
 fi
 need_lib zlib zlib1g-dev
 need_lib libcrypto libssl-dev
+need_lib libutf8proc libutf8proc-dev
 need_lib cmocka libcmocka-dev
 need_lib libedit libedit-dev
 need_lib gtk4 libgtk-4-dev
