@@ -88,6 +88,7 @@ fi
 need_cmd xvfb Xvfb
 need_cmd xauth xauth
 need_cmd xdotool xdotool
+need_cmd xclip xclip
 need_cmd x11-apps xwd
 need_cmd imagemagick convert magick
 # benchmarks and live tests
