@@ -663,7 +663,7 @@ static size_t columns(const char *s)
 
 int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 {
-	char esc[64], hs[32], when[32], hex[65];
+	char esc[64], hs[32], when[32], hex[65], up[96], room[96];
 	struct rd_msg m, r;
 	uint16_t werr = 0;
 	size_t i, w = 4, len;
@@ -677,7 +677,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		return remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL, 0);
 	}
 	if (r.u.file_list.count == 0) {
-		printf("no files in %s\n", r.u.file_list.room);
+		printf("no files in %s\n", shown(r.u.file_list.room, room, sizeof(room)));
 		rd_msg_clear(&r);
 		return CLI_OK;
 	}
@@ -699,10 +699,11 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		rd_hex(e->sha256, RD_SHA256_SIZE, hex);
 		hex[12] = '\0';
 		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs,
-		       when, hex, e->uploader[0] != '\0' ? e->uploader : "?");
+		       when, hex,
+		       e->uploader[0] != '\0' ? shown(e->uploader, up, sizeof(up)) : "?");
 	}
 	printf("%" PRIu32 " file%s in %s\n", r.u.file_list.count,
-	       r.u.file_list.count == 1 ? "" : "s", r.u.file_list.room);
+	       r.u.file_list.count == 1 ? "" : "s", shown(r.u.file_list.room, room, sizeof(room)));
 	fflush(stdout);
 	rd_msg_clear(&r);
 	return CLI_OK;
@@ -751,7 +752,7 @@ int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **a
 
 int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 {
-	char esc[NAME_SHOWN], hs[32];
+	char esc[NAME_SHOWN], hs[32], nick[96];
 	struct rd_msg m;
 
 	if (f == NULL)
@@ -761,13 +762,14 @@ int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 		if (rd_msg_decode(RD_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
 			return 1;
 		shown(m.u.file_notice.name, esc, sizeof(esc));
+		shown(m.u.file_notice.nick, nick, sizeof(nick));
 		rd_format_size(m.u.file_notice.size, hs, sizeof(hs));
 		if (m.u.file_notice.event == RD_FILE_REMOVED)
-			fprintf(out, "* %s removed %s\n", m.u.file_notice.nick, esc);
+			fprintf(out, "* %s removed %s\n", nick, esc);
 		else if (m.u.file_notice.event == RD_FILE_REPLACED)
-			fprintf(out, "* %s replaced %s (%s)\n", m.u.file_notice.nick, esc, hs);
+			fprintf(out, "* %s replaced %s (%s)\n", nick, esc, hs);
 		else
-			fprintf(out, "* %s added %s (%s)\n", m.u.file_notice.nick, esc, hs);
+			fprintf(out, "* %s added %s (%s)\n", nick, esc, hs);
 		fflush(out);
 		return 1;
 	case RD_MSG_XFER_CANCEL: {

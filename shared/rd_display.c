@@ -28,12 +28,16 @@ int rd_display_printable(uint32_t cp)
 	}
 }
 
-enum unit_kind { U_COPY, U_BYTE, U_CODE };
+enum unit_kind {
+	U_COPY,
+	U_BYTE,
+	U_CODE
+};
 
 /* The next display unit at p: how many input bytes it covers (*in_len), how it is shown
  * (*kind, with the code point in *cp) and how many output bytes that takes (returned). */
-static size_t display_unit(const unsigned char *p, size_t n, size_t *in_len,
-			   enum unit_kind *kind, uint32_t *cp)
+static size_t display_unit(const unsigned char *p, size_t n, size_t *in_len, enum unit_kind *kind,
+			   uint32_t *cp)
 {
 	size_t len = rd_utf8_decode(p, n, cp);
 

@@ -58,6 +58,7 @@ static void test_format_and_bidi_characters_are_escaped(void **state)
 
 static void test_controls_and_invalid_bytes_are_escaped(void **state)
 {
+	/* clang-format off */
 	const struct esc_case t[] = {
 		{ N("a\x1b[31mb"), "a\\x1b[31mb" },
 		{ N("bell\x07"), "bell\\x07" },
@@ -74,6 +75,7 @@ static void test_controls_and_invalid_bytes_are_escaped(void **state)
 		{ N("\xff"), "\\xff" },
 		{ N("a\xe2\x80"), "a\\xe2\\x80" }, /* truncated U+202E */
 	};
+	/* clang-format on */
 
 	(void)state;
 	run_table(t, sizeof(t) / sizeof(t[0]));
@@ -81,6 +83,7 @@ static void test_controls_and_invalid_bytes_are_escaped(void **state)
 
 static void test_printable_text_is_kept(void **state)
 {
+	/* clang-format off */
 	const struct esc_case t[] = {
 		{ N("report.pdf"), "report.pdf" },
 		{ N("na\xc3\xafve caf\xc3\xa9"), "na\xc3\xafve caf\xc3\xa9" },
@@ -94,6 +97,7 @@ static void test_printable_text_is_kept(void **state)
 		{ N("\xc2\xa0nbsp"), "\xc2\xa0nbsp" },
 		{ N("tab-free text, with punctuation: ok!"), "tab-free text, with punctuation: ok!" },
 	};
+	/* clang-format on */
 
 	(void)state;
 	run_table(t, sizeof(t) / sizeof(t[0]));
@@ -118,11 +122,12 @@ static void test_truncation_never_splits_an_escape(void **state)
 }
 
 /* Every code point, encoded, goes through the escaper: the output is valid UTF-8 and
- * holds no control, format, separator or backslash-free escape of them. */
+ * holds no control byte, and every character that is not printable comes out escaped. */
 static void test_no_code_point_reaches_the_terminal_raw(void **state)
 {
-	static const uint32_t bad[] = { 0x00, 0x1b, 0x7f, 0x85, 0x9b, 0xad, 0x61c, 0x200b,
-					0x200e, 0x2028, 0x2029, 0x202e, 0x2066, 0xfeff, 0xe0001 };
+	static const uint32_t bad[] = { 0x00,   0x1b,   0x7f,   0x85,   0x9b,
+					0xad,   0x61c,  0x200b, 0x200e, 0x2028,
+					0x2029, 0x202e, 0x2066, 0xfeff, 0xe0001 };
 	char in[8], out[64];
 	uint32_t cp;
 	size_t n, i, k;

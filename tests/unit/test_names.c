@@ -271,6 +271,7 @@ static void test_utf8_valid(void **state)
  * a name must be in NFC, so the NFD spelling of a name cannot be a second file. */
 static void test_filename_refuses_format_bidi_and_separators(void **state)
 {
+	/* clang-format off */
 	const struct name_case t[] = {
 		{ N("n\xe2\x80\xae" "fdp.exe"), RD_E_BAD_FILENAME }, /* U+202E RLO */
 		{ N("a\xe2\x80\xad" "b"), RD_E_BAD_FILENAME },       /* U+202D LRO */
@@ -290,6 +291,7 @@ static void test_filename_refuses_format_bidi_and_separators(void **state)
 		{ N("a\xe2\x80\xa9" "b"), RD_E_BAD_FILENAME },       /* U+2029 paragraph sep. */
 		{ N("a\xc2\x85" "b"), RD_E_BAD_FILENAME },           /* U+0085 NEL (C1) */
 	};
+	/* clang-format on */
 	size_t i;
 	uint16_t got;
 
@@ -303,6 +305,7 @@ static void test_filename_refuses_format_bidi_and_separators(void **state)
 
 static void test_filename_must_be_nfc(void **state)
 {
+	/* clang-format off */
 	const struct name_case t[] = {
 		{ N("caf\xc3\xa9.txt"), 0 },                     /* é precomposed: NFC */
 		{ N("cafe\xcc\x81.txt"), RD_E_BAD_FILENAME },    /* e + U+0301: NFD */
@@ -315,6 +318,7 @@ static void test_filename_must_be_nfc(void **state)
 		{ N("\xcc\x81" "x"), 0 },                        /* a lone mark first is NFC */
 		{ N("\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd"), 0 },    /* emoji + skin tone */
 	};
+	/* clang-format on */
 	size_t i;
 	uint16_t got;
 
@@ -331,7 +335,9 @@ static void test_filename_explain_names_the_rule(void **state)
 	char why[128];
 
 	(void)state;
-	assert_int_equal(rd_filename_explain(N("n\xe2\x80\xae" "fdp.exe"), why, sizeof(why)),
+	assert_int_equal(rd_filename_explain(N("n\xe2\x80\xae"
+					       "fdp.exe"),
+					     why, sizeof(why)),
 			 RD_E_BAD_FILENAME);
 	assert_non_null(strstr(why, "U+202E"));
 	assert_int_equal(rd_filename_explain(N("a\xe2\x80\xa8"), why, sizeof(why)),
@@ -363,7 +369,8 @@ static void test_name_nfc_normalises(void **state)
 	assert_int_equal(rd_name_nfc(N("cafe\xcc\x81.txt"), out, sizeof(out)), 0);
 	assert_string_equal(out, "caf\xc3\xa9.txt");
 	assert_int_equal(rd_filename_check(out, strlen(out)), 0);
-	assert_int_equal(rd_name_nfc(N("\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"), out, sizeof(out)), 0);
+	assert_int_equal(rd_name_nfc(N("\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"), out, sizeof(out)),
+			 0);
 	assert_string_equal(out, "\xed\x95\x9c");
 	assert_int_equal(rd_name_nfc(N("\xe2\x84\xab"), out, sizeof(out)), 0);
 	assert_string_equal(out, "\xc3\x85");
@@ -388,10 +395,12 @@ static void test_name_nfc_normalises(void **state)
 
 static void test_nick_and_room_refuse_format_characters(void **state)
 {
+	/* clang-format off */
 	static const char *const hostile[] = {
 		"a\xe2\x80\xae" "b", "a\xe2\x80\x8b" "b", "\xef\xbb\xbf" "ab", "a\xe2\x80\xa8" "b",
 		"a\xe2\x80\xa9" "b", "a\xc2\xad" "b",     "cafe\xcc\x81",       "a\xc2\x85",
 	};
+	/* clang-format on */
 	size_t i;
 
 	(void)state;
