@@ -49,7 +49,7 @@ CFLAGS_BASE += -fno-sanitize-recover=undefined
 endif
 endif
 
-DEP_PKGS  := zlib libssl libcrypto
+DEP_PKGS  := zlib libssl libcrypto libutf8proc
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

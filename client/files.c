@@ -37,6 +37,7 @@
 #include "rd_err.h"
 #include "rd_frame.h"
 #include "rd_hash.h"
+#include "rd_display.h"
 #include "rd_msg.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -57,6 +58,16 @@
 static const char *shown(const char *s, char *buf, size_t cap)
 {
 	return rd_escape_display(s, strlen(s), buf, cap);
+}
+
+/* The file name as it goes on the wire: what the user gave, normalised to Unicode NFC
+ * (PROTOCOL.md section 7: a name typed or stored in NFD, as on macOS, names the same
+ * file), into out[RD_NAME_BUF]. 0, or RD_E_BAD_FILENAME with the broken rule in why. */
+static uint16_t wire_name(const char *in, char *out, char *why, size_t cap)
+{
+	if (rd_name_nfc(in, strlen(in), out, RD_NAME_BUF) != 0)
+		return rd_filename_explain(in, strlen(in), why, cap);
+	return rd_filename_explain(out, strlen(out), why, cap);
 }
 
 /* "roomdrop: VERB NAME: why" for a failed exchange with the server; the exit code. */
@@ -248,7 +259,7 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path)
 {
 	uint8_t sha[RD_SHA256_SIZE], sample[SAMPLE_SIZE];
-	char esc[NAME_SHOWN], stored[RD_NAME_BUF];
+	char esc[NAME_SHOWN], stored[RD_NAME_BUF], nfc[RD_NAME_BUF], why[160];
 	struct rd_sha256 *h = NULL;
 	struct progress pg;
 	struct rd_frame f;
@@ -264,13 +275,12 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 
 	name = name != NULL ? name + 1 : path;
 	rd_msg_init(&r, 0);
-	if (rd_filename_check(name, strlen(name)) != 0) {
-		fprintf(stderr,
-			"roomdrop: put %s: not a name the server accepts (UTF-8, 1-255 bytes, "
-			"no '/', '\\' or control characters, not '.' or '..')\n",
-			shown(path, esc, sizeof(esc)));
+	if (wire_name(name, nfc, why, sizeof(why)) != 0) {
+		fprintf(stderr, "roomdrop: put %s: not a file name the server accepts: %s\n",
+			shown(path, esc, sizeof(esc)), why);
 		return CLI_EUSAGE;
 	}
+	name = nfc;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
@@ -485,7 +495,7 @@ static int get_conflict(struct rd_conn *c, const struct cli_opts *o, const char 
 static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
 		   const char *name)
 {
-	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16];
+	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16], nfc[RD_NAME_BUF], why[160];
 	uint8_t got[RD_SHA256_SIZE];
 	struct rd_sha256 *h = NULL;
 	struct get_state g;
@@ -500,11 +510,12 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
-	if (rd_filename_check(name, strlen(name)) != 0) {
-		fprintf(stderr, "roomdrop: get %s: not a valid file name\n",
-			shown(name, esc, sizeof(esc)));
+	if (wire_name(name, nfc, why, sizeof(why)) != 0) {
+		fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
+			shown(name, esc, sizeof(esc)), why);
 		return CLI_EUSAGE;
 	}
+	name = nfc;
 	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		return get_conflict(c, o, dir, name);
 	part_name(name, part, sizeof(part));
@@ -679,14 +690,10 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 /* ---- ls and rm -------------------------------------------------------------------------- */
 
 /* Columns a UTF-8 string takes (one per code point: good enough for names). */
+/* Terminal columns of escaped text (wide characters count 2). */
 static size_t columns(const char *s)
 {
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
+	return rd_display_width(s, strlen(s));
 }
 
 /* Every page of the listing (LIST after the last name until FILE_LIST.more is 0), into
@@ -751,7 +758,8 @@ out:
 int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 {
 	/* names are shown whole (escaped, never cut), so they can be pasted into get */
-	char esc[4 * RD_NAME_BUF + 16], hs[32], when[32], hex[65], room[RD_ROOM_BUF] = "";
+	char esc[4 * RD_NAME_BUF + 16], hs[32], when[32], hex[65], up[96], rs[96];
+	char room[RD_ROOM_BUF] = "";
 	struct rd_file_entry *items = NULL;
 	size_t i, n = 0, w = 4, len;
 	int rc;
@@ -759,7 +767,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 	if ((rc = ls_fetch(c, o, &items, &n, room, sizeof(room))) != CLI_OK)
 		return rc;
 	if (n == 0) {
-		printf("no files in %s\n", room);
+		printf("no files in %s\n", shown(room, rs, sizeof(rs)));
 		fflush(stdout);
 		return CLI_OK;
 	}
@@ -780,9 +788,10 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 		rd_hex(e->sha256, RD_SHA256_SIZE, hex);
 		hex[12] = '\0';
 		printf("%s%*s  %10s  %-16s  %-12s  %s\n", esc, (int)(w - columns(esc)), "", hs,
-		       when, hex, e->uploader[0] != '\0' ? e->uploader : "?");
+		       when, hex,
+		       e->uploader[0] != '\0' ? shown(e->uploader, up, sizeof(up)) : "?");
 	}
-	printf("%zu file%s in %s\n", n, n == 1 ? "" : "s", room);
+	printf("%zu file%s in %s\n", n, n == 1 ? "" : "s", shown(room, rs, sizeof(rs)));
 	fflush(stdout);
 	free(items);
 	return CLI_OK;
@@ -790,7 +799,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 
 int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
 {
-	char esc[NAME_SHOWN];
+	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
 	struct rd_msg m, r;
 	uint16_t werr;
 	int i, rc, worst = CLI_OK;
@@ -801,15 +810,15 @@ int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **a
 		return CLI_EUSAGE;
 	}
 	for (i = 0; i < argc; i++) {
-		if (rd_filename_check(argv[i], strlen(argv[i])) != 0) {
-			fprintf(stderr, "roomdrop: rm %s: not a valid file name\n",
-				shown(argv[i], esc, sizeof(esc)));
+		if (wire_name(argv[i], nfc, why, sizeof(why)) != 0) {
+			fprintf(stderr, "roomdrop: rm %s: not a valid file name: %s\n",
+				shown(argv[i], esc, sizeof(esc)), why);
 			if (worst == CLI_OK)
 				worst = CLI_EUSAGE;
 			continue;
 		}
 		rd_msg_init(&m, RD_MSG_DELETE);
-		snprintf(m.u.name.name, sizeof(m.u.name.name), "%s", argv[i]);
+		snprintf(m.u.name.name, sizeof(m.u.name.name), "%s", nfc);
 		werr = 0;
 		rc = rd_conn_request(c, &m, &r, &werr);
 		if (rc != 0) {
@@ -831,7 +840,7 @@ int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **a
 
 int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 {
-	char esc[NAME_SHOWN], hs[32];
+	char esc[NAME_SHOWN], hs[32], nick[96];
 	struct rd_msg m;
 
 	if (f == NULL)
@@ -841,13 +850,14 @@ int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 		if (rd_msg_decode(RD_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
 			return 1;
 		shown(m.u.file_notice.name, esc, sizeof(esc));
+		shown(m.u.file_notice.nick, nick, sizeof(nick));
 		rd_format_size(m.u.file_notice.size, hs, sizeof(hs));
 		if (m.u.file_notice.event == RD_FILE_REMOVED)
-			fprintf(out, "* %s removed %s\n", m.u.file_notice.nick, esc);
+			fprintf(out, "* %s removed %s\n", nick, esc);
 		else if (m.u.file_notice.event == RD_FILE_REPLACED)
-			fprintf(out, "* %s replaced %s (%s)\n", m.u.file_notice.nick, esc, hs);
+			fprintf(out, "* %s replaced %s (%s)\n", nick, esc, hs);
 		else
-			fprintf(out, "* %s added %s (%s)\n", m.u.file_notice.nick, esc, hs);
+			fprintf(out, "* %s added %s (%s)\n", nick, esc, hs);
 		fflush(out);
 		return 1;
 	case RD_MSG_XFER_CANCEL: {

@@ -310,7 +310,8 @@ static void do_msg(struct shell *sh, char *rest)
 static void do_who(struct shell *sh, int argc, char **argv)
 {
 	struct rd_msg l;
-	char what[80];
+	char what[80], shown[96];
+	const char *where;
 	uint16_t werr;
 	int rc;
 
@@ -332,8 +333,9 @@ static void do_who(struct shell *sh, int argc, char **argv)
 		failed(sh, what, rc, werr);
 		return;
 	}
-	printf("In %s:\n",
-	       l.u.who_list.room[0] ? l.u.who_list.room : (argc ? argv[0] : sh->s->room));
+	where = l.u.who_list.room[0] ? l.u.who_list.room : (argc ? argv[0] : sh->s->room);
+	rd_escape_display(where, strlen(where), shown, sizeof(shown));
+	printf("In %s:\n", shown);
 	cli_print_who(stdout, &l.u.who_list);
 	rd_msg_clear(&l);
 }

@@ -56,18 +56,29 @@ for f in "${files[@]}"; do
 done
 show --nick bob --room "$room" -o "$dl" get "${names[@]}"
 
+# columns TEXT: the terminal columns TEXT takes. printf's %-24s pads by bytes, so a UTF-8
+# name ("naïve café.txt") pushed its row's verdict to the left; wc -L measures display
+# width in a UTF-8 locale (C.UTF-8 is built into glibc).
+columns() { printf '%s\n' "$1" | LC_ALL=C.UTF-8 wc -L; }
+
 say "checking bob's copies against sample_files/SHA256SUMS"
 ok=0
 bad=0
+width=24
+while IFS= read -r line; do
+	w=$(columns "${line#*  }")
+	((w < width)) || width=$((w + 1))
+done <"$SAMPLES/SHA256SUMS"
 while IFS= read -r line; do
 	sum=${line%%  *}
 	name=${line#*  }
 	[[ -f $dl/$name ]] || continue
+	pad=$((width - $(columns "$name")))
 	if [[ $(sha256sum "$dl/$name" | cut -d' ' -f1) == "$sum" ]]; then
-		printf '  %-24s OK\n' "$name"
+		printf '  %s%*s OK\n' "$name" "$pad" ""
 		ok=$((ok + 1))
 	else
-		printf '  %-24s MISMATCH\n' "$name"
+		printf '  %s%*s MISMATCH\n' "$name" "$pad" ""
 		bad=$((bad + 1))
 	fi
 done <"$SAMPLES/SHA256SUMS"

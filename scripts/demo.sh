@@ -12,6 +12,7 @@
 #
 #   BUILD=build scripts/demo.sh     DEMO_HEADLESS=1 never opens the window
 #                                   DEMO_KEEP=1 keeps the temporary folder
+#                                   NO_COLOR=1 plain titles on a terminal too
 set -euo pipefail
 RD_KEEP_TMP=${DEMO_KEEP:-0}
 RD_TEST=demo
@@ -22,7 +23,13 @@ CLI=$BUILD/roomdrop
 SRV=$BUILD/roomdrop-server
 [[ -x $SRV && -x $CLI ]] || fail "build first: $SRV and $CLI are needed"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# bold step titles only on a terminal, and not when NO_COLOR is set (https://no-color.org):
+# a log file or a pipe gets plain text
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+	step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	step() { printf '\n== %s\n' "$*"; }
+fi
 run() {
 	printf '$ roomdrop %s\n' "$*"
 	"$CLI" --port "$RD_PORT" "$@" | sed 's/^/  /'

@@ -96,6 +96,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
 fi
 need_lib zlib zlib1g-dev "per-frame compression"
 need_lib libcrypto libssl-dev "SHA-256 and random tokens (OpenSSL)"
+need_lib libssl libssl-dev "TLS 1.3 on every connection (OpenSSL)"
+need_lib libutf8proc libutf8proc-dev "Unicode rules for names: NFC, format characters"
 need_lib cmocka libcmocka-dev "the unit tests"
 need_lib libedit libedit-dev "the client's interactive shell"
 need_lib gtk4 libgtk-4-dev "the server's admin window"
@@ -108,11 +110,13 @@ fi
 need_cmd xvfb Xvfb "test_gui: a virtual X display"
 need_cmd xauth xauth "test_gui: X authority for Xvfb"
 need_cmd xdotool xdotool "test_gui: keys and clicks in the window"
+need_cmd xclip xclip "test_gui: reads the window's log through the clipboard"
 need_cmd x11-apps xwd "test_gui: window screenshots"
 need_cmd imagemagick convert "test_gui: screenshot to PNG" ImageMagick
 need_cmd imagemagick compare "test_gui: the table is drawn (pixel compare)" ImageMagick
 # live tests, the demo and the benchmarks
 need_cmd tmux tmux "test_cli: the shell on a real terminal"
+need_cmd bsdutils script "test_demo: the demo on a pseudo-terminal"
 need_cmd socat socat "make bench: the raw-copy baseline"
 need_cmd procps ps "live tests: process checks"
 need_cmd procps pkill "live tests: stopping helpers"

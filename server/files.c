@@ -577,6 +577,22 @@ static int name_field_ok(const struct rd_frame *fr)
 	return rd_filename_check(p, n) == 0;
 }
 
+/* ERROR 500 for a name that name_field_ok() refused, saying which rule it broke
+ * (PROTOCOL.md section 7). */
+static uint16_t refuse_name(struct rd_client *c, const struct rd_frame *fr)
+{
+	char why[160];
+	struct rd_buf b;
+	const char *p;
+	size_t n;
+
+	rd_buf_view(&b, fr->payload, fr->len);
+	if (rd_buf_get_str_view(&b, &p, &n) != 0 ||
+	    rd_filename_explain(p, n, why, sizeof(why)) == 0)
+		snprintf(why, sizeof(why), "not a valid name");
+	return fail(c, fr, RD_E_BAD_FILENAME, "bad file name: %s", why);
+}
+
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
 	const uint8_t *q = p;
@@ -850,9 +866,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 
 	rd_msg_init(&r, RD_MSG_PUT_READY);
 	if (!name_field_ok(fr))
-		return fail(
-			c, fr, RD_E_BAD_FILENAME,
-			"bad file name (no '/', '\\', control characters, '.' or '..'; UTF-8, 1-255 bytes)");
+		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_PUT, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	rd_client_room(c, room);
@@ -1434,7 +1448,7 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	uint16_t code = 0;
 
 	if (!name_field_ok(fr))
-		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name");
+		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_GET, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	rd_client_room(c, room);
@@ -1673,7 +1687,7 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	uint16_t code = 0;
 
 	if (!name_field_ok(fr))
-		return fail(c, fr, RD_E_BAD_FILENAME, "bad file name");
+		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_DELETE, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	rd_client_room(c, room);

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "admin_ui.h"
+#include "rd_display.h"
 #include "rd_err.h"
 #include "rd_proto.h"
 
@@ -212,6 +213,37 @@ static void fmt_bytes(uint64_t n, char *out, size_t cap)
 		snprintf(out, cap, "%.1f %s", v, unit[u]);
 }
 
+/* Text that came from the wire, as the window shows it: escaped (rd_display.h), so that
+ * controls and invisible format characters (U+202E...) are visible, and always valid
+ * UTF-8 for GTK. */
+static const char *esc(const char *s, char *buf, size_t cap)
+{
+	return rd_display_escape(s, strlen(s), buf, cap);
+}
+
+/* The progress at the end of an activity text ("uploading a.pdf 45%"): 0..100 with the
+ * text before it in *head_len, or -1 when there is none. */
+static int activity_percent(const char *text, size_t *head_len)
+{
+	size_t n = strlen(text), i;
+	int pct = 0;
+
+	if (n < 2 || text[n - 1] != '%')
+		return -1;
+	for (i = n - 1; i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9'; i--)
+		;
+	if (i == n - 1 || n - 1 - i > 3)
+		return -1;
+	for (size_t k = i; k < n - 1; k++)
+		pct = pct * 10 + (text[k] - '0');
+	if (pct > 100)
+		return -1;
+	while (i > 0 && text[i - 1] == ' ')
+		i--;
+	*head_len = i;
+	return pct;
+}
+
 static void cell_text(const struct rd_client_info *ci, enum col c, char *out, size_t cap)
 {
 	switch (c) {
@@ -222,10 +254,16 @@ static void cell_text(const struct rd_client_info *ci, enum col c, char *out, si
 		snprintf(out, cap, "%u", (unsigned)ci->port);
 		break;
 	case COL_NICK:
-		snprintf(out, cap, "%s", ci->nick[0] ? ci->nick : "(registering)");
+		if (ci->nick[0])
+			esc(ci->nick, out, cap);
+		else
+			snprintf(out, cap, "(registering)");
 		break;
 	case COL_ROOM:
-		snprintf(out, cap, "%s", ci->room[0] ? ci->room : "\u2014");
+		if (ci->room[0])
+			esc(ci->room, out, cap);
+		else
+			snprintf(out, cap, "\u2014");
 		break;
 	case COL_SINCE:
 		fmt_time(ci->connected_ms, out, cap);
@@ -234,7 +272,10 @@ static void cell_text(const struct rd_client_info *ci, enum col c, char *out, si
 		fmt_time(ci->last_msg_ms, out, cap);
 		break;
 	case COL_ACTIVITY:
-		snprintf(out, cap, "%s", ci->activity[0] ? ci->activity : "idle");
+		if (ci->activity[0])
+			esc(ci->activity, out, cap);
+		else
+			snprintf(out, cap, "idle");
 		break;
 	default:
 		out[0] = '\0';
@@ -289,6 +330,32 @@ static void set_status(const char *fmt, ...)
 
 /* ---- table cells ------------------------------------------------------------------- */
 
+/* The Activity cell: a progress bar that always shows the percentage (a label alone hid
+ * it behind an ellipsis at the default width), the text before it, and the whole text
+ * in the tooltip. */
+static void activity_update(GtkWidget *box, const struct rd_client_info *ci)
+{
+	GtkWidget *bar = gtk_widget_get_first_child(box);
+	GtkWidget *label = gtk_widget_get_next_sibling(bar);
+	char text[128], shown[128];
+	size_t head = 0;
+	int pct;
+
+	cell_text(ci, COL_ACTIVITY, text, sizeof text);
+	pct = ci->activity[0] ? activity_percent(text, &head) : -1;
+	gtk_widget_set_visible(bar, pct >= 0);
+	if (pct >= 0) {
+		gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(bar), pct / 100.0);
+		snprintf(shown, sizeof shown, "%d%%", pct);
+		gtk_progress_bar_set_text(GTK_PROGRESS_BAR(bar), shown);
+		snprintf(shown, sizeof shown, "%.*s", (int)head, text);
+		gtk_label_set_text(GTK_LABEL(label), shown);
+	} else {
+		gtk_label_set_text(GTK_LABEL(label), text);
+	}
+	gtk_widget_set_tooltip_text(box, ci->activity[0] ? text : NULL);
+}
+
 static void cell_update(GtkListItem *li)
 {
 	AdmRow *row = gtk_list_item_get_item(li);
@@ -298,6 +365,10 @@ static void cell_update(GtkListItem *li)
 
 	if (!row || !label)
 		return;
+	if (c == COL_ACTIVITY) {
+		activity_update(label, &row->info);
+		return;
+	}
 	cell_text(&row->info, c, text, sizeof text);
 	gtk_label_set_text(GTK_LABEL(label), text);
 }
@@ -310,13 +381,28 @@ static void cell_row_changed(AdmRow *row, gpointer li)
 
 static void cell_setup(GtkSignalListItemFactory *f, GtkListItem *li, gpointer col)
 {
-	GtkWidget *label = gtk_label_new(NULL);
+	GtkWidget *label = gtk_label_new(NULL), *box, *bar;
 
 	(void)f;
 	gtk_label_set_xalign(GTK_LABEL(label), GPOINTER_TO_INT(col) == COL_PORT ? 1.0f : 0.0f);
 	gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
 	g_object_set_data(G_OBJECT(li), "adm-col", col);
-	gtk_list_item_set_child(li, label);
+	if (GPOINTER_TO_INT(col) != COL_ACTIVITY) {
+		gtk_list_item_set_child(li, label);
+		return;
+	}
+	/* [ 45% ] uploading report.pdf: the bar first, so the name is what gets cut */
+	box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
+	bar = gtk_progress_bar_new();
+	gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(bar), TRUE);
+	gtk_widget_add_css_class(bar, "rd-activity");
+	gtk_widget_set_hexpand(bar, FALSE); /* the label takes the rest */
+	gtk_widget_set_valign(bar, GTK_ALIGN_CENTER);
+	gtk_widget_set_visible(bar, FALSE);
+	gtk_widget_set_hexpand(label, TRUE);
+	gtk_box_append(GTK_BOX(box), bar);
+	gtk_box_append(GTK_BOX(box), label);
+	gtk_list_item_set_child(li, box);
 }
 
 static void cell_bind(GtkSignalListItemFactory *f, GtkListItem *li, gpointer col)
@@ -636,7 +722,7 @@ static void refresh(void)
 static const char *who(const struct rd_event *ev, char *buf, size_t cap)
 {
 	if (ev->nick[0])
-		snprintf(buf, cap, "%s", ev->nick);
+		esc(ev->nick, buf, cap);
 	else if (ev->ip[0])
 		snprintf(buf, cap, "%s:%u", ev->ip, (unsigned)ev->port);
 	else if (ev->client_id)
@@ -655,62 +741,78 @@ static int is_progress_update(const char *text)
 	       !(text[n - 2] == '0' && (n == 2 || text[n - 3] == ' '));
 }
 
-/* Log one event; returns 1 if it changes what the table shows. */
+/* 1 if text already starts with the nickname as a word ("alice uploaded ..."). */
+static int names_nick(const char *text, const char *nick)
+{
+	size_t n = strlen(nick);
+
+	return n > 0 && strncmp(text, nick, n) == 0 && text[n] == ' ';
+}
+
+/* Log one event; returns 1 if it changes what the table shows. Every text from the
+ * wire (nicknames, rooms, reasons, file names in the application's texts) is escaped. */
 static int log_event(const struct rd_event *ev)
 {
-	char w[96];
+	char w[96], room[96], text[sizeof ev->text * 4];
 	uint64_t t = ev->time_ms ? ev->time_ms : now_ms();
 
+	who(ev, w, sizeof w);
+	esc(ev->room, room, sizeof room);
+	esc(ev->text, text, sizeof text);
 	switch (ev->kind) {
 	case RD_EV_CONNECTED:
 		log_line(t, "connection #%" PRIu32 " from %s:%u", ev->client_id, ev->ip,
 			 (unsigned)ev->port);
 		return 1;
 	case RD_EV_REGISTERED:
-		log_line(t, "%s:%u registered as %s", ev->ip, (unsigned)ev->port, ev->nick);
+		log_line(t, "%s:%u registered as %s", ev->ip, (unsigned)ev->port, w);
 		return 1;
 	case RD_EV_JOINED:
-		log_line(t, "%s joined %s", who(ev, w, sizeof w), ev->room);
+		log_line(t, "%s joined %s", w, room);
 		return 1;
 	case RD_EV_LEFT:
-		log_line(t, "%s left %s", who(ev, w, sizeof w), ev->room);
+		log_line(t, "%s left %s", w, room);
 		return 1;
 	case RD_EV_DISCONNECTED:
-		log_line(t, "%s disconnected%s%s", who(ev, w, sizeof w), ev->text[0] ? ": " : "",
-			 ev->text);
+		log_line(t, "%s disconnected%s%s", w, text[0] ? ": " : "", text);
 		return 1;
 	case RD_EV_KICKED:
-		log_line(t, "%s was kicked%s%s", who(ev, w, sizeof w), ev->text[0] ? ": " : "",
-			 ev->text);
+		log_line(t, "%s was kicked%s%s", w, text[0] ? ": " : "", text);
 		return 1;
 	case RD_EV_MESSAGE:
-		log_line(t, "%s sent a message%s%s", who(ev, w, sizeof w),
-			 ev->room[0] ? " in " : "", ev->room);
+		log_line(t, "%s sent a message%s%s", w, room[0] ? " in " : "", room);
 		return 1;
 	case RD_EV_ACTIVITY:
-		/* progress ("... 45%") is shown live in the table; the log keeps its start */
-		if (!is_progress_update(ev->text))
-			log_line(t, "%s: %s", who(ev, w, sizeof w),
-				 ev->text[0] ? ev->text : "idle");
+		/* The table shows progress live; the log keeps the start. The end is the
+		 * application's own line ("alice uploaded ..."), so "idle" is not logged. */
+		if (ev->text[0] && !is_progress_update(ev->text)) {
+			size_t head = strlen(text);
+
+			(void)activity_percent(text, &head); /* "uploading a.pdf", not "... 0%" */
+			log_line(t, "%s: %.*s", w, (int)head, text);
+		}
 		return 1;
 	case RD_EV_REFUSED:
-		log_line(t, "refused %s: %s", who(ev, w, sizeof w), ev->text);
+		log_line(t, "refused %s: %s", w, text);
 		return 1;
 	case RD_EV_BROADCAST:
-		log_line(t, "broadcast: %s", ev->text);
+		log_line(t, "broadcast: %s", text);
 		return 0;
 	case RD_EV_ERROR:
-		log_line(t, "error from %s: %s", who(ev, w, sizeof w), ev->text);
+		log_line(t, "error from %s: %s", w, text);
 		return 0;
 	case RD_EV_INFO:
-		log_line(t, "%s%s%s", ev->nick[0] ? ev->nick : "", ev->nick[0] ? ": " : "",
-			 ev->text);
+		/* "alice uploaded a.pdf": the text names the client already */
+		if (!ev->nick[0] || names_nick(ev->text, ev->nick))
+			log_line(t, "%s", text);
+		else
+			log_line(t, "%s: %s", w, text);
 		return 1;
 	case RD_EV_STOPPING:
-		log_line(t, "server stopping%s%s", ev->text[0] ? ": " : "", ev->text);
+		log_line(t, "server stopping%s%s", text[0] ? ": " : "", text);
 		return 0;
 	}
-	log_line(t, "event %d from %s: %s", (int)ev->kind, who(ev, w, sizeof w), ev->text);
+	log_line(t, "event %d from %s: %s", (int)ev->kind, w, text);
 	return 1;
 }
 
@@ -1251,6 +1353,20 @@ static const GActionEntry win_actions[] = {
 	{ .name = "focus-clients", .activate = focus_clients_activated },
 };
 
+/* The theme gives a progress bar a minimum width of about 150 px, wider than the
+ * Activity column; its bar stays narrow so that the file name gets the rest. */
+static void add_css(void)
+{
+	GtkCssProvider *css = gtk_css_provider_new();
+
+	gtk_css_provider_load_from_data(
+		css, "progressbar.rd-activity > trough { min-width: 48px; }", -1);
+	gtk_style_context_add_provider_for_display(gdk_display_get_default(),
+						   GTK_STYLE_PROVIDER(css),
+						   GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+	g_object_unref(css);
+}
+
 static void on_activate(GtkApplication *app, gpointer data)
 {
 	GtkWidget *win, *header, *titlebox, *title, *subtitle, *kick, *vbox, *paned, *logbox;
@@ -1273,6 +1389,7 @@ static void on_activate(GtkApplication *app, gpointer data)
 	g_free(wtitle);
 	gtk_window_set_default_size(ui.win, 960, 600);
 	gtk_widget_set_name(win, "roomdrop-admin");
+	add_css();
 
 	g_action_map_add_action_entries(G_ACTION_MAP(win), win_actions, G_N_ELEMENTS(win_actions),
 					NULL);
@@ -1313,7 +1430,8 @@ static void on_activate(GtkApplication *app, gpointer data)
 	paned = gtk_paned_new(GTK_ORIENTATION_VERTICAL);
 	gtk_paned_set_start_child(GTK_PANED(paned), build_table());
 	logbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
-	loglabel = gtk_label_new("Server log");
+	/* Alt+L moves the keyboard focus to the log (to select and copy from it) */
+	loglabel = gtk_label_new_with_mnemonic("Server _log");
 	gtk_label_set_xalign(GTK_LABEL(loglabel), 0.0f);
 	gtk_widget_add_css_class(loglabel, "heading");
 	gtk_widget_set_margin_start(loglabel, 8);
@@ -1321,6 +1439,7 @@ static void on_activate(GtkApplication *app, gpointer data)
 	gtk_widget_set_margin_bottom(loglabel, 4);
 	gtk_box_append(GTK_BOX(logbox), loglabel);
 	gtk_box_append(GTK_BOX(logbox), build_log());
+	gtk_label_set_mnemonic_widget(GTK_LABEL(loglabel), GTK_WIDGET(ui.log));
 	gtk_paned_set_end_child(GTK_PANED(paned), logbox);
 	gtk_paned_set_position(GTK_PANED(paned), 300);
 	gtk_paned_set_resize_end_child(GTK_PANED(paned), TRUE);

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rd_err.h"
 
@@ -33,6 +34,11 @@ extern atomic_int rd_log_max_level;
  * Use through RD_LOG so the call site is filled in. */
 void rd_log_emit(enum rd_log_level level, const char *file, int line, const char *func,
 		 const char *fmt, ...) RD_PRINTF(5, 6);
+
+/* Decode the UTF-8 sequence (RFC 3629) at p[0..n): its length, and the code point in *cp;
+ * 0 when the bytes do not start a valid sequence (overlong, surrogate, above U+10FFFF,
+ * stray continuation, truncated). n must be at least 1. (rd_names.c) */
+size_t rd_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
 /* RD_LOG(RD_LOG_WARN, "client %u: %s", id, rd_strerror(rc));
  * Arguments are not evaluated when the level is filtered out. */

@@ -1,37 +1,50 @@
-#include <inttypes.h>
-#include <stdio.h>
-/* rd_names.c - validation of names that come from the wire, and safe display.
+/* rd_names.c - validation of names that come from the wire.
  *
  * Everything here works on byte counts, not on NUL termination, so a name with an
- * embedded NUL is seen (and refused) rather than silently cut short.
+ * embedded NUL is seen (and refused) rather than silently cut short. The Unicode data
+ * (general categories, NFC) is libutf8proc's.
  */
 #include "rd_names.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
+#include "internal.h"
+#include "rd_display.h"
+#include "rd_err.h"
 #include "rd_proto.h"
 
-/* Length of the valid UTF-8 sequence (RFC 3629, table in section 4) that starts at p,
- * or 0 if the bytes at p do not start one (overlong, surrogate, above U+10FFFF,
- * stray continuation, truncated). */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
+/* Code points a name may take on its way to NFC: a canonical decomposition is at most 4
+ * code points, so 255 bytes never need more. Longer input is refused as too big. */
+#define NFC_CODEPOINTS_MAX 1024
+
+size_t rd_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
 	unsigned char c = p[0];
 	unsigned char lo = 0x80, hi = 0xBF;
+	uint32_t v;
 	size_t len, i;
 
+	*cp = c;
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xC2 && c <= 0xDF) {
 		len = 2;
+		v = c & 0x1F;
 	} else if (c >= 0xE0 && c <= 0xEF) {
 		len = 3;
+		v = c & 0x0F;
 		if (c == 0xE0)
 			lo = 0xA0; /* overlong below U+0800 */
 		else if (c == 0xED)
 			hi = 0x9F; /* U+D800..U+DFFF are surrogates */
 	} else if (c >= 0xF0 && c <= 0xF4) {
 		len = 4;
+		v = c & 0x07;
 		if (c == 0xF0)
 			lo = 0x90; /* overlong below U+10000 */
 		else if (c == 0xF4)
@@ -46,6 +59,9 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
 	for (i = 2; i < len; i++)
 		if (p[i] < 0x80 || p[i] > 0xBF)
 			return 0;
+	for (i = 1; i < len; i++)
+		v = (v << 6) | (p[i] & 0x3F);
+	*cp = v;
 	return len;
 }
 
@@ -53,11 +69,12 @@ int rd_utf8_valid(const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	size_t i = 0, len;
+	uint32_t cp;
 
 	if (s == NULL)
 		return n == 0;
 	while (i < n) {
-		len = utf8_seq_len(s + i, n - i);
+		len = rd_utf8_decode(s + i, n - i, &cp);
 		if (len == 0)
 			return 0;
 		i += len;
@@ -125,28 +142,128 @@ uint16_t rd_room_check(const char *s, size_t n)
 	return 0;
 }
 
-uint16_t rd_filename_check(const char *s, size_t n)
+/* printf into why[cap] when the caller wants the reason; returns the error code. */
+static uint16_t bad_name(char *why, size_t cap, const char *fmt, ...) RD_PRINTF(3, 4);
+static uint16_t bad_name(char *why, size_t cap, const char *fmt, ...)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	va_list ap;
+
+	if (why != NULL && cap > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, cap, fmt, ap);
+		va_end(ap);
+	}
+	return RD_E_BAD_FILENAME;
+}
+
+static int all_ascii(const unsigned char *p, size_t n)
+{
 	size_t i;
 
-	if (s == NULL || n == 0 || n > RD_FILENAME_MAX)
-		return RD_E_BAD_FILENAME;
+	for (i = 0; i < n; i++)
+		if (p[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+/* 1 if s[0..n) (valid UTF-8, at most RD_FILENAME_MAX bytes) is in NFC. */
+static int is_nfc(const char *s, size_t n)
+{
+	char nfc[RD_FILENAME_MAX + 1];
+
+	if (all_ascii((const unsigned char *)s, n))
+		return 1; /* ASCII has no decompositions: always NFC */
+	/* A longer NFC form does not fit in n + 1 bytes: then it differs too. */
+	if (rd_name_nfc(s, n, nfc, n + 1) != 0)
+		return 0;
+	return strlen(nfc) == n && memcmp(nfc, s, n) == 0;
+}
+
+uint16_t rd_filename_explain(const char *s, size_t n, char *why, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, len;
+	uint32_t cp;
+
+	if (why != NULL && cap > 0)
+		why[0] = '\0';
+	if (s == NULL || n == 0)
+		return bad_name(why, cap, "a file name cannot be empty");
+	if (n > RD_FILENAME_MAX)
+		return bad_name(why, cap, "longer than %u bytes", (unsigned)RD_FILENAME_MAX);
 	if (!rd_utf8_valid(p, n))
-		return RD_E_BAD_FILENAME;
+		return bad_name(why, cap, "not valid UTF-8");
 	if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-		return RD_E_BAD_FILENAME;
+		return bad_name(why, cap, "'.' and '..' are not file names");
 	if (p[0] == ' ' || p[n - 1] == ' ')
-		return RD_E_BAD_FILENAME;
-	for (i = 0; i < n; i++) {
-		/* C0 (includes NUL), DEL, and the separators. */
-		if (p[i] < 0x20 || p[i] == 0x7F || p[i] == '/' || p[i] == '\\')
-			return RD_E_BAD_FILENAME;
-		/* C1 controls U+0080..U+009F are encoded C2 80..C2 9F; the UTF-8 is valid, so
-		 * a C2 here is always a lead byte followed by a continuation. */
-		if (p[i] == 0xC2 && p[i + 1] <= 0x9F)
-			return RD_E_BAD_FILENAME;
+		return bad_name(why, cap, "starts or ends with a space");
+	for (i = 0; i < n; i += len) {
+		len = rd_utf8_decode(p + i, n - i, &cp);
+		if (cp == '/' || cp == '\\')
+			return bad_name(why, cap, "contains '%c'", (char)cp);
+		if (cp == 0x2028 || cp == 0x2029)
+			return bad_name(why, cap, "contains the %s separator U+%04" PRIX32,
+					cp == 0x2028 ? "line" : "paragraph", cp);
+		if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+			return bad_name(why, cap, "contains the control character U+%04" PRIX32,
+					cp);
+		if (!rd_display_printable(cp))
+			return bad_name(why, cap,
+					"contains the invisible format character U+%04" PRIX32
+					" (bidirectional, zero-width or similar)",
+					cp);
 	}
+	if (!is_nfc(s, n))
+		return bad_name(why, cap, "not in Unicode normalization form C (NFC)");
+	return 0;
+}
+
+uint16_t rd_filename_check(const char *s, size_t n)
+{
+	return rd_filename_explain(s, n, NULL, 0);
+}
+
+int rd_name_nfc(const char *s, size_t n, char *out, size_t cap)
+{
+	utf8proc_int32_t cps[NFC_CODEPOINTS_MAX];
+	utf8proc_ssize_t len, i;
+	utf8proc_uint8_t enc[4];
+	utf8proc_ssize_t k;
+	size_t o = 0;
+	const utf8proc_option_t nfc = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+
+	if (out == NULL || cap == 0)
+		return RD_ERR_INVAL;
+	out[0] = '\0';
+	if (s == NULL && n > 0)
+		return RD_ERR_INVAL;
+	if (!rd_utf8_valid(s, n))
+		return RD_ERR_MALFORMED;
+	if (n == 0)
+		return 0;
+	if (n > (size_t)NFC_CODEPOINTS_MAX)
+		return RD_ERR_TOO_BIG;
+	len = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, cps,
+				 NFC_CODEPOINTS_MAX, nfc);
+	if (len < 0)
+		return RD_ERR_MALFORMED;
+	if (len > NFC_CODEPOINTS_MAX)
+		return RD_ERR_TOO_BIG;
+	len = utf8proc_normalize_utf32(cps, len, nfc);
+	if (len < 0)
+		return RD_ERR_MALFORMED;
+	for (i = 0; i < len; i++) {
+		k = utf8proc_encode_char(cps[i], enc);
+		if (k <= 0)
+			return RD_ERR_MALFORMED;
+		if (o + (size_t)k + 1 > cap) {
+			out[0] = '\0';
+			return RD_ERR_TOO_BIG;
+		}
+		memcpy(out + o, enc, (size_t)k);
+		o += (size_t)k;
+	}
+	out[o] = '\0';
 	return 0;
 }
 
@@ -163,64 +280,9 @@ int rd_name_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* Length of the next display unit at p: the bytes it covers in *in_len and the bytes it
- * produces in the output (as an escape when *esc). A valid UTF-8 sequence that is not a
- * control character is copied as is; anything else is one escaped byte. */
-static size_t display_unit(const unsigned char *p, size_t n, size_t *in_len, int *esc)
-{
-	size_t len = utf8_seq_len(p, n);
-	unsigned char c = p[0];
-
-	*esc = 0;
-	*in_len = 1;
-	if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F || c == '\\')) ||
-	    (len == 2 && c == 0xC2 && p[1] <= 0x9F)) {
-		/* A C1 control (C2 80..C2 9F) is escaped byte by byte: two \xNN units. */
-		*esc = 1;
-		return 4;
-	}
-	*in_len = len;
-	return len;
-}
-
 char *rd_escape_display(const char *s, size_t n, char *out, size_t cap)
 {
-	static const char digits[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i, total = 0, room, o = 0, in_len, out_len, dots;
-	int esc;
-
-	if (out == NULL || cap == 0)
-		return out;
-	if (p == NULL)
-		n = 0;
-	for (i = 0; i < n; i += in_len)
-		total += display_unit(p + i, n - i, &in_len, &esc);
-	room = cap - 1;
-	dots = 0;
-	if (total > room) {
-		/* Keep room for "..." (or as much of it as fits in a tiny buffer). */
-		dots = room < 3 ? room : 3;
-		room -= dots;
-	}
-	for (i = 0; i < n; i += in_len) {
-		out_len = display_unit(p + i, n - i, &in_len, &esc);
-		if (o + out_len > room)
-			break; /* never split an escape or a UTF-8 sequence */
-		if (esc) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = digits[p[i] >> 4];
-			out[o++] = digits[p[i] & 0x0F];
-		} else {
-			memcpy(out + o, p + i, in_len);
-			o += in_len;
-		}
-	}
-	while (dots-- > 0)
-		out[o++] = '.';
-	out[o] = '\0';
-	return out;
+	return rd_display_escape(s, n, out, cap);
 }
 
 void rd_format_size(uint64_t n, char *out, size_t cap)

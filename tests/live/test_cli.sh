@@ -298,6 +298,59 @@ grep -Eq '^idler ' "$OUT" || fail "idle listener gone after heartbeats: $(cat "$
 rd_stop_pid "$LPID"
 rd_stop_server
 
+# ---- display spoofing: format characters, NFC, escaping (PROTOCOL.md section 7) -------------
+
+RAW=$BUILD/tests/rawput
+[[ -x $RAW ]] || fail "$RAW is not built (make tests)"
+RLO=$'\xe2\x80\xae' # U+202E RIGHT-TO-LEFT OVERRIDE: "n${RLO}fdp.exe" shows as "nexe.pdf"
+hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+rd_start_server --store "$(rd_tmpdir)"
+listener spoof watcher general
+# the server refuses a PUT of n<U+202E>fdp.exe with ERROR 500 BAD_FILENAME
+expect 0 "$RAW" --port "$RD_PORT" --nick mallory name-put "$(hexof "n${RLO}fdp.exe")"
+has "$OUT" "code 500"
+for cp in $'\xe2\x80\x8b' $'\xef\xbb\xbf' $'\xe2\x80\xa8' $'\xe2\x80\xa9'; do # ZWSP BOM LS PS
+	expect 0 "$RAW" --port "$RD_PORT" --nick mallory name-put "$(hexof "a${cp}b.txt")"
+	has "$OUT" "code 500"
+done
+# the client refuses to send such a name, says which character, and exits 2
+sdir=$(rd_tmpdir)
+echo "not a pdf" >"$sdir/n${RLO}fdp.exe"
+expect 2 rdc --nick mallory put "$sdir/n${RLO}fdp.exe"
+has "$OUT" 'n\u202efdp.exe'
+has "$OUT" "U+202E"
+if grep -qF -- "$RLO" "$OUT"; then fail "the raw U+202E reached the terminal: $(cat "$OUT")"; fi
+# nicknames and room names are ASCII: a format character is refused before connecting
+expect 2 "$CLI" --port "$RD_PORT" --nick "ev${RLO}il" rooms
+has "$OUT" 'ev\u202eil'
+expect 2 "$CLI" --port "$RD_PORT" --nick eve --room "gen${RLO}eral" rooms
+
+# NFC and NFD spellings of one name are one file: the server refuses NFD on the wire, the
+# client normalises what it is given to NFC (a name typed or stored in NFD on macOS works)
+NFD=$'cafe\xcc\x81.txt' NFC=$'caf\xc3\xa9.txt'
+expect 0 "$RAW" --port "$RD_PORT" --nick mallory name-put "$(hexof "$NFD")"
+has "$OUT" "code 500"
+echo "first" >"$sdir/$NFD"
+expect 0 rdc --nick alice put "$sdir/$NFD"
+expect 0 rdc --nick alice ls
+has "$OUT" "$NFC"
+hasnt "$OUT" "$NFD"
+echo "second" >"$sdir/$NFC"
+expect 6 rdc --nick alice put "$sdir/$NFC" # the same name: exists, not a second file
+expect 0 rdc --nick alice ls
+[[ $(grep -c 'caf' "$OUT") == 1 ]] || fail "NFC and NFD made two files: $(cat "$OUT")"
+gdir=$(rd_tmpdir)
+expect 0 rdc --nick alice -o "$gdir" get "$NFD" # typed in NFD: found, saved under NFC
+[[ $(cat "$gdir/$NFC") == first ]] || fail "get by the NFD name: $(ls "$gdir")"
+[[ ! -e $gdir/$NFD ]] || fail "get saved the file under its NFD name"
+
+# chat may carry U+202E (data is relayed unchanged), but the listener prints it escaped
+expect 0 rdc --nick alice say "see n${RLO}fdp.exe and"$'\xe2\x80\x8b'"more"
+wait_for "$RD_TMP/spoof.out" '<alice> see n\u202efdp.exe and\u200bmore'
+if grep -qF -- "$RLO" "$RD_TMP/spoof.out"; then fail "a raw U+202E reached listen's output"; fi
+rd_stop_pid "$LPID"
+rd_stop_server
+
 # ---- the dice lobby example ---------------------------------------------------------------------
 
 rd_spawn "$LOBBY" serve --port 0 --port-file "$RD_TMP/lobby.port" >"$RD_TMP/lobby.log" 2>&1

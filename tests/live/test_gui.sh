@@ -6,6 +6,9 @@
 #   1. checks the table filled in (screenshot before/after differ where the rows are) and
 #      keeps a screenshot (build/.../live-logs/gui-screenshot.png; docs/screenshot.png when
 #      it is missing or RD_SCREENSHOT=update);
+#   1b. copies the log as an administrator would (Alt+L, Ctrl+A, Ctrl+C; read back with
+#      xclip): each line names the user once, no "idle" line after gina's finished upload;
+#      and frank's stalled upload shows a progress bar in the Activity column;
 #   2. selects bob with the keyboard (Ctrl+T, Home, Down: the table is sorted by nickname),
 #      opens the kick dialog with Ctrl+K (its title, "Kick bob", proves the selection) and
 #      cancels it with Escape: nobody is kicked;
@@ -55,9 +58,9 @@ if [[ $libs == *libasan* ]]; then
 fi
 command -v Xvfb >/dev/null 2>&1 ||
 	skip "Xvfb is not installed, so no X server can be started (scripts/install-deps.sh installs it)"
-for tool in xdotool xwd convert compare; do
+for tool in xdotool xwd convert compare xclip; do
 	command -v "$tool" >/dev/null 2>&1 ||
-		fail "$tool is missing (scripts/install-deps.sh installs xdotool, x11-apps, imagemagick)"
+		fail "$tool is missing (scripts/install-deps.sh installs xdotool, x11-apps, imagemagick, xclip)"
 done
 CHURN=$BUILD/tests/churn_clients
 RAWPUT=$BUILD/tests/rawput
@@ -229,6 +232,10 @@ done
 wait_for "$WAIT" has_line "$RD_TMP/frank.out" "stopped after 3 chunks" ||
 	fail "frank's upload did not start: $(tail -n 3 "$RD_TMP/frank.out")"
 echo "hello everyone" >&7 || true
+# gina's upload completes: the log gets its start ("uploading") and its end ("added")
+echo "minutes of the meeting" >"$RD_TMP/minutes.txt"
+"$BUILD/roomdrop" --port "$PORT" --nick gina --room general --quiet put "$RD_TMP/minutes.txt" \
+	>"$RD_TMP/gina.out" 2>&1 || fail "gina's put failed: $(cat "$RD_TMP/gina.out")"
 sleep 1.5 # a refresh is at most 0.5 s away; leave time for the shell's message too
 
 # ---- 1. the table shows them --------------------------------------------------------------
@@ -254,6 +261,40 @@ if [[ ! -f $RD_ROOT/docs/screenshot.png || ${RD_SCREENSHOT:-} == update ]]; then
 	convert "$RD_TMP/populated.png" -strip "png:$RD_ROOT/docs/screenshot.png"
 	echo "wrote docs/screenshot.png"
 fi
+
+# ---- 1b. the log: each line names the user once, no "idle" after a transfer ----------------
+
+# Alt+L takes the focus to the log; Ctrl+A, Ctrl+C copy it, as an administrator would
+copy_log()
+{
+	focus_main
+	sleep 0.2
+	keys alt+l
+	sleep "$SETTLE"
+	keys ctrl+a ctrl+c
+	sleep 0.3
+	xclip -o -selection clipboard >"$RD_TMP/log.txt" 2>/dev/null
+}
+log_has() { copy_log && grep -q -- "$1" "$RD_TMP/log.txt"; }
+wait_for "$WAIT" log_has "gina added minutes.txt" ||
+	fail "the copied log lacks gina's upload: $(tail -n 5 "$RD_TMP/log.txt" 2>/dev/null)"
+echo "--- the window's log"
+cat "$RD_TMP/log.txt"
+grep -q "gina: uploading minutes.txt" "$RD_TMP/log.txt" || fail "the log lacks the upload's start"
+grep -q "frank: uploading report.pdf" "$RD_TMP/log.txt" || fail "the log lacks frank's upload"
+if grep -E '(^| )(gina|frank): (gina|frank) ' "$RD_TMP/log.txt"; then
+	fail "a log line names the user twice"
+fi
+if grep -E ': idle$' "$RD_TMP/log.txt"; then fail "the log says 'idle' after a transfer"; fi
+echo "the log names each user once and has no 'idle' lines"
+# the Activity column (from x = 780 in the 960-pixel window): frank's row shows a progress
+# bar whose filled part is the theme's blue, so the percentage is never hidden behind an
+# ellipsis (his upload is stopped at 3 of 16 chunks: 18%)
+read -r ww < <(identify -format '%w\n' "$RD_TMP/populated.png")
+bar_px=$(convert "$RD_TMP/populated.png" -crop "$((ww - 790))x220+780+90" +repage \
+	-fx '(b-r)>0.3?1:0' -format '%[fx:int(w*h*mean)]' info:)
+echo "blue progress-bar pixels in the Activity column: $bar_px"
+((bar_px >= 10)) || fail "no progress bar in the Activity column (blue pixels: $bar_px)"
 
 # ---- 2. kick: Cancel does nothing --------------------------------------------------------
 

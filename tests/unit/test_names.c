@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "rd_err.h"
 #include "rd_names.h"
 #include "rd_proto.h"
 
@@ -265,6 +266,150 @@ static void test_utf8_valid(void **state)
 	assert_int_equal(rd_utf8_valid("\xe6\x97\xa5", 2), 0);
 }
 
+/* Item 7 of issue 8: names that look like other names. Format and bidirectional
+ * characters (Unicode Cf), the line and paragraph separators and controls are refused;
+ * a name must be in NFC, so the NFD spelling of a name cannot be a second file. */
+static void test_filename_refuses_format_bidi_and_separators(void **state)
+{
+	/* clang-format off */
+	const struct name_case t[] = {
+		{ N("n\xe2\x80\xae" "fdp.exe"), RD_E_BAD_FILENAME }, /* U+202E RLO */
+		{ N("a\xe2\x80\xad" "b"), RD_E_BAD_FILENAME },       /* U+202D LRO */
+		{ N("a\xe2\x80\xab" "b"), RD_E_BAD_FILENAME },       /* U+202B RLE */
+		{ N("a\xe2\x81\xa6" "b"), RD_E_BAD_FILENAME },       /* U+2066 LRI */
+		{ N("a\xe2\x81\xa9" "b"), RD_E_BAD_FILENAME },       /* U+2069 PDI */
+		{ N("a\xe2\x80\x8f" "b"), RD_E_BAD_FILENAME },       /* U+200F RLM */
+		{ N("a\xd8\x9c" "b"), RD_E_BAD_FILENAME },           /* U+061C ALM */
+		{ N("a\xe2\x80\x8b" "b"), RD_E_BAD_FILENAME },       /* U+200B zero width space */
+		{ N("a\xe2\x80\x8c" "b"), RD_E_BAD_FILENAME },       /* U+200C ZWNJ */
+		{ N("a\xe2\x80\x8d" "b"), RD_E_BAD_FILENAME },       /* U+200D ZWJ */
+		{ N("a\xe2\x81\xa0" "b"), RD_E_BAD_FILENAME },       /* U+2060 word joiner */
+		{ N("\xef\xbb\xbf" "a.txt"), RD_E_BAD_FILENAME },    /* U+FEFF BOM */
+		{ N("a\xc2\xad" "b"), RD_E_BAD_FILENAME },           /* U+00AD soft hyphen */
+		{ N("a\xf3\xa0\x80\x81"), RD_E_BAD_FILENAME },       /* U+E0001 language tag */
+		{ N("a\xe2\x80\xa8" "b"), RD_E_BAD_FILENAME },       /* U+2028 line separator */
+		{ N("a\xe2\x80\xa9" "b"), RD_E_BAD_FILENAME },       /* U+2029 paragraph sep. */
+		{ N("a\xc2\x85" "b"), RD_E_BAD_FILENAME },           /* U+0085 NEL (C1) */
+	};
+	/* clang-format on */
+	size_t i;
+	uint16_t got;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = rd_filename_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("format case %zu: got %u, want %u", i, got, t[i].want);
+	}
+}
+
+static void test_filename_must_be_nfc(void **state)
+{
+	/* clang-format off */
+	const struct name_case t[] = {
+		{ N("caf\xc3\xa9.txt"), 0 },                     /* é precomposed: NFC */
+		{ N("cafe\xcc\x81.txt"), RD_E_BAD_FILENAME },    /* e + U+0301: NFD */
+		{ N("\xed\x95\x9c"), 0 },                        /* 한 precomposed */
+		{ N("\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"), RD_E_BAD_FILENAME }, /* 한 as jamo */
+		{ N("\xe2\x84\xab"), RD_E_BAD_FILENAME },        /* U+212B ANGSTROM SIGN -> U+00C5 */
+		{ N("\xc3\x85"), 0 },                            /* U+00C5 */
+		{ N("a\xcc\x81\xcc\xa3"), RD_E_BAD_FILENAME },   /* marks in non-canonical order */
+		{ N("\xe1\xba\xa1\xcc\x81"), 0 },                /* ạ + U+0301: canonical, NFC */
+		{ N("\xcc\x81" "x"), 0 },                        /* a lone mark first is NFC */
+		{ N("\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd"), 0 },    /* emoji + skin tone */
+	};
+	/* clang-format on */
+	size_t i;
+	uint16_t got;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = rd_filename_check(t[i].s, t[i].n);
+		if (got != t[i].want)
+			fail_msg("nfc case %zu: got %u, want %u", i, got, t[i].want);
+	}
+}
+
+static void test_filename_explain_names_the_rule(void **state)
+{
+	char why[128];
+
+	(void)state;
+	assert_int_equal(rd_filename_explain(N("n\xe2\x80\xae"
+					       "fdp.exe"),
+					     why, sizeof(why)),
+			 RD_E_BAD_FILENAME);
+	assert_non_null(strstr(why, "U+202E"));
+	assert_int_equal(rd_filename_explain(N("a\xe2\x80\xa8"), why, sizeof(why)),
+			 RD_E_BAD_FILENAME);
+	assert_non_null(strstr(why, "U+2028"));
+	assert_int_equal(rd_filename_explain(N("cafe\xcc\x81"), why, sizeof(why)),
+			 RD_E_BAD_FILENAME);
+	assert_non_null(strstr(why, "NFC"));
+	assert_int_equal(rd_filename_explain(N("a/b"), why, sizeof(why)), RD_E_BAD_FILENAME);
+	assert_non_null(strstr(why, "/"));
+	assert_int_equal(rd_filename_explain(N("\xff"), why, sizeof(why)), RD_E_BAD_FILENAME);
+	assert_non_null(strstr(why, "UTF-8"));
+	assert_int_equal(rd_filename_explain(N("ok.txt"), why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+	/* a tiny buffer is still terminated; NULL is allowed */
+	assert_int_equal(rd_filename_explain(N("a/b"), why, 4), RD_E_BAD_FILENAME);
+	assert_int_equal(strlen(why), 3);
+	assert_int_equal(rd_filename_explain(N("a/b"), NULL, 0), RD_E_BAD_FILENAME);
+}
+
+static void test_name_nfc_normalises(void **state)
+{
+	char out[RD_FILENAME_MAX + 1];
+	char *big = malloc(400);
+	size_t i;
+
+	(void)state;
+	assert_non_null(big);
+	assert_int_equal(rd_name_nfc(N("cafe\xcc\x81.txt"), out, sizeof(out)), 0);
+	assert_string_equal(out, "caf\xc3\xa9.txt");
+	assert_int_equal(rd_filename_check(out, strlen(out)), 0);
+	assert_int_equal(rd_name_nfc(N("\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"), out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "\xed\x95\x9c");
+	assert_int_equal(rd_name_nfc(N("\xe2\x84\xab"), out, sizeof(out)), 0);
+	assert_string_equal(out, "\xc3\x85");
+	assert_int_equal(rd_name_nfc(N("plain.txt"), out, sizeof(out)), 0);
+	assert_string_equal(out, "plain.txt");
+	/* already NFC: unchanged, byte for byte */
+	assert_int_equal(rd_name_nfc(N("caf\xc3\xa9"), out, sizeof(out)), 0);
+	assert_string_equal(out, "caf\xc3\xa9");
+	/* invalid UTF-8 (overlong, surrogate, truncated) is not "normalised" into anything */
+	assert_int_equal(rd_name_nfc(N("\xc0\xaf"), out, sizeof(out)), RD_ERR_MALFORMED);
+	assert_int_equal(rd_name_nfc(N("\xed\xa0\x80"), out, sizeof(out)), RD_ERR_MALFORMED);
+	assert_int_equal(rd_name_nfc(N("a\xe6\x97"), out, sizeof(out)), RD_ERR_MALFORMED);
+	/* the result must fit with its NUL */
+	assert_int_equal(rd_name_nfc(N("abc"), out, 3), RD_ERR_TOO_BIG);
+	assert_int_equal(rd_name_nfc(N("abc"), out, 4), 0);
+	/* U+0958 is excluded from composition: its 3 bytes become 3 + 3 in NFC */
+	for (i = 0; i + 3 <= 255; i += 3)
+		memcpy(big + i, "\xe0\xa5\x98", 3);
+	assert_int_equal(rd_name_nfc(big, 255, out, sizeof(out)), RD_ERR_TOO_BIG);
+	free(big);
+}
+
+static void test_nick_and_room_refuse_format_characters(void **state)
+{
+	/* clang-format off */
+	static const char *const hostile[] = {
+		"a\xe2\x80\xae" "b", "a\xe2\x80\x8b" "b", "\xef\xbb\xbf" "ab", "a\xe2\x80\xa8" "b",
+		"a\xe2\x80\xa9" "b", "a\xc2\xad" "b",     "cafe\xcc\x81",       "a\xc2\x85",
+	};
+	/* clang-format on */
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		assert_int_equal(rd_nick_check(hostile[i], strlen(hostile[i])), RD_E_NICK_INVALID);
+		assert_int_equal(rd_room_check(hostile[i], strlen(hostile[i])), RD_E_NO_SUCH_ROOM);
+	}
+}
+
 static void test_name_eq_ignores_ascii_case_only(void **state)
 {
 	(void)state;
@@ -396,6 +541,11 @@ int main(void)
 		cmocka_unit_test(test_filename_valid),
 		cmocka_unit_test(test_filename_invalid),
 		cmocka_unit_test(test_filename_length_limits),
+		cmocka_unit_test(test_filename_refuses_format_bidi_and_separators),
+		cmocka_unit_test(test_filename_must_be_nfc),
+		cmocka_unit_test(test_filename_explain_names_the_rule),
+		cmocka_unit_test(test_name_nfc_normalises),
+		cmocka_unit_test(test_nick_and_room_refuse_format_characters),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_name_eq_ignores_ascii_case_only),
 		cmocka_unit_test(test_escape_display_literal),

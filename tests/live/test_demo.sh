@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test_demo.sh - what `make demo` prints (issue 8, item 9):
+#   1. written to a file (stdout not a terminal): no escape sequence at all;
+#   2. on a terminal (a pty from `script`): the step titles are bold; with NO_COLOR set
+#      (https://no-color.org), no escape sequence again;
+#   3. the checksum table is aligned by display width, with "naïve café.txt" (two 2-byte
+#      characters) among the names: every row's OK ends in the same column.
+# The demo runs headless (DEMO_HEADLESS=1) on its own server; about 4 s a run.
+set -euo pipefail
+# shellcheck source=tests/live/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+rd_need_server
+[[ -x $BUILD/roomdrop ]] || skip "$BUILD/roomdrop is not built yet"
+DEMO=$RD_ROOT/scripts/demo.sh
+export DEMO_HEADLESS=1
+unset NO_COLOR
+
+# ---- 1. to a file ------------------------------------------------------------------------
+
+out=$RD_TMP/demo.out
+"$DEMO" >"$out" 2>&1 || fail "the demo failed: $(tail -n 20 "$out")"
+grep -q '^demo: done$' "$out" || fail "the demo did not finish: $(tail -n 5 "$out")"
+if grep -n $'\e' "$out" | cat -v | head -n 5 | grep .; then
+	fail "escape sequences in the demo's output to a file (above)"
+fi
+echo "no escape sequence when the output is a file"
+
+# ---- 3. the checksum table (from the same run) ------------------------------------------
+
+mapfile -t rows < <(grep -E '^ +[^ ].* (OK|MISMATCH)$' "$out")
+((${#rows[@]} >= 5)) || fail "the checksum table has ${#rows[@]} rows: $(cat "$out")"
+printf '%s\n' "${rows[@]}" | grep -qF $'na\xc3\xafve caf\xc3\xa9.txt' ||
+	fail "no UTF-8 name in the checksum table: ${rows[*]}"
+# wc -L counts display columns in a UTF-8 locale (C.UTF-8 is built into glibc)
+widths=$(for r in "${rows[@]}"; do printf '%s\n' "$r" | LC_ALL=C.UTF-8 wc -L; done | sort -u)
+printf '%s\n' "${rows[@]}"
+[[ $(wc -l <<<"$widths") == 1 ]] ||
+	fail "the checksum table's rows end in different columns: $(tr '\n' ' ' <<<"$widths")"
+echo "checksum table aligned (every row $widths columns)"
+
+# ---- 2. on a terminal ------------------------------------------------------------------------
+
+command -v script >/dev/null 2>&1 || skip "script (util-linux) is missing: no pty to test colour"
+tty_out=$RD_TMP/demo-tty.out
+script -qefc "$(printf '%q' "$DEMO")" /dev/null >"$tty_out" 2>&1 </dev/null ||
+	fail "the demo failed on a terminal: $(tail -n 20 "$tty_out")"
+grep -q $'\e\\[1m== 1\\. the server' "$tty_out" ||
+	fail "no bold step title on a terminal: $(head -n 5 "$tty_out" | cat -v)"
+echo "bold step titles on a terminal"
+NO_COLOR=1 script -qefc "$(printf '%q' "$DEMO")" /dev/null >"$tty_out" 2>&1 </dev/null ||
+	fail "the demo failed on a terminal with NO_COLOR: $(tail -n 20 "$tty_out")"
+grep -q 'demo: done' "$tty_out" || fail "the demo did not finish with NO_COLOR"
+if grep -n $'\e' "$tty_out" | cat -v | head -n 5 | grep .; then
+	fail "escape sequences on a terminal although NO_COLOR is set (above)"
+fi
+echo "NO_COLOR honoured"
+pass
