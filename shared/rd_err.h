@@ -38,7 +38,8 @@ enum rd_err {
 	RD_ERR_FULL = -21,       /* a bound (queue, table, quota) is reached */
 	RD_ERR_STATE = -22,      /* call not valid in the object's current state */
 	RD_ERR_MISMATCH = -23,   /* a hash or size check failed */
-	RD_ERR__LAST = -24
+	RD_ERR_CANCELLED = -24,  /* the caller asked to stop waiting (rd_conn_options.cancel_fd) */
+	RD_ERR__LAST = -25
 };
 
 /* Human-readable text for an RD_ERR_* code (or 0). Never NULL; static storage. */
