@@ -189,7 +189,8 @@ static int check_nick(const char *nick, const char *source)
 	else
 		fprintf(stderr, "roomdrop: nickname '%s'%s is invalid: %s\n", n, source, name_rule);
 	free(n);
-	return CLI_EUSAGE;
+	/* a reserved name is well formed: the server would refuse it like a taken one */
+	return e == RD_E_NICK_RESERVED ? CLI_ENICK : CLI_EUSAGE;
 }
 
 static int check_room(const char *room, const char *source)
@@ -253,6 +254,7 @@ struct cmdline {
 	const char *port_arg, *port_src;
 	int show_help, show_version, output_set;
 	char nick_buf[RD_NICK_BUF];
+	char host_buf[RD_HOST_MAX + 1];
 };
 
 /* Does the option at argv[*i] take a value? Fill *val and advance *i. */
@@ -371,6 +373,27 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
+/* --host as HOST, HOST:PORT, [V6] or [V6]:PORT, or a bare IPv6 address: the host part
+ * into cl->host_buf (brackets off), a port in it replaces the default (a different
+ * --port as well is an error). */
+static int parse_host(struct cmdline *cl)
+{
+	const char *h = cl->o.host;
+	uint16_t port = 0;
+
+	if (rd_net_parse_hostport(h, 0, cl->host_buf, sizeof(cl->host_buf), &port) != 0 ||
+	    cl->host_buf[0] == '\0')
+		return usage_error("invalid server address '%s': use HOST, HOST:PORT or [IPv6]:PORT",
+				   h);
+	if (port != 0) {
+		if (cl->port_arg && cl->o.port != port)
+			return usage_error("the server address '%s' and --port give two ports", h);
+		cl->o.port = port;
+	}
+	cl->o.host = cl->host_buf;
+	return 0;
+}
+
 /* Everything that can be checked without the network. */
 static int validate(struct cmdline *cl)
 {
@@ -389,8 +412,10 @@ static int validate(struct cmdline *cl)
 		fputs("roomdrop: the server address (--host) must not be empty\n", stderr);
 		return CLI_EUSAGE;
 	}
-	if (strlen(cl->o.host) > RD_HOST_MAX)
+	if (strlen(cl->o.host) > RD_HOST_MAX + 8)
 		return usage_error("the server address '%s' is too long", cl->o.host);
+	if ((rc = parse_host(cl)) != 0)
+		return rc;
 	if (cl->o.nick == NULL) {
 		default_nick(cl->nick_buf);
 		cl->o.nick = cl->nick_buf;
@@ -571,8 +596,6 @@ static int cmd_listen(struct cli_session *s)
 	}
 	if (rc == RD_ERR_CLOSED && s->kicked)
 		return CLI_EKICKED;
-	if (rc == RD_ERR_CLOSED && s->shutdown)
-		return CLI_ELOST;
 	return cli_report(s, "stopped listening", rc, 0);
 }
 
@@ -584,6 +607,7 @@ static int run(struct cmdline *cl)
 
 	cli_session_init(&s, &cl->o);
 	interactive = strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0;
+	s.events = interactive;
 	if (interactive && cli_signals_install() != 0) {
 		perror("roomdrop: signals");
 		return CLI_EFAIL;

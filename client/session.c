@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +81,28 @@ void cli_format_time(uint64_t ms, char *out, size_t cap)
 		t = time(NULL);
 	if (localtime_r(&t, &tm) == NULL || strftime(out, cap, "%Y-%m-%d %H:%M", &tm) == 0)
 		snprintf(out, cap, "?");
+}
+
+void cli_shutdown_text(const char *reason, char *out, size_t cap)
+{
+	char *t = cli_escape(reason, strlen(reason));
+
+	if (t[0] == '\0' || strcasecmp(t, "the server is shutting down") == 0 ||
+	    strcasecmp(t, "server shutting down") == 0)
+		snprintf(out, cap, "the server is shutting down");
+	else
+		snprintf(out, cap, "the server is shutting down: %s", t);
+	free(t);
+}
+
+int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap)
+{
+	const char *reason;
+
+	if (!rd_conn_shutdown_reason(c, &reason))
+		return 0;
+	cli_shutdown_text(reason, out, cap);
+	return 1;
 }
 
 void cli_session_init(struct cli_session *s, const struct cli_opts *o)
@@ -158,10 +181,27 @@ static void print_presence(FILE *out, const struct rd_msg_presence *p)
 	free(why);
 }
 
+/* A one-shot command with --quiet shows no room chatter (listen and the shell do). */
+static int chatter_hidden(const struct cli_session *s)
+{
+	return !s->events && s->o->quiet;
+}
+
 void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 {
 	char when[64], *t;
 
+	switch (m->type) {
+	case RD_MSG_ROOM_MSG:
+	case RD_MSG_PRIVATE_MSG:
+	case RD_MSG_PRESENCE:
+	case RD_MSG_BROADCAST:
+		if (chatter_hidden(s))
+			return;
+		break;
+	default:
+		break;
+	}
 	switch (m->type) {
 	case RD_MSG_ROOM_MSG:
 		begin(s);
@@ -197,7 +237,11 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 		free(t);
 		break;
 	case RD_MSG_SHUTDOWN:
+		/* an event line for listen; the shell and the commands say it as they end
+		 * (the connection remembers the reason: cli_shutdown_said) */
 		s->shutdown = 1;
+		if (!s->events || s->shell)
+			break;
 		t = cli_escape(m->u.bye.reason.p, m->u.bye.reason.n);
 		begin(s);
 		fprintf(s->out, "* Server is shutting down%s%s\n", t[0] ? ": " : "", t);
@@ -234,6 +278,8 @@ static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user
 	struct cli_session *s = user;
 
 	(void)c;
+	if (chatter_hidden(s) && f->hdr.type == RD_MSG_FILE_NOTICE)
+		return;
 	begin(s);
 	cli_files_print_frame(f, s->out);
 	end(s);
@@ -259,6 +305,12 @@ static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, si
 
 	switch (rc) {
 	case RD_ERR_REMOTE:
+		if (werr == RD_E_NO_SUCH_ROOM) {
+			/* the server's text names the protocol's ROOMS request: say what to type */
+			snprintf(out, cap, "there is no such room (%s lists the rooms)",
+				 s->shell ? "/rooms" : "`roomdrop rooms`");
+			break;
+		}
 		srv = s->conn ? rd_conn_last_error(s->conn) : "";
 		t = cli_escape(srv, strlen(srv));
 		if (t[0]) /* the server's own words are the more precise */
@@ -270,9 +322,7 @@ static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, si
 	case RD_ERR_CLOSED:
 		if (s->kicked)
 			snprintf(out, cap, "you were kicked");
-		else if (s->shutdown)
-			snprintf(out, cap, "the server shut down");
-		else
+		else if (!cli_shutdown_said(s->conn, out, cap))
 			snprintf(out, cap, "lost the connection to the server");
 		break;
 	case RD_ERR_TIMEOUT:

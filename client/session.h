@@ -23,6 +23,8 @@ struct cli_session {
 	int opening;            /* in cli_session_open: unsolicited ERRORs are kept, */
 	char open_err[256];     /* not printed (the refusal says it) */
 	FILE *out;              /* where event lines go (stdout) */
+	int shell;              /* the interactive shell runs (messages name /commands) */
+	int events;             /* listen or shell: events are the output, even with --quiet */
 	/* Called around every event line, so the shell can take its input line off the
 	 * screen and put it back (NULL = nothing to do). */
 	void (*print_begin)(void *user);
@@ -40,6 +42,12 @@ void cli_session_close(struct cli_session *s);
 /* Print "roomdrop: WHAT: WHY" on stderr for rc/werr (WHY from the server's ERROR text when
  * it sent one) and return cli_exit_for(rc, werr). */
 int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr);
+
+/* "the server is shutting down: REASON" (escaped; without ": REASON" when the reason is
+ * empty or says just that) into out. */
+void cli_shutdown_text(const char *reason, char *out, size_t cap);
+/* If the server announced SHUTDOWN on c, its words (cli_shutdown_text) into out and 1. */
+int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap);
 
 /* Print one event as one line (flushed); nothing for messages that are not events. */
 void cli_print_msg(struct cli_session *s, const struct rd_msg *m);

@@ -510,6 +510,7 @@ int cli_shell_run(struct cli_session *s)
 
 	memset(&sh, 0, sizeof(sh));
 	sh.s = s;
+	s->shell = 1;
 	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	g_shell = &sh;
 	s->print_begin = print_begin;

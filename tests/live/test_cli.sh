@@ -93,7 +93,7 @@ expect 2 "$CLI" --nick 'x y' rooms
 has "$OUT" "roomdrop: nickname 'x y' is invalid: use 1-32 letters, digits, '_', '.', '-'"
 expect 2 "$CLI" --nick "$(printf 'n%.0s' {1..33})" rooms
 has "$OUT" "is invalid"
-expect 2 "$CLI" --nick server rooms
+expect 4 "$CLI" --nick server rooms
 has "$OUT" "nickname 'server' is reserved"
 expect 2 env ROOMDROP_NICK='bad/nick' "$CLI" rooms
 expect 2 "$CLI" --room 'no room' who
