@@ -33,6 +33,8 @@ struct cli_opts {
 	int rename;          /* --rename */
 	const char *outdir;  /* -o DIR for get, default "." */
 	int timeout_ms;      /* --timeout SECONDS, default 10 s per request */
+	int reconnect_s;     /* --reconnect SECONDS: how long the shell tries to reconnect
+				(default 60, 0 = never) */
 };
 
 /* Map a library error / wire error to an exit code (client/main.c). */

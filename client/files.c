@@ -269,6 +269,8 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 			rc = RD_ERR_PROTOCOL; /* nothing but ERROR answers a chunk */
 			break;
 		} else {
+			if (rc == RD_ERR_CANCELLED) /* Ctrl-C in the shell */
+				send_cancel(c, xfer, "interrupted");
 			break;
 		}
 		if (cli_stop) {
@@ -461,8 +463,11 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, stru
 	int rc;
 
 	for (;;) {
-		if ((rc = rd_conn_wait_reply(c, g->req, o->timeout_ms, &f, werr)) != 0)
+		if ((rc = rd_conn_wait_reply(c, g->req, o->timeout_ms, &f, werr)) != 0) {
+			if (rc == RD_ERR_CANCELLED) /* Ctrl-C in the shell */
+				send_cancel(c, g->xfer, "interrupted");
 			return rc;
+		}
 		if (f.hdr.type == RD_MSG_GET_END) {
 			if (rd_msg_decode(RD_MSG_GET_END, f.payload, f.len, &m) != 0 ||
 			    m.u.xfer.xfer_id != g->xfer)

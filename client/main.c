@@ -24,6 +24,8 @@
 #define DEFAULT_ROOM "general"
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_TIMEOUT_S 86400.0
+#define DEFAULT_RECONNECT_S 60
+#define MAX_RECONNECT_S 86400
 
 static const char usage_text[] =
 	"Usage: roomdrop [OPTIONS] COMMAND [ARGS...]\n"
@@ -49,12 +51,16 @@ static const char usage_text[] =
 	"and quits. For say and msg, everything after the command word is the message.\n"
 	"\n"
 	"Options:\n"
-	"  --host HOST        server address (default 127.0.0.1)\n"
+	"  --host HOST        server address: HOST, HOST:PORT, IPv6 or [IPv6]:PORT\n"
+	"                     (default 127.0.0.1)\n"
 	"  --port PORT        server port, 1-65535 (default 7878)\n"
 	"  --nick NICK        nickname: 1-32 letters, digits, '_', '.', '-', starting with a\n"
 	"                     letter, digit or '_' (default: $USER, made valid)\n"
 	"  --room ROOM        room to enter (default general); same rules as nicknames\n"
 	"  --timeout SECONDS  limit for connecting and for each request (default 10)\n"
+	"  --reconnect SECONDS\n"
+	"                     shell: how long to keep reconnecting after the connection is\n"
+	"                     lost or the server restarts (default 60; 0 = never), then exit 8\n"
 	"  -q, --quiet        no progress bars or chatter, only errors and summaries\n"
 	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
 	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
@@ -245,6 +251,20 @@ static int parse_timeout(const char *s, int *ms)
 	return 0;
 }
 
+static int parse_reconnect(const char *s, int *secs)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < 0 || v > MAX_RECONNECT_S)
+		return usage_error("invalid --reconnect '%s': use a number of seconds from 0 to %d",
+				   s, MAX_RECONNECT_S);
+	*secs = (int)v;
+	return 0;
+}
+
 struct cmdline {
 	struct cli_opts o;
 	const char *cmd;
@@ -285,6 +305,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 	cl->o.room = DEFAULT_ROOM;
 	cl->o.outdir = ".";
 	cl->o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	cl->o.reconnect_s = DEFAULT_RECONNECT_S;
 	if ((e = getenv("ROOMDROP_HOST")) && *e)
 		cl->o.host = e;
 	if ((e = getenv("ROOMDROP_PORT")) && *e) {
@@ -341,6 +362,9 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--timeout") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				rc = parse_timeout(val, &cl->o.timeout_ms);
+		} else if (strcmp(name, "--reconnect") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				rc = parse_reconnect(val, &cl->o.reconnect_s);
 		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
 				cl->o.outdir = val;
@@ -578,10 +602,10 @@ static int cmd_listen(struct cli_session *s)
 	for (;;) {
 		/* frames may already be buffered (they came with the replies) */
 		rc = rd_conn_poll(s->conn, 0);
-		if (rc != 0)
-			break;
 		if (cli_stop)
 			return CLI_OK;
+		if (rc != 0)
+			break;
 		p[0].fd = rd_conn_fd(s->conn);
 		p[0].events = POLLIN;
 		p[1].fd = cli_signal_fd[0];

@@ -22,6 +22,7 @@
 #endif
 
 volatile sig_atomic_t cli_stop;
+volatile sig_atomic_t cli_quit;
 int cli_signal_fd[2] = { -1, -1 };
 
 static void on_signal(int sig)
@@ -29,8 +30,9 @@ static void on_signal(int sig)
 	int saved = errno;
 	char b = 1;
 
-	(void)sig;
 	cli_stop = 1;
+	if (sig != SIGINT)
+		cli_quit = 1;
 	if (cli_signal_fd[1] >= 0)
 		(void)!write(cli_signal_fd[1], &b, 1);
 	errno = saved;
@@ -285,8 +287,7 @@ static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user
 	end(s);
 }
 
-/* "host:port", with brackets for an IPv6 address. */
-static void addr_text(const struct cli_opts *o, char *out, size_t cap)
+void cli_addr_text(const struct cli_opts *o, char *out, size_t cap)
 {
 	char *h = cli_escape(o->host, strlen(o->host));
 
@@ -349,6 +350,52 @@ int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr)
 	return cli_exit_for(rc, werr);
 }
 
+static void session_options(const struct cli_session *s, struct rd_conn_options *opt)
+{
+	rd_conn_options_defaults(opt);
+	opt->connect_timeout_ms = s->o->timeout_ms;
+	opt->request_timeout_ms = s->o->timeout_ms;
+	opt->software = "roomdrop/" RD_VERSION;
+	opt->features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	opt->cancel_fd = cli_signal_fd[0]; /* a signal (listen, shell) ends every wait */
+}
+
+int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
+{
+	struct rd_conn_options opt;
+	struct rd_conn_callbacks cb = { .user = s, .on_msg = on_msg, .on_app_frame = on_app_frame };
+	uint16_t werr = 0;
+	int rc;
+
+	why[0] = '\0';
+	rd_conn_close(s->conn);
+	s->conn = NULL;
+	s->kicked = s->shutdown = 0;
+	s->async_err = 0;
+	session_options(s, &opt);
+	s->opening = 1;
+	s->open_err[0] = '\0';
+	rc = rd_conn_open(s->o->host, s->o->port, &opt, &cb, &s->conn, &werr);
+	s->opening = 0;
+	if (rc == 0 && (rc = rd_conn_register(s->conn, s->o->nick, &werr)) == 0 && s->room[0] &&
+	    (rc = rd_conn_join(s->conn, s->room, NULL, &werr)) != 0 && rc == RD_ERR_REMOTE &&
+	    werr == RD_E_NO_SUCH_ROOM) {
+		s->room[0] = '\0'; /* connected; the room did not come back */
+		rc = 0;
+	}
+	if (rc == 0)
+		return 0;
+	if (rc == RD_ERR_REFUSED)
+		snprintf(why, cap, "connection refused");
+	else if (rc == RD_ERR_REMOTE)
+		snprintf(why, cap, "%s", s->open_err[0] ? s->open_err : rd_wire_strerror(werr));
+	else
+		why_text(s, rc, werr, why, cap);
+	rd_conn_close(s->conn);
+	s->conn = NULL;
+	return rc;
+}
+
 int cli_session_open(struct cli_session *s, int join)
 {
 	const struct cli_opts *o = s->o;
@@ -358,12 +405,8 @@ int cli_session_open(struct cli_session *s, int join)
 	uint16_t werr = 0;
 	int rc, saved;
 
-	addr_text(o, addr, sizeof(addr));
-	rd_conn_options_defaults(&opt);
-	opt.connect_timeout_ms = o->timeout_ms;
-	opt.request_timeout_ms = o->timeout_ms;
-	opt.software = "roomdrop/" RD_VERSION;
-	opt.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	cli_addr_text(o, addr, sizeof(addr));
+	session_options(s, &opt);
 	s->opening = 1;
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(o->host, o->port, &opt, &cb, &s->conn, &werr);
@@ -420,6 +463,15 @@ int cli_session_open(struct cli_session *s, int join)
 		snprintf(s->room, sizeof(s->room), "%s", o->room);
 	}
 	return CLI_OK;
+}
+
+void cli_signals_drain(void)
+{
+	char sink[64];
+
+	if (cli_signal_fd[0] >= 0)
+		while (read(cli_signal_fd[0], sink, sizeof(sink)) > 0)
+			;
 }
 
 void cli_session_close(struct cli_session *s)

@@ -62,10 +62,12 @@ proxy()
 }
 
 # ---- tmux ---------------------------------------------------------------------------------
-TMUX_SOCK=$RD_TMP/tmux.sock
+# one tmux server per terminal session (a killed server takes a moment to go)
+NTMUX=0
+TMUX_SOCK=$RD_TMP/tmux0.sock
 tm() { tmux -S "$TMUX_SOCK" "$@"; }
 # shellcheck disable=SC2016 # expanded when the exit trap runs
-rd_on_exit 'tmux -S "$TMUX_SOCK" kill-server 2>/dev/null'
+rd_on_exit 'for s in "$RD_TMP"/tmux*.sock; do tmux -S "$s" kill-server 2>/dev/null; done'
 screen() { tm capture-pane -p -J; }
 # on_screen TEXT [SECONDS]: until the pane shows TEXT (fixed string).
 on_screen()
@@ -78,11 +80,13 @@ on_screen()
 	fail "'$1' not on the screen within ${2:-10}s: $(screen)"
 }
 # last_line: the last non-empty line of the pane.
-last_line() { screen | grep -v '^$' | tail -n 1; }
+last_line() { screen | sed 's/[[:space:]]*$//' | grep -v '^$' | tail -n 1; }
 # term CMD: run CMD in a fresh 80x30 tmux session; "EXIT=<status>" is printed after it.
 term()
 {
 	tm kill-server 2>/dev/null || true
+	NTMUX=$((NTMUX + 1))
+	TMUX_SOCK=$RD_TMP/tmux$NTMUX.sock
 	tm new-session -d -x 80 -y 30 "$1; echo EXIT=\$?; sleep 120"
 }
 
