@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "progress.h"
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -116,6 +117,7 @@ void cli_session_init(struct cli_session *s, const struct cli_opts *o)
 
 static void begin(struct cli_session *s)
 {
+	progress_hide(); /* a transfer's bar leaves its line to the event */
 	if (s->print_begin)
 		s->print_begin(s->print_user);
 }
@@ -126,6 +128,7 @@ static void end(struct cli_session *s)
 	fflush(stderr);
 	if (s->print_end)
 		s->print_end(s->print_user);
+	progress_show();
 }
 
 /* "[room] <nick> text" and friends: the data as text or as a size. */

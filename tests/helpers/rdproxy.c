@@ -10,6 +10,8 @@
  *   --hold-after TYPE   after forwarding the first server frame of TYPE, forward nothing
  *                       more from the server (read and drop it): the client sees silence
  *   --delay TYPE MS     wait MS milliseconds before forwarding each server frame of TYPE
+ *   --notice-after K    after the K-th delayed frame, send the client a FILE_NOTICE
+ *                       ("bob added small.txt (6 B)") as if the server had
  *   --log PATH          one line per frame: "c2s 0x1234" or "s2c 0x1234" (flushed)
  *
  * Listens on 127.0.0.1 on a port the kernel picks and writes it to PATH; one thread per
@@ -30,13 +32,14 @@
 #include "rd_frame.h"
 #include "rd_msg.h"
 #include "rd_net.h"
+#include "rd_proto.h"
 
 #define HDR 16u
 #define MAX_FRAME (32u << 20)
 
 static uint16_t g_port;
 static long g_shutdown_on = -1, g_hold_after = -1, g_delay_type = -1;
-static int g_delay_ms;
+static int g_delay_ms, g_notice_after = -1;
 static const char *g_reason = "proxy shutdown";
 static FILE *g_log;
 static pthread_mutex_t g_log_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -47,6 +50,7 @@ struct dir {
 	size_t len, cap;
 	int s2c;  /* server to client */
 	int held; /* dropping everything */
+	int delayed; /* frames delayed so far */
 };
 
 struct pair {
@@ -72,6 +76,26 @@ static int send_shutdown(int fd)
 	rd_buf_init(&b, 0);
 	rd_msg_init(&m, RD_MSG_SHUTDOWN);
 	m.u.bye.reason = rd_str_c(g_reason);
+	rc = rd_msg_frame(&b, &m, 0, 0);
+	if (rc == 0)
+		rc = rd_net_write_all(fd, b.data, b.len, 5000);
+	rd_buf_free(&b);
+	return rc;
+}
+
+static int send_notice(int fd)
+{
+	struct rd_buf b;
+	struct rd_msg m;
+	int rc;
+
+	rd_buf_init(&b, 0);
+	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
+	m.u.file_notice.event = RD_FILE_ADDED;
+	strcpy(m.u.file_notice.room, "general");
+	strcpy(m.u.file_notice.nick, "bob");
+	strcpy(m.u.file_notice.name, "small.txt");
+	m.u.file_notice.size = 6;
 	rc = rd_msg_frame(&b, &m, 0, 0);
 	if (rc == 0)
 		rc = rd_net_write_all(fd, b.data, b.len, 5000);
@@ -109,6 +133,9 @@ static int pump(struct dir *d)
 			return 1;
 		if (d->s2c && (long)type == g_hold_after)
 			d->held = 1;
+		if (d->s2c && (long)type == g_delay_type && ++d->delayed == g_notice_after &&
+		    send_notice(d->to) != 0)
+			return 1;
 		memmove(d->buf, d->buf + n, d->len - n);
 		d->len -= n;
 	}
@@ -197,6 +224,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--delay") && i + 2 < argc) {
 			g_delay_type = parse_type(argv[++i]);
 			g_delay_ms = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--notice-after") && i + 1 < argc) {
+			g_notice_after = atoi(argv[++i]);
 		} else {
 			fprintf(stderr, "rdproxy: bad argument '%s' (see the source)\n", argv[i]);
 			return 2;
