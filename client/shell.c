@@ -67,6 +67,7 @@ static const char shell_help[] =
 	"  /rm NAME             delete a file\n"
 	"  /help                this text\n"
 	"  /quit                leave (Ctrl-D does the same)\n"
+	"Ctrl-C drops the line being typed, or stops the running command or transfer.\n"
 	"Any other line is said to the room (start it with // to say a line beginning with /).\n"
 	"File names with spaces: quote them (\"my file.txt\").\n";
 

@@ -136,7 +136,7 @@ head -c 3000000 /dev/urandom >"$RD_TMP/up/big.bin"
 rdc --nick seeder put "$RD_TMP/up/big.bin" >/dev/null 2>&1 || fail "seeding big.bin failed"
 echo small >"$RD_TMP/up/small.txt"
 for spec in "ls 0x100a" "who 0x0015" "rooms 0x0010" "get 0x1006" "put 0x1003" "say 0x0020" \
-	"msg 0x0021"; do
+	"msg 0x0021" "listen 0x0012"; do
 	read -r cmd type <<<"$spec"
 	proxy --shutdown-on "$type" --reason "upgrade at noon"
 	case $cmd in
@@ -223,7 +223,7 @@ on_screen "left" 10
 bar=$(screen | grep -F "left" | head -n 1)
 [[ $bar == *"%"* && $bar == *"/s"* && $bar == *" left" ]] || fail "bar lost its numbers: '$bar'"
 [[ $bar == *"…"* ]] || fail "long name not shortened in the middle: '$bar'"
-[[ $bar == "get a-very"* && $bar == *"end.bin"* ]] || fail "name not kept at both ends: '$bar'"
+[[ $bar == "get a-very"* && $bar == *"d.bin  ["* ]] || fail "name not kept at both ends: '$bar'"
 (($(printf '%s' "$bar" | LC_ALL=C.UTF-8 wc -m) <= 80)) || fail "bar wider than 80 columns: '$bar'"
 on_screen "* bob " 10
 screen | grep -q '^\* bob \(added\|replaced\) small.txt' ||
