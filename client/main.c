@@ -412,8 +412,8 @@ static int parse_host(struct cmdline *cl)
 
 	if (rd_net_parse_hostport(h, 0, cl->host_buf, sizeof(cl->host_buf), &port) != 0 ||
 	    cl->host_buf[0] == '\0')
-		return usage_error("invalid server address '%s': use HOST, HOST:PORT or [IPv6]:PORT",
-				   h);
+		return usage_error(
+			"invalid server address '%s': use HOST, HOST:PORT or [IPv6]:PORT", h);
 	if (port != 0) {
 		if (cl->port_arg && cl->o.port != port)
 			return usage_error("the server address '%s' and --port give two ports", h);

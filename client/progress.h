@@ -42,8 +42,7 @@ void progress_show(void);
  * 12.3 MB / 30.0 MB  3.0 MB/s  0:06 left". It takes at most width - 1 columns: a long
  * name is shortened in the middle ("start…end.pdf", by display width), then the bar;
  * the numbers are never cut. */
-void progress_format(const struct progress *p, uint64_t now_ms, int width, char *out,
-		     size_t cap);
+void progress_format(const struct progress *p, uint64_t now_ms, int width, char *out, size_t cap);
 /* Seconds since progress_start. */
 double progress_elapsed(const struct progress *p);
 

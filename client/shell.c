@@ -43,7 +43,7 @@ struct shell {
 	char *pending; /* non-terminal input not yet ending with a newline */
 	size_t npending;
 	/* connection lost: reconnecting (s->conn is NULL or dead meanwhile) */
-	int lost;          /* a command saw the connection go: reconnect next */
+	int lost; /* a command saw the connection go: reconnect next */
 	int offline;
 	int delay_s;       /* next backoff step */
 	uint64_t since_ms; /* offline since (monotonic) */
@@ -306,8 +306,7 @@ static void try_reconnect(struct shell *sh)
 	if (spent + (uint64_t)sh->delay_s * 1000u > budget) /* the last try at the deadline */
 		sh->delay_s = (int)((budget - spent + 999) / 1000);
 	sh->retry_ms = now + (uint64_t)sh->delay_s * 1000u;
-	note(sh, "cannot reconnect to %s (%s); trying again in %ds\u2026", addr, why,
-	     sh->delay_s);
+	note(sh, "cannot reconnect to %s (%s); trying again in %ds\u2026", addr, why, sh->delay_s);
 }
 
 /* Ctrl-C at the prompt: the typed text is dropped, a fresh prompt on the next row. */
@@ -504,7 +503,8 @@ static void run_line(struct shell *sh, char *line)
 		line[--n] = '\0';
 	if (sh->offline && (line[0] != '/' || line[1] == '/') && n > 0) {
 		fputs("roomdrop: not connected (reconnecting): the line was not sent; Up brings "
-		      "it back\n", stderr);
+		      "it back\n",
+		      stderr);
 		return;
 	}
 	if (line[0] != '/') {
@@ -522,7 +522,8 @@ static void run_line(struct shell *sh, char *line)
 		*rest++ = '\0';
 	if (sh->offline && strcmp(cmd, "quit") && strcmp(cmd, "exit") && strcmp(cmd, "help")) {
 		fputs("roomdrop: not connected (reconnecting): nothing done; Up brings the line "
-		      "back\n", stderr);
+		      "back\n",
+		      stderr);
 		return;
 	}
 	if (strcmp(cmd, "msg") == 0) {

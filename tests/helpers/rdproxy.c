@@ -48,8 +48,8 @@ struct dir {
 	int from, to;
 	uint8_t *buf;
 	size_t len, cap;
-	int s2c;  /* server to client */
-	int held; /* dropping everything */
+	int s2c;     /* server to client */
+	int held;    /* dropping everything */
 	int delayed; /* frames delayed so far */
 };
 
@@ -125,7 +125,8 @@ static int pump(struct dir *d)
 			return 1;
 		}
 		if (d->s2c && (long)type == g_delay_type && !d->held) {
-			struct timespec ts = { g_delay_ms / 1000, (long)(g_delay_ms % 1000) * 1000000L };
+			struct timespec ts = { g_delay_ms / 1000,
+					       (long)(g_delay_ms % 1000) * 1000000L };
 
 			nanosleep(&ts, NULL);
 		}
