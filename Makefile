@@ -124,6 +124,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
+# a client module's unit test links that module too
+$(BUILD)/tests/test_progress: $(BUILD)/obj/tests/unit/test_progress.o $(BUILD)/obj/client/progress.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
