@@ -72,6 +72,7 @@ static int remote_fail(struct rd_conn *c, const char *verb, const char *name, in
 		else
 			snprintf(why, sizeof(why), "%s", rd_wire_strerror(werr));
 	} else if (rc == RD_ERR_CLOSED) {
+		(void)rd_conn_poll(c, 0); /* a send failed first: read what came before the close */
 		if (!cli_shutdown_said(c, why, sizeof(why)))
 			snprintf(why, sizeof(why), "lost the connection to the server");
 	} else if (rc == RD_ERR_TIMEOUT) {

@@ -324,6 +324,8 @@ static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, si
 		free(t);
 		break;
 	case RD_ERR_CLOSED:
+		if (s->conn) /* a send failed first: read what came before the close */
+			(void)rd_conn_poll(s->conn, 0);
 		if (s->kicked)
 			snprintf(out, cap, "you were kicked");
 		else if (!cli_shutdown_said(s->conn, out, cap))
