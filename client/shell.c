@@ -7,7 +7,18 @@
  * draw the prompt and the text again (rl_forced_update_display). While a /command runs,
  * libedit has already finished the line, so events print as plain lines.
  * Without a terminal (a pipe, a script), lines are read as they come and no prompt is
- * shown. */
+ * shown.
+ *
+ * Ctrl-C (SIGINT) sets cli_stop and writes to the signal pipe, which is also the
+ * connection's cancel_fd: a command that waits on the server returns RD_ERR_CANCELLED (a
+ * transfer sends XFER_CANCEL first) and on_line drains the pipe afterwards; at the
+ * prompt the main loop drains it and drops the typed text. SIGTERM/SIGHUP (cli_quit) end
+ * the shell.
+ *
+ * A lost connection (idle poll, or a command that got CLI_ELOST) makes the shell
+ * "offline": it keeps reading the terminal (the typed line stays), refuses commands
+ * that need the server, and calls cli_session_reconnect at 1, 2, 4, 8, 15, 15... s
+ * until it succeeds or --reconnect seconds have passed (then exit 8). */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -282,6 +293,7 @@ static void try_reconnect(struct shell *sh)
 	cli_addr_text(sh->s->o, addr, sizeof(addr));
 	if (cli_session_reconnect(sh->s, why, sizeof(why)) == 0) {
 		sh->offline = 0;
+		set_prompt(sh); /* the room may be gone */
 		if (sh->s->room[0])
 			note(sh, "reconnected to %s as %s, back in %s", addr, sh->s->o->nick,
 			     sh->s->room);
@@ -290,7 +302,6 @@ static void try_reconnect(struct shell *sh)
 			     addr, sh->s->o->nick, room);
 		else
 			note(sh, "reconnected to %s as %s", addr, sh->s->o->nick);
-		set_prompt(sh);
 		return;
 	}
 	now = rd_now_mono_ms();
