@@ -127,6 +127,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 # A unit test of a server module links that module's object (it never includes the .c).
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
 
+# a client module's unit test links that module too
+$(BUILD)/tests/test_progress: $(BUILD)/obj/tests/unit/test_progress.o $(BUILD)/obj/client/progress.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)

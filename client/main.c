@@ -24,6 +24,8 @@
 #define DEFAULT_ROOM "general"
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_TIMEOUT_S 86400.0
+#define DEFAULT_RECONNECT_S 60
+#define MAX_RECONNECT_S 86400
 
 static const char usage_text[] =
 	"Usage: roomdrop [OPTIONS] COMMAND [ARGS...]\n"
@@ -38,7 +40,10 @@ static const char usage_text[] =
 	"  listen                    stay in --room and print every event, one per line\n"
 	"                            (for scripts; stops on Ctrl-C / SIGTERM)\n"
 	"  shell                     interactive session (the default when stdin is a\n"
-	"                            terminal and no command is given); /help inside\n"
+	"                            terminal and no command is given); /help inside;\n"
+	"                            Ctrl-C drops the typed line or stops the running\n"
+	"                            command, /quit or Ctrl-D leaves; reconnects by itself\n"
+	"                            when the server restarts (see --reconnect)\n"
 	"  put FILE... [--overwrite|--rename]\n"
 	"                            upload files into the room's folder\n"
 	"  get NAME... [-o DIR] [--overwrite]\n"
@@ -49,13 +54,17 @@ static const char usage_text[] =
 	"and quits. For say and msg, everything after the command word is the message.\n"
 	"\n"
 	"Options:\n"
-	"  --host HOST        server address (default 127.0.0.1)\n"
+	"  --host HOST        server address: HOST, HOST:PORT, IPv6 or [IPv6]:PORT\n"
+	"                     (default 127.0.0.1)\n"
 	"  --port PORT        server port, 1-65535 (default 7878)\n"
 	"  --nick NICK        nickname: 1-32 letters, digits, '_', '.', '-', starting with a\n"
 	"                     letter, digit or '_' (default: $USER, made valid)\n"
 	"  --room ROOM        room to enter (default general); same rules as nicknames\n"
 	"  --timeout SECONDS  limit for connecting and for each request (default 10)\n"
-	"  -q, --quiet        no progress bars or chatter, only errors and summaries\n"
+	"  --reconnect SECONDS\n"
+	"                     shell: how long to keep reconnecting after the connection is\n"
+	"                     lost or the server restarts (default 60; 0 = never), then exit 8\n"
+	"  -q, --quiet        no progress bars or chatter: only errors and one summary line\n"
 	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
 	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
 	"  -o, --output DIR   get: write into DIR (default .)\n"
@@ -74,13 +83,15 @@ static const char usage_text[] =
 	"Exit codes:\n"
 	"   0  success\n"
 	"   1  the server refused the request (other than below)\n"
-	"   2  bad command line or input: address, port, nickname, room, options\n"
+	"   2  bad command line or input: address, port, malformed nickname or room,\n"
+	"      options\n"
 	"   3  could not connect (refused, timeout, unknown host)\n"
-	"   4  nickname refused (taken, invalid, reserved)\n"
+	"   4  nickname refused (taken, reserved, or refused by the server)\n"
 	"   5  unknown room, user or file\n"
 	"   6  file exists (remote without --overwrite/--rename, or local)\n"
 	"   7  hash or size verification failed\n"
-	"   8  connection lost, server shut down or stopped answering\n"
+	"   8  connection lost, server shut down or stopped answering (shell: not\n"
+	"      reconnected within --reconnect seconds)\n"
 	"   9  kicked by the administrator\n"
 	"  10  file too big, quota, server out of space, server full\n"
 	"  11  offer rejected or expired\n"
@@ -193,7 +204,8 @@ static int check_nick(const char *nick, const char *source)
 	else
 		fprintf(stderr, "roomdrop: nickname '%s'%s is invalid: %s\n", n, source, name_rule);
 	free(n);
-	return CLI_EUSAGE;
+	/* a reserved name is well formed: the server would refuse it like a taken one */
+	return e == RD_E_NICK_RESERVED ? CLI_ENICK : CLI_EUSAGE;
 }
 
 static int check_room(const char *room, const char *source)
@@ -248,6 +260,20 @@ static int parse_timeout(const char *s, int *ms)
 	return 0;
 }
 
+static int parse_reconnect(const char *s, int *secs)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < 0 || v > MAX_RECONNECT_S)
+		return usage_error("invalid --reconnect '%s': use a number of seconds from 0 to %d",
+				   s, MAX_RECONNECT_S);
+	*secs = (int)v;
+	return 0;
+}
+
 struct cmdline {
 	struct cli_opts o;
 	const char *cmd;
@@ -257,6 +283,7 @@ struct cmdline {
 	const char *port_arg, *port_src;
 	int show_help, show_version, output_set;
 	char nick_buf[RD_NICK_BUF];
+	char host_buf[RD_HOST_MAX + 1];
 };
 
 /* Does the option at argv[*i] take a value? Fill *val and advance *i. */
@@ -287,6 +314,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 	cl->o.room = DEFAULT_ROOM;
 	cl->o.outdir = ".";
 	cl->o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	cl->o.reconnect_s = DEFAULT_RECONNECT_S;
 	if ((e = getenv("ROOMDROP_HOST")) && *e)
 		cl->o.host = e;
 	if ((e = getenv("ROOMDROP_PORT")) && *e) {
@@ -343,6 +371,9 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--timeout") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				rc = parse_timeout(val, &cl->o.timeout_ms);
+		} else if (strcmp(name, "--reconnect") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				rc = parse_reconnect(val, &cl->o.reconnect_s);
 		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
 				cl->o.outdir = val;
@@ -375,6 +406,27 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
+/* --host as HOST, HOST:PORT, [V6] or [V6]:PORT, or a bare IPv6 address: the host part
+ * into cl->host_buf (brackets off), a port in it replaces the default (a different
+ * --port as well is an error). */
+static int parse_host(struct cmdline *cl)
+{
+	const char *h = cl->o.host;
+	uint16_t port = 0;
+
+	if (rd_net_parse_hostport(h, 0, cl->host_buf, sizeof(cl->host_buf), &port) != 0 ||
+	    cl->host_buf[0] == '\0')
+		return usage_error(
+			"invalid server address '%s': use HOST, HOST:PORT or [IPv6]:PORT", h);
+	if (port != 0) {
+		if (cl->port_arg && cl->o.port != port)
+			return usage_error("the server address '%s' and --port give two ports", h);
+		cl->o.port = port;
+	}
+	cl->o.host = cl->host_buf;
+	return 0;
+}
+
 /* Everything that can be checked without the network. */
 static int validate(struct cmdline *cl)
 {
@@ -393,8 +445,10 @@ static int validate(struct cmdline *cl)
 		fputs("roomdrop: the server address (--host) must not be empty\n", stderr);
 		return CLI_EUSAGE;
 	}
-	if (strlen(cl->o.host) > RD_HOST_MAX)
+	if (strlen(cl->o.host) > RD_HOST_MAX + 8)
 		return usage_error("the server address '%s' is too long", cl->o.host);
+	if ((rc = parse_host(cl)) != 0)
+		return rc;
 	if (cl->o.nick == NULL) {
 		default_nick(cl->nick_buf);
 		cl->o.nick = cl->nick_buf;
@@ -557,10 +611,10 @@ static int cmd_listen(struct cli_session *s)
 	for (;;) {
 		/* frames may already be buffered (they came with the replies) */
 		rc = rd_conn_poll(s->conn, 0);
-		if (rc != 0)
-			break;
 		if (cli_stop)
 			return CLI_OK;
+		if (rc != 0)
+			break;
 		p[0].fd = rd_conn_fd(s->conn);
 		p[0].events = POLLIN;
 		p[1].fd = cli_signal_fd[0];
@@ -575,8 +629,6 @@ static int cmd_listen(struct cli_session *s)
 	}
 	if (rc == RD_ERR_CLOSED && s->kicked)
 		return CLI_EKICKED;
-	if (rc == RD_ERR_CLOSED && s->shutdown)
-		return CLI_ELOST;
 	return cli_report(s, "stopped listening", rc, 0);
 }
 
@@ -589,6 +641,7 @@ static int run(struct cmdline *cl)
 	cli_session_init(&s, &cl->o);
 	interactive = strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0;
 	s.quiet = !interactive; /* one-shot commands are not announced to the room */
+	s.events = interactive;
 	if (interactive && cli_signals_install() != 0) {
 		perror("roomdrop: signals");
 		return CLI_EFAIL;

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "files.h"
+#include "progress.h"
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -21,6 +23,7 @@
 #endif
 
 volatile sig_atomic_t cli_stop;
+volatile sig_atomic_t cli_quit;
 int cli_signal_fd[2] = { -1, -1 };
 
 static void on_signal(int sig)
@@ -28,8 +31,9 @@ static void on_signal(int sig)
 	int saved = errno;
 	char b = 1;
 
-	(void)sig;
 	cli_stop = 1;
+	if (sig != SIGINT)
+		cli_quit = 1;
 	if (cli_signal_fd[1] >= 0)
 		(void)!write(cli_signal_fd[1], &b, 1);
 	errno = saved;
@@ -82,6 +86,28 @@ void cli_format_time(uint64_t ms, char *out, size_t cap)
 		snprintf(out, cap, "?");
 }
 
+void cli_shutdown_text(const char *reason, char *out, size_t cap)
+{
+	char *t = cli_escape(reason, strlen(reason));
+
+	if (t[0] == '\0' || strcasecmp(t, "the server is shutting down") == 0 ||
+	    strcasecmp(t, "server shutting down") == 0)
+		snprintf(out, cap, "the server is shutting down");
+	else
+		snprintf(out, cap, "the server is shutting down: %s", t);
+	free(t);
+}
+
+int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap)
+{
+	const char *reason;
+
+	if (!rd_conn_shutdown_reason(c, &reason))
+		return 0;
+	cli_shutdown_text(reason, out, cap);
+	return 1;
+}
+
 void cli_session_init(struct cli_session *s, const struct cli_opts *o)
 {
 	memset(s, 0, sizeof(*s));
@@ -91,6 +117,7 @@ void cli_session_init(struct cli_session *s, const struct cli_opts *o)
 
 static void begin(struct cli_session *s)
 {
+	progress_hide(); /* a transfer's bar leaves its line to the event */
 	if (s->print_begin)
 		s->print_begin(s->print_user);
 }
@@ -101,6 +128,7 @@ static void end(struct cli_session *s)
 	fflush(stderr);
 	if (s->print_end)
 		s->print_end(s->print_user);
+	progress_show();
 }
 
 /* "[room] <nick> text" and friends: the data as text or as a size. */
@@ -158,10 +186,27 @@ static void print_presence(FILE *out, const struct rd_msg_presence *p)
 	free(why);
 }
 
+/* A one-shot command with --quiet shows no room chatter (listen and the shell do). */
+static int chatter_hidden(const struct cli_session *s)
+{
+	return !s->events && s->o->quiet;
+}
+
 void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 {
 	char when[64], *t;
 
+	switch (m->type) {
+	case RD_MSG_ROOM_MSG:
+	case RD_MSG_PRIVATE_MSG:
+	case RD_MSG_PRESENCE:
+	case RD_MSG_BROADCAST:
+		if (chatter_hidden(s))
+			return;
+		break;
+	default:
+		break;
+	}
 	switch (m->type) {
 	case RD_MSG_ROOM_MSG:
 		begin(s);
@@ -197,7 +242,11 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 		free(t);
 		break;
 	case RD_MSG_SHUTDOWN:
+		/* an event line for listen; the shell and the commands say it as they end
+		 * (the connection remembers the reason: cli_shutdown_said) */
 		s->shutdown = 1;
+		if (!s->events || s->shell)
+			break;
 		t = cli_escape(m->u.bye.reason.p, m->u.bye.reason.n);
 		begin(s);
 		fprintf(s->out, "* Server is shutting down%s%s\n", t[0] ? ": " : "", t);
@@ -234,13 +283,14 @@ static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user
 	struct cli_session *s = user;
 
 	(void)c;
+	if (chatter_hidden(s) && f->hdr.type == RD_MSG_FILE_NOTICE)
+		return;
 	begin(s);
 	cli_files_print_frame(f, s->out);
 	end(s);
 }
 
-/* "host:port", with brackets for an IPv6 address. */
-static void addr_text(const struct cli_opts *o, char *out, size_t cap)
+void cli_addr_text(const struct cli_opts *o, char *out, size_t cap)
 {
 	char *h = cli_escape(o->host, strlen(o->host));
 
@@ -259,6 +309,12 @@ static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, si
 
 	switch (rc) {
 	case RD_ERR_REMOTE:
+		if (werr == RD_E_NO_SUCH_ROOM) {
+			/* the server's text names the protocol's ROOMS request: say what to type */
+			snprintf(out, cap, "there is no such room (%s lists the rooms)",
+				 s->shell ? "/rooms" : "`roomdrop rooms`");
+			break;
+		}
 		srv = s->conn ? rd_conn_last_error(s->conn) : "";
 		t = cli_escape(srv, strlen(srv));
 		if (t[0]) /* the server's own words are the more precise */
@@ -268,11 +324,11 @@ static void why_text(struct cli_session *s, int rc, uint16_t werr, char *out, si
 		free(t);
 		break;
 	case RD_ERR_CLOSED:
+		if (s->conn) /* a send failed first: read what came before the close */
+			(void)rd_conn_poll(s->conn, 0);
 		if (s->kicked)
 			snprintf(out, cap, "you were kicked");
-		else if (s->shutdown)
-			snprintf(out, cap, "the server shut down");
-		else
+		else if (!cli_shutdown_said(s->conn, out, cap))
 			snprintf(out, cap, "lost the connection to the server");
 		break;
 	case RD_ERR_TIMEOUT:
@@ -299,6 +355,54 @@ int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr)
 	return cli_exit_for(rc, werr);
 }
 
+static void session_options(const struct cli_session *s, struct rd_conn_options *opt)
+{
+	rd_conn_options_defaults(opt);
+	opt->connect_timeout_ms = s->o->timeout_ms;
+	opt->request_timeout_ms = s->o->timeout_ms;
+	opt->software = "roomdrop/" RD_VERSION;
+	opt->features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	if (s->quiet)
+		opt->features |= RD_FEAT_QUIET;
+	opt->cancel_fd = cli_signal_fd[0]; /* a signal (listen, shell) ends every wait */
+}
+
+int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
+{
+	struct rd_conn_options opt;
+	struct rd_conn_callbacks cb = { .user = s, .on_msg = on_msg, .on_app_frame = on_app_frame };
+	uint16_t werr = 0;
+	int rc;
+
+	why[0] = '\0';
+	rd_conn_close(s->conn);
+	s->conn = NULL;
+	s->kicked = s->shutdown = 0;
+	s->async_err = 0;
+	session_options(s, &opt);
+	s->opening = 1;
+	s->open_err[0] = '\0';
+	rc = rd_conn_open(s->o->host, s->o->port, &opt, &cb, &s->conn, &werr);
+	s->opening = 0;
+	if (rc == 0 && (rc = rd_conn_register(s->conn, s->o->nick, &werr)) == 0 && s->room[0] &&
+	    (rc = rd_conn_join(s->conn, s->room, NULL, &werr)) != 0 && rc == RD_ERR_REMOTE &&
+	    werr == RD_E_NO_SUCH_ROOM) {
+		s->room[0] = '\0'; /* connected; the room did not come back */
+		rc = 0;
+	}
+	if (rc == 0)
+		return 0;
+	if (rc == RD_ERR_REFUSED)
+		snprintf(why, cap, "connection refused");
+	else if (rc == RD_ERR_REMOTE)
+		snprintf(why, cap, "%s", s->open_err[0] ? s->open_err : rd_wire_strerror(werr));
+	else
+		why_text(s, rc, werr, why, cap);
+	rd_conn_close(s->conn);
+	s->conn = NULL;
+	return rc;
+}
+
 int cli_session_open(struct cli_session *s, int join)
 {
 	const struct cli_opts *o = s->o;
@@ -308,14 +412,8 @@ int cli_session_open(struct cli_session *s, int join)
 	uint16_t werr = 0;
 	int rc, saved;
 
-	addr_text(o, addr, sizeof(addr));
-	rd_conn_options_defaults(&opt);
-	opt.connect_timeout_ms = o->timeout_ms;
-	opt.request_timeout_ms = o->timeout_ms;
-	opt.software = "roomdrop/" RD_VERSION;
-	opt.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
-	if (s->quiet)
-		opt.features |= RD_FEAT_QUIET;
+	cli_addr_text(o, addr, sizeof(addr));
+	session_options(s, &opt);
 	s->opening = 1;
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(o->host, o->port, &opt, &cb, &s->conn, &werr);
@@ -372,6 +470,15 @@ int cli_session_open(struct cli_session *s, int join)
 		snprintf(s->room, sizeof(s->room), "%s", o->room);
 	}
 	return CLI_OK;
+}
+
+void cli_signals_drain(void)
+{
+	char sink[64];
+
+	if (cli_signal_fd[0] >= 0)
+		while (read(cli_signal_fd[0], sink, sizeof(sink)) > 0)
+			;
 }
 
 void cli_session_close(struct cli_session *s)

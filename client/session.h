@@ -25,6 +25,8 @@ struct cli_session {
 	FILE *out;              /* where event lines go (stdout) */
 	int quiet;              /* a one-shot command: HELLO says RD_FEAT_QUIET, so the
 				 * server announces none of its comings and goings */
+	int shell;              /* the interactive shell runs (messages name /commands) */
+	int events;             /* listen or shell: events are the output, even with --quiet */
 	/* Called around every event line, so the shell can take its input line off the
 	 * screen and put it back (NULL = nothing to do). */
 	void (*print_begin)(void *user);
@@ -38,10 +40,23 @@ void cli_session_init(struct cli_session *s, const struct cli_opts *o);
 int cli_session_open(struct cli_session *s, int join);
 /* Send BYE and close. */
 void cli_session_close(struct cli_session *s);
+/* Drop the connection and open a new one as before: register o->nick and enter s->room
+ * again (if the room is gone, s->room becomes "" and this still succeeds). Prints
+ * nothing; on failure returns the library's code with the reason in why, and s->conn is
+ * NULL. */
+int cli_session_reconnect(struct cli_session *s, char *why, size_t cap);
+/* "host:port", with brackets for an IPv6 address, escaped. */
+void cli_addr_text(const struct cli_opts *o, char *out, size_t cap);
 
 /* Print "roomdrop: WHAT: WHY" on stderr for rc/werr (WHY from the server's ERROR text when
  * it sent one) and return cli_exit_for(rc, werr). */
 int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr);
+
+/* "the server is shutting down: REASON" (escaped; without ": REASON" when the reason is
+ * empty or says just that) into out. */
+void cli_shutdown_text(const char *reason, char *out, size_t cap);
+/* If the server announced SHUTDOWN on c, its words (cli_shutdown_text) into out and 1. */
+int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap);
 
 /* Print one event as one line (flushed); nothing for messages that are not events. */
 void cli_print_msg(struct cli_session *s, const struct rd_msg *m);
@@ -62,10 +77,16 @@ void cli_print_who(FILE *out, const struct rd_msg_who_list *l);
 /* The interactive shell (shell.c): returns an exit code. */
 int cli_shell_run(struct cli_session *s);
 
-/* Set by SIGINT/SIGTERM (see cli_signals_install); a byte is written to cli_signal_fd[1]
- * so that poll() wakes up. */
+/* cli_stop is set by SIGINT, SIGTERM and SIGHUP ("stop what you are doing"), cli_quit by
+ * SIGTERM and SIGHUP only ("and leave"): in the shell, Ctrl-C cancels the typed line or
+ * the running command and the session goes on. Each signal also writes a byte to
+ * cli_signal_fd[1], so that poll() wakes up; the read end is the connection's cancel_fd
+ * (every wait of the library returns RD_ERR_CANCELLED while a byte is there). */
 extern volatile sig_atomic_t cli_stop;
+extern volatile sig_atomic_t cli_quit;
 extern int cli_signal_fd[2];
 int cli_signals_install(void);
+/* Read the bytes the signals wrote (after the interrupted work has stopped). */
+void cli_signals_drain(void);
 
 #endif

@@ -7,7 +7,18 @@
  * draw the prompt and the text again (rl_forced_update_display). While a /command runs,
  * libedit has already finished the line, so events print as plain lines.
  * Without a terminal (a pipe, a script), lines are read as they come and no prompt is
- * shown. */
+ * shown.
+ *
+ * Ctrl-C (SIGINT) sets cli_stop and writes to the signal pipe, which is also the
+ * connection's cancel_fd: a command that waits on the server returns RD_ERR_CANCELLED (a
+ * transfer sends XFER_CANCEL first) and on_line drains the pipe afterwards; at the
+ * prompt the main loop drains it and drops the typed text. SIGTERM/SIGHUP (cli_quit) end
+ * the shell.
+ *
+ * A lost connection (idle poll, or a command that got CLI_ELOST) makes the shell
+ * "offline": it keeps reading the terminal (the typed line stays), refuses commands
+ * that need the server, and calls cli_session_reconnect at 1, 2, 4, 8, 15, 15... s
+ * until it succeeds or --reconnect seconds have passed (then exit 8). */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -22,10 +33,13 @@
 #include "files.h"
 #include "rd_err.h"
 #include "rd_names.h"
+#include "rd_net.h"
 #include "rd_proto.h"
 #include "session.h"
 
 #define SHELL_MAX_ARGS 64
+#define RETRY_FIRST_S 1
+#define RETRY_MAX_S 15
 #define SHELL_HISTORY 1000
 #define SHELL_LINE_MAX (RD_CHAT_MAX + 1024)
 
@@ -39,10 +53,17 @@ struct shell {
 	char prompt[RD_NICK_BUF + RD_ROOM_BUF + 8];
 	char *pending; /* non-terminal input not yet ending with a newline */
 	size_t npending;
+	/* connection lost: reconnecting (s->conn is NULL or dead meanwhile) */
+	int lost; /* a command saw the connection go: reconnect next */
+	int offline;
+	int delay_s;       /* next backoff step */
+	uint64_t since_ms; /* offline since (monotonic) */
+	uint64_t retry_ms; /* next attempt (monotonic) */
 };
 
 /* The readline callback takes no user pointer. */
 static struct shell *g_shell;
+static void on_line_cb(char *line);
 
 static const char shell_help[] =
 	"Commands:\n"
@@ -57,6 +78,7 @@ static const char shell_help[] =
 	"  /rm NAME             delete a file\n"
 	"  /help                this text\n"
 	"  /quit                leave (Ctrl-D does the same)\n"
+	"Ctrl-C drops the line being typed, or stops the running command or transfer.\n"
 	"Any other line is said to the room (start it with // to say a line beginning with /).\n"
 	"File names with spaces: quote them (\"my file.txt\").\n";
 
@@ -154,15 +176,21 @@ static void shell_error(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Report rc; a lost connection ends the shell. */
+/* After a command: a kick ends the shell; a lost connection is reconnected. */
+static void after_code(struct shell *sh, int code)
+{
+	if (code == CLI_EKICKED || (code == CLI_ELOST && sh->s->kicked)) {
+		sh->quit = 1;
+		sh->rc = CLI_EKICKED;
+	} else if (code == CLI_ELOST) {
+		sh->lost = 1;
+	}
+}
+
+/* Report rc (see after_code). */
 static void failed(struct shell *sh, const char *what, int rc, uint16_t werr)
 {
-	int code = cli_report(sh->s, what, rc, werr);
-
-	if (code == CLI_ELOST || code == CLI_EKICKED) {
-		sh->quit = 1;
-		sh->rc = code;
-	}
+	after_code(sh, cli_report(sh->s, what, rc, werr));
 }
 
 /* A copy of the options for a file command, with the current room and the per-command
@@ -203,10 +231,104 @@ static int file_opts(struct shell *sh, const char *cmd, struct cli_opts *o, int 
 
 static void after_files(struct shell *sh, int code)
 {
-	if (code == CLI_ELOST || code == CLI_EKICKED) {
+	after_code(sh, code);
+}
+
+/* A status line ("roomdrop: ...") on stderr, with the typed line taken off the screen and
+ * put back (print_begin / print_end). */
+static void note(struct shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct shell *sh, const char *fmt, ...)
+{
+	va_list ap;
+
+	print_begin(sh);
+	fputs("roomdrop: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	print_end(sh);
+}
+
+/* ---- reconnecting ---------------------------------------------------------------------- */
+
+/* The connection is gone (rc from the idle poll, or a command saw it: rc 0, already
+ * reported). Say so and schedule the first attempt, or end the shell when --reconnect 0. */
+static void go_offline(struct shell *sh, int rc)
+{
+	char why[512];
+
+	sh->lost = 0;
+	if (sh->s->kicked) {
 		sh->quit = 1;
-		sh->rc = code;
+		sh->rc = CLI_EKICKED;
+		return;
 	}
+	if (!cli_shutdown_said(sh->s->conn, why, sizeof(why)))
+		snprintf(why, sizeof(why), "connection lost");
+	if (sh->s->o->reconnect_s == 0) {
+		if (rc != 0)
+			note(sh, "%s", why);
+		sh->quit = 1;
+		sh->rc = CLI_ELOST;
+		return;
+	}
+	sh->offline = 1;
+	sh->delay_s = RETRY_FIRST_S;
+	sh->since_ms = rd_now_mono_ms();
+	sh->retry_ms = sh->since_ms + (uint64_t)sh->delay_s * 1000u;
+	if (rc != 0)
+		note(sh, "%s; reconnecting in %ds\u2026", why, sh->delay_s);
+	else
+		note(sh, "reconnecting in %ds\u2026", sh->delay_s);
+}
+
+static void try_reconnect(struct shell *sh)
+{
+	char why[512], addr[300], room[RD_ROOM_BUF];
+	uint64_t now, spent, budget = (uint64_t)sh->s->o->reconnect_s * 1000u;
+
+	snprintf(room, sizeof(room), "%s", sh->s->room);
+	cli_addr_text(sh->s->o, addr, sizeof(addr));
+	if (cli_session_reconnect(sh->s, why, sizeof(why)) == 0) {
+		sh->offline = 0;
+		set_prompt(sh); /* the room may be gone */
+		if (sh->s->room[0])
+			note(sh, "reconnected to %s as %s, back in %s", addr, sh->s->o->nick,
+			     sh->s->room);
+		else if (room[0])
+			note(sh, "reconnected to %s as %s; the room %s is gone: /join another",
+			     addr, sh->s->o->nick, room);
+		else
+			note(sh, "reconnected to %s as %s", addr, sh->s->o->nick);
+		return;
+	}
+	now = rd_now_mono_ms();
+	spent = now - sh->since_ms;
+	if (spent >= budget) {
+		note(sh, "cannot reconnect to %s (%s); giving up after %d s", addr, why,
+		     sh->s->o->reconnect_s);
+		sh->quit = 1;
+		sh->rc = CLI_ELOST;
+		return;
+	}
+	sh->delay_s = sh->delay_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : sh->delay_s * 2;
+	if (spent + (uint64_t)sh->delay_s * 1000u > budget) /* the last try at the deadline */
+		sh->delay_s = (int)((budget - spent + 999) / 1000);
+	sh->retry_ms = now + (uint64_t)sh->delay_s * 1000u;
+	note(sh, "cannot reconnect to %s (%s); trying again in %ds\u2026", addr, why, sh->delay_s);
+}
+
+/* Ctrl-C at the prompt: the typed text is dropped, a fresh prompt on the next row. */
+static void cancel_line(struct shell *sh)
+{
+	if (!sh->tty)
+		return;
+	fputs("^C\n", stdout);
+	fflush(stdout);
+	rl_callback_handler_remove();
+	rl_callback_handler_install(sh->prompt, on_line_cb);
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -392,6 +514,12 @@ static void run_line(struct shell *sh, char *line)
 
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
+	if (sh->offline && (line[0] != '/' || line[1] == '/') && n > 0) {
+		fputs("roomdrop: not connected (reconnecting): the line was not sent; Up brings "
+		      "it back\n",
+		      stderr);
+		return;
+	}
 	if (line[0] != '/') {
 		if (n > 0)
 			do_say(sh, line);
@@ -405,6 +533,12 @@ static void run_line(struct shell *sh, char *line)
 	rest = cmd + strcspn(cmd, " \t");
 	if (*rest)
 		*rest++ = '\0';
+	if (sh->offline && strcmp(cmd, "quit") && strcmp(cmd, "exit") && strcmp(cmd, "help")) {
+		fputs("roomdrop: not connected (reconnecting): nothing done; Up brings the line "
+		      "back\n",
+		      stderr);
+		return;
+	}
 	if (strcmp(cmd, "msg") == 0) {
 		do_msg(sh, rest);
 		return;
@@ -452,8 +586,18 @@ static void on_line(char *line)
 	run_line(sh, line);
 	fflush(stdout);
 	fflush(stderr);
+	if (cli_stop && !cli_quit) {
+		/* a Ctrl-C during the command stopped it (its wait or its transfer): done */
+		cli_signals_drain();
+		cli_stop = 0;
+	}
 	sh->in_command = 0;
 	free(line);
+}
+
+static void on_line_cb(char *line)
+{
+	on_line(line);
 }
 
 /* Non-terminal input: take whole lines out of what read() gave. */
@@ -512,6 +656,7 @@ int cli_shell_run(struct cli_session *s)
 
 	memset(&sh, 0, sizeof(sh));
 	sh.s = s;
+	s->shell = 1;
 	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	g_shell = &sh;
 	s->print_begin = print_begin;
@@ -522,30 +667,59 @@ int cli_shell_run(struct cli_session *s)
 		rl_readline_name = "roomdrop";
 		using_history();
 		stifle_history(SHELL_HISTORY);
-		printf("Connected to %s:%u as %s. Type /help for commands, /quit to leave.\n",
-		       s->o->host, s->o->port, s->o->nick);
+		char addr[300];
+
+		cli_addr_text(s->o, addr, sizeof(addr));
+		printf("Connected to %s as %s. Type /help for commands, /quit to leave.\n", addr,
+		       s->o->nick);
 	}
 	set_prompt(&sh);
 	if (sh.tty)
 		rl_callback_handler_install(sh.prompt, on_line);
 
 	while (!sh.quit) {
-		if ((rc = rd_conn_poll(s->conn, 0)) != 0)
+		int timeout = -1;
+
+		if (!sh.offline && !sh.lost) {
+			rc = rd_conn_poll(s->conn, 0);
+			if (rc == RD_ERR_CANCELLED)
+				rc = 0; /* a signal: seen below */
+			if (rc != 0)
+				go_offline(&sh, rc);
+			rc = 0;
+		}
+		if (sh.lost)
+			go_offline(&sh, 0);
+		if (cli_quit || sh.quit)
 			break;
-		if (cli_stop)
-			break;
+		if (sh.offline) {
+			uint64_t now = rd_now_mono_ms();
+
+			if (now >= sh.retry_ms) {
+				try_reconnect(&sh);
+				continue;
+			}
+			timeout = (int)(sh.retry_ms - now);
+		}
 		p[0].fd = STDIN_FILENO;
-		p[1].fd = rd_conn_fd(s->conn);
+		p[1].fd = sh.offline ? -1 : rd_conn_fd(s->conn);
 		p[2].fd = cli_signal_fd[0];
 		p[0].events = p[1].events = p[2].events = POLLIN;
 		p[0].revents = p[1].revents = p[2].revents = 0;
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (cli_stop)
-			break;
+		if (p[2].revents & POLLIN) {
+			cli_signals_drain();
+			if (cli_quit)
+				break;
+			if (cli_stop) { /* Ctrl-C at the prompt */
+				cli_stop = 0;
+				cancel_line(&sh);
+			}
+		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (sh.tty) {
 				sh.line_done = 0;
@@ -562,16 +736,12 @@ int cli_shell_run(struct cli_session *s)
 	}
 	if (sh.tty) {
 		rl_callback_handler_remove();
-		if (cli_stop || rc != 0)
+		if (cli_quit || sh.rc != 0)
 			fputc('\n', stdout);
 	}
 	fflush(stdout);
 	free(sh.pending);
 	s->print_begin = s->print_end = NULL;
 	g_shell = NULL;
-	if (rc == RD_ERR_CLOSED && s->kicked)
-		return CLI_EKICKED;
-	if (rc != 0)
-		return cli_report(s, "session ended", rc, 0);
 	return sh.rc;
 }

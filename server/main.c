@@ -534,6 +534,16 @@ int main(int argc, char **argv)
 		else if (rc == RD_ERR_ADDR)
 			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: not a local address\n",
 				o.host, o.port);
+		else if (rc == RD_ERR_SYSTEM && errno == EADDRNOTAVAIL)
+			fprintf(stderr,
+				"roomdrop-server: cannot listen on %s:%u: that address is not on this "
+				"machine (use one of its own addresses, 127.0.0.1 or 0.0.0.0)\n",
+				o.host, o.port);
+		else if (rc == RD_ERR_SYSTEM && errno == EACCES)
+			fprintf(stderr,
+				"roomdrop-server: cannot listen on %s:%u: ports below 1024 need "
+				"administrator rights (choose a port from 1024 up)\n",
+				o.host, o.port);
 		else
 			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: %s\n", o.host, o.port,
 				rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));

@@ -55,6 +55,8 @@ struct rd_conn {
 	struct rd_msg_hello_ok info;
 	char last_error[RD_CONN_ERRTEXT_MAX];
 	uint16_t last_async_code; /* code of the last ERROR with request id 0 */
+	int shutdown;             /* SHUTDOWN received */
+	char shutdown_reason[RD_REASON_MAX + 1];
 };
 
 void rd_conn_options_defaults(struct rd_conn_options *o)
@@ -65,6 +67,7 @@ void rd_conn_options_defaults(struct rd_conn_options *o)
 	o->max_payload = RD_MAX_PAYLOAD_DEFAULT;
 	o->software = NULL;
 	o->features = 0;
+	o->cancel_fd = -1;
 }
 
 int rd_conn_fd(const struct rd_conn *c)
@@ -80,6 +83,17 @@ const struct rd_msg_hello_ok *rd_conn_server_info(const struct rd_conn *c)
 const char *rd_conn_last_error(const struct rd_conn *c)
 {
 	return c ? c->last_error : "";
+}
+
+int rd_conn_shutdown_reason(const struct rd_conn *c, const char **reason)
+{
+	if (reason)
+		*reason = "";
+	if (c == NULL || !c->shutdown)
+		return 0;
+	if (reason)
+		*reason = c->shutdown_reason;
+	return 1;
 }
 
 uint32_t rd_conn_next_id(struct rd_conn *c)
@@ -161,7 +175,7 @@ int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
 /* Read what the socket has (waiting until deadline for at least one byte). */
 static int fill(struct rd_conn *c, uint64_t deadline)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	uint8_t *p;
 	size_t avail;
 	ssize_t got;
@@ -169,15 +183,22 @@ static int fill(struct rd_conn *c, uint64_t deadline)
 
 	for (;;) {
 		left = ms_left(deadline);
-		pfd.fd = c->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, trimmed ? left : 0);
+		pfd[0].fd = c->fd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		pfd[1].fd = c->opt.cancel_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		rc = poll(pfd, c->opt.cancel_fd > 0 ? 2 : 1, trimmed ? left : 0);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			return RD_ERR_SYSTEM;
 		}
+		if (c->opt.cancel_fd > 0 && (pfd[1].revents & POLLIN))
+			return RD_ERR_CANCELLED;
+		if (rc > 0 && pfd[0].revents == 0)
+			continue; /* only the cancel descriptor hung up: keep waiting */
 		if (rc == 0 && !trimmed && left != 0) {
 			/* about to block: an idle connection holds no buffer */
 			if (rd_frame_reader_pending(c->reader) == 0)
@@ -270,6 +291,14 @@ static void dispatch(struct rd_conn *c, const struct rd_frame *f)
 		(void)rd_conn_send_msg(c, &pong, f->hdr.req_id);
 		break;
 	case RD_MSG_PONG:
+		break;
+	case RD_MSG_SHUTDOWN:
+		c->shutdown = 1;
+		snprintf(c->shutdown_reason, sizeof(c->shutdown_reason), "%.*s",
+			 (int)(m.u.bye.reason.n < RD_REASON_MAX ? m.u.bye.reason.n : RD_REASON_MAX),
+			 m.u.bye.reason.p ? (const char *)m.u.bye.reason.p : "");
+		if (c->cb.on_msg)
+			c->cb.on_msg(c, &m, c->cb.user);
 		break;
 	case RD_MSG_ERROR:
 		keep_error_text(c, &m.u.error);

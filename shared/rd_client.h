@@ -38,6 +38,11 @@ struct rd_conn_options {
 	uint32_t max_payload;     /* default RD_MAX_PAYLOAD_DEFAULT */
 	const char *software;     /* HELLO.software, default "libroomdrop/VERSION" */
 	uint32_t features;        /* HELLO.features */
+	/* A descriptor that becomes readable when the caller wants every wait on this
+	 * connection to stop (e.g. the read end of a signal self-pipe), or -1 / 0 (none;
+	 * -1 is the default). While it is readable, waits return RD_ERR_CANCELLED; the library never
+	 * reads it (draining it is the caller's business). Sends are not affected. */
+	int cancel_fd;
 };
 void rd_conn_options_defaults(struct rd_conn_options *o);
 
@@ -90,6 +95,9 @@ int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struc
 		       uint16_t *werr);
 /* Text of the last ERROR the server sent ("" if none). */
 const char *rd_conn_last_error(const struct rd_conn *c);
+/* 1 if the server announced SHUTDOWN on this connection (then *reason, if not NULL, is
+ * its reason, "" when it gave none; valid until rd_conn_close), else 0. */
+int rd_conn_shutdown_reason(const struct rd_conn *c, const char **reason);
 
 #ifdef __cplusplus
 }

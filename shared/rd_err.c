@@ -48,6 +48,7 @@ static const char *const err_text[] = {
 	[-RD_ERR_STATE] = "invalid in current state",
 	[-RD_ERR_MISMATCH] = "size or hash mismatch",
 	[-RD_ERR_AGAIN] = "no room yet: try again",
+	[-RD_ERR_CANCELLED] = "cancelled",
 };
 
 _Static_assert(sizeof(err_text) / sizeof(err_text[0]) == (size_t)-RD_ERR__LAST,

@@ -39,7 +39,8 @@ enum rd_err {
 	RD_ERR_STATE = -22,      /* call not valid in the object's current state */
 	RD_ERR_MISMATCH = -23,   /* a hash or size check failed */
 	RD_ERR_AGAIN = -24,      /* not now: wait for room (a flow-controlled queue) */
-	RD_ERR__LAST = -25
+	RD_ERR_CANCELLED = -25,  /* the caller asked to stop waiting (rd_conn_options.cancel_fd) */
+	RD_ERR__LAST = -26
 };
 
 /* Human-readable text for an RD_ERR_* code (or 0). Never NULL; static storage. */

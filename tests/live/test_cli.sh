@@ -93,7 +93,7 @@ expect 2 "$CLI" --nick 'x y' rooms
 has "$OUT" "roomdrop: nickname 'x y' is invalid: use 1-32 letters, digits, '_', '.', '-'"
 expect 2 "$CLI" --nick "$(printf 'n%.0s' {1..33})" rooms
 has "$OUT" "is invalid"
-expect 2 "$CLI" --nick server rooms
+expect 4 "$CLI" --nick server rooms
 has "$OUT" "nickname 'server' is reserved"
 expect 2 env ROOMDROP_NICK='bad/nick' "$CLI" rooms
 expect 2 "$CLI" --room 'no room' who
@@ -213,8 +213,10 @@ wait_for "$RD_TMP/dora.out" "[random] <shelly> hello from the shell"
 wait_for "$RD_TMP/bob.out" "[private] <shelly> psst"
 
 # the interactive shell on a terminal (tmux): an event arrives while a line is half typed;
-# it prints above the prompt and the typed text comes back intact
-if command -v tmux >/dev/null 2>&1; then
+# it prints above the prompt and the typed text comes back intact (tmux is a dependency:
+# scripts/install-deps.sh installs it, so a missing tmux fails rather than hides the test)
+command -v tmux >/dev/null 2>&1 || fail "tmux is missing (scripts/install-deps.sh installs it)"
+if true; then
 	TMUX_SOCK=$RD_TMP/tmux.sock
 	tm() { tmux -S "$TMUX_SOCK" "$@"; }
 	# shellcheck disable=SC2016 # expanded when the exit trap runs

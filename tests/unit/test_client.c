@@ -563,6 +563,85 @@ static void test_request_timeout(void **state)
 	assert_int_equal(fk.steps, 1);
 }
 
+/* SHUTDOWN arrives while a request waits, then the server closes: the request fails with
+ * CLOSED and the connection remembers that it was told why (rd_conn_shutdown_reason). */
+static void script_shutdown_mid_request(struct fake *fk, int fd, int index)
+{
+	struct rd_frame_reader *r = NULL;
+	struct rd_frame f;
+	struct rd_msg m;
+	static const char why[] = "maintenance";
+
+	(void)index;
+	if (rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r) != 0)
+		return;
+	if (fk_handshake(fk, fd, r, 1) != 0)
+		goto out;
+	if (fk_recv(fk, fd, r, &f, &m) == 0 && m.type == RD_MSG_ROOMS)
+		fk->steps++;
+	rd_msg_init(&m, RD_MSG_SHUTDOWN);
+	m.u.bye.reason.p = (const void *)why;
+	m.u.bye.reason.n = sizeof(why) - 1;
+	fk_send(fd, &m, 0);
+out:
+	rd_frame_reader_free(r);
+}
+
+static void test_shutdown_reason_kept(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	struct rd_msg rooms;
+	const char *why = NULL;
+	uint16_t werr;
+
+	(void)state;
+	fake_start(&fk, script_shutdown_mid_request, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	assert_int_equal(rd_conn_shutdown_reason(c, &why), 0);
+	assert_string_equal(why, "");
+	assert_int_equal(rd_conn_rooms(c, &rooms, &werr), RD_ERR_CLOSED);
+	fake_finish(&fk);
+	assert_int_equal(rd_conn_shutdown_reason(c, &why), 1);
+	assert_string_equal(why, "maintenance");
+	rd_conn_close(c);
+	assert_int_equal(fk.steps, 1);
+}
+
+/* A readable cancel_fd ends a wait at once with CANCELLED; the connection stays usable. */
+static void test_cancel_fd_stops_a_wait(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	struct rd_msg who;
+	uint16_t werr;
+	uint64_t t0;
+	int pfd[2];
+	char b = 1;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	o.cancel_fd = pfd[0];
+	fake_start(&fk, script_silent, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	assert_int_equal(write(pfd[1], &b, 1), 1);
+	t0 = rd_now_mono_ms();
+	assert_int_equal(rd_conn_who(c, "general", &who, &werr), RD_ERR_CANCELLED);
+	assert_true(rd_now_mono_ms() - t0 < IO_MS);
+	assert_int_equal(rd_conn_poll(c, -1), RD_ERR_CANCELLED);
+	assert_int_equal(read(pfd[0], &b, 1), 1);
+	assert_int_equal(rd_conn_poll(c, 50), 0);
+	rd_conn_close(c);
+	fake_finish(&fk);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_int_equal(fk.steps, 1);
+}
+
 static void send_events(int fd)
 {
 	struct rd_msg m;
@@ -776,6 +855,8 @@ int main(void)
 		cmocka_unit_test(test_full_server_error_on_accept),
 		cmocka_unit_test(test_server_closing_mid_request_is_closed),
 		cmocka_unit_test(test_request_timeout),
+		cmocka_unit_test(test_shutdown_reason_kept),
+		cmocka_unit_test(test_cancel_fd_stops_a_wait),
 		cmocka_unit_test(test_unsolicited_events_dispatched_in_order),
 		cmocka_unit_test(test_redirect_followed),
 		cmocka_unit_test(test_redirect_loop_is_bounded),
