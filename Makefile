@@ -88,7 +88,7 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 PROGRAMS := $(LIB) $(if $(SERVER_SRC),$(SERVER)) $(if $(CLIENT_SRC),$(CLIENT)) $(EXAMPLES)
 
-.PHONY: all check check-lint check-unit check-live demo bench fuzz install uninstall clean format deps \
+.PHONY: all check check-lint format-check check-unit check-live demo bench fuzz install uninstall clean format deps \
         tests help
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -152,7 +152,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-lint check-unit check-live
 
-check-lint:
+check-lint: format-check
 	@scripts/lint.sh
 
 check-unit: all tests
@@ -212,8 +212,15 @@ uninstall:
 clean:
 	rm -rf build
 
+FORMAT_SRC := $(wildcard shared/*.[ch] shared/examples/*.c server/*.[ch] client/*.[ch] \
+	tests/unit/*.[ch] tests/helpers/*.[ch] tests/fuzz/*.c bench/*.c)
+
 format:
-	clang-format -i $(wildcard shared/*.[ch] shared/examples/*.c server/*.[ch] client/*.[ch] \
-	    tests/unit/*.[ch] tests/helpers/*.[ch] tests/fuzz/*.c bench/*.c)
+	clang-format -i $(FORMAT_SRC)
+
+# Fails (and names the places) when a source file is not as .clang-format lays it out.
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC)
+	@echo "format: $(words $(FORMAT_SRC)) files as .clang-format lays them out"
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

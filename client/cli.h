@@ -9,32 +9,32 @@
 
 enum cli_exit {
 	CLI_OK = 0,
-	CLI_EFAIL = 1,       /* the server refused the request (other than below) */
-	CLI_EUSAGE = 2,      /* bad command line or input: address, port, malformed nickname */
-	CLI_ECONNECT = 3,    /* could not connect (refused, timeout, unknown host) */
-	CLI_ENICK = 4,       /* nickname refused (taken, reserved, refused by the server) */
-	CLI_ENOTFOUND = 5,   /* unknown room, user, or file (local or remote) */
-	CLI_ECONFLICT = 6,   /* file exists (remote without --overwrite/--rename, or local) */
-	CLI_EVERIFY = 7,     /* hash or size verification failed */
-	CLI_ELOST = 8,       /* connection lost, server shut down, shell not reconnected */
-	CLI_EKICKED = 9,     /* kicked by the administrator */
-	CLI_ELIMIT = 10,     /* file too big, quota, server out of space, server full */
-	CLI_EREJECTED = 11,  /* reserved for offers (not built yet): never returned today */
-	CLI_ELOCAL = 12,     /* local I/O error (cannot read or write a local file) */
-	CLI_ESTORE = 13      /* the server's store failed (read-only, permission or I/O error) */
+	CLI_EFAIL = 1,      /* the server refused the request (other than below) */
+	CLI_EUSAGE = 2,     /* bad command line or input: address, port, malformed nickname */
+	CLI_ECONNECT = 3,   /* could not connect (refused, timeout, unknown host) */
+	CLI_ENICK = 4,      /* nickname refused (taken, reserved, refused by the server) */
+	CLI_ENOTFOUND = 5,  /* unknown room, user, or file (local or remote) */
+	CLI_ECONFLICT = 6,  /* file exists (remote without --overwrite/--rename, or local) */
+	CLI_EVERIFY = 7,    /* hash or size verification failed */
+	CLI_ELOST = 8,      /* connection lost, server shut down, shell not reconnected */
+	CLI_EKICKED = 9,    /* kicked by the administrator */
+	CLI_ELIMIT = 10,    /* file too big, quota, server out of space, server full */
+	CLI_EREJECTED = 11, /* reserved for offers (not built yet): never returned today */
+	CLI_ELOCAL = 12,    /* local I/O error (cannot read or write a local file) */
+	CLI_ESTORE = 13     /* the server's store failed (read-only, permission or I/O error) */
 };
 
 struct cli_opts {
-	const char *host;    /* --host / ROOMDROP_HOST, default RD_DEFAULT_HOST */
-	uint16_t port;       /* --port / ROOMDROP_PORT, default RD_DEFAULT_PORT */
-	const char *nick;    /* --nick / ROOMDROP_NICK, default $USER (made valid) */
-	const char *room;    /* --room / ROOMDROP_ROOM, default "general" */
-	int quiet;           /* --quiet: no progress bars or chatter, errors and one summary */
-	int overwrite;       /* --overwrite */
-	int rename;          /* --rename */
-	const char *outdir;  /* -o DIR for get, default "." */
-	int timeout_ms;      /* --timeout SECONDS, default 10 s per request */
-	int reconnect_s;     /* --reconnect SECONDS: how long the shell tries to reconnect
+	const char *host;   /* --host / ROOMDROP_HOST, default RD_DEFAULT_HOST */
+	uint16_t port;      /* --port / ROOMDROP_PORT, default RD_DEFAULT_PORT */
+	const char *nick;   /* --nick / ROOMDROP_NICK, default $USER (made valid) */
+	const char *room;   /* --room / ROOMDROP_ROOM, default "general" */
+	int quiet;          /* --quiet: no progress bars or chatter, errors and one summary */
+	int overwrite;      /* --overwrite */
+	int rename;         /* --rename */
+	const char *outdir; /* -o DIR for get, default "." */
+	int timeout_ms;     /* --timeout SECONDS, default 10 s per request */
+	int reconnect_s;    /* --reconnect SECONDS: how long the shell tries to reconnect
 				(default 60, 0 = never) */
 };
 

@@ -91,6 +91,7 @@ need_deb() {
 need_cmd gcc cc "the C compiler (make)"
 need_cmd make make "the build"
 need_cmd pkg-config pkg-config "finding the libraries below (make)"
+need_cmd clang-format clang-format "make format-check (part of make check)"
 if command -v dpkg-query >/dev/null 2>&1; then
 	need_deb build-essential "libc headers and the toolchain"
 fi

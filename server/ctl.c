@@ -27,7 +27,13 @@
 
 #define CTL_TIMEOUT_MS 5000
 
-enum ctl_exit { CTL_OK = 0, CTL_EFAIL = 1, CTL_EUSAGE = 2, CTL_ECONNECT = 3, CTL_ENOTFOUND = 5 };
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_EFAIL = 1,
+	CTL_EUSAGE = 2,
+	CTL_ECONNECT = 3,
+	CTL_ENOTFOUND = 5
+};
 
 struct ctl_server {
 	struct rd_server *srv;
@@ -168,13 +174,14 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 		break;
 	case RD_MSG_CTL_KICK: {
 		char reason[RD_REASON_MAX + 1];
-		size_t n = m.u.ctl_kick.reason.n > RD_REASON_MAX ? RD_REASON_MAX
-								  : m.u.ctl_kick.reason.n;
+		size_t n = m.u.ctl_kick.reason.n > RD_REASON_MAX ? RD_REASON_MAX :
+								   m.u.ctl_kick.reason.n;
 		memcpy(reason, m.u.ctl_kick.reason.p ? m.u.ctl_kick.reason.p : "", n);
 		reason[n] = '\0';
 		rc = rd_server_kick(cs->srv, m.u.ctl_kick.nick, reason);
 		if (rc == RD_ERR_NOT_FOUND)
-			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER, "no such user is connected");
+			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER,
+				    "no such user is connected");
 		else if (rc)
 			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL, rd_strerror(rc));
 		else
@@ -193,8 +200,10 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 		free(text);
 		if (rc == RD_ERR_NOT_FOUND)
 			reply_error(fd, req, f->hdr.type,
-				    b->scope == RD_SCOPE_ROOM ? RD_E_NO_SUCH_ROOM : RD_E_NO_SUCH_USER,
-				    b->scope == RD_SCOPE_ROOM ? "no such room" : "no such user is connected");
+				    b->scope == RD_SCOPE_ROOM ? RD_E_NO_SUCH_ROOM :
+								RD_E_NO_SUCH_USER,
+				    b->scope == RD_SCOPE_ROOM ? "no such room" :
+								"no such user is connected");
 		else if (rc)
 			reply_error(fd, req, f->hdr.type, RD_E_MALFORMED, rd_strerror(rc));
 		else
@@ -226,8 +235,8 @@ static void *ctl_main_thread(void *arg)
 	struct ctl_server *cs = arg;
 	pthread_setname_np(pthread_self(), "rd-ctl");
 	for (;;) {
-		struct pollfd p[2] = {{.fd = cs->fd, .events = POLLIN},
-				      {.fd = cs->stop_pipe[0], .events = POLLIN}};
+		struct pollfd p[2] = { { .fd = cs->fd, .events = POLLIN },
+				       { .fd = cs->stop_pipe[0], .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -275,7 +284,7 @@ int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **
 		goto fail;
 	*out = cs;
 	return 0;
-fail: {
+fail : {
 	int e = errno;
 	if (cs->fd >= 0)
 		close(cs->fd);
@@ -368,11 +377,12 @@ static int ctl_request(int fd, const struct rd_msg *m, struct rd_frame_reader *r
 
 int ctl_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
-		{"reason", required_argument, NULL, 'r'}, {"room", required_argument, NULL, 'R'},
-		{"to", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
+					      { "port", required_argument, NULL, 'p' },
+					      { "reason", required_argument, NULL, 'r' },
+					      { "room", required_argument, NULL, 'R' },
+					      { "to", required_argument, NULL, 't' },
+					      { NULL, 0, NULL, 0 } };
 	char path[108] = "";
 	const char *reason = NULL, *room = NULL, *to = NULL;
 	uint16_t port = RD_DEFAULT_PORT;
@@ -393,7 +403,8 @@ int ctl_main(int argc, char **argv)
 			size_t ol = v ? (size_t)(v - o) : strlen(o);
 			int known = 0;
 			for (const struct option *op = opts; op->name; op++)
-				if (op->has_arg && strlen(op->name) == ol && !strncmp(op->name, o, ol))
+				if (op->has_arg && strlen(op->name) == ol &&
+				    !strncmp(op->name, o, ol))
 					known = op->val;
 			if (!known) {
 				fprintf(stderr, "roomdrop-server ctl: unknown option '%s'\n", a);
@@ -409,14 +420,23 @@ int ctl_main(int argc, char **argv)
 				return CTL_EUSAGE;
 			}
 			switch (known) {
-			case 's': snprintf(path, sizeof(path), "%s", v); break;
-			case 'r': reason = v; break;
-			case 'R': room = v; break;
-			case 't': to = v; break;
+			case 's':
+				snprintf(path, sizeof(path), "%s", v);
+				break;
+			case 'r':
+				reason = v;
+				break;
+			case 'R':
+				room = v;
+				break;
+			case 't':
+				to = v;
+				break;
 			case 'p':
 				if (rd_net_parse_port(v, &port) != 0) {
 					fprintf(stderr,
-						"roomdrop-server ctl: invalid port '%s' (1-65535)\n", v);
+						"roomdrop-server ctl: invalid port '%s' (1-65535)\n",
+						v);
 					return CTL_EUSAGE;
 				}
 				break;
@@ -440,7 +460,8 @@ int ctl_main(int argc, char **argv)
 		rd_msg_init(&m, RD_MSG_CTL_LIST);
 	} else if (!strcmp(words[0], "kick") && nw == 2) {
 		if (rd_nick_check(words[1], strlen(words[1])) != 0) {
-			fprintf(stderr, "roomdrop-server ctl: '%s' is not a valid nickname\n", words[1]);
+			fprintf(stderr, "roomdrop-server ctl: '%s' is not a valid nickname\n",
+				words[1]);
 			return CTL_EUSAGE;
 		}
 		if (reason && strlen(reason) > RD_REASON_MAX) {
@@ -458,7 +479,8 @@ int ctl_main(int argc, char **argv)
 		}
 		const char *target = room ? room : to;
 		if (target && strlen(target) > RD_NICK_MAX) {
-			fprintf(stderr, "roomdrop-server ctl: '%s' is too long for a name\n", target);
+			fprintf(stderr, "roomdrop-server ctl: '%s' is too long for a name\n",
+				target);
 			return CTL_EUSAGE;
 		}
 		rd_msg_init(&m, RD_MSG_CTL_BROADCAST);
@@ -467,8 +489,9 @@ int ctl_main(int argc, char **argv)
 			 target ? target : "");
 		m.u.ctl_broadcast.text = rd_str_c(words[1]);
 	} else {
-		fprintf(stderr, "roomdrop-server ctl: unknown command or wrong arguments: '%s'\n"
-				"Try 'roomdrop-server ctl --help'.\n",
+		fprintf(stderr,
+			"roomdrop-server ctl: unknown command or wrong arguments: '%s'\n"
+			"Try 'roomdrop-server ctl --help'.\n",
 			words[0]);
 		return CTL_EUSAGE;
 	}
@@ -491,14 +514,15 @@ int ctl_main(int argc, char **argv)
 	if (reply.type == RD_MSG_ERROR) {
 		fprintf(stderr, "roomdrop-server ctl: %.*s\n", (int)reply.u.error.text.n,
 			reply.u.error.text.p ? reply.u.error.text.p : "");
-		code = (reply.u.error.code == RD_E_NO_SUCH_USER || reply.u.error.code == RD_E_NO_SUCH_ROOM)
-			       ? CTL_ENOTFOUND
-			       : CTL_EFAIL;
+		code = (reply.u.error.code == RD_E_NO_SUCH_USER ||
+			reply.u.error.code == RD_E_NO_SUCH_ROOM) ?
+			       CTL_ENOTFOUND :
+			       CTL_EFAIL;
 		goto out;
 	}
 	if (reply.type == RD_MSG_CTL_CLIENTS) {
-		printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK", "ROOM",
-		       "CONNECTED", "LAST MESSAGE", "ACTIVITY");
+		printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK",
+		       "ROOM", "CONNECTED", "LAST MESSAGE", "ACTIVITY");
 		for (uint32_t i = 0; i < reply.u.ctl_clients.count; i++) {
 			const struct rd_ctl_client *e = &reply.u.ctl_clients.items[i];
 			char since[32], last[32], nick[80], act[200];

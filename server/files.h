@@ -13,15 +13,15 @@
 struct files;
 
 struct files_config {
-	const char *store_root;   /* default "roomdrop-store" (relative to the working directory) */
-	uint64_t max_file_size;   /* 0 = no limit; default 4 GiB */
-	uint64_t room_quota;      /* bytes per room folder (committed + staged + reserved),
+	const char *store_root; /* default "roomdrop-store" (relative to the working directory) */
+	uint64_t max_file_size; /* 0 = no limit; default 4 GiB */
+	uint64_t room_quota;    /* bytes per room folder (committed + staged + reserved),
 				   * 0 = no limit; default 0 */
 	uint64_t max_staged_per_user; /* bytes one nickname may have in unfinished uploads
 				       * (declared sizes of running ones + what abandoned ones left
 				       * staged), 0 = no limit; default 8 GiB */
-	uint64_t min_free_bytes;  /* refuse a put that would leave less free space; default 64 MiB */
-	uint32_t staging_ttl_s;   /* stale staging data removed after this; default RD_STAGING_TTL_S */
+	uint64_t min_free_bytes; /* refuse a put that would leave less free space; default 64 MiB */
+	uint32_t staging_ttl_s; /* stale staging data removed after this; default RD_STAGING_TTL_S */
 };
 
 void files_config_defaults(struct files_config *c);

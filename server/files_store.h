@@ -133,5 +133,4 @@ typedef int (*store_claim_fn)(const char *room, const char *key, int release, vo
 int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_claim_fn claim,
 		void *user, unsigned *removed);
 
-
 #endif

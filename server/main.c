@@ -99,11 +99,24 @@ static int parse_size(const char *s, uint64_t *out)
 	double mul = 1;
 	if (*end) {
 		switch (*end) {
-		case 'k': case 'K': mul = 1024.0; break;
-		case 'm': case 'M': mul = 1024.0 * 1024; break;
-		case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
-		case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
-		default: return -1;
+		case 'k':
+		case 'K':
+			mul = 1024.0;
+			break;
+		case 'm':
+		case 'M':
+			mul = 1024.0 * 1024;
+			break;
+		case 'g':
+		case 'G':
+			mul = 1024.0 * 1024 * 1024;
+			break;
+		case 't':
+		case 'T':
+			mul = 1024.0 * 1024 * 1024 * 1024;
+			break;
+		default:
+			return -1;
 		}
 		end++;
 		if (*end == 'i' && end[1] == 'B')
@@ -216,32 +229,47 @@ static int split_rooms(struct opts *o, const char *list)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum {
-		O_LISTEN = 256, O_ROOMS, O_MAXC, O_PINGI, O_PINGT, O_REGT, O_LOG, O_STORE, O_MAXF,
-		O_QUOTA, O_MINFREE, O_STTL, O_CTL, O_PORTFILE, O_HEADLESS, O_OUTLIM, O_RATE,
+		O_LISTEN = 256,
+		O_ROOMS,
+		O_MAXC,
+		O_PINGI,
+		O_PINGT,
+		O_REGT,
+		O_LOG,
+		O_STORE,
+		O_MAXF,
+		O_QUOTA,
+		O_MINFREE,
+		O_STTL,
+		O_CTL,
+		O_PORTFILE,
+		O_HEADLESS,
+		O_OUTLIM,
+		O_RATE,
 		O_USTAGED
 	};
-	static const struct option lo[] = {
-		{"listen", required_argument, NULL, O_LISTEN},
-		{"rooms", required_argument, NULL, O_ROOMS},
-		{"max-clients", required_argument, NULL, O_MAXC},
-		{"ping-interval", required_argument, NULL, O_PINGI},
-		{"ping-timeout", required_argument, NULL, O_PINGT},
-		{"register-timeout", required_argument, NULL, O_REGT},
-		{"log-level", required_argument, NULL, O_LOG},
-		{"store", required_argument, NULL, O_STORE},
-		{"max-file-size", required_argument, NULL, O_MAXF},
-		{"room-quota", required_argument, NULL, O_QUOTA},
-		{"min-free", required_argument, NULL, O_MINFREE},
-		{"max-staged-per-user", required_argument, NULL, O_USTAGED},
-		{"staging-ttl", required_argument, NULL, O_STTL},
-		{"ctl-socket", required_argument, NULL, O_CTL},
-		{"port-file", required_argument, NULL, O_PORTFILE},
-		{"headless", no_argument, NULL, O_HEADLESS},
-		{"out-limit", required_argument, NULL, O_OUTLIM},
-		{"msg-rate", required_argument, NULL, O_RATE},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0}};
+	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
+					    { "rooms", required_argument, NULL, O_ROOMS },
+					    { "max-clients", required_argument, NULL, O_MAXC },
+					    { "ping-interval", required_argument, NULL, O_PINGI },
+					    { "ping-timeout", required_argument, NULL, O_PINGT },
+					    { "register-timeout", required_argument, NULL, O_REGT },
+					    { "log-level", required_argument, NULL, O_LOG },
+					    { "store", required_argument, NULL, O_STORE },
+					    { "max-file-size", required_argument, NULL, O_MAXF },
+					    { "room-quota", required_argument, NULL, O_QUOTA },
+					    { "min-free", required_argument, NULL, O_MINFREE },
+					    { "max-staged-per-user", required_argument, NULL,
+					      O_USTAGED },
+					    { "staging-ttl", required_argument, NULL, O_STTL },
+					    { "ctl-socket", required_argument, NULL, O_CTL },
+					    { "port-file", required_argument, NULL, O_PORTFILE },
+					    { "headless", no_argument, NULL, O_HEADLESS },
+					    { "out-limit", required_argument, NULL, O_OUTLIM },
+					    { "msg-rate", required_argument, NULL, O_RATE },
+					    { "help", no_argument, NULL, 'h' },
+					    { "version", no_argument, NULL, 'V' },
+					    { NULL, 0, NULL, 0 } };
 	int ch;
 	uint64_t v;
 
@@ -258,8 +286,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (colon && !strcmp(colon, ":0")) {
 				char tmp[RD_HOST_MAX + 8];
 				snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - optarg), optarg);
-				if (rd_net_parse_hostport(tmp, RD_DEFAULT_PORT, o->host, sizeof(o->host),
-							  &o->port) != 0)
+				if (rd_net_parse_hostport(tmp, RD_DEFAULT_PORT, o->host,
+							  sizeof(o->host), &o->port) != 0)
 					return bad("--listen", optarg, "expected ADDR:PORT");
 				o->port = 0;
 			} else if (rd_net_parse_hostport(optarg, RD_DEFAULT_PORT, o->host,
@@ -285,10 +313,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_PINGT:
 		case O_REGT:
 			if (parse_duration_ms(optarg, &v) != 0 || v < 10)
-				return bad(ch == O_PINGI ? "--ping-interval"
-					   : ch == O_PINGT ? "--ping-timeout"
-							   : "--register-timeout",
-					   optarg, "a duration of at least 10ms, e.g. 30s or 500ms");
+				return bad(ch == O_PINGI ? "--ping-interval" :
+					   ch == O_PINGT ? "--ping-timeout" :
+							   "--register-timeout",
+					   optarg,
+					   "a duration of at least 10ms, e.g. 30s or 500ms");
 			if (ch == O_PINGI)
 				o->cfg.ping_interval_ms = (uint32_t)v;
 			else if (ch == O_PINGT)
@@ -298,7 +327,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_LOG:
 			if (rd_log_level_parse(optarg, &g_level) != 0)
-				return bad("--log-level", optarg, "one of error, warn, info, debug");
+				return bad("--log-level", optarg,
+					   "one of error, warn, info, debug");
 			break;
 		case O_STORE:
 			if (!optarg[0])
@@ -337,7 +367,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_RATE:
 			if (parse_size(optarg, &v) != 0 || v > 1000000)
-				return bad("--msg-rate", optarg, "a number from 0 (no limit) to 1000000");
+				return bad("--msg-rate", optarg,
+					   "a number from 0 (no limit) to 1000000");
 			o->cfg.msg_rate = (uint32_t)v;
 			break;
 		case O_CTL:
@@ -356,7 +387,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			printf("roomdrop-server %s\n", RD_VERSION);
 			return SRV_OK;
 		case ':':
-			fprintf(stderr, "roomdrop-server: option '%s' needs a value\n", argv[optind - 1]);
+			fprintf(stderr, "roomdrop-server: option '%s' needs a value\n",
+				argv[optind - 1]);
 			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 			return SRV_EUSAGE;
 		default:
@@ -408,22 +440,48 @@ static void describe(const struct rd_event *ev, char *out, size_t cap)
 	rd_escape_display(ev->text, strlen(ev->text), text, sizeof(text));
 	snprintf(who, sizeof(who), "%s%s(%s:%u)", nick, nick[0] ? " " : "", ev->ip, ev->port);
 	switch (ev->kind) {
-	case RD_EV_CONNECTED: snprintf(out, cap, "%s connected", who); break;
-	case RD_EV_REGISTERED: snprintf(out, cap, "%s registered", who); break;
-	case RD_EV_JOINED: snprintf(out, cap, "%s joined %s", who, ev->room); break;
-	case RD_EV_LEFT: snprintf(out, cap, "%s left %s", who, ev->room); break;
-	case RD_EV_DISCONNECTED: snprintf(out, cap, "%s disconnected (%s)", who, text); break;
-	case RD_EV_KICKED: snprintf(out, cap, "%s was kicked (%s)", who, text); break;
-	case RD_EV_MESSAGE: snprintf(out, cap, "%s sent a message", who); break;
-	case RD_EV_ACTIVITY: snprintf(out, cap, "%s %s", who, text[0] ? text : "is idle"); break;
-	case RD_EV_REFUSED: snprintf(out, cap, "refused %s:%u: %s", ev->ip, ev->port, text); break;
+	case RD_EV_CONNECTED:
+		snprintf(out, cap, "%s connected", who);
+		break;
+	case RD_EV_REGISTERED:
+		snprintf(out, cap, "%s registered", who);
+		break;
+	case RD_EV_JOINED:
+		snprintf(out, cap, "%s joined %s", who, ev->room);
+		break;
+	case RD_EV_LEFT:
+		snprintf(out, cap, "%s left %s", who, ev->room);
+		break;
+	case RD_EV_DISCONNECTED:
+		snprintf(out, cap, "%s disconnected (%s)", who, text);
+		break;
+	case RD_EV_KICKED:
+		snprintf(out, cap, "%s was kicked (%s)", who, text);
+		break;
+	case RD_EV_MESSAGE:
+		snprintf(out, cap, "%s sent a message", who);
+		break;
+	case RD_EV_ACTIVITY:
+		snprintf(out, cap, "%s %s", who, text[0] ? text : "is idle");
+		break;
+	case RD_EV_REFUSED:
+		snprintf(out, cap, "refused %s:%u: %s", ev->ip, ev->port, text);
+		break;
 	case RD_EV_BROADCAST:
 		snprintf(out, cap, "broadcast%s%s: %s", ev->room[0] ? " to " : "", ev->room, text);
 		break;
-	case RD_EV_ERROR: snprintf(out, cap, "%s protocol error: %s", who, text); break;
-	case RD_EV_INFO: snprintf(out, cap, "%s", text); break;
-	case RD_EV_STOPPING: snprintf(out, cap, "stopping: %s", text[0] ? text : "shutdown"); break;
-	default: snprintf(out, cap, "event %d", ev->kind); break;
+	case RD_EV_ERROR:
+		snprintf(out, cap, "%s protocol error: %s", who, text);
+		break;
+	case RD_EV_INFO:
+		snprintf(out, cap, "%s", text);
+		break;
+	case RD_EV_STOPPING:
+		snprintf(out, cap, "stopping: %s", text[0] ? text : "shutdown");
+		break;
+	default:
+		snprintf(out, cap, "event %d", ev->kind);
+		break;
 	}
 }
 
@@ -532,7 +590,8 @@ int main(int argc, char **argv)
 				"use (another server running? choose another port with --listen)\n",
 				o.host, o.port);
 		else if (rc == RD_ERR_ADDR)
-			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: not a local address\n",
+			fprintf(stderr,
+				"roomdrop-server: cannot listen on %s:%u: not a local address\n",
 				o.host, o.port);
 		else if (rc == RD_ERR_SYSTEM && errno == EADDRNOTAVAIL)
 			fprintf(stderr,
@@ -545,8 +604,8 @@ int main(int argc, char **argv)
 				"administrator rights (choose a port from 1024 up)\n",
 				o.host, o.port);
 		else
-			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: %s\n", o.host, o.port,
-				rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+			fprintf(stderr, "roomdrop-server: cannot listen on %s:%u: %s\n", o.host,
+				o.port, rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
 		code = SRV_ELISTEN;
 		goto out;
 	}
@@ -558,10 +617,11 @@ int main(int argc, char **argv)
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
 	if ((rc = ctl_server_start(srv, ctl_path, &ctl)) != 0) {
-		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n", ctl_path,
-			rc == RD_ERR_ADDR_IN_USE ? "another server is using it"
-			: rc == RD_ERR_SYSTEM	 ? strerror(errno)
-						 : rd_strerror(rc));
+		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
+			ctl_path,
+			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :
+			rc == RD_ERR_SYSTEM      ? strerror(errno) :
+						   rd_strerror(rc));
 		code = SRV_ELISTEN;
 		goto out;
 	}
@@ -573,8 +633,9 @@ int main(int argc, char **argv)
 	}
 	{
 		char line[512];
-		snprintf(line, sizeof(line), "roomdrop-server %s listening on %s (control socket %s)",
-			 RD_VERSION, listen_text, ctl_path);
+		snprintf(line, sizeof(line),
+			 "roomdrop-server %s listening on %s (control socket %s)", RD_VERSION,
+			 listen_text, ctl_path);
 		log_line("info", line);
 	}
 
@@ -584,7 +645,7 @@ int main(int argc, char **argv)
 				 "build has no GTK): running headless");
 	if (want_ui) {
 		pthread_t sth;
-		struct admin_ui_info info = {.listen = listen_text, .store = o.files.store_root};
+		struct admin_ui_info info = { .listen = listen_text, .store = o.files.store_root };
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
 		if (admin_ui_run(srv, &info) != 0) {
 			log_line("warn", "the window could not be opened: running headless");
@@ -605,7 +666,8 @@ int main(int argc, char **argv)
 		do
 			sigwait(&g_sigs, &sig);
 		while (sig == SIGUSR1);
-		log_line("info", sig == SIGINT ? "interrupted: shutting down" : "terminated: shutting down");
+		log_line("info", sig == SIGINT ? "interrupted: shutting down" :
+						 "terminated: shutting down");
 	}
 	code = SRV_OK;
 out:

@@ -26,11 +26,11 @@ extern "C" {
 
 struct rd_buf {
 	uint8_t *data;
-	size_t len;   /* bytes written */
-	size_t rpos;  /* read cursor */
-	size_t cap;   /* allocated */
-	size_t max;   /* 0 = no limit; else the buffer never grows past this many bytes */
-	int owned;    /* 1 = data is malloc'd by us and freed by rd_buf_free */
+	size_t len;  /* bytes written */
+	size_t rpos; /* read cursor */
+	size_t cap;  /* allocated */
+	size_t max;  /* 0 = no limit; else the buffer never grows past this many bytes */
+	int owned;   /* 1 = data is malloc'd by us and freed by rd_buf_free */
 };
 
 /* An empty owned buffer that grows up to max bytes (0 = unbounded). No allocation yet. */
@@ -45,9 +45,15 @@ void rd_buf_reset(struct rd_buf *b);
 void rd_buf_compact(struct rd_buf *b);
 
 /* Bytes left to read. */
-static inline size_t rd_buf_avail(const struct rd_buf *b) { return b->len - b->rpos; }
+static inline size_t rd_buf_avail(const struct rd_buf *b)
+{
+	return b->len - b->rpos;
+}
 /* Pointer to the next unread byte. */
-static inline const uint8_t *rd_buf_rptr(const struct rd_buf *b) { return b->data + b->rpos; }
+static inline const uint8_t *rd_buf_rptr(const struct rd_buf *b)
+{
+	return b->data + b->rpos;
+}
 
 /* Ensure room for n more bytes; RD_ERR_TOO_BIG past max, RD_ERR_NOMEM, RD_ERR_STATE on a view. */
 int rd_buf_reserve(struct rd_buf *b, size_t n);
@@ -83,16 +89,27 @@ int rd_buf_get_str(struct rd_buf *b, char *out, size_t cap);
 int rd_buf_get_bytes_view(struct rd_buf *b, const uint8_t **p, size_t *n);
 
 /* Raw big-endian helpers for fixed layouts (no bounds checks: the caller checked). */
-static inline void rd_be16_put(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void rd_be16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
 static inline void rd_be32_put(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
 }
 static inline void rd_be64_put(uint8_t *p, uint64_t v)
 {
-	rd_be32_put(p, (uint32_t)(v >> 32)); rd_be32_put(p + 4, (uint32_t)v);
+	rd_be32_put(p, (uint32_t)(v >> 32));
+	rd_be32_put(p + 4, (uint32_t)v);
 }
-static inline uint16_t rd_be16_get(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t rd_be16_get(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t rd_be32_get(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];

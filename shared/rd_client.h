@@ -33,11 +33,11 @@ struct rd_conn_callbacks {
 };
 
 struct rd_conn_options {
-	int connect_timeout_ms;   /* default 5000 */
-	int request_timeout_ms;   /* default 10000 */
-	uint32_t max_payload;     /* default RD_MAX_PAYLOAD_DEFAULT */
-	const char *software;     /* HELLO.software, default "libroomdrop/VERSION" */
-	uint32_t features;        /* HELLO.features */
+	int connect_timeout_ms; /* default 5000 */
+	int request_timeout_ms; /* default 10000 */
+	uint32_t max_payload;   /* default RD_MAX_PAYLOAD_DEFAULT */
+	const char *software;   /* HELLO.software, default "libroomdrop/VERSION" */
+	uint32_t features;      /* HELLO.features */
 	/* A descriptor that becomes readable when the caller wants every wait on this
 	 * connection to stop (e.g. the read end of a signal self-pipe), or -1 / 0 (none;
 	 * -1 is the default). While it is readable, waits return RD_ERR_CANCELLED; the library never
@@ -81,8 +81,8 @@ int rd_conn_request(struct rd_conn *c, const struct rd_msg *m, struct rd_msg *re
 int rd_conn_request_raw(struct rd_conn *c, uint16_t type, const void *payload, size_t n,
 			unsigned opts, struct rd_frame *reply_frame, uint16_t *werr);
 /* Send a frame without waiting (req_id 0 if you pass 0). */
-int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload,
-		 size_t n, unsigned opts);
+int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload, size_t n,
+		 unsigned opts);
 int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id);
 /* Next request id (never 0). */
 uint32_t rd_conn_next_id(struct rd_conn *c);

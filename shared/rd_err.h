@@ -15,31 +15,31 @@ extern "C" {
 
 enum rd_err {
 	RD_OK = 0,
-	RD_ERR_SYSTEM = -1,      /* a system call failed: see errno */
-	RD_ERR_NOMEM = -2,       /* allocation failed */
-	RD_ERR_INVAL = -3,       /* invalid argument (a programmer's or user's value) */
-	RD_ERR_INCOMPLETE = -4,  /* buffer ends before the item does: wait for more bytes */
-	RD_ERR_MALFORMED = -5,   /* bytes contradict themselves (a lying length, bad UTF-8...) */
-	RD_ERR_TOO_BIG = -6,     /* a declared length exceeds its limit */
-	RD_ERR_BAD_MAGIC = -7,   /* frame does not start with "RD" */
-	RD_ERR_BAD_VERSION = -8, /* frame carries a protocol version we do not speak */
-	RD_ERR_UNKNOWN_TYPE = -9,/* message type unknown to this decoder */
-	RD_ERR_CLOSED = -10,     /* the peer closed the connection */
-	RD_ERR_TIMEOUT = -11,    /* a deadline passed */
-	RD_ERR_ZLIB = -12,       /* compressed data is corrupt */
-	RD_ERR_CRYPTO = -13,     /* OpenSSL reported a failure */
-	RD_ERR_ADDR = -14,       /* address could not be parsed or resolved */
-	RD_ERR_ADDR_IN_USE = -15,/* the listening port is taken */
-	RD_ERR_REFUSED = -16,    /* connection refused */
-	RD_ERR_PROTOCOL = -17,   /* peer broke the protocol (unexpected message, bad sequence) */
-	RD_ERR_REMOTE = -18,     /* the peer answered with an ERROR frame (see its code) */
-	RD_ERR_EXISTS = -19,     /* the thing already exists */
-	RD_ERR_NOT_FOUND = -20,  /* the thing does not exist */
-	RD_ERR_FULL = -21,       /* a bound (queue, table, quota) is reached */
-	RD_ERR_STATE = -22,      /* call not valid in the object's current state */
-	RD_ERR_MISMATCH = -23,   /* a hash or size check failed */
-	RD_ERR_AGAIN = -24,      /* not now: wait for room (a flow-controlled queue) */
-	RD_ERR_CANCELLED = -25,  /* the caller asked to stop waiting (rd_conn_options.cancel_fd) */
+	RD_ERR_SYSTEM = -1,       /* a system call failed: see errno */
+	RD_ERR_NOMEM = -2,        /* allocation failed */
+	RD_ERR_INVAL = -3,        /* invalid argument (a programmer's or user's value) */
+	RD_ERR_INCOMPLETE = -4,   /* buffer ends before the item does: wait for more bytes */
+	RD_ERR_MALFORMED = -5,    /* bytes contradict themselves (a lying length, bad UTF-8...) */
+	RD_ERR_TOO_BIG = -6,      /* a declared length exceeds its limit */
+	RD_ERR_BAD_MAGIC = -7,    /* frame does not start with "RD" */
+	RD_ERR_BAD_VERSION = -8,  /* frame carries a protocol version we do not speak */
+	RD_ERR_UNKNOWN_TYPE = -9, /* message type unknown to this decoder */
+	RD_ERR_CLOSED = -10,      /* the peer closed the connection */
+	RD_ERR_TIMEOUT = -11,     /* a deadline passed */
+	RD_ERR_ZLIB = -12,        /* compressed data is corrupt */
+	RD_ERR_CRYPTO = -13,      /* OpenSSL reported a failure */
+	RD_ERR_ADDR = -14,        /* address could not be parsed or resolved */
+	RD_ERR_ADDR_IN_USE = -15, /* the listening port is taken */
+	RD_ERR_REFUSED = -16,     /* connection refused */
+	RD_ERR_PROTOCOL = -17,    /* peer broke the protocol (unexpected message, bad sequence) */
+	RD_ERR_REMOTE = -18,      /* the peer answered with an ERROR frame (see its code) */
+	RD_ERR_EXISTS = -19,      /* the thing already exists */
+	RD_ERR_NOT_FOUND = -20,   /* the thing does not exist */
+	RD_ERR_FULL = -21,        /* a bound (queue, table, quota) is reached */
+	RD_ERR_STATE = -22,       /* call not valid in the object's current state */
+	RD_ERR_MISMATCH = -23,    /* a hash or size check failed */
+	RD_ERR_AGAIN = -24,       /* not now: wait for room (a flow-controlled queue) */
+	RD_ERR_CANCELLED = -25,   /* the caller asked to stop waiting (rd_conn_options.cancel_fd) */
 	RD_ERR__LAST = -26
 };
 
@@ -47,7 +47,12 @@ enum rd_err {
 const char *rd_strerror(int rc);
 
 /* Log levels, most severe first. */
-enum rd_log_level { RD_LOG_ERROR = 0, RD_LOG_WARN = 1, RD_LOG_INFO = 2, RD_LOG_DEBUG = 3 };
+enum rd_log_level {
+	RD_LOG_ERROR = 0,
+	RD_LOG_WARN = 1,
+	RD_LOG_INFO = 2,
+	RD_LOG_DEBUG = 3
+};
 
 /* A log sink. file/line/func name the call site inside the library.
  * Called from any library thread; must be thread-safe. */

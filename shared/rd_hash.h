@@ -13,9 +13,10 @@ extern "C" {
 
 /* Incremental SHA-256. */
 struct rd_sha256;
-int rd_sha256_new(struct rd_sha256 **out);      /* RD_ERR_NOMEM / RD_ERR_CRYPTO */
+int rd_sha256_new(struct rd_sha256 **out); /* RD_ERR_NOMEM / RD_ERR_CRYPTO */
 int rd_sha256_update(struct rd_sha256 *h, const void *p, size_t n);
-int rd_sha256_final(struct rd_sha256 *h, uint8_t out[RD_SHA256_LEN]); /* then reusable after reset */
+int rd_sha256_final(struct rd_sha256 *h,
+		    uint8_t out[RD_SHA256_LEN]); /* then reusable after reset */
 int rd_sha256_reset(struct rd_sha256 *h);
 /* Copy the running state (for resume: hash of a prefix, kept going). */
 int rd_sha256_copy(struct rd_sha256 *dst, const struct rd_sha256 *src);

@@ -27,12 +27,17 @@
 #include "rd_net.h"
 #include "rd_proto.h"
 
-#define READ_CHUNK (64u * 1024u)     /* largest single transport read */
-#define STREAM_CHUNK (256u * 1024u)  /* file bytes read per TLS write in a stream */
-#define KEEP_BUF_MAX (64u * 1024u)   /* a drained write buffer larger than this is freed */
-#define BULK_BATCH (256u * 1024u)    /* bulk bytes the writer takes at a time */
+#define READ_CHUNK (64u * 1024u)    /* largest single transport read */
+#define STREAM_CHUNK (256u * 1024u) /* file bytes read per TLS write in a stream */
+#define KEEP_BUF_MAX (64u * 1024u)  /* a drained write buffer larger than this is freed */
+#define BULK_BATCH (256u * 1024u)   /* bulk bytes the writer takes at a time */
 
-enum { L_IDLE = 0, L_SCHEDULED, L_WAITING, L_STREAM };
+enum {
+	L_IDLE = 0,
+	L_SCHEDULED,
+	L_WAITING,
+	L_STREAM
+};
 
 struct rd_link {
 	struct rd_tls_conn *t;
@@ -104,9 +109,15 @@ void rd_link_free(struct rd_link *l)
 	free(l);
 }
 
-int rd_link_fd(const struct rd_link *l) { return l->fd; }
+int rd_link_fd(const struct rd_link *l)
+{
+	return l->fd;
+}
 
-int rd_link_is_tls(const struct rd_link *l) { return rd_tls_conn_is_tls(l->t); }
+int rd_link_is_tls(const struct rd_link *l)
+{
+	return rd_tls_conn_is_tls(l->t);
+}
 
 int rd_link_peer_fp(struct rd_link *l, uint8_t fp[RD_TLS_FP_LEN])
 {
@@ -154,7 +165,7 @@ static int left_ms(uint64_t deadline)
 /* Wait until fd is ready for want: 0, RD_ERR_TIMEOUT, RD_ERR_SYSTEM. */
 static int wait_for(int fd, enum rd_tls_want want, uint64_t deadline)
 {
-	struct pollfd p = {.fd = fd, .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN};
+	struct pollfd p = { .fd = fd, .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN };
 	int n, ms;
 	for (;;) {
 		ms = left_ms(deadline);
@@ -219,7 +230,10 @@ static int read_once(struct rd_link *l, size_t *got, enum rd_tls_want *want)
 	return 0;
 }
 
-int rd_link_next(struct rd_link *l, struct rd_frame *f) { return rd_frame_reader_next(l->r, f); }
+int rd_link_next(struct rd_link *l, struct rd_frame *f)
+{
+	return rd_frame_reader_next(l->r, f);
+}
 
 int rd_link_read_available(struct rd_link *l)
 {
@@ -287,8 +301,7 @@ static int want_flush_locked(struct rd_link *l)
 	return 1;
 }
 
-int rd_link_queue(struct rd_link *l, enum rd_link_class cls, const void *p, size_t n,
-		  int *schedule)
+int rd_link_queue(struct rd_link *l, enum rd_link_class cls, const void *p, size_t n, int *schedule)
 {
 	int rc = 0, s = 0;
 
@@ -362,7 +375,8 @@ static int refill_locked(struct rd_link *l)
 		} else {
 			/* whole frames, about BULK_BATCH of them, so that an event queued now
 			 * waits for at most that much bulk */
-			while (take < avail && take < BULK_BATCH && avail - take >= RD_FRAME_HEADER_SIZE)
+			while (take < avail && take < BULK_BATCH &&
+			       avail - take >= RD_FRAME_HEADER_SIZE)
 				take += RD_FRAME_HEADER_SIZE + rd_be32_get(p + take + 12);
 			if (take == 0 || take > avail)
 				take = avail; /* (cannot happen: bulk is queued in whole frames) */
@@ -502,8 +516,8 @@ static int write_file(struct rd_link *l, int in_fd, off_t off, size_t len, uint6
 	return rc;
 }
 
-int rd_link_send_stream(struct rd_link *l, const void *prefix, size_t plen, int in_fd,
-			off_t off, size_t len, int timeout_ms, int *schedule)
+int rd_link_send_stream(struct rd_link *l, const void *prefix, size_t plen, int in_fd, off_t off,
+			size_t len, int timeout_ms, int *schedule)
 {
 	uint64_t deadline = deadline_in(timeout_ms);
 	struct rd_buf before;
@@ -588,8 +602,17 @@ int rd_link_dead(struct rd_link *l)
 	return d;
 }
 
-size_t rd_link_queued(const struct rd_link *l) { return atomic_load(&l->queued); }
+size_t rd_link_queued(const struct rd_link *l)
+{
+	return atomic_load(&l->queued);
+}
 
-uint64_t rd_link_bytes_in(const struct rd_link *l) { return atomic_load(&l->bytes_in); }
+uint64_t rd_link_bytes_in(const struct rd_link *l)
+{
+	return atomic_load(&l->bytes_in);
+}
 
-uint64_t rd_link_bytes_out(const struct rd_link *l) { return atomic_load(&l->bytes_out); }
+uint64_t rd_link_bytes_out(const struct rd_link *l)
+{
+	return atomic_load(&l->bytes_out);
+}

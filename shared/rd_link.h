@@ -89,7 +89,10 @@ void rd_link_trim(struct rd_link *l);
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-enum rd_link_class { RD_LINK_EVENT = 0, RD_LINK_BULK = 1 };
+enum rd_link_class {
+	RD_LINK_EVENT = 0,
+	RD_LINK_BULK = 1
+};
 
 /* Queue n bytes of whole frames. Never waits, never writes. *schedule (may be NULL) is set
  * to 1 when the link went from idle to "needs a flush": the caller then makes sure
@@ -117,8 +120,8 @@ int rd_link_flush(struct rd_link *l, enum rd_tls_want *want);
  * RD_ERR_TIMEOUT (the link is then killed: a stalled reader), RD_ERR_CLOSED,
  * RD_ERR_MISMATCH (the file is shorter), RD_ERR_SYSTEM, RD_ERR_CRYPTO. When it returns
  * with frames queued meanwhile, *schedule (may be NULL) says whether to flush them. */
-int rd_link_send_stream(struct rd_link *l, const void *prefix, size_t plen, int in_fd,
-			off_t off, size_t len, int timeout_ms, int *schedule);
+int rd_link_send_stream(struct rd_link *l, const void *prefix, size_t plen, int in_fd, off_t off,
+			size_t len, int timeout_ms, int *schedule);
 
 /* After what is queued now has been written, shut the write side (a polite close). New
  * output is refused from now on. *schedule as for rd_link_queue. */

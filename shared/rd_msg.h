@@ -25,8 +25,14 @@ extern "C" {
 #endif
 
 /* A view of text (UTF-8, not NUL-terminated) or bytes. */
-struct rd_str { const char *p; size_t n; };
-struct rd_bytes { const uint8_t *p; size_t n; };
+struct rd_str {
+	const char *p;
+	size_t n;
+};
+struct rd_bytes {
+	const uint8_t *p;
+	size_t n;
+};
 /* A view of a NUL-terminated C string (NULL -> empty). */
 struct rd_str rd_str_c(const char *s);
 
@@ -34,74 +40,277 @@ struct rd_str rd_str_c(const char *s);
 #define RD_ROOM_BUF (RD_ROOM_MAX + 1)
 #define RD_NAME_BUF (RD_FILENAME_MAX + 1)
 
-struct rd_msg_hello { uint16_t version_min, version_max; uint32_t features; char software[RD_SOFTWARE_MAX + 1]; };
-struct rd_msg_hello_ok {
-	uint16_t version; uint32_t features; uint32_t max_payload;
-	uint32_t ping_interval_ms, ping_timeout_ms; char software[RD_SOFTWARE_MAX + 1];
+struct rd_msg_hello {
+	uint16_t version_min, version_max;
+	uint32_t features;
+	char software[RD_SOFTWARE_MAX + 1];
 };
-struct rd_msg_nick { char nick[RD_NICK_BUF]; };
-struct rd_msg_welcome { char nick[RD_NICK_BUF]; uint32_t client_id; uint64_t server_time_ms; };
-struct rd_msg_ok { uint16_t for_type; };
-struct rd_msg_error { uint16_t code; uint16_t for_type; struct rd_str text; };
-struct rd_msg_ping { uint64_t nonce; };          /* PING and PONG */
-struct rd_msg_bye { struct rd_str reason; };     /* BYE and SHUTDOWN */
-struct rd_msg_redirect { char host[RD_HOST_MAX + 1]; uint16_t port; struct rd_str reason; };
+struct rd_msg_hello_ok {
+	uint16_t version;
+	uint32_t features;
+	uint32_t max_payload;
+	uint32_t ping_interval_ms, ping_timeout_ms;
+	char software[RD_SOFTWARE_MAX + 1];
+};
+struct rd_msg_nick {
+	char nick[RD_NICK_BUF];
+};
+struct rd_msg_welcome {
+	char nick[RD_NICK_BUF];
+	uint32_t client_id;
+	uint64_t server_time_ms;
+};
+struct rd_msg_ok {
+	uint16_t for_type;
+};
+struct rd_msg_error {
+	uint16_t code;
+	uint16_t for_type;
+	struct rd_str text;
+};
+struct rd_msg_ping {
+	uint64_t nonce;
+}; /* PING and PONG */
+struct rd_msg_bye {
+	struct rd_str reason;
+}; /* BYE and SHUTDOWN */
+struct rd_msg_redirect {
+	char host[RD_HOST_MAX + 1];
+	uint16_t port;
+	struct rd_str reason;
+};
 
-struct rd_room_entry { char name[RD_ROOM_BUF]; uint32_t members; };
-struct rd_msg_room_list { uint32_t count; struct rd_room_entry *items; };
-struct rd_msg_room { char room[RD_ROOM_BUF]; };  /* JOIN, WHO (empty room = mine) */
-struct rd_msg_joined { char room[RD_ROOM_BUF]; uint32_t members; };
-struct rd_who_entry { char nick[RD_NICK_BUF]; uint64_t since_ms; };
-struct rd_msg_who_list { char room[RD_ROOM_BUF]; uint32_t count; struct rd_who_entry *items; };
+struct rd_room_entry {
+	char name[RD_ROOM_BUF];
+	uint32_t members;
+};
+struct rd_msg_room_list {
+	uint32_t count;
+	struct rd_room_entry *items;
+};
+struct rd_msg_room {
+	char room[RD_ROOM_BUF];
+}; /* JOIN, WHO (empty room = mine) */
+struct rd_msg_joined {
+	char room[RD_ROOM_BUF];
+	uint32_t members;
+};
+struct rd_who_entry {
+	char nick[RD_NICK_BUF];
+	uint64_t since_ms;
+};
+struct rd_msg_who_list {
+	char room[RD_ROOM_BUF];
+	uint32_t count;
+	struct rd_who_entry *items;
+};
 
-struct rd_msg_say { uint8_t kind; struct rd_bytes data; };
-struct rd_msg_tell { char to[RD_NICK_BUF]; uint8_t kind; struct rd_bytes data; };
-struct rd_msg_room_msg { char room[RD_ROOM_BUF]; char from[RD_NICK_BUF]; uint8_t kind; uint64_t time_ms; struct rd_bytes data; };
-struct rd_msg_private_msg { char from[RD_NICK_BUF]; uint8_t kind; uint64_t time_ms; struct rd_bytes data; };
-struct rd_msg_presence { uint8_t event; char nick[RD_NICK_BUF]; char room[RD_ROOM_BUF]; uint64_t time_ms; struct rd_str reason; };
-struct rd_msg_broadcast { uint8_t scope; char target[RD_NICK_BUF]; uint64_t time_ms; struct rd_str text; };
-struct rd_msg_kicked { char by[RD_NICK_BUF]; struct rd_str reason; };
+struct rd_msg_say {
+	uint8_t kind;
+	struct rd_bytes data;
+};
+struct rd_msg_tell {
+	char to[RD_NICK_BUF];
+	uint8_t kind;
+	struct rd_bytes data;
+};
+struct rd_msg_room_msg {
+	char room[RD_ROOM_BUF];
+	char from[RD_NICK_BUF];
+	uint8_t kind;
+	uint64_t time_ms;
+	struct rd_bytes data;
+};
+struct rd_msg_private_msg {
+	char from[RD_NICK_BUF];
+	uint8_t kind;
+	uint64_t time_ms;
+	struct rd_bytes data;
+};
+struct rd_msg_presence {
+	uint8_t event;
+	char nick[RD_NICK_BUF];
+	char room[RD_ROOM_BUF];
+	uint64_t time_ms;
+	struct rd_str reason;
+};
+struct rd_msg_broadcast {
+	uint8_t scope;
+	char target[RD_NICK_BUF];
+	uint64_t time_ms;
+	struct rd_str text;
+};
+struct rd_msg_kicked {
+	char by[RD_NICK_BUF];
+	struct rd_str reason;
+};
 
-struct rd_msg_offer { char to[RD_NICK_BUF]; uint16_t app_type; uint32_t timeout_ms; struct rd_bytes descriptor; };
-struct rd_msg_offer_pending { uint32_t offer_id; uint32_t expires_in_ms; };
-struct rd_msg_offer_in { uint32_t offer_id; char from[RD_NICK_BUF]; uint16_t app_type; uint32_t expires_in_ms; struct rd_bytes descriptor; };
-struct rd_msg_offer_answer { uint32_t offer_id; uint8_t accept; struct rd_str reason; };
-struct rd_msg_offer_id { uint32_t offer_id; };   /* OFFER_CANCEL, P2P_READY */
-struct rd_msg_offer_result { uint32_t offer_id; uint8_t outcome; char peer[RD_NICK_BUF]; struct rd_str reason; };
-struct rd_msg_offer_data { uint32_t offer_id; uint64_t offset; struct rd_bytes data; };
-struct rd_msg_offer_end { uint32_t offer_id; uint8_t status; };
+struct rd_msg_offer {
+	char to[RD_NICK_BUF];
+	uint16_t app_type;
+	uint32_t timeout_ms;
+	struct rd_bytes descriptor;
+};
+struct rd_msg_offer_pending {
+	uint32_t offer_id;
+	uint32_t expires_in_ms;
+};
+struct rd_msg_offer_in {
+	uint32_t offer_id;
+	char from[RD_NICK_BUF];
+	uint16_t app_type;
+	uint32_t expires_in_ms;
+	struct rd_bytes descriptor;
+};
+struct rd_msg_offer_answer {
+	uint32_t offer_id;
+	uint8_t accept;
+	struct rd_str reason;
+};
+struct rd_msg_offer_id {
+	uint32_t offer_id;
+}; /* OFFER_CANCEL, P2P_READY */
+struct rd_msg_offer_result {
+	uint32_t offer_id;
+	uint8_t outcome;
+	char peer[RD_NICK_BUF];
+	struct rd_str reason;
+};
+struct rd_msg_offer_data {
+	uint32_t offer_id;
+	uint64_t offset;
+	struct rd_bytes data;
+};
+struct rd_msg_offer_end {
+	uint32_t offer_id;
+	uint8_t status;
+};
 
-struct rd_msg_p2p_listen { uint32_t offer_id; uint16_t port; };
-struct rd_msg_p2p_intro { uint32_t offer_id; uint8_t role; char peer[RD_NICK_BUF]; char host[RD_HOST_MAX + 1]; uint16_t port; uint8_t token[RD_TOKEN_SIZE]; };
-struct rd_msg_p2p_hello { uint32_t offer_id; uint8_t token[RD_TOKEN_SIZE]; char nick[RD_NICK_BUF]; };
-struct rd_msg_p2p_failed { uint32_t offer_id; struct rd_str reason; };
+struct rd_msg_p2p_listen {
+	uint32_t offer_id;
+	uint16_t port;
+};
+struct rd_msg_p2p_intro {
+	uint32_t offer_id;
+	uint8_t role;
+	char peer[RD_NICK_BUF];
+	char host[RD_HOST_MAX + 1];
+	uint16_t port;
+	uint8_t token[RD_TOKEN_SIZE];
+};
+struct rd_msg_p2p_hello {
+	uint32_t offer_id;
+	uint8_t token[RD_TOKEN_SIZE];
+	char nick[RD_NICK_BUF];
+};
+struct rd_msg_p2p_failed {
+	uint32_t offer_id;
+	struct rd_str reason;
+};
 
-struct rd_msg_link_hello { char name[RD_HOST_MAX + 1]; uint32_t capacity; uint32_t clients; };
-struct rd_msg_link_event { uint16_t inner_type; struct rd_bytes inner; };
+struct rd_msg_link_hello {
+	char name[RD_HOST_MAX + 1];
+	uint32_t capacity;
+	uint32_t clients;
+};
+struct rd_msg_link_event {
+	uint16_t inner_type;
+	struct rd_bytes inner;
+};
 
 /* local administration */
 struct rd_ctl_client {
-	uint32_t id; char ip[48]; uint16_t port; char nick[RD_NICK_BUF]; char room[RD_ROOM_BUF];
-	uint64_t connected_ms, last_msg_ms, bytes_in, bytes_out; char activity[96];
+	uint32_t id;
+	char ip[48];
+	uint16_t port;
+	char nick[RD_NICK_BUF];
+	char room[RD_ROOM_BUF];
+	uint64_t connected_ms, last_msg_ms, bytes_in, bytes_out;
+	char activity[96];
 };
-struct rd_msg_ctl_clients { uint32_t count; struct rd_ctl_client *items; };
-struct rd_msg_ctl_kick { char nick[RD_NICK_BUF]; struct rd_str reason; };
-struct rd_msg_ctl_broadcast { uint8_t scope; char target[RD_NICK_BUF]; struct rd_str text; };
+struct rd_msg_ctl_clients {
+	uint32_t count;
+	struct rd_ctl_client *items;
+};
+struct rd_msg_ctl_kick {
+	char nick[RD_NICK_BUF];
+	struct rd_str reason;
+};
+struct rd_msg_ctl_broadcast {
+	uint8_t scope;
+	char target[RD_NICK_BUF];
+	struct rd_str text;
+};
 
 /* file application */
-struct rd_msg_put { char name[RD_NAME_BUF]; uint64_t size; uint8_t sha256[RD_SHA256_SIZE]; uint8_t mode; };
-struct rd_msg_put_ready { uint32_t xfer_id; uint64_t offset; char name[RD_NAME_BUF]; };
-struct rd_msg_chunk { uint32_t xfer_id; uint64_t offset; struct rd_bytes data; }; /* PUT_CHUNK, GET_CHUNK */
-struct rd_msg_xfer_id { uint32_t xfer_id; };     /* PUT_END, GET_END */
-struct rd_msg_put_done { uint32_t xfer_id; char name[RD_NAME_BUF]; uint64_t size; uint8_t sha256[RD_SHA256_SIZE]; };
-struct rd_msg_get { char name[RD_NAME_BUF]; uint64_t offset; };
-struct rd_msg_get_begin { uint32_t xfer_id; char name[RD_NAME_BUF]; uint64_t size; uint64_t offset; uint64_t mtime_ms; uint8_t sha256[RD_SHA256_SIZE]; };
-struct rd_file_entry { char name[RD_NAME_BUF]; uint64_t size; uint64_t mtime_ms; uint8_t sha256[RD_SHA256_SIZE]; char uploader[RD_NICK_BUF]; };
-struct rd_msg_list { char after[RD_NAME_BUF]; }; /* "" = from the first name */
-struct rd_msg_file_list { char room[RD_ROOM_BUF]; uint32_t count; struct rd_file_entry *items; uint8_t more; };
-struct rd_msg_name { char name[RD_NAME_BUF]; }; /* DELETE */
-struct rd_msg_file_notice { uint8_t event; char room[RD_ROOM_BUF]; char nick[RD_NICK_BUF]; char name[RD_NAME_BUF]; uint64_t size; };
-struct rd_msg_xfer_cancel { uint32_t xfer_id; uint16_t code; struct rd_str reason; };
+struct rd_msg_put {
+	char name[RD_NAME_BUF];
+	uint64_t size;
+	uint8_t sha256[RD_SHA256_SIZE];
+	uint8_t mode;
+};
+struct rd_msg_put_ready {
+	uint32_t xfer_id;
+	uint64_t offset;
+	char name[RD_NAME_BUF];
+};
+struct rd_msg_chunk {
+	uint32_t xfer_id;
+	uint64_t offset;
+	struct rd_bytes data;
+}; /* PUT_CHUNK, GET_CHUNK */
+struct rd_msg_xfer_id {
+	uint32_t xfer_id;
+}; /* PUT_END, GET_END */
+struct rd_msg_put_done {
+	uint32_t xfer_id;
+	char name[RD_NAME_BUF];
+	uint64_t size;
+	uint8_t sha256[RD_SHA256_SIZE];
+};
+struct rd_msg_get {
+	char name[RD_NAME_BUF];
+	uint64_t offset;
+};
+struct rd_msg_get_begin {
+	uint32_t xfer_id;
+	char name[RD_NAME_BUF];
+	uint64_t size;
+	uint64_t offset;
+	uint64_t mtime_ms;
+	uint8_t sha256[RD_SHA256_SIZE];
+};
+struct rd_file_entry {
+	char name[RD_NAME_BUF];
+	uint64_t size;
+	uint64_t mtime_ms;
+	uint8_t sha256[RD_SHA256_SIZE];
+	char uploader[RD_NICK_BUF];
+};
+struct rd_msg_list {
+	char after[RD_NAME_BUF];
+}; /* "" = from the first name */
+struct rd_msg_file_list {
+	char room[RD_ROOM_BUF];
+	uint32_t count;
+	struct rd_file_entry *items;
+	uint8_t more;
+};
+struct rd_msg_name {
+	char name[RD_NAME_BUF];
+}; /* DELETE */
+struct rd_msg_file_notice {
+	uint8_t event;
+	char room[RD_ROOM_BUF];
+	char nick[RD_NICK_BUF];
+	char name[RD_NAME_BUF];
+	uint64_t size;
+};
+struct rd_msg_xfer_cancel {
+	uint32_t xfer_id;
+	uint16_t code;
+	struct rd_str reason;
+};
 
 struct rd_msg {
 	uint16_t type; /* RD_MSG_* */
@@ -112,11 +321,11 @@ struct rd_msg {
 		struct rd_msg_welcome welcome;
 		struct rd_msg_ok ok;
 		struct rd_msg_error error;
-		struct rd_msg_ping ping;         /* PING, PONG */
-		struct rd_msg_bye bye;           /* BYE, SHUTDOWN */
+		struct rd_msg_ping ping; /* PING, PONG */
+		struct rd_msg_bye bye;   /* BYE, SHUTDOWN */
 		struct rd_msg_redirect redirect;
 		struct rd_msg_room_list room_list;
-		struct rd_msg_room room;         /* JOIN, WHO */
+		struct rd_msg_room room; /* JOIN, WHO */
 		struct rd_msg_joined joined;
 		struct rd_msg_who_list who_list;
 		struct rd_msg_say say;
@@ -145,14 +354,14 @@ struct rd_msg {
 		struct rd_msg_ctl_broadcast ctl_broadcast;
 		struct rd_msg_put put;
 		struct rd_msg_put_ready put_ready;
-		struct rd_msg_chunk chunk;       /* PUT_CHUNK, GET_CHUNK */
-		struct rd_msg_xfer_id xfer;      /* PUT_END, GET_END */
+		struct rd_msg_chunk chunk;  /* PUT_CHUNK, GET_CHUNK */
+		struct rd_msg_xfer_id xfer; /* PUT_END, GET_END */
 		struct rd_msg_put_done put_done;
 		struct rd_msg_get get;
 		struct rd_msg_get_begin get_begin;
 		struct rd_msg_list list;
 		struct rd_msg_file_list file_list;
-		struct rd_msg_name name;         /* DELETE */
+		struct rd_msg_name name; /* DELETE */
 		struct rd_msg_file_notice file_notice;
 		struct rd_msg_xfer_cancel xfer_cancel;
 	} u;

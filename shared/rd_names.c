@@ -287,7 +287,7 @@ char *rd_escape_display(const char *s, size_t n, char *out, size_t cap)
 
 void rd_format_size(uint64_t n, char *out, size_t cap)
 {
-	static const char *const unit[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	static const char *const unit[] = { "KB", "MB", "GB", "TB", "PB", "EB" };
 	double v = (double)n;
 	unsigned i = 0;
 

@@ -29,21 +29,21 @@ extern "C" {
 #define RD_FLAG_KNOWN_MASK 0x01u
 
 /* ---- limits ------------------------------------------------------------------------ */
-#define RD_MAX_PAYLOAD_DEFAULT (1u << 20)  /* 1 MiB: largest payload a peer must accept */
-#define RD_MAX_PAYLOAD_UNREGISTERED 1024u  /* a server's limit until WELCOME (section 6) */
-#define RD_MAX_PAYLOAD_HARD (16u << 20)    /* no configuration goes above 16 MiB */
-#define RD_NICK_MAX 32u                    /* bytes */
-#define RD_ROOM_MAX 32u                    /* bytes */
-#define RD_FILENAME_MAX 255u               /* bytes of UTF-8 */
+#define RD_MAX_PAYLOAD_DEFAULT (1u << 20) /* 1 MiB: largest payload a peer must accept */
+#define RD_MAX_PAYLOAD_UNREGISTERED 1024u /* a server's limit until WELCOME (section 6) */
+#define RD_MAX_PAYLOAD_HARD (16u << 20)   /* no configuration goes above 16 MiB */
+#define RD_NICK_MAX 32u                   /* bytes */
+#define RD_ROOM_MAX 32u                   /* bytes */
+#define RD_FILENAME_MAX 255u              /* bytes of UTF-8 */
 #define RD_SOFTWARE_MAX 64u
 #define RD_REASON_MAX 200u
-#define RD_TEXT_MAX 65535u                 /* broadcast / error message text */
-#define RD_CHAT_MAX 65536u                 /* room or private message data */
+#define RD_TEXT_MAX 65535u /* broadcast / error message text */
+#define RD_CHAT_MAX 65536u /* room or private message data */
 #define RD_HOST_MAX 255u
 #define RD_TOKEN_SIZE 16u
 #define RD_SHA256_SIZE 32u
-#define RD_CHUNK_SIZE (256u * 1024u)       /* file chunk payload data, before compression */
-#define RD_DESCRIPTOR_MAX 4096u            /* offer descriptor bytes */
+#define RD_CHUNK_SIZE (256u * 1024u) /* file chunk payload data, before compression */
+#define RD_DESCRIPTOR_MAX 4096u      /* offer descriptor bytes */
 #define RD_MAX_ROOMS 256u
 
 /* ---- timers (defaults, milliseconds) ----------------------------------------------- */
@@ -68,72 +68,72 @@ extern "C" {
 
 enum rd_msg_type {
 	/* session */
-	RD_MSG_HELLO = 0x0001,        /* C->S */
-	RD_MSG_HELLO_OK = 0x0002,     /* S->C */
-	RD_MSG_NICK = 0x0003,         /* C->S */
-	RD_MSG_WELCOME = 0x0004,      /* S->C */
-	RD_MSG_OK = 0x0005,           /* S->C generic success reply */
-	RD_MSG_ERROR = 0x0006,        /* either direction */
-	RD_MSG_PING = 0x0007,         /* either direction */
-	RD_MSG_PONG = 0x0008,         /* either direction */
-	RD_MSG_BYE = 0x0009,          /* C->S: polite quit */
-	RD_MSG_SHUTDOWN = 0x000A,     /* S->C: server is stopping */
-	RD_MSG_REDIRECT = 0x000B,     /* S->C: go to another server */
+	RD_MSG_HELLO = 0x0001,    /* C->S */
+	RD_MSG_HELLO_OK = 0x0002, /* S->C */
+	RD_MSG_NICK = 0x0003,     /* C->S */
+	RD_MSG_WELCOME = 0x0004,  /* S->C */
+	RD_MSG_OK = 0x0005,       /* S->C generic success reply */
+	RD_MSG_ERROR = 0x0006,    /* either direction */
+	RD_MSG_PING = 0x0007,     /* either direction */
+	RD_MSG_PONG = 0x0008,     /* either direction */
+	RD_MSG_BYE = 0x0009,      /* C->S: polite quit */
+	RD_MSG_SHUTDOWN = 0x000A, /* S->C: server is stopping */
+	RD_MSG_REDIRECT = 0x000B, /* S->C: go to another server */
 	/* rooms */
-	RD_MSG_ROOMS = 0x0010,        /* C->S */
-	RD_MSG_ROOM_LIST = 0x0011,    /* S->C */
-	RD_MSG_JOIN = 0x0012,         /* C->S */
-	RD_MSG_JOINED = 0x0013,       /* S->C */
-	RD_MSG_LEAVE = 0x0014,        /* C->S */
-	RD_MSG_WHO = 0x0015,          /* C->S */
-	RD_MSG_WHO_LIST = 0x0016,     /* S->C */
+	RD_MSG_ROOMS = 0x0010,     /* C->S */
+	RD_MSG_ROOM_LIST = 0x0011, /* S->C */
+	RD_MSG_JOIN = 0x0012,      /* C->S */
+	RD_MSG_JOINED = 0x0013,    /* S->C */
+	RD_MSG_LEAVE = 0x0014,     /* C->S */
+	RD_MSG_WHO = 0x0015,       /* C->S */
+	RD_MSG_WHO_LIST = 0x0016,  /* S->C */
 	/* messages and notices */
-	RD_MSG_SAY = 0x0020,          /* C->S: to my room */
-	RD_MSG_TELL = 0x0021,         /* C->S: to one user */
-	RD_MSG_ROOM_MSG = 0x0022,     /* S->C */
-	RD_MSG_PRIVATE_MSG = 0x0023,  /* S->C */
-	RD_MSG_PRESENCE = 0x0024,     /* S->C */
-	RD_MSG_BROADCAST = 0x0025,    /* S->C */
-	RD_MSG_KICKED = 0x0026,       /* S->C */
+	RD_MSG_SAY = 0x0020,         /* C->S: to my room */
+	RD_MSG_TELL = 0x0021,        /* C->S: to one user */
+	RD_MSG_ROOM_MSG = 0x0022,    /* S->C */
+	RD_MSG_PRIVATE_MSG = 0x0023, /* S->C */
+	RD_MSG_PRESENCE = 0x0024,    /* S->C */
+	RD_MSG_BROADCAST = 0x0025,   /* S->C */
+	RD_MSG_KICKED = 0x0026,      /* S->C */
 	/* offers */
-	RD_MSG_OFFER = 0x0030,        /* C->S */
-	RD_MSG_OFFER_PENDING = 0x0031,/* S->C (to offerer) */
-	RD_MSG_OFFER_IN = 0x0032,     /* S->C (to receiver) */
-	RD_MSG_OFFER_ANSWER = 0x0033, /* C->S (receiver) */
-	RD_MSG_OFFER_CANCEL = 0x0034, /* C->S (offerer) */
-	RD_MSG_OFFER_RESULT = 0x0035, /* S->C (both sides) */
-	RD_MSG_OFFER_DATA = 0x0036,   /* C->S->C relayed bytes of an accepted offer */
-	RD_MSG_OFFER_END = 0x0037,    /* C->S->C end of relayed bytes */
+	RD_MSG_OFFER = 0x0030,         /* C->S */
+	RD_MSG_OFFER_PENDING = 0x0031, /* S->C (to offerer) */
+	RD_MSG_OFFER_IN = 0x0032,      /* S->C (to receiver) */
+	RD_MSG_OFFER_ANSWER = 0x0033,  /* C->S (receiver) */
+	RD_MSG_OFFER_CANCEL = 0x0034,  /* C->S (offerer) */
+	RD_MSG_OFFER_RESULT = 0x0035,  /* S->C (both sides) */
+	RD_MSG_OFFER_DATA = 0x0036,    /* C->S->C relayed bytes of an accepted offer */
+	RD_MSG_OFFER_END = 0x0037,     /* C->S->C end of relayed bytes */
 	/* peer to peer */
-	RD_MSG_P2P_LISTEN = 0x0040,   /* C->S (offerer: I listen on port) */
-	RD_MSG_P2P_INTRO = 0x0041,    /* S->C (both sides) */
-	RD_MSG_P2P_HELLO = 0x0042,    /* peer->peer (connecting side) */
-	RD_MSG_P2P_READY = 0x0043,    /* peer->peer (listening side) */
-	RD_MSG_P2P_FAILED = 0x0044,   /* C->S: direct link failed, fall back */
+	RD_MSG_P2P_LISTEN = 0x0040, /* C->S (offerer: I listen on port) */
+	RD_MSG_P2P_INTRO = 0x0041,  /* S->C (both sides) */
+	RD_MSG_P2P_HELLO = 0x0042,  /* peer->peer (connecting side) */
+	RD_MSG_P2P_READY = 0x0043,  /* peer->peer (listening side) */
+	RD_MSG_P2P_FAILED = 0x0044, /* C->S: direct link failed, fall back */
 	/* server links (multi-server mode; reserved, specified in PROTOCOL.md) */
 	RD_MSG_LINK_HELLO = 0x0050,
 	RD_MSG_LINK_EVENT = 0x0051,
 	/* local administration (Unix control socket only; never accepted over TCP) */
-	RD_MSG_CTL_LIST = 0x0060,     /* ctl->S */
-	RD_MSG_CTL_CLIENTS = 0x0061,  /* S->ctl */
-	RD_MSG_CTL_KICK = 0x0062,     /* ctl->S, reply OK / ERROR */
-	RD_MSG_CTL_BROADCAST = 0x0063,/* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_LIST = 0x0060,      /* ctl->S */
+	RD_MSG_CTL_CLIENTS = 0x0061,   /* S->ctl */
+	RD_MSG_CTL_KICK = 0x0062,      /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_BROADCAST = 0x0063, /* ctl->S, reply OK / ERROR */
 
 	/* file application */
-	RD_MSG_PUT = 0x1001,          /* C->S */
-	RD_MSG_PUT_READY = 0x1002,    /* S->C */
-	RD_MSG_PUT_CHUNK = 0x1003,    /* C->S */
-	RD_MSG_PUT_END = 0x1004,      /* C->S */
-	RD_MSG_PUT_DONE = 0x1005,     /* S->C */
-	RD_MSG_GET = 0x1006,          /* C->S */
-	RD_MSG_GET_BEGIN = 0x1007,    /* S->C (also peer->peer) */
-	RD_MSG_GET_CHUNK = 0x1008,    /* S->C (also peer->peer) */
-	RD_MSG_GET_END = 0x1009,      /* S->C (also peer->peer) */
-	RD_MSG_LIST = 0x100A,         /* C->S */
-	RD_MSG_FILE_LIST = 0x100B,    /* S->C */
-	RD_MSG_DELETE = 0x100C,       /* C->S */
-	RD_MSG_FILE_NOTICE = 0x100D,  /* S->C */
-	RD_MSG_XFER_CANCEL = 0x100E,  /* either direction */
+	RD_MSG_PUT = 0x1001,         /* C->S */
+	RD_MSG_PUT_READY = 0x1002,   /* S->C */
+	RD_MSG_PUT_CHUNK = 0x1003,   /* C->S */
+	RD_MSG_PUT_END = 0x1004,     /* C->S */
+	RD_MSG_PUT_DONE = 0x1005,    /* S->C */
+	RD_MSG_GET = 0x1006,         /* C->S */
+	RD_MSG_GET_BEGIN = 0x1007,   /* S->C (also peer->peer) */
+	RD_MSG_GET_CHUNK = 0x1008,   /* S->C (also peer->peer) */
+	RD_MSG_GET_END = 0x1009,     /* S->C (also peer->peer) */
+	RD_MSG_LIST = 0x100A,        /* C->S */
+	RD_MSG_FILE_LIST = 0x100B,   /* S->C */
+	RD_MSG_DELETE = 0x100C,      /* C->S */
+	RD_MSG_FILE_NOTICE = 0x100D, /* S->C */
+	RD_MSG_XFER_CANCEL = 0x100E, /* either direction */
 };
 
 /* Name of a message type ("HELLO"), or NULL if unknown. */
@@ -153,23 +153,23 @@ enum rd_wire_err {
 	RD_E_RATE = 108,            /* too many requests */
 	/* 2xx: registration */
 	RD_E_NICK_TAKEN = 200,
-	RD_E_NICK_INVALID = 201,    /* characters outside the allowed set */
-	RD_E_NICK_LENGTH = 202,     /* empty or longer than RD_NICK_MAX */
-	RD_E_NICK_RESERVED = 203,   /* e.g. "server" */
+	RD_E_NICK_INVALID = 201,  /* characters outside the allowed set */
+	RD_E_NICK_LENGTH = 202,   /* empty or longer than RD_NICK_MAX */
+	RD_E_NICK_RESERVED = 203, /* e.g. "server" */
 	RD_E_ALREADY_REGISTERED = 204,
-	RD_E_SERVER_FULL = 205,     /* --max-clients reached; connection closed */
+	RD_E_SERVER_FULL = 205, /* --max-clients reached; connection closed */
 	RD_E_REGISTER_TIMEOUT = 206,
 	/* 3xx: rooms and messages */
 	RD_E_NO_SUCH_ROOM = 300,
 	RD_E_NOT_IN_ROOM = 301,
 	RD_E_NO_SUCH_USER = 302,
 	RD_E_MESSAGE_TOO_LONG = 303,
-	RD_E_SLOW_READER = 304,     /* output bound exceeded; connection closed */
+	RD_E_SLOW_READER = 304, /* output bound exceeded; connection closed */
 	RD_E_PING_TIMEOUT = 305,
 	/* 4xx: offers and peer to peer */
 	RD_E_NO_SUCH_OFFER = 400,
 	RD_E_OFFER_SELF = 401,
-	RD_E_OFFER_STATE = 402,     /* offer not in a state that allows this */
+	RD_E_OFFER_STATE = 402, /* offer not in a state that allows this */
 	RD_E_BAD_TOKEN = 403,
 	RD_E_TOO_MANY_OFFERS = 404,
 	/* 5xx: files */
@@ -182,11 +182,11 @@ enum rd_wire_err {
 	RD_E_HASH_MISMATCH = 506,
 	RD_E_SIZE_MISMATCH = 507,
 	RD_E_BAD_OFFSET = 508,
-	RD_E_BUSY = 509,            /* another transfer holds this name */
+	RD_E_BUSY = 509, /* another transfer holds this name */
 	RD_E_PERMISSION = 510,
 	RD_E_NO_SUCH_TRANSFER = 511,
-	RD_E_READ_ONLY = 512,       /* the server's store is read-only */
-	RD_E_STORAGE = 513,         /* the store failed: permission or I/O error */
+	RD_E_READ_ONLY = 512, /* the server's store is read-only */
+	RD_E_STORAGE = 513,   /* the store failed: permission or I/O error */
 	/* 9xx: server */
 	RD_E_INTERNAL = 900,
 	RD_E_SHUTTING_DOWN = 901,
@@ -196,7 +196,10 @@ enum rd_wire_err {
 const char *rd_wire_strerror(uint16_t code);
 
 /* Constants carried in fields */
-enum rd_data_kind { RD_KIND_TEXT = 0, RD_KIND_BINARY = 1 };
+enum rd_data_kind {
+	RD_KIND_TEXT = 0,
+	RD_KIND_BINARY = 1
+};
 enum rd_presence_event {
 	RD_PRESENCE_CONNECTED = 1,
 	RD_PRESENCE_DISCONNECTED = 2,
@@ -206,7 +209,11 @@ enum rd_presence_event {
 	RD_PRESENCE_TIMED_OUT = 6,
 	RD_PRESENCE_NICK = 7 /* reserved: nickname change */
 };
-enum rd_broadcast_scope { RD_SCOPE_ALL = 0, RD_SCOPE_ROOM = 1, RD_SCOPE_USER = 2 };
+enum rd_broadcast_scope {
+	RD_SCOPE_ALL = 0,
+	RD_SCOPE_ROOM = 1,
+	RD_SCOPE_USER = 2
+};
 enum rd_offer_outcome {
 	RD_OFFER_ACCEPTED = 1,
 	RD_OFFER_REJECTED = 2,
@@ -216,9 +223,20 @@ enum rd_offer_outcome {
 	RD_OFFER_COMPLETED = 6,
 	RD_OFFER_FAILED = 7
 };
-enum rd_p2p_role { RD_P2P_CONNECT = 1, RD_P2P_ACCEPT = 2 };
-enum rd_put_mode { RD_PUT_REFUSE = 0, RD_PUT_OVERWRITE = 1, RD_PUT_RENAME = 2 };
-enum rd_file_event { RD_FILE_ADDED = 1, RD_FILE_REMOVED = 2, RD_FILE_REPLACED = 3 };
+enum rd_p2p_role {
+	RD_P2P_CONNECT = 1,
+	RD_P2P_ACCEPT = 2
+};
+enum rd_put_mode {
+	RD_PUT_REFUSE = 0,
+	RD_PUT_OVERWRITE = 1,
+	RD_PUT_RENAME = 2
+};
+enum rd_file_event {
+	RD_FILE_ADDED = 1,
+	RD_FILE_REMOVED = 2,
+	RD_FILE_REPLACED = 3
+};
 /* HELLO.features bits */
 #define RD_FEAT_ZLIB 0x00000001u
 #define RD_FEAT_P2P 0x00000002u

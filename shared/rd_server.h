@@ -34,21 +34,21 @@ struct rd_server;
 struct rd_client; /* one connection; valid inside a hook call, or while you hold a ref */
 
 struct rd_server_config {
-	const char *host;               /* listen address (default RD_DEFAULT_HOST) */
-	uint16_t port;                  /* 0 = ephemeral; see rd_server_port() */
-	const char *const *rooms;       /* room names; NULL = {"general", "random"} */
+	const char *host;         /* listen address (default RD_DEFAULT_HOST) */
+	uint16_t port;            /* 0 = ephemeral; see rd_server_port() */
+	const char *const *rooms; /* room names; NULL = {"general", "random"} */
 	size_t nrooms;
-	unsigned max_clients;           /* connections, registered or not (default 1024) */
-	uint32_t ping_interval_ms;      /* default RD_PING_INTERVAL_MS */
-	uint32_t ping_timeout_ms;       /* default RD_PING_TIMEOUT_MS */
-	uint32_t register_timeout_ms;   /* default RD_REGISTER_TIMEOUT_MS */
-	uint32_t max_payload;           /* default RD_MAX_PAYLOAD_DEFAULT */
-	size_t out_limit;               /* queued output bytes per client (default 8 MiB) */
-	size_t thread_stack;            /* per-connection stack bytes (default 256 KiB, virtual) */
-	unsigned flush_threads;         /* default: number of CPUs, at most 4 */
-	const char *software;           /* HELLO_OK.software */
-	uint32_t features;              /* HELLO_OK.features (RD_FEAT_*) */
-	uint32_t msg_rate;              /* chat messages (SAY, TELL) per second per client,
+	unsigned max_clients;         /* connections, registered or not (default 1024) */
+	uint32_t ping_interval_ms;    /* default RD_PING_INTERVAL_MS */
+	uint32_t ping_timeout_ms;     /* default RD_PING_TIMEOUT_MS */
+	uint32_t register_timeout_ms; /* default RD_REGISTER_TIMEOUT_MS */
+	uint32_t max_payload;         /* default RD_MAX_PAYLOAD_DEFAULT */
+	size_t out_limit;             /* queued output bytes per client (default 8 MiB) */
+	size_t thread_stack;          /* per-connection stack bytes (default 256 KiB, virtual) */
+	unsigned flush_threads;       /* default: number of CPUs, at most 4 */
+	const char *software;         /* HELLO_OK.software */
+	uint32_t features;            /* HELLO_OK.features (RD_FEAT_*) */
+	uint32_t msg_rate;            /* chat messages (SAY, TELL) per second per client,
 					 * bursts of twice that; 0 = no limit (default
 					 * RD_MSG_RATE_DEFAULT) */
 };
@@ -58,25 +58,25 @@ void rd_server_config_defaults(struct rd_server_config *c);
 
 /* What happened, for logs and the admin window (see hooks.on_event). */
 enum rd_event_kind {
-	RD_EV_CONNECTED = 1,  /* TCP connection accepted (not yet registered) */
-	RD_EV_REGISTERED,     /* nickname accepted */
+	RD_EV_CONNECTED = 1, /* TCP connection accepted (not yet registered) */
+	RD_EV_REGISTERED,    /* nickname accepted */
 	RD_EV_JOINED,
 	RD_EV_LEFT,
-	RD_EV_DISCONNECTED,   /* text = reason */
-	RD_EV_KICKED,         /* text = reason */
-	RD_EV_MESSAGE,        /* a room or private message was sent (last-message time changed) */
-	RD_EV_ACTIVITY,       /* the application changed the client's activity text */
-	RD_EV_REFUSED,        /* connection refused (full, protocol error...) text = why */
+	RD_EV_DISCONNECTED, /* text = reason */
+	RD_EV_KICKED,       /* text = reason */
+	RD_EV_MESSAGE,      /* a room or private message was sent (last-message time changed) */
+	RD_EV_ACTIVITY,     /* the application changed the client's activity text */
+	RD_EV_REFUSED,      /* connection refused (full, protocol error...) text = why */
 	RD_EV_BROADCAST,
-	RD_EV_ERROR,          /* a client caused a protocol error; text says which */
-	RD_EV_INFO,           /* free text from the application (files, offers) */
+	RD_EV_ERROR, /* a client caused a protocol error; text says which */
+	RD_EV_INFO,  /* free text from the application (files, offers) */
 	RD_EV_STOPPING
 };
 
 struct rd_event {
 	enum rd_event_kind kind;
-	uint32_t client_id;       /* 0 if none */
-	uint64_t time_ms;         /* wall clock */
+	uint32_t client_id; /* 0 if none */
+	uint64_t time_ms;   /* wall clock */
 	char nick[RD_NICK_BUF];
 	char room[RD_ROOM_BUF];
 	char ip[48];
@@ -89,13 +89,13 @@ struct rd_client_info {
 	uint32_t id;
 	char ip[48];
 	uint16_t port;
-	char nick[RD_NICK_BUF];   /* "" until registered */
-	char room[RD_ROOM_BUF];   /* "" if in no room */
-	uint64_t connected_ms;    /* wall clock */
-	uint64_t last_msg_ms;     /* wall clock of the last message it sent, 0 = none */
+	char nick[RD_NICK_BUF]; /* "" until registered */
+	char room[RD_ROOM_BUF]; /* "" if in no room */
+	uint64_t connected_ms;  /* wall clock */
+	uint64_t last_msg_ms;   /* wall clock of the last message it sent, 0 = none */
 	uint64_t bytes_in, bytes_out;
-	size_t queued;            /* bytes waiting in its output queue */
-	char activity[96];        /* set by the application, "" = idle */
+	size_t queued;     /* bytes waiting in its output queue */
+	char activity[96]; /* set by the application, "" = idle */
 };
 
 struct rd_server_hooks {
@@ -137,14 +137,17 @@ int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *
 int rd_server_kick(struct rd_server *s, const char *nick, const char *reason);
 /* Broadcast text to everyone (scope RD_SCOPE_ALL, target NULL), a room or one user.
  * *delivered = number of recipients. RD_ERR_NOT_FOUND for an unknown room or user. */
-int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target,
-			const char *text, unsigned *delivered);
+int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, const char *text,
+			unsigned *delivered);
 /* Room names and member counts. Caller frees *out. */
 int rd_server_rooms(struct rd_server *s, struct rd_room_entry **out, size_t *n);
 /* Post an RD_EV_INFO (or other kind) event from the application. */
 void rd_server_post_event(struct rd_server *s, const struct rd_event *ev);
 /* Totals for a summary line. */
-struct rd_server_stats { unsigned clients, registered, rooms; uint64_t bytes_in, bytes_out; };
+struct rd_server_stats {
+	unsigned clients, registered, rooms;
+	uint64_t bytes_in, bytes_out;
+};
 void rd_server_stats(struct rd_server *s, struct rd_server_stats *st);
 
 /* ---- for application handlers ------------------------------------------------------ */
@@ -163,13 +166,13 @@ void rd_client_set_activity(struct rd_client *c, const char *text);
 int rd_client_send(struct rd_client *c, uint16_t type, uint32_t req_id, const void *payload,
 		   size_t n, unsigned opts);
 int rd_client_send_msg(struct rd_client *c, const struct rd_msg *m, uint32_t req_id);
-int rd_client_send_error(struct rd_client *c, uint32_t req_id, uint16_t for_type,
-			 uint16_t code, const char *text);
+int rd_client_send_error(struct rd_client *c, uint32_t req_id, uint16_t for_type, uint16_t code,
+			 const char *text);
 /* Write prefix then len bytes of in_fd from off straight to the socket (sendfile), after
  * everything queued before it, blocking the calling thread (the client's own) until done
  * or timeout_ms passes. Frames queued meanwhile by others follow it. */
-int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, int in_fd,
-			off_t off, size_t len, int timeout_ms);
+int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, int in_fd, off_t off,
+			size_t len, int timeout_ms);
 /* Queue one frame to every member of room except `except` (NULL = all). *n = recipients. */
 int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *except,
 		 uint16_t type, const void *payload, size_t len, unsigned *n);

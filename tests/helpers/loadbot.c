@@ -55,14 +55,20 @@ static struct {
 	int server_pid;
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
-} opt = {.host = "127.0.0.1", .clients = 10, .senders = 1, .messages = 100, .size = 32,
-	 .window = 64, .room = "general", .timeout_s = 60};
+} opt = { .host = "127.0.0.1",
+	  .clients = 10,
+	  .senders = 1,
+	  .messages = 100,
+	  .size = 32,
+	  .window = 64,
+	  .room = "general",
+	  .timeout_s = 60 };
 
 static struct bot *bots;
 static atomic_ullong delivered, errors_order, errors_dup;
 static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
 static atomic_int stop_flag;
-static uint64_t *lat_us;       /* sampled latencies */
+static uint64_t *lat_us; /* sampled latencies */
 static atomic_size_t nlat;
 static size_t lat_cap;
 
@@ -241,13 +247,16 @@ static void *sender_main(void *arg)
 			uint64_t due = t0 + (uint64_t)((double)i * 1e9 / opt.rate);
 			uint64_t now = now_ns();
 			if (due > now) {
-				struct timespec ts = {.tv_sec = (time_t)((due - now) / 1000000000ull),
-						      .tv_nsec = (long)((due - now) % 1000000000ull)};
+				struct timespec ts = {
+					.tv_sec = (time_t)((due - now) / 1000000000ull),
+					.tv_nsec = (long)((due - now) % 1000000000ull)
+				};
 				nanosleep(&ts, NULL);
 			}
 		}
 		/* flow control: at most `window` messages not yet seen by the observer */
-		while ((int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag))
+		while ((int)(i - atomic_load(&last_seen[s])) > opt.window &&
+		       !atomic_load(&stop_flag))
 			sched_yield();
 		rd_be32_put(data, (uint32_t)s);
 		rd_be32_put(data + 4, (uint32_t)i);
@@ -276,7 +285,8 @@ static double proc_cpu_seconds(int pid)
 	fclose(f);
 	buf[n] = '\0';
 	char *p = strrchr(buf, ')'); /* the command name may contain spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -289,40 +299,72 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"host", required_argument, NULL, 'H'},    {"port", required_argument, NULL, 'p'},
-		{"clients", required_argument, NULL, 'n'}, {"senders", required_argument, NULL, 's'},
-		{"messages", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 'z'},
-		{"room", required_argument, NULL, 'r'},    {"window", required_argument, NULL, 'w'},
-		{"stalled", required_argument, NULL, 'k'}, {"idle", required_argument, NULL, 'i'},
-		{"timeout", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-		{"server-pid", required_argument, NULL, 'P'},
-		{"rate", required_argument, NULL, 'R'},
-		{NULL, 0, NULL, 0}};
+	static const struct option lo[] = { { "host", required_argument, NULL, 'H' },
+					    { "port", required_argument, NULL, 'p' },
+					    { "clients", required_argument, NULL, 'n' },
+					    { "senders", required_argument, NULL, 's' },
+					    { "messages", required_argument, NULL, 'm' },
+					    { "size", required_argument, NULL, 'z' },
+					    { "room", required_argument, NULL, 'r' },
+					    { "window", required_argument, NULL, 'w' },
+					    { "stalled", required_argument, NULL, 'k' },
+					    { "idle", required_argument, NULL, 'i' },
+					    { "timeout", required_argument, NULL, 't' },
+					    { "quiet", no_argument, NULL, 'q' },
+					    { "server-pid", required_argument, NULL, 'P' },
+					    { "rate", required_argument, NULL, 'R' },
+					    { NULL, 0, NULL, 0 } };
 	int ch, ep;
 	pthread_t rth, *sth;
 	struct rlimit rl;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'H': opt.host = optarg; break;
+		case 'H':
+			opt.host = optarg;
+			break;
 		case 'p':
 			if (rd_net_parse_port(optarg, &opt.port) != 0)
 				return 2;
 			break;
-		case 'n': opt.clients = atoi(optarg); break;
-		case 's': opt.senders = atoi(optarg); break;
-		case 'm': opt.messages = atoi(optarg); break;
-		case 'z': opt.size = atoi(optarg); break;
-		case 'r': opt.room = optarg; break;
-		case 'w': opt.window = atoi(optarg); break;
-		case 'k': opt.stalled = atoi(optarg); break;
-		case 'i': opt.idle_s = atoi(optarg); break;
-		case 't': opt.timeout_s = atoi(optarg); break;
-		case 'q': opt.quiet = 1; break;
-		case 'P': opt.server_pid = atoi(optarg); break;
-		case 'R': opt.rate = atof(optarg); break;
-		default: return 2;
+		case 'n':
+			opt.clients = atoi(optarg);
+			break;
+		case 's':
+			opt.senders = atoi(optarg);
+			break;
+		case 'm':
+			opt.messages = atoi(optarg);
+			break;
+		case 'z':
+			opt.size = atoi(optarg);
+			break;
+		case 'r':
+			opt.room = optarg;
+			break;
+		case 'w':
+			opt.window = atoi(optarg);
+			break;
+		case 'k':
+			opt.stalled = atoi(optarg);
+			break;
+		case 'i':
+			opt.idle_s = atoi(optarg);
+			break;
+		case 't':
+			opt.timeout_s = atoi(optarg);
+			break;
+		case 'q':
+			opt.quiet = 1;
+			break;
+		case 'P':
+			opt.server_pid = atoi(optarg);
+			break;
+		case 'R':
+			opt.rate = atof(optarg);
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (!opt.port || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
@@ -358,7 +400,7 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		if (i < opt.clients) {
-			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
+			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = b };
 			epoll_ctl(ep, EPOLL_CTL_ADD, b->fd, &ev);
 		} else {
 			int small = 4096; /* a stalled reader: tiny buffers, never read */
@@ -367,7 +409,8 @@ int main(int argc, char **argv)
 	}
 	double setup_s = (double)(now_ns() - t0) / 1e9;
 	if (!opt.quiet)
-		printf("setup_seconds=%.2f clients=%d stalled=%d\n", setup_s, opt.clients, opt.stalled);
+		printf("setup_seconds=%.2f clients=%d stalled=%d\n", setup_s, opt.clients,
+		       opt.stalled);
 	fflush(stdout);
 
 	if (opt.idle_s > 0) {
@@ -428,7 +471,8 @@ int main(int argc, char **argv)
 		       (cpu1 - cpu0) * 1e6 / (double)atomic_load(&delivered));
 	if (nl)
 		printf("latency_p50_us=%llu latency_p99_us=%llu latency_max_us=%llu\n",
-		       (unsigned long long)lat_us[nl / 2], (unsigned long long)lat_us[nl * 99 / 100],
+		       (unsigned long long)lat_us[nl / 2],
+		       (unsigned long long)lat_us[nl * 99 / 100],
 		       (unsigned long long)lat_us[nl - 1]);
 	fflush(stdout);
 	for (int i = 0; i < opt.clients + opt.stalled; i++) {

@@ -70,7 +70,7 @@ static void pair_open(struct pair *p, int tls, const struct rd_link_config *cfg)
 		assert_int_equal(rd_tls_identity_ensure(c, k, "client", &p->cli_id, NULL), 0);
 		assert_int_equal(rd_tls_ctx_server_new(p->srv_id, 0, &p->sctx), 0);
 		assert_int_equal(rd_tls_ctx_client_new(p->cli_id, NULL, 0, &p->cctx), 0);
-		struct rd_tls_expect ex = {.has_pin = 1};
+		struct rd_tls_expect ex = { .has_pin = 1 };
 		rd_tls_identity_fp(p->srv_id, ex.pin);
 		assert_int_equal(rd_tls_conn_tls_new(p->cctx, fds[0], &ex, &ta), 0);
 		assert_int_equal(rd_tls_conn_tls_new(p->sctx, fds[1], NULL, &tb), 0);
@@ -79,7 +79,7 @@ static void pair_open(struct pair *p, int tls, const struct rd_link_config *cfg)
 	assert_int_equal(rd_link_new(tb, cfg, &p->b), 0);
 	if (tls) {
 		pthread_t th;
-		struct hs_job j = {.l = p->b, .rc = 1};
+		struct hs_job j = { .l = p->b, .rc = 1 };
 		assert_int_equal(pthread_create(&th, NULL, handshake_main, &j), 0);
 		assert_int_equal(rd_link_handshake(p->a, WAIT_MS), 0);
 		assert_int_equal(pthread_join(th, NULL), 0);
@@ -122,8 +122,8 @@ static void flush_all(struct rd_link *l)
 		assert_int_equal(rd_link_flush(l, &want), 0);
 		if (want == RD_TLS_WANT_NONE)
 			return;
-		struct pollfd p = {.fd = rd_link_fd(l),
-				   .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN};
+		struct pollfd p = { .fd = rd_link_fd(l),
+				    .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN };
 		assert_true(rd_now_mono_ms() < end);
 		poll(&p, 1, 100);
 	}
@@ -142,8 +142,8 @@ static void *flusher_main(void *arg)
 	while (!atomic_load(&j->stop)) {
 		if (rd_link_flush(j->l, &want) != 0)
 			return NULL;
-		struct pollfd p = {.fd = rd_link_fd(j->l),
-				   .events = want == RD_TLS_WANT_READ ? POLLIN : POLLOUT};
+		struct pollfd p = { .fd = rd_link_fd(j->l),
+				    .events = want == RD_TLS_WANT_READ ? POLLIN : POLLOUT };
 		if (want == RD_TLS_WANT_NONE) {
 			usleep(1000);
 			continue;
@@ -163,7 +163,8 @@ static void expect_frame(struct rd_link *l, uint16_t type, size_t n, uint8_t v)
 	assert_int_equal(f.len, n);
 	for (size_t i = 0; i < n; i++)
 		if (f.payload[i] != v)
-			fail_msg("byte %zu of a 0x%04x frame is %u, not %u", i, type, f.payload[i], v);
+			fail_msg("byte %zu of a 0x%04x frame is %u, not %u", i, type, f.payload[i],
+				 v);
 }
 
 static void round_trip(int tls)
@@ -226,7 +227,7 @@ static void test_frames_both_ways_tls(void **state)
  * and what was queued before is intact. */
 static void test_event_bound(void **state)
 {
-	struct rd_link_config cfg = {.event_limit = 100000};
+	struct rd_link_config cfg = { .event_limit = 100000 };
 	struct pair p;
 	struct rd_buf b;
 	int n = 0, rc;
@@ -276,7 +277,7 @@ static void *producer_main(void *arg)
  * high watermark queued; it waits, and goes on when the writer has made room. */
 static void test_bulk_flow_control(void **state)
 {
-	struct rd_link_config cfg = {.bulk_high = 256 * 1024, .bulk_low = 64 * 1024};
+	struct rd_link_config cfg = { .bulk_high = 256 * 1024, .bulk_low = 64 * 1024 };
 	struct pair p;
 	struct bulk_job j;
 	struct flusher_job fj;
@@ -284,8 +285,9 @@ static void test_bulk_flow_control(void **state)
 	size_t most = 0;
 	(void)state;
 	pair_open(&p, 0, &cfg);
-	j = (struct bulk_job){.l = p.a, .frames = 400, .fsize = 32 * 1024,
-			      .deadline = rd_now_mono_ms() + 20000};
+	j = (struct bulk_job){
+		.l = p.a, .frames = 400, .fsize = 32 * 1024, .deadline = rd_now_mono_ms() + 20000
+	};
 	fj.l = p.a;
 	atomic_init(&fj.stop, 0);
 	assert_int_equal(pthread_create(&prod, NULL, producer_main, &j), 0);
@@ -313,7 +315,7 @@ static void test_bulk_flow_control(void **state)
  * most what the writer had already taken (whole frames: the stream stays in sync). */
 static void test_events_overtake_queued_bulk(void **state)
 {
-	struct rd_link_config cfg = {.bulk_high = 8u << 20};
+	struct rd_link_config cfg = { .bulk_high = 8u << 20 };
 	struct pair p;
 	struct rd_buf b;
 	struct rd_frame f;
@@ -390,13 +392,17 @@ static void *reader_main(void *arg)
  * is queued while it runs; its bytes arrive as they are in the file. */
 static void stream_in_order(int tls)
 {
-	enum { FILE_SIZE = 3 * 1024 * 1024 + 17, OFF = 1000, LEN = 2 * 1024 * 1024 };
+	enum {
+		FILE_SIZE = 3 * 1024 * 1024 + 17,
+		OFF = 1000,
+		LEN = 2 * 1024 * 1024
+	};
 	struct pair p;
 	struct rd_buf b;
 	struct rd_frame_hdr h;
 	uint8_t hdr[16];
 	uint8_t *data = malloc(FILE_SIZE);
-	struct reader_job rj = {0};
+	struct reader_job rj = { 0 };
 	pthread_t th;
 	int fd, sched;
 
@@ -497,10 +503,10 @@ static void *bulk_wait_main(void *arg)
  * dead link fails. */
 static void test_kill_wakes_everyone(void **state)
 {
-	struct rd_link_config cfg = {.bulk_high = 1000, .bulk_low = 100};
+	struct rd_link_config cfg = { .bulk_high = 1000, .bulk_low = 100 };
 	struct pair p;
 	struct rd_buf b;
-	struct wait_job r = {0}, w = {0};
+	struct wait_job r = { 0 }, w = { 0 };
 	pthread_t tr, tw;
 	enum rd_tls_want want;
 	uint64_t t0;
@@ -537,7 +543,7 @@ static void test_tls_link_to_plaintext_peer_says_so(void **state)
 	struct rd_link *l;
 	char dir[] = "/tmp/rd-link-XXXXXX", c[64], k[64], cmd[96];
 	int fds[2];
-	uint8_t hello[16] = {'R', 'D', 1, 0, 0, 1};
+	uint8_t hello[16] = { 'R', 'D', 1, 0, 0, 1 };
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(c, sizeof(c), "%s/s.crt", dir);

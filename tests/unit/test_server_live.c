@@ -125,7 +125,8 @@ static void srv_start(struct srv *s, ...)
 		}
 		int st;
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid)
-			fail_msg("server exited at start (status %d); see %s/server.log", st, s->dir);
+			fail_msg("server exited at start (status %d); see %s/server.log", st,
+				 s->dir);
 		usleep(10000);
 	}
 	fail_msg("server did not report its port");
@@ -161,8 +162,9 @@ static int teardown_servers(void **state)
 	(void)state;
 	for (size_t i = 0; i < 8; i++)
 		if (g_running[i]) {
-			print_message("stopping server %d left by the test; its log: %s/server.log\n",
-				      (int)g_running[i]->pid, g_running[i]->dir);
+			print_message(
+				"stopping server %d left by the test; its log: %s/server.log\n",
+				(int)g_running[i]->pid, g_running[i]->dir);
 			srv_stop(g_running[i]);
 		}
 	return 0;
@@ -371,7 +373,8 @@ static void expect_presence(struct peer *p, uint8_t event, const char *nick, con
 	assert_string_equal(g.m.u.presence.nick, nick);
 	if (reason) {
 		char buf[256];
-		snprintf(buf, sizeof(buf), "%.*s", (int)g.m.u.presence.reason.n, g.m.u.presence.reason.p);
+		snprintf(buf, sizeof(buf), "%.*s", (int)g.m.u.presence.reason.n,
+			 g.m.u.presence.reason.p);
 		if (!strstr(buf, reason))
 			fail_msg("presence reason '%s' lacks '%s'", buf, reason);
 	}
@@ -618,7 +621,9 @@ static void test_heartbeat_disconnects_silent_client(void **state)
  * clients register one after another; with a 10-minute interval none may see a PING. */
 static void test_no_ping_right_after_registering(void **state)
 {
-	enum { N = 300 };
+	enum {
+		N = 300
+	};
 	static struct peer p[N];
 	struct srv s;
 	unsigned pings = 0;
@@ -647,7 +652,9 @@ static void test_no_ping_right_after_registering(void **state)
  * connections are served. */
 static void test_descriptor_limit_refuses_with_205(void **state)
 {
-	enum { MAX = 200 };
+	enum {
+		MAX = 200
+	};
 	static struct peer p[MAX];
 	struct srv s;
 	struct peer x;
@@ -714,8 +721,8 @@ static void test_descriptor_limit_refuses_with_205(void **state)
 	for (int i = 5; i < n; i++)
 		peer_close(&p[i]);
 	/* one warning for the whole episode */
-	snprintf(cmd, sizeof(cmd), "test \"$(grep -c 'new connections are refused' '%s/server.log')\" = 1",
-		 s.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "test \"$(grep -c 'new connections are refused' '%s/server.log')\" = 1", s.dir);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(refused, 5);
 	assert_int_equal(srv_stop(&s), 0);
@@ -791,7 +798,10 @@ static void test_hostile_frames_leave_others_served(void **state)
 	h.len = 4;
 	h.req_id = 41;
 	rd_frame_hdr_encode(&h, hdr);
-	raw_frame(&x, hdr, "\xff\xff" "ab", 4); /* a str claiming 65535 bytes */
+	raw_frame(&x, hdr,
+		  "\xff\xff"
+		  "ab",
+		  4); /* a str claiming 65535 bytes */
 	expect_error(&x, 41, RD_E_MALFORMED);
 	send_nick(&x, "xavier", 42);
 	{
@@ -909,9 +919,9 @@ static void test_over_long_fields_get_their_own_codes(void **state)
  * 104 UNKNOWN_TYPE, registered or not; an ERROR from a client is never answered. */
 static void test_types_without_a_handler_are_104_and_errors_unanswered(void **state)
 {
-	static const uint16_t types[] = {RD_MSG_WELCOME, RD_MSG_ROOM_MSG, RD_MSG_CTL_LIST,
-					 RD_MSG_CTL_KICK, RD_MSG_OFFER, RD_MSG_P2P_LISTEN,
-					 RD_MSG_OK, RD_MSG_SHUTDOWN};
+	static const uint16_t types[] = { RD_MSG_WELCOME,  RD_MSG_ROOM_MSG, RD_MSG_CTL_LIST,
+					  RD_MSG_CTL_KICK, RD_MSG_OFFER,    RD_MSG_P2P_LISTEN,
+					  RD_MSG_OK,       RD_MSG_SHUTDOWN };
 	struct srv s;
 	struct peer a;
 	struct rd_frame_hdr h;
@@ -970,7 +980,10 @@ static void test_compressed_frame_limits(void **state)
 	h.req_id = 9;
 	h.len = 12;
 	rd_frame_hdr_encode(&h, hdr);
-	memcpy(pay, "\x00\x20\x00\x00" "xxxxxxxx", 12);
+	memcpy(pay,
+	       "\x00\x20\x00\x00"
+	       "xxxxxxxx",
+	       12);
 	raw_frame(&a, hdr, pay, 12);
 	expect_error(&a, 0, RD_E_TOO_BIG);
 	expect_closed(&a);
@@ -1363,10 +1376,11 @@ static void test_port_in_use_is_a_clear_error(void **state)
 	char cmd[PATH_MAX * 6];
 	(void)state;
 	srv_start(&s, NULL);
-	snprintf(cmd, sizeof(cmd),
-		 "'%s/../roomdrop-server' --headless --listen 127.0.0.1:%u --ctl-socket '%s/x.sock' "
-		 "--store '%s/st2' 2>'%s/err.txt'",
-		 g_bindir, s.port, s.dir, s.dir, s.dir);
+	snprintf(
+		cmd, sizeof(cmd),
+		"'%s/../roomdrop-server' --headless --listen 127.0.0.1:%u --ctl-socket '%s/x.sock' "
+		"--store '%s/st2' 2>'%s/err.txt'",
+		g_bindir, s.port, s.dir, s.dir, s.dir);
 	int st = system(cmd);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 3);
@@ -1409,13 +1423,17 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_nickname_refusals, teardown_servers),
 		cmocka_unit_test_teardown(test_nothing_before_registration, teardown_servers),
 		cmocka_unit_test_teardown(test_version_mismatch_is_refused, teardown_servers),
-		cmocka_unit_test_teardown(test_room_isolation_and_private_messages, teardown_servers),
-		cmocka_unit_test_teardown(test_heartbeat_disconnects_silent_client, teardown_servers),
+		cmocka_unit_test_teardown(test_room_isolation_and_private_messages,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_heartbeat_disconnects_silent_client,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_no_ping_right_after_registering, teardown_servers),
 		cmocka_unit_test_teardown(test_descriptor_limit_refuses_with_205, teardown_servers),
 		cmocka_unit_test_teardown(test_unregistered_connection_times_out, teardown_servers),
-		cmocka_unit_test_teardown(test_hostile_frames_leave_others_served, teardown_servers),
-		cmocka_unit_test_teardown(test_over_long_fields_get_their_own_codes, teardown_servers),
+		cmocka_unit_test_teardown(test_hostile_frames_leave_others_served,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_over_long_fields_get_their_own_codes,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_types_without_a_handler_are_104_and_errors_unanswered,
 					  teardown_servers),
 		cmocka_unit_test_teardown(test_compressed_frame_limits, teardown_servers),
@@ -1424,13 +1442,17 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_bye_frees_the_nickname_at_once, teardown_servers),
 		cmocka_unit_test_teardown(test_chat_rate_limit, teardown_servers),
 		cmocka_unit_test_teardown(test_quiet_session_is_not_announced, teardown_servers),
-		cmocka_unit_test_teardown(test_small_frames_only_before_registration, teardown_servers),
+		cmocka_unit_test_teardown(test_small_frames_only_before_registration,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_kick_and_broadcast_through_ctl, teardown_servers),
-		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others, teardown_servers),
+		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_max_clients_refuses_extra, teardown_servers),
-		cmocka_unit_test_teardown(test_sigterm_sends_shutdown_and_exits_zero, teardown_servers),
+		cmocka_unit_test_teardown(test_sigterm_sends_shutdown_and_exits_zero,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_port_in_use_is_a_clear_error, teardown_servers),
-		cmocka_unit_test_teardown(test_200_clients_chat_exactly_once_in_order, teardown_servers),
+		cmocka_unit_test_teardown(test_200_clients_chat_exactly_once_in_order,
+					  teardown_servers),
 	};
 	return cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
 }
