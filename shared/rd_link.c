@@ -279,6 +279,27 @@ int rd_link_recv(struct rd_link *l, int timeout_ms, struct rd_frame *f)
 	}
 }
 
+int rd_link_drain(struct rd_link *l, int timeout_ms)
+{
+	uint64_t deadline = deadline_in(timeout_ms);
+	uint8_t sink[4096];
+	enum rd_tls_want want;
+	size_t got;
+	int rc;
+	for (;;) {
+		pthread_mutex_lock(&l->io);
+		rc = rd_tls_conn_read(l->t, sink, sizeof(sink), &got);
+		want = rc == 0 && got == 0 ? rd_tls_conn_want(l->t) : RD_TLS_WANT_NONE;
+		pthread_mutex_unlock(&l->io);
+		if (rc == RD_ERR_CLOSED)
+			return 0;
+		if (rc != 0)
+			return rc;
+		if (got == 0 && (rc = wait_for(l->fd, want, deadline)) != 0)
+			return rc;
+	}
+}
+
 void rd_link_set_max_payload(struct rd_link *l, uint32_t max_payload)
 {
 	rd_frame_reader_set_max(l->r, max_payload);

@@ -84,6 +84,10 @@ int rd_link_next(struct rd_link *l, struct rd_frame *f);
 int rd_link_input_buffered(struct rd_link *l);
 /* Change the reader's payload limit from the next frame on (rd_frame_reader_set_max). */
 void rd_link_set_max_payload(struct rd_link *l, uint32_t max_payload);
+/* Read and throw away whatever the peer still sends until it closes, the link dies or
+ * timeout_ms passes (after a fatal frame error, so that the ERROR frame sent before is
+ * not destroyed by a reset). 0 when the peer closed, else the error. */
+int rd_link_drain(struct rd_link *l, int timeout_ms);
 /* Give the reader's memory back if nothing is buffered. */
 void rd_link_trim(struct rd_link *l);
 

@@ -41,6 +41,7 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_BAD_COMPRESSION, "bad compressed data" },
 	{ RD_E_NOT_REGISTERED, "not registered" },
 	{ RD_E_RATE, "too many requests" },
+	{ RD_E_TLS_REQUIRED, "this server speaks TLS only" },
 	{ RD_E_NICK_TAKEN, "nickname taken" },
 	{ RD_E_NICK_INVALID, "invalid nickname" },
 	{ RD_E_NICK_LENGTH, "nickname empty or too long" },

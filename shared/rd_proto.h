@@ -151,6 +151,7 @@ enum rd_wire_err {
 	RD_E_BAD_COMPRESSION = 106, /* zlib data corrupt or larger than declared */
 	RD_E_NOT_REGISTERED = 107,  /* HELLO and NICK must come first */
 	RD_E_RATE = 108,            /* too many requests */
+	RD_E_TLS_REQUIRED = 109,    /* a plaintext client reached a TLS-only server */
 	/* 2xx: registration */
 	RD_E_NICK_TAKEN = 200,
 	RD_E_NICK_INVALID = 201,  /* characters outside the allowed set */

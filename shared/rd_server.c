@@ -310,9 +310,11 @@ int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *
 		if (c->room)
 			srv_copy_str(i->room, sizeof(i->room), c->room->name);
 		i->connected_ms = c->connected_ms;
-		i->bytes_in = atomic_load(&c->bytes_in);
-		i->bytes_out = atomic_load(&c->bytes_out);
-		i->queued = atomic_load(&c->queued);
+		i->bytes_in = rd_link_bytes_in(c->link);
+		i->bytes_out = rd_link_bytes_out(c->link);
+		i->queued = rd_link_queued(c->link);
+		if (c->has_fp)
+			rd_tls_fp_format(c->fp, i->fingerprint);
 		pthread_mutex_lock(&c->mtx);
 		i->last_msg_ms = c->last_msg_ms;
 		srv_copy_str(i->activity, sizeof(i->activity), c->activity);
@@ -428,8 +430,12 @@ void rd_server_stats(struct rd_server *s, struct rd_server_stats *st)
 	pthread_mutex_lock(&s->clients_mtx);
 	st->clients = s->nclients;
 	st->registered = s->nregistered;
+	st->bytes_in = s->bytes_in_gone;
+	st->bytes_out = s->bytes_out_gone;
+	for (struct rd_client *c = s->clients; c; c = c->next) {
+		st->bytes_in += rd_link_bytes_in(c->link);
+		st->bytes_out += rd_link_bytes_out(c->link);
+	}
 	pthread_mutex_unlock(&s->clients_mtx);
 	st->rooms = (unsigned)s->nrooms;
-	st->bytes_in = atomic_load(&s->bytes_in);
-	st->bytes_out = atomic_load(&s->bytes_out);
 }

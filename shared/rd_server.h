@@ -23,6 +23,7 @@
 
 #include "rd_frame.h"
 #include "rd_msg.h"
+#include "rd_tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,8 @@ struct rd_server_config {
 	unsigned flush_threads;       /* default: number of CPUs, at most 4 */
 	const char *software;         /* HELLO_OK.software */
 	uint32_t features;            /* HELLO_OK.features (RD_FEAT_*) */
+	struct rd_tls_ctx *tls;       /* TLS server context (rd_tls_ctx_server_new), or NULL for
+				       * plaintext; kept by the caller until rd_server_free */
 	uint32_t msg_rate;            /* chat messages (SAY, TELL) per second per client,
 					 * bursts of twice that; 0 = no limit (default
 					 * RD_MSG_RATE_DEFAULT) */
@@ -94,8 +97,9 @@ struct rd_client_info {
 	uint64_t connected_ms;  /* wall clock */
 	uint64_t last_msg_ms;   /* wall clock of the last message it sent, 0 = none */
 	uint64_t bytes_in, bytes_out;
-	size_t queued;     /* bytes waiting in its output queue */
-	char activity[96]; /* set by the application, "" = idle */
+	size_t queued;                        /* bytes waiting in its output queue */
+	char activity[96];                    /* set by the application, "" = idle */
+	char fingerprint[RD_TLS_FP_TEXT_LEN]; /* its certificate's (TLS), "" if none */
 };
 
 struct rd_server_hooks {

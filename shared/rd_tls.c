@@ -1225,6 +1225,10 @@ static int plain_read(struct rd_tls_conn *c, void *buf, size_t n, size_t *got)
 		r = recv(c->fd, buf, n, 0);
 		if (r > 0) {
 			*got = (size_t)r;
+			if (!c->first_seen && r >= 2) { /* what the peer spoke, as for TLS */
+				c->first_seen = 1;
+				c->first_kind = rd_tls_sniff(buf, (size_t)r);
+			}
 			return 0;
 		}
 		if (r == 0) {

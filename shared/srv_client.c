@@ -24,13 +24,8 @@ void srv_client_unref(struct rd_client *c)
 		return;
 	if (c->ep_added)
 		epoll_ctl(c->fl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	if (c->fd >= 0)
-		close(c->fd);
-	rd_buf_free(&c->q);
-	rd_buf_free(&c->w);
+	rd_link_free(c->link); /* closes the socket: no thread can write to a reused fd */
 	pthread_mutex_destroy(&c->mtx);
-	pthread_mutex_destroy(&c->out_mtx);
-	pthread_cond_destroy(&c->out_cv);
 	free(c);
 }
 
@@ -62,11 +57,7 @@ void srv_client_kill(struct rd_client *c, const char *reason)
 	if (reason && !c->reason[0])
 		srv_copy_str(c->reason, sizeof(c->reason), reason);
 	pthread_mutex_unlock(&c->mtx);
-	pthread_mutex_lock(&c->out_mtx);
-	c->dead = 1;
-	pthread_cond_broadcast(&c->out_cv);
-	pthread_mutex_unlock(&c->out_mtx);
-	shutdown(c->fd, SHUT_RDWR);
+	rd_link_kill(c->link);
 }
 
 uint32_t rd_client_id(const struct rd_client *c)

@@ -27,6 +27,8 @@ static void client_gone(struct rd_client *c)
 
 	pthread_mutex_lock(&s->clients_mtx);
 	table_unlink_locked(s, c);
+	s->bytes_in_gone += rd_link_bytes_in(c->link);
+	s->bytes_out_gone += rd_link_bytes_out(c->link);
 	registered = c->registered;
 	if (registered)
 		s->nregistered--;
@@ -54,33 +56,46 @@ static void client_gone(struct rd_client *c)
 	srv_client_unref(c); /* the table's reference: it was unlinked above */
 }
 
+/* The TLS handshake of a new connection, within the registration timeout. 0, or the
+ * connection is to be closed (what happened is logged and the reason set). A plaintext
+ * roomdrop client is told, in plaintext, that this server speaks TLS only. */
+static int handshake(struct rd_client *c)
+{
+	struct rd_server *s = c->srv;
+	int rc = rd_link_handshake(c->link, (int)s->cfg.register_timeout_ms);
+	if (rc == 0) {
+		c->has_fp = rd_link_peer_fp(c->link, c->fp) == 0;
+		return 0;
+	}
+	if (rc == RD_ERR_PROTOCOL && rd_link_peer_spoke(c->link) == RD_TLS_SNIFF_FRAME) {
+		srv_refuse_plaintext(s, rd_link_fd(c->link));
+		srv_copy_str(c->reason, sizeof(c->reason), "plaintext client: TLS required");
+	} else {
+		char why[160];
+		snprintf(why, sizeof(why), "TLS handshake failed: %s",
+			 rc == RD_ERR_TIMEOUT ? "timed out" : rd_link_reason(c->link));
+		srv_copy_str(c->reason, sizeof(c->reason), why);
+	}
+	RD_LOG(RD_LOG_INFO, "client %u (%s:%u): %s", c->id, c->ip, c->port, c->reason);
+	return rc;
+}
+
 static void *client_main(void *arg)
 {
 	struct rd_client *c = arg;
 	struct rd_server *s = c->srv;
-	struct rd_frame_reader *r = NULL;
 	char name[16];
-	int trimmed = 0;
 
 	snprintf(name, sizeof(name), "rd-c%u", c->id);
 	pthread_setname_np(pthread_self(), name);
-	if (rd_frame_reader_new(s->cfg.max_payload, &r) != 0) {
-		srv_client_kill(c, "out of memory");
+	if (s->cfg.tls && handshake(c) != 0)
 		goto out;
-	}
 	/* Until WELCOME only small frames can be valid (HELLO, NICK, PING, PONG, BYE). */
-	rd_frame_reader_set_max(r, RD_MAX_PAYLOAD_UNREGISTERED);
+	rd_link_set_max_payload(c->link, RD_MAX_PAYLOAD_UNREGISTERED);
 	int was_registered = 0;
 	while (!c->bye) {
 		struct rd_frame f;
-		int rc = rd_frame_recv(c->fd, r, trimmed ? -1 : IDLE_TRIM_MS, &f);
-		if (rc == RD_ERR_TIMEOUT) {
-			if (rd_frame_reader_pending(r) == 0) {
-				rd_frame_reader_trim(r);
-				trimmed = 1;
-			}
-			continue;
-		}
+		int rc = rd_link_recv(c->link, -1, &f);
 		if (rc != 0) {
 			uint16_t code = 0;
 			switch (rc) {
@@ -100,13 +115,19 @@ static void *client_main(void *arg)
 				break;
 			}
 			if (code) {
-				rd_client_send_error(c, 0, 0, code, rd_strerror(rc));
+				const char *text = rd_strerror(rc);
+				if (code == RD_E_BAD_MAGIC &&
+				    rd_link_peer_spoke(c->link) == RD_TLS_SNIFF_TLS) {
+					text = "this server does not use TLS: connect with --plain";
+					RD_LOG(RD_LOG_INFO, "client %u (%s:%u) expects TLS", c->id,
+					       c->ip, c->port);
+				}
+				rd_client_send_error(c, 0, 0, code, text);
 				srv_begin_close(c, 0, rd_wire_strerror(code));
 				srv_emit(s, RD_EV_ERROR, c, "", rd_wire_strerror(code));
-				/* wait (bounded by the timer's forced close) for the peer to go */
-				char sink[4096];
-				while (recv(c->fd, sink, sizeof(sink), 0) > 0)
-					;
+				/* wait (bounded by the timer's forced close) for the peer to go, so
+				 * that the ERROR is read before the connection is reset */
+				rd_link_drain(c->link, -1);
 			} else if (rc != RD_ERR_CLOSED) {
 				pthread_mutex_lock(&c->mtx);
 				if (!c->reason[0])
@@ -118,17 +139,13 @@ static void *client_main(void *arg)
 			}
 			break;
 		}
-		trimmed = 0;
-		atomic_fetch_add(&c->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
-		atomic_fetch_add(&s->bytes_in, RD_FRAME_HEADER_SIZE + f.hdr.len);
 		srv_dispatch(c, &f);
 		if (!was_registered && c->registered) {
 			was_registered = 1;
-			rd_frame_reader_set_max(r, s->cfg.max_payload);
+			rd_link_set_max_payload(c->link, s->cfg.max_payload);
 		}
 	}
 out:
-	rd_frame_reader_free(r);
 	client_gone(c);
 	srv_client_unref(c); /* the thread's reference */
 
@@ -139,20 +156,75 @@ out:
 	return NULL;
 }
 
-static void refuse(struct rd_server *s, int fd, const char *ip, uint16_t port, uint16_t code,
-		   const char *text)
+/* A link for a new connection: TLS when the server has a context, else plain. */
+static int new_link(struct rd_server *s, int fd, struct rd_link **out)
+{
+	struct rd_link_config lc = { .max_payload = s->cfg.max_payload,
+				     .event_limit = s->cfg.out_limit };
+	struct rd_tls_conn *t;
+	int rc = s->cfg.tls ? rd_tls_conn_tls_new(s->cfg.tls, fd, NULL, &t) :
+			      rd_tls_conn_plain_new(fd, &t);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	return rd_link_new(t, &lc, out);
+}
+
+/* Write one ERROR frame (request id 0) on l and shut its write side, within ms. */
+static void send_error_and_close(struct rd_link *l, uint16_t code, const char *text, int ms)
 {
 	struct rd_msg m;
 	struct rd_buf b;
-	rd_buf_init(&b, 4096);
+	enum rd_tls_want want;
+	int sched;
+
+	rd_buf_init(&b, 0);
 	rd_msg_init(&m, RD_MSG_ERROR);
 	m.u.error.code = code;
 	m.u.error.text = rd_str_c(text);
-	if (rd_msg_frame(&b, &m, 0, 0) == 0)
-		rd_net_write_all(fd, b.data, b.len, 500);
+	if (rd_msg_frame(&b, &m, 0, 0) == 0 &&
+	    rd_link_send_stream(l, b.data, b.len, -1, 0, 0, ms, NULL) == 0) {
+		rd_link_close_after_flush(l, &sched);
+		(void)rd_link_flush(l, &want);
+	}
 	rd_buf_free(&b);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+}
+
+void srv_refuse_plaintext(struct rd_server *s, int fd)
+{
+	struct rd_tls_conn *t;
+	struct rd_link *l;
+	int copy = dup(fd);
+
+	(void)s;
+	if (copy < 0 || rd_tls_conn_plain_new(copy, &t) != 0) {
+		if (copy >= 0)
+			close(copy);
+		return;
+	}
+	if (rd_link_new(t, NULL, &l) != 0)
+		return;
+	send_error_and_close(l, RD_E_TLS_REQUIRED,
+			     "this server speaks TLS only: connect without --plain", 500);
+	rd_link_free(l);
+}
+
+/* Answer a connection that cannot be taken with ERROR code and close it (over TLS when
+ * the server uses TLS: a short handshake first, in the acceptor). */
+static void refuse(struct rd_server *s, int fd, const char *ip, uint16_t port, uint16_t code,
+		   const char *text)
+{
+	struct rd_link *l = NULL;
+
+	if (new_link(s, fd, &l) == 0) {
+		int rc = s->cfg.tls ? rd_link_handshake(l, 500) : 0;
+		if (rc == 0)
+			send_error_and_close(l, code, text, 500);
+		else if (rc == RD_ERR_PROTOCOL && rd_link_peer_spoke(l) == RD_TLS_SNIFF_FRAME)
+			send_error_and_close(l, code, text, 500); /* (plain) */
+		rd_link_free(l);
+	}
 	if (s->hooks.on_event) {
 		struct rd_event ev;
 		memset(&ev, 0, sizeof(ev));
@@ -233,7 +305,12 @@ void *srv_accept_main(void *arg)
 			refuse(s, fd, ip, port, RD_E_INTERNAL, "out of memory");
 			continue;
 		}
-		c->fd = fd;
+		rd_net_set_nodelay(fd, 1);
+		if (new_link(s, fd, &c->link) != 0) { /* (fd is closed) */
+			free(c);
+			continue;
+		}
+		c->fd = rd_link_fd(c->link);
 		c->srv = s;
 		atomic_init(&c->refs, 2); /* table + thread */
 		srv_copy_str(c->ip, sizeof(c->ip), ip);
@@ -241,13 +318,6 @@ void *srv_accept_main(void *arg)
 		c->connected_ms = rd_now_wall_ms();
 		c->register_deadline_mono = rd_now_mono_ms() + s->cfg.register_timeout_ms;
 		pthread_mutex_init(&c->mtx, NULL);
-		pthread_mutex_init(&c->out_mtx, NULL);
-		rd_cond_init_mono(&c->out_cv);
-		rd_buf_init(&c->q, 0);
-		rd_buf_init(&c->w, 0);
-		rd_net_set_nodelay(fd, 1);
-		struct timeval tv = { .tv_sec = 30 };
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
 		pthread_mutex_lock(&s->clients_mtx);
 		c->id = ++s->next_id;

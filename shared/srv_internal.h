@@ -9,25 +9,29 @@
  * counted in s->live), N flushers ("rd-flush<i>") that own all socket writes of queued
  * output, one timer ("rd-timer") for heartbeats and deadlines.
  *
- * Output path: any thread queues a frame to a client with client_enqueue(): it appends the
- * bytes to c->q under c->out_mtx (never blocking, never doing I/O) and, if the client was
- * idle, puts it on its flusher's ready list. A flusher swaps c->q with its private c->w and
- * writes c->w with one non-blocking send(): everything queued meanwhile goes out in one
- * write (coalescing). On EAGAIN it arms EPOLLOUT and moves on, so a stalled reader never
- * stalls anyone else; a client whose queue would pass out_limit is disconnected.
+ * Connections: every client is an rd_link (rd_link.h): the transport (plain or TLS), the
+ * frame reader and the two-class output queue. Nothing here touches a socket.
+ *
+ * Output path: any thread queues a frame to a client with client_enqueue(): the link
+ * appends it (never blocking, never doing I/O) and says when the client went from idle to
+ * needing a flush; then it goes on its flusher's ready list. A flusher calls
+ * rd_link_flush, which writes everything queued meanwhile in as few writes as it can
+ * (coalescing). When the socket would block it arms EPOLLOUT (EPOLLIN when TLS needs to
+ * read) and moves on, so a stalled reader never stalls anyone else; a client whose event
+ * queue would pass out_limit is disconnected as a slow reader. Downloads are streams
+ * (rd_client_send_file -> rd_link_send_stream) written by the producer's own thread.
  *
  * Lifetime: struct rd_client is reference counted. The client table holds one reference,
  * the reader thread one, every ready-list entry and armed epoll registration one, and
  * fan-out holds one per member while it sends. The socket is closed by the last unref,
  * so no thread ever writes to a reused descriptor.
  *
- * Locks and what they guard (lock order: clients_mtx -> rooms_mtx -> c->mtx -> c->out_mtx
+ * Locks and what they guard (lock order: clients_mtx -> rooms_mtx -> c->mtx -> link locks
  * -> flusher->mtx; never the other way, never across a socket call or disk write):
  *   s->clients_mtx  the connection list, nicknames, registration, s->nclients
  *   s->rooms_mtx    room membership, both directions (room->members and c->room)
  *   c->mtx          the client's timers, activity text, last-message time, departure
- *   c->out_mtx      c->q, c->out_state, c->direct*, c->dead (c->w belongs to the flusher
- *                   while out_state != OUT_IDLE)
+ *   (link)          the link's own locks (rd_link.c): taken below every lock here
  *   f->mtx          a flusher's ready list
  *   s->live_mtx     the count of reader threads (rd_server_stop waits on it)
  *
@@ -64,18 +68,13 @@
 #include "rd_msg.h"
 #include "rd_names.h"
 #include "rd_net.h"
+#include "rd_link.h"
 #include "rd_server.h"
 
-#define OUT_IDLE 0
-#define OUT_SCHEDULED 1
-#define OUT_WAITING 2
-
-#define KEEP_BUF_MAX (64u * 1024u) /* a flushing buffer larger than this is freed when drained */
-#define CLOSE_GRACE_MS 2000u       /* after a polite close, force it after this long */
-#define IDLE_TRIM_MS 2000          /* a reader idle this long releases its buffer */
-#define EVENT_MSG_EVERY_MS 1000u   /* at most one RD_EV_MESSAGE per client per second */
-#define COALESCE_MIN_BATCH 32      /* a flusher batch this large means a big fan-out... */
-#define COALESCE_US 5000L          /* ...so it waits this long before the next batch */
+#define CLOSE_GRACE_MS 2000u     /* after a polite close, force it after this long */
+#define EVENT_MSG_EVERY_MS 1000u /* at most one RD_EV_MESSAGE per client per second */
+#define COALESCE_MIN_BATCH 32    /* a flusher batch this large means a big fan-out... */
+#define COALESCE_US 5000L        /* ...so it waits this long before the next batch */
 
 struct flusher;
 
@@ -87,7 +86,8 @@ struct rd_room {
 
 struct rd_client {
 	uint32_t id;
-	int fd;
+	struct rd_link *link; /* the connection: transport, reader, output queue (rd_link.h) */
+	int fd;               /* rd_link_fd(link), for the flusher's epoll */
 	atomic_int refs;
 	struct rd_server *srv;
 	struct flusher *fl;
@@ -121,20 +121,9 @@ struct rd_client {
 	uint8_t departure;         /* RD_PRESENCE_* announced when it goes; 0 = DISCONNECTED */
 	char reason[RD_REASON_MAX + 1];
 
-	/* c->out_mtx */
-	pthread_mutex_t out_mtx;
-	pthread_cond_t out_cv;
-	struct rd_buf q;
-	int out_state;
-	int direct_wanted, direct;
-	int dead;
-	int close_after_flush;
-	atomic_size_t queued;
-
-	struct rd_buf w; /* flusher-owned */
-	int ep_added;    /* flusher-owned: fd registered in the flusher's epoll */
-
-	atomic_uint_fast64_t bytes_in, bytes_out;
+	int ep_added; /* flusher-owned: fd registered in the flusher's epoll */
+	int has_fp;   /* TLS: the client showed a certificate, fp is its fingerprint */
+	uint8_t fp[RD_TLS_FP_LEN];
 	void *app_data;
 };
 
@@ -183,7 +172,8 @@ struct rd_server {
 	int reserve_fd;      /* kept open to answer a connection at the descriptor limit */
 	int fd_limit_logged; /* accept thread only: the limit was logged for this episode */
 
-	atomic_uint_fast64_t bytes_in, bytes_out;
+	/* clients_mtx: bytes of clients already gone (rd_server_stats adds the live ones) */
+	uint64_t bytes_in_gone, bytes_out_gone;
 };
 
 struct req {
@@ -227,5 +217,6 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f);
 
 /* srv_conn.c */
 void *srv_accept_main(void *arg);
+void srv_refuse_plaintext(struct rd_server *s, int fd);
 
 #endif

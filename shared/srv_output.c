@@ -1,11 +1,11 @@
-/* srv_output.c - output: per-client queues, the flushers that do every socket write,
- * replies and errors, sendfile hand-off, and the polite close.
+/* srv_output.c - output: the flushers that write every client's queued output (through
+ * its link), replies and errors, file streams, and the polite close.
  */
 #include "srv_internal.h"
 
-/* Append clients (each already marked OUT_SCHEDULED and holding a reference for the list)
- * to a flusher's ready list under one lock. Returns 1 when the caller must wake the
- * flusher. If the list cannot grow, the clients are dropped rather than left unflushed. */
+/* Append clients (each holding a reference for the list) to a flusher's ready list under
+ * one lock. Returns 1 when the caller must wake the flusher. If the list cannot grow, the
+ * clients are killed and their references dropped rather than left unflushed. */
 int srv_push_ready(struct flusher *f, struct rd_client *const *v, size_t n)
 {
 	int wake;
@@ -18,11 +18,7 @@ int srv_push_ready(struct flusher *f, struct rd_client *const *v, size_t n)
 		if (!p) {
 			pthread_mutex_unlock(&f->mtx);
 			for (size_t i = 0; i < n; i++) {
-				pthread_mutex_lock(&v[i]->out_mtx);
-				v[i]->out_state = OUT_IDLE;
-				v[i]->dead = 1;
-				pthread_mutex_unlock(&v[i]->out_mtx);
-				shutdown(v[i]->fd, SHUT_RDWR);
+				rd_link_kill(v[i]->link);
 				/* never the last reference: the caller holds one */
 				atomic_fetch_sub(&v[i]->refs, 1);
 			}
@@ -38,14 +34,6 @@ int srv_push_ready(struct flusher *f, struct rd_client *const *v, size_t n)
 	return wake;
 }
 
-/* Mark c scheduled and take the ready list's reference; c->out_mtx held. The caller then
- * pushes it (push_ready) after unlocking. */
-static void mark_scheduled_locked(struct rd_client *c)
-{
-	c->out_state = OUT_SCHEDULED;
-	srv_client_ref(c);
-}
-
 void srv_wake_flusher(struct flusher *f)
 {
 	uint64_t one = 1;
@@ -55,91 +43,37 @@ void srv_wake_flusher(struct flusher *f)
 	while (r < 0 && errno == EINTR);
 }
 
-/* Schedule one client now (c->out_mtx not held). */
+/* Hand c to its flusher now (the link said it needs a flush). */
 static void schedule(struct rd_client *c)
 {
+	srv_client_ref(c); /* the ready list's */
 	if (srv_push_ready(c->fl, &c, 1))
 		srv_wake_flusher(c->fl);
-}
-
-static void buf_release(struct rd_buf *b)
-{
-	if (b->cap > KEEP_BUF_MAX)
-		rd_buf_free(b);
-	else
-		rd_buf_reset(b);
 }
 
 /* Write what c has queued; the flusher's only per-client routine. */
 static void flush_client(struct rd_client *c)
 {
-	struct rd_server *s = c->srv;
-	for (;;) {
-		pthread_mutex_lock(&c->out_mtx);
-		if (c->dead) {
-			c->out_state = OUT_IDLE;
-			rd_buf_free(&c->w);
-			pthread_cond_broadcast(&c->out_cv);
-			pthread_mutex_unlock(&c->out_mtx);
-			return;
-		}
-		if (rd_buf_avail(&c->w) == 0) {
-			if (rd_buf_avail(&c->q) == 0 || c->direct_wanted) {
-				int half_close = c->close_after_flush && rd_buf_avail(&c->q) == 0;
-				c->out_state = OUT_IDLE;
-				/* an idle client keeps no output memory */
-				rd_buf_free(&c->w);
-				if (rd_buf_avail(&c->q) == 0)
-					rd_buf_free(&c->q);
-				pthread_cond_broadcast(&c->out_cv);
-				pthread_mutex_unlock(&c->out_mtx);
-				if (half_close)
-					shutdown(c->fd, SHUT_WR);
-				return;
-			}
-			struct rd_buf t = c->w;
-			c->w = c->q;
-			c->q = t;
-			rd_buf_reset(&c->q);
-		}
-		pthread_mutex_unlock(&c->out_mtx);
+	enum rd_tls_want want;
+	struct epoll_event ev = { .data.ptr = c };
+	int rc = rd_link_flush(c->link, &want);
 
-		size_t n = rd_buf_avail(&c->w);
-		ssize_t r = send(c->fd, rd_buf_rptr(&c->w), n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r > 0) {
-			c->w.rpos += (size_t)r;
-			atomic_fetch_sub(&c->queued, (size_t)r);
-			atomic_fetch_add(&c->bytes_out, (uint64_t)r);
-			atomic_fetch_add(&s->bytes_out, (uint64_t)r);
-			if (rd_buf_avail(&c->w) == 0)
-				buf_release(&c->w);
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT,
-						  .data.ptr = c };
-			pthread_mutex_lock(&c->out_mtx);
-			c->out_state = OUT_WAITING;
-			pthread_mutex_unlock(&c->out_mtx);
-			/* Registered only now, and always one-shot: the kernel reports
-			 * EPOLLHUP/EPOLLERR even for an fd registered with no events, and
-			 * every reported event must match the reference taken here. */
-			srv_client_ref(c); /* held by the armed registration */
-			int op = c->ep_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-			c->ep_added = 1;
-			if (epoll_ctl(c->fl->epfd, op, c->fd, &ev) < 0) {
-				srv_client_unref(c);
-				srv_client_kill(c, "write error");
-			}
-			return;
-		}
-		srv_client_kill(c, "connection lost");
-		pthread_mutex_lock(&c->out_mtx);
-		c->out_state = OUT_IDLE;
-		pthread_mutex_unlock(&c->out_mtx);
+	if (rc != 0) {
+		srv_client_kill(c, rc == RD_ERR_CLOSED ? NULL : "connection lost");
 		return;
+	}
+	if (want == RD_TLS_WANT_NONE)
+		return;
+	/* Registered only now, and always one-shot: the kernel reports EPOLLHUP/EPOLLERR even
+	 * for an fd registered with no events, and every reported event must match the
+	 * reference taken here. TLS may need the socket readable to go on writing. */
+	ev.events = (want == RD_TLS_WANT_READ ? EPOLLIN : EPOLLOUT) | EPOLLONESHOT;
+	srv_client_ref(c); /* held by the armed registration */
+	int op = c->ep_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	c->ep_added = 1;
+	if (epoll_ctl(c->fl->epfd, op, c->fd, &ev) < 0) {
+		srv_client_unref(c);
+		srv_client_kill(c, "write error");
 	}
 }
 
@@ -219,34 +153,20 @@ void *srv_flusher_main(void *arg)
 	return NULL;
 }
 
-/* Queue bytes (one or more whole frames) to c. Never blocks. When this makes c need a
- * flush, *marked = 1 and the caller must push it to its flusher (schedule / push_ready):
- * fan-out pushes all of a message's recipients under one lock per flusher. */
+/* Queue bytes (one or more whole frames) to c as events. Never blocks. When this makes c
+ * need a flush, *marked = 1 and a reference is taken for the caller, who must push c to
+ * its flusher (schedule / srv_push_ready): fan-out pushes all of a message's recipients
+ * under one lock per flusher. A client past its event bound is dropped as a slow reader. */
 int srv_client_enqueue_defer(struct rd_client *c, const void *p, size_t n, int *marked)
 {
-	struct rd_server *s = c->srv;
-	int over = 0, rc = 0;
-
-	*marked = 0;
-	pthread_mutex_lock(&c->out_mtx);
-	if (c->dead || c->close_after_flush) {
-		rc = RD_ERR_CLOSED;
-	} else if (atomic_load(&c->queued) + n > s->cfg.out_limit) {
-		over = 1;
-		rc = RD_ERR_FULL;
-	} else if ((rc = rd_buf_put(&c->q, p, n)) == 0) {
-		atomic_fetch_add(&c->queued, n);
-		if (c->out_state == OUT_IDLE && !c->direct && !c->direct_wanted) {
-			mark_scheduled_locked(c);
-			*marked = 1;
-		}
-	}
-	pthread_mutex_unlock(&c->out_mtx);
-	if (over) {
+	int rc = rd_link_queue(c->link, RD_LINK_EVENT, p, n, marked);
+	if (rc == RD_ERR_FULL) {
 		RD_LOG(RD_LOG_WARN, "client %u (%s) over its output bound: disconnecting", c->id,
 		       c->nick);
 		srv_client_kill(c, "slow reader");
 	}
+	if (*marked)
+		srv_client_ref(c);
 	return rc;
 }
 
@@ -254,8 +174,10 @@ static int client_enqueue(struct rd_client *c, const void *p, size_t n)
 {
 	int marked;
 	int rc = srv_client_enqueue_defer(c, p, n, &marked);
-	if (marked)
-		schedule(c);
+	if (marked) {
+		if (srv_push_ready(c->fl, &c, 1))
+			srv_wake_flusher(c->fl);
+	}
 	return rc;
 }
 
@@ -313,56 +235,9 @@ int srv_send_ok(struct rd_client *c, uint32_t req_id, uint16_t for_type)
 int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, int in_fd, off_t off,
 			size_t len, int timeout_ms)
 {
-	struct rd_buf pending;
-	int rc = 0, wake = 0;
-
-	rd_buf_init(&pending, 0);
-	pthread_mutex_lock(&c->out_mtx);
-	c->direct_wanted = 1;
-	{
-		uint64_t until =
-			rd_now_mono_ms() + (timeout_ms < 0 ? 3600000u : (uint64_t)timeout_ms);
-		while (!c->dead && c->out_state != OUT_IDLE)
-			if (rd_cond_wait_until(&c->out_cv, &c->out_mtx, until) == RD_ERR_TIMEOUT)
-				break;
-	}
-	if (c->dead || c->out_state != OUT_IDLE) {
-		int timed_out = !c->dead;
-		c->direct_wanted = 0;
-		pthread_mutex_unlock(&c->out_mtx);
-		if (timed_out)
-			srv_client_kill(c, "slow reader");
-		return timed_out ? RD_ERR_TIMEOUT : RD_ERR_CLOSED;
-	}
-	c->direct = 1;
-	c->direct_wanted = 0;
-	pending = c->q; /* what was queued before us goes first */
-	rd_buf_init(&c->q, 0);
-	pthread_mutex_unlock(&c->out_mtx);
-
-	size_t before = rd_buf_avail(&pending);
-	if (before)
-		rc = rd_net_write_all(c->fd, rd_buf_rptr(&pending), before, timeout_ms);
-	if (rc == 0 && plen)
-		rc = rd_net_write_all(c->fd, prefix, plen, timeout_ms);
-	if (rc == 0 && len)
-		rc = rd_net_sendfile_all(c->fd, in_fd, off, len, timeout_ms);
-	rd_buf_free(&pending);
-	if (rc == 0) {
-		uint64_t sent = before + plen + len;
-		atomic_fetch_sub(&c->queued, before);
-		atomic_fetch_add(&c->bytes_out, sent);
-		atomic_fetch_add(&c->srv->bytes_out, sent);
-	}
-
-	pthread_mutex_lock(&c->out_mtx);
-	c->direct = 0;
-	if (rc == 0 && !c->dead && rd_buf_avail(&c->q) && c->out_state == OUT_IDLE) {
-		mark_scheduled_locked(c);
-		wake = 1;
-	}
-	pthread_mutex_unlock(&c->out_mtx);
-	if (wake)
+	int sched = 0;
+	int rc = rd_link_send_stream(c->link, prefix, plen, in_fd, off, len, timeout_ms, &sched);
+	if (sched)
 		schedule(c);
 	if (rc != 0)
 		srv_client_kill(c, rc == RD_ERR_TIMEOUT ? "slow reader" : "connection lost");
@@ -371,6 +246,7 @@ int rd_client_send_file(struct rd_client *c, const void *prefix, size_t plen, in
 
 void srv_begin_close(struct rd_client *c, uint8_t departure, const char *reason)
 {
+	int sched;
 	pthread_mutex_lock(&c->mtx);
 	if (!c->departure)
 		c->departure = departure;
@@ -379,15 +255,7 @@ void srv_begin_close(struct rd_client *c, uint8_t departure, const char *reason)
 	if (!c->force_close_mono)
 		c->force_close_mono = rd_now_mono_ms() + CLOSE_GRACE_MS;
 	pthread_mutex_unlock(&c->mtx);
-
-	int wake = 0;
-	pthread_mutex_lock(&c->out_mtx);
-	c->close_after_flush = 1;
-	if (c->out_state == OUT_IDLE && !c->direct && !c->dead) {
-		mark_scheduled_locked(c);
-		wake = 1;
-	}
-	pthread_mutex_unlock(&c->out_mtx);
-	if (wake)
+	rd_link_close_after_flush(c->link, &sched);
+	if (sched)
 		schedule(c);
 }
