@@ -21,21 +21,25 @@ enum cli_exit {
 	CLI_ELIMIT = 10,    /* file too big, quota, server out of space, server full */
 	CLI_EREJECTED = 11, /* reserved for offers (not built yet): never returned today */
 	CLI_ELOCAL = 12,    /* local I/O error (cannot read or write a local file) */
-	CLI_ESTORE = 13     /* the server's store failed (read-only, permission or I/O error) */
+	CLI_ESTORE = 13,    /* the server's store failed (read-only, permission or I/O error) */
+	CLI_EKEY = 14       /* the server's key is not the recorded or pinned one */
 };
 
 struct cli_opts {
-	const char *host;   /* --host / ROOMDROP_HOST, default RD_DEFAULT_HOST */
-	uint16_t port;      /* --port / ROOMDROP_PORT, default RD_DEFAULT_PORT */
-	const char *nick;   /* --nick / ROOMDROP_NICK, default $USER (made valid) */
-	const char *room;   /* --room / ROOMDROP_ROOM, default "general" */
-	int quiet;          /* --quiet: no progress bars or chatter, errors and one summary */
-	int overwrite;      /* --overwrite */
-	int rename;         /* --rename */
-	const char *outdir; /* -o DIR for get, default "." */
-	int timeout_ms;     /* --timeout SECONDS, default 10 s per request */
-	int reconnect_s;    /* --reconnect SECONDS: how long the shell tries to reconnect
+	const char *host;      /* --host / ROOMDROP_HOST, default RD_DEFAULT_HOST */
+	uint16_t port;         /* --port / ROOMDROP_PORT, default RD_DEFAULT_PORT */
+	const char *nick;      /* --nick / ROOMDROP_NICK, default $USER (made valid) */
+	const char *room;      /* --room / ROOMDROP_ROOM, default "general" */
+	int quiet;             /* --quiet: no progress bars or chatter, errors and one summary */
+	int overwrite;         /* --overwrite */
+	int rename;            /* --rename */
+	const char *outdir;    /* -o DIR for get, default "." */
+	int timeout_ms;        /* --timeout SECONDS, default 10 s per request */
+	int reconnect_s;       /* --reconnect SECONDS: how long the shell tries to reconnect
 				(default 60, 0 = never) */
+	int plain;             /* --plain: no TLS (a server run with --tls off) */
+	const char *server_fp; /* --server-fp FP: pin the server's key */
+	const char *ca_file;   /* --ca FILE: verify the server's certificate by this CA */
 };
 
 /* Map a library error / wire error to an exit code (client/main.c). */

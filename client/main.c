@@ -15,6 +15,7 @@
 #include "rd_names.h"
 #include "rd_net.h"
 #include "rd_proto.h"
+#include "rd_tls.h"
 #include "session.h"
 
 #ifndef RD_VERSION
@@ -50,6 +51,8 @@ static const char usage_text[] =
 	"                            download files from the room's folder\n"
 	"  ls                        list the files of the room's folder\n"
 	"  rm NAME                   delete a file from the room's folder\n"
+	"  trust FP                  accept FP as the key of --host:--port from now on\n"
+	"                            (after the server's key really changed)\n"
 	"Every command connects, takes --nick, enters --room (except rooms), does its work\n"
 	"and quits. For say and msg, everything after the command word is the message.\n"
 	"\n"
@@ -65,6 +68,10 @@ static const char usage_text[] =
 	"                     shell: how long to keep reconnecting after the connection is\n"
 	"                     lost or the server restarts (default 60; 0 = never), then exit 8\n"
 	"  -q, --quiet        no progress bars or chatter: only errors and one summary line\n"
+	"  --server-fp FP     accept only the server whose key has this fingerprint (as\n"
+	"                     `roomdrop-server fingerprint` prints it); for scripts\n"
+	"  --ca FILE          verify the server's certificate with this CA and its name\n"
+	"  --plain            no TLS: for a server run with --tls off only\n"
 	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
 	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
 	"  -o, --output DIR   get: write into DIR (default .)\n"
@@ -73,7 +80,8 @@ static const char usage_text[] =
 	"  --                 end of options\n"
 	"\n"
 	"Environment (overridden by the options):\n"
-	"  ROOMDROP_HOST, ROOMDROP_PORT, ROOMDROP_NICK, ROOMDROP_ROOM\n"
+	"  ROOMDROP_HOST, ROOMDROP_PORT, ROOMDROP_NICK, ROOMDROP_ROOM, ROOMDROP_PLAIN=1\n"
+	"  (as --plain)\n"
 	"\n"
 	"Event lines (listen and shell):\n"
 	"  [general] <alice> hello        [private] <bob> hi\n"
@@ -94,9 +102,16 @@ static const char usage_text[] =
 	"      reconnected within --reconnect seconds)\n"
 	"   9  kicked by the administrator\n"
 	"  10  file too big, quota, server out of space, server full\n"
-	"  11  offer rejected or expired\n"
+
 	"  12  local I/O error (cannot read or write a local file)\n"
-	"  13  the server's store failed (read-only, permission or I/O error)\n";
+	"  13  the server's store failed (read-only, permission or I/O error)\n"
+	"  14  the server's key is not the one recorded (known_servers) or pinned\n"
+	"      (--server-fp): nothing was sent; see the message for what to do\n"
+	"\n"
+	"Security: every connection uses TLS 1.3. The first connection to a server\n"
+	"records its key in ~/.config/roomdrop/known_servers and says so; later ones\n"
+	"must show the same key. This client's own key is ~/.config/roomdrop/client.key\n"
+	"($XDG_CONFIG_HOME/roomdrop when set).\n";
 
 int cli_exit_for(int rc, uint16_t werr)
 {
@@ -325,6 +340,8 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		cl->o.nick = e;
 	if ((e = getenv("ROOMDROP_ROOM")) && *e)
 		cl->o.room = e;
+	if ((e = getenv("ROOMDROP_PLAIN")) && !strcmp(e, "1"))
+		cl->o.plain = 1;
 
 	if ((pos = calloc((size_t)argc + 1, sizeof(*pos))) == NULL)
 		return CLI_EFAIL;
@@ -374,6 +391,12 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--reconnect") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				rc = parse_reconnect(val, &cl->o.reconnect_s);
+		} else if (strcmp(name, "--server-fp") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.server_fp = val;
+		} else if (strcmp(name, "--ca") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.ca_file = val;
 		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
 				cl->o.outdir = val;
@@ -383,6 +406,8 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 			rc = usage_error("option '%s' takes no value", name);
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			cl->o.quiet = 1;
+		} else if (strcmp(a, "--plain") == 0) {
+			cl->o.plain = 1;
 		} else if (strcmp(a, "--overwrite") == 0) {
 			cl->o.overwrite = 1;
 		} else if (strcmp(a, "--rename") == 0) {
@@ -457,6 +482,16 @@ static int validate(struct cmdline *cl)
 	}
 	if ((rc = check_room(cl->o.room, "")) != 0)
 		return rc;
+	if (cl->o.server_fp) {
+		uint8_t fp[RD_TLS_FP_LEN];
+		if (rd_tls_fp_parse(cl->o.server_fp, fp) != 0)
+			return usage_error(
+				"--server-fp '%s' is not a fingerprint (52 base32 characters "
+				"in groups of 4, or 64 hex digits)",
+				cl->o.server_fp);
+	}
+	if (cl->o.plain && (cl->o.server_fp || cl->o.ca_file))
+		return usage_error("--plain excludes --server-fp and --ca");
 	if (cl->o.overwrite && cl->o.rename) {
 		fputs("roomdrop: --overwrite and --rename exclude each other (try --help)\n",
 		      stderr);
@@ -490,6 +525,10 @@ static int validate(struct cmdline *cl)
 	} else if (strcmp(c, "put") == 0 || strcmp(c, "get") == 0 || strcmp(c, "rm") == 0) {
 		if (cl->argc < 1)
 			return usage_error("%s needs at least one file name", c);
+	} else if (strcmp(c, "trust") == 0) {
+		uint8_t fp[RD_TLS_FP_LEN];
+		if (cl->argc != 1 || rd_tls_fp_parse(cl->argv[0], fp) != 0)
+			return usage_error("trust needs one fingerprint (as the server shows it)");
 	} else {
 		return usage_error("unknown command '%s'", c);
 	}
@@ -638,6 +677,8 @@ static int run(struct cmdline *cl)
 	const char *c = cl->cmd;
 	int rc, interactive;
 
+	if (strcmp(c, "trust") == 0)
+		return cli_trust(&cl->o, cl->argv[0]);
 	cli_session_init(&s, &cl->o);
 	interactive = strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0;
 	s.quiet = !interactive; /* one-shot commands are not announced to the room */

@@ -355,7 +355,7 @@ int cli_report(struct cli_session *s, const char *what, int rc, uint16_t werr)
 	return cli_exit_for(rc, werr);
 }
 
-static void session_options(const struct cli_session *s, struct rd_conn_options *opt)
+static void session_options(struct cli_session *s, struct rd_conn_options *opt)
 {
 	rd_conn_options_defaults(opt);
 	opt->connect_timeout_ms = s->o->timeout_ms;
@@ -365,6 +365,76 @@ static void session_options(const struct cli_session *s, struct rd_conn_options 
 	if (s->quiet)
 		opt->features |= RD_FEAT_QUIET;
 	opt->cancel_fd = cli_signal_fd[0]; /* a signal (listen, shell) ends every wait */
+	opt->plain = s->o->plain;
+	opt->server_fp = s->o->server_fp;
+	opt->ca_file = s->o->ca_file;
+	opt->report = &s->tls;
+}
+
+/* What the transport's report says the user must know: the first connection to a server
+ * (one line), or why its key was refused (a hard failure, with the command that accepts
+ * a new key). Returns CLI_EKEY for a refused key, else 0. */
+static int tls_outcome(struct cli_session *s, const char *addr)
+{
+	const struct rd_conn_tls_report *r = &s->tls;
+	char seen[RD_TLS_FP_TEXT_LEN], known[RD_TLS_FP_TEXT_LEN];
+
+	rd_tls_fp_format(r->server_fp, seen);
+	rd_tls_fp_format(r->known_fp, known);
+	switch (r->trust) {
+	case RD_CONN_FIRST_USE:
+		if (!s->tls_told)
+			fprintf(stderr,
+				"roomdrop: first connection to %s: its key %s is now recorded in "
+				"%s (compare it with `roomdrop-server fingerprint` on the server)\n",
+				addr, seen, r->trust_file);
+		s->tls_told = 1;
+		return 0;
+	case RD_CONN_CHANGED:
+		fprintf(stderr,
+			"roomdrop: the server at %s presented the key\n    %s\nbut %s records\n    "
+			"%s\nNothing was sent. Either the server got a new key, or someone is "
+			"between you and it. Check with the server's administrator "
+			"(`roomdrop-server fingerprint`); if the new key is right, accept it with:\n"
+			"    roomdrop --host %s --port %u trust %s\n",
+			addr, seen, r->trust_file, known, s->o->host, s->o->port, seen);
+		return CLI_EKEY;
+	case RD_CONN_MISMATCH:
+		fprintf(stderr,
+			"roomdrop: the server at %s is not the one pinned with --server-fp: its key "
+			"is %s. Nothing was sent.\n",
+			addr, r->server_fp[0] || r->server_fp[1] ? seen : "unknown");
+		return CLI_EKEY;
+	default:
+		return 0;
+	}
+}
+
+int cli_trust(const struct cli_opts *o, const char *fp_text)
+{
+	char dir[512], path[600], addr[300], text[RD_TLS_FP_TEXT_LEN];
+	uint8_t fp[RD_TLS_FP_LEN];
+	int rc;
+
+	cli_addr_text(o, addr, sizeof(addr));
+	if (rd_tls_fp_parse(fp_text, fp) != 0) {
+		fprintf(stderr, "roomdrop: trust: '%s' is not a fingerprint\n", fp_text);
+		return CLI_EUSAGE;
+	}
+	if (rd_tls_config_dir(dir, sizeof(dir)) != 0) {
+		fputs("roomdrop: trust: no configuration folder (set HOME or XDG_CONFIG_HOME)\n",
+		      stderr);
+		return CLI_ELOCAL;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, RD_TLS_KNOWN_SERVERS);
+	if ((rc = rd_tls_trust_replace(path, o->host, o->port, fp)) != 0) {
+		fprintf(stderr, "roomdrop: trust: cannot write %s: %s\n", path,
+			rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+		return CLI_ELOCAL;
+	}
+	rd_tls_fp_format(fp, text);
+	printf("%s: key %s recorded in %s\n", addr, text, path);
+	return CLI_OK;
 }
 
 int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
@@ -418,6 +488,15 @@ int cli_session_open(struct cli_session *s, int join)
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(o->host, o->port, &opt, &cb, &s->conn, &werr);
 	s->opening = 0;
+	if ((saved = tls_outcome(s, addr)) != 0)
+		return saved;
+	if (rc == RD_ERR_REMOTE && werr == RD_E_TLS_REQUIRED) {
+		fprintf(stderr,
+			"roomdrop: cannot connect to %s: the server speaks TLS only; leave out "
+			"--plain\n",
+			addr);
+		return CLI_ECONNECT;
+	}
 	if (rc == RD_ERR_REMOTE) {
 		fprintf(stderr, "roomdrop: the server at %s refused the connection: %s\n", addr,
 			s->open_err[0] ? s->open_err : rd_wire_strerror(werr));
@@ -444,6 +523,22 @@ int cli_session_open(struct cli_session *s, int join)
 			snprintf(why, sizeof(why), "the server closed the connection");
 			break;
 		case RD_ERR_PROTOCOL:
+			if (s->tls.server_plaintext) {
+				snprintf(why, sizeof(why),
+					 "the server does not use TLS (it runs with --tls off); "
+					 "connect with --plain if you accept an unencrypted link");
+				break;
+			}
+			snprintf(why, sizeof(why), "%s",
+				 s->tls.reason[0] ? s->tls.reason : "not a roomdrop server");
+			break;
+		case RD_ERR_MISMATCH:
+		case RD_ERR_CRYPTO:
+		case RD_ERR_NOT_FOUND:
+		case RD_ERR_INVAL:
+			snprintf(why, sizeof(why), "%s",
+				 s->tls.reason[0] ? s->tls.reason : rd_strerror(rc));
+			break;
 		case RD_ERR_BAD_MAGIC:
 		case RD_ERR_BAD_VERSION:
 		case RD_ERR_MALFORMED:

@@ -16,17 +16,19 @@
 struct cli_session {
 	const struct cli_opts *o;
 	struct rd_conn *conn;
-	char room[RD_ROOM_BUF]; /* room joined, "" if none */
-	int kicked;             /* KICKED received */
-	int shutdown;           /* SHUTDOWN received */
-	uint16_t async_err;     /* code of the last unsolicited ERROR, 0 if none */
-	int opening;            /* in cli_session_open: unsolicited ERRORs are kept, */
-	char open_err[256];     /* not printed (the refusal says it) */
-	FILE *out;              /* where event lines go (stdout) */
-	int quiet;              /* a one-shot command: HELLO says RD_FEAT_QUIET, so the
+	char room[RD_ROOM_BUF];        /* room joined, "" if none */
+	int kicked;                    /* KICKED received */
+	int shutdown;                  /* SHUTDOWN received */
+	uint16_t async_err;            /* code of the last unsolicited ERROR, 0 if none */
+	int opening;                   /* in cli_session_open: unsolicited ERRORs are kept, */
+	char open_err[256];            /* not printed (the refusal says it) */
+	FILE *out;                     /* where event lines go (stdout) */
+	struct rd_conn_tls_report tls; /* what the transport found at the last connection */
+	int tls_told;                  /* the first-use line was printed already */
+	int quiet;                     /* a one-shot command: HELLO says RD_FEAT_QUIET, so the
 				 * server announces none of its comings and goings */
-	int shell;              /* the interactive shell runs (messages name /commands) */
-	int events;             /* listen or shell: events are the output, even with --quiet */
+	int shell;                     /* the interactive shell runs (messages name /commands) */
+	int events; /* listen or shell: events are the output, even with --quiet */
 	/* Called around every event line, so the shell can take its input line off the
 	 * screen and put it back (NULL = nothing to do). */
 	void (*print_begin)(void *user);
@@ -38,6 +40,9 @@ void cli_session_init(struct cli_session *s, const struct cli_opts *o);
 /* Connect, register o->nick and, if join, enter o->room. Prints what went wrong
  * ("roomdrop: cannot connect to ...") and returns the exit code (CLI_OK on success). */
 int cli_session_open(struct cli_session *s, int join);
+/* roomdrop trust FP: record FP as the key of o->host:o->port in known_servers (replacing
+ * what was recorded). Returns the exit code. */
+int cli_trust(const struct cli_opts *o, const char *fp_text);
 /* Send BYE and close. */
 void cli_session_close(struct cli_session *s);
 /* Drop the connection and open a new one as before: register o->nick and enter s->room

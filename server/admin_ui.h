@@ -12,8 +12,9 @@
 #include "rd_server.h"
 
 struct admin_ui_info {
-	const char *listen; /* "127.0.0.1:7878", for the window title/subtitle */
-	const char *store;  /* store root, or NULL */
+	const char *listen;      /* "127.0.0.1:7878", for the window title/subtitle */
+	const char *store;       /* store root, or NULL */
+	const char *fingerprint; /* the server's TLS key fingerprint, "" when TLS is off */
 };
 
 /* 1 if this build has a window and it can be shown: not headless, and a display

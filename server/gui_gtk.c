@@ -160,6 +160,7 @@ enum scope_item {
 struct ui {
 	struct rd_server *server;
 	char listen[128];
+	char fingerprint[RD_TLS_FP_TEXT_LEN]; /* "" when TLS is off */
 	GtkWindow *win;
 	GtkColumnView *view;
 	GListStore *store; /* AdmRow, ordered by client id */
@@ -1404,7 +1405,16 @@ static void on_activate(GtkApplication *app, gpointer data)
 	gtk_widget_set_valign(titlebox, GTK_ALIGN_CENTER);
 	title = gtk_label_new("roomdrop");
 	gtk_widget_add_css_class(title, "title");
-	subtitle = gtk_label_new(ui.listen);
+	{
+		/* the address, and the key fingerprint clients are told to compare */
+		char *sub =
+			ui.fingerprint[0] ?
+				g_strdup_printf("%s \u2014 TLS key %s", ui.listen, ui.fingerprint) :
+				g_strdup_printf("%s \u2014 plaintext (TLS off)", ui.listen);
+		subtitle = gtk_label_new(sub);
+		g_free(sub);
+	}
+	gtk_label_set_selectable(GTK_LABEL(subtitle), TRUE);
 	gtk_widget_add_css_class(subtitle, "subtitle");
 	gtk_widget_add_css_class(subtitle, "dim-label");
 	gtk_box_append(GTK_BOX(titlebox), title);
@@ -1482,6 +1492,8 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 	ui.server = s;
 	snprintf(ui.listen, sizeof ui.listen, "%s",
 		 info && info->listen && *info->listen ? info->listen : "(unknown address)");
+	snprintf(ui.fingerprint, sizeof ui.fingerprint, "%s",
+		 info && info->fingerprint ? info->fingerprint : "");
 	ui.log_pending = g_string_new(NULL);
 
 	pthread_mutex_lock(&q_lock);

@@ -8,6 +8,7 @@
  * joined) and exits 0.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -32,7 +33,8 @@ enum server_exit {
 	SRV_EFAIL = 1,   /* unexpected failure */
 	SRV_EUSAGE = 2,  /* bad option or value */
 	SRV_ELISTEN = 3, /* cannot listen: port in use, bad address, control socket taken */
-	SRV_ESTORE = 4   /* the store folder cannot be created or written */
+	SRV_ESTORE = 4,  /* the store folder cannot be created or written */
+	SRV_ETLS = 5     /* the TLS key or certificate cannot be made or used */
 };
 
 static enum rd_log_level g_level = RD_LOG_INFO;
@@ -42,7 +44,8 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 		"Usage: roomdrop-server [OPTIONS]\n"
-		"       roomdrop-server ctl [--socket PATH | --port PORT] list | kick NICK [--reason TEXT]\n"
+		"       roomdrop-server fingerprint [--store DIR | --tls-cert FILE]\n"
+		"       roomdrop-server ctl [--socket PATH | --port PORT] list | info | kick NICK [--reason TEXT]\n"
 		"                       | broadcast [--room ROOM | --to NICK] TEXT\n"
 		"\n"
 		"Share rooms, chat and files with roomdrop clients. With a display and without\n"
@@ -70,6 +73,11 @@ static void usage(FILE *to)
 		"                           running or abandoned (default 8G, 0 = no limit)\n"
 		"  --min-free SIZE          keep this much disk free (default 64M)\n"
 		"  --staging-ttl T          remove abandoned partial uploads after T (default 24h)\n"
+		"Security (TLS 1.3 on every connection unless --tls off):\n"
+		"  --tls on|off             off = plaintext, for clients run with --plain (default on)\n"
+		"  --tls-cert FILE          use this certificate (PEM, chain allowed) and\n"
+		"  --tls-key FILE           this key instead of the one made on first start\n"
+		"                           (kept in STORE.tls/, mode 0600)\n"
 		"Administration:\n"
 		"  --ctl-socket PATH        control socket (default $XDG_RUNTIME_DIR/roomdrop-PORT.sock\n"
 		"                           or /tmp/roomdrop-UID-PORT.sock)\n"
@@ -81,7 +89,8 @@ static void usage(FILE *to)
 		"  -V, --version            the version\n"
 		"\n"
 		"Exit codes: 0 stopped cleanly, 1 unexpected failure, 2 bad option, 3 cannot listen\n"
-		"(address in use or invalid), 4 store folder unusable.\n",
+		"(address in use or invalid), 4 store folder unusable, 5 TLS key or certificate\n"
+		"unusable.\n",
 		RD_DEFAULT_HOST, RD_DEFAULT_PORT);
 }
 
@@ -170,6 +179,9 @@ struct opts {
 	size_t nrooms;
 	struct rd_server_config cfg;
 	struct files_config files;
+	int tls_off;          /* --tls off */
+	const char *tls_cert; /* --tls-cert / --tls-key: a given identity */
+	const char *tls_key;
 };
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -246,7 +258,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_HEADLESS,
 		O_OUTLIM,
 		O_RATE,
-		O_USTAGED
+		O_USTAGED,
+		O_TLS,
+		O_TLSCERT,
+		O_TLSKEY
 	};
 	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
 					    { "rooms", required_argument, NULL, O_ROOMS },
@@ -267,6 +282,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					    { "headless", no_argument, NULL, O_HEADLESS },
 					    { "out-limit", required_argument, NULL, O_OUTLIM },
 					    { "msg-rate", required_argument, NULL, O_RATE },
+					    { "tls", required_argument, NULL, O_TLS },
+					    { "tls-cert", required_argument, NULL, O_TLSCERT },
+					    { "tls-key", required_argument, NULL, O_TLSKEY },
 					    { "help", no_argument, NULL, 'h' },
 					    { "version", no_argument, NULL, 'V' },
 					    { NULL, 0, NULL, 0 } };
@@ -345,6 +363,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return bad("--room-quota", optarg, "a size such as 1G");
 			o->files.room_quota = v;
 			break;
+		case O_TLS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return bad("--tls", optarg, "on or off");
+			o->tls_off = !strcmp(optarg, "off");
+			break;
+		case O_TLSCERT:
+			o->tls_cert = optarg;
+			break;
+		case O_TLSKEY:
+			o->tls_key = optarg;
+			break;
 		case O_USTAGED:
 			if (parse_size(optarg, &v) != 0)
 				return bad("--max-staged-per-user", optarg, "a size such as 8G");
@@ -396,6 +425,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 			return SRV_EUSAGE;
 		}
+	}
+	if (!o->tls_cert != !o->tls_key) {
+		fprintf(stderr, "roomdrop-server: --tls-cert and --tls-key go together\n");
+		return SRV_EUSAGE;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "roomdrop-server: unexpected argument '%s'\n", argv[optind]);
@@ -531,6 +564,84 @@ static int write_port_file(const char *path, uint16_t port)
 	return rename(tmp, path);
 }
 
+/* Where the server keeps its TLS identity when none is given: STORE.tls/ beside the store
+ * (mode 0700, files 0600), so that it lives and moves with the store. */
+static void identity_dir(const char *store, char *out, size_t cap)
+{
+	char base[PATH_MAX];
+	size_t n;
+
+	snprintf(base, sizeof(base), "%s", store ? store : "roomdrop-store");
+	n = strlen(base);
+	while (n > 1 && base[n - 1] == '/')
+		base[--n] = '\0';
+	snprintf(out, cap, "%s.tls", base);
+}
+
+/* The message for a TLS identity that rd_server_new could not load or make. */
+static void tls_failed(const struct opts *o, int rc, const char *dir)
+{
+	char crt[2 * PATH_MAX], key[2 * PATH_MAX];
+
+	if (o->tls_cert) {
+		snprintf(crt, sizeof(crt), "%s", o->tls_cert);
+		snprintf(key, sizeof(key), "%s", o->tls_key);
+	} else {
+		snprintf(crt, sizeof(crt), "%s/%s", dir, RD_TLS_SERVER_CERT);
+		snprintf(key, sizeof(key), "%s/%s", dir, RD_TLS_SERVER_KEY);
+	}
+	fprintf(stderr, "roomdrop-server: cannot use the TLS key %s with certificate %s: %s\n", key,
+		crt,
+		rc == RD_ERR_SYSTEM    ? strerror(errno) :
+		rc == RD_ERR_MISMATCH  ? "the key is not the certificate's" :
+		rc == RD_ERR_NOT_FOUND ? "missing (with the certificate kept, no new key is made: "
+					 "remove both to start over)" :
+		rc == RD_ERR_CRYPTO    ? "not a usable PEM key or certificate" :
+					 rd_strerror(rc));
+}
+
+/* roomdrop-server fingerprint [--store DIR | --tls-cert FILE]: print the key's fingerprint. */
+static int fingerprint_main(int argc, char **argv)
+{
+	const char *store = NULL, *cert = NULL;
+	char crt[2 * PATH_MAX], text[RD_TLS_FP_TEXT_LEN];
+	uint8_t fp[RD_TLS_FP_LEN];
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--store") && i + 1 < argc)
+			store = argv[++i];
+		else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc)
+			cert = argv[++i];
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("Usage: roomdrop-server fingerprint [--store DIR | --tls-cert FILE]\n"
+			       "Print the fingerprint of the server's key, as clients see it.\n");
+			return SRV_OK;
+		} else {
+			fprintf(stderr, "roomdrop-server fingerprint: unexpected '%s'\n", argv[i]);
+			return SRV_EUSAGE;
+		}
+	}
+	if (cert) {
+		snprintf(crt, sizeof(crt), "%s", cert);
+	} else {
+		char dir[PATH_MAX + 8];
+		identity_dir(store, dir, sizeof(dir));
+		snprintf(crt, sizeof(crt), "%s/%s", dir, RD_TLS_SERVER_CERT);
+	}
+	if ((rc = rd_tls_cert_file_fp(crt, fp)) != 0) {
+		fprintf(stderr, "roomdrop-server fingerprint: %s: %s\n", crt,
+			rc == RD_ERR_NOT_FOUND ?
+				"no certificate yet (the server makes its key on its "
+				"first start with TLS)" :
+				"not a certificate");
+		return SRV_ETLS;
+	}
+	rd_tls_fp_format(fp, text);
+	printf("%s\n", text);
+	return SRV_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -538,11 +649,16 @@ int main(int argc, char **argv)
 	struct files *files = NULL;
 	struct ctl_server *ctl = NULL;
 	struct rd_server_hooks hooks;
-	char listen_text[RD_HOST_MAX + 16], ctl_path[108];
+	char listen_text[RD_HOST_MAX + 16], ctl_path[108], fp_text[RD_TLS_FP_TEXT_LEN] = "";
+	char tls_dir[PATH_MAX + 8];
+	uint8_t fp[RD_TLS_FP_LEN];
+	int tls = 0;
 	int rc, code = SRV_EFAIL;
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "fingerprint"))
+		return fingerprint_main(argc - 1, argv + 1);
 
 	memset(&o, 0, sizeof(o));
 	if ((code = parse_args(argc, argv, &o)) >= 0)
@@ -566,6 +682,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	identity_dir(o.files.store_root, tls_dir, sizeof(tls_dir));
+	o.cfg.plain = o.tls_off;
+	o.cfg.tls_cert = o.tls_cert;
+	o.cfg.tls_key = o.tls_key;
+	o.cfg.tls_dir = tls_dir;
 	o.cfg.host = o.host;
 	o.cfg.port = o.port;
 	o.cfg.rooms = (const char *const *)o.rooms;
@@ -578,9 +699,19 @@ int main(int argc, char **argv)
 	hooks.on_disconnect = files_on_disconnect;
 	hooks.on_event = on_event;
 	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
-		fprintf(stderr, "roomdrop-server: invalid configuration: %s\n", rd_strerror(rc));
-		code = SRV_EUSAGE;
+		if (rc == RD_ERR_INVAL) {
+			fprintf(stderr, "roomdrop-server: invalid configuration: %s\n",
+				rd_strerror(rc));
+			code = SRV_EUSAGE;
+		} else {
+			tls_failed(&o, rc, tls_dir);
+			code = SRV_ETLS;
+		}
 		goto out;
+	}
+	if (rd_server_fingerprint(srv, fp) == 0) {
+		tls = 1;
+		rd_tls_fp_format(fp, fp_text);
 	}
 	files_attach(files, srv);
 	if ((rc = rd_server_start(srv)) != 0) {
@@ -637,6 +768,17 @@ int main(int argc, char **argv)
 			 "roomdrop-server %s listening on %s (control socket %s)", RD_VERSION,
 			 listen_text, ctl_path);
 		log_line("info", line);
+		if (tls)
+			snprintf(
+				line, sizeof(line),
+				"TLS 1.3; the server's key fingerprint is %s (clients record it on "
+				"their first connection; compare it with what they show)",
+				fp_text);
+		else
+			snprintf(line, sizeof(line),
+				 "TLS is off (--tls off): connections are plaintext, clients need "
+				 "--plain");
+		log_line(tls ? "info" : "warn", line);
 	}
 
 	int want_ui = admin_ui_wanted(o.headless);
@@ -645,7 +787,9 @@ int main(int argc, char **argv)
 				 "build has no GTK): running headless");
 	if (want_ui) {
 		pthread_t sth;
-		struct admin_ui_info info = { .listen = listen_text, .store = o.files.store_root };
+		struct admin_ui_info info = { .listen = listen_text,
+					      .store = o.files.store_root,
+					      .fingerprint = fp_text };
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
 		if (admin_ui_run(srv, &info) != 0) {
 			log_line("warn", "the window could not be opened: running headless");

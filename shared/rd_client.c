@@ -10,9 +10,12 @@
  * may also make a request (the frame it was given is then no longer valid, which the
  * contract already says).
  *
+ * Bytes go through one rd_link (rd_link.h): TLS 1.3 by default, with the server checked
+ * against a pinned fingerprint, a CA, or the known_servers file (trust on first use), and
+ * the client's own long-term key presented; plaintext when the options say so.
+ *
  * A peer that goes away (EOF, ECONNRESET, EPIPE) is RD_ERR_CLOSED from then on, after the
- * frames that arrived before it have been dispatched; sends use MSG_NOSIGNAL (through
- * rd_net_write_all), so no SIGPIPE.
+ * frames that arrived before it have been dispatched; no send raises SIGPIPE.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +30,7 @@
 #include "rd_client.h"
 #include "rd_err.h"
 #include "rd_frame.h"
+#include "rd_link.h"
 #include "rd_msg.h"
 #include "rd_net.h"
 #include "rd_proto.h"
@@ -43,19 +47,19 @@
 #define RD_CONN_BYE_TIMEOUT_MS 1000
 
 struct rd_conn {
-	int fd;
-	int eof;    /* the peer closed (or reset): no more bytes will come */
-	int broken; /* the reader failed: 0 or the RD_ERR_* it returned */
+	struct rd_link *link; /* NULL once closed */
+	int eof;              /* the peer closed (or reset): no more bytes will come */
+	int broken;           /* the reader failed: 0 or the RD_ERR_* it returned */
 	uint32_t next_id;
 	struct rd_conn_options opt;
 	char software[RD_SOFTWARE_MAX + 1];
 	struct rd_conn_callbacks cb;
-	struct rd_frame_reader *reader;
 	struct rd_buf out; /* frame being sent */
 	struct rd_msg_hello_ok info;
 	char last_error[RD_CONN_ERRTEXT_MAX];
 	uint16_t last_async_code; /* code of the last ERROR with request id 0 */
 	int shutdown;             /* SHUTDOWN received */
+	struct rd_conn_tls_report report;
 	char shutdown_reason[RD_REASON_MAX + 1];
 };
 
@@ -72,7 +76,7 @@ void rd_conn_options_defaults(struct rd_conn_options *o)
 
 int rd_conn_fd(const struct rd_conn *c)
 {
-	return c ? c->fd : -1;
+	return c && c->link ? rd_link_fd(c->link) : -1;
 }
 
 const struct rd_msg_hello_ok *rd_conn_server_info(const struct rd_conn *c)
@@ -133,7 +137,8 @@ static int ms_left(uint64_t deadline)
 
 static int send_buf(struct rd_conn *c)
 {
-	int rc = rd_net_write_all(c->fd, c->out.data, c->out.len, c->opt.request_timeout_ms);
+	int rc = rd_link_send_stream(c->link, c->out.data, c->out.len, -1, 0, 0,
+				     c->opt.request_timeout_ms, NULL);
 
 	rd_buf_reset(&c->out);
 	if (rc == RD_ERR_SYSTEM && (errno == EPIPE || errno == ECONNRESET))
@@ -146,7 +151,7 @@ int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *
 {
 	int rc;
 
-	if (c == NULL || c->fd < 0)
+	if (c == NULL || c->link == NULL)
 		return RD_ERR_STATE;
 	rd_buf_reset(&c->out);
 	if ((rc = rd_frame_append(&c->out, type, req_id, payload, n, opts)) != 0) {
@@ -160,7 +165,7 @@ int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
 {
 	int rc;
 
-	if (c == NULL || m == NULL || c->fd < 0)
+	if (c == NULL || m == NULL || c->link == NULL)
 		return RD_ERR_STATE;
 	rd_buf_reset(&c->out);
 	if ((rc = rd_msg_frame(&c->out, m, req_id, 0)) != 0) {
@@ -172,64 +177,7 @@ int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
 
 /* ---- receiving ----------------------------------------------------------------------- */
 
-/* Read what the socket has (waiting until deadline for at least one byte). */
-static int fill(struct rd_conn *c, uint64_t deadline)
-{
-	struct pollfd pfd[2];
-	uint8_t *p;
-	size_t avail;
-	ssize_t got;
-	int rc, left, trimmed = 0;
-
-	for (;;) {
-		left = ms_left(deadline);
-		pfd[0].fd = c->fd;
-		pfd[0].events = POLLIN;
-		pfd[0].revents = 0;
-		pfd[1].fd = c->opt.cancel_fd;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
-		rc = poll(pfd, c->opt.cancel_fd > 0 ? 2 : 1, trimmed ? left : 0);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			return RD_ERR_SYSTEM;
-		}
-		if (c->opt.cancel_fd > 0 && (pfd[1].revents & POLLIN))
-			return RD_ERR_CANCELLED;
-		if (rc > 0 && pfd[0].revents == 0)
-			continue; /* only the cancel descriptor hung up: keep waiting */
-		if (rc == 0 && !trimmed && left != 0) {
-			/* about to block: an idle connection holds no buffer */
-			if (rd_frame_reader_pending(c->reader) == 0)
-				rd_frame_reader_trim(c->reader);
-			trimmed = 1;
-			continue;
-		}
-		if (rc == 0)
-			return RD_ERR_TIMEOUT;
-		if ((rc = rd_frame_reader_space(c->reader, RD_CONN_READ_CHUNK, &p, &avail)) != 0)
-			return rc;
-		got = recv(c->fd, p, avail, 0);
-		if (got > 0) {
-			rd_frame_reader_commit(c->reader, (size_t)got);
-			return 0;
-		}
-		if (got == 0) {
-			c->eof = 1;
-			return RD_ERR_CLOSED;
-		}
-		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-			continue;
-		if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) {
-			c->eof = 1;
-			return RD_ERR_CLOSED;
-		}
-		return RD_ERR_SYSTEM;
-	}
-}
-
-/* Next whole frame, from what is buffered or from the socket until deadline.
+/* Next whole frame, from what is buffered or from the link until deadline.
  * RD_ERR_TIMEOUT leaves the connection usable (a partial frame stays buffered). */
 static int next_frame(struct rd_conn *c, uint64_t deadline, struct rd_frame *f)
 {
@@ -238,19 +186,32 @@ static int next_frame(struct rd_conn *c, uint64_t deadline, struct rd_frame *f)
 	memset(f, 0, sizeof(*f));
 	if (c->broken)
 		return c->broken;
-	for (;;) {
-		rc = rd_frame_reader_next(c->reader, f);
-		if (rc == 0)
-			return 0;
-		if (rc != RD_ERR_INCOMPLETE) {
-			RD_LOG(RD_LOG_WARN, "bad frame from server: %s", rd_strerror(rc));
-			c->broken = rc;
-			return rc;
-		}
-		if (c->eof || c->fd < 0)
+	if (c->link == NULL)
+		return RD_ERR_CLOSED;
+	if (c->eof) { /* what was buffered before the close is still delivered */
+		rc = rd_link_next(c->link, f);
+		return rc == RD_ERR_INCOMPLETE ? RD_ERR_CLOSED : rc;
+	}
+	rc = rd_link_recv(c->link, ms_left(deadline), f);
+	switch (rc) {
+	case 0:
+	case RD_ERR_TIMEOUT:
+	case RD_ERR_CANCELLED:
+		return rc;
+	case RD_ERR_CLOSED:
+	case RD_ERR_MALFORMED:
+		c->eof = 1;
+		return RD_ERR_CLOSED;
+	case RD_ERR_SYSTEM:
+		if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) {
+			c->eof = 1;
 			return RD_ERR_CLOSED;
-		if ((rc = fill(c, deadline)) != 0)
-			return rc;
+		}
+		return rc;
+	default:
+		RD_LOG(RD_LOG_WARN, "bad frame from server: %s", rd_strerror(rc));
+		c->broken = rc;
+		return rc;
 	}
 }
 
@@ -427,11 +388,138 @@ static int request_expect(struct rd_conn *c, const struct rd_msg *m, uint16_t wa
 
 /* ---- opening and closing ------------------------------------------------------------- */
 
-static void drop_socket(struct rd_conn *c)
+static void drop_link(struct rd_conn *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	rd_link_free(c->link);
+	c->link = NULL;
+}
+
+/* The client's TLS context for one connection attempt: its identity (made on first use)
+ * and the CA file if any. */
+static int client_ctx(const struct rd_conn_options *o, const char *dir,
+		      struct rd_conn_tls_report *rep, struct rd_tls_ctx **out)
+{
+	struct rd_tls_identity *id = NULL;
+	char crt[600], key[600];
+	int rc;
+
+	*out = NULL;
+	if (!o->no_client_cert && dir[0]) {
+		snprintf(crt, sizeof(crt), "%s/%s", dir, RD_TLS_CLIENT_CERT);
+		snprintf(key, sizeof(key), "%s/%s", dir, RD_TLS_CLIENT_KEY);
+		if ((rc = rd_tls_identity_ensure(crt, key, "roomdrop client", &id, NULL)) != 0) {
+			snprintf(rep->reason, sizeof(rep->reason),
+				 "cannot load or make this client's key in %s: %s", dir,
+				 rd_strerror(rc));
+			return rc;
+		}
+		rd_tls_identity_fp(id, rep->client_fp);
+		rep->has_client_fp = 1;
+	}
+	rc = rd_tls_ctx_client_new(id, o->ca_file, 0, out);
+	if (rc != 0)
+		snprintf(rep->reason, sizeof(rep->reason), "cannot use the CA file %s: %s",
+			 o->ca_file ? o->ca_file : "", rd_strerror(rc));
+	rd_tls_identity_free(id);
+	return rc;
+}
+
+/* Connect to host:port and bring up the transport: TLS with the server checked (pin, CA or
+ * known_servers), or plaintext. On failure rep says what happened. */
+static int open_link(struct rd_conn *c, const char *host, uint16_t port,
+		     struct rd_conn_tls_report *rep)
+{
+	const struct rd_conn_options *o = &c->opt;
+	struct rd_link_config lc = { .max_payload = o->max_payload };
+	struct rd_tls_expect ex = { .host = host };
+	struct rd_tls_ctx *ctx = NULL;
+	struct rd_tls_conn *t = NULL;
+	char dir[512] = "", trust[600] = "";
+	enum rd_tls_trust tr;
+	int fd = -1, rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if (!o->plain) {
+		if (o->config_dir)
+			snprintf(dir, sizeof(dir), "%s", o->config_dir);
+		else if (rd_tls_config_dir(dir, sizeof(dir)) != 0)
+			dir[0] = '\0';
+		if (o->server_fp) {
+			if (rd_tls_fp_parse(o->server_fp, ex.pin) != 0) {
+				snprintf(rep->reason, sizeof(rep->reason),
+					 "'%.100s' is not a fingerprint", o->server_fp);
+				return RD_ERR_INVAL;
+			}
+			ex.has_pin = 1;
+			rep->trust = RD_CONN_PINNED;
+		} else if (o->ca_file) {
+			rep->trust = RD_CONN_CA;
+		} else {
+			if (o->known_servers)
+				snprintf(trust, sizeof(trust), "%s", o->known_servers);
+			else if (dir[0])
+				snprintf(trust, sizeof(trust), "%s/%s", dir, RD_TLS_KNOWN_SERVERS);
+			if (!trust[0]) {
+				snprintf(
+					rep->reason, sizeof(rep->reason),
+					"no place for known_servers (set HOME or XDG_CONFIG_HOME, or "
+					"pin the server's key)");
+				return RD_ERR_NOT_FOUND;
+			}
+			snprintf(rep->trust_file, sizeof(rep->trust_file), "%s", trust);
+		}
+		if ((rc = client_ctx(o, dir, rep, &ctx)) != 0)
+			return rc;
+	}
+	if ((rc = rd_net_connect(host, port, o->connect_timeout_ms, &fd)) != 0)
+		goto out;
+	rc = o->plain ? rd_tls_conn_plain_new(fd, &t) : rd_tls_conn_tls_new(ctx, fd, &ex, &t);
+	if (rc != 0) {
+		close(fd);
+		goto out;
+	}
+	if ((rc = rd_link_new(t, &lc, &c->link)) != 0)
+		goto out;
+	rd_link_set_cancel_fd(c->link, o->cancel_fd > 0 ? o->cancel_fd : -1);
+	if (o->plain)
+		goto out;
+	if ((rc = rd_link_handshake(c->link, o->connect_timeout_ms)) != 0) {
+		snprintf(rep->reason, sizeof(rep->reason), "%s",
+			 rc == RD_ERR_TIMEOUT ? "no TLS handshake within the timeout" :
+						rd_link_reason(c->link));
+		rep->server_plaintext = rd_link_peer_spoke(c->link) == RD_TLS_SNIFF_FRAME;
+		if (rc == RD_ERR_MISMATCH && ex.has_pin)
+			rep->trust = RD_CONN_MISMATCH;
+		goto out;
+	}
+	if ((rc = rd_link_peer_fp(c->link, rep->server_fp)) != 0)
+		goto out;
+	if (ex.has_pin || o->ca_file)
+		goto out;
+	/* trust on first use: known_servers decides before anything is sent */
+	if ((rc = rd_tls_trust_check(trust, host, port, rep->server_fp, &tr, rep->known_fp)) != 0) {
+		snprintf(rep->reason, sizeof(rep->reason), "cannot read %s: %s", trust,
+			 rd_strerror(rc));
+		goto out;
+	}
+	if (tr == RD_TRUST_MATCH) {
+		rep->trust = RD_CONN_KNOWN;
+	} else if (tr == RD_TRUST_CHANGED) {
+		rep->trust = RD_CONN_CHANGED;
+		snprintf(rep->reason, sizeof(rep->reason),
+			 "the server's key is not the one recorded in %s", trust);
+		rc = RD_ERR_MISMATCH;
+	} else if ((rc = rd_tls_trust_add(trust, host, port, rep->server_fp)) == 0) {
+		rep->trust = RD_CONN_FIRST_USE;
+	} else {
+		snprintf(rep->reason, sizeof(rep->reason),
+			 "cannot record the server's key in %s: %s", trust, rd_strerror(rc));
+	}
+out:
+	rd_tls_ctx_free(ctx);
+	if (rc != 0)
+		drop_link(c);
+	return rc;
 }
 
 /* HELLO / HELLO_OK on the current socket. A REDIRECT fills *redir and returns 1. */
@@ -484,6 +572,7 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 {
 	struct rd_conn *c = NULL;
 	struct rd_msg_redirect redir;
+	struct rd_conn_tls_report own, *rep = opt && opt->report ? opt->report : &own;
 	char cur_host[RD_HOST_MAX + 1];
 	uint16_t cur_port = port;
 	int rc, hops;
@@ -499,7 +588,6 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return RD_ERR_NOMEM;
-	c->fd = -1;
 	c->next_id = 1;
 	rd_conn_options_defaults(&c->opt);
 	if (opt) {
@@ -524,18 +612,13 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 	snprintf(cur_host, sizeof(cur_host), "%s", host);
 
 	for (hops = 0;; hops++) {
-		if ((rc = rd_frame_reader_new(c->opt.max_payload, &c->reader)) != 0)
-			goto out;
-		if ((rc = rd_net_connect(cur_host, cur_port, c->opt.connect_timeout_ms, &c->fd)) !=
-		    0)
+		if ((rc = open_link(c, cur_host, cur_port, rep)) != 0)
 			goto out;
 		rc = hello(c, &redir, werr);
 		if (rc <= 0)
 			goto out;
 		/* REDIRECT: start again at the address it gives, a bounded number of times */
-		drop_socket(c);
-		rd_frame_reader_free(c->reader);
-		c->reader = NULL;
+		drop_link(c);
 		c->eof = 0;
 		c->broken = 0;
 		if (hops + 1 > RD_CONN_MAX_REDIRECTS || redir.host[0] == '\0' || redir.port == 0) {
@@ -549,64 +632,52 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 	}
 out:
 	if (rc != 0) {
-		drop_socket(c);
-		rd_frame_reader_free(c->reader);
+		drop_link(c);
 		rd_buf_free(&c->out);
 		free(c);
 		return rc;
 	}
+	c->report = *rep;
 	*out = c;
 	return 0;
-}
-
-/* After BYE, wait (bounded) for the server to close its side, discarding what still
- * comes: once this returns the server has let the nickname go, so the next connection
- * can take it again. */
-static void wait_server_close(struct rd_conn *c)
-{
-	uint64_t deadline = rd_now_mono_ms() + RD_CONN_BYE_TIMEOUT_MS;
-	struct pollfd pfd;
-	char sink[4096];
-	ssize_t got;
-	int left;
-
-	for (;;) {
-		left = ms_left(deadline);
-		if (left <= 0)
-			return;
-		pfd.fd = c->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, left) < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		got = recv(c->fd, sink, sizeof(sink), 0);
-		if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
-			return;
-	}
 }
 
 void rd_conn_close(struct rd_conn *c)
 {
 	struct rd_msg m;
+	enum rd_tls_want want;
+	int sched;
 
 	if (c == NULL)
 		return;
-	if (c->fd >= 0 && !c->eof && !c->broken) {
+	if (c->link && !c->eof && !c->broken) {
 		rd_msg_init(&m, RD_MSG_BYE);
 		rd_buf_reset(&c->out);
 		if (rd_msg_frame(&c->out, &m, 0, 0) == 0 &&
-		    rd_net_write_all(c->fd, c->out.data, c->out.len, RD_CONN_BYE_TIMEOUT_MS) == 0) {
-			shutdown(c->fd, SHUT_WR);
-			wait_server_close(c);
+		    rd_link_send_stream(c->link, c->out.data, c->out.len, -1, 0, 0,
+					RD_CONN_BYE_TIMEOUT_MS, NULL) == 0) {
+			/* shut our side, then wait (bounded) for the server to close its own:
+			 * once this returns the server has let the nickname go */
+			rd_link_close_after_flush(c->link, &sched);
+			(void)rd_link_flush(c->link, &want);
+			(void)rd_link_drain(c->link, RD_CONN_BYE_TIMEOUT_MS);
 		}
 	}
-	drop_socket(c);
-	rd_frame_reader_free(c->reader);
+	drop_link(c);
 	rd_buf_free(&c->out);
 	free(c);
+}
+
+const struct rd_conn_tls_report *rd_conn_tls(const struct rd_conn *c)
+{
+	return &c->report;
+}
+
+int rd_conn_send_bytes(struct rd_conn *c, const void *p, size_t n)
+{
+	if (c == NULL || c->link == NULL)
+		return RD_ERR_STATE;
+	return rd_link_send_stream(c->link, p, n, -1, 0, 0, c->opt.request_timeout_ms, NULL);
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */

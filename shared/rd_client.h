@@ -15,12 +15,35 @@
 
 #include "rd_frame.h"
 #include "rd_msg.h"
+#include "rd_tls.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct rd_conn;
+
+/* How rd_conn_open came to trust the server (or why it did not). */
+enum rd_conn_trust {
+	RD_CONN_PLAIN = 0,     /* plaintext: nothing checked */
+	RD_CONN_PINNED = 1,    /* the key is the one given in server_fp */
+	RD_CONN_CA = 2,        /* the certificate chains to ca_file and names the host */
+	RD_CONN_KNOWN = 3,     /* the key is the one known_servers records for host:port */
+	RD_CONN_FIRST_USE = 4, /* first connection to host:port: its key was recorded now */
+	RD_CONN_CHANGED = 5,   /* refused: known_servers records another key (known_fp) */
+	RD_CONN_MISMATCH = 6   /* refused: the key is not the pinned one */
+};
+
+struct rd_conn_tls_report {
+	enum rd_conn_trust trust;
+	uint8_t server_fp[RD_TLS_FP_LEN]; /* the key the server presented (when it got that far) */
+	uint8_t known_fp[RD_TLS_FP_LEN];  /* RD_CONN_CHANGED: the recorded one */
+	char trust_file[600];             /* the known_servers file used, "" if none */
+	int has_client_fp;
+	uint8_t client_fp[RD_TLS_FP_LEN]; /* the key this client presented */
+	int server_plaintext; /* the server answered in plaintext: it runs with --tls off */
+	char reason[200];     /* one line on what failed, "" if nothing did */
+};
 
 struct rd_conn_callbacks {
 	void *user;
@@ -43,6 +66,21 @@ struct rd_conn_options {
 	 * -1 is the default). While it is readable, waits return RD_ERR_CANCELLED; the library never
 	 * reads it (draining it is the caller's business). Sends are not affected. */
 	int cancel_fd;
+
+	/* Transport (PROTOCOL.md section 2.1). TLS 1.3 unless plain is set; the server is
+	 * checked, in this order, against server_fp, against ca_file (chain and host name),
+	 * or against the known_servers file (trust on first use: a new host:port is recorded,
+	 * a changed key is refused with RD_ERR_MISMATCH before anything is sent). The client
+	 * presents its own long-term key (made on first use in config_dir). */
+	int plain;                         /* 1 = plaintext: only for a server run with --tls off */
+	const char *config_dir;            /* its key, certificate and known_servers; NULL =
+				    * rd_tls_config_dir() (~/.config/roomdrop) */
+	const char *known_servers;         /* NULL = CONFIG_DIR/known_servers */
+	const char *server_fp;             /* pin: the server's fingerprint, in any form
+				    * rd_tls_fp_parse accepts */
+	const char *ca_file;               /* verify by this CA (PEM) and the host name instead */
+	int no_client_cert;                /* present no certificate */
+	struct rd_conn_tls_report *report; /* filled by rd_conn_open, on failure too */
 };
 void rd_conn_options_defaults(struct rd_conn_options *o);
 
@@ -93,6 +131,11 @@ int rd_conn_poll(struct rd_conn *c, int timeout_ms);
 /* Wait for the next frame with request id req_id (dispatching others). */
 int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struct rd_frame *f,
 		       uint16_t *werr);
+/* What the transport found when the connection was opened. */
+const struct rd_conn_tls_report *rd_conn_tls(const struct rd_conn *c);
+/* Write bytes as they are (whole frames the caller built; for tools that must send what
+ * the encoder refuses), after what was sent before. */
+int rd_conn_send_bytes(struct rd_conn *c, const void *p, size_t n);
 /* Text of the last ERROR the server sent ("" if none). */
 const char *rd_conn_last_error(const struct rd_conn *c);
 /* 1 if the server announced SHUTDOWN on this connection (then *reason, if not NULL, is

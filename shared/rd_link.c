@@ -42,6 +42,7 @@ enum {
 struct rd_link {
 	struct rd_tls_conn *t;
 	int fd;
+	int cancel_fd; /* readable = stop waiting (rd_link_set_cancel_fd), -1 = none */
 	struct rd_link_config cfg;
 	pthread_mutex_t io;
 
@@ -84,6 +85,7 @@ int rd_link_new(struct rd_tls_conn *t, const struct rd_link_config *cfg, struct 
 	}
 	l->t = t;
 	l->fd = rd_tls_conn_fd(t);
+	l->cancel_fd = -1;
 	pthread_mutex_init(&l->io, NULL);
 	pthread_mutex_init(&l->out_mtx, NULL);
 	rd_cond_init_mono(&l->out_cv);
@@ -162,21 +164,31 @@ static int left_ms(uint64_t deadline)
 	return (int)RD_MIN(deadline - now, (uint64_t)INT32_MAX);
 }
 
-/* Wait until fd is ready for want: 0, RD_ERR_TIMEOUT, RD_ERR_SYSTEM. */
-static int wait_for(int fd, enum rd_tls_want want, uint64_t deadline)
+/* Wait until l's socket is ready for want: 0, RD_ERR_TIMEOUT, RD_ERR_SYSTEM, or
+ * RD_ERR_CANCELLED while the cancel descriptor is readable. */
+static int wait_for(struct rd_link *l, enum rd_tls_want want, uint64_t deadline)
 {
-	struct pollfd p = { .fd = fd, .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN };
+	struct pollfd p[2] = { { .fd = l->fd,
+				 .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN },
+			       { .fd = l->cancel_fd, .events = POLLIN } };
 	int n, ms;
 	for (;;) {
 		ms = left_ms(deadline);
 		if (ms == 0)
 			return RD_ERR_TIMEOUT;
-		n = poll(&p, 1, ms);
-		if (n > 0)
+		n = poll(p, l->cancel_fd >= 0 ? 2 : 1, ms);
+		if (n > 0 && l->cancel_fd >= 0 && (p[1].revents & POLLIN))
+			return RD_ERR_CANCELLED;
+		if (n > 0 && p[0].revents)
 			return 0;
 		if (n < 0 && errno != EINTR)
 			return RD_ERR_SYSTEM;
 	}
+}
+
+void rd_link_set_cancel_fd(struct rd_link *l, int fd)
+{
+	l->cancel_fd = fd;
 }
 
 static uint64_t deadline_in(int timeout_ms)
@@ -195,7 +207,7 @@ int rd_link_handshake(struct rd_link *l, int timeout_ms)
 		pthread_mutex_unlock(&l->io);
 		if (rc != 0 || want == RD_TLS_WANT_NONE)
 			return rc;
-		if ((rc = wait_for(l->fd, want, deadline)) != 0)
+		if ((rc = wait_for(l, want, deadline)) != 0)
 			return rc;
 	}
 }
@@ -274,7 +286,7 @@ int rd_link_recv(struct rd_link *l, int timeout_ms, struct rd_frame *f)
 		/* about to wait: an idle reader holds no memory meanwhile */
 		if (rd_frame_reader_pending(l->r) == 0)
 			rd_frame_reader_trim(l->r);
-		if ((rc = wait_for(l->fd, want, deadline)) != 0)
+		if ((rc = wait_for(l, want, deadline)) != 0)
 			return rc;
 	}
 }
@@ -295,7 +307,7 @@ int rd_link_drain(struct rd_link *l, int timeout_ms)
 			return 0;
 		if (rc != 0)
 			return rc;
-		if (got == 0 && (rc = wait_for(l->fd, want, deadline)) != 0)
+		if (got == 0 && (rc = wait_for(l, want, deadline)) != 0)
 			return rc;
 	}
 }
@@ -497,7 +509,7 @@ static int write_all(struct rd_link *l, const void *p, size_t n, uint64_t deadli
 		if (rc != 0)
 			return rc;
 		if (put == 0) {
-			if ((rc = wait_for(l->fd, want ? want : RD_TLS_WANT_WRITE, deadline)) != 0)
+			if ((rc = wait_for(l, want ? want : RD_TLS_WANT_WRITE, deadline)) != 0)
 				return rc;
 			continue;
 		}

@@ -57,6 +57,10 @@ int rd_link_is_tls(const struct rd_link *l);
  * rd_tls_conn_peer_fp. */
 int rd_link_peer_fp(struct rd_link *l, uint8_t fp[RD_TLS_FP_LEN]);
 
+/* While fd (>= 0) is readable, every wait of this link (handshake, recv, streams, drain)
+ * returns RD_ERR_CANCELLED; the link never reads it. -1 (the default) = none. */
+void rd_link_set_cancel_fd(struct rd_link *l, int fd);
+
 /* Run the transport's handshake to its end within timeout_ms (< 0: no limit), waiting for
  * the socket without holding the lock. 0, RD_ERR_TIMEOUT, or the transport's error, whose
  * one-line reason rd_link_reason() gives. */

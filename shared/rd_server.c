@@ -28,6 +28,38 @@ void rd_server_config_defaults(struct rd_server_config *c)
 	c->msg_rate = RD_MSG_RATE_DEFAULT;
 }
 
+/* The server's TLS context: the one given, or one over the identity in tls_dir (made on
+ * first start). Sets s->cfg.tls and the fingerprint. */
+static int load_identity(struct rd_server *s, const struct rd_server_config *cfg)
+{
+	struct rd_tls_identity *id = NULL;
+	char dir[512], crt[600], key[600];
+	int rc;
+
+	if (cfg->tls) {
+		s->own_tls = NULL;
+		return 0; /* the caller's; its fingerprint is set by the caller's identity */
+	}
+	if (cfg->tls_cert && cfg->tls_key) {
+		if ((rc = rd_tls_identity_load(cfg->tls_cert, cfg->tls_key, &id)) != 0)
+			return rc;
+	} else {
+		if (cfg->tls_dir)
+			snprintf(dir, sizeof(dir), "%s", cfg->tls_dir);
+		else if ((rc = rd_tls_config_dir(dir, sizeof(dir))) != 0)
+			return rc;
+		snprintf(crt, sizeof(crt), "%s/%s", dir, RD_TLS_SERVER_CERT);
+		snprintf(key, sizeof(key), "%s/%s", dir, RD_TLS_SERVER_KEY);
+		if ((rc = rd_tls_identity_ensure(crt, key, "roomdrop-server", &id, NULL)) != 0)
+			return rc;
+	}
+	rd_tls_identity_fp(id, s->fp);
+	s->has_fp = 1;
+	rc = rd_tls_ctx_server_new(id, 0, &s->own_tls);
+	rd_tls_identity_free(id);
+	return rc;
+}
+
 int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hooks *hooks,
 		  struct rd_server **out)
 {
@@ -54,7 +86,18 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return RD_ERR_NOMEM;
+	if (!cfg->plain) {
+		int rc = load_identity(s, cfg);
+		if (rc != 0) {
+			free(s);
+			return rc;
+		}
+	}
 	s->cfg = *cfg;
+	if (s->own_tls)
+		s->cfg.tls = s->own_tls;
+	if (s->cfg.plain)
+		s->cfg.tls = NULL;
 	if (!s->cfg.host)
 		s->cfg.host = RD_DEFAULT_HOST;
 	if (!s->cfg.software)
@@ -69,6 +112,7 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 	s->reserve_fd = -1;
 	s->rooms = calloc(n, sizeof(*s->rooms));
 	if (!s->rooms) {
+		rd_tls_ctx_free(s->own_tls);
 		free(s);
 		return RD_ERR_NOMEM;
 	}
@@ -154,6 +198,14 @@ fail:
 	s->started = 1; /* let stop() clean up what was started */
 	rd_server_stop(s, NULL, 0);
 	return rc;
+}
+
+int rd_server_fingerprint(const struct rd_server *s, uint8_t fp[RD_TLS_FP_LEN])
+{
+	if (!s->cfg.tls || !s->has_fp)
+		return RD_ERR_STATE;
+	memcpy(fp, s->fp, RD_TLS_FP_LEN);
+	return 0;
 }
 
 uint16_t rd_server_port(const struct rd_server *s)
@@ -273,6 +325,7 @@ void rd_server_free(struct rd_server *s)
 		pthread_mutex_destroy(&f->mtx);
 	}
 	free(s->flushers);
+	rd_tls_ctx_free(s->own_tls);
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);
 	for (size_t i = 0; i < s->nrooms; i++)

@@ -49,9 +49,17 @@ struct rd_server_config {
 	unsigned flush_threads;       /* default: number of CPUs, at most 4 */
 	const char *software;         /* HELLO_OK.software */
 	uint32_t features;            /* HELLO_OK.features (RD_FEAT_*) */
-	struct rd_tls_ctx *tls;       /* TLS server context (rd_tls_ctx_server_new), or NULL for
-				       * plaintext; kept by the caller until rd_server_free */
-	uint32_t msg_rate;            /* chat messages (SAY, TELL) per second per client,
+	/* Transport: TLS 1.3 unless plain is set. With tls set, that context is used (the
+	 * caller keeps it until rd_server_free, and rd_server_fingerprint cannot tell its
+	 * key); with tls_cert and tls_key, those files are loaded (a CA-signed certificate
+	 * may carry its chain); otherwise the server loads its key and certificate from
+	 * tls_dir (server.key, server.crt; made on first start, mode 0600) or, without
+	 * tls_dir, from rd_tls_config_dir(). */
+	int plain;
+	struct rd_tls_ctx *tls;
+	const char *tls_cert, *tls_key;
+	const char *tls_dir;
+	uint32_t msg_rate; /* chat messages (SAY, TELL) per second per client,
 					 * bursts of twice that; 0 = no limit (default
 					 * RD_MSG_RATE_DEFAULT) */
 };
@@ -120,11 +128,14 @@ struct rd_server_hooks {
 	void (*on_event)(struct rd_server *s, const struct rd_event *ev, void *user);
 };
 
-/* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...). */
+/* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
+ * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */
 int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hooks *hooks,
 		  struct rd_server **out);
 /* Bind and start the threads. RD_ERR_ADDR_IN_USE, RD_ERR_ADDR, RD_ERR_SYSTEM. */
 int rd_server_start(struct rd_server *s);
+/* The fingerprint of the server's TLS key: 0, or RD_ERR_STATE when it runs plaintext. */
+int rd_server_fingerprint(const struct rd_server *s, uint8_t fp[RD_TLS_FP_LEN]);
 /* The bound port (after start). */
 uint16_t rd_server_port(const struct rd_server *s);
 /* Send SHUTDOWN(reason) to everyone, close all connections, join the threads.

@@ -169,6 +169,10 @@ struct rd_server {
 	struct flusher *flushers;
 	unsigned nflushers;
 
+	struct rd_tls_ctx *own_tls; /* made by rd_server_new from tls_dir (freed with s) */
+	int has_fp;
+	uint8_t fp[RD_TLS_FP_LEN]; /* the TLS key's fingerprint */
+
 	int reserve_fd;      /* kept open to answer a connection at the descriptor limit */
 	int fd_limit_logged; /* accept thread only: the limit was logged for this episode */
 

@@ -267,7 +267,7 @@ static int do_put(struct rd_conn *c, const char *path)
 			rd_frame_hdr_encode(&h, frame);
 			rd_be32_put(frame + RD_FRAME_HEADER_SIZE, 1000);
 			memcpy(frame + RD_FRAME_HEADER_SIZE + 4, "notzlib!", 8);
-			rc = rd_net_write_all(rd_conn_fd(c), frame, sizeof(frame), 5000);
+			rc = rd_conn_send_bytes(c, frame, sizeof(frame));
 		} else {
 			rc = rd_conn_send(c, RD_MSG_PUT_CHUNK, req, buf, 16 + n, 0);
 		}

@@ -14,7 +14,8 @@
 # the kernel picks (the server reports it through --port-file).
 #
 # Environment: BUILD (build dir, default build; made absolute), RD_ROOT (repo root),
-# RD_TMP (this test's scratch dir, removed at exit unless RD_KEEP_TMP=1),
+# RD_TMP (this test's scratch dir, removed at exit unless RD_KEEP_TMP=1), XDG_CONFIG_HOME
+# (RD_TMP/config: the clients' keys and known_servers),
 # RD_START_TIMEOUT / RD_STOP_TIMEOUT (seconds, default 10).
 
 RD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,6 +28,9 @@ RD_STOP_TIMEOUT=${RD_STOP_TIMEOUT:-10}
 
 RD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/roomdrop-$RD_TEST.XXXXXX")
 export RD_TMP
+# The clients' keys and known_servers live in the test's scratch dir, never in the real
+# ~/.config/roomdrop (each test starts as a user who never connected anywhere).
+export XDG_CONFIG_HOME=$RD_TMP/config
 RD_PIDS=()         # every background process started through rd_spawn / rd_start_server
 RD_SERVER_LOGS=()  # logs shown by fail()
 RD_SERVER_COUNT=0
@@ -131,7 +135,8 @@ rd_need_server()
 }
 
 # rd_start_server [ARGS...]: start a headless server on 127.0.0.1 with an ephemeral port
-# and wait (RD_START_TIMEOUT) until it has written that port to its --port-file.
+# and wait (RD_START_TIMEOUT) until it has written that port to its --port-file. It runs
+# with TLS (its key made in STORE.tls/ or the server's folder) unless RD_SERVER_TLS=off.
 # Exports RD_PORT and RD_SERVER_PID; RD_SERVER_LOG is its stdout+stderr and RD_SERVER_DIR
 # its working directory (a fresh directory, so defaults such as a relative store land
 # there: pass absolute paths in ARGS). Can be called more than once; each call replaces
@@ -149,9 +154,11 @@ rd_start_server()
 	RD_SERVER_LOGS+=("$RD_SERVER_LOG")
 
 	[[ -x $BUILD/roomdrop-server ]] || fail "$BUILD/roomdrop-server not found (build it first)"
+	local tls=()
+	[[ ${RD_SERVER_TLS:-on} == off ]] && tls=(--tls off)
 	(cd "$RD_SERVER_DIR" &&
 		exec "$BUILD/roomdrop-server" --headless --listen 127.0.0.1:0 \
-			--port-file "$portfile" "$@") >"$RD_SERVER_LOG" 2>&1 &
+			--port-file "$portfile" "${tls[@]}" "$@") >"$RD_SERVER_LOG" 2>&1 &
 	RD_SERVER_PID=$!
 	RD_PIDS+=("$RD_SERVER_PID")
 

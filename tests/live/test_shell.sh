@@ -16,6 +16,10 @@ rd_need_server
 command -v tmux >/dev/null 2>&1 || fail "tmux is missing (scripts/install-deps.sh installs it)"
 
 CLI=$BUILD/roomdrop
+# This test runs plaintext (server --tls off, client --plain): its proxy (rdproxy) reads
+# and rewrites frames between client and server, which TLS is there to prevent. It is
+# the live tests' plaintext subset; the other live tests run over TLS.
+export RD_SERVER_TLS=off ROOMDROP_PLAIN=1
 SRV=$BUILD/roomdrop-server
 PROXY=$BUILD/tests/rdproxy
 unset ROOMDROP_HOST ROOMDROP_PORT ROOMDROP_NICK ROOMDROP_ROOM

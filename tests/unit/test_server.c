@@ -26,6 +26,7 @@ static struct rd_server *new_server(void)
 	cfg.host = "127.0.0.1";
 	cfg.port = 0;
 	cfg.flush_threads = 2;
+	cfg.plain = 1; /* (no key files written by these tests) */
 	assert_int_equal(rd_server_new(&cfg, NULL, &s), 0);
 	return s;
 }

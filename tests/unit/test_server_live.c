@@ -28,14 +28,18 @@
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
+#include "rd_link.h"
 #include "rd_msg.h"
 #include "rd_net.h"
+#include "rd_tls.h"
 #include "rd_zip.h"
 
 #define WAIT_MS 5000
 
 static char g_bindir[PATH_MAX];
-static rlim_t g_nofile; /* when set, the next server starts with this descriptor limit */
+static int g_plain;               /* the next server runs with --tls off, peers plaintext */
+static struct rd_tls_ctx *g_cctx; /* the peers' TLS client context (no pin, no identity) */
+static rlim_t g_nofile;           /* when set, the next server starts with this descriptor limit */
 
 /* ---- server processes -------------------------------------------------------------- */
 
@@ -85,6 +89,10 @@ static void srv_start(struct srv *s, ...)
 	argv[argc++] = store;
 	argv[argc++] = "--log-level";
 	argv[argc++] = "warn";
+	if (g_plain) {
+		argv[argc++] = "--tls";
+		argv[argc++] = "off";
+	}
 	va_start(ap, s);
 	for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 38;)
 		argv[argc++] = a;
@@ -160,6 +168,7 @@ static int srv_stop(struct srv *s)
 static int teardown_servers(void **state)
 {
 	(void)state;
+	g_plain = 0; /* (a test that failed half way may have left it set) */
 	for (size_t i = 0; i < 8; i++)
 		if (g_running[i]) {
 			print_message(
@@ -172,9 +181,13 @@ static int teardown_servers(void **state)
 
 /* ---- raw peers ------------------------------------------------------------------------ */
 
+/* Peers speak TLS to the server (which runs with TLS unless g_plain, like a real one);
+ * their bytes go through a link like the library's, and they check no certificate:
+ * these tests are about what the server does with frames. */
+
 struct peer {
 	int fd;
-	struct rd_frame_reader *r;
+	struct rd_link *l;
 	int answer_pings;
 	unsigned pings; /* PINGs received */
 };
@@ -187,26 +200,39 @@ struct got {
 	uint8_t payload[4096];
 };
 
-static void peer_connect(struct peer *p, uint16_t port)
+/* Connect, with TLS unless plain; 0 or the handshake's error. */
+static int peer_connect_as(struct peer *p, uint16_t port, int plain)
 {
+	struct rd_tls_conn *t;
+	int fd;
 	memset(p, 0, sizeof(*p));
 	p->answer_pings = 1;
-	assert_int_equal(rd_net_connect("127.0.0.1", port, WAIT_MS, &p->fd), 0);
-	assert_int_equal(rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &p->r), 0);
+	p->fd = -1;
+	assert_int_equal(rd_net_connect("127.0.0.1", port, WAIT_MS, &fd), 0);
+	if (plain)
+		assert_int_equal(rd_tls_conn_plain_new(fd, &t), 0);
+	else
+		assert_int_equal(rd_tls_conn_tls_new(g_cctx, fd, NULL, &t), 0);
+	assert_int_equal(rd_link_new(t, NULL, &p->l), 0);
+	p->fd = rd_link_fd(p->l);
+	return plain ? 0 : rd_link_handshake(p->l, WAIT_MS);
+}
+
+static void peer_connect(struct peer *p, uint16_t port)
+{
+	assert_int_equal(peer_connect_as(p, port, g_plain), 0);
 }
 
 static void peer_close(struct peer *p)
 {
-	if (p->fd >= 0)
-		close(p->fd);
+	rd_link_free(p->l);
+	p->l = NULL;
 	p->fd = -1;
-	rd_frame_reader_free(p->r);
-	p->r = NULL;
 }
 
 static void peer_send_raw(struct peer *p, const void *b, size_t n)
 {
-	assert_int_equal(rd_net_write_all(p->fd, b, n, WAIT_MS), 0);
+	assert_int_equal(rd_link_send_stream(p->l, b, n, -1, 0, 0, WAIT_MS, NULL), 0);
 }
 
 static void peer_send(struct peer *p, const struct rd_msg *m, uint32_t req)
@@ -225,7 +251,7 @@ static int peer_next(struct peer *p, int ms, struct got *g)
 	for (;;) {
 		struct rd_frame f;
 		int64_t left = (int64_t)(end - rd_now_mono_ms());
-		int rc = rd_frame_recv(p->fd, p->r, left > 0 ? (int)left : 0, &f);
+		int rc = rd_link_recv(p->l, left > 0 ? (int)left : 0, &f);
 		if (rc)
 			return rc;
 		if (f.hdr.type == RD_MSG_PING)
@@ -294,7 +320,8 @@ static void expect_closed(struct peer *p)
 	do
 		rc = peer_next(p, WAIT_MS, &g);
 	while (rc == 0);
-	assert_true(rc == RD_ERR_CLOSED || rc == RD_ERR_MALFORMED || rc == RD_ERR_SYSTEM);
+	assert_true(rc == RD_ERR_CLOSED || rc == RD_ERR_MALFORMED || rc == RD_ERR_SYSTEM ||
+		    rc == RD_ERR_CRYPTO);
 }
 
 static void say_hello(struct peer *p)
@@ -567,7 +594,7 @@ static void test_room_isolation_and_private_messages(void **state)
 	{
 		struct rd_frame f;
 		struct rd_msg w;
-		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(rd_link_recv(a.l, WAIT_MS, &f), 0);
 		assert_int_equal(f.hdr.type, RD_MSG_WHO_LIST);
 		assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &w), 0);
 		assert_int_equal(w.u.who_list.count, 2);
@@ -579,7 +606,7 @@ static void test_room_isolation_and_private_messages(void **state)
 		rd_msg_clear(&w);
 		rd_msg_init(&m, RD_MSG_ROOMS);
 		peer_send(&a, &m, 25);
-		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(rd_link_recv(a.l, WAIT_MS, &f), 0);
 		assert_int_equal(f.hdr.type, RD_MSG_ROOM_LIST);
 		assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &w), 0);
 		assert_int_equal(w.u.room_list.count, 2);
@@ -1029,7 +1056,7 @@ static void test_request_id_zero(void **state)
 	peer_send(&a, &m, 0);
 	{
 		struct rd_frame f;
-		assert_int_equal(rd_frame_recv(a.fd, a.r, WAIT_MS, &f), 0);
+		assert_int_equal(rd_link_recv(a.l, WAIT_MS, &f), 0);
 		assert_int_equal(f.hdr.type, RD_MSG_ROOM_LIST);
 		assert_int_equal(f.hdr.req_id, 0);
 	}
@@ -1218,6 +1245,62 @@ static void test_small_frames_only_before_registration(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* ---- the transport (PROTOCOL.md section 2.1) ------------------------------------------ */
+
+/* Section 2.1: a plaintext client reaching a TLS server is answered, in plaintext, with
+ * ERROR 109 TLS_REQUIRED and the connection is closed; others are served meanwhile. */
+static void test_plaintext_client_to_tls_server_gets_109(void **state)
+{
+	struct srv s;
+	struct peer p, a;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	assert_int_equal(peer_connect_as(&p, s.port, 1), 0);
+	rd_msg_init(&m, RD_MSG_HELLO);
+	m.u.hello.version_min = 1;
+	m.u.hello.version_max = 1;
+	peer_send(&p, &m, 1);
+	expect_error(&p, 0, RD_E_TLS_REQUIRED);
+	expect_closed(&p);
+	peer_close(&p);
+	enter(&a, s.port, "alice", NULL);
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 2.1: a TLS client reaching a plaintext server fails its handshake and can tell
+ * that the server spoke plaintext roomdrop (the server's ERROR 101 says so). */
+static void test_tls_client_to_plaintext_server_is_told(void **state)
+{
+	struct srv s;
+	struct peer p;
+	(void)state;
+	g_plain = 1;
+	srv_start(&s, NULL);
+	g_plain = 0;
+	assert_int_equal(peer_connect_as(&p, s.port, 0), RD_ERR_PROTOCOL);
+	assert_int_equal(rd_link_peer_spoke(p.l), RD_TLS_SNIFF_FRAME);
+	assert_non_null(strstr(rd_link_reason(p.l), "plaintext"));
+	peer_close(&p);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* The plaintext subset: the same behaviour with --tls off. */
+static void test_plaintext_registration_order(void **state)
+{
+	g_plain = 1;
+	test_registration_order_and_notices(state);
+	g_plain = 0;
+}
+
+static void test_plaintext_hostile_frames(void **state)
+{
+	g_plain = 1;
+	test_hostile_frames_leave_others_served(state);
+	g_plain = 0;
+}
+
 static int run_ctl(struct srv *s, const char *args)
 {
 	char cmd[PATH_MAX * 4];
@@ -1398,7 +1481,9 @@ static void test_200_clients_chat_exactly_once_in_order(void **state)
 	struct srv s;
 	char cmd[PATH_MAX * 2];
 	(void)state;
+	g_plain = 1; /* loadbot speaks plaintext */
 	srv_start(&s, "--max-clients", "400", NULL);
+	g_plain = 0;
 	/* 200 clients in one room, each sends 30 messages: 200*199*30 deliveries, each
 	 * checked for exactly-once and per-sender order by loadbot (exit 0 only then) */
 	snprintf(cmd, sizeof(cmd),
@@ -1418,6 +1503,8 @@ int main(int argc, char **argv)
 	snprintf(self, sizeof(self), "%s", argv[0]);
 	snprintf(g_bindir, sizeof(g_bindir), "%s", dirname(self));
 	signal(SIGPIPE, SIG_IGN);
+	if (rd_tls_ctx_client_new(NULL, NULL, 0, &g_cctx) != 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_registration_order_and_notices, teardown_servers),
 		cmocka_unit_test_teardown(test_nickname_refusals, teardown_servers),
@@ -1444,6 +1531,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_quiet_session_is_not_announced, teardown_servers),
 		cmocka_unit_test_teardown(test_small_frames_only_before_registration,
 					  teardown_servers),
+		cmocka_unit_test_teardown(test_plaintext_client_to_tls_server_gets_109,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_tls_client_to_plaintext_server_is_told,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_plaintext_registration_order, teardown_servers),
+		cmocka_unit_test_teardown(test_plaintext_hostile_frames, teardown_servers),
 		cmocka_unit_test_teardown(test_kick_and_broadcast_through_ctl, teardown_servers),
 		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others,
 					  teardown_servers),
@@ -1454,5 +1547,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_200_clients_chat_exactly_once_in_order,
 					  teardown_servers),
 	};
-	return cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
+	rd_tls_ctx_free(g_cctx);
+	return failed;
 }
