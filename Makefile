@@ -140,7 +140,13 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL) -lm
 
-tests: $(UNIT_TESTS) $(TEST_HELPERS)
+# LD_PRELOAD shims for fault injection in live tests (tests/preload/*.c -> one .so each)
+PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/tests/%.so,$(wildcard tests/preload/*.c))
+$(BUILD)/tests/%.so: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+tests: $(UNIT_TESTS) $(TEST_HELPERS) $(PRELOADS)
 
 # ---- dependencies -------------------------------------------------------------------------
 deps:
@@ -213,7 +219,7 @@ clean:
 	rm -rf build
 
 FORMAT_SRC := $(wildcard shared/*.[ch] shared/examples/*.c server/*.[ch] client/*.[ch] \
-	tests/unit/*.[ch] tests/helpers/*.[ch] tests/fuzz/*.c bench/*.c)
+	tests/unit/*.[ch] tests/helpers/*.[ch] tests/preload/*.c tests/fuzz/*.c bench/*.c)
 
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -1,8 +1,18 @@
 /* files.c - the file application of roomdrop-server: PUT/GET/LIST/DELETE on room folders.
  *
- * Threads and ownership. Every handler runs on the thread of the client that sent the
- * frame (the core's "rd-c<id>"); that thread alone touches the client's struct fclient
- * (its uploads in progress), including in files_on_disconnect. What uploads of different
+ * Threads and ownership. The client's reader thread (the core's "rd-c<id>") never waits
+ * on the disk: files_on_frame copies each file frame, with the room the client is in at
+ * that moment, onto the client's work queue and returns. One worker thread per client
+ * ("rd-files-w", started with its first file frame) runs the handlers in the order the
+ * frames came, so heartbeats measure the peer, not the disk: a slow fsync, a staging key
+ * held by another connection (up to BUSY_WAIT_MS) or a download that must end before the
+ * next one starts all wait on the worker while the reader goes on answering PING. The
+ * queue is bounded (WORK_MAX_BYTES): past it the reader waits for room, which is how a
+ * disk slower than the network slows an upload down (TCP pushes back on the sender).
+ * XFER_CANCEL of a download is also acted on at once by the reader (the download thread
+ * checks it), so it never waits behind a queued GET. The worker alone touches the
+ * client's struct fclient (its uploads in progress); files_on_disconnect stops and joins
+ * it before the client is freed. What uploads of different
  * clients share lives in struct files under files.lock (a leaf lock: nothing else is
  * locked while it is held, and no I/O is done under it):
  *   - the staging keys in use, so two uploads never write the same staging file and the
@@ -76,6 +86,7 @@
 #define RENAME_TRIES 10000u
 #define SAMPLE_SIZE (16u * 1024u)
 #define LIST_PAYLOAD_BUDGET (RD_MAX_PAYLOAD_DEFAULT - 4096u)
+#define WORK_MAX_BYTES (4u << 20) /* frames queued for a client's worker before the reader waits */
 
 struct active {
 	struct active *next;
@@ -128,7 +139,31 @@ struct put_xfer {
 
 struct get_xfer;
 
+/* One file frame waiting for the client's worker: a copy of the frame and the room the
+ * client was in when it arrived. */
+struct job {
+	struct job *next;
+	struct rd_frame f;
+	char room[RD_ROOM_BUF];
+	uint8_t payload[];
+};
+
+/* The client's worker and its queue (mu guards the queue fields). */
+struct worker {
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* work arrived / room in the queue / stop */
+	struct job *head, *tail;
+	size_t bytes;
+	int stop;
+	struct files *f;
+	struct rd_client *c;
+	atomic_uint cancel_get; /* xfer id of a download to stop now (0 = none) */
+};
+
 struct fclient {
+	struct worker w;
 	struct put_xfer *puts;
 	unsigned nputs;
 	struct get_xfer *get; /* the download in progress (or finished, not yet joined) */
@@ -441,14 +476,26 @@ static uint32_t new_xfer_id(struct files *f)
 	return id;
 }
 
+/* The room the client was in when the frame arrived (its job's), not the room it may have
+ * moved to since. */
+static void frame_room(const struct rd_frame *fr, char *out)
+{
+	const struct job *j = (const struct job *)((const char *)fr - offsetof(struct job, f));
+	memcpy(out, j->room, RD_ROOM_BUF);
+}
+
 static struct fclient *fclient_of(struct rd_client *c)
 {
 	struct fclient *fc = rd_client_app_data(c);
 
 	if (fc == NULL) {
 		fc = calloc(1, sizeof(*fc));
-		if (fc != NULL)
+		if (fc != NULL) {
+			pthread_mutex_init(&fc->w.mu, NULL);
+			rd_cond_init_mono(&fc->w.cv);
+			atomic_init(&fc->w.cancel_get, 0u);
 			rd_client_set_app_data(c, fc);
+		}
 	}
 	return fc;
 }
@@ -869,7 +916,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_PUT, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	rd_client_room(c, room);
+	frame_room(fr, room);
 	rd_client_nick(c, nick);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
@@ -1325,6 +1372,7 @@ static int chunk_prefix(uint32_t id, uint64_t off, size_t n, struct rd_buf *out,
 struct get_xfer {
 	pthread_t thread;
 	atomic_int cancel;
+	atomic_uint *cancel_id; /* the reader's XFER_CANCEL, acted on at once */
 	struct files *f;
 	struct rd_client *c;
 	int fd;
@@ -1349,7 +1397,7 @@ static int send_chunks(struct get_xfer *g)
 	rd_buf_init(&frame, 0);
 	rd_buf_init(&payload, 0);
 	while (off < g->size) {
-		if (atomic_load(&g->cancel)) {
+		if (atomic_load(&g->cancel) || atomic_load(g->cancel_id) == g->id) {
 			rc = RD_ERR_STATE;
 			break;
 		}
@@ -1451,7 +1499,7 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_GET, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	rd_client_room(c, room);
+	frame_room(fr, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	fc = fclient_of(c);
@@ -1496,6 +1544,7 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	g->f = f;
+	g->cancel_id = &fc->w.cancel_get;
 	g->c = c;
 	g->id = new_xfer_id(f);
 	g->req = fr->hdr.req_id;
@@ -1618,7 +1667,7 @@ static uint16_t handle_list(struct files *f, struct rd_client *c, const struct r
 	/* an empty payload (an earlier draft's LIST) is the first page */
 	if (fr->len > 0 && rd_msg_decode(RD_MSG_LIST, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	rd_client_room(c, room);
+	frame_room(fr, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
@@ -1690,7 +1739,7 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 		return refuse_name(c, fr);
 	if (rd_msg_decode(RD_MSG_DELETE, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	rd_client_room(c, room);
+	frame_room(fr, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	shown(m.u.name.name, esc, sizeof(esc));
@@ -1743,14 +1792,8 @@ static uint16_t handle_cancel(struct files *f, struct rd_client *c, const struct
 
 /* ---- hooks ----------------------------------------------------------------------------- */
 
-uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr,
-			void *user)
+static uint16_t dispatch_job(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	struct files *f = user;
-
-	(void)s;
-	if (f == NULL || c == NULL || fr == NULL)
-		return RD_E_INTERNAL;
 	switch (fr->hdr.type) {
 	case RD_MSG_PUT:
 		return handle_put(f, c, fr);
@@ -1771,6 +1814,106 @@ uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct r
 	}
 }
 
+/* The client's worker: runs its file frames in order, answers a failed one with ERROR. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct job *j;
+
+	pthread_setname_np(pthread_self(), "rd-files-w");
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		while (w->head == NULL && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		j = w->head;
+		w->head = j->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		w->bytes -= j->f.len;
+		pthread_cond_broadcast(&w->cv); /* room in the queue */
+		pthread_mutex_unlock(&w->mu);
+		uint16_t code = dispatch_job(w->f, w->c, &j->f);
+		if (code)
+			rd_client_send_error(w->c, j->f.hdr.req_id, j->f.hdr.type, code, NULL);
+		free(j);
+	}
+}
+
+uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr,
+			void *user)
+{
+	struct files *f = user;
+	struct fclient *fc;
+	struct worker *w;
+	struct job *j;
+	struct rd_msg m;
+
+	(void)s;
+	if (f == NULL || c == NULL || fr == NULL)
+		return RD_E_INTERNAL;
+	if ((fc = fclient_of(c)) == NULL)
+		return RD_E_INTERNAL;
+	w = &fc->w;
+	/* a download is stopped at once, not after what is queued before the cancel */
+	if (fr->hdr.type == RD_MSG_XFER_CANCEL &&
+	    rd_msg_decode(RD_MSG_XFER_CANCEL, fr->payload, fr->len, &m) == 0 &&
+	    m.u.xfer_cancel.xfer_id != 0)
+		atomic_store(&w->cancel_get, m.u.xfer_cancel.xfer_id);
+	if ((j = malloc(sizeof(*j) + (fr->len ? fr->len : 1))) == NULL)
+		return RD_E_INTERNAL;
+	j->next = NULL;
+	j->f.hdr = fr->hdr;
+	j->f.len = fr->len;
+	if (fr->len)
+		memcpy(j->payload, fr->payload, fr->len);
+	j->f.payload = j->payload;
+	rd_client_room(c, j->room);
+	if (!w->started) {
+		w->f = f;
+		w->c = c;
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			free(j);
+			return RD_E_INTERNAL;
+		}
+		w->started = 1;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->bytes > 0 && w->bytes + fr->len > WORK_MAX_BYTES && !w->stop)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->bytes += fr->len;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* Stop the client's worker: it ends the job it is running, drops the rest, and is joined. */
+static void worker_stop(struct worker *w)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	while ((j = w->head) != NULL) {
+		w->head = j->next;
+		free(j);
+	}
+	w->tail = NULL;
+	w->bytes = 0;
+}
+
 void files_on_disconnect(struct rd_server *s, struct rd_client *c, const char *reason, void *user)
 {
 	struct files *f = user;
@@ -1783,10 +1926,13 @@ void files_on_disconnect(struct rd_server *s, struct rd_client *c, const char *r
 	fc = rd_client_app_data(c);
 	if (fc == NULL)
 		return;
+	worker_stop(&fc->w);
 	get_join(fc, 1);
 	/* uploads in progress keep their staging data for a resume */
 	while (fc->puts != NULL)
 		put_free(f, NULL, fc, fc->puts, 0);
 	rd_client_set_app_data(c, NULL);
+	pthread_mutex_destroy(&fc->w.mu);
+	pthread_cond_destroy(&fc->w.cv);
 	free(fc);
 }
