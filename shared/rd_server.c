@@ -366,9 +366,9 @@ int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *
 		i->bytes_in = rd_link_bytes_in(c->link);
 		i->bytes_out = rd_link_bytes_out(c->link);
 		i->queued = rd_link_queued(c->link);
+		pthread_mutex_lock(&c->mtx);
 		if (c->has_fp)
 			rd_tls_fp_format(c->fp, i->fingerprint);
-		pthread_mutex_lock(&c->mtx);
 		i->last_msg_ms = c->last_msg_ms;
 		srv_copy_str(i->activity, sizeof(i->activity), c->activity);
 		pthread_mutex_unlock(&c->mtx);

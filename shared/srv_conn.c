@@ -64,7 +64,12 @@ static int handshake(struct rd_client *c)
 	struct rd_server *s = c->srv;
 	int rc = rd_link_handshake(c->link, (int)s->cfg.register_timeout_ms);
 	if (rc == 0) {
-		c->has_fp = rd_link_peer_fp(c->link, c->fp) == 0;
+		uint8_t fp[RD_TLS_FP_LEN];
+		int has = rd_link_peer_fp(c->link, fp) == 0;
+		pthread_mutex_lock(&c->mtx); /* (read by rd_server_clients) */
+		c->has_fp = has;
+		memcpy(c->fp, fp, sizeof(fp));
+		pthread_mutex_unlock(&c->mtx);
 		return 0;
 	}
 	if (rc == RD_ERR_PROTOCOL && rd_link_peer_spoke(c->link) == RD_TLS_SNIFF_FRAME) {

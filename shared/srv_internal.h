@@ -122,7 +122,7 @@ struct rd_client {
 	char reason[RD_REASON_MAX + 1];
 
 	int ep_added; /* flusher-owned: fd registered in the flusher's epoll */
-	int has_fp;   /* TLS: the client showed a certificate, fp is its fingerprint */
+	int has_fp;   /* c->mtx: TLS: the client showed a certificate, fp is its fingerprint */
 	uint8_t fp[RD_TLS_FP_LEN];
 	void *app_data;
 };
