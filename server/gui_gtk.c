@@ -144,11 +144,13 @@ enum col {
 	COL_SINCE,
 	COL_LAST,
 	COL_ACTIVITY,
+	COL_KEY,
 	NCOLS
 };
 
 static const char *const col_titles[NCOLS] = {
 	"IP address", "Port", "Nickname", "Room", "Connected since", "Last message", "Activity",
+	"Client key",
 };
 
 enum scope_item {
@@ -277,6 +279,12 @@ static void cell_text(const struct rd_client_info *ci, enum col c, char *out, si
 			esc(ci->activity, out, cap);
 		else
 			snprintf(out, cap, "idle");
+		break;
+	case COL_KEY: /* the first two groups of its TLS key's fingerprint (ctl list: all) */
+		if (ci->fingerprint[0])
+			snprintf(out, cap, "%.9s\u2026", ci->fingerprint);
+		else
+			snprintf(out, cap, "\u2014");
 		break;
 	default:
 		out[0] = '\0';
@@ -484,6 +492,9 @@ static int row_compare(gconstpointer pa, gconstpointer pb, gpointer col)
 		break;
 	case COL_ACTIVITY:
 		r = cmp_str(a->activity, b->activity);
+		break;
+	case COL_KEY:
+		r = cmp_str(a->fingerprint, b->fingerprint);
 		break;
 	default:
 		break;
@@ -1223,7 +1234,7 @@ static GtkWidget *build_table(void)
 	GtkSorter *sorter;
 	GtkSortListModel *sorted;
 	GtkEventController *keys;
-	static const int widths[NCOLS] = { 120, 70, 140, 110, 165, 165, -1 };
+	static const int widths[NCOLS] = { 120, 70, 140, 110, 165, 165, -1, 110 };
 
 	ui.view = GTK_COLUMN_VIEW(view);
 	for (int c = 0; c < NCOLS; c++) {
