@@ -1431,6 +1431,16 @@ static void test_ctl_info_shows_the_server_fingerprint(void **state)
 	peer_close(&a);
 	peer_close(&b);
 	assert_int_equal(srv_stop(&s), 0);
+
+	/* plaintext (--tls off): no key to show */
+	g_plain = 1;
+	srv_start(&s, NULL);
+	g_plain = 0;
+	snprintf(args, sizeof(args), "ctl --socket '%s' info", s.ctl);
+	assert_int_equal(run_capture(args, 1, info, sizeof(info)), 0);
+	if (!strstr(info, "\ntls: off") || !strstr(info, "\nfingerprint: -\n"))
+		fail_msg("a plaintext server's ctl info:\n%s", info);
+	assert_int_equal(srv_stop(&s), 0);
 }
 
 static void test_stalled_reader_does_not_delay_others(void **state)
