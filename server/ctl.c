@@ -3,6 +3,7 @@
  * Thread "rd-ctl" (owned by struct ctl_server, joined by ctl_server_stop) accepts one local
  * connection at a time and answers its frames; it only calls the non-blocking rd_server_*
  * administration functions, so a slow ctl client can delay nobody but other ctl clients.
+ * struct ctl_server is written before the thread starts and only read after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,9 @@
 #include "rd_msg.h"
 #include "rd_names.h"
 #include "rd_net.h"
+#include "rd_tls.h"
+
+_Static_assert(RD_FP_TEXT_BUF == RD_TLS_FP_TEXT_LEN, "a fingerprint's text fits the codec");
 
 #define CTL_TIMEOUT_MS 5000
 
@@ -41,6 +45,8 @@ struct ctl_server {
 	int stop_pipe[2];
 	pthread_t th;
 	char path[108];
+	char listen[RD_LISTEN_BUF];
+	uint64_t started_mono_ms;
 };
 
 void ctl_default_path(uint16_t port, char *out, size_t cap)
@@ -139,6 +145,7 @@ static void serve_list(struct ctl_server *cs, int fd, uint32_t req)
 		items[i].bytes_in = v[i].bytes_in;
 		items[i].bytes_out = v[i].bytes_out;
 		memcpy(items[i].activity, v[i].activity, sizeof(items[i].activity));
+		memcpy(items[i].fingerprint, v[i].fingerprint, sizeof(items[i].fingerprint));
 	}
 	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
 	m.u.ctl_clients.count = (uint32_t)n;
@@ -149,6 +156,29 @@ out:
 	free(v);
 }
 
+static void serve_info(struct ctl_server *cs, int fd, uint32_t req)
+{
+	struct rd_msg_ctl_server_info *i;
+	struct rd_server_stats st;
+	uint8_t fp[RD_TLS_FP_LEN];
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_CTL_SERVER_INFO);
+	i = &m.u.ctl_server_info;
+	snprintf(i->software, sizeof(i->software), "%s", CTL_SOFTWARE);
+	memcpy(i->listen, cs->listen, sizeof(i->listen));
+	if (rd_server_fingerprint(cs->srv, fp) == 0) {
+		i->tls = 1;
+		rd_tls_fp_format(fp, i->fingerprint);
+	}
+	rd_server_stats(cs->srv, &st);
+	i->clients = st.clients;
+	i->registered = st.registered;
+	i->rooms = st.rooms;
+	i->uptime_ms = rd_now_mono_ms() - cs->started_mono_ms;
+	reply_msg(fd, &m, req);
+}
+
 static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 {
 	struct rd_msg m;
@@ -156,10 +186,10 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 	uint32_t req = f->hdr.req_id;
 	int rc;
 
-	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_KICK &&
-	    f->hdr.type != RD_MSG_CTL_BROADCAST) {
+	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_INFO &&
+	    f->hdr.type != RD_MSG_CTL_KICK && f->hdr.type != RD_MSG_CTL_BROADCAST) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
-			    "the control socket takes CTL_LIST, CTL_KICK, CTL_BROADCAST");
+			    "the control socket takes CTL_LIST, CTL_INFO, CTL_KICK, CTL_BROADCAST");
 		return;
 	}
 	if ((rc = rd_msg_decode(f->hdr.type, f->payload, f->len, &m)) != 0) {
@@ -171,6 +201,9 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 	switch (f->hdr.type) {
 	case RD_MSG_CTL_LIST:
 		serve_list(cs, fd, req);
+		break;
+	case RD_MSG_CTL_INFO:
+		serve_info(cs, fd, req);
 		break;
 	case RD_MSG_CTL_KICK: {
 		char reason[RD_REASON_MAX + 1];
@@ -253,7 +286,8 @@ static void *ctl_main_thread(void *arg)
 	return NULL;
 }
 
-int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **out)
+int ctl_server_start(struct rd_server *s, const char *path, const char *listen_text,
+		     uint64_t started_mono_ms, struct ctl_server **out)
 {
 	struct ctl_server *cs;
 	struct sockaddr_un sa;
@@ -272,6 +306,8 @@ int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **
 		return RD_ERR_NOMEM;
 	cs->srv = s;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
+	snprintf(cs->listen, sizeof(cs->listen), "%s", listen_text);
+	cs->started_mono_ms = started_mono_ms;
 	cs->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (cs->fd < 0 || pipe2(cs->stop_pipe, O_CLOEXEC) < 0)
 		goto fail;
@@ -323,8 +359,13 @@ static void ctl_usage(FILE *to)
 		"only the server's user may use it).\n"
 		"\n"
 		"Commands:\n"
-		"  list                              one line per connection: address, port,\n"
-		"                                    nickname, room, connected since, last message\n"
+		"  list                              each connection: address, port, nickname,\n"
+		"                                    room, connected since, last message, activity,\n"
+		"                                    and under it the fingerprint of its client's\n"
+		"                                    key (KEY; - for none: plaintext or no certificate)\n"
+		"  info                              the server: software, listen address, TLS,\n"
+		"                                    its key's fingerprint, connections, registered\n"
+		"                                    clients, rooms, uptime\n"
 		"  kick NICK [--reason TEXT]         disconnect NICK; everyone hears it was kicked\n"
 		"  broadcast [--room ROOM | --to NICK] TEXT\n"
 		"                                    message from the server to everyone, a room\n"
@@ -352,6 +393,51 @@ static void fmt_time(uint64_t ms, char *out, size_t cap)
 	}
 	localtime_r(&t, &tm);
 	strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* `ctl list`: a table of one line per connection, and under each the fingerprint of its
+ * client's key in a KEY column that starts under NICK. A full fingerprint is 64 characters:
+ * as a last column it would push every line past 180 columns and wrap in a terminal; on its
+ * own line it stays whole (an administrator compares it with what the client shows) and the
+ * table stays readable at 100 columns. */
+static void print_clients(const struct rd_msg_ctl_clients *l)
+{
+	printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK", "ROOM",
+	       "CONNECTED", "LAST MESSAGE", "ACTIVITY");
+	printf("%23s%s\n", "", "KEY");
+	for (uint32_t i = 0; i < l->count; i++) {
+		const struct rd_ctl_client *e = &l->items[i];
+		char since[32], last[32], nick[80], act[200], key[80];
+		fmt_time(e->connected_ms, since, sizeof(since));
+		fmt_time(e->last_msg_ms, last, sizeof(last));
+		rd_escape_display(e->nick, strlen(e->nick), nick, sizeof(nick));
+		rd_escape_display(e->activity, strlen(e->activity), act, sizeof(act));
+		rd_escape_display(e->fingerprint, strlen(e->fingerprint), key, sizeof(key));
+		printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %s\n", e->ip, e->port,
+		       nick[0] ? nick : "(unregistered)", e->room[0] ? e->room : "-", since, last,
+		       act[0] ? act : "-");
+		printf("%23s%s\n", "", key[0] ? key : "-");
+	}
+}
+
+/* `ctl info`: one "name: value" line each, for people and for grep. */
+static void print_info(const struct rd_msg_ctl_server_info *i)
+{
+	char sw[200], where[800], fp[80];
+	uint64_t s = i->uptime_ms / 1000;
+	rd_escape_display(i->software, strlen(i->software), sw, sizeof(sw));
+	rd_escape_display(i->listen, strlen(i->listen), where, sizeof(where));
+	rd_escape_display(i->fingerprint, strlen(i->fingerprint), fp, sizeof(fp));
+	printf("software: %s\n", sw);
+	printf("listen: %s\n", where);
+	printf("tls: %s\n", i->tls ? "on" : "off (plaintext)");
+	printf("fingerprint: %s\n", fp[0] ? fp : "-");
+	printf("clients: %u\n", i->clients);
+	printf("registered: %u\n", i->registered);
+	printf("rooms: %u\n", i->rooms);
+	printf("uptime: %llud %02llu:%02llu:%02llu\n", (unsigned long long)(s / 86400),
+	       (unsigned long long)(s / 3600 % 24), (unsigned long long)(s / 60 % 60),
+	       (unsigned long long)(s % 60));
 }
 
 static int ctl_request(int fd, const struct rd_msg *m, struct rd_frame_reader *r,
@@ -458,6 +544,8 @@ int ctl_main(int argc, char **argv)
 
 	if (!strcmp(words[0], "list") && nw == 1) {
 		rd_msg_init(&m, RD_MSG_CTL_LIST);
+	} else if (!strcmp(words[0], "info") && nw == 1) {
+		rd_msg_init(&m, RD_MSG_CTL_INFO);
 	} else if (!strcmp(words[0], "kick") && nw == 2) {
 		if (rd_nick_check(words[1], strlen(words[1])) != 0) {
 			fprintf(stderr, "roomdrop-server ctl: '%s' is not a valid nickname\n",
@@ -521,19 +609,10 @@ int ctl_main(int argc, char **argv)
 		goto out;
 	}
 	if (reply.type == RD_MSG_CTL_CLIENTS) {
-		printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK",
-		       "ROOM", "CONNECTED", "LAST MESSAGE", "ACTIVITY");
-		for (uint32_t i = 0; i < reply.u.ctl_clients.count; i++) {
-			const struct rd_ctl_client *e = &reply.u.ctl_clients.items[i];
-			char since[32], last[32], nick[80], act[200];
-			fmt_time(e->connected_ms, since, sizeof(since));
-			fmt_time(e->last_msg_ms, last, sizeof(last));
-			rd_escape_display(e->nick, strlen(e->nick), nick, sizeof(nick));
-			rd_escape_display(e->activity, strlen(e->activity), act, sizeof(act));
-			printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %s\n", e->ip, e->port,
-			       nick[0] ? nick : "(unregistered)", e->room[0] ? e->room : "-", since,
-			       last, act[0] ? act : "-");
-		}
+		print_clients(&reply.u.ctl_clients);
+		code = CTL_OK;
+	} else if (reply.type == RD_MSG_CTL_SERVER_INFO) {
+		print_info(&reply.u.ctl_server_info);
 		code = CTL_OK;
 	} else if (reply.type == RD_MSG_OK) {
 		code = CTL_OK;

@@ -1,6 +1,6 @@
 /* ctl.h - local administration over a Unix socket: the server side (a thread that answers
- * CTL_LIST / CTL_KICK / CTL_BROADCAST with the same rd_server_* calls the window uses) and
- * the `roomdrop-server ctl ...` command.
+ * CTL_LIST / CTL_INFO / CTL_KICK / CTL_BROADCAST with the same rd_server_* calls the window
+ * uses) and the `roomdrop-server ctl ...` command.
  *
  * The socket is created with mode 0600 and every connection's peer credentials are checked
  * (SO_PEERCRED): only the server's own user (or root) is served.
@@ -13,6 +13,9 @@
 
 #include "rd_server.h"
 
+/* The server's name and version, as HELLO_OK and CTL_SERVER_INFO give it. */
+#define CTL_SOFTWARE "roomdrop-server/" RD_VERSION
+
 struct ctl_server;
 
 /* Default socket path for a server listening on port: $XDG_RUNTIME_DIR/roomdrop-PORT.sock
@@ -20,8 +23,11 @@ struct ctl_server;
 void ctl_default_path(uint16_t port, char *out, size_t cap);
 
 /* Bind the socket (replacing a stale one; RD_ERR_ADDR_IN_USE if a live server answers on
- * it) and start the "rd-ctl" thread. */
-int ctl_server_start(struct rd_server *s, const char *path, struct ctl_server **out);
+ * it) and start the "rd-ctl" thread. listen_text is the listening address as text
+ * ("127.0.0.1:7878", "[::1]:7878"; copied) and started_mono_ms the rd_now_mono_ms() at which
+ * the server started listening: CTL_SERVER_INFO reports them. */
+int ctl_server_start(struct rd_server *s, const char *path, const char *listen_text,
+		     uint64_t started_mono_ms, struct ctl_server **out);
 /* Stop the thread, remove the socket file. */
 void ctl_server_stop(struct ctl_server *c);
 

@@ -691,7 +691,7 @@ int main(int argc, char **argv)
 	o.cfg.port = o.port;
 	o.cfg.rooms = (const char *const *)o.rooms;
 	o.cfg.nrooms = o.nrooms;
-	o.cfg.software = "roomdrop-server/" RD_VERSION;
+	o.cfg.software = CTL_SOFTWARE;
 	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_QUIET;
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.user = files;
@@ -740,6 +740,7 @@ int main(int argc, char **argv)
 		code = SRV_ELISTEN;
 		goto out;
 	}
+	uint64_t started = rd_now_mono_ms();
 	uint16_t port = rd_server_port(srv);
 	snprintf(listen_text, sizeof(listen_text), strchr(o.host, ':') ? "[%s]:%u" : "%s:%u",
 		 o.host, port);
@@ -747,7 +748,7 @@ int main(int argc, char **argv)
 		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
-	if ((rc = ctl_server_start(srv, ctl_path, &ctl)) != 0) {
+	if ((rc = ctl_server_start(srv, ctl_path, listen_text, started, &ctl)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
 			ctl_path,
 			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :

@@ -230,13 +230,14 @@ static const struct field f_link_event[] = {
 	INT(rd_msg_link_event, inner_type), BYTES(rd_msg_link_event, inner, LINK_INNER_MAX), END
 };
 
-/* Control-socket listing: unregistered connections have nick "" and room "". */
+/* Control-socket listing: unregistered connections have nick "" and room ""; plaintext
+ * connections and TLS clients without a certificate have fingerprint "". */
 static const struct field f_ctl_client[] = {
 	INT(rd_ctl_client, id), CHARS(rd_ctl_client, ip, N_ANY), INT(rd_ctl_client, port),
 	CHARS(rd_ctl_client, nick, N_NICK | N_EMPTY_OK), CHARS(rd_ctl_client, room, N_ROOM | N_EMPTY_OK),
 	INT(rd_ctl_client, connected_ms), INT(rd_ctl_client, last_msg_ms),
 	INT(rd_ctl_client, bytes_in), INT(rd_ctl_client, bytes_out),
-	CHARS(rd_ctl_client, activity, N_ANY), END
+	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY), END
 };
 static const struct list_desc l_ctl_client = { sizeof(struct rd_ctl_client), f_ctl_client };
 static const struct field f_ctl_clients[] = {
@@ -249,6 +250,13 @@ static const struct field f_ctl_broadcast[] = {
 	ENUM(rd_msg_ctl_broadcast, scope, RD_SCOPE_ALL, RD_SCOPE_USER),
 	CHARS(rd_msg_ctl_broadcast, target, N_TARGET), STR(rd_msg_ctl_broadcast, text, RD_TEXT_MAX),
 	END
+};
+static const struct field f_ctl_server_info[] = {
+	CHARS(rd_msg_ctl_server_info, software, N_ANY),
+	CHARS(rd_msg_ctl_server_info, listen, N_NONEMPTY),
+	ENUM(rd_msg_ctl_server_info, tls, 0, 1), CHARS(rd_msg_ctl_server_info, fingerprint, N_ANY),
+	INT(rd_msg_ctl_server_info, clients), INT(rd_msg_ctl_server_info, registered),
+	INT(rd_msg_ctl_server_info, rooms), INT(rd_msg_ctl_server_info, uptime_ms), END
 };
 
 static const struct field f_put[] = {
@@ -345,6 +353,8 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_CTL_CLIENTS, f_ctl_clients },
 	{ RD_MSG_CTL_KICK, f_ctl_kick },
 	{ RD_MSG_CTL_BROADCAST, f_ctl_broadcast },
+	{ RD_MSG_CTL_INFO, f_empty },
+	{ RD_MSG_CTL_SERVER_INFO, f_ctl_server_info },
 	{ RD_MSG_PUT, f_put },
 	{ RD_MSG_PUT_READY, f_put_ready },
 	{ RD_MSG_PUT_CHUNK, f_chunk },

@@ -39,6 +39,8 @@ struct rd_str rd_str_c(const char *s);
 #define RD_NICK_BUF (RD_NICK_MAX + 1)
 #define RD_ROOM_BUF (RD_ROOM_MAX + 1)
 #define RD_NAME_BUF (RD_FILENAME_MAX + 1)
+#define RD_FP_TEXT_BUF 65 /* a key fingerprint's text form (64) and its NUL: rd_tls.h */
+#define RD_LISTEN_BUF (RD_HOST_MAX + 9) /* "[" host "]:" port (5 digits), NUL */
 
 struct rd_msg_hello {
 	uint16_t version_min, version_max;
@@ -227,6 +229,7 @@ struct rd_ctl_client {
 	char room[RD_ROOM_BUF];
 	uint64_t connected_ms, last_msg_ms, bytes_in, bytes_out;
 	char activity[96];
+	char fingerprint[RD_FP_TEXT_BUF]; /* its TLS key's (rd_tls_fp_format), "" if none */
 };
 struct rd_msg_ctl_clients {
 	uint32_t count;
@@ -240,6 +243,14 @@ struct rd_msg_ctl_broadcast {
 	uint8_t scope;
 	char target[RD_NICK_BUF];
 	struct rd_str text;
+};
+struct rd_msg_ctl_server_info {
+	char software[RD_SOFTWARE_MAX + 1];
+	char listen[RD_LISTEN_BUF];       /* "127.0.0.1:7878", "[::1]:7878" */
+	uint8_t tls;                      /* 0 plaintext, 1 TLS */
+	char fingerprint[RD_FP_TEXT_BUF]; /* the server's key, "" when plaintext */
+	uint32_t clients, registered, rooms;
+	uint64_t uptime_ms;
 };
 
 /* file application */
@@ -352,6 +363,7 @@ struct rd_msg {
 		struct rd_msg_ctl_clients ctl_clients; /* CTL_LIST has no fields */
 		struct rd_msg_ctl_kick ctl_kick;
 		struct rd_msg_ctl_broadcast ctl_broadcast;
+		struct rd_msg_ctl_server_info ctl_server_info; /* CTL_INFO has no fields */
 		struct rd_msg_put put;
 		struct rd_msg_put_ready put_ready;
 		struct rd_msg_chunk chunk;  /* PUT_CHUNK, GET_CHUNK */

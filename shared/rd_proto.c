@@ -27,7 +27,7 @@ static const struct code_text type_names[] = {
 	NAME(PUT),          NAME(PUT_READY),    NAME(PUT_CHUNK),     NAME(PUT_END),
 	NAME(PUT_DONE),     NAME(GET),          NAME(GET_BEGIN),     NAME(GET_CHUNK),
 	NAME(GET_END),      NAME(LIST),         NAME(FILE_LIST),     NAME(DELETE),
-	NAME(FILE_NOTICE),  NAME(XFER_CANCEL),
+	NAME(FILE_NOTICE),  NAME(XFER_CANCEL),  NAME(CTL_INFO),      NAME(CTL_SERVER_INFO),
 };
 #undef NAME
 

@@ -114,10 +114,12 @@ enum rd_msg_type {
 	RD_MSG_LINK_HELLO = 0x0050,
 	RD_MSG_LINK_EVENT = 0x0051,
 	/* local administration (Unix control socket only; never accepted over TCP) */
-	RD_MSG_CTL_LIST = 0x0060,      /* ctl->S */
-	RD_MSG_CTL_CLIENTS = 0x0061,   /* S->ctl */
-	RD_MSG_CTL_KICK = 0x0062,      /* ctl->S, reply OK / ERROR */
-	RD_MSG_CTL_BROADCAST = 0x0063, /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_LIST = 0x0060,        /* ctl->S */
+	RD_MSG_CTL_CLIENTS = 0x0061,     /* S->ctl */
+	RD_MSG_CTL_KICK = 0x0062,        /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_BROADCAST = 0x0063,   /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_INFO = 0x0064,        /* ctl->S */
+	RD_MSG_CTL_SERVER_INFO = 0x0065, /* S->ctl */
 
 	/* file application */
 	RD_MSG_PUT = 0x1001,         /* C->S */

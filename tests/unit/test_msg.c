@@ -24,7 +24,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 58 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 60 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -37,9 +37,11 @@ static struct rd_file_entry files_s[2] = {
 	{ "report.pdf", 1000, 111, { 0 }, "alice" },
 	{ "caf\xc3\xa9 menu.txt", 0, 222, { 0 }, "" }, /* uploader unknown */
 };
+/* a key fingerprint in its text form: the 32 bytes 00 01 ... 1f (rd_tls.h) */
+#define FP_TEXT "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ"
 static struct rd_ctl_client clients_s[2] = {
-	{ 7, "127.0.0.1", 40000, "alice", "general", 1, 2, 3, 4, "uploading a.pdf 45%" },
-	{ 8, "::1", 40001, "", "", 5, 6, 7, 8, "" }, /* not registered yet */
+	{ 7, "127.0.0.1", 40000, "alice", "general", 1, 2, 3, 4, "uploading a.pdf 45%", FP_TEXT },
+	{ 8, "::1", 40001, "", "", 5, 6, 7, 8, "", "" }, /* not registered yet, no key */
 };
 
 static struct rd_bytes bytes_of(const void *p, size_t n)
@@ -188,6 +190,11 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.ctl_broadcast =
 			(struct rd_msg_ctl_broadcast){ RD_SCOPE_USER, "bob", rd_str_c("hey") };
 		break;
+	case RD_MSG_CTL_SERVER_INFO:
+		m->u.ctl_server_info = (struct rd_msg_ctl_server_info){
+			"roomdrop-server/9.9", "[::1]:7878", 1, FP_TEXT, 21, 19, 4, 1ull << 36
+		};
+		break;
 	case RD_MSG_PUT:
 		strcpy(m->u.put.name, "report.pdf");
 		m->u.put.size = 123456789;
@@ -236,6 +243,7 @@ static int sample(uint16_t type, struct rd_msg *m)
 	case RD_MSG_ROOMS:
 	case RD_MSG_LEAVE:
 	case RD_MSG_CTL_LIST:
+	case RD_MSG_CTL_INFO:
 		break;
 	default:
 		return -1;
@@ -456,7 +464,8 @@ static void test_every_type_round_trips(void **state)
 
 static void test_empty_types_have_empty_payload(void **state)
 {
-	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_CTL_LIST };
+	static const uint16_t empty[] = { RD_MSG_ROOMS, RD_MSG_LEAVE, RD_MSG_CTL_LIST,
+					  RD_MSG_CTL_INFO };
 	struct rd_buf b;
 	struct rd_msg d;
 
@@ -746,6 +755,17 @@ static void test_encoder_refuses_oversized_fields(void **state)
 	assert_refused(&m);
 	clients_s[1].activity[0] = '\0';
 	assert_encodes(&m);
+	memset(clients_s[1].fingerprint, 'K', sizeof(clients_s[1].fingerprint));
+	assert_refused(&m);
+	clients_s[1].fingerprint[0] = '\0';
+	assert_encodes(&m);
+	sample(RD_MSG_CTL_SERVER_INFO, &m);
+	memset(m.u.ctl_server_info.fingerprint, 'K', sizeof(m.u.ctl_server_info.fingerprint));
+	assert_refused(&m);
+	m.u.ctl_server_info.fingerprint[0] = '\0'; /* plaintext */
+	assert_encodes(&m);
+	m.u.ctl_server_info.listen[0] = '\0';
+	assert_refused(&m);
 
 	/* reasons and texts */
 	sample(RD_MSG_BYE, &m);
@@ -905,6 +925,7 @@ static void test_encoder_refuses_bad_enums(void **state)
 	REFUSE_VALUE(RD_MSG_PRESENCE, presence.event, RD_PRESENCE_NICK + 1);
 	REFUSE_VALUE(RD_MSG_BROADCAST, broadcast.scope, 3);
 	REFUSE_VALUE(RD_MSG_CTL_BROADCAST, ctl_broadcast.scope, 3);
+	REFUSE_VALUE(RD_MSG_CTL_SERVER_INFO, ctl_server_info.tls, 2);
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, 0);
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, RD_OFFER_FAILED + 1);
 	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.accept, 2);
@@ -1012,7 +1033,7 @@ static void build_list(struct rd_buf *b, uint16_t type, uint32_t count, uint32_t
 			assert_int_equal(rd_buf_put(b, sha, sizeof(sha)), 0);
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			break;
-		default: /* CTL_CLIENTS: u32, str, u16, str, str, 4 x u64, str: 46 */
+		default: /* CTL_CLIENTS: u32, str, u16, str, str, 4 x u64, str, str: 48 */
 			assert_int_equal(rd_buf_put_u32(b, i), 0);
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			assert_int_equal(rd_buf_put_u16(b, 0), 0);
@@ -1020,6 +1041,7 @@ static void build_list(struct rd_buf *b, uint16_t type, uint32_t count, uint32_t
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			for (int k = 0; k < 4; k++)
 				assert_int_equal(rd_buf_put_u64(b, i), 0);
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			break;
 		}
@@ -1368,8 +1390,8 @@ static void test_protocol_md_example_values(void **state)
 		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
 		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 	};
-	struct rd_ctl_client client = { 1, "127.0.0.1", 50000, "alice", "general",
-					T, T,           100,   200,     "" };
+	struct rd_ctl_client client = { 1, "127.0.0.1", 50000, "alice", "general", T,
+					T, 100,         200,   "",      FP_TEXT };
 	struct rd_file_entry file = { "a.txt", 3, T, { 0 }, "alice" };
 	char *doc = load_protocol_md();
 	struct rd_msg m;
@@ -1403,6 +1425,11 @@ static void test_protocol_md_example_values(void **state)
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
 	m.u.ctl_clients = (struct rd_msg_ctl_clients){ 1, &client };
+	assert_doc_example_is(doc, &m);
+	rd_msg_init(&m, RD_MSG_CTL_SERVER_INFO);
+	m.u.ctl_server_info = (struct rd_msg_ctl_server_info){
+		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000
+	};
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_PUT_READY);
 	m.u.put_ready = (struct rd_msg_put_ready){ 1, 0, "a.txt" };

@@ -35,6 +35,7 @@
 #include "rd_frame.h"
 #include "rd_msg.h"
 #include "rd_proto.h"
+#include "rd_tls.h"
 
 #define MAX_EXAMPLES 256
 #define MAX_FRAME 4096
@@ -277,8 +278,10 @@ static const uint8_t presence_payload[18] = { 0x01, 0x00, 0x03, 'b',  'o',  'b',
 
 static struct rd_room_entry room_items[1] = { { "general", 2 } };
 static struct rd_who_entry who_items[1] = { { "alice", T_MS } };
+/* the key fingerprint of the examples: the 32 bytes 00 01 ... 1f in text form (rd_tls.h) */
+#define FP_TEXT "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ"
 static struct rd_ctl_client ctl_items[1] = {
-	{ 1, "127.0.0.1", 50000, "alice", "general", T_MS, T_MS, 100, 200, "" },
+	{ 1, "127.0.0.1", 50000, "alice", "general", T_MS, T_MS, 100, 200, "", FP_TEXT },
 };
 static struct rd_file_entry file_items[1];
 
@@ -720,6 +723,7 @@ static void b_ctl_clients(struct rd_msg *m)
 static void c_ctl_clients(const struct rd_msg *m)
 {
 	const struct rd_ctl_client *e;
+	uint8_t fp[RD_TLS_FP_LEN];
 
 	assert_int_equal(M->ctl_clients.count, 1);
 	e = &M->ctl_clients.items[0];
@@ -728,6 +732,11 @@ static void c_ctl_clients(const struct rd_msg *m)
 	assert_string_equal(e->nick, "alice");
 	assert_true(e->bytes_in == 100 && e->bytes_out == 200);
 	assert_string_equal(e->activity, "");
+	assert_string_equal(e->fingerprint, FP_TEXT);
+	/* the document's claim: FP_TEXT is the text form of the bytes 00 01 ... 1f */
+	assert_int_equal(rd_tls_fp_parse(e->fingerprint, fp), 0);
+	for (int i = 0; i < RD_TLS_FP_LEN; i++)
+		assert_int_equal(fp[i], i);
 }
 static void b_ctl_kick(struct rd_msg *m)
 {
@@ -747,6 +756,24 @@ static void c_ctl_broadcast(const struct rd_msg *m)
 	assert_int_equal(M->ctl_broadcast.scope, RD_SCOPE_ROOM);
 	assert_string_equal(M->ctl_broadcast.target, "general");
 	assert_true(str_is(M->ctl_broadcast.text, "hello"));
+}
+
+static void b_ctl_server_info(struct rd_msg *m)
+{
+	M->ctl_server_info = (struct rd_msg_ctl_server_info){
+		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000
+	};
+}
+static void c_ctl_server_info(const struct rd_msg *m)
+{
+	assert_string_equal(M->ctl_server_info.software, "roomdrop-server/0.1.0");
+	assert_string_equal(M->ctl_server_info.listen, "127.0.0.1:7878");
+	assert_int_equal(M->ctl_server_info.tls, 1);
+	assert_string_equal(M->ctl_server_info.fingerprint, FP_TEXT);
+	assert_int_equal(M->ctl_server_info.clients, 2);
+	assert_int_equal(M->ctl_server_info.registered, 1);
+	assert_int_equal(M->ctl_server_info.rooms, 2);
+	assert_true(M->ctl_server_info.uptime_ms == 90000);
 }
 
 /* file application */
@@ -934,6 +961,8 @@ static const struct entry entries[] = {
 	{ "ctl_clients", RD_MSG_CTL_CLIENTS, 1, b_ctl_clients, c_ctl_clients },
 	{ "ctl_kick", RD_MSG_CTL_KICK, 1, b_ctl_kick, c_ctl_kick },
 	{ "ctl_broadcast", RD_MSG_CTL_BROADCAST, 1, b_ctl_broadcast, c_ctl_broadcast },
+	{ "ctl_info", RD_MSG_CTL_INFO, 1, b_empty, c_empty },
+	{ "ctl_server_info", RD_MSG_CTL_SERVER_INFO, 1, b_ctl_server_info, c_ctl_server_info },
 	{ "put", RD_MSG_PUT, 1, b_put, c_put },
 	{ "put_ready", RD_MSG_PUT_READY, 1, b_put_ready, c_put_ready },
 	{ "put_chunk", RD_MSG_PUT_CHUNK, 0, b_chunk, c_chunk },

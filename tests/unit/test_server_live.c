@@ -948,7 +948,7 @@ static void test_types_without_a_handler_are_104_and_errors_unanswered(void **st
 {
 	static const uint16_t types[] = { RD_MSG_WELCOME,  RD_MSG_ROOM_MSG, RD_MSG_CTL_LIST,
 					  RD_MSG_CTL_KICK, RD_MSG_OFFER,    RD_MSG_P2P_LISTEN,
-					  RD_MSG_OK,       RD_MSG_SHUTDOWN };
+					  RD_MSG_OK,       RD_MSG_SHUTDOWN, RD_MSG_CTL_INFO };
 	struct srv s;
 	struct peer a;
 	struct rd_frame_hdr h;
@@ -1363,6 +1363,86 @@ static void test_kick_and_broadcast_through_ctl(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* Run `roomdrop-server ARGS` and keep the first line of its output (or of the whole output
+ * with all = 1) in out; returns the exit code. */
+static int run_capture(const char *args, int all, char *out, size_t cap)
+{
+	char cmd[PATH_MAX * 4];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "'%s/../roomdrop-server' %s 2>/dev/null", g_bindir, args);
+	out[0] = '\0';
+	assert_non_null(f = popen(cmd, "r"));
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), f)) {
+		n += strlen(out + n);
+		if (!all)
+			break;
+	}
+	while (fgetc(f) != EOF) /* the rest, so that the child never blocks on a full pipe */
+		;
+	if (!all && n && out[n - 1] == '\n')
+		out[n - 1] = '\0';
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Section 16: `ctl info` (CTL_INFO -> CTL_SERVER_INFO) shows the server's own key
+ * fingerprint, the same as `roomdrop-server fingerprint` prints, and its counters; `ctl
+ * list` shows a TLS peer without a client certificate with an empty KEY ("-"). */
+static void test_ctl_info_shows_the_server_fingerprint(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	char args[PATH_MAX * 2], fp[128], line[128], info[4096];
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+
+	snprintf(args, sizeof(args), "fingerprint --store '%s/store'", s.dir);
+	assert_int_equal(run_capture(args, 0, fp, sizeof(fp)), 0);
+	assert_int_equal(strlen(fp), RD_TLS_FP_TEXT_LEN - 1);
+	snprintf(args, sizeof(args), "ctl --socket '%s' info", s.ctl);
+	assert_int_equal(run_capture(args, 1, info, sizeof(info)), 0);
+	snprintf(line, sizeof(line), "fingerprint: %s\n", fp);
+	if (!strstr(info, line))
+		fail_msg("no '%s' in ctl info:\n%s", line, info);
+	assert_non_null(strstr(info, "tls: on\n"));
+	assert_non_null(strstr(info, "clients: 2\n"));
+	assert_non_null(strstr(info, "registered: 2\n"));
+	snprintf(line, sizeof(line), "listen: 127.0.0.1:%u\n", s.port);
+	if (!strstr(info, line))
+		fail_msg("no '%s' in ctl info:\n%s", line, info);
+	assert_non_null(strstr(info, "software: roomdrop-server/"));
+
+	/* the peers have no client certificate: the KEY line under each shows "-" */
+	snprintf(args, sizeof(args), "ctl --socket '%s' list", s.ctl);
+	assert_int_equal(run_capture(args, 1, info, sizeof(info)), 0);
+	char *p = strstr(info, "\n                       KEY\n");
+	if (!p)
+		fail_msg("no KEY heading in ctl list:\n%s", info);
+	int dashes = 0;
+	while ((p = strstr(p + 1, "\n                       -\n")) != NULL)
+		dashes++;
+	if (dashes != 2)
+		fail_msg("wanted a '-' KEY line for each of 2 peers in ctl list:\n%s", info);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+
+	/* plaintext (--tls off): no key to show */
+	g_plain = 1;
+	srv_start(&s, NULL);
+	g_plain = 0;
+	snprintf(args, sizeof(args), "ctl --socket '%s' info", s.ctl);
+	assert_int_equal(run_capture(args, 1, info, sizeof(info)), 0);
+	if (!strstr(info, "\ntls: off") || !strstr(info, "\nfingerprint: -\n"))
+		fail_msg("a plaintext server's ctl info:\n%s", info);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 static void test_stalled_reader_does_not_delay_others(void **state)
 {
 	struct srv s;
@@ -1538,6 +1618,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_plaintext_registration_order, teardown_servers),
 		cmocka_unit_test_teardown(test_plaintext_hostile_frames, teardown_servers),
 		cmocka_unit_test_teardown(test_kick_and_broadcast_through_ctl, teardown_servers),
+		cmocka_unit_test_teardown(test_ctl_info_shows_the_server_fingerprint,
+					  teardown_servers),
 		cmocka_unit_test_teardown(test_stalled_reader_does_not_delay_others,
 					  teardown_servers),
 		cmocka_unit_test_teardown(test_max_clients_refuses_extra, teardown_servers),
