@@ -149,8 +149,8 @@ enum col {
 };
 
 static const char *const col_titles[NCOLS] = {
-	"IP address", "Port", "Nickname", "Room", "Connected since", "Last message", "Activity",
-	"Client key",
+	"IP address",      "Port",         "Nickname", "Room",
+	"Connected since", "Last message", "Activity", "Client key",
 };
 
 enum scope_item {
