@@ -10,6 +10,9 @@
 #                in shared/rd_net.c only, so a step of the wall clock never stalls a timer
 #   signals      the library (shared/) never changes a signal disposition, except in the
 #                helper that programs call on purpose (rd_net_ignore_sigpipe)
+#   one-door     no code outside the link layer and its transport (shared/rd_link.c,
+#                shared/rd_tls.c) and the socket helpers under them (shared/rd_net.c,
+#                shared/rd_frame.c) calls send, recv, sendfile or SSL_* itself
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +36,13 @@ while IFS= read -r hit; do
 	breach signals "$hit (the library leaves signal policy to the program)"
 done < <(grep -nE '\b(sigaction|signal)[[:space:]]*\(' shared/*.c | grep -v '^shared/rd_net\.c:' || true)
 
-((bad == 0)) && echo "lint: 2 rules hold"
+while IFS= read -r hit; do
+	[[ -n $hit ]] || continue
+	breach one-door "$hit (go through the link layer: rd_link.h)"
+done < <(grep -nE '(^|[^_a-z.>])(send|recv|sendfile|SSL_[a-z_]+)[[:space:]]*\(' \
+	shared/*.c server/*.c client/*.c shared/examples/*.c |
+	grep -vE '^shared/(rd_link|rd_tls|rd_net|rd_frame)\.c:' |
+	grep -vE ':[0-9]+:[[:space:]]*(/\*|\*)' || true)
+
+((bad == 0)) && echo "lint: 3 rules hold"
 exit $bad
