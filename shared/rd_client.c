@@ -135,15 +135,98 @@ static int ms_left(uint64_t deadline)
 
 /* ---- sending ------------------------------------------------------------------------- */
 
-static int send_buf(struct rd_conn *c)
+static void dispatch(struct rd_conn *c, const struct rd_frame *f);
+
+/* Write what is queued on the link, waiting for the socket (no longer than timeout_ms). */
+static int flush_wait(struct rd_conn *c, int timeout_ms)
 {
-	int rc = rd_link_send_stream(c->link, c->out.data, c->out.len, -1, 0, 0,
-				     c->opt.request_timeout_ms, NULL);
+	uint64_t deadline = deadline_in(timeout_ms);
+	enum rd_tls_want want;
+	int rc;
+
+	for (;;) {
+		if ((rc = rd_link_flush(c->link, &want)) != 0)
+			return rc;
+		if (want == RD_TLS_WANT_NONE)
+			return 0;
+		struct pollfd p = { .fd = rd_link_fd(c->link),
+				    .events = want == RD_TLS_WANT_WRITE ? POLLOUT : POLLIN };
+		int left = ms_left(deadline);
+		if (left == 0)
+			return RD_ERR_TIMEOUT;
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return RD_ERR_SYSTEM;
+	}
+}
+
+/* Queue what c->out holds; with wait, write it all before returning (blocking calls),
+ * else make one attempt (rd_conn_process writes the rest). */
+static int send_out(struct rd_conn *c, int wait)
+{
+	enum rd_tls_want want;
+	int rc = rd_link_queue(c->link, RD_LINK_EVENT, c->out.data, c->out.len, NULL);
 
 	rd_buf_reset(&c->out);
+	if (rc == 0)
+		rc = wait ? flush_wait(c, c->opt.request_timeout_ms) :
+			    rd_link_flush(c->link, &want);
 	if (rc == RD_ERR_SYSTEM && (errno == EPIPE || errno == ECONNRESET))
 		rc = RD_ERR_CLOSED;
 	return rc;
+}
+
+static int send_buf(struct rd_conn *c)
+{
+	return send_out(c, 1);
+}
+
+int rd_conn_queue_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
+{
+	int rc;
+
+	if (c == NULL || m == NULL || c->link == NULL)
+		return RD_ERR_STATE;
+	rd_buf_reset(&c->out);
+	if ((rc = rd_msg_frame(&c->out, m, req_id, 0)) != 0) {
+		rd_buf_reset(&c->out);
+		return rc;
+	}
+	return send_out(c, 0);
+}
+
+int rd_conn_want_write(const struct rd_conn *c)
+{
+	return c != NULL && c->link != NULL && rd_link_queued(c->link) > 0;
+}
+
+int rd_conn_process(struct rd_conn *c)
+{
+	enum rd_tls_want want;
+	struct rd_frame f;
+	int rc;
+
+	if (c == NULL || c->link == NULL)
+		return RD_ERR_STATE;
+	if (rd_link_queued(c->link) > 0 && (rc = rd_link_flush(c->link, &want)) != 0)
+		return rc == RD_ERR_SYSTEM ? RD_ERR_CLOSED : rc;
+	if (!c->eof && !c->broken) {
+		rc = rd_link_read_available(c->link);
+		if (rc == RD_ERR_CLOSED || rc == RD_ERR_MALFORMED)
+			c->eof = 1;
+		else if (rc != 0)
+			return rc;
+	}
+	/* every whole frame that is there, then the verdict on the connection */
+	for (;;) {
+		rc = rd_link_next(c->link, &f);
+		if (rc == RD_ERR_INCOMPLETE)
+			return c->eof ? RD_ERR_CLOSED : 0;
+		if (rc != 0) {
+			c->broken = rc;
+			return rc;
+		}
+		dispatch(c, &f);
+	}
 }
 
 int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *payload, size_t n,
@@ -653,9 +736,8 @@ void rd_conn_close(struct rd_conn *c)
 	if (c->link && !c->eof && !c->broken) {
 		rd_msg_init(&m, RD_MSG_BYE);
 		rd_buf_reset(&c->out);
-		if (rd_msg_frame(&c->out, &m, 0, 0) == 0 &&
-		    rd_link_send_stream(c->link, c->out.data, c->out.len, -1, 0, 0,
-					RD_CONN_BYE_TIMEOUT_MS, NULL) == 0) {
+		if (rd_msg_frame(&c->out, &m, 0, 0) == 0 && send_out(c, 0) == 0 &&
+		    flush_wait(c, RD_CONN_BYE_TIMEOUT_MS) == 0) {
 			/* shut our side, then wait (bounded) for the server to close its own:
 			 * once this returns the server has let the nickname go */
 			rd_link_close_after_flush(c->link, &sched);
@@ -677,7 +759,10 @@ int rd_conn_send_bytes(struct rd_conn *c, const void *p, size_t n)
 {
 	if (c == NULL || c->link == NULL)
 		return RD_ERR_STATE;
-	return rd_link_send_stream(c->link, p, n, -1, 0, 0, c->opt.request_timeout_ms, NULL);
+	rd_buf_reset(&c->out);
+	if (rd_buf_put(&c->out, p, n) != 0)
+		return RD_ERR_NOMEM;
+	return send_buf(c);
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */

@@ -131,6 +131,18 @@ int rd_conn_poll(struct rd_conn *c, int timeout_ms);
 /* Wait for the next frame with request id req_id (dispatching others). */
 int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struct rd_frame *f,
 		       uint16_t *werr);
+/* ---- non-blocking use ------------------------------------------------------------------
+ * For a program whose own loop holds this connection among others: poll rd_conn_fd() for
+ * POLLIN, and for POLLOUT too while rd_conn_want_write() is 1; then call rd_conn_process.
+ * rd_conn_queue_msg queues a frame and makes one attempt to write it; rd_conn_process
+ * writes what is still queued, reads what arrived and dispatches every whole frame to the
+ * callbacks (answering PING). 0, or RD_ERR_CLOSED once the server is gone (after the
+ * frames it sent before were dispatched). The blocking calls above share the same link:
+ * do not mix them with a half-written queue of your own. */
+int rd_conn_queue_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id);
+int rd_conn_want_write(const struct rd_conn *c);
+int rd_conn_process(struct rd_conn *c);
+
 /* What the transport found when the connection was opened. */
 const struct rd_conn_tls_report *rd_conn_tls(const struct rd_conn *c);
 /* Write bytes as they are (whole frames the caller built; for tools that must send what

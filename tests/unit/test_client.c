@@ -750,6 +750,48 @@ static void test_unsolicited_events_dispatched_in_order(void **state)
 	assert_int_equal(fk.say_req, 0);
 }
 
+/* The non-blocking pair: a SAY queued with rd_conn_queue_msg reaches the server, and a
+ * loop of poll + rd_conn_process delivers the events that follow, in order, without any
+ * blocking call. */
+static void test_nonblocking_queue_and_process(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	struct seen s;
+	struct rd_conn_callbacks cb = { .user = &s, .on_msg = on_msg, .on_app_frame = on_app };
+	struct rd_msg m;
+	uint16_t werr;
+	uint64_t end;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	fake_start(&fk, script_events, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, &cb, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	assert_int_equal(rd_conn_join(c, "general", NULL, &werr), 0);
+	assert_int_equal(s.n, 5);
+	rd_msg_init(&m, RD_MSG_SAY);
+	m.u.say.kind = RD_KIND_TEXT;
+	m.u.say.data.p = (const uint8_t *)"hi";
+	m.u.say.data.n = 2;
+	assert_int_equal(rd_conn_queue_msg(c, &m, 0), 0);
+	end = rd_now_mono_ms() + IO_MS;
+	while (s.n < 10 && rd_now_mono_ms() < end) {
+		struct pollfd p = { .fd = rd_conn_fd(c),
+				    .events = (short)(POLLIN |
+						      (rd_conn_want_write(c) ? POLLOUT : 0)) };
+		assert_true(poll(&p, 1, 200) >= 0);
+		assert_int_equal(rd_conn_process(c), 0);
+	}
+	assert_int_equal(s.n, 10);
+	check_event_order(&s, 5);
+	assert_int_equal(rd_conn_want_write(c), 0);
+	rd_conn_close(c);
+	fake_finish(&fk);
+	assert_int_equal(fk.steps, 1);
+}
+
 /* Connection 0 redirects to the same fake (connection 1), which accepts. */
 static void script_redirect_once(struct fake *fk, int fd, int index)
 {
@@ -859,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_reason_kept),
 		cmocka_unit_test(test_cancel_fd_stops_a_wait),
 		cmocka_unit_test(test_unsolicited_events_dispatched_in_order),
+		cmocka_unit_test(test_nonblocking_queue_and_process),
 		cmocka_unit_test(test_redirect_followed),
 		cmocka_unit_test(test_redirect_loop_is_bounded),
 		cmocka_unit_test(test_connect_refused),
