@@ -2,11 +2,14 @@
 # demo.sh - `make demo`: everything that works so far, on one local server.
 #
 #   1. a server on 127.0.0.1 (a kernel-chosen port; the store in a temporary folder);
-#      with a display (DISPLAY or WAYLAND_DISPLAY) and GTK built in, its admin window opens
+#      with a display (DISPLAY or WAYLAND_DISPLAY) and GTK built in, its admin window opens.
+#      Every connection is TLS 1.3: the server's key fingerprint, a client's first
+#      connection recording it, a client pinned to it, and a plaintext client refused
 #   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
 #   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
 #      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
-#   4. the administrator: `roomdrop-server ctl list`, broadcast, kick
+#   4. the administrator: `roomdrop-server ctl info` and `list` (with each client's key),
+#      broadcast, kick
 #   5. what each listener saw, then (with a window, on a terminal) the demo waits while you
 #      try the window yourself: kick someone, broadcast; close the window to finish
 #
@@ -62,6 +65,17 @@ else
 	echo "server pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT (headless), store $RD_TMP/store"
 fi
 
+step "1b. TLS: the server's key, a first connection, a pinned one, a plaintext one"
+# (the demo's clients keep their key and known_servers in its temporary folder)
+fp=$("$SRV" fingerprint --store "$RD_TMP/store")
+printf '$ roomdrop-server fingerprint\n  %s\n' "$fp"
+printf '$ roomdrop --nick alice rooms      (the first connection records the key)\n'
+"$CLI" --port "$RD_PORT" --nick alice rooms 2>&1 | sed 's/^/  /'
+printf '$ roomdrop --nick alice --server-fp %s... rooms\n' "${fp:0:9}"
+"$CLI" --port "$RD_PORT" --nick alice --server-fp "$fp" rooms 2>&1 | sed 's/^/  /'
+printf '$ roomdrop --plain --nick eve rooms\n'
+"$CLI" --port "$RD_PORT" --nick eve --plain rooms 2>&1 | sed 's/^/  /' || true
+
 step "2. people join and chat"
 for who in dave:general erin:general frank:random; do
 	nick=${who%%:*}
@@ -82,6 +96,7 @@ DEMO_ROOM=general RD_PORT=$RD_PORT "$RD_ROOT/scripts/demo-files.sh" 2>&1 |
 	grep -v -e '^demo-files: done' | sed 's/^/  /'
 
 step "4. the administrator"
+ctl info
 ctl list
 ctl broadcast "the server says hello to everyone"
 ctl broadcast --room random "a word for #random only"
