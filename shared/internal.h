@@ -20,6 +20,9 @@
 #define RD_PRINTF(f, a)
 #define RD_LIKELY(x) (x)
 #define RD_UNLIKELY(x) (x)
+/* The value of one hex digit (either case), or -1 (rd_hash.c). */
+int rd_hex_digit(char c);
+
 #endif
 
 #define RD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -47,5 +50,8 @@ size_t rd_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 		if ((int)(level) <= atomic_load_explicit(&rd_log_max_level, memory_order_relaxed)) \
 			rd_log_emit((level), __FILE__, __LINE__, __func__, __VA_ARGS__);           \
 	} while (0)
+
+/* The value of one hex digit (either case), or -1 (rd_hash.c). */
+int rd_hex_digit(char c);
 
 #endif

@@ -180,7 +180,8 @@ static int send_buf(struct rd_conn *c)
 	return send_out(c, 1);
 }
 
-int rd_conn_queue_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
+/* Frame m into c->out and send it (waiting for it to be written, or one attempt). */
+static int send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id, int wait)
 {
 	int rc;
 
@@ -191,7 +192,12 @@ int rd_conn_queue_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id
 		rd_buf_reset(&c->out);
 		return rc;
 	}
-	return send_out(c, 0);
+	return send_out(c, wait);
+}
+
+int rd_conn_queue_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
+{
+	return send_msg(c, m, req_id, 0);
 }
 
 int rd_conn_want_write(const struct rd_conn *c)
@@ -246,16 +252,7 @@ int rd_conn_send(struct rd_conn *c, uint16_t type, uint32_t req_id, const void *
 
 int rd_conn_send_msg(struct rd_conn *c, const struct rd_msg *m, uint32_t req_id)
 {
-	int rc;
-
-	if (c == NULL || m == NULL || c->link == NULL)
-		return RD_ERR_STATE;
-	rd_buf_reset(&c->out);
-	if ((rc = rd_msg_frame(&c->out, m, req_id, 0)) != 0) {
-		rd_buf_reset(&c->out);
-		return rc;
-	}
-	return send_buf(c);
+	return send_msg(c, m, req_id, 1);
 }
 
 /* ---- receiving ----------------------------------------------------------------------- */

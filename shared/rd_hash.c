@@ -1,6 +1,8 @@
 /* rd_hash.c - SHA-256 over OpenSSL EVP, hex, random tokens, constant-time compare. */
 #include "rd_hash.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +179,7 @@ void rd_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
+int rd_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -201,8 +203,8 @@ int rd_hex_parse(const char *s, uint8_t *out, size_t n)
 	if (strnlen(s, 2 * n + 1) != 2 * n)
 		return RD_ERR_INVAL;
 	for (i = 0; i < n; i++) {
-		hi = hex_digit(s[2 * i]);
-		lo = hex_digit(s[2 * i + 1]);
+		hi = rd_hex_digit(s[2 * i]);
+		lo = rd_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			memset(out, 0, n);
 			return RD_ERR_INVAL;

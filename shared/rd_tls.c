@@ -100,17 +100,6 @@ static int b32_value(char c)
 	return -1;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int rd_tls_fp_parse(const char *s, uint8_t out[RD_TLS_FP_LEN])
 {
 	char sig[FP_HEX_CHARS];
@@ -135,8 +124,8 @@ int rd_tls_fp_parse(const char *s, uint8_t out[RD_TLS_FP_LEN])
 	}
 	if (n == FP_HEX_CHARS) {
 		for (i = 0; i < RD_TLS_FP_LEN; i++) {
-			hi = hex_value(sig[2 * i]);
-			lo = hex_value(sig[2 * i + 1]);
+			hi = rd_hex_digit(sig[2 * i]);
+			lo = rd_hex_digit(sig[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			out[i] = (uint8_t)((hi << 4) | lo);
