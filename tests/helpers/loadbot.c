@@ -2,7 +2,7 @@
  *
  *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
  *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
- *           [--timeout SECONDS] [--server-pid PID] [--quiet]
+ *           [--timeout SECONDS] [--server-pid PID] [--plain] [--quiet]
  *
  * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
  * join too, then never read again. The first S bots each send M room messages carrying
@@ -18,6 +18,13 @@
  * With --server-pid it reports the server's CPU time per delivery during the sending.
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
  * exit 0: used to measure the server's memory per idle client.
+ *
+ * Transport: TLS 1.3 by default, through the link layer (rd_link over rd_tls), with no
+ * client certificate and no pin (a load generator trusts whatever answers); --plain
+ * speaks plaintext frames, for a server run with --tls off. Every send is a blocking
+ * rd_link_send_stream (serialised per bot, so senders and PONGs never interleave); the
+ * receiver takes what each link has with rd_link_read_available, which also drains the
+ * bytes TLS decrypted beyond what epoll can see.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,16 +40,17 @@
 #include <unistd.h>
 
 #include "rd_buf.h"
+#include "rd_link.h"
 #include "rd_err.h"
 #include "rd_frame.h"
 #include "rd_msg.h"
 #include "rd_net.h"
+#include "rd_tls.h"
 
 struct bot {
 	int idx;
 	int fd;
-	struct rd_frame_reader *r;
-	pthread_mutex_t wmtx;
+	struct rd_link *l;
 	uint32_t *next_seq; /* per sender: the next sequence expected */
 	uint64_t got;
 	int dead;
@@ -53,6 +61,7 @@ static struct {
 	uint16_t port;
 	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet;
 	int server_pid;
+	int plain;   /* plaintext frames instead of TLS */
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
 } opt = { .host = "127.0.0.1",
@@ -65,6 +74,7 @@ static struct {
 	  .timeout_s = 60 };
 
 static struct bot *bots;
+static struct rd_tls_ctx *tls_ctx; /* client context: no identity, no pin */
 static atomic_ullong delivered, errors_order, errors_dup;
 static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
 static atomic_int stop_flag;
@@ -86,9 +96,8 @@ static int send_msg(struct bot *b, const struct rd_msg *m, uint32_t req)
 	rd_buf_init(&buf, 0);
 	rc = rd_msg_frame(&buf, m, req, 0);
 	if (rc == 0) {
-		pthread_mutex_lock(&b->wmtx);
-		rc = rd_net_write_all(b->fd, buf.data, buf.len, opt.timeout_s * 1000);
-		pthread_mutex_unlock(&b->wmtx);
+		rc = rd_link_send_stream(b->l, buf.data, buf.len, -1, 0, 0, opt.timeout_s * 1000,
+					 NULL);
 	}
 	rd_buf_free(&buf);
 	return rc;
@@ -100,7 +109,7 @@ static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t
 	int rc = send_msg(b, m, req);
 	while (rc == 0) {
 		struct rd_frame f;
-		rc = rd_frame_recv(b->fd, b->r, opt.timeout_s * 1000, &f);
+		rc = rd_link_recv(b->l, opt.timeout_s * 1000, &f);
 		if (rc)
 			break;
 		if (f.hdr.type == RD_MSG_PING) {
@@ -120,6 +129,26 @@ static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t
 	return rc;
 }
 
+/* Connect b and run the transport's handshake (TLS unless --plain). */
+static int connect_link(struct bot *b)
+{
+	struct rd_tls_conn *t;
+	int fd, rc;
+	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &fd)) != 0)
+		return rc;
+	rc = opt.plain ? rd_tls_conn_plain_new(fd, &t) : rd_tls_conn_tls_new(tls_ctx, fd, NULL, &t);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	if ((rc = rd_link_new(t, NULL, &b->l)) != 0)
+		return rc;
+	b->fd = fd;
+	if ((rc = rd_link_handshake(b->l, opt.timeout_s * 1000)) != 0)
+		fprintf(stderr, "loadbot: handshake: %s\n", rd_link_reason(b->l));
+	return rc;
+}
+
 static int setup_bot(struct bot *b, int idx, const char *prefix)
 {
 	struct rd_msg m;
@@ -127,10 +156,7 @@ static int setup_bot(struct bot *b, int idx, const char *prefix)
 	int rc;
 
 	b->idx = idx;
-	pthread_mutex_init(&b->wmtx, NULL);
-	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &b->fd)) != 0)
-		return rc;
-	if ((rc = rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &b->r)) != 0)
+	if ((rc = connect_link(b)) != 0)
 		return rc;
 	rd_msg_init(&m, RD_MSG_HELLO);
 	m.u.hello.version_min = m.u.hello.version_max = 1;
@@ -203,30 +229,18 @@ static void *receiver_main(void *arg)
 		int n = epoll_wait(ep, evs, 128, 100);
 		for (int i = 0; i < n; i++) {
 			struct bot *b = evs[i].data.ptr;
-			for (;;) {
-				uint8_t *sp;
-				size_t avail;
-				struct rd_frame f;
-				int rc;
-				while ((rc = rd_frame_reader_next(b->r, &f)) == 0)
-					on_frame(b, &f);
-				if (rc != RD_ERR_INCOMPLETE) {
-					b->dead = 1;
-					epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
-					break;
-				}
-				if (rd_frame_reader_space(b->r, 65536, &sp, &avail) != 0)
-					break;
-				ssize_t r = recv(b->fd, sp, avail, MSG_DONTWAIT);
-				if (r > 0) {
-					rd_frame_reader_commit(b->r, (size_t)r);
-					continue;
-				}
-				if (r < 0 && (errno == EAGAIN || errno == EINTR))
-					break;
+			struct rd_frame f;
+			int rc;
+			if (b->dead)
+				continue;
+			/* level-triggered: bytes left in the socket wake us again; bytes TLS
+			 * decrypted ahead are taken by rd_link_read_available itself */
+			rc = rd_link_read_available(b->l);
+			while (rc == 0 && (rc = rd_link_next(b->l, &f)) == 0)
+				on_frame(b, &f);
+			if (rc != RD_ERR_INCOMPLETE) {
 				b->dead = 1;
 				epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
-				break;
 			}
 		}
 	}
@@ -313,6 +327,7 @@ int main(int argc, char **argv)
 					    { "quiet", no_argument, NULL, 'q' },
 					    { "server-pid", required_argument, NULL, 'P' },
 					    { "rate", required_argument, NULL, 'R' },
+					    { "plain", no_argument, NULL, 'x' },
 					    { NULL, 0, NULL, 0 } };
 	int ch, ep;
 	pthread_t rth, *sth;
@@ -363,6 +378,9 @@ int main(int argc, char **argv)
 		case 'R':
 			opt.rate = atof(optarg);
 			break;
+		case 'x':
+			opt.plain = 1;
+			break;
 		default:
 			return 2;
 		}
@@ -377,6 +395,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	rd_net_ignore_sigpipe();
+	if (!opt.plain && rd_tls_ctx_client_new(NULL, NULL, 0, &tls_ctx) != 0) {
+		fprintf(stderr, "loadbot: cannot make a TLS client context\n");
+		return 1;
+	}
 	bots = calloc((size_t)opt.clients + (size_t)opt.stalled, sizeof(*bots));
 	last_seen = calloc((size_t)opt.senders + 1, sizeof(*last_seen));
 	lat_cap = 200000;
@@ -420,8 +442,7 @@ int main(int argc, char **argv)
 		atomic_store(&stop_flag, 1);
 		pthread_join(rth, NULL);
 		for (int i = 0; i < opt.clients + opt.stalled; i++) {
-			close(bots[i].fd);
-			rd_frame_reader_free(bots[i].r);
+			rd_link_free(bots[i].l);
 			free(bots[i].next_seq);
 		}
 		free(bots);
@@ -476,10 +497,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)lat_us[nl - 1]);
 	fflush(stdout);
 	for (int i = 0; i < opt.clients + opt.stalled; i++) {
-		close(bots[i].fd);
-		rd_frame_reader_free(bots[i].r);
+		rd_link_free(bots[i].l);
 		free(bots[i].next_seq);
-		pthread_mutex_destroy(&bots[i].wmtx);
 	}
 	free(bots);
 	free(sth);
