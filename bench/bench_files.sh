@@ -112,7 +112,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 ngx_user=
 ((EUID == 0)) && ngx_user="user $(id -un) $(id -gn);" # workers must read $work (mode 0700)
 ngx_pid=
-for try in 1 2 3 4 5 6 7 8 9 10; do
+for _ in 1 2 3 4 5 6 7 8 9 10; do
 	ngx_port=$(free_port)
 	cat >"$ngx/nginx.conf" <<EOF
 $ngx_user

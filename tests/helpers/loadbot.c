@@ -1,7 +1,7 @@
 /* loadbot.c - many scripted clients against a live server, for tests and benchmarks.
  *
  *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
- *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
+ *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS] [--rooms K]
  *           [--timeout SECONDS] [--server-pid PID] [--plain] [--quiet]
  *
  * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
@@ -11,13 +11,16 @@
  * every message was delivered exactly once and in order, 1 otherwise, 2 on bad usage,
  * 3 when it cannot connect or register.
  *
- * Threads: setup happens on the main thread; then one receiver thread drains every socket
- * with epoll while S sender threads send. A sender keeps at most W messages in flight
+ * Threads: 8 setup threads connect and register the bots (stalled ones last, on the main
+ * thread); one receiver thread drains every socket with epoll from the start, while S
+ * sender threads send. A sender keeps at most W messages in flight
  * (sent but not yet seen by an observing bot), so queues stay bounded; with --rate it also
  * paces itself to that many messages per second (to measure latency at a given load).
  * With --server-pid it reports the server's CPU time per delivery during the sending.
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
- * exit 0: used to measure the server's memory per idle client.
+ * exit 0: used to measure the server's memory per idle client. --rooms K (K > 1, only with
+ * --senders 0) spreads the bots over rooms R0..R(K-1), so that thousands of idle bots do
+ * not cost the square of their number in presence notices while they join.
  *
  * Transport: TLS 1.3 by default, through the link layer (rd_link over rd_tls), with no
  * client certificate and no pin (a load generator trusts whatever answers); --plain
@@ -59,7 +62,7 @@ struct bot {
 static struct {
 	const char *host;
 	uint16_t port;
-	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet;
+	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet, rooms;
 	int server_pid;
 	int plain;   /* plaintext frames instead of TLS */
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
@@ -71,6 +74,7 @@ static struct {
 	  .size = 32,
 	  .window = 64,
 	  .room = "general",
+	  .rooms = 1,
 	  .timeout_s = 60 };
 
 static struct bot *bots;
@@ -168,7 +172,10 @@ static int setup_bot(struct bot *b, int idx, const char *prefix)
 	if ((rc = request(b, &m, 2, &t)) != 0 || t != RD_MSG_WELCOME)
 		return rc ? rc : RD_ERR_PROTOCOL;
 	rd_msg_init(&m, RD_MSG_JOIN);
-	snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", opt.room);
+	if (opt.rooms > 1)
+		snprintf(m.u.room.room, sizeof(m.u.room.room), "%s%d", opt.room, idx % opt.rooms);
+	else
+		snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", opt.room);
 	if ((rc = request(b, &m, 3, &t)) != 0 || t != RD_MSG_JOINED)
 		return rc ? rc : RD_ERR_PROTOCOL;
 	b->next_seq = calloc((size_t)opt.senders + 1, sizeof(uint32_t));
@@ -268,10 +275,19 @@ static void *sender_main(void *arg)
 				nanosleep(&ts, NULL);
 			}
 		}
-		/* flow control: at most `window` messages not yet seen by the observer */
-		while ((int)(i - atomic_load(&last_seen[s])) > opt.window &&
-		       !atomic_load(&stop_flag))
-			sched_yield();
+		/* flow control: at most `window` messages not yet seen by the observer; a
+		 * sender that waits long sleeps, so that it leaves the CPU to the receiver and
+		 * the server (2 cores) */
+		for (int spins = 0;
+		     (int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag);
+		     spins++) {
+			if (spins < 64) {
+				sched_yield();
+			} else {
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000 };
+				nanosleep(&ts, NULL);
+			}
+		}
 		rd_be32_put(data, (uint32_t)s);
 		rd_be32_put(data + 4, (uint32_t)i);
 		rd_be64_put(data + 8, now_ns());
@@ -283,6 +299,34 @@ static void *sender_main(void *arg)
 			break;
 	}
 	free(data);
+	return NULL;
+}
+
+enum {
+	SETUP_THREADS = 8
+};
+static atomic_int setup_next, setup_failed;
+static int setup_ep;
+
+/* Set up bots (not the stalled ones) until none is left or one failed. */
+static void *setup_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&setup_failed)) {
+		int i = atomic_fetch_add(&setup_next, 1);
+		if (i >= opt.clients)
+			break;
+		struct bot *b = &bots[i];
+		int rc = setup_bot(b, i, "bot");
+		if (rc != 0) {
+			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
+				rd_strerror(rc));
+			atomic_store(&setup_failed, 1);
+			break;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = b };
+		epoll_ctl(setup_ep, EPOLL_CTL_ADD, b->fd, &ev);
+	}
 	return NULL;
 }
 
@@ -328,6 +372,7 @@ int main(int argc, char **argv)
 					    { "server-pid", required_argument, NULL, 'P' },
 					    { "rate", required_argument, NULL, 'R' },
 					    { "plain", no_argument, NULL, 'x' },
+					    { "rooms", required_argument, NULL, 'o' },
 					    { NULL, 0, NULL, 0 } };
 	int ch, ep;
 	pthread_t rth, *sth;
@@ -381,12 +426,16 @@ int main(int argc, char **argv)
 		case 'x':
 			opt.plain = 1;
 			break;
+		case 'o':
+			opt.rooms = atoi(optarg);
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (!opt.port || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
-	    opt.size < 16 || opt.size > 65536 || opt.window < 1) {
+	    opt.size < 16 || opt.size > 65536 || opt.window < 1 || opt.rooms < 1 ||
+	    (opt.rooms > 1 && opt.senders > 0)) {
 		fprintf(stderr, "loadbot: bad arguments\n");
 		return 2;
 	}
@@ -411,23 +460,33 @@ int main(int argc, char **argv)
 	if (pthread_create(&rth, NULL, receiver_main, &ep) != 0)
 		return 1;
 	uint64_t t0 = now_ns();
-	for (int i = 0; i < opt.clients + opt.stalled; i++) {
-		struct bot *b = &bots[i];
-		int rc = setup_bot(b, i, i < opt.clients ? "bot" : "stall");
+	/* the bots register SETUP_THREADS at a time: every registration is announced to every
+	 * registered client, and notices that come together leave the server in one write */
+	pthread_t setup_th[SETUP_THREADS];
+	int nsetup = 0;
+	setup_ep = ep;
+	for (; nsetup < SETUP_THREADS && nsetup < opt.clients; nsetup++)
+		if (pthread_create(&setup_th[nsetup], NULL, setup_main, NULL) != 0)
+			break;
+	for (int k = 0; k < nsetup; k++)
+		pthread_join(setup_th[k], NULL);
+	int failed = nsetup == 0 ? 0 : atomic_load(&setup_failed);
+	/* stalled bots last, one by one: they must not miss the bots registered after them */
+	for (int i = opt.clients; failed == 0 && i < opt.clients + opt.stalled; i++) {
+		int rc = setup_bot(&bots[i], i, "stall");
+		int small = 4096; /* a stalled reader: tiny buffers, never read */
 		if (rc != 0) {
 			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
 				rd_strerror(rc));
-			atomic_store(&stop_flag, 1);
-			pthread_join(rth, NULL);
-			return 3;
+			failed = 1;
+			break;
 		}
-		if (i < opt.clients) {
-			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = b };
-			epoll_ctl(ep, EPOLL_CTL_ADD, b->fd, &ev);
-		} else {
-			int small = 4096; /* a stalled reader: tiny buffers, never read */
-			setsockopt(b->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-		}
+		setsockopt(bots[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
+	if (nsetup == 0 || failed) {
+		atomic_store(&stop_flag, 1);
+		pthread_join(rth, NULL);
+		return 3;
 	}
 	double setup_s = (double)(now_ns() - t0) / 1e9;
 	if (!opt.quiet)
@@ -441,6 +500,11 @@ int main(int argc, char **argv)
 		sleep((unsigned)opt.idle_s);
 		atomic_store(&stop_flag, 1);
 		pthread_join(rth, NULL);
+		int alive = 0;
+		for (int i = 0; i < opt.clients; i++)
+			alive += !bots[i].dead;
+		printf("idle_connected=%d\n", alive); /* bots the server did not drop */
+		fflush(stdout);
 		for (int i = 0; i < opt.clients + opt.stalled; i++) {
 			rd_link_free(bots[i].l);
 			free(bots[i].next_seq);
