@@ -94,13 +94,10 @@ run_fan() {
 hdr() { printf '%-28s %-5s %14s %9s %9s %10s %6s %9s\n' "$1" "link" "deliveries/s" "p50 ms" "p99 ms" "us/deliv" "exact" "TLS/plain"; }
 
 hdr "fan-out, as fast as it goes"
-for members in 1000; do
-	for senders in 1 4; do
-		msgs=$((members == 100 ? 10000 : 2000))
-		((senders == 4)) && msgs=$((msgs / 2))
-		run_fan tls "$members" "$senders" "$msgs"
-		run_fan plain "$members" "$senders" "$msgs"
-	done
+for senders in 1 4; do
+	msgs=$((senders == 4 ? 1000 : 2000))
+	run_fan tls 1000 "$senders" "$msgs"
+	run_fan plain 1000 "$senders" "$msgs"
 done
 echo
 hdr "fan-out paced to 1M/s"
@@ -117,33 +114,35 @@ echo
 
 printf '%-20s %-5s %12s %14s %10s\n' "idle clients" "link" "server RSS" "per client" "goal"
 declare -A PER
-for n in "$IDLE_MAX"; do
-	for tr in plain tls; do
-		rooms=$((n / 100))
-		start_server "$tr" --rooms "$(seq -s, -f 'general%.0f' 0 $((rooms - 1)))"
-		sleep 0.3
-		base=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-		# shellcheck disable=SC2046
-		"$bot" --port "$port" --clients "$n" --rooms "$rooms" --senders 0 --idle 6 --timeout 300 \
-			$(botargs "$tr") >"$tmp/idle.out" &
-		b=$!
-		for _ in $(seq 1 6000); do
-			grep -q idle=ready "$tmp/idle.out" 2>/dev/null && break
-			kill -0 "$b" 2>/dev/null || break
-			sleep 0.1
-		done
-		sleep 3 # idle readers release their buffers after 2 s
-		rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-		wait "$b" || echo "bench_rooms: loadbot --idle $n ($tr) failed: $(tail -1 "$tmp/idle.out")"
-		alive=$(val idle_connected "$tmp/idle.out")
-		[[ $alive == "$n" ]] || echo "bench_rooms: only ${alive:-?} of $n idle clients stayed connected"
-		per=$(((rss - base) * 1024 / n))
-		PER[$tr $n]=$per
-		goal=$([[ $tr == tls ]] && echo 65536 || echo 32768)
-		printf '%-20s %-5s %8s KiB %12s B %9sx\n' "$n clients" "$tr" "$rss" "$per" \
-			"$(awk -v v="$per" -v g="$goal" 'BEGIN{printf "%.2f", v/g}')"
-		stop_server
+n=$IDLE_MAX
+for tr in plain tls; do
+	rooms=$((n / 100))
+	# on this loaded 2-core machine one loadbot thread cannot answer 10,000 TLS PINGs
+	# within 5 s while the others register: idle clients are not pinged here
+	start_server "$tr" --rooms "$(seq -s, -f 'general%.0f' 0 $((rooms - 1)))" \
+		--ping-interval 1h --ping-timeout 1h --register-timeout 1h
+	sleep 0.3
+	base=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+	# shellcheck disable=SC2046
+	"$bot" --port "$port" --clients "$n" --rooms "$rooms" --senders 0 --idle 6 --timeout 300 \
+		$(botargs "$tr") >"$tmp/idle.out" &
+	b=$!
+	for _ in $(seq 1 6000); do
+		grep -q idle=ready "$tmp/idle.out" 2>/dev/null && break
+		kill -0 "$b" 2>/dev/null || break
+		sleep 0.1
 	done
+	sleep 3 # idle readers release their buffers after 2 s
+	rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+	wait "$b" || echo "bench_rooms: loadbot --idle $n ($tr) failed: $(tail -1 "$tmp/idle.out")"
+	alive=$(val idle_connected "$tmp/idle.out")
+	[[ $alive == "$n" ]] || echo "bench_rooms: only ${alive:-?} of $n idle clients stayed connected"
+	per=$(((rss - base) * 1024 / n))
+	PER[$tr $n]=$per
+	goal=$([[ $tr == tls ]] && echo 65536 || echo 32768)
+	printf '%-20s %-5s %8s KiB %12s B %9sx\n' "$n clients" "$tr" "$rss" "$per" \
+		"$(awk -v v="$per" -v g="$goal" 'BEGIN{printf "%.2f", v/g}')"
+	stop_server
 done
 echo "goal: < 32 KiB (32768 B) resident per idle plaintext client (issue 3)"
 per=${PER[tls $IDLE_MAX]}
