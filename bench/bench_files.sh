@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# bench_files.sh - file transfer benchmark (issue 4, point 10), run by `make bench`.
+# bench_files.sh - file transfer benchmark (issue 4 point 10, issue 9 point 6), run by
+# `make bench`.
 #
 #   BUILD=build bench/bench_files.sh
 #
 # On 127.0.0.1, for a random file (incompressible, 1 GiB) and a compressible text file
-# (~200 MiB of log lines): a raw TCP copy of the file with socat, then `roomdrop put` and
-# `roomdrop get` of the same file, in the same run. Each figure is the best of
-# BENCH_RUNS runs (default 2): this machine's disk and page cache are noisy. Prints MB/s
-# (MB = 10^6 bytes), the ratio to the socat copy (> 1 = faster than socat), the bytes the
-# compressible file took on the connection (the client reports them from TCP_INFO), and
-# the server's peak resident memory (VmHWM) above its idle size (VmRSS before the first
+# (~200 MiB of log lines), in the same run:
+#   - a raw TCP copy of the file with socat (the baseline of the ratios);
+#   - `roomdrop put` and `roomdrop get` of the same file over TLS 1.3 (a server with its
+#     own key, the client pinned to it with --server-fp) and over plaintext (server
+#     --tls off, client --plain);
+#   - nginx serving the same file over HTTPS (TLS 1.3, a self-signed certificate made
+#     here with `openssl req`) to `curl -o /dev/null` (random file only): the goal is a
+#     TLS get at least as fast as this; and, for scale, the same download into a file on
+#     the same filesystem (roomdrop get also writes, fsyncs and checks the SHA-256).
+# Each figure is the best of BENCH_RUNS runs (default 2): this machine's disk and page
+# cache are noisy. Prints MB/s (MB = 10^6 bytes), the ratio to the socat copy (> 1 =
+# faster than socat), TLS get / nginx, the bytes the compressible file took on the
+# connection (the client reports them from TCP_INFO, TLS records included), and the
+# servers' peak resident memory (VmHWM) above their idle size (VmRSS before the first
 # transfer).
 #
-# Timings are of whole commands: connect, register, hash (put declares the SHA-256
-# first), transfer, the server's fsync and rename for put, verification and rename for
-# get. socat writes its copy without fsync.
+# Page cache: every side reads the same files on the same filesystem (the temporary
+# directory); each source is read once before any timing, so every side starts from a warm
+# cache (get reads the server's stored copy, which put has just written).
+#
+# Timings are of whole commands: connect and handshake, register, hash (put declares the
+# SHA-256 first), transfer, the server's fsync and rename for put, verification, fsync and
+# rename for get. socat writes its copy without fsync; curl writes nothing (/dev/null).
 #
 # Environment: BENCH_RANDOM_MB (default 1024), BENCH_TEXT_MB (default 200), BENCH_RUNS.
 # Files live in a temporary directory removed at the end; every process is stopped by PID.
@@ -29,7 +42,9 @@ RUNS=${BENCH_RUNS:-2}
 CLI=$BUILD/roomdrop
 
 [[ -x $BUILD/roomdrop-server && -x $CLI ]] || skip "server or client not built"
-command -v socat >/dev/null || skip "socat is not installed (scripts/install-deps.sh)"
+for c in socat nginx curl openssl; do
+	command -v "$c" >/dev/null || skip "$c is not installed (scripts/install-deps.sh)"
+done
 
 now_ns() { date +%s%N; }
 mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }'; }
@@ -38,7 +53,8 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 settle() { sync; sleep 1; }
 
-# A port nobody listens on (checked in /proc/net/tcp), for socat.
+# A port nobody listens on (checked in /proc/net/tcp), for socat and nginx. Another
+# program may still take it before them: nginx is retried on another port.
 free_port()
 {
 	local p
@@ -49,13 +65,18 @@ free_port()
 	echo "$p"
 }
 
+# is_listening PORT: a socket listens on 127.0.0.1:PORT
+is_listening()
+{
+	awk -v h=":$(printf %04X "$1")" '$2 ~ h"$" && $4 == "0A" { found = 1 } END { exit !found }' \
+		/proc/net/tcp
+}
+
 wait_listen()
 {
-	local i hex
-	hex=$(printf %04X "$1")
+	local i
 	for ((i = 0; i < 200; i++)); do
-		awk -v h=":$hex" '$2 ~ h"$" && $4 == "0A" { found = 1 } END { exit !found }' \
-			/proc/net/tcp && return 0
+		is_listening "$1" && return 0
 		sleep 0.02
 	done
 	fail "socat did not listen on port $1"
@@ -82,25 +103,97 @@ while (($(stat -c %s "$work/text.log") < TEXT_MB * 1024 * 1024)); do
 done
 truncate -s "$((TEXT_MB * 1024 * 1024))" "$work/text.log"
 
-rd_start_server --store "$work/store" --max-file-size 0
+# ---- nginx over HTTPS (TLS 1.3) on an ephemeral port, everything inside $work/nginx ----
+ngx=$work/nginx
+mkdir -p "$ngx/tmp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$ngx/key.pem" -out "$ngx/cert.pem" >"$ngx/openssl.log" 2>&1 ||
+	fail "openssl req failed: $(cat "$ngx/openssl.log")"
+ngx_user=
+((EUID == 0)) && ngx_user="user $(id -un) $(id -gn);" # workers must read $work (mode 0700)
+ngx_pid=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	ngx_port=$(free_port)
+	cat >"$ngx/nginx.conf" <<EOF
+$ngx_user
+worker_processes 1;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log warn;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $ngx/tmp/body;
+	proxy_temp_path $ngx/tmp/proxy;
+	fastcgi_temp_path $ngx/tmp/fastcgi;
+	uwsgi_temp_path $ngx/tmp/uwsgi;
+	scgi_temp_path $ngx/tmp/scgi;
+	default_type application/octet-stream;
+	sendfile on;
+	server {
+		listen 127.0.0.1:$ngx_port ssl;
+		ssl_certificate $ngx/cert.pem;
+		ssl_certificate_key $ngx/key.pem;
+		ssl_protocols TLSv1.3;
+		root $work;
+	}
+}
+EOF
+	rd_spawn nginx -p "$ngx" -e "$ngx/error.log" -c "$ngx/nginx.conf" -g 'daemon off;' \
+		>>"$ngx/stdout.log" 2>&1
+	ngx_pid=$RD_LAST_PID
+	for ((i = 0; i < 100; i++)); do
+		is_listening "$ngx_port" && kill -0 "$ngx_pid" 2>/dev/null && break
+		kill -0 "$ngx_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	is_listening "$ngx_port" && kill -0 "$ngx_pid" 2>/dev/null && break
+	wait "$ngx_pid" 2>/dev/null || true # it could not bind: try another port
+	rd__forget "$ngx_pid"
+	ngx_pid=
+done
+[[ -n $ngx_pid ]] || fail "nginx did not start: $(tail -3 "$ngx/error.log")"
+# one request to check the setup (certificate, path, TLS 1.3) before timing anything
+curl -sS --fail --tlsv1.3 --cacert "$ngx/cert.pem" -o /dev/null \
+	"https://127.0.0.1:$ngx_port/text.log" || fail "curl cannot fetch from nginx"
+
+# ---- the two roomdrop servers: TLS (default) and plaintext -----------------------------
+RD_SERVER_TLS=on rd_start_server --store "$work/store-tls" --max-file-size 0
+tls_pid=$RD_SERVER_PID tls_port=$RD_PORT
+fp=$("$BUILD/roomdrop-server" fingerprint --store "$work/store-tls") || fail "no fingerprint"
+RD_SERVER_TLS=off rd_start_server --store "$work/store-plain" --max-file-size 0
+plain_pid=$RD_SERVER_PID plain_port=$RD_PORT
 sleep 0.5
-idle_kb=$(kb_of "$RD_SERVER_PID" VmRSS)
+declare -A IDLE PEAK
+IDLE[tls]=$(kb_of "$tls_pid" VmRSS)
+IDLE[plain]=$(kb_of "$plain_pid" VmRSS)
+# client arguments per transport
+cli() # cli TRANSPORT ARGS...
+{
+	local tr=$1
+	shift
+	if [[ $tr == tls ]]; then
+		"$CLI" --port "$tls_port" --server-fp "$fp" --nick bench --timeout 60 "$@"
+	else
+		"$CLI" --port "$plain_port" --plain --nick bench --timeout 60 "$@"
+	fi
+}
+
+# warm-up: every source read once, so every side below starts from the page cache
+cat "$work/random.bin" "$work/text.log" >/dev/null
 dl=$work/dl
 mkdir -p "$dl"
-declare -A WIRE_PUT WIRE_GET
+declare -A WIRE
 
 for run in $(seq 1 "$RUNS"); do
 	for f in random.bin text.log; do
 		src=$work/$f
 		size=$(stat -c %s "$src")
-		# a name per run, so nothing is overwritten (deleting big files slows the disk)
-		name=${f%.*}-$run.${f##*.}
-		ln -s "$src" "$work/$name"
 
 		settle
 		port=$(free_port)
 		rd_spawn socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
-			"OPEN:$work/socat-$name,creat,trunc"
+			"OPEN:$work/socat-$run-$f,creat,trunc"
 		lpid=$RD_LAST_PID
 		wait_listen "$port"
 		t0=$(now_ns)
@@ -108,52 +201,103 @@ for run in $(seq 1 "$RUNS"); do
 		wait "$lpid" || fail "socat listener failed"
 		t1=$(now_ns)
 		rd__forget "$lpid"
-		[[ $(stat -c %s "$work/socat-$name") == "$size" ]] || fail "socat copy incomplete"
+		[[ $(stat -c %s "$work/socat-$run-$f") == "$size" ]] || fail "socat copy incomplete"
 		best "socat $f" $((t1 - t0))
 
-		settle
-		t0=$(now_ns)
-		out=$("$CLI" --port "$RD_PORT" --nick bench --quiet --timeout 60 put "$work/$name") ||
-			fail "put $name failed: $out"
-		t1=$(now_ns)
-		best "put $f" $((t1 - t0))
-		[[ $out == *" on the wire"* ]] && WIRE_PUT[$f]=$(sed -n 's/.*, \([0-9.]* [KMGTPE]*B\) on the wire.*/\1/p' <<<"$out")
+		for tr in tls plain; do
+			# a name per run and transport, so nothing is overwritten (deleting big
+			# files slows the disk)
+			name=${f%.*}-$tr-$run.${f##*.}
+			ln -sf "$src" "$work/$name"
 
+			settle
+			t0=$(now_ns)
+			out=$(cli "$tr" put "$work/$name") || fail "$tr put $name failed: $out"
+			t1=$(now_ns)
+			best "put $tr $f" $((t1 - t0))
+			[[ $out == *" on the wire"* ]] &&
+				WIRE[put $tr $f]=$(sed -n 's/.*, \([0-9.]* [KMGTPE]*B\) on the wire.*/\1/p' <<<"$out")
+
+			settle
+			t0=$(now_ns)
+			out=$(cli "$tr" -o "$dl" get "$name") || fail "$tr get $name failed: $out"
+			t1=$(now_ns)
+			best "get $tr $f" $((t1 - t0))
+			[[ $out == *" on the wire"* ]] &&
+				WIRE[get $tr $f]=$(sed -n 's/.*, \([0-9.]* [KMGTPE]*B\) on the wire.*/\1/p' <<<"$out")
+			cmp -s "$src" "$dl/$name" || fail "downloaded $name differs"
+		done
+
+		[[ $f == random.bin ]] || continue
 		settle
 		t0=$(now_ns)
-		out=$("$CLI" --port "$RD_PORT" --nick bench --quiet --timeout 60 -o "$dl" get "$name") ||
-			fail "get $name failed: $out"
+		got=$(curl -sS --fail --tlsv1.3 --cacert "$ngx/cert.pem" -o /dev/null \
+			-w '%{size_download}' "https://127.0.0.1:$ngx_port/$f") || fail "curl failed"
 		t1=$(now_ns)
-		best "get $f" $((t1 - t0))
-		[[ $out == *" on the wire"* ]] && WIRE_GET[$f]=$(sed -n 's/.*, \([0-9.]* [KMGTPE]*B\) on the wire.*/\1/p' <<<"$out")
-		cmp -s "$src" "$dl/$name" || fail "downloaded $name differs"
+		[[ $got == "$size" ]] || fail "curl fetched $got bytes of $size"
+		best "nginx $f" $((t1 - t0))
+
+		# the same into a file on the same filesystem, as roomdrop get writes one
+		settle
+		t0=$(now_ns)
+		curl -sS --fail --tlsv1.3 --cacert "$ngx/cert.pem" -o "$dl/curl-$run-$f" \
+			"https://127.0.0.1:$ngx_port/$f" || fail "curl failed"
+		t1=$(now_ns)
+		best "nginx-file $f" $((t1 - t0))
 	done
 done
-peak_kb=$(kb_of "$RD_SERVER_PID" VmHWM)
-rd_stop_server
+PEAK[tls]=$(kb_of "$tls_pid" VmHWM)
+PEAK[plain]=$(kb_of "$plain_pid" VmHWM)
+rd_stop_server "$tls_pid"
+rd_stop_server "$plain_pid"
+rd_stop_pid "$ngx_pid"
 
 echo
-echo "file transfers on 127.0.0.1, best of $RUNS runs (MB = 10^6 bytes; ratio = speed / socat's)"
-printf '%-11s %10s  %12s  %22s  %22s\n' FILE SIZE "SOCAT RAW" PUT GET
+echo "file transfers on 127.0.0.1, best of $RUNS runs (MB = 10^6 bytes; ratio = speed / socat's);"
+echo "every source read once before timing (warm page cache for every side)"
+printf '%-11s %-5s %10s  %12s  %22s  %22s\n' FILE LINK SIZE "SOCAT RAW" PUT GET
 verdict=()
 for f in random.bin text.log; do
 	size=$(stat -c %s "$work/$f")
-	s=${BEST["socat $f"]} p=${BEST["put $f"]} g=${BEST["get $f"]}
-	rp=$(ratio "$s" "$p")
-	rg=$(ratio "$s" "$g")
-	printf '%-11s %7.1f MB  %7s MB/s  %10s MB/s (%sx)  %10s MB/s (%sx)\n' "$f" \
-		"$(awk -v b="$size" 'BEGIN { print b / 1e6 }')" "$(mbps "$size" "$s")" \
-		"$(mbps "$size" "$p")" "$rp" "$(mbps "$size" "$g")" "$rg"
-	if [[ $f == random.bin ]]; then
-		verdict+=("random put >= 1.0x socat: $(awk -v r="$rp" 'BEGIN { print (r >= 1.0) ? "yes" : "NO" }')")
-		verdict+=("random get >= 1.0x socat: $(awk -v r="$rg" 'BEGIN { print (r >= 1.0) ? "yes" : "NO" }')")
-	fi
+	s=${BEST["socat $f"]}
+	for tr in tls plain; do
+		p=${BEST["put $tr $f"]} g=${BEST["get $tr $f"]}
+		rp=$(ratio "$s" "$p")
+		rg=$(ratio "$s" "$g")
+		printf '%-11s %-5s %7.1f MB  %7s MB/s  %10s MB/s (%sx)  %10s MB/s (%sx)\n' "$f" "$tr" \
+			"$(awk -v b="$size" 'BEGIN { print b / 1e6 }')" "$(mbps "$size" "$s")" \
+			"$(mbps "$size" "$p")" "$rp" "$(mbps "$size" "$g")" "$rg"
+		if [[ $f == random.bin && $tr == plain ]]; then
+			verdict+=("random plaintext put >= 1.0x socat: $(awk -v r="$rp" 'BEGIN { print (r >= 1.0) ? "yes" : "NO" }')")
+			verdict+=("random plaintext get >= 1.0x socat: $(awk -v r="$rg" 'BEGIN { print (r >= 1.0) ? "yes" : "NO" }')")
+		fi
+	done
 done
+size=$(stat -c %s "$work/random.bin")
+n=${BEST["nginx random.bin"]}
+rn=$(ratio "$n" "${BEST["get tls random.bin"]}")
+printf 'nginx HTTPS (TLS 1.3) to curl -o /dev/null, random.bin: %s MB/s (%sx socat); roomdrop TLS get / nginx: %sx\n' \
+	"$(mbps "$size" "$n")" "$(ratio "${BEST["socat random.bin"]}" "$n")" "$rn"
+printf 'TLS / plaintext speed, random.bin: put %sx, get %sx\n' \
+	"$(ratio "${BEST["put plain random.bin"]}" "${BEST["put tls random.bin"]}")" \
+	"$(ratio "${BEST["get plain random.bin"]}" "${BEST["get tls random.bin"]}")"
+nf=${BEST["nginx-file random.bin"]}
+printf 'the same, curl -o FILE (same filesystem, no fsync, no hash check): %s MB/s; roomdrop TLS get / that: %sx\n' \
+	"$(mbps "$size" "$nf")" "$(ratio "$nf" "${BEST["get tls random.bin"]}")"
+verdict+=("random TLS get >= 1.0x nginx HTTPS to curl: $(awk -v r="$rn" 'BEGIN { print (r >= 1.0) ? "yes" : "NO" }')")
 tsize=$(awk -v b="$(stat -c %s "$work/text.log")" 'BEGIN { printf "%.1f MB", b / 1e6 }')
-echo "text.log on the wire: put ${WIRE_PUT[text.log]:-$tsize (not compressed)}, get ${WIRE_GET[text.log]:-$tsize (not compressed)} (file $tsize)"
-echo "random.bin on the wire: put ${WIRE_PUT[random.bin]:-as is (raw chunks)}, get ${WIRE_GET[random.bin]:-as is (raw chunks, sendfile)}"
-growth_kb=$((peak_kb - idle_kb))
-echo "server memory: idle $(mib "$idle_kb"), peak $(mib "$peak_kb"), growth $(mib "$growth_kb") during the transfers"
-verdict+=("text moves fewer bytes than its size: $([[ -n ${WIRE_PUT[text.log]:-} && -n ${WIRE_GET[text.log]:-} ]] && echo yes || echo NO)")
-verdict+=("server growth under 32 MiB: $( ((growth_kb < 32 * 1024)) && echo yes || echo NO)")
+compressed=1
+for tr in tls plain; do
+	echo "text.log on the wire ($tr): put ${WIRE[put $tr text.log]:-$tsize (not compressed)}, get ${WIRE[get $tr text.log]:-$tsize (not compressed)} (file $tsize)"
+	[[ -n ${WIRE[put $tr text.log]:-} && -n ${WIRE[get $tr text.log]:-} ]] || compressed=0
+done
+echo "random.bin on the wire: put ${WIRE[put tls random.bin]:-as is (raw chunks)}, get ${WIRE[get tls random.bin]:-as is (raw chunks)}"
+growth_ok=1
+for tr in tls plain; do
+	growth_kb=$((PEAK[$tr] - IDLE[$tr]))
+	((growth_kb < 32 * 1024)) || growth_ok=0
+	echo "server memory ($tr): idle $(mib "${IDLE[$tr]}"), peak $(mib "${PEAK[$tr]}"), growth $(mib "$growth_kb") during the transfers"
+done
+verdict+=("text moves fewer bytes than its size: $( ((compressed)) && echo yes || echo NO)")
+verdict+=("server growth under 32 MiB: $( ((growth_ok)) && echo yes || echo NO)")
 printf 'goal: %s\n' "${verdict[@]}"

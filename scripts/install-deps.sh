@@ -119,6 +119,9 @@ need_cmd imagemagick compare "test_gui: the table is drawn (pixel compare)" Imag
 need_cmd tmux tmux "test_cli: the shell on a real terminal"
 need_cmd bsdutils script "test_demo: the demo on a pseudo-terminal"
 need_cmd socat socat "make bench: the raw-copy baseline"
+need_cmd nginx-light nginx "make bench: HTTPS (TLS 1.3) file server to compare get with" nginx
+need_cmd curl curl "make bench: the HTTPS client of that comparison"
+need_cmd openssl openssl "make bench: a self-signed certificate for nginx (openssl req)"
 need_cmd procps ps "live tests: process checks"
 need_cmd procps pkill "live tests: stopping helpers"
 need_cmd coreutils timeout "every wait in the tests is bounded"

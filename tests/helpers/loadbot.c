@@ -1,8 +1,8 @@
 /* loadbot.c - many scripted clients against a live server, for tests and benchmarks.
  *
  *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
- *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
- *           [--timeout SECONDS] [--server-pid PID] [--quiet]
+ *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS] [--rooms K]
+ *           [--timeout SECONDS] [--server-pid PID] [--plain] [--quiet]
  *
  * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
  * join too, then never read again. The first S bots each send M room messages carrying
@@ -11,13 +11,23 @@
  * every message was delivered exactly once and in order, 1 otherwise, 2 on bad usage,
  * 3 when it cannot connect or register.
  *
- * Threads: setup happens on the main thread; then one receiver thread drains every socket
- * with epoll while S sender threads send. A sender keeps at most W messages in flight
+ * Threads: 8 setup threads connect and register the bots (stalled ones last, on the main
+ * thread); one receiver thread drains every socket with epoll from the start, while S
+ * sender threads send. A sender keeps at most W messages in flight
  * (sent but not yet seen by an observing bot), so queues stay bounded; with --rate it also
  * paces itself to that many messages per second (to measure latency at a given load).
  * With --server-pid it reports the server's CPU time per delivery during the sending.
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
- * exit 0: used to measure the server's memory per idle client.
+ * exit 0: used to measure the server's memory per idle client. --rooms K (K > 1, only with
+ * --senders 0) spreads the bots over rooms R0..R(K-1), so that thousands of idle bots do
+ * not cost the square of their number in presence notices while they join.
+ *
+ * Transport: TLS 1.3 by default, through the link layer (rd_link over rd_tls), with no
+ * client certificate and no pin (a load generator trusts whatever answers); --plain
+ * speaks plaintext frames, for a server run with --tls off. Every send is a blocking
+ * rd_link_send_stream (serialised per bot, so senders and PONGs never interleave); the
+ * receiver takes what each link has with rd_link_read_available, which also drains the
+ * bytes TLS decrypted beyond what epoll can see.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,16 +43,17 @@
 #include <unistd.h>
 
 #include "rd_buf.h"
+#include "rd_link.h"
 #include "rd_err.h"
 #include "rd_frame.h"
 #include "rd_msg.h"
 #include "rd_net.h"
+#include "rd_tls.h"
 
 struct bot {
 	int idx;
 	int fd;
-	struct rd_frame_reader *r;
-	pthread_mutex_t wmtx;
+	struct rd_link *l;
 	uint32_t *next_seq; /* per sender: the next sequence expected */
 	uint64_t got;
 	int dead;
@@ -51,8 +62,9 @@ struct bot {
 static struct {
 	const char *host;
 	uint16_t port;
-	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet;
+	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet, rooms;
 	int server_pid;
+	int plain;   /* plaintext frames instead of TLS */
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
 } opt = { .host = "127.0.0.1",
@@ -62,9 +74,11 @@ static struct {
 	  .size = 32,
 	  .window = 64,
 	  .room = "general",
+	  .rooms = 1,
 	  .timeout_s = 60 };
 
 static struct bot *bots;
+static struct rd_tls_ctx *tls_ctx; /* client context: no identity, no pin */
 static atomic_ullong delivered, errors_order, errors_dup;
 static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
 static atomic_int stop_flag;
@@ -86,9 +100,8 @@ static int send_msg(struct bot *b, const struct rd_msg *m, uint32_t req)
 	rd_buf_init(&buf, 0);
 	rc = rd_msg_frame(&buf, m, req, 0);
 	if (rc == 0) {
-		pthread_mutex_lock(&b->wmtx);
-		rc = rd_net_write_all(b->fd, buf.data, buf.len, opt.timeout_s * 1000);
-		pthread_mutex_unlock(&b->wmtx);
+		rc = rd_link_send_stream(b->l, buf.data, buf.len, -1, 0, 0, opt.timeout_s * 1000,
+					 NULL);
 	}
 	rd_buf_free(&buf);
 	return rc;
@@ -100,7 +113,7 @@ static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t
 	int rc = send_msg(b, m, req);
 	while (rc == 0) {
 		struct rd_frame f;
-		rc = rd_frame_recv(b->fd, b->r, opt.timeout_s * 1000, &f);
+		rc = rd_link_recv(b->l, opt.timeout_s * 1000, &f);
 		if (rc)
 			break;
 		if (f.hdr.type == RD_MSG_PING) {
@@ -120,6 +133,26 @@ static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t
 	return rc;
 }
 
+/* Connect b and run the transport's handshake (TLS unless --plain). */
+static int connect_link(struct bot *b)
+{
+	struct rd_tls_conn *t;
+	int fd, rc;
+	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &fd)) != 0)
+		return rc;
+	rc = opt.plain ? rd_tls_conn_plain_new(fd, &t) : rd_tls_conn_tls_new(tls_ctx, fd, NULL, &t);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	if ((rc = rd_link_new(t, NULL, &b->l)) != 0)
+		return rc;
+	b->fd = fd;
+	if ((rc = rd_link_handshake(b->l, opt.timeout_s * 1000)) != 0)
+		fprintf(stderr, "loadbot: handshake: %s\n", rd_link_reason(b->l));
+	return rc;
+}
+
 static int setup_bot(struct bot *b, int idx, const char *prefix)
 {
 	struct rd_msg m;
@@ -127,10 +160,7 @@ static int setup_bot(struct bot *b, int idx, const char *prefix)
 	int rc;
 
 	b->idx = idx;
-	pthread_mutex_init(&b->wmtx, NULL);
-	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &b->fd)) != 0)
-		return rc;
-	if ((rc = rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &b->r)) != 0)
+	if ((rc = connect_link(b)) != 0)
 		return rc;
 	rd_msg_init(&m, RD_MSG_HELLO);
 	m.u.hello.version_min = m.u.hello.version_max = 1;
@@ -142,7 +172,10 @@ static int setup_bot(struct bot *b, int idx, const char *prefix)
 	if ((rc = request(b, &m, 2, &t)) != 0 || t != RD_MSG_WELCOME)
 		return rc ? rc : RD_ERR_PROTOCOL;
 	rd_msg_init(&m, RD_MSG_JOIN);
-	snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", opt.room);
+	if (opt.rooms > 1)
+		snprintf(m.u.room.room, sizeof(m.u.room.room), "%s%d", opt.room, idx % opt.rooms);
+	else
+		snprintf(m.u.room.room, sizeof(m.u.room.room), "%s", opt.room);
 	if ((rc = request(b, &m, 3, &t)) != 0 || t != RD_MSG_JOINED)
 		return rc ? rc : RD_ERR_PROTOCOL;
 	b->next_seq = calloc((size_t)opt.senders + 1, sizeof(uint32_t));
@@ -203,30 +236,18 @@ static void *receiver_main(void *arg)
 		int n = epoll_wait(ep, evs, 128, 100);
 		for (int i = 0; i < n; i++) {
 			struct bot *b = evs[i].data.ptr;
-			for (;;) {
-				uint8_t *sp;
-				size_t avail;
-				struct rd_frame f;
-				int rc;
-				while ((rc = rd_frame_reader_next(b->r, &f)) == 0)
-					on_frame(b, &f);
-				if (rc != RD_ERR_INCOMPLETE) {
-					b->dead = 1;
-					epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
-					break;
-				}
-				if (rd_frame_reader_space(b->r, 65536, &sp, &avail) != 0)
-					break;
-				ssize_t r = recv(b->fd, sp, avail, MSG_DONTWAIT);
-				if (r > 0) {
-					rd_frame_reader_commit(b->r, (size_t)r);
-					continue;
-				}
-				if (r < 0 && (errno == EAGAIN || errno == EINTR))
-					break;
+			struct rd_frame f;
+			int rc;
+			if (b->dead)
+				continue;
+			/* level-triggered: bytes left in the socket wake us again; bytes TLS
+			 * decrypted ahead are taken by rd_link_read_available itself */
+			rc = rd_link_read_available(b->l);
+			while (rc == 0 && (rc = rd_link_next(b->l, &f)) == 0)
+				on_frame(b, &f);
+			if (rc != RD_ERR_INCOMPLETE) {
 				b->dead = 1;
 				epoll_ctl(ep, EPOLL_CTL_DEL, b->fd, NULL);
-				break;
 			}
 		}
 	}
@@ -254,10 +275,19 @@ static void *sender_main(void *arg)
 				nanosleep(&ts, NULL);
 			}
 		}
-		/* flow control: at most `window` messages not yet seen by the observer */
-		while ((int)(i - atomic_load(&last_seen[s])) > opt.window &&
-		       !atomic_load(&stop_flag))
-			sched_yield();
+		/* flow control: at most `window` messages not yet seen by the observer; a
+		 * sender that waits long sleeps, so that it leaves the CPU to the receiver and
+		 * the server (2 cores) */
+		for (int spins = 0;
+		     (int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag);
+		     spins++) {
+			if (spins < 64) {
+				sched_yield();
+			} else {
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000 };
+				nanosleep(&ts, NULL);
+			}
+		}
 		rd_be32_put(data, (uint32_t)s);
 		rd_be32_put(data + 4, (uint32_t)i);
 		rd_be64_put(data + 8, now_ns());
@@ -269,6 +299,34 @@ static void *sender_main(void *arg)
 			break;
 	}
 	free(data);
+	return NULL;
+}
+
+enum {
+	SETUP_THREADS = 8
+};
+static atomic_int setup_next, setup_failed;
+static int setup_ep;
+
+/* Set up bots (not the stalled ones) until none is left or one failed. */
+static void *setup_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&setup_failed)) {
+		int i = atomic_fetch_add(&setup_next, 1);
+		if (i >= opt.clients)
+			break;
+		struct bot *b = &bots[i];
+		int rc = setup_bot(b, i, "bot");
+		if (rc != 0) {
+			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
+				rd_strerror(rc));
+			atomic_store(&setup_failed, 1);
+			break;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = b };
+		epoll_ctl(setup_ep, EPOLL_CTL_ADD, b->fd, &ev);
+	}
 	return NULL;
 }
 
@@ -313,6 +371,8 @@ int main(int argc, char **argv)
 					    { "quiet", no_argument, NULL, 'q' },
 					    { "server-pid", required_argument, NULL, 'P' },
 					    { "rate", required_argument, NULL, 'R' },
+					    { "plain", no_argument, NULL, 'x' },
+					    { "rooms", required_argument, NULL, 'o' },
 					    { NULL, 0, NULL, 0 } };
 	int ch, ep;
 	pthread_t rth, *sth;
@@ -363,12 +423,19 @@ int main(int argc, char **argv)
 		case 'R':
 			opt.rate = atof(optarg);
 			break;
+		case 'x':
+			opt.plain = 1;
+			break;
+		case 'o':
+			opt.rooms = atoi(optarg);
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (!opt.port || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
-	    opt.size < 16 || opt.size > 65536 || opt.window < 1) {
+	    opt.size < 16 || opt.size > 65536 || opt.window < 1 || opt.rooms < 1 ||
+	    (opt.rooms > 1 && opt.senders > 0)) {
 		fprintf(stderr, "loadbot: bad arguments\n");
 		return 2;
 	}
@@ -377,6 +444,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	rd_net_ignore_sigpipe();
+	if (!opt.plain && rd_tls_ctx_client_new(NULL, NULL, 0, &tls_ctx) != 0) {
+		fprintf(stderr, "loadbot: cannot make a TLS client context\n");
+		return 1;
+	}
 	bots = calloc((size_t)opt.clients + (size_t)opt.stalled, sizeof(*bots));
 	last_seen = calloc((size_t)opt.senders + 1, sizeof(*last_seen));
 	lat_cap = 200000;
@@ -389,23 +460,33 @@ int main(int argc, char **argv)
 	if (pthread_create(&rth, NULL, receiver_main, &ep) != 0)
 		return 1;
 	uint64_t t0 = now_ns();
-	for (int i = 0; i < opt.clients + opt.stalled; i++) {
-		struct bot *b = &bots[i];
-		int rc = setup_bot(b, i, i < opt.clients ? "bot" : "stall");
+	/* the bots register SETUP_THREADS at a time: every registration is announced to every
+	 * registered client, and notices that come together leave the server in one write */
+	pthread_t setup_th[SETUP_THREADS];
+	int nsetup = 0;
+	setup_ep = ep;
+	for (; nsetup < SETUP_THREADS && nsetup < opt.clients; nsetup++)
+		if (pthread_create(&setup_th[nsetup], NULL, setup_main, NULL) != 0)
+			break;
+	for (int k = 0; k < nsetup; k++)
+		pthread_join(setup_th[k], NULL);
+	int failed = nsetup == 0 ? 0 : atomic_load(&setup_failed);
+	/* stalled bots last, one by one: they must not miss the bots registered after them */
+	for (int i = opt.clients; failed == 0 && i < opt.clients + opt.stalled; i++) {
+		int rc = setup_bot(&bots[i], i, "stall");
+		int small = 4096; /* a stalled reader: tiny buffers, never read */
 		if (rc != 0) {
 			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
 				rd_strerror(rc));
-			atomic_store(&stop_flag, 1);
-			pthread_join(rth, NULL);
-			return 3;
+			failed = 1;
+			break;
 		}
-		if (i < opt.clients) {
-			struct epoll_event ev = { .events = EPOLLIN, .data.ptr = b };
-			epoll_ctl(ep, EPOLL_CTL_ADD, b->fd, &ev);
-		} else {
-			int small = 4096; /* a stalled reader: tiny buffers, never read */
-			setsockopt(b->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-		}
+		setsockopt(bots[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
+	if (nsetup == 0 || failed) {
+		atomic_store(&stop_flag, 1);
+		pthread_join(rth, NULL);
+		return 3;
 	}
 	double setup_s = (double)(now_ns() - t0) / 1e9;
 	if (!opt.quiet)
@@ -419,9 +500,13 @@ int main(int argc, char **argv)
 		sleep((unsigned)opt.idle_s);
 		atomic_store(&stop_flag, 1);
 		pthread_join(rth, NULL);
+		int alive = 0;
+		for (int i = 0; i < opt.clients; i++)
+			alive += !bots[i].dead;
+		printf("idle_connected=%d\n", alive); /* bots the server did not drop */
+		fflush(stdout);
 		for (int i = 0; i < opt.clients + opt.stalled; i++) {
-			close(bots[i].fd);
-			rd_frame_reader_free(bots[i].r);
+			rd_link_free(bots[i].l);
 			free(bots[i].next_seq);
 		}
 		free(bots);
@@ -476,10 +561,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)lat_us[nl - 1]);
 	fflush(stdout);
 	for (int i = 0; i < opt.clients + opt.stalled; i++) {
-		close(bots[i].fd);
-		rd_frame_reader_free(bots[i].r);
+		rd_link_free(bots[i].l);
 		free(bots[i].next_seq);
-		pthread_mutex_destroy(&bots[i].wmtx);
 	}
 	free(bots);
 	free(sth);

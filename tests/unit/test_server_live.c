@@ -1584,7 +1584,7 @@ static void test_200_clients_chat_exactly_once_in_order(void **state)
 #endif
 	snprintf(cmd, sizeof(cmd),
 		 "'%s/loadbot' --port %u --clients 200 --senders 200 --messages %d --window 16 "
-		 "--timeout 120 --quiet",
+		 "--timeout 120 --quiet --plain",
 		 g_bindir, s.port, messages);
 	int st = system(cmd);
 	assert_true(WIFEXITED(st));
