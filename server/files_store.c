@@ -727,18 +727,15 @@ static void release_room(int dfd, unsigned *released)
 	closedir(d);
 }
 
-int store_release_all(const struct store *st, unsigned *released)
+/* Call fn for each room folder of the staging area (opened as a directory, closed after).
+ * RD_ERR_SYSTEM if the staging area cannot be read. */
+static int each_staging_room(const struct store *st,
+			     void (*fn)(int rfd, const char *room, void *arg), void *arg)
 {
 	struct dirent *de;
-	unsigned dummy = 0;
 	DIR *d;
 	int rfd;
 
-	if (released == NULL)
-		released = &dummy;
-	*released = 0;
-	if (st == NULL)
-		return RD_ERR_INVAL;
 	d = dir_reopen(st->staging_fd);
 	if (d == NULL)
 		return RD_ERR_SYSTEM;
@@ -749,11 +746,29 @@ int store_release_all(const struct store *st, unsigned *released)
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (rfd < 0)
 			continue;
-		release_room(rfd, released);
+		fn(rfd, de->d_name, arg);
 		close(rfd);
 	}
 	closedir(d);
 	return 0;
+}
+
+static void release_room_cb(int rfd, const char *room, void *arg)
+{
+	(void)room;
+	release_room(rfd, arg);
+}
+
+int store_release_all(const struct store *st, unsigned *released)
+{
+	unsigned dummy = 0;
+
+	if (released == NULL)
+		released = &dummy;
+	*released = 0;
+	if (st == NULL)
+		return RD_ERR_INVAL;
+	return each_staging_room(st, release_room_cb, released);
 }
 
 static void sweep_room(int dfd, const char *room, int64_t now_s, uint32_t ttl_s,
@@ -783,6 +798,20 @@ static void sweep_room(int dfd, const char *room, int64_t now_s, uint32_t ttl_s,
 	closedir(d);
 }
 
+struct sweep_args {
+	int64_t now_s;
+	uint32_t ttl_s;
+	store_claim_fn claim;
+	void *user;
+	unsigned *removed;
+};
+
+static void sweep_room_cb(int rfd, const char *room, void *arg)
+{
+	struct sweep_args *a = arg;
+	sweep_room(rfd, room, a->now_s, a->ttl_s, a->claim, a->user, a->removed);
+}
+
 int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_claim_fn claim,
 		void *user, unsigned *removed)
 {
@@ -790,27 +819,16 @@ int store_sweep(const struct store *st, int64_t now_s, uint32_t ttl_s, store_cla
 	struct stat sb;
 	unsigned dummy = 0;
 	DIR *d;
-	int rfd;
+	int rc;
 
 	if (removed == NULL)
 		removed = &dummy;
 	*removed = 0;
 	if (st == NULL)
 		return RD_ERR_INVAL;
-	d = dir_reopen(st->staging_fd);
-	if (d == NULL)
-		return RD_ERR_SYSTEM;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || rd_room_check(de->d_name, strlen(de->d_name)) != 0)
-			continue;
-		rfd = openat(st->staging_fd, de->d_name,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (rfd < 0)
-			continue;
-		sweep_room(rfd, de->d_name, now_s, ttl_s, claim, user, removed);
-		close(rfd);
-	}
-	closedir(d);
+	struct sweep_args a = { now_s, ttl_s, claim, user, removed };
+	if ((rc = each_staging_room(st, sweep_room_cb, &a)) != 0)
+		return rc;
 	/* metadata temp files left by a crash */
 	d = dir_reopen(st->meta_fd);
 	if (d == NULL)
