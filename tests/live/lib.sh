@@ -7,6 +7,7 @@
 #   "$BUILD/roomdrop" --port "$RD_PORT" ... || fail "upload failed"
 #   rd_stop_server
 #   pass
+# and run / contains / wait_for for the checks most tests make.
 #
 # Contract with scripts/run-live-tests.sh: exit 0 = pass, 77 = skip (say why), else fail.
 # Everything a test starts through these helpers is stopped by PID when it exits, however
@@ -195,6 +196,32 @@ rd_stop_server()
 	rd_stop_pid "$pid"
 	[[ $pid == "${RD_SERVER_PID:-}" ]] && RD_SERVER_PID=""
 	return 0
+}
+
+# ---- checks ------------------------------------------------------------------------------
+
+# run WANT CMD...: run CMD with stdout+stderr in $OUT; fail unless it exits WANT.
+run()
+{
+	local want=$1 rc=0
+	shift
+	"$@" >"$RD_TMP/out" 2>&1 || rc=$?
+	OUT=$(<"$RD_TMP/out")
+	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $* -- output: $OUT"
+}
+
+# contains TEXT PART: fail unless TEXT contains PART.
+contains() { [[ $1 == *"$2"* ]] || fail "expected '$2' in: $1"; }
+
+# wait_for FILE TEXT [SECONDS]: until FILE contains TEXT (default 10 s), else fail.
+wait_for()
+{
+	local i
+	for ((i = 0; i < ${3:-10} * 20; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
 }
 
 # ---- exit trap -------------------------------------------------------------------------

@@ -23,28 +23,8 @@ rdc() { "$CLI" --port "$RD_PORT" --timeout 20 "$@"; }
 raw() { "$RAW" --port "$RD_PORT" "$@"; }
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
-# run WANT CMD...: run CMD (stdout+stderr to $OUT), fail unless it exits WANT.
-run()
-{
-	local want=$1 rc=0
-	shift
-	"$@" >"$RD_TMP/out" 2>&1 || rc=$?
-	OUT=$(<"$RD_TMP/out")
-	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $* -- output: $OUT"
-}
 
-contains() { [[ $1 == *"$2"* ]] || fail "expected '$2' in: $1"; }
 
-# wait_for FILE TEXT [SECONDS]: until FILE contains TEXT.
-wait_for()
-{
-	local i
-	for ((i = 0; i < ${3:-10} * 20; i++)); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
-}
 
 # wait_staged DIR BYTES: until a staging file in DIR holds exactly BYTES.
 wait_staged()

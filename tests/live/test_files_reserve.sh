@@ -21,24 +21,6 @@ CLI=$BUILD/roomdrop
 RAW=$BUILD/tests/rawput
 MiB=1048576
 rdc() { "$CLI" --port "$RD_PORT" --timeout 20 "$@"; }
-run()
-{
-	local want=$1 rc=0
-	shift
-	"$@" >"$RD_TMP/out" 2>&1 || rc=$?
-	OUT=$(<"$RD_TMP/out")
-	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $* -- output: $OUT"
-}
-contains() { [[ $1 == *"$2"* ]] || fail "expected '$2' in: $1"; }
-wait_for()
-{
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
-}
 kill9() { kill -KILL "$1" 2>/dev/null || true; rd_stop_pid "$1"; }
 staging_count() { find "$1/.staging" -type f | wc -l; }
 # bytes allocated to the files under DIR (what reservations hold)

@@ -14,24 +14,6 @@ rd_need_server
 CLI=$BUILD/roomdrop
 SAMPLES=$RD_ROOT/sample_files
 rdc() { "$CLI" --port "$RD_PORT" --timeout 20 --nick alice "$@"; }
-run()
-{
-	local want=$1 rc=0
-	shift
-	"$@" >"$RD_TMP/out" 2>&1 || rc=$?
-	OUT=$(<"$RD_TMP/out")
-	[[ $rc == "$want" ]] || fail "expected exit $want, got $rc from: $* -- output: $OUT"
-}
-contains() { [[ $1 == *"$2"* ]] || fail "expected '$2' in: $1"; }
-wait_for()
-{
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "'$2' never appeared in $1"
-}
 
 mnt=$RD_TMP/mnt
 mkdir -p "$mnt"
