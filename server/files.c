@@ -1825,7 +1825,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		while (w->head == NULL && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->stop) {
+		if (w->head == NULL) { /* stopped, and everything the client sent is done */
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
 		}
@@ -1895,7 +1895,9 @@ uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct r
 	return 0;
 }
 
-/* Stop the client's worker: it ends the job it is running, drops the rest, and is joined. */
+/* Stop the client's worker once it has run every frame already received (the chunks a
+ * client sent before it went are written, so a resume continues after them, as when the
+ * reader wrote them itself), and join it. */
 static void worker_stop(struct worker *w)
 {
 	struct job *j;
