@@ -243,8 +243,10 @@ int rd_tls_conn_read(struct rd_tls_conn *c, void *buf, size_t n, size_t *got);
  * RD_ERR_STATE as for read. Never raises SIGPIPE. */
 int rd_tls_conn_write(struct rd_tls_conn *c, const void *buf, size_t n, size_t *put);
 
-/* Bytes already decrypted and buffered inside the transport: a reader must read them
- * before it waits on the socket, because poll() will not report them. 0 for plain. */
+/* Bytes buffered inside the transport, which poll() does not report: a reader must read
+ * before it waits on the socket when this is not 0. Decrypted bytes count as themselves;
+ * received bytes not yet decrypted (TLS reads ahead) count as 1, and may be only part of
+ * a record: a read then returns nothing and waiting is right. 0 for plain. */
 size_t rd_tls_conn_pending(const struct rd_tls_conn *c);
 
 /* Readiness the last call that made no progress needs (RD_TLS_WANT_NONE otherwise). */
