@@ -44,6 +44,7 @@
 #include "rd_proto.h"
 #include "rd_zip.h"
 #include "session.h"
+#include "sink.h"
 
 #define HASH_BLOCK (1u << 20)
 #define POLL_EVERY_MS 100u
@@ -104,23 +105,6 @@ static int local_fail(const char *verb, const char *name, const char *what, int 
 	fprintf(stderr, "roomdrop: %s %s: %s%s%s\n", verb, shown(name, esc, sizeof(esc)), what,
 		err ? ": " : "", err ? strerror(err) : "");
 	return CLI_ELOCAL;
-}
-
-static int write_full_at(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return RD_ERR_SYSTEM;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
 }
 
 /* Hash the first n bytes of fd into h, answering the server meanwhile (PING) so a long
@@ -191,6 +175,7 @@ static struct {
 	unsigned ok;
 	uint64_t bytes;
 	uint64_t start_ms;
+	FILE *out; /* the reports: stdout, or stderr when stdout carries the data (get -o -) */
 } g_tally;
 
 static void tally_start(const struct cli_opts *o)
@@ -198,10 +183,16 @@ static void tally_start(const struct cli_opts *o)
 	memset(&g_tally, 0, sizeof(g_tally));
 	g_tally.quiet = o->quiet;
 	g_tally.start_ms = rd_now_mono_ms();
+	g_tally.out = stdout;
 }
 
 /* --quiet: "put 40 files: 39 stored, 1 failed, 1.2 MB in 0.4 s" (a quiet run's only line
  * on stdout; its errors went to stderr as they happened). */
+static FILE *report_out(void)
+{
+	return g_tally.out != NULL ? g_tally.out : stdout;
+}
+
 static void tally_print(const char *verb, const char *done_word, int nfiles)
 {
 	char hs[32];
@@ -209,10 +200,10 @@ static void tally_print(const char *verb, const char *done_word, int nfiles)
 	if (!g_tally.quiet)
 		return;
 	rd_format_size(g_tally.bytes, hs, sizeof(hs));
-	printf("%s %d file%s: %u %s, %u failed, %s in %.1f s\n", verb, nfiles,
-	       nfiles == 1 ? "" : "s", g_tally.ok, done_word, (unsigned)nfiles - g_tally.ok, hs,
-	       (double)(rd_now_mono_ms() - g_tally.start_ms) / 1000.0);
-	fflush(stdout);
+	fprintf(report_out(), "%s %d file%s: %u %s, %u failed, %s in %.1f s\n", verb, nfiles,
+		nfiles == 1 ? "" : "s", g_tally.ok, done_word, (unsigned)nfiles - g_tally.ok, hs,
+		(double)(rd_now_mono_ms() - g_tally.start_ms) / 1000.0);
+	fflush(report_out());
 }
 
 /* The summary line of a transfer. wire = bytes it took on the connection (shown when
@@ -231,20 +222,21 @@ static void summary(const char *verb, const char *name, const char *stored, uint
 	progress_human_rate(size - from, secs, rate, sizeof(rate));
 	rd_hex(sha, RD_SHA256_SIZE, hex);
 	hex[8] = '\0';
-	printf("%s %s: %s in %.1f s (%s)", verb, shown(name, esc, sizeof(esc)), hs, secs, rate);
+	fprintf(report_out(), "%s %s: %s in %.1f s (%s)", verb, shown(name, esc, sizeof(esc)), hs,
+		secs, rate);
 	if (from > 0) {
 		rd_format_size(from, hf, sizeof(hf));
 		rd_format_size(size - from, hm, sizeof(hm));
-		printf(", resumed at %s (%s sent)", hf, hm);
+		fprintf(report_out(), ", resumed at %s (%s sent)", hf, hm);
 	}
 	if (wire > 0 && wire < (size - from) / 10 * 9) {
 		rd_format_size(wire, hw, sizeof(hw));
-		printf(", %s on the wire", hw);
+		fprintf(report_out(), ", %s on the wire", hw);
 	}
 	if (stored != NULL && strcmp(stored, name) != 0)
-		printf(", stored as \"%s\"", shown(stored, esc2, sizeof(esc2)));
-	printf(", sha256 %s\u2026 verified\n", hex);
-	fflush(stdout);
+		fprintf(report_out(), ", stored as \"%s\"", shown(stored, esc2, sizeof(esc2)));
+	fprintf(report_out(), ", sha256 %s\u2026 verified\n", hex);
+	fflush(report_out());
 }
 
 /* ---- put -------------------------------------------------------------------------------- */
@@ -466,8 +458,8 @@ struct get_state {
 };
 
 /* Receive GET_CHUNK frames into pfd until GET_END. */
-static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, struct get_state *g,
-		      struct rd_sha256 *h, struct progress *pg, uint16_t *werr)
+static int get_stream(struct rd_conn *c, const struct cli_opts *o, struct sink *sk,
+		      struct get_state *g, struct progress *pg, uint16_t *werr)
 {
 	struct rd_frame f;
 	struct rd_msg m;
@@ -491,9 +483,7 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, int pfd, stru
 		if (m.u.chunk.xfer_id != g->xfer || m.u.chunk.offset != g->pos ||
 		    m.u.chunk.data.n > g->size - g->pos)
 			return RD_ERR_PROTOCOL;
-		if ((rc = write_full_at(pfd, m.u.chunk.data.p, m.u.chunk.data.n, g->pos)) != 0)
-			return rc;
-		if ((rc = rd_sha256_update(h, m.u.chunk.data.p, m.u.chunk.data.n)) != 0)
+		if ((rc = sink_push(sk, m.u.chunk.data.p, m.u.chunk.data.n)) != 0)
 			return rc;
 		g->pos += m.u.chunk.data.n;
 		progress_update(pg, g->pos);
@@ -536,6 +526,116 @@ static int get_conflict(struct rd_conn *c, const struct cli_opts *o, const char 
 	return CLI_ECONFLICT;
 }
 
+/* Ask for NAME from g->from and check the GET_BEGIN that answers: g gets the transfer's
+ * id, size, time and SHA-256; r holds the decoded reply. RD_ERR_REMOTE with werr set,
+ * RD_ERR_PROTOCOL for an answer that does not fit the question. */
+static int get_request(struct rd_conn *c, const struct cli_opts *o, const char *name,
+		       struct get_state *g, struct rd_msg *r, uint16_t *werr)
+{
+	struct rd_frame f;
+	struct rd_msg m;
+	int rc;
+
+	rd_msg_init(&m, RD_MSG_GET);
+	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
+	m.u.get.offset = g->from;
+	g->req = rd_conn_next_id(c);
+	rc = rd_conn_send_msg(c, &m, g->req);
+	if (rc == 0)
+		rc = rd_conn_wait_reply(c, g->req, o->timeout_ms, &f, werr);
+	if (rc != 0)
+		return rc;
+	rd_msg_clear(r);
+	if (f.hdr.type != RD_MSG_GET_BEGIN ||
+	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, r) != 0 ||
+	    rd_filename_check(r->u.get_begin.name, strlen(r->u.get_begin.name)) != 0 ||
+	    strcmp(r->u.get_begin.name, name) != 0 || r->u.get_begin.offset != g->from ||
+	    r->u.get_begin.size < g->from)
+		return RD_ERR_PROTOCOL;
+	g->xfer = r->u.get_begin.xfer_id;
+	g->size = r->u.get_begin.size;
+	g->mtime_ms = r->u.get_begin.mtime_ms;
+	g->pos = g->from;
+	memcpy(g->sha, r->u.get_begin.sha256, RD_SHA256_SIZE);
+	return 0;
+}
+
+/* Receive the announced bytes into fd (from g->pos), hashed into h, the writing done by a
+ * sink's thread while this one reads the network. RD_ERR_SYSTEM with errno for a local
+ * write error, else as get_stream. */
+static int get_into(struct rd_conn *c, const struct cli_opts *o, int fd, enum sink_kind kind,
+		    struct get_state *g, struct rd_sha256 *h, struct progress *pg, uint16_t *werr)
+{
+	struct sink *sk;
+	int rc, rc2;
+
+	if ((rc = sink_start(&sk, fd, kind, g->pos, h)) != 0)
+		return rc == RD_ERR_NOMEM ? rc : RD_ERR_SYSTEM;
+	rc = get_stream(c, o, sk, g, pg, werr);
+	if ((rc2 = sink_finish(sk)) != 0 && (rc == 0 || rc == RD_ERR_SYSTEM))
+		rc = rc2; /* the writer's own error, errno set */
+	return rc;
+}
+
+/* get -o -: NAME's bytes to standard output, checked against its SHA-256 at the end (the
+ * bytes are out by then: a mismatch is an error for the reader of the pipe to heed). */
+static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *name)
+{
+	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
+	uint8_t got[RD_SHA256_SIZE];
+	struct rd_sha256 *h = NULL;
+	struct get_state g;
+	struct progress pg;
+	struct rd_msg r;
+	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
+	uint16_t werr = 0;
+	int rc, code;
+
+	memset(&g, 0, sizeof(g));
+	rd_msg_init(&r, 0);
+	if (wire_name(name, nfc, why, sizeof(why)) != 0) {
+		fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
+			shown(name, esc, sizeof(esc)), why);
+		return CLI_EUSAGE;
+	}
+	name = nfc;
+	if (rd_sha256_new(&h) != 0)
+		return local_fail("get", name, "out of memory", 0);
+	if ((rc = get_request(c, o, name, &g, &r, &werr)) != 0) {
+		code = remote_fail(c, "get", name, rc, werr);
+		goto out;
+	}
+	progress_start(&pg, "get", name, g.size, 0, o->quiet);
+	wire_counts(c, &sent0, &recv0);
+	rc = get_into(c, o, STDOUT_FILENO, SINK_STREAM, &g, h, &pg, &werr);
+	wire_counts(c, &sent1, &recv1);
+	progress_end(&pg);
+	if (rc == RD_ERR_SYSTEM) {
+		code = local_fail("get", name, "cannot write to standard output", errno);
+		goto out;
+	}
+	if (rc != 0) {
+		code = remote_fail(c, "get", name, rc, werr);
+		goto out;
+	}
+	if (rd_sha256_final(h, got) != 0 || g.pos != g.size ||
+	    !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
+		fprintf(stderr,
+			"roomdrop: get %s: %s mismatch: the bytes written to standard output are "
+			"not the file the server announced\n",
+			shown(name, esc, sizeof(esc)), g.pos != g.size ? "size" : "SHA-256");
+		code = CLI_EVERIFY;
+		goto out;
+	}
+	summary("get", name, NULL, g.size, 0, progress_elapsed(&pg), g.sha,
+		recv1 > recv0 ? recv1 - recv0 : 0);
+	code = CLI_OK;
+out:
+	rd_msg_clear(&r);
+	rd_sha256_free(h);
+	return code;
+}
+
 static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
 		   const char *name)
 {
@@ -545,8 +645,7 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 	struct get_state g;
 	struct progress pg;
 	struct timespec ts[2];
-	struct rd_frame f;
-	struct rd_msg m, r;
+	struct rd_msg r;
 	struct stat sb;
 	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
 	uint16_t werr = 0;
@@ -592,13 +691,7 @@ again:
 			goto out;
 		}
 	}
-	rd_msg_init(&m, RD_MSG_GET);
-	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
-	m.u.get.offset = g.from;
-	g.req = rd_conn_next_id(c);
-	rc = rd_conn_send_msg(c, &m, g.req);
-	if (rc == 0)
-		rc = rd_conn_wait_reply(c, g.req, o->timeout_ms, &f, &werr);
+	rc = get_request(c, o, name, &g, &r, &werr);
 	if (rc == RD_ERR_REMOTE && werr == RD_E_BAD_OFFSET && g.from > 0 && attempt++ == 0) {
 		/* the .part is longer than the file: start over */
 		if (ftruncate(pfd, 0) != 0) {
@@ -611,23 +704,9 @@ again:
 		code = remote_fail(c, "get", name, rc, werr);
 		goto out;
 	}
-	rd_msg_clear(&r);
-	if (f.hdr.type != RD_MSG_GET_BEGIN ||
-	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &r) != 0 ||
-	    rd_filename_check(r.u.get_begin.name, strlen(r.u.get_begin.name)) != 0 ||
-	    strcmp(r.u.get_begin.name, name) != 0 || r.u.get_begin.offset != g.from ||
-	    r.u.get_begin.size < g.from) {
-		code = remote_fail(c, "get", name, RD_ERR_PROTOCOL, 0);
-		goto out;
-	}
-	g.xfer = r.u.get_begin.xfer_id;
-	g.size = r.u.get_begin.size;
-	g.mtime_ms = r.u.get_begin.mtime_ms;
-	g.pos = g.from;
-	memcpy(g.sha, r.u.get_begin.sha256, RD_SHA256_SIZE);
 	progress_start(&pg, "get", name, g.size, g.from, o->quiet);
 	wire_counts(c, &sent0, &recv0);
-	rc = get_stream(c, o, pfd, &g, h, &pg, &werr);
+	rc = get_into(c, o, pfd, SINK_FILE, &g, h, &pg, &werr);
 	wire_counts(c, &sent1, &recv1);
 	progress_end(&pg);
 	if (rc == RD_ERR_SYSTEM) {
@@ -714,22 +793,30 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 		fprintf(stderr, "roomdrop: get needs at least one NAME (try --help)\n");
 		return CLI_EUSAGE;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
+	if (strcmp(dir, "-") == 0 && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "roomdrop: get -o -: standard output is a terminal; send it to a "
+				"file or a pipe\n");
+		return CLI_EUSAGE;
+	}
+	dfd = strcmp(dir, "-") == 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && strcmp(dir, "-") != 0) {
 		fprintf(stderr, "roomdrop: get: cannot use the folder %s: %s\n",
 			shown(dir, esc, sizeof(esc)), strerror(errno));
 		return CLI_ELOCAL;
 	}
 	tally_start(o);
+	if (dfd < 0)
+		g_tally.out = stderr;
 	for (i = 0; i < argc; i++) {
-		rc = get_one(c, o, dfd, dir, argv[i]);
+		rc = dfd < 0 ? get_stdout(c, o, argv[i]) : get_one(c, o, dfd, dir, argv[i]);
 		if (rc != CLI_OK && worst == CLI_OK)
 			worst = rc;
 		if (rc == CLI_ELOST || cli_stop)
 			break;
 	}
 	tally_print("get", "saved", argc);
-	close(dfd);
+	if (dfd >= 0)
+		close(dfd);
 	return worst;
 }
 

@@ -92,6 +92,31 @@ for name in "${names[@]}"; do
 	cmp "$SAMPLES/$name" "$out2/$name" || fail "multi-file get changed $name"
 done
 
+# a file that does not end on a block boundary: written around the page cache, then its
+# tail through it
+mkrand "$work/odd.bin" 3001
+run 0 rdc --nick alice put "$work/odd.bin"
+run 0 rdc --nick bob -o "$out2" get odd.bin
+cmp "$work/odd.bin" "$out2/odd.bin" || fail "get of odd.bin changed it"
+
+# get -o -: the bytes on standard output, the report on stderr; appended where stdout is
+for name in "${names[@]}" odd.bin; do
+	src=$SAMPLES/$name
+	[[ $name == odd.bin ]] && src=$work/odd.bin
+	rdc --nick bob -o - get "$name" >"$out2/stdout-$name" 2>"$RD_TMP/err" ||
+		fail "get -o - $name: exit $? ($(<"$RD_TMP/err"))"
+	cmp "$src" "$out2/stdout-$name" || fail "get -o - changed $name"
+	contains "$(<"$RD_TMP/err")" "verified"
+done
+printf 'head:' >"$out2/appended"
+rdc --nick bob -q -o - get hello.txt >>"$out2/appended" 2>"$RD_TMP/err" || fail "get -o - >> failed"
+cmp <(printf 'head:'; cat "$SAMPLES/hello.txt") "$out2/appended" ||
+	fail "get -o - did not append where standard output stood"
+rc=0
+rdc --nick bob -o - get no-such-file >"$out2/none" 2>"$RD_TMP/err" || rc=$?
+[[ $rc == 5 ]] || fail "get -o - of a missing file: exit $rc, want 5"
+[[ ! -s $out2/none ]] || fail "get -o - of a missing file wrote to stdout"
+
 # ls: every name with its uploader
 run 0 rdc --nick bob ls
 for f in "$SAMPLES"/*; do
