@@ -561,20 +561,40 @@ static int get_request(struct rd_conn *c, const struct cli_opts *o, const char *
 }
 
 /* Receive the announced bytes into fd (from g->pos), hashed into h, the writing done by a
- * sink's thread while this one reads the network. RD_ERR_SYSTEM with errno for a local
- * write error, else as get_stream. */
-static int get_into(struct rd_conn *c, const struct cli_opts *o, int fd, enum sink_kind kind,
-		    struct get_state *g, struct rd_sha256 *h, struct progress *pg, uint16_t *werr)
+ * sink's thread while this one reads the network, with a progress bar. CLI_OK with
+ * *verified telling whether size and SHA-256 match what GET_BEGIN announced, or the exit
+ * code of a failure already reported (`what`: the local write that failed). *wire: the
+ * bytes it took on the connection. */
+static int get_receive(struct rd_conn *c, const struct cli_opts *o, const char *name, int fd,
+		       enum sink_kind kind, const char *what, struct get_state *g,
+		       struct rd_sha256 *h, uint64_t *wire, double *secs, int *verified)
 {
+	uint8_t got[RD_SHA256_SIZE];
+	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
+	struct progress pg;
 	struct sink *sk;
+	uint16_t werr = 0;
 	int rc, rc2;
 
-	if ((rc = sink_start(&sk, fd, kind, g->pos, h)) != 0)
-		return rc == RD_ERR_NOMEM ? rc : RD_ERR_SYSTEM;
-	rc = get_stream(c, o, sk, g, pg, werr);
-	if ((rc2 = sink_finish(sk)) != 0 && (rc == 0 || rc == RD_ERR_SYSTEM))
-		rc = rc2; /* the writer's own error, errno set */
-	return rc;
+	*verified = 0;
+	progress_start(&pg, "get", name, g->size, g->from, o->quiet);
+	wire_counts(c, &sent0, &recv0);
+	if ((rc = sink_start(&sk, fd, kind, g->pos, h)) == 0) {
+		rc = get_stream(c, o, sk, g, &pg, &werr);
+		if ((rc2 = sink_finish(sk)) != 0 && (rc == 0 || rc == RD_ERR_SYSTEM))
+			rc = rc2; /* the writer's own error, errno set */
+	}
+	wire_counts(c, &sent1, &recv1);
+	progress_end(&pg);
+	*wire = recv1 > recv0 ? recv1 - recv0 : 0;
+	*secs = progress_elapsed(&pg);
+	if (rc == RD_ERR_SYSTEM || rc == RD_ERR_NOMEM)
+		return local_fail("get", name, what, rc == RD_ERR_NOMEM ? ENOMEM : errno);
+	if (rc != 0)
+		return remote_fail(c, "get", name, rc, werr);
+	*verified = rd_sha256_final(h, got) == 0 && g->pos == g->size &&
+		    rd_ct_equal(got, g->sha, RD_SHA256_SIZE);
+	return CLI_OK;
 }
 
 /* get -o -: NAME's bytes to standard output, checked against its SHA-256 at the end (the
@@ -582,14 +602,13 @@ static int get_into(struct rd_conn *c, const struct cli_opts *o, int fd, enum si
 static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *name)
 {
 	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
-	uint8_t got[RD_SHA256_SIZE];
 	struct rd_sha256 *h = NULL;
 	struct get_state g;
-	struct progress pg;
 	struct rd_msg r;
-	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
+	uint64_t wire = 0;
+	double secs = 0;
 	uint16_t werr = 0;
-	int rc, code;
+	int rc, code, ok;
 
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
@@ -605,21 +624,11 @@ static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *n
 		code = remote_fail(c, "get", name, rc, werr);
 		goto out;
 	}
-	progress_start(&pg, "get", name, g.size, 0, o->quiet);
-	wire_counts(c, &sent0, &recv0);
-	rc = get_into(c, o, STDOUT_FILENO, SINK_STREAM, &g, h, &pg, &werr);
-	wire_counts(c, &sent1, &recv1);
-	progress_end(&pg);
-	if (rc == RD_ERR_SYSTEM) {
-		code = local_fail("get", name, "cannot write to standard output", errno);
+	code = get_receive(c, o, name, STDOUT_FILENO, SINK_STREAM,
+			   "cannot write to standard output", &g, h, &wire, &secs, &ok);
+	if (code != CLI_OK)
 		goto out;
-	}
-	if (rc != 0) {
-		code = remote_fail(c, "get", name, rc, werr);
-		goto out;
-	}
-	if (rd_sha256_final(h, got) != 0 || g.pos != g.size ||
-	    !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
+	if (!ok) {
 		fprintf(stderr,
 			"roomdrop: get %s: %s mismatch: the bytes written to standard output are "
 			"not the file the server announced\n",
@@ -627,9 +636,7 @@ static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *n
 		code = CLI_EVERIFY;
 		goto out;
 	}
-	summary("get", name, NULL, g.size, 0, progress_elapsed(&pg), g.sha,
-		recv1 > recv0 ? recv1 - recv0 : 0);
-	code = CLI_OK;
+	summary("get", name, NULL, g.size, 0, secs, g.sha, wire);
 out:
 	rd_msg_clear(&r);
 	rd_sha256_free(h);
@@ -640,16 +647,16 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 		   const char *name)
 {
 	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16], nfc[RD_NAME_BUF], why[160];
-	uint8_t got[RD_SHA256_SIZE];
 	struct rd_sha256 *h = NULL;
 	struct get_state g;
 	struct progress pg;
 	struct timespec ts[2];
 	struct rd_msg r;
 	struct stat sb;
-	uint64_t sent0 = 0, recv0 = 0, sent1 = 0, recv1 = 0;
+	uint64_t wire = 0;
+	double secs = 0;
 	uint16_t werr = 0;
-	int pfd = -1, rc, code, attempt = 0;
+	int pfd = -1, rc, code, attempt = 0, ok;
 
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
@@ -704,22 +711,12 @@ again:
 		code = remote_fail(c, "get", name, rc, werr);
 		goto out;
 	}
-	progress_start(&pg, "get", name, g.size, g.from, o->quiet);
-	wire_counts(c, &sent0, &recv0);
-	rc = get_into(c, o, pfd, SINK_FILE, &g, h, &pg, &werr);
-	wire_counts(c, &sent1, &recv1);
-	progress_end(&pg);
-	if (rc == RD_ERR_SYSTEM) {
-		code = local_fail("get", name, "cannot write the .part file", errno);
+	code = get_receive(c, o, name, pfd, SINK_FILE, "cannot write the .part file", &g, h, &wire,
+			   &secs, &ok);
+	if (code != CLI_OK)
 		goto out;
-	}
-	if (rc != 0) {
-		code = remote_fail(c, "get", name, rc, werr);
-		goto out;
-	}
 	/* verified, or nothing */
-	if (rd_sha256_final(h, got) != 0 || g.pos != g.size ||
-	    !rd_ct_equal(got, g.sha, RD_SHA256_SIZE)) {
+	if (!ok) {
 		if (ftruncate(pfd, 0) != 0) {
 			code = local_fail("get", name, "cannot truncate the .part file", errno);
 			goto out;
@@ -769,8 +766,7 @@ again:
 		goto out;
 	}
 	(void)fsync(dfd); /* and the rename itself */
-	summary("get", name, NULL, g.size, g.from, progress_elapsed(&pg), g.sha,
-		recv1 > recv0 ? recv1 - recv0 : 0);
+	summary("get", name, NULL, g.size, g.from, secs, g.sha, wire);
 	code = CLI_OK;
 out:
 	/* a failed get leaves a .part only if it holds bytes to resume from */
