@@ -601,7 +601,7 @@ static int get_receive(struct rd_conn *c, const struct cli_opts *o, const char *
  * bytes are out by then: a mismatch is an error for the reader of the pipe to heed). */
 static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *name)
 {
-	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
+	char esc[NAME_SHOWN];
 	struct rd_sha256 *h = NULL;
 	struct get_state g;
 	struct rd_msg r;
@@ -612,12 +612,6 @@ static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *n
 
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
-	if (wire_name(name, nfc, why, sizeof(why)) != 0) {
-		fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
-			shown(name, esc, sizeof(esc)), why);
-		return CLI_EUSAGE;
-	}
-	name = nfc;
 	if (rd_sha256_new(&h) != 0)
 		return local_fail("get", name, "out of memory", 0);
 	if ((rc = get_request(c, o, name, &g, &r, &werr)) != 0) {
@@ -646,7 +640,7 @@ out:
 static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const char *dir,
 		   const char *name)
 {
-	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16], nfc[RD_NAME_BUF], why[160];
+	char esc[NAME_SHOWN], part[RD_NAME_BUF + 16];
 	struct rd_sha256 *h = NULL;
 	struct get_state g;
 	struct progress pg;
@@ -660,12 +654,6 @@ static int get_one(struct rd_conn *c, const struct cli_opts *o, int dfd, const c
 
 	memset(&g, 0, sizeof(g));
 	rd_msg_init(&r, 0);
-	if (wire_name(name, nfc, why, sizeof(why)) != 0) {
-		fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
-			shown(name, esc, sizeof(esc)), why);
-		return CLI_EUSAGE;
-	}
-	name = nfc;
 	if (!o->overwrite && fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		return get_conflict(c, o, dir, name);
 	part_name(name, part, sizeof(part));
@@ -782,7 +770,7 @@ out:
 int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
 {
 	const char *dir = o->outdir != NULL ? o->outdir : ".";
-	char esc[NAME_SHOWN];
+	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
 	int i, rc, worst = CLI_OK, dfd;
 
 	if (argc < 1) {
@@ -804,7 +792,13 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 	if (dfd < 0)
 		g_tally.out = stderr;
 	for (i = 0; i < argc; i++) {
-		rc = dfd < 0 ? get_stdout(c, o, argv[i]) : get_one(c, o, dfd, dir, argv[i]);
+		if (wire_name(argv[i], nfc, why, sizeof(why)) != 0) {
+			fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
+				shown(argv[i], esc, sizeof(esc)), why);
+			rc = CLI_EUSAGE;
+		} else {
+			rc = dfd < 0 ? get_stdout(c, o, nfc) : get_one(c, o, dfd, dir, nfc);
+		}
 		if (rc != CLI_OK && worst == CLI_OK)
 			worst = rc;
 		if (rc == CLI_ELOST || cli_stop)
