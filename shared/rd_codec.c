@@ -170,52 +170,55 @@ static int fields_ok(const struct rd_field *f, unsigned depth)
 	return 1;
 }
 
-int rd_msg_register(const struct rd_msg_row *rows, size_t n)
+/* Turn row i of a caller's table into an entry; 0 when the row is not valid. */
+typedef int (*row_fn)(const void *rows, size_t i, struct entry *e);
+
+static int msg_entry(const void *rows, size_t i, struct entry *e)
+{
+	const struct rd_msg_row *row = (const struct rd_msg_row *)rows + i;
+
+	*e = (struct entry){ row->type, row->name, row->fields };
+	return row->name != NULL && fields_ok(row->fields, 0);
+}
+
+static int err_entry(const void *rows, size_t i, struct entry *e)
+{
+	const struct rd_err_row *row = (const struct rd_err_row *)rows + i;
+
+	*e = (struct entry){ row->code, row->text, NULL };
+	return row->text != NULL;
+}
+
+/* Check the n rows of a caller's table (keys in the registry's range) and add them. */
+static int reg_add_rows(struct registry *r, const void *rows, size_t n, row_fn conv)
 {
 	struct entry *add;
 	size_t i;
 	int rc = RD_ERR_INVAL;
 
-	if ((!rows && n) || n > (size_t)RD_TYPE_APP_LAST - RD_TYPE_APP_FIRST + 1)
+	if ((!rows && n) || n > (size_t)(r->last - r->first) + 1)
 		return RD_ERR_INVAL;
 	if (n == 0)
 		return 0;
 	if (!(add = calloc(n, sizeof(*add))))
 		return RD_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		if (rows[i].type < RD_TYPE_APP_FIRST || rows[i].type > RD_TYPE_APP_LAST ||
-		    !rows[i].name || !fields_ok(rows[i].fields, 0))
+	for (i = 0; i < n; i++)
+		if (!conv(rows, i, &add[i]) || add[i].key < r->first || add[i].key > r->last)
 			goto out;
-		add[i] = (struct entry){ rows[i].type, rows[i].name, rows[i].fields };
-	}
-	rc = reg_add(&msg_reg, add, n);
+	rc = reg_add(r, add, n);
 out:
 	free(add);
 	return rc;
 }
 
+int rd_msg_register(const struct rd_msg_row *rows, size_t n)
+{
+	return reg_add_rows(&msg_reg, rows, n, msg_entry);
+}
+
 int rd_wire_err_register(const struct rd_err_row *rows, size_t n)
 {
-	struct entry *add;
-	size_t i;
-	int rc = RD_ERR_INVAL;
-
-	if ((!rows && n) || n > RD_WIRE_ERR_APP_LAST - RD_WIRE_ERR_APP_FIRST + 1)
-		return RD_ERR_INVAL;
-	if (n == 0)
-		return 0;
-	if (!(add = calloc(n, sizeof(*add))))
-		return RD_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		if (rows[i].code < RD_WIRE_ERR_APP_FIRST || rows[i].code > RD_WIRE_ERR_APP_LAST ||
-		    !rows[i].text)
-			goto out;
-		add[i] = (struct entry){ rows[i].code, rows[i].text, NULL };
-	}
-	rc = reg_add(&err_reg, add, n);
-out:
-	free(add);
-	return rc;
+	return reg_add_rows(&err_reg, rows, n, err_entry);
 }
 
 const struct rd_field *rd_codec_app_fields(uint16_t type)
