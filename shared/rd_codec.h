@@ -53,7 +53,7 @@ enum rd_name_rule {
 	RD_NAME_NICK = 1,     /* nickname characters; "server" allowed */
 	RD_NAME_NICK_NEW = 2, /* a nickname someone asks for: reserved names refused too */
 	RD_NAME_ROOM = 3,
-	RD_NAME_FILE = 4,     /* rd_filename_check */
+	RD_NAME_FILE = 4, /* rd_filename_check */
 	/* 5 is the core's own (BROADCAST targets): rd_msg_register refuses it */
 	RD_NAME_NONEMPTY = 6, /* any text of 1.. bytes (host names) */
 	RD_NAME_MASK = 0x0f,

@@ -1352,8 +1352,8 @@ static void error_row(const char *c1, const char *c2, const char *c4, int lineno
 		if (wire_errors[i].code == code)
 			break;
 	if (i == NERRORS) {
-		print_error("%s:%d: error table: code %lu %s is not in rd_proto.h or rdf_proto.h\n", doc_path,
-			    lineno, code, c2);
+		print_error("%s:%d: error table: code %lu %s is not in rd_proto.h or rdf_proto.h\n",
+			    doc_path, lineno, code, c2);
 		r->bad++;
 		return;
 	}
