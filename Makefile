@@ -67,6 +67,10 @@ LDLIBS_ALL := $(DEP_LIBS) $(LDLIBS)
 LIB_SRC    := $(wildcard shared/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB        := $(BUILD)/libroomdrop.a
+# The file application's vocabulary (shared/files/): not part of libroomdrop; the server,
+# the client and their tests link it before the library.
+FILES_SRC  := $(wildcard shared/files/*.c)
+FILES_LIB  := $(BUILD)/libroomdrop_files.a
 
 SERVER_SRC := $(filter-out server/gui_%.c server/nogui_%.c,$(wildcard server/*.c))
 ifeq ($(GUI),1)
@@ -110,19 +114,24 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(SERVER): $(SERVER_OBJ) $(LIB)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(GTK_LIBS) $(LDLIBS_ALL)
+$(FILES_LIB): $(FILES_SRC:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
 
-$(CLIENT): $(CLIENT_OBJ) $(LIB)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(CLIENT_OBJ) $(LIB) $(EDIT_LIBS) $(LDLIBS_ALL) -lm
+$(SERVER): $(SERVER_OBJ) $(FILES_LIB) $(LIB)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(FILES_LIB) $(LIB) $(GTK_LIBS) $(LDLIBS_ALL)
+
+$(CLIENT): $(CLIENT_OBJ) $(FILES_LIB) $(LIB)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(CLIENT_OBJ) $(FILES_LIB) $(LIB) $(EDIT_LIBS) $(LDLIBS_ALL) -lm
 
 $(BUILD)/examples/%: $(BUILD)/obj/shared/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(FILES_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FILES_LIB) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
 # A unit test of a server module links that module's object (it never includes the .c).
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
@@ -132,9 +141,9 @@ $(BUILD)/tests/test_progress: $(BUILD)/obj/tests/unit/test_progress.o $(BUILD)/o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(FILES_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $< $(FILES_LIB) $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -187,9 +196,9 @@ FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ishared $(DEP_CFLAGS) -DRD_VERSION='"$(VERSION)"'
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard shared/*.h)
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(FILES_SRC) $(wildcard shared/*.h shared/files/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(DEP_LIBS) -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(FILES_SRC) $(DEP_LIBS) -pthread
 
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
@@ -218,7 +227,7 @@ uninstall:
 clean:
 	rm -rf build
 
-FORMAT_SRC := $(wildcard shared/*.[ch] shared/examples/*.c server/*.[ch] client/*.[ch] \
+FORMAT_SRC := $(wildcard shared/*.[ch] shared/files/*.[ch] shared/examples/*.c server/*.[ch] client/*.[ch] \
 	tests/unit/*.[ch] tests/helpers/*.[ch] tests/preload/*.c tests/fuzz/*.c bench/*.c)
 
 format:

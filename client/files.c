@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 
 #include "progress.h"
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -63,7 +64,7 @@ static const char *shown(const char *s, char *buf, size_t cap)
 
 /* The file name as it goes on the wire: what the user gave, normalised to Unicode NFC
  * (PROTOCOL.md section 7: a name typed or stored in NFD, as on macOS, names the same
- * file), into out[RD_NAME_BUF]. 0, or RD_E_BAD_FILENAME with the broken rule in why. */
+ * file), into out[RD_NAME_BUF]. 0, or RDF_E_BAD_FILENAME with the broken rule in why. */
 static uint16_t wire_name(const char *in, char *out, char *why, size_t cap)
 {
 	if (rd_name_nfc(in, strlen(in), out, RD_NAME_BUF) != 0)
@@ -145,10 +146,10 @@ static void send_cancel(struct rd_conn *c, uint32_t xfer_id, const char *why)
 {
 	struct rd_msg m;
 
-	rd_msg_init(&m, RD_MSG_XFER_CANCEL);
-	m.u.xfer_cancel.xfer_id = xfer_id;
-	m.u.xfer_cancel.code = 0;
-	m.u.xfer_cancel.reason = rd_str_c(why);
+	rd_msg_init(&m, RDF_MSG_XFER_CANCEL);
+	rdf_body(&m)->xfer_cancel.xfer_id = xfer_id;
+	rdf_body(&m)->xfer_cancel.code = 0;
+	rdf_body(&m)->xfer_cancel.reason = rd_str_c(why);
 	(void)rd_conn_send_msg(c, &m, 0);
 }
 
@@ -186,13 +187,13 @@ static void tally_start(const struct cli_opts *o)
 	g_tally.out = stdout;
 }
 
-/* --quiet: "put 40 files: 39 stored, 1 failed, 1.2 MB in 0.4 s" (a quiet run's only line
- * on stdout; its errors went to stderr as they happened). */
 static FILE *report_out(void)
 {
 	return g_tally.out != NULL ? g_tally.out : stdout;
 }
 
+/* --quiet: "put 40 files: 39 stored, 1 failed, 1.2 MB in 0.4 s" (a quiet run's only line
+ * on stdout; its errors went to stderr as they happened). */
 static void tally_print(const char *verb, const char *done_word, int nfiles)
 {
 	char hs[32];
@@ -261,7 +262,7 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 		rd_be32_put(buf, xfer);
 		rd_be64_put(buf + 4, off);
 		rd_be32_put(buf + 12, (uint32_t)n);
-		if ((rc = rd_conn_send(c, RD_MSG_PUT_CHUNK, req, buf, CHUNK_FIXED + n, opts)) != 0)
+		if ((rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, req, buf, CHUNK_FIXED + n, opts)) != 0)
 			break;
 		off += n;
 		progress_update(pg, off);
@@ -347,29 +348,32 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	if (got > 0 && rd_zip_sample_worth(sample, (size_t)got))
 		opts = RD_FRAME_COMPRESS;
 again:
-	rd_msg_init(&m, RD_MSG_PUT);
-	snprintf(m.u.put.name, sizeof(m.u.put.name), "%s", name);
-	m.u.put.size = size;
-	memcpy(m.u.put.sha256, sha, RD_SHA256_SIZE);
-	m.u.put.mode = o->overwrite ? RD_PUT_OVERWRITE : o->rename ? RD_PUT_RENAME : RD_PUT_REFUSE;
+	rd_msg_init(&m, RDF_MSG_PUT);
+	snprintf(rdf_body(&m)->put.name, sizeof(rdf_body(&m)->put.name), "%s", name);
+	rdf_body(&m)->put.size = size;
+	memcpy(rdf_body(&m)->put.sha256, sha, RD_SHA256_SIZE);
+	rdf_body(&m)->put.mode = o->overwrite ? RDF_PUT_OVERWRITE :
+				 o->rename    ? RDF_PUT_RENAME :
+						RDF_PUT_REFUSE;
 	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0) {
 		code = remote_fail(c, "put", name, rc, werr);
 		goto out;
 	}
-	if (r.type != RD_MSG_PUT_READY || r.u.put_ready.offset > size ||
-	    rd_filename_check(r.u.put_ready.name, strlen(r.u.put_ready.name)) != 0) {
+	if (r.type != RDF_MSG_PUT_READY || rdf_body(&r)->put_ready.offset > size ||
+	    rd_filename_check(rdf_body(&r)->put_ready.name, strlen(rdf_body(&r)->put_ready.name)) !=
+		    0) {
 		code = remote_fail(c, "put", name, RD_ERR_PROTOCOL, 0);
 		goto out;
 	}
-	from = r.u.put_ready.offset;
+	from = rdf_body(&r)->put_ready.offset;
 	wire_counts(c, &sent0, &recv0);
 	/* 3. the chunks, then PUT_END, all under one request id */
 	req = rd_conn_next_id(c);
 	progress_start(&pg, "put", name, size, from, o->quiet);
-	rc = put_stream(c, fd, r.u.put_ready.xfer_id, req, from, size, opts, &pg, &werr);
+	rc = put_stream(c, fd, rdf_body(&r)->put_ready.xfer_id, req, from, size, opts, &pg, &werr);
 	if (rc == 0) {
-		rd_msg_init(&m, RD_MSG_PUT_END);
-		m.u.xfer.xfer_id = r.u.put_ready.xfer_id;
+		rd_msg_init(&m, RDF_MSG_PUT_END);
+		rdf_body(&m)->xfer.xfer_id = rdf_body(&r)->put_ready.xfer_id;
 		rc = rd_conn_send_msg(c, &m, req);
 		if (rc == 0)
 			rc = rd_conn_wait_reply(c, req, o->timeout_ms + END_EXTRA_MS, &f, &werr);
@@ -379,7 +383,7 @@ again:
 		code = local_fail("put", path, "cannot read", errno);
 		goto out;
 	}
-	if (rc == RD_ERR_REMOTE && werr == RD_E_HASH_MISMATCH && from > 0 && attempt++ == 0) {
+	if (rc == RD_ERR_REMOTE && werr == RDF_E_HASH_MISMATCH && from > 0 && attempt++ == 0) {
 		/* what the server had staged was not a prefix of this file: it dropped it */
 		if (!o->quiet)
 			fprintf(stderr,
@@ -394,13 +398,14 @@ again:
 		goto out;
 	}
 	rd_msg_clear(&r);
-	if (f.hdr.type != RD_MSG_PUT_DONE ||
-	    rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0 ||
-	    r.u.put_done.size != size || !rd_ct_equal(r.u.put_done.sha256, sha, RD_SHA256_SIZE)) {
+	if (f.hdr.type != RDF_MSG_PUT_DONE ||
+	    rd_msg_decode(RDF_MSG_PUT_DONE, f.payload, f.len, &r) != 0 ||
+	    rdf_body(&r)->put_done.size != size ||
+	    !rd_ct_equal(rdf_body(&r)->put_done.sha256, sha, RD_SHA256_SIZE)) {
 		code = remote_fail(c, "put", name, RD_ERR_PROTOCOL, 0);
 		goto out;
 	}
-	snprintf(stored, sizeof(stored), "%s", r.u.put_done.name);
+	snprintf(stored, sizeof(stored), "%s", rdf_body(&r)->put_done.name);
 	wire_counts(c, &sent1, &recv1);
 	summary("put", name, stored, size, from, progress_elapsed(&pg), sha,
 		sent1 > sent0 ? sent1 - sent0 : 0);
@@ -471,21 +476,23 @@ static int get_stream(struct rd_conn *c, const struct cli_opts *o, struct sink *
 				send_cancel(c, g->xfer, "interrupted");
 			return rc;
 		}
-		if (f.hdr.type == RD_MSG_GET_END) {
-			if (rd_msg_decode(RD_MSG_GET_END, f.payload, f.len, &m) != 0 ||
-			    m.u.xfer.xfer_id != g->xfer)
+		if (f.hdr.type == RDF_MSG_GET_END) {
+			if (rd_msg_decode(RDF_MSG_GET_END, f.payload, f.len, &m) != 0 ||
+			    rdf_body(&m)->xfer.xfer_id != g->xfer)
 				return RD_ERR_PROTOCOL;
 			return 0;
 		}
-		if (f.hdr.type != RD_MSG_GET_CHUNK ||
-		    rd_msg_decode(RD_MSG_GET_CHUNK, f.payload, f.len, &m) != 0)
+		if (f.hdr.type != RDF_MSG_GET_CHUNK ||
+		    rd_msg_decode(RDF_MSG_GET_CHUNK, f.payload, f.len, &m) != 0)
 			return RD_ERR_PROTOCOL;
-		if (m.u.chunk.xfer_id != g->xfer || m.u.chunk.offset != g->pos ||
-		    m.u.chunk.data.n > g->size - g->pos)
+		if (rdf_body(&m)->chunk.xfer_id != g->xfer ||
+		    rdf_body(&m)->chunk.offset != g->pos ||
+		    rdf_body(&m)->chunk.data.n > g->size - g->pos)
 			return RD_ERR_PROTOCOL;
-		if ((rc = sink_push(sk, m.u.chunk.data.p, m.u.chunk.data.n)) != 0)
+		if ((rc = sink_push(sk, rdf_body(&m)->chunk.data.p, rdf_body(&m)->chunk.data.n)) !=
+		    0)
 			return rc;
-		g->pos += m.u.chunk.data.n;
+		g->pos += rdf_body(&m)->chunk.data.n;
 		progress_update(pg, g->pos);
 		if (cli_stop) {
 			send_cancel(c, g->xfer, "interrupted");
@@ -507,20 +514,20 @@ static int get_conflict(struct rd_conn *c, const struct cli_opts *o, const char 
 	uint32_t req;
 	int rc;
 
-	rd_msg_init(&m, RD_MSG_GET);
-	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
-	m.u.get.offset = 0;
+	rd_msg_init(&m, RDF_MSG_GET);
+	snprintf(rdf_body(&m)->get.name, sizeof(rdf_body(&m)->get.name), "%s", name);
+	rdf_body(&m)->get.offset = 0;
 	req = rd_conn_next_id(c);
 	rc = rd_conn_send_msg(c, &m, req);
 	if (rc == 0)
 		rc = rd_conn_wait_reply(c, req, o->timeout_ms, &f, &werr);
 	if (rc != 0)
 		return remote_fail(c, "get", name, rc, werr);
-	if (f.hdr.type != RD_MSG_GET_BEGIN ||
-	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, &m) != 0)
+	if (f.hdr.type != RDF_MSG_GET_BEGIN ||
+	    rd_msg_decode(RDF_MSG_GET_BEGIN, f.payload, f.len, &m) != 0)
 		return remote_fail(c, "get", name, RD_ERR_PROTOCOL, 0);
 	/* chunks already on the way are dropped as late frames (cli_files_print_frame) */
-	send_cancel(c, m.u.get_begin.xfer_id, "exists locally");
+	send_cancel(c, rdf_body(&m)->get_begin.xfer_id, "exists locally");
 	fprintf(stderr, "roomdrop: get %s: %s/%s already exists (use --overwrite to replace it)\n",
 		shown(name, esc, sizeof(esc)), dir, esc);
 	return CLI_ECONFLICT;
@@ -536,9 +543,9 @@ static int get_request(struct rd_conn *c, const struct cli_opts *o, const char *
 	struct rd_msg m;
 	int rc;
 
-	rd_msg_init(&m, RD_MSG_GET);
-	snprintf(m.u.get.name, sizeof(m.u.get.name), "%s", name);
-	m.u.get.offset = g->from;
+	rd_msg_init(&m, RDF_MSG_GET);
+	snprintf(rdf_body(&m)->get.name, sizeof(rdf_body(&m)->get.name), "%s", name);
+	rdf_body(&m)->get.offset = g->from;
 	g->req = rd_conn_next_id(c);
 	rc = rd_conn_send_msg(c, &m, g->req);
 	if (rc == 0)
@@ -546,17 +553,18 @@ static int get_request(struct rd_conn *c, const struct cli_opts *o, const char *
 	if (rc != 0)
 		return rc;
 	rd_msg_clear(r);
-	if (f.hdr.type != RD_MSG_GET_BEGIN ||
-	    rd_msg_decode(RD_MSG_GET_BEGIN, f.payload, f.len, r) != 0 ||
-	    rd_filename_check(r->u.get_begin.name, strlen(r->u.get_begin.name)) != 0 ||
-	    strcmp(r->u.get_begin.name, name) != 0 || r->u.get_begin.offset != g->from ||
-	    r->u.get_begin.size < g->from)
+	if (f.hdr.type != RDF_MSG_GET_BEGIN ||
+	    rd_msg_decode(RDF_MSG_GET_BEGIN, f.payload, f.len, r) != 0 ||
+	    rd_filename_check(rdf_body(r)->get_begin.name, strlen(rdf_body(r)->get_begin.name)) !=
+		    0 ||
+	    strcmp(rdf_body(r)->get_begin.name, name) != 0 ||
+	    rdf_body(r)->get_begin.offset != g->from || rdf_body(r)->get_begin.size < g->from)
 		return RD_ERR_PROTOCOL;
-	g->xfer = r->u.get_begin.xfer_id;
-	g->size = r->u.get_begin.size;
-	g->mtime_ms = r->u.get_begin.mtime_ms;
+	g->xfer = rdf_body(r)->get_begin.xfer_id;
+	g->size = rdf_body(r)->get_begin.size;
+	g->mtime_ms = rdf_body(r)->get_begin.mtime_ms;
 	g->pos = g->from;
-	memcpy(g->sha, r->u.get_begin.sha256, RD_SHA256_SIZE);
+	memcpy(g->sha, rdf_body(r)->get_begin.sha256, RD_SHA256_SIZE);
 	return 0;
 }
 
@@ -687,7 +695,7 @@ again:
 		}
 	}
 	rc = get_request(c, o, name, &g, &r, &werr);
-	if (rc == RD_ERR_REMOTE && werr == RD_E_BAD_OFFSET && g.from > 0 && attempt++ == 0) {
+	if (rc == RD_ERR_REMOTE && werr == RDF_E_BAD_OFFSET && g.from > 0 && attempt++ == 0) {
 		/* the .part is longer than the file: start over */
 		if (ftruncate(pfd, 0) != 0) {
 			code = local_fail("get", name, "cannot truncate the .part file", errno);
@@ -821,10 +829,10 @@ static size_t columns(const char *s)
 
 /* Every page of the listing (LIST after the last name until FILE_LIST.more is 0), into
  * one array. */
-static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rd_file_entry **out,
+static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rdf_file_entry **out,
 		    size_t *n, char *room, size_t room_cap)
 {
-	struct rd_file_entry *all = NULL, *tmp;
+	struct rdf_file_entry *all = NULL, *tmp;
 	struct rd_msg m, r;
 	char after[RD_NAME_BUF] = "";
 	uint16_t werr = 0;
@@ -835,34 +843,35 @@ static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rd_file_
 	*out = NULL;
 	*n = 0;
 	do {
-		rd_msg_init(&m, RD_MSG_LIST);
-		snprintf(m.u.list.after, sizeof(m.u.list.after), "%s", after);
+		rd_msg_init(&m, RDF_MSG_LIST);
+		snprintf(rdf_body(&m)->list.after, sizeof(rdf_body(&m)->list.after), "%s", after);
 		if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0) {
 			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", rc, werr);
 			goto out;
 		}
-		more = r.type == RD_MSG_FILE_LIST && r.u.file_list.more;
+		more = r.type == RDF_MSG_FILE_LIST && rdf_body(&r)->file_list.more;
 		/* a page must move forward: names in order, after the previous page */
-		if (r.type != RD_MSG_FILE_LIST || (more && r.u.file_list.count == 0) ||
-		    (r.u.file_list.count > 0 && strcmp(r.u.file_list.items[0].name, after) <= 0)) {
+		if (r.type != RDF_MSG_FILE_LIST || (more && rdf_body(&r)->file_list.count == 0) ||
+		    (rdf_body(&r)->file_list.count > 0 &&
+		     strcmp(rdf_body(&r)->file_list.items[0].name, after) <= 0)) {
 			rd_msg_clear(&r);
 			rc = remote_fail(c, "ls", o->room != NULL ? o->room : "", RD_ERR_PROTOCOL,
 					 0);
 			goto out;
 		}
-		if (r.u.file_list.count > 0) {
-			tmp = realloc(all, (cnt + r.u.file_list.count) * sizeof(*all));
+		if (rdf_body(&r)->file_list.count > 0) {
+			tmp = realloc(all, (cnt + rdf_body(&r)->file_list.count) * sizeof(*all));
 			if (tmp == NULL) {
 				rd_msg_clear(&r);
 				rc = local_fail("ls", "", "out of memory", 0);
 				goto out;
 			}
 			all = tmp;
-			for (i = 0; i < r.u.file_list.count; i++)
-				all[cnt++] = r.u.file_list.items[i];
+			for (i = 0; i < rdf_body(&r)->file_list.count; i++)
+				all[cnt++] = rdf_body(&r)->file_list.items[i];
 			snprintf(after, sizeof(after), "%s", all[cnt - 1].name);
 		}
-		snprintf(room, room_cap, "%s", r.u.file_list.room);
+		snprintf(room, room_cap, "%s", rdf_body(&r)->file_list.room);
 		rd_msg_clear(&r);
 	} while (more && !cli_stop);
 	if (cli_stop) {
@@ -883,7 +892,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 	/* names are shown whole (escaped, never cut), so they can be pasted into get */
 	char esc[4 * RD_NAME_BUF + 16], hs[32], when[32], hex[65], up[96], rs[96];
 	char room[RD_ROOM_BUF] = "";
-	struct rd_file_entry *items = NULL;
+	struct rdf_file_entry *items = NULL;
 	size_t i, n = 0, w = 4, len;
 	int rc;
 
@@ -903,7 +912,7 @@ int cli_files_ls(struct rd_conn *c, const struct cli_opts *o)
 	printf("%-*s  %10s  %-16s  %-12s  %s\n", (int)w, "NAME", "SIZE", "MODIFIED", "SHA256",
 	       "UPLOADER");
 	for (i = 0; i < n; i++) {
-		const struct rd_file_entry *e = &items[i];
+		const struct rdf_file_entry *e = &items[i];
 
 		rd_escape_display(e->name, strlen(e->name), esc, sizeof(esc));
 		rd_format_size(e->size, hs, sizeof(hs));
@@ -940,8 +949,8 @@ int cli_files_rm(struct rd_conn *c, const struct cli_opts *o, int argc, char **a
 				worst = CLI_EUSAGE;
 			continue;
 		}
-		rd_msg_init(&m, RD_MSG_DELETE);
-		snprintf(m.u.name.name, sizeof(m.u.name.name), "%s", nfc);
+		rd_msg_init(&m, RDF_MSG_DELETE);
+		snprintf(rdf_body(&m)->name.name, sizeof(rdf_body(&m)->name.name), "%s", nfc);
 		werr = 0;
 		rc = rd_conn_request(c, &m, &r, &werr);
 		if (rc != 0) {
@@ -969,39 +978,39 @@ int cli_files_print_frame(const struct rd_frame *f, FILE *out)
 	if (f == NULL)
 		return 0;
 	switch (f->hdr.type) {
-	case RD_MSG_FILE_NOTICE:
-		if (rd_msg_decode(RD_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
+	case RDF_MSG_FILE_NOTICE:
+		if (rd_msg_decode(RDF_MSG_FILE_NOTICE, f->payload, f->len, &m) != 0)
 			return 1;
-		shown(m.u.file_notice.name, esc, sizeof(esc));
-		shown(m.u.file_notice.nick, nick, sizeof(nick));
-		rd_format_size(m.u.file_notice.size, hs, sizeof(hs));
-		if (m.u.file_notice.event == RD_FILE_REMOVED)
+		shown(rdf_body(&m)->file_notice.name, esc, sizeof(esc));
+		shown(rdf_body(&m)->file_notice.nick, nick, sizeof(nick));
+		rd_format_size(rdf_body(&m)->file_notice.size, hs, sizeof(hs));
+		if (rdf_body(&m)->file_notice.event == RDF_FILE_REMOVED)
 			fprintf(out, "* %s removed %s\n", nick, esc);
-		else if (m.u.file_notice.event == RD_FILE_REPLACED)
+		else if (rdf_body(&m)->file_notice.event == RDF_FILE_REPLACED)
 			fprintf(out, "* %s replaced %s (%s)\n", nick, esc, hs);
 		else
 			fprintf(out, "* %s added %s (%s)\n", nick, esc, hs);
 		fflush(out);
 		return 1;
-	case RD_MSG_XFER_CANCEL: {
+	case RDF_MSG_XFER_CANCEL: {
 		char why[256];
 
-		if (rd_msg_decode(RD_MSG_XFER_CANCEL, f->payload, f->len, &m) != 0)
+		if (rd_msg_decode(RDF_MSG_XFER_CANCEL, f->payload, f->len, &m) != 0)
 			return 1;
-		rd_escape_display(m.u.xfer_cancel.reason.p, m.u.xfer_cancel.reason.n, why,
-				  sizeof(why));
+		rd_escape_display(rdf_body(&m)->xfer_cancel.reason.p,
+				  rdf_body(&m)->xfer_cancel.reason.n, why, sizeof(why));
 		fprintf(out, "* transfer %" PRIu32 " stopped by the server: %s%s%s\n",
-			m.u.xfer_cancel.xfer_id, rd_wire_strerror(m.u.xfer_cancel.code),
-			why[0] ? ": " : "", why);
+			rdf_body(&m)->xfer_cancel.xfer_id,
+			rd_wire_strerror(rdf_body(&m)->xfer_cancel.code), why[0] ? ": " : "", why);
 		fflush(out);
 		return 1;
 	}
-	case RD_MSG_PUT_READY:
-	case RD_MSG_PUT_DONE:
-	case RD_MSG_GET_BEGIN:
-	case RD_MSG_GET_CHUNK:
-	case RD_MSG_GET_END:
-	case RD_MSG_FILE_LIST:
+	case RDF_MSG_PUT_READY:
+	case RDF_MSG_PUT_DONE:
+	case RDF_MSG_GET_BEGIN:
+	case RDF_MSG_GET_CHUNK:
+	case RDF_MSG_GET_END:
+	case RDF_MSG_FILE_LIST:
 		return 1; /* late frames of a transfer that was given up: nothing to show */
 	default:
 		return 0;

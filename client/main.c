@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "files/rdf_proto.h"
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -157,17 +158,17 @@ int cli_exit_for(int rc, uint16_t werr)
 		return CLI_ENICK;
 	case RD_E_NO_SUCH_ROOM:
 	case RD_E_NO_SUCH_USER:
-	case RD_E_NO_SUCH_FILE:
+	case RDF_E_NO_SUCH_FILE:
 		return CLI_ENOTFOUND;
-	case RD_E_FILE_EXISTS:
-	case RD_E_BUSY:
+	case RDF_E_FILE_EXISTS:
+	case RDF_E_BUSY:
 		return CLI_ECONFLICT;
-	case RD_E_HASH_MISMATCH:
-	case RD_E_SIZE_MISMATCH:
+	case RDF_E_HASH_MISMATCH:
+	case RDF_E_SIZE_MISMATCH:
 		return CLI_EVERIFY;
-	case RD_E_FILE_TOO_BIG:
-	case RD_E_QUOTA:
-	case RD_E_NO_SPACE:
+	case RDF_E_FILE_TOO_BIG:
+	case RDF_E_QUOTA:
+	case RDF_E_NO_SPACE:
 	case RD_E_SERVER_FULL:
 		return CLI_ELIMIT;
 	case RD_E_BAD_VERSION:
@@ -180,8 +181,8 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RD_E_NO_SUCH_OFFER:
 	case RD_E_OFFER_STATE:
 		return CLI_EREJECTED;
-	case RD_E_READ_ONLY:
-	case RD_E_STORAGE:
+	case RDF_E_READ_ONLY:
+	case RDF_E_STORAGE:
 		return CLI_ESTORE;
 	default:
 		return CLI_EFAIL;
@@ -746,6 +747,11 @@ int main(int argc, char **argv)
 	struct cmdline cl;
 	int rc;
 
+	/* the file messages are an application's: the codec knows them once registered */
+	if ((rc = rdf_proto_register()) != 0) {
+		fprintf(stderr, "roomdrop: %s\n", rd_strerror(rc));
+		return 1;
+	}
 	if ((rc = parse_args(argc, argv, &cl)) != 0)
 		return rc;
 	rc = run_cmdline(&cl);

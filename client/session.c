@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "files.h"
 #include "progress.h"
+#include "files/rdf_proto.h"
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -283,7 +284,7 @@ static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user
 	struct cli_session *s = user;
 
 	(void)c;
-	if (chatter_hidden(s) && f->hdr.type == RD_MSG_FILE_NOTICE)
+	if (chatter_hidden(s) && f->hdr.type == RDF_MSG_FILE_NOTICE)
 		return;
 	begin(s);
 	cli_files_print_frame(f, s->out);

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "files_store.h"
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -393,6 +394,9 @@ int files_new(const struct files_config *cfg, struct files **out)
 	if (out == NULL)
 		return RD_ERR_INVAL;
 	*out = NULL;
+	/* the core decodes the file messages once their rows are registered */
+	if ((rc = rdf_proto_register()) != 0)
+		return rc;
 	if (cfg == NULL) {
 		files_config_defaults(&def);
 		cfg = &def;
@@ -552,10 +556,10 @@ static const char *shown(const char *name, char *buf, size_t cap)
 static uint16_t store_errno_code(int e)
 {
 	if (e == EROFS)
-		return RD_E_READ_ONLY;
+		return RDF_E_READ_ONLY;
 	if (e == ENOSPC || e == EDQUOT)
-		return RD_E_NO_SPACE;
-	return RD_E_STORAGE;
+		return RDF_E_NO_SPACE;
+	return RDF_E_STORAGE;
 }
 
 /* A failure of the store itself (errno e) while doing `what` ("cannot remove a.txt in
@@ -569,9 +573,9 @@ static uint16_t store_fail(struct files *f, struct rd_client *c, const struct rd
 	uint16_t code = store_errno_code(e);
 
 	post_info(f, c, room, "store error: %s: %s", what, reason);
-	if (code == RD_E_READ_ONLY)
+	if (code == RDF_E_READ_ONLY)
 		return fail(c, fr, code, "%s: the server's store is read-only (%s)", what, reason);
-	if (code == RD_E_NO_SPACE)
+	if (code == RDF_E_NO_SPACE)
 		return fail(c, fr, code, "%s: the server's disk is full (%s)", what, reason);
 	return fail(c, fr, code, "%s: the server could not read or write its store (%s)", what,
 		    reason);
@@ -598,15 +602,18 @@ static void notice_room(struct files *f, const char *room, const char *nick, uin
 	struct rd_buf b;
 	unsigned n = 0;
 
-	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
-	m.u.file_notice.event = event;
-	snprintf(m.u.file_notice.room, sizeof(m.u.file_notice.room), "%s", room);
-	snprintf(m.u.file_notice.nick, sizeof(m.u.file_notice.nick), "%s", nick);
-	snprintf(m.u.file_notice.name, sizeof(m.u.file_notice.name), "%s", name);
-	m.u.file_notice.size = size;
+	rd_msg_init(&m, RDF_MSG_FILE_NOTICE);
+	rdf_body(&m)->file_notice.event = event;
+	snprintf(rdf_body(&m)->file_notice.room, sizeof(rdf_body(&m)->file_notice.room), "%s",
+		 room);
+	snprintf(rdf_body(&m)->file_notice.nick, sizeof(rdf_body(&m)->file_notice.nick), "%s",
+		 nick);
+	snprintf(rdf_body(&m)->file_notice.name, sizeof(rdf_body(&m)->file_notice.name), "%s",
+		 name);
+	rdf_body(&m)->file_notice.size = size;
 	rd_buf_init(&b, 0);
 	if (rd_msg_encode(&m, &b) == 0)
-		(void)rd_room_send(f->srv, room, NULL, RD_MSG_FILE_NOTICE, b.data, b.len, &n);
+		(void)rd_room_send(f->srv, room, NULL, RDF_MSG_FILE_NOTICE, b.data, b.len, &n);
 	rd_buf_free(&b);
 }
 
@@ -637,7 +644,7 @@ static uint16_t refuse_name(struct rd_client *c, const struct rd_frame *fr)
 	if (rd_buf_get_str_view(&b, &p, &n) != 0 ||
 	    rd_filename_explain(p, n, why, sizeof(why)) == 0)
 		snprintf(why, sizeof(why), "not a valid name");
-	return fail(c, fr, RD_E_BAD_FILENAME, "bad file name: %s", why);
+	return fail(c, fr, RDF_E_BAD_FILENAME, "bad file name: %s", why);
 }
 
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
@@ -843,7 +850,7 @@ static struct put_xfer *put_find(struct fclient *fc, uint32_t id)
 }
 
 /* Claim the staging key of x, waiting a little for a connection that is going away
- * (a client killed and restarted at once). RD_E_BUSY when the same upload (room, size,
+ * (a client killed and restarted at once). RDF_E_BUSY when the same upload (room, size,
  * SHA-256) stays in progress elsewhere. */
 static uint16_t claim_key(struct files *f, struct put_xfer *x)
 {
@@ -857,7 +864,7 @@ static uint16_t claim_key(struct files *f, struct put_xfer *x)
 	while (active_find_key(f, x->room, key) != NULL) {
 		if (rd_cond_wait_until(&f->released, &f->lock, until) == RD_ERR_TIMEOUT &&
 		    active_find_key(f, x->room, key) != NULL) {
-			code = RD_E_BUSY;
+			code = RDF_E_BUSY;
 			break;
 		}
 	}
@@ -881,7 +888,7 @@ static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, ch
 		if (n == 0)
 			snprintf(cand, sizeof(cand), "%s", x->name);
 		else if (store_rename_candidate(x->name, n, cand, sizeof(cand)) != 0)
-			return RD_E_BAD_FILENAME;
+			return RDF_E_BAD_FILENAME;
 		e = store_exists(room_fd, cand);
 		if (e < 0)
 			return RD_E_INTERNAL;
@@ -896,7 +903,7 @@ static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, ch
 		}
 		pthread_mutex_unlock(&f->lock);
 	}
-	return RD_E_FILE_EXISTS;
+	return RDF_E_FILE_EXISTS;
 }
 
 static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd_frame *fr)
@@ -911,29 +918,29 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	int room_fd = -1, e, rc, inserted = 0, created = 0;
 	uint16_t code = 0;
 
-	rd_msg_init(&r, RD_MSG_PUT_READY);
+	rd_msg_init(&r, RDF_MSG_PUT_READY);
 	if (!name_field_ok(fr))
 		return refuse_name(c, fr);
-	if (rd_msg_decode(RD_MSG_PUT, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_PUT, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	frame_room(fr, room);
 	rd_client_nick(c, nick);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
-	if (m.u.put.mode > RD_PUT_RENAME)
-		return fail(c, fr, RD_E_MALFORMED, "unknown put mode %u", m.u.put.mode);
-	shown(m.u.put.name, esc, sizeof(esc));
-	if (f->cfg.max_file_size != 0 && m.u.put.size > f->cfg.max_file_size) {
-		rd_format_size(m.u.put.size, hs, sizeof(hs));
+	if (rdf_body(&m)->put.mode > RDF_PUT_RENAME)
+		return fail(c, fr, RD_E_MALFORMED, "unknown put mode %u", rdf_body(&m)->put.mode);
+	shown(rdf_body(&m)->put.name, esc, sizeof(esc));
+	if (f->cfg.max_file_size != 0 && rdf_body(&m)->put.size > f->cfg.max_file_size) {
+		rd_format_size(rdf_body(&m)->put.size, hs, sizeof(hs));
 		rd_format_size(f->cfg.max_file_size, hl, sizeof(hl));
-		return fail(c, fr, RD_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc, hs,
-			    hl);
+		return fail(c, fr, RDF_E_FILE_TOO_BIG, "%s is too big: %s, the limit is %s", esc,
+			    hs, hl);
 	}
 	fc = fclient_of(c);
 	if (fc == NULL)
 		return RD_E_INTERNAL;
 	if (fc->nputs >= MAX_PUTS_PER_CLIENT)
-		return fail(c, fr, RD_E_BUSY, "too many uploads at once (at most %u)",
+		return fail(c, fr, RDF_E_BUSY, "too many uploads at once (at most %u)",
 			    MAX_PUTS_PER_CLIENT);
 	sweep(f, 0);
 
@@ -948,11 +955,11 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	x->id = new_xfer_id(f);
-	x->mode = m.u.put.mode;
-	x->size = m.u.put.size;
-	memcpy(x->sha, m.u.put.sha256, RD_SHA256_SIZE);
+	x->mode = rdf_body(&m)->put.mode;
+	x->size = rdf_body(&m)->put.size;
+	memcpy(x->sha, rdf_body(&m)->put.sha256, RD_SHA256_SIZE);
 	snprintf(x->room, sizeof(x->room), "%s", room);
-	snprintf(x->name, sizeof(x->name), "%s", m.u.put.name);
+	snprintf(x->name, sizeof(x->name), "%s", rdf_body(&m)->put.name);
 	x->start_ms = rd_now_mono_ms();
 	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
 	x->act->xfer_id = x->id;
@@ -980,25 +987,26 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		store_fail(f, c, fr, errno, room, what);
 		goto out;
 	}
-	r.u.put_ready.xfer_id = x->id;
-	if (x->mode == RD_PUT_REFUSE && e == 1) {
-		fail(c, fr, RD_E_FILE_EXISTS,
+	rdf_body(&r)->put_ready.xfer_id = x->id;
+	if (x->mode == RDF_PUT_REFUSE && e == 1) {
+		fail(c, fr, RDF_E_FILE_EXISTS,
 		     "%s already exists in %s (use --overwrite or --rename)", esc, room);
 		goto out;
 	}
-	if (x->mode == RD_PUT_RENAME) {
-		if ((code = pick_rename(f, room_fd, x, r.u.put_ready.name)) != 0)
+	if (x->mode == RDF_PUT_RENAME) {
+		if ((code = pick_rename(f, room_fd, x, rdf_body(&r)->put_ready.name)) != 0)
 			goto out;
 	} else {
-		snprintf(r.u.put_ready.name, sizeof(r.u.put_ready.name), "%s", x->name);
-		if (x->mode == RD_PUT_OVERWRITE && e == 1 &&
+		snprintf(rdf_body(&r)->put_ready.name, sizeof(rdf_body(&r)->put_ready.name), "%s",
+			 x->name);
+		if (x->mode == RDF_PUT_OVERWRITE && e == 1 &&
 		    fstatat(room_fd, x->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
 			replaced = (uint64_t)sb.st_size;
 	}
 	/* the staging key first: a resumed staging file then counts once, by the declared size */
 	if (claim_key(f, x) != 0) {
-		fail(c, fr, RD_E_BUSY, "the same upload of %s is in progress on another connection",
-		     esc);
+		fail(c, fr, RDF_E_BUSY,
+		     "the same upload of %s is in progress on another connection", esc);
 		goto out;
 	}
 	if (fstatat(x->stage_dir, x->key, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -1026,7 +1034,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		if (after > f->cfg.room_quota) {
 			rd_format_size(used + staged_other + inflight - x->size, hs, sizeof(hs));
 			rd_format_size(f->cfg.room_quota, hl, sizeof(hl));
-			fail(c, fr, RD_E_QUOTA,
+			fail(c, fr, RDF_E_QUOTA,
 			     "room %s is over its quota: %s stored, staged or in flight, quota %s",
 			     room, hs, hl);
 			goto out;
@@ -1040,7 +1048,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		if (after > f->cfg.max_staged_per_user) {
 			rd_format_size(after - x->size, hs, sizeof(hs));
 			rd_format_size(f->cfg.max_staged_per_user, hl, sizeof(hl));
-			fail(c, fr, RD_E_QUOTA,
+			fail(c, fr, RDF_E_QUOTA,
 			     "%s is over the limit per user for unfinished uploads: %s already in "
 			     "unfinished uploads of %s (running or interrupted), limit %s; finish or "
 			     "resume them first",
@@ -1056,7 +1064,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		    avail - f->cfg.min_free_bytes < x->size - staged) {
 			rd_format_size(x->size - staged, hs, sizeof(hs));
 			rd_format_size(avail, hl, sizeof(hl));
-			fail(c, fr, RD_E_NO_SPACE,
+			fail(c, fr, RDF_E_NO_SPACE,
 			     "not enough space on the server for %s (%s needed, %s free)", esc, hs,
 			     hl);
 			goto out;
@@ -1099,13 +1107,13 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		      (off_t)(x->size - x->received)) != 0 &&
 	    errno == ENOSPC) {
 		rd_format_size(x->size - x->received, hs, sizeof(hs));
-		fail(c, fr, RD_E_NO_SPACE, "not enough space on the server for %s (%s needed)", esc,
-		     hs);
+		fail(c, fr, RDF_E_NO_SPACE, "not enough space on the server for %s (%s needed)",
+		     esc, hs);
 		goto out;
 	}
 	/* accepted: a resumed staging file is in progress again, no longer abandoned */
 	abandoned_drop(f, room, x->key);
-	r.u.put_ready.offset = x->received;
+	rdf_body(&r)->put_ready.offset = x->received;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
 		goto out;
 	x->next = fc->puts;
@@ -1144,30 +1152,32 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 	struct rd_msg m;
 	int rc;
 
-	if (rd_msg_decode(RD_MSG_PUT_CHUNK, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_PUT_CHUNK, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	x = put_find(fc, m.u.chunk.xfer_id);
-	if (x == NULL && put_was_aborted(fc, m.u.chunk.xfer_id))
+	x = put_find(fc, rdf_body(&m)->chunk.xfer_id);
+	if (x == NULL && put_was_aborted(fc, rdf_body(&m)->chunk.xfer_id))
 		return 0; /* its error was sent already */
 	if (x == NULL)
-		return fail(c, fr, RD_E_NO_SUCH_TRANSFER,
-			    "no upload %" PRIu32 " on this connection", m.u.chunk.xfer_id);
-	if (m.u.chunk.offset != x->received) {
-		fail(c, fr, RD_E_BAD_OFFSET,
+		return fail(c, fr, RDF_E_NO_SUCH_TRANSFER,
+			    "no upload %" PRIu32 " on this connection",
+			    rdf_body(&m)->chunk.xfer_id);
+	if (rdf_body(&m)->chunk.offset != x->received) {
+		fail(c, fr, RDF_E_BAD_OFFSET,
 		     "chunk at offset %" PRIu64 ", expected %" PRIu64 "; upload aborted",
-		     m.u.chunk.offset, x->received);
+		     rdf_body(&m)->chunk.offset, x->received);
 		put_abort(f, c, fc, x, 0);
 		return 0;
 	}
-	if (m.u.chunk.data.n > RD_CHUNK_SIZE || m.u.chunk.data.n > x->size - x->received) {
-		fail(c, fr, RD_E_SIZE_MISMATCH,
+	if (rdf_body(&m)->chunk.data.n > RD_CHUNK_SIZE ||
+	    rdf_body(&m)->chunk.data.n > x->size - x->received) {
+		fail(c, fr, RDF_E_SIZE_MISMATCH,
 		     "chunk of %zu bytes at %" PRIu64 " passes the declared size %" PRIu64
 		     " (or the chunk limit); upload aborted",
-		     m.u.chunk.data.n, x->received, x->size);
+		     rdf_body(&m)->chunk.data.n, x->received, x->size);
 		put_abort(f, c, fc, x, 1);
 		return 0;
 	}
-	rc = pwrite_all(x->fd, m.u.chunk.data.p, m.u.chunk.data.n, x->received);
+	rc = pwrite_all(x->fd, rdf_body(&m)->chunk.data.p, rdf_body(&m)->chunk.data.n, x->received);
 	if (rc != 0) {
 		int e = errno;
 		char what[200], esc[128];
@@ -1178,7 +1188,7 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 		put_abort(f, c, fc, x, e == ENOSPC || e == EDQUOT);
 		return 0;
 	}
-	x->received += m.u.chunk.data.n;
+	x->received += rdf_body(&m)->chunk.data.n;
 	hasher_written(x->hs, x->received);
 	if (x->received - x->synced >= SYNC_EVERY) {
 		/* start writeback now so the fsync at PUT_END has little left to do */
@@ -1198,17 +1208,17 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 	int rc, e;
 
 	*existed = 0;
-	if (x->mode == RD_PUT_OVERWRITE) {
+	if (x->mode == RDF_PUT_OVERWRITE) {
 		e = store_exists(room_fd, x->name);
 		*existed = e == 1;
 		snprintf(stored, RD_NAME_BUF, "%s", x->name);
 		return store_commit(x->stage_dir, x->key, room_fd, x->name, 1) == 0 ? 0 :
 										      RD_E_INTERNAL;
 	}
-	if (x->mode == RD_PUT_REFUSE) {
+	if (x->mode == RDF_PUT_REFUSE) {
 		snprintf(stored, RD_NAME_BUF, "%s", x->name);
 		rc = store_commit(x->stage_dir, x->key, room_fd, x->name, 0);
-		return rc == 0 ? 0 : rc == RD_ERR_EXISTS ? RD_E_FILE_EXISTS : RD_E_INTERNAL;
+		return rc == 0 ? 0 : rc == RD_ERR_EXISTS ? RDF_E_FILE_EXISTS : RD_E_INTERNAL;
 	}
 	/* rename: the reserved name, or the next free one if something else took it */
 	for (n = 0; n < RENAME_TRIES; n++) {
@@ -1226,7 +1236,7 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 		if (pick_rename(f, room_fd, x, stored) != 0)
 			break;
 	}
-	return RD_E_FILE_EXISTS;
+	return RDF_E_FILE_EXISTS;
 }
 
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
@@ -1242,15 +1252,15 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	uint16_t code;
 	double secs;
 
-	if (rd_msg_decode(RD_MSG_PUT_END, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_PUT_END, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	x = put_find(fc, m.u.xfer.xfer_id);
+	x = put_find(fc, rdf_body(&m)->xfer.xfer_id);
 	if (x == NULL)
-		return fail(c, fr, RD_E_NO_SUCH_TRANSFER,
-			    "no upload %" PRIu32 " on this connection", m.u.xfer.xfer_id);
+		return fail(c, fr, RDF_E_NO_SUCH_TRANSFER,
+			    "no upload %" PRIu32 " on this connection", rdf_body(&m)->xfer.xfer_id);
 	shown(x->name, esc, sizeof(esc));
 	if (x->received != x->size) {
-		fail(c, fr, RD_E_SIZE_MISMATCH,
+		fail(c, fr, RDF_E_SIZE_MISMATCH,
 		     "%s: received %" PRIu64 " bytes, declared %" PRIu64 "; nothing stored", esc,
 		     x->received, x->size);
 		put_free(f, c, fc, x, 1);
@@ -1264,7 +1274,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		return RD_E_INTERNAL;
 	}
 	if (!rd_ct_equal(got, x->sha, RD_SHA256_SIZE)) {
-		fail(c, fr, RD_E_HASH_MISMATCH,
+		fail(c, fr, RDF_E_HASH_MISMATCH,
 		     "%s: SHA-256 of the data received does not match the one declared; nothing stored",
 		     esc);
 		post_info(f, c, x->room, "upload of %s refused: SHA-256 mismatch", esc);
@@ -1291,9 +1301,9 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		close(room_fd);
 		return 0;
 	}
-	if (code == RD_E_FILE_EXISTS) {
+	if (code == RDF_E_FILE_EXISTS) {
 		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
-		fail(c, fr, RD_E_FILE_EXISTS,
+		fail(c, fr, RDF_E_FILE_EXISTS,
 		     "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
 		     esc, x->room);
 		put_free(f, c, fc, x, 0);
@@ -1321,13 +1331,14 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	(void)store_meta_write(&f->st, x->room, stored,
 			       &meta); /* a cache: LIST re-hashes without it */
 
-	rd_msg_init(&r, RD_MSG_PUT_DONE);
-	r.u.put_done.xfer_id = x->id;
-	snprintf(r.u.put_done.name, sizeof(r.u.put_done.name), "%s", stored);
-	r.u.put_done.size = x->size;
-	memcpy(r.u.put_done.sha256, got, RD_SHA256_SIZE);
+	rd_msg_init(&r, RDF_MSG_PUT_DONE);
+	rdf_body(&r)->put_done.xfer_id = x->id;
+	snprintf(rdf_body(&r)->put_done.name, sizeof(rdf_body(&r)->put_done.name), "%s", stored);
+	rdf_body(&r)->put_done.size = x->size;
+	memcpy(rdf_body(&r)->put_done.sha256, got, RD_SHA256_SIZE);
 	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
-	notice_room(f, x->room, nick, existed ? RD_FILE_REPLACED : RD_FILE_ADDED, stored, x->size);
+	notice_room(f, x->room, nick, existed ? RDF_FILE_REPLACED : RDF_FILE_ADDED, stored,
+		    x->size);
 	rd_format_size(x->size, hs, sizeof(hs));
 	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
 	shown(stored, esc, sizeof(esc));
@@ -1348,11 +1359,11 @@ static int chunk_prefix(uint32_t id, uint64_t off, size_t n, struct rd_buf *out,
 	uint8_t *p;
 	int rc;
 
-	rd_msg_init(&m, RD_MSG_GET_CHUNK);
-	m.u.chunk.xfer_id = id;
-	m.u.chunk.offset = off;
-	m.u.chunk.data.p = NULL;
-	m.u.chunk.data.n = 0;
+	rd_msg_init(&m, RDF_MSG_GET_CHUNK);
+	rdf_body(&m)->chunk.xfer_id = id;
+	rdf_body(&m)->chunk.offset = off;
+	rdf_body(&m)->chunk.data.p = NULL;
+	rdf_body(&m)->chunk.data.n = 0;
 	if ((rc = rd_msg_encode(&m, out)) != 0)
 		return rc;
 	/* the data is the last field, a u32 length then the bytes */
@@ -1409,7 +1420,7 @@ static int send_chunks(struct get_xfer *g)
 		if (!g->compressible) {
 			/* header + fixed fields from memory, the data by sendfile */
 			memset(&h, 0, sizeof(h));
-			h.type = RD_MSG_GET_CHUNK;
+			h.type = RDF_MSG_GET_CHUNK;
 			h.req_id = g->req;
 			h.len = (uint32_t)(fixed + n);
 			rd_frame_hdr_encode(&h, hdr);
@@ -1424,7 +1435,7 @@ static int send_chunks(struct get_xfer *g)
 			    (rc = rd_buf_append_space(&payload, n, &dst)) != 0 ||
 			    (rc = rd_pread_full(g->fd, dst, n, off)) != 0)
 				break;
-			if ((rc = rd_frame_append(&frame, RD_MSG_GET_CHUNK, g->req, payload.data,
+			if ((rc = rd_frame_append(&frame, RDF_MSG_GET_CHUNK, g->req, payload.data,
 						  payload.len, RD_FRAME_COMPRESS)) != 0)
 				break;
 			/* prefix-only form: waits for the socket like the raw path */
@@ -1437,8 +1448,8 @@ static int send_chunks(struct get_xfer *g)
 		activity(g->c, "downloading", g->name, off, g->size, &pct);
 	}
 	if (rc == 0) {
-		rd_msg_init(&m, RD_MSG_GET_END);
-		m.u.xfer.xfer_id = g->id;
+		rd_msg_init(&m, RDF_MSG_GET_END);
+		rdf_body(&m)->xfer.xfer_id = g->id;
 		rd_buf_reset(&frame);
 		rc = rd_msg_frame(&frame, &m, g->req, 0);
 		if (rc == 0)
@@ -1497,7 +1508,7 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 
 	if (!name_field_ok(fr))
 		return refuse_name(c, fr);
-	if (rd_msg_decode(RD_MSG_GET, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_GET, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	frame_room(fr, room);
 	if (room[0] == '\0')
@@ -1508,12 +1519,12 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	/* one download at a time per connection: the previous one has usually sent GET_END
 	 * and is finishing; a pipelined GET waits for it */
 	get_join(fc, 0);
-	shown(m.u.get.name, esc, sizeof(esc));
+	shown(rdf_body(&m)->get.name, esc, sizeof(esc));
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
 	if (rc == 0)
-		rc = store_open_file(room_fd, m.u.get.name, &fd);
+		rc = store_open_file(room_fd, rdf_body(&m)->get.name, &fd);
 	if (rc == RD_ERR_NOT_FOUND) {
-		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
+		fail(c, fr, RDF_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}
 	if (rc == RD_ERR_SYSTEM) {
@@ -1524,18 +1535,18 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 		goto out;
 	}
 	if (rc != 0) {
-		code = rc == RD_ERR_INVAL ? RD_E_BAD_FILENAME : RD_E_INTERNAL;
+		code = rc == RD_ERR_INVAL ? RDF_E_BAD_FILENAME : RD_E_INTERNAL;
 		goto out;
 	}
 	/* the open fd is the version this download sends, whatever happens to the name */
-	if (store_file_info(&f->st, room, m.u.get.name, fd, &meta) != 0) {
+	if (store_file_info(&f->st, room, rdf_body(&m)->get.name, fd, &meta) != 0) {
 		code = RD_E_INTERNAL;
 		goto out;
 	}
-	if (m.u.get.offset > meta.size) {
-		fail(c, fr, RD_E_BAD_OFFSET,
-		     "offset %" PRIu64 " is past the end of %s (%" PRIu64 " bytes)", m.u.get.offset,
-		     esc, meta.size);
+	if (rdf_body(&m)->get.offset > meta.size) {
+		fail(c, fr, RDF_E_BAD_OFFSET,
+		     "offset %" PRIu64 " is past the end of %s (%" PRIu64 " bytes)",
+		     rdf_body(&m)->get.offset, esc, meta.size);
 		goto out;
 	}
 	g = calloc(1, sizeof(*g));
@@ -1548,10 +1559,10 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	g->c = c;
 	g->id = new_xfer_id(f);
 	g->req = fr->hdr.req_id;
-	g->off = m.u.get.offset;
+	g->off = rdf_body(&m)->get.offset;
 	g->size = meta.size;
 	snprintf(g->room, sizeof(g->room), "%s", room);
-	snprintf(g->name, sizeof(g->name), "%s", m.u.get.name);
+	snprintf(g->name, sizeof(g->name), "%s", rdf_body(&m)->get.name);
 	rd_client_nick(c, g->nick);
 	/* chunk rule: compress only if a sample of the file's start compresses */
 	do
@@ -1559,13 +1570,14 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	while (got < 0 && errno == EINTR);
 	g->compressible = got > 0 && rd_zip_sample_worth(sample, (size_t)got);
 
-	rd_msg_init(&r, RD_MSG_GET_BEGIN);
-	r.u.get_begin.xfer_id = g->id;
-	snprintf(r.u.get_begin.name, sizeof(r.u.get_begin.name), "%s", m.u.get.name);
-	r.u.get_begin.size = meta.size;
-	r.u.get_begin.offset = m.u.get.offset;
-	r.u.get_begin.mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
-	memcpy(r.u.get_begin.sha256, meta.sha256, RD_SHA256_SIZE);
+	rd_msg_init(&r, RDF_MSG_GET_BEGIN);
+	rdf_body(&r)->get_begin.xfer_id = g->id;
+	snprintf(rdf_body(&r)->get_begin.name, sizeof(rdf_body(&r)->get_begin.name), "%s",
+		 rdf_body(&m)->get.name);
+	rdf_body(&r)->get_begin.size = meta.size;
+	rdf_body(&r)->get_begin.offset = rdf_body(&m)->get.offset;
+	rdf_body(&r)->get_begin.mtime_ms = (uint64_t)(meta.mtime_ns / 1000000);
+	memcpy(rdf_body(&r)->get_begin.sha256, meta.sha256, RD_SHA256_SIZE);
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) != 0)
 		goto out;
 	g->fd = fd;
@@ -1655,7 +1667,7 @@ static int names_after(int room_fd, const char *after, char ***out, size_t *n)
 static uint16_t handle_list(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char room[RD_ROOM_BUF];
-	struct rd_file_entry *items = NULL;
+	struct rdf_file_entry *items = NULL;
 	struct store_meta meta;
 	struct rd_msg m, r;
 	char **names = NULL;
@@ -1663,16 +1675,16 @@ static uint16_t handle_list(struct files *f, struct rd_client *c, const struct r
 	int room_fd = -1, fd, more = 0, rc;
 	uint16_t code = 0;
 
-	rd_msg_init(&m, RD_MSG_LIST);
+	rd_msg_init(&m, RDF_MSG_LIST);
 	/* an empty payload (an earlier draft's LIST) is the first page */
-	if (fr->len > 0 && rd_msg_decode(RD_MSG_LIST, fr->payload, fr->len, &m) != 0)
+	if (fr->len > 0 && rd_msg_decode(RDF_MSG_LIST, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	frame_room(fr, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
 	if (rc == 0)
-		rc = names_after(room_fd, m.u.list.after, &names, &nnames);
+		rc = names_after(room_fd, rdf_body(&m)->list.after, &names, &nnames);
 	if (rc == RD_ERR_SYSTEM) {
 		char what[96];
 
@@ -1709,11 +1721,11 @@ static uint16_t handle_list(struct files *f, struct rd_client *c, const struct r
 		snprintf(items[n].uploader, sizeof(items[n].uploader), "%s", meta.uploader);
 		n++;
 	}
-	rd_msg_init(&r, RD_MSG_FILE_LIST);
-	snprintf(r.u.file_list.room, sizeof(r.u.file_list.room), "%s", room);
-	r.u.file_list.count = (uint32_t)n;
-	r.u.file_list.items = items;
-	r.u.file_list.more = (uint8_t)more;
+	rd_msg_init(&r, RDF_MSG_FILE_LIST);
+	snprintf(rdf_body(&r)->file_list.room, sizeof(rdf_body(&r)->file_list.room), "%s", room);
+	rdf_body(&r)->file_list.count = (uint32_t)n;
+	rdf_body(&r)->file_list.items = items;
+	rdf_body(&r)->file_list.more = (uint8_t)more;
 	if (rd_client_send_msg(c, &r, fr->hdr.req_id) == RD_ERR_INVAL)
 		code = RD_E_INTERNAL;
 out:
@@ -1737,35 +1749,35 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 
 	if (!name_field_ok(fr))
 		return refuse_name(c, fr);
-	if (rd_msg_decode(RD_MSG_DELETE, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_DELETE, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
 	frame_room(fr, room);
 	if (room[0] == '\0')
 		return fail(c, fr, RD_E_NOT_IN_ROOM, "join a room first");
-	shown(m.u.name.name, esc, sizeof(esc));
+	shown(rdf_body(&m)->name.name, esc, sizeof(esc));
 	snprintf(what, sizeof(what), "cannot remove %s in %s", esc, room);
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
-	if (rc == 0 && fstatat(room_fd, m.u.name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+	if (rc == 0 && fstatat(room_fd, rdf_body(&m)->name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (rc == 0 && !S_ISREG(sb.st_mode))
 		rc = RD_ERR_NOT_FOUND;
-	if (rc == 0 && unlinkat(room_fd, m.u.name.name, 0) != 0)
+	if (rc == 0 && unlinkat(room_fd, rdf_body(&m)->name.name, 0) != 0)
 		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (rc == RD_ERR_SYSTEM) {
 		store_fail(f, c, fr, errno, room, what);
 		goto out;
 	}
 	if (rc != 0) {
-		fail(c, fr, RD_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
+		fail(c, fr, RDF_E_NO_SUCH_FILE, "no file %s in %s", esc, room);
 		goto out;
 	}
 	(void)fsync(room_fd);
-	(void)store_meta_remove(&f->st, room, m.u.name.name);
+	(void)store_meta_remove(&f->st, room, rdf_body(&m)->name.name);
 	rd_msg_init(&r, RD_MSG_OK);
-	r.u.ok.for_type = RD_MSG_DELETE;
+	r.u.ok.for_type = RDF_MSG_DELETE;
 	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
 	rd_client_nick(c, nick);
-	notice_room(f, room, nick, RD_FILE_REMOVED, m.u.name.name, (uint64_t)sb.st_size);
+	notice_room(f, room, nick, RDF_FILE_REMOVED, rdf_body(&m)->name.name, (uint64_t)sb.st_size);
 	rd_format_size((uint64_t)sb.st_size, hs, sizeof(hs));
 	post_info(f, c, room, "%s removed %s (%s) from %s", nick, esc, hs, room);
 out:
@@ -1780,12 +1792,12 @@ static uint16_t handle_cancel(struct files *f, struct rd_client *c, const struct
 	struct put_xfer *x;
 	struct rd_msg m;
 
-	if (rd_msg_decode(RD_MSG_XFER_CANCEL, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(RDF_MSG_XFER_CANCEL, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	x = put_find(fc, m.u.xfer_cancel.xfer_id);
+	x = put_find(fc, rdf_body(&m)->xfer_cancel.xfer_id);
 	if (x != NULL)
 		put_free(f, c, fc, x, 0); /* staging kept: a later put resumes */
-	else if (fc != NULL && fc->get != NULL && fc->get->id == m.u.xfer_cancel.xfer_id)
+	else if (fc != NULL && fc->get != NULL && fc->get->id == rdf_body(&m)->xfer_cancel.xfer_id)
 		atomic_store(&fc->get->cancel, 1);
 	return 0;
 }
@@ -1795,19 +1807,19 @@ static uint16_t handle_cancel(struct files *f, struct rd_client *c, const struct
 static uint16_t dispatch_job(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	switch (fr->hdr.type) {
-	case RD_MSG_PUT:
+	case RDF_MSG_PUT:
 		return handle_put(f, c, fr);
-	case RD_MSG_PUT_CHUNK:
+	case RDF_MSG_PUT_CHUNK:
 		return handle_chunk(f, c, fr);
-	case RD_MSG_PUT_END:
+	case RDF_MSG_PUT_END:
 		return handle_end(f, c, fr);
-	case RD_MSG_GET:
+	case RDF_MSG_GET:
 		return handle_get(f, c, fr);
-	case RD_MSG_LIST:
+	case RDF_MSG_LIST:
 		return handle_list(f, c, fr);
-	case RD_MSG_DELETE:
+	case RDF_MSG_DELETE:
 		return handle_delete(f, c, fr);
-	case RD_MSG_XFER_CANCEL:
+	case RDF_MSG_XFER_CANCEL:
 		return handle_cancel(f, c, fr);
 	default:
 		return RD_E_UNKNOWN_TYPE;
@@ -1859,10 +1871,10 @@ uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct r
 		return RD_E_INTERNAL;
 	w = &fc->w;
 	/* a download is stopped at once, not after what is queued before the cancel */
-	if (fr->hdr.type == RD_MSG_XFER_CANCEL &&
-	    rd_msg_decode(RD_MSG_XFER_CANCEL, fr->payload, fr->len, &m) == 0 &&
-	    m.u.xfer_cancel.xfer_id != 0)
-		atomic_store(&w->cancel_get, m.u.xfer_cancel.xfer_id);
+	if (fr->hdr.type == RDF_MSG_XFER_CANCEL &&
+	    rd_msg_decode(RDF_MSG_XFER_CANCEL, fr->payload, fr->len, &m) == 0 &&
+	    rdf_body(&m)->xfer_cancel.xfer_id != 0)
+		atomic_store(&w->cancel_get, rdf_body(&m)->xfer_cancel.xfer_id);
 	if ((j = malloc(sizeof(*j) + (fr->len ? fr->len : 1))) == NULL)
 		return RD_E_INTERNAL;
 	j->next = NULL;

@@ -23,6 +23,14 @@
 /* The value of one hex digit (either case), or -1 (rd_hash.c). */
 int rd_hex_digit(char c);
 
+/* What applications registered (rd_codec.c): the fields and name of an application's
+ * message type, the text of an application's wire error code; NULL when not registered.
+ * Lock-free: safe on any thread. */
+struct rd_field;
+const struct rd_field *rd_codec_app_fields(uint16_t type);
+const char *rd_codec_app_name(uint16_t type);
+const char *rd_codec_app_err(uint16_t code);
+
 #endif
 
 #define RD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -53,5 +61,13 @@ size_t rd_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
 /* The value of one hex digit (either case), or -1 (rd_hash.c). */
 int rd_hex_digit(char c);
+
+/* What applications registered (rd_codec.c): the fields and name of an application's
+ * message type, the text of an application's wire error code; NULL when not registered.
+ * Lock-free: safe on any thread. */
+struct rd_field;
+const struct rd_field *rd_codec_app_fields(uint16_t type);
+const char *rd_codec_app_name(uint16_t type);
+const char *rd_codec_app_err(uint16_t code);
 
 #endif

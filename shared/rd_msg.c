@@ -4,6 +4,8 @@
  * members of its struct in rd_msg.h). One encoder and one decoder walk those lists, so a
  * new message is a new table row, not new code. A descriptor knows where its member lives
  * (offset into the union), how it is encoded and which rule the strict encoder applies.
+ * The descriptors are public (rd_codec.h): applications register rows of their own types,
+ * which lookup() finds after the core's.
  *
  * Encoder errors: RD_ERR_INVAL for a value that breaks its rule (length, name, enum
  * range), errors of rd_buf (RD_ERR_NOMEM, RD_ERR_TOO_BIG past the buffer's max). On any
@@ -17,294 +19,214 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
+#include "rd_codec.h"
 #include "rd_err.h"
 #include "rd_frame.h"
 #include "rd_names.h"
 
-enum field_kind {
-	K_END = 0,
-	K_INT,   /* u8/u16/u32/u64 by the member's size; optionally range-checked (enums) */
-	K_CHARS, /* NUL-terminated char array <-> str (u16 length) */
-	K_STR,   /* struct rd_str <-> str (u16 length) */
-	K_BYTES, /* struct rd_bytes <-> bytes (u32 length) */
-	K_RAW,   /* fixed-size byte array (sha256, token) */
-	K_LIST,  /* u32 count, then count entries; member = count, off2 = items pointer */
-};
-
-/* Name rules for K_CHARS (encoder only). */
-enum name_rule {
-	N_ANY = 0,  /* length only */
-	N_NICK,     /* nickname characters; "server" allowed (KICKED.by, ...) */
-	N_NICK_NEW, /* a nickname someone asks for: reserved names refused too */
-	N_ROOM,
-	N_FILE,
-	N_TARGET,   /* BROADCAST target: depends on the scope, see target_ok() */
-	N_NONEMPTY, /* any text of 1.. bytes (host names) */
-	N_MASK = 0x0f,
-	N_EMPTY_OK = 0x10, /* "" is allowed as well */
-};
-
-struct list_desc;
-
-struct field {
-	uint8_t kind;   /* enum field_kind */
-	uint8_t rule;   /* K_CHARS: enum name_rule; K_INT: 1 = range-checked */
-	uint8_t lo, hi; /* K_INT range (inclusive) when rule == 1 */
-	uint16_t off;   /* member offset inside the union member / list entry */
-	uint16_t off2;  /* K_LIST: offset of the items pointer */
-	uint32_t size;  /* K_INT/K_RAW/K_CHARS: sizeof member; K_STR/K_BYTES: length limit */
-	const struct list_desc *list;
-};
-
-struct list_desc {
-	size_t entry_size;
-	const struct field *fields;
-};
+/* The core's tables use short names for the public descriptors of rd_codec.h. */
+#define K_END RD_FK_END
+#define K_INT RD_FK_INT
+#define K_CHARS RD_FK_CHARS
+#define K_STR RD_FK_STR
+#define K_BYTES RD_FK_BYTES
+#define K_RAW RD_FK_RAW
+#define K_LIST RD_FK_LIST
+#define N_ANY RD_NAME_ANY
+#define N_NICK RD_NAME_NICK
+#define N_NICK_NEW RD_NAME_NICK_NEW
+#define N_ROOM RD_NAME_ROOM
+#define N_FILE RD_NAME_FILE
+#define N_TARGET 5 /* core only: BROADCAST target, depends on the scope, see target_ok() */
+#define N_NONEMPTY RD_NAME_NONEMPTY
+#define N_MASK RD_NAME_MASK
+#define N_EMPTY_OK RD_NAME_EMPTY_OK
+#define INT RD_F_INT
+#define ENUM RD_F_ENUM
+#define CHARS RD_F_CHARS
+#define STR RD_F_STR
+#define BYTES RD_F_BYTES
+#define RAW RD_F_RAW
+#define LIST RD_F_LIST
+#define END RD_F_END
 
 struct msg_desc {
 	uint16_t type;
-	const struct field *fields;
+	const struct rd_field *fields;
 };
 
 /* One descriptor per member and one message per block read best as written. */
 /* clang-format off */
-#define MSIZE(s, m) sizeof(((struct s *)0)->m)
-/* Compile-time check that a member has the expected type (a _Generic with no match
- * does not compile); evaluates to 0. */
-#define TYPE_IS(s, m, t) (0 * sizeof(_Generic(((struct s *)0)->m, t: 1)))
-
-#define INT(s, m) { .kind = K_INT, .off = offsetof(struct s, m), .size = MSIZE(s, m) }
-#define ENUM(s, m, l, h)                                                                   \
-	{ .kind = K_INT, .rule = 1, .lo = (l), .hi = (h), .off = offsetof(struct s, m),      \
-	  .size = MSIZE(s, m) + TYPE_IS(s, m, uint8_t) }
-#define CHARS(s, m, r) { .kind = K_CHARS, .rule = (r), .off = offsetof(struct s, m), .size = MSIZE(s, m) }
-#define STR(s, m, max)                                                                     \
-	{ .kind = K_STR, .off = offsetof(struct s, m), .size = (max) + TYPE_IS(s, m, struct rd_str) }
-#define BYTES(s, m, max)                                                                   \
-	{ .kind = K_BYTES, .off = offsetof(struct s, m),                                    \
-	  .size = (max) + TYPE_IS(s, m, struct rd_bytes) }
-#define RAW(s, m) { .kind = K_RAW, .off = offsetof(struct s, m), .size = MSIZE(s, m) }
-#define LIST(s, cnt, its, ld)                                                              \
-	{ .kind = K_LIST, .off = offsetof(struct s, cnt) + TYPE_IS(s, cnt, uint32_t),        \
-	  .off2 = offsetof(struct s, its), .list = &(ld) }
-#define END { .kind = K_END }
 
 /* ---- field tables (wire order = member order in rd_msg.h) ------------------------- */
 
-static const struct field f_empty[] = { END };
+static const struct rd_field f_empty[] = { END };
 
-static const struct field f_hello[] = {
+static const struct rd_field f_hello[] = {
 	INT(rd_msg_hello, version_min), INT(rd_msg_hello, version_max),
 	INT(rd_msg_hello, features), CHARS(rd_msg_hello, software, N_ANY), END
 };
-static const struct field f_hello_ok[] = {
+static const struct rd_field f_hello_ok[] = {
 	INT(rd_msg_hello_ok, version), INT(rd_msg_hello_ok, features),
 	INT(rd_msg_hello_ok, max_payload), INT(rd_msg_hello_ok, ping_interval_ms),
 	INT(rd_msg_hello_ok, ping_timeout_ms), CHARS(rd_msg_hello_ok, software, N_ANY), END
 };
-static const struct field f_nick[] = { CHARS(rd_msg_nick, nick, N_NICK_NEW), END };
-static const struct field f_welcome[] = {
+static const struct rd_field f_nick[] = { CHARS(rd_msg_nick, nick, N_NICK_NEW), END };
+static const struct rd_field f_welcome[] = {
 	CHARS(rd_msg_welcome, nick, N_NICK), INT(rd_msg_welcome, client_id),
 	INT(rd_msg_welcome, server_time_ms), END
 };
-static const struct field f_ok[] = { INT(rd_msg_ok, for_type), END };
-static const struct field f_error[] = {
+static const struct rd_field f_ok[] = { INT(rd_msg_ok, for_type), END };
+static const struct rd_field f_error[] = {
 	INT(rd_msg_error, code), INT(rd_msg_error, for_type),
 	STR(rd_msg_error, text, RD_TEXT_MAX), END
 };
-static const struct field f_ping[] = { INT(rd_msg_ping, nonce), END };
-static const struct field f_bye[] = { STR(rd_msg_bye, reason, RD_REASON_MAX), END };
-static const struct field f_redirect[] = {
+static const struct rd_field f_ping[] = { INT(rd_msg_ping, nonce), END };
+static const struct rd_field f_bye[] = { STR(rd_msg_bye, reason, RD_REASON_MAX), END };
+static const struct rd_field f_redirect[] = {
 	CHARS(rd_msg_redirect, host, N_NONEMPTY), INT(rd_msg_redirect, port),
 	STR(rd_msg_redirect, reason, RD_REASON_MAX), END
 };
 
-static const struct field f_room_entry[] = {
+static const struct rd_field f_room_entry[] = {
 	CHARS(rd_room_entry, name, N_ROOM), INT(rd_room_entry, members), END
 };
-static const struct list_desc l_room = { sizeof(struct rd_room_entry), f_room_entry };
-static const struct field f_room_list[] = {
+static const struct rd_field_list l_room = { sizeof(struct rd_room_entry), f_room_entry };
+static const struct rd_field f_room_list[] = {
 	LIST(rd_msg_room_list, count, items, l_room), END
 };
-static const struct field f_join[] = { CHARS(rd_msg_room, room, N_ROOM), END };
-static const struct field f_who[] = { CHARS(rd_msg_room, room, N_ROOM | N_EMPTY_OK), END };
-static const struct field f_joined[] = {
+static const struct rd_field f_join[] = { CHARS(rd_msg_room, room, N_ROOM), END };
+static const struct rd_field f_who[] = { CHARS(rd_msg_room, room, N_ROOM | N_EMPTY_OK), END };
+static const struct rd_field f_joined[] = {
 	CHARS(rd_msg_joined, room, N_ROOM), INT(rd_msg_joined, members), END
 };
-static const struct field f_who_entry[] = {
+static const struct rd_field f_who_entry[] = {
 	CHARS(rd_who_entry, nick, N_NICK), INT(rd_who_entry, since_ms), END
 };
-static const struct list_desc l_who = { sizeof(struct rd_who_entry), f_who_entry };
-static const struct field f_who_list[] = {
+static const struct rd_field_list l_who = { sizeof(struct rd_who_entry), f_who_entry };
+static const struct rd_field f_who_list[] = {
 	CHARS(rd_msg_who_list, room, N_ROOM), LIST(rd_msg_who_list, count, items, l_who), END
 };
 
-static const struct field f_say[] = {
+static const struct rd_field f_say[] = {
 	INT(rd_msg_say, kind),
 	BYTES(rd_msg_say, data, RD_CHAT_MAX), END
 };
-static const struct field f_tell[] = {
+static const struct rd_field f_tell[] = {
 	CHARS(rd_msg_tell, to, N_NICK), INT(rd_msg_tell, kind),
 	BYTES(rd_msg_tell, data, RD_CHAT_MAX), END
 };
-static const struct field f_room_msg[] = {
+static const struct rd_field f_room_msg[] = {
 	CHARS(rd_msg_room_msg, room, N_ROOM), CHARS(rd_msg_room_msg, from, N_NICK),
 	INT(rd_msg_room_msg, kind),
 	INT(rd_msg_room_msg, time_ms), BYTES(rd_msg_room_msg, data, RD_CHAT_MAX), END
 };
-static const struct field f_private_msg[] = {
+static const struct rd_field f_private_msg[] = {
 	CHARS(rd_msg_private_msg, from, N_NICK),
 	INT(rd_msg_private_msg, kind),
 	INT(rd_msg_private_msg, time_ms), BYTES(rd_msg_private_msg, data, RD_CHAT_MAX), END
 };
 /* PRESENCE.room is "" for events of a user who is in no room (CONNECTED, ...). */
-static const struct field f_presence[] = {
+static const struct rd_field f_presence[] = {
 	ENUM(rd_msg_presence, event, RD_PRESENCE_CONNECTED, RD_PRESENCE_NICK),
 	CHARS(rd_msg_presence, nick, N_NICK), CHARS(rd_msg_presence, room, N_ROOM | N_EMPTY_OK),
 	INT(rd_msg_presence, time_ms), STR(rd_msg_presence, reason, RD_REASON_MAX), END
 };
-static const struct field f_broadcast[] = {
+static const struct rd_field f_broadcast[] = {
 	ENUM(rd_msg_broadcast, scope, RD_SCOPE_ALL, RD_SCOPE_USER),
 	CHARS(rd_msg_broadcast, target, N_TARGET), INT(rd_msg_broadcast, time_ms),
 	STR(rd_msg_broadcast, text, RD_TEXT_MAX), END
 };
-static const struct field f_kicked[] = {
+static const struct rd_field f_kicked[] = {
 	CHARS(rd_msg_kicked, by, N_NICK), STR(rd_msg_kicked, reason, RD_REASON_MAX), END
 };
 
-static const struct field f_offer[] = {
+static const struct rd_field f_offer[] = {
 	CHARS(rd_msg_offer, to, N_NICK), INT(rd_msg_offer, app_type), INT(rd_msg_offer, timeout_ms),
 	BYTES(rd_msg_offer, descriptor, RD_DESCRIPTOR_MAX), END
 };
-static const struct field f_offer_pending[] = {
+static const struct rd_field f_offer_pending[] = {
 	INT(rd_msg_offer_pending, offer_id), INT(rd_msg_offer_pending, expires_in_ms), END
 };
-static const struct field f_offer_in[] = {
+static const struct rd_field f_offer_in[] = {
 	INT(rd_msg_offer_in, offer_id), CHARS(rd_msg_offer_in, from, N_NICK),
 	INT(rd_msg_offer_in, app_type), INT(rd_msg_offer_in, expires_in_ms),
 	BYTES(rd_msg_offer_in, descriptor, RD_DESCRIPTOR_MAX), END
 };
-static const struct field f_offer_answer[] = {
+static const struct rd_field f_offer_answer[] = {
 	INT(rd_msg_offer_answer, offer_id), ENUM(rd_msg_offer_answer, accept, 0, 1),
 	STR(rd_msg_offer_answer, reason, RD_REASON_MAX), END
 };
-static const struct field f_offer_id[] = { INT(rd_msg_offer_id, offer_id), END };
-static const struct field f_offer_result[] = {
+static const struct rd_field f_offer_id[] = { INT(rd_msg_offer_id, offer_id), END };
+static const struct rd_field f_offer_result[] = {
 	INT(rd_msg_offer_result, offer_id),
 	ENUM(rd_msg_offer_result, outcome, RD_OFFER_ACCEPTED, RD_OFFER_FAILED),
 	CHARS(rd_msg_offer_result, peer, N_NICK | N_EMPTY_OK),
 	STR(rd_msg_offer_result, reason, RD_REASON_MAX),
 	END
 };
-static const struct field f_offer_data[] = {
+static const struct rd_field f_offer_data[] = {
 	INT(rd_msg_offer_data, offer_id), INT(rd_msg_offer_data, offset),
 	BYTES(rd_msg_offer_data, data, RD_CHUNK_SIZE), END
 };
-static const struct field f_offer_end[] = {
+static const struct rd_field f_offer_end[] = {
 	INT(rd_msg_offer_end, offer_id), INT(rd_msg_offer_end, status), END
 };
 
-static const struct field f_p2p_listen[] = {
+static const struct rd_field f_p2p_listen[] = {
 	INT(rd_msg_p2p_listen, offer_id), INT(rd_msg_p2p_listen, port), END
 };
-static const struct field f_p2p_intro[] = {
+static const struct rd_field f_p2p_intro[] = {
 	INT(rd_msg_p2p_intro, offer_id), ENUM(rd_msg_p2p_intro, role, RD_P2P_CONNECT, RD_P2P_ACCEPT),
 	CHARS(rd_msg_p2p_intro, peer, N_NICK), CHARS(rd_msg_p2p_intro, host, N_ANY),
 	INT(rd_msg_p2p_intro, port), RAW(rd_msg_p2p_intro, token), END
 };
-static const struct field f_p2p_hello[] = {
+static const struct rd_field f_p2p_hello[] = {
 	INT(rd_msg_p2p_hello, offer_id), RAW(rd_msg_p2p_hello, token),
 	CHARS(rd_msg_p2p_hello, nick, N_NICK), END
 };
-static const struct field f_p2p_failed[] = {
+static const struct rd_field f_p2p_failed[] = {
 	INT(rd_msg_p2p_failed, offer_id), STR(rd_msg_p2p_failed, reason, RD_REASON_MAX), END
 };
 
 /* A LINK_EVENT carries another message's payload: bounded only by the frame. */
 #define LINK_INNER_MAX (RD_MAX_PAYLOAD_HARD - 6u)
-static const struct field f_link_hello[] = {
+static const struct rd_field f_link_hello[] = {
 	CHARS(rd_msg_link_hello, name, N_NONEMPTY), INT(rd_msg_link_hello, capacity),
 	INT(rd_msg_link_hello, clients), END
 };
-static const struct field f_link_event[] = {
+static const struct rd_field f_link_event[] = {
 	INT(rd_msg_link_event, inner_type), BYTES(rd_msg_link_event, inner, LINK_INNER_MAX), END
 };
 
 /* Control-socket listing: unregistered connections have nick "" and room ""; plaintext
  * connections and TLS clients without a certificate have fingerprint "". */
-static const struct field f_ctl_client[] = {
+static const struct rd_field f_ctl_client[] = {
 	INT(rd_ctl_client, id), CHARS(rd_ctl_client, ip, N_ANY), INT(rd_ctl_client, port),
 	CHARS(rd_ctl_client, nick, N_NICK | N_EMPTY_OK), CHARS(rd_ctl_client, room, N_ROOM | N_EMPTY_OK),
 	INT(rd_ctl_client, connected_ms), INT(rd_ctl_client, last_msg_ms),
 	INT(rd_ctl_client, bytes_in), INT(rd_ctl_client, bytes_out),
 	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY), END
 };
-static const struct list_desc l_ctl_client = { sizeof(struct rd_ctl_client), f_ctl_client };
-static const struct field f_ctl_clients[] = {
+static const struct rd_field_list l_ctl_client = { sizeof(struct rd_ctl_client), f_ctl_client };
+static const struct rd_field f_ctl_clients[] = {
 	LIST(rd_msg_ctl_clients, count, items, l_ctl_client), END
 };
-static const struct field f_ctl_kick[] = {
+static const struct rd_field f_ctl_kick[] = {
 	CHARS(rd_msg_ctl_kick, nick, N_NICK), STR(rd_msg_ctl_kick, reason, RD_REASON_MAX), END
 };
-static const struct field f_ctl_broadcast[] = {
+static const struct rd_field f_ctl_broadcast[] = {
 	ENUM(rd_msg_ctl_broadcast, scope, RD_SCOPE_ALL, RD_SCOPE_USER),
 	CHARS(rd_msg_ctl_broadcast, target, N_TARGET), STR(rd_msg_ctl_broadcast, text, RD_TEXT_MAX),
 	END
 };
-static const struct field f_ctl_server_info[] = {
+static const struct rd_field f_ctl_server_info[] = {
 	CHARS(rd_msg_ctl_server_info, software, N_ANY),
 	CHARS(rd_msg_ctl_server_info, listen, N_NONEMPTY),
 	ENUM(rd_msg_ctl_server_info, tls, 0, 1), CHARS(rd_msg_ctl_server_info, fingerprint, N_ANY),
 	INT(rd_msg_ctl_server_info, clients), INT(rd_msg_ctl_server_info, registered),
 	INT(rd_msg_ctl_server_info, rooms), INT(rd_msg_ctl_server_info, uptime_ms), END
-};
-
-static const struct field f_put[] = {
-	CHARS(rd_msg_put, name, N_FILE), INT(rd_msg_put, size), RAW(rd_msg_put, sha256),
-	ENUM(rd_msg_put, mode, RD_PUT_REFUSE, RD_PUT_RENAME), END
-};
-static const struct field f_put_ready[] = {
-	INT(rd_msg_put_ready, xfer_id), INT(rd_msg_put_ready, offset),
-	CHARS(rd_msg_put_ready, name, N_FILE), END
-};
-static const struct field f_chunk[] = {
-	INT(rd_msg_chunk, xfer_id), INT(rd_msg_chunk, offset),
-	BYTES(rd_msg_chunk, data, RD_CHUNK_SIZE), END
-};
-static const struct field f_xfer_id[] = { INT(rd_msg_xfer_id, xfer_id), END };
-static const struct field f_put_done[] = {
-	INT(rd_msg_put_done, xfer_id), CHARS(rd_msg_put_done, name, N_FILE),
-	INT(rd_msg_put_done, size), RAW(rd_msg_put_done, sha256), END
-};
-static const struct field f_get[] = {
-	CHARS(rd_msg_get, name, N_FILE), INT(rd_msg_get, offset), END
-};
-static const struct field f_get_begin[] = {
-	INT(rd_msg_get_begin, xfer_id), CHARS(rd_msg_get_begin, name, N_FILE),
-	INT(rd_msg_get_begin, size), INT(rd_msg_get_begin, offset), INT(rd_msg_get_begin, mtime_ms),
-	RAW(rd_msg_get_begin, sha256), END
-};
-/* The uploader of a file that was put in the folder by hand is unknown: "". */
-static const struct field f_file_entry[] = {
-	CHARS(rd_file_entry, name, N_FILE), INT(rd_file_entry, size), INT(rd_file_entry, mtime_ms),
-	RAW(rd_file_entry, sha256), CHARS(rd_file_entry, uploader, N_NICK | N_EMPTY_OK), END
-};
-static const struct list_desc l_file = { sizeof(struct rd_file_entry), f_file_entry };
-/* A listing comes in pages: LIST after the last name of a FILE_LIST whose `more` is 1. */
-static const struct field f_list[] = { CHARS(rd_msg_list, after, N_FILE | N_EMPTY_OK), END };
-static const struct field f_file_list[] = {
-	CHARS(rd_msg_file_list, room, N_ROOM), LIST(rd_msg_file_list, count, items, l_file),
-	ENUM(rd_msg_file_list, more, 0, 1), END
-};
-static const struct field f_name[] = { CHARS(rd_msg_name, name, N_FILE), END };
-static const struct field f_file_notice[] = {
-	ENUM(rd_msg_file_notice, event, RD_FILE_ADDED, RD_FILE_REPLACED),
-	CHARS(rd_msg_file_notice, room, N_ROOM), CHARS(rd_msg_file_notice, nick, N_NICK | N_EMPTY_OK),
-	CHARS(rd_msg_file_notice, name, N_FILE), INT(rd_msg_file_notice, size), END
-};
-static const struct field f_xfer_cancel[] = {
-	INT(rd_msg_xfer_cancel, xfer_id), INT(rd_msg_xfer_cancel, code),
-	STR(rd_msg_xfer_cancel, reason, RD_REASON_MAX), END
 };
 
 /* Sorted by type (binary search). */
@@ -355,28 +277,17 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_CTL_BROADCAST, f_ctl_broadcast },
 	{ RD_MSG_CTL_INFO, f_empty },
 	{ RD_MSG_CTL_SERVER_INFO, f_ctl_server_info },
-	{ RD_MSG_PUT, f_put },
-	{ RD_MSG_PUT_READY, f_put_ready },
-	{ RD_MSG_PUT_CHUNK, f_chunk },
-	{ RD_MSG_PUT_END, f_xfer_id },
-	{ RD_MSG_PUT_DONE, f_put_done },
-	{ RD_MSG_GET, f_get },
-	{ RD_MSG_GET_BEGIN, f_get_begin },
-	{ RD_MSG_GET_CHUNK, f_chunk },
-	{ RD_MSG_GET_END, f_xfer_id },
-	{ RD_MSG_LIST, f_list },
-	{ RD_MSG_FILE_LIST, f_file_list },
-	{ RD_MSG_DELETE, f_name },
-	{ RD_MSG_FILE_NOTICE, f_file_notice },
-	{ RD_MSG_XFER_CANCEL, f_xfer_cancel },
 };
 
 /* clang-format on */
 
-static const struct field *lookup(uint16_t type)
+/* The core's types by binary search in msg_table, then what applications registered. */
+static const struct rd_field *lookup(uint16_t type)
 {
-	size_t lo = 0, hi = sizeof(msg_table) / sizeof(msg_table[0]);
+	size_t lo = 0, hi = RD_ARRAY_LEN(msg_table);
 
+	if (type >= RD_TYPE_APP_FIRST)
+		return rd_codec_app_fields(type);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -508,7 +419,7 @@ static int target_ok(uint8_t scope, const char *target)
 	}
 }
 
-static int encode_fields(const struct field *f, const uint8_t *base, struct rd_buf *out)
+static int encode_fields(const struct rd_field *f, const uint8_t *base, struct rd_buf *out)
 {
 	for (; f->kind != K_END; f++) {
 		const uint8_t *mp = base + f->off;
@@ -575,7 +486,7 @@ static int encode_fields(const struct field *f, const uint8_t *base, struct rd_b
 
 int rd_msg_encode(const struct rd_msg *m, struct rd_buf *out)
 {
-	const struct field *f;
+	const struct rd_field *f;
 	size_t start;
 	int rc;
 
@@ -597,7 +508,7 @@ int rd_msg_encode(const struct rd_msg *m, struct rd_buf *out)
 /* ---- decoder --------------------------------------------------------------------------- */
 
 /* Smallest number of wire bytes one entry of these fields can take. */
-static size_t min_wire_size(const struct field *f)
+static size_t min_wire_size(const struct rd_field *f)
 {
 	size_t n = 0;
 
@@ -625,7 +536,7 @@ static int short_is_malformed(int rc)
 	return rc == RD_ERR_INCOMPLETE ? RD_ERR_MALFORMED : rc;
 }
 
-static int decode_fields(const struct field *f, struct rd_buf *b, uint8_t *base)
+static int decode_fields(const struct rd_field *f, struct rd_buf *b, uint8_t *base)
 {
 	for (; f->kind != K_END; f++) {
 		uint8_t *mp = base + f->off;
@@ -705,7 +616,7 @@ static int decode_fields(const struct field *f, struct rd_buf *b, uint8_t *base)
 
 int rd_msg_decode(uint16_t type, const uint8_t *p, size_t n, struct rd_msg *m)
 {
-	const struct field *f;
+	const struct rd_field *f;
 	struct rd_buf b;
 	int rc;
 
@@ -734,7 +645,7 @@ void rd_msg_init(struct rd_msg *m, uint16_t type)
 
 void rd_msg_clear(struct rd_msg *m)
 {
-	const struct field *f;
+	const struct rd_field *f;
 
 	if (!m)
 		return;

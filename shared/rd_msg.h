@@ -1,4 +1,4 @@
-/* rd_msg.h - the payload codec for every message in PROTOCOL.md.
+/* rd_msg.h - the payload codec for the messages of PROTOCOL.md.
  *
  * struct rd_msg holds one message of any type. Encoders are strict: rd_msg_encode refuses
  * (RD_ERR_INVAL) to emit a field out of its limits or a name that breaks the rules of
@@ -10,6 +10,9 @@
  * Ownership after rd_msg_decode: short names are copied into fixed NUL-terminated arrays;
  * struct rd_str / rd_bytes fields are views into the payload passed to the decoder and
  * live as long as it does; list items are malloc'd: call rd_msg_clear() when done.
+ *
+ * The core knows the room protocol's types; an application adds its own with
+ * rd_msg_register (rd_codec.h) and keeps their structs in u.app.
  */
 #ifndef RD_MSG_H
 #define RD_MSG_H
@@ -253,75 +256,10 @@ struct rd_msg_ctl_server_info {
 	uint64_t uptime_ms;
 };
 
-/* file application */
-struct rd_msg_put {
-	char name[RD_NAME_BUF];
-	uint64_t size;
-	uint8_t sha256[RD_SHA256_SIZE];
-	uint8_t mode;
-};
-struct rd_msg_put_ready {
-	uint32_t xfer_id;
-	uint64_t offset;
-	char name[RD_NAME_BUF];
-};
-struct rd_msg_chunk {
-	uint32_t xfer_id;
-	uint64_t offset;
-	struct rd_bytes data;
-}; /* PUT_CHUNK, GET_CHUNK */
-struct rd_msg_xfer_id {
-	uint32_t xfer_id;
-}; /* PUT_END, GET_END */
-struct rd_msg_put_done {
-	uint32_t xfer_id;
-	char name[RD_NAME_BUF];
-	uint64_t size;
-	uint8_t sha256[RD_SHA256_SIZE];
-};
-struct rd_msg_get {
-	char name[RD_NAME_BUF];
-	uint64_t offset;
-};
-struct rd_msg_get_begin {
-	uint32_t xfer_id;
-	char name[RD_NAME_BUF];
-	uint64_t size;
-	uint64_t offset;
-	uint64_t mtime_ms;
-	uint8_t sha256[RD_SHA256_SIZE];
-};
-struct rd_file_entry {
-	char name[RD_NAME_BUF];
-	uint64_t size;
-	uint64_t mtime_ms;
-	uint8_t sha256[RD_SHA256_SIZE];
-	char uploader[RD_NICK_BUF];
-};
-struct rd_msg_list {
-	char after[RD_NAME_BUF];
-}; /* "" = from the first name */
-struct rd_msg_file_list {
-	char room[RD_ROOM_BUF];
-	uint32_t count;
-	struct rd_file_entry *items;
-	uint8_t more;
-};
-struct rd_msg_name {
-	char name[RD_NAME_BUF];
-}; /* DELETE */
-struct rd_msg_file_notice {
-	uint8_t event;
-	char room[RD_ROOM_BUF];
-	char nick[RD_NICK_BUF];
-	char name[RD_NAME_BUF];
-	uint64_t size;
-};
-struct rd_msg_xfer_cancel {
-	uint32_t xfer_id;
-	uint16_t code;
-	struct rd_str reason;
-};
+/* Storage for a message of an application's type (rd_codec.h): its struct overlays
+ * u.app. 512 bytes hold the file application's largest message (about 340) with room to
+ * spare; an application checks its structs with RD_MSG_APP_FITS. */
+#define RD_MSG_APP_SIZE 512u
 
 struct rd_msg {
 	uint16_t type; /* RD_MSG_* */
@@ -363,19 +301,8 @@ struct rd_msg {
 		struct rd_msg_ctl_clients ctl_clients; /* CTL_LIST has no fields */
 		struct rd_msg_ctl_kick ctl_kick;
 		struct rd_msg_ctl_broadcast ctl_broadcast;
-		struct rd_msg_ctl_server_info ctl_server_info; /* CTL_INFO has no fields */
-		struct rd_msg_put put;
-		struct rd_msg_put_ready put_ready;
-		struct rd_msg_chunk chunk;  /* PUT_CHUNK, GET_CHUNK */
-		struct rd_msg_xfer_id xfer; /* PUT_END, GET_END */
-		struct rd_msg_put_done put_done;
-		struct rd_msg_get get;
-		struct rd_msg_get_begin get_begin;
-		struct rd_msg_list list;
-		struct rd_msg_file_list file_list;
-		struct rd_msg_name name; /* DELETE */
-		struct rd_msg_file_notice file_notice;
-		struct rd_msg_xfer_cancel xfer_cancel;
+		struct rd_msg_ctl_server_info ctl_server_info;  /* CTL_INFO has no fields */
+		_Alignas(8) unsigned char app[RD_MSG_APP_SIZE]; /* RD_MSG_APP */
 	} u;
 	/* Private to the codec: set by rd_msg_decode when it malloc'd list items, so that
 	 * rd_msg_clear frees only what the decoder allocated. Zeroed by rd_msg_init. */
@@ -397,8 +324,15 @@ int rd_msg_decode(uint16_t type, const uint8_t *p, size_t n, struct rd_msg *m);
 /* Encode m and append a whole frame (header + payload) to out; see rd_frame_append. */
 int rd_msg_frame(struct rd_buf *out, const struct rd_msg *m, uint32_t req_id, unsigned opts);
 
-/* 1 if this codec knows the type. */
+/* 1 if this codec knows the type (a core type, or one registered with rd_msg_register). */
 int rd_msg_known(uint16_t type);
+
+/* An application's message struct T inside m (rd_codec.h), and the compile-time check that
+ * T fits there. */
+#define RD_MSG_APP(m, T) ((T *)(void *)(m)->u.app)
+#define RD_MSG_APP_FITS(T)                                               \
+	_Static_assert(sizeof(T) <= RD_MSG_APP_SIZE && _Alignof(T) <= 8, \
+		       #T " does not fit in struct rd_msg's application storage")
 
 #ifdef __cplusplus
 }

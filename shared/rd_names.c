@@ -153,7 +153,7 @@ static uint16_t bad_name(char *why, size_t cap, const char *fmt, ...)
 		vsnprintf(why, cap, fmt, ap);
 		va_end(ap);
 	}
-	return RD_E_BAD_FILENAME;
+	return RD_FILENAME_REFUSED;
 }
 
 static int all_ascii(const unsigned char *p, size_t n)

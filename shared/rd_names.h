@@ -22,7 +22,10 @@ extern "C" {
 uint16_t rd_nick_check(const char *s, size_t n);
 /* 0 if valid, else RD_E_NO_SUCH_ROOM (rooms follow the nickname character rules). */
 uint16_t rd_room_check(const char *s, size_t n);
-/* 0 if valid, else RD_E_BAD_FILENAME. */
+/* What rd_filename_check returns for a refused name: the wire code that the file
+ * application sends for it (its RDF_E_BAD_FILENAME, in the applications' error range). */
+#define RD_FILENAME_REFUSED 500u
+/* 0 if valid, else RD_FILENAME_REFUSED. */
 uint16_t rd_filename_check(const char *s, size_t n);
 /* The same check; when the name is refused and why != NULL, why[cap] gets the broken rule
  * in words ("contains the invisible format character U+202E ...", "not in Unicode

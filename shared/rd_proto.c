@@ -1,7 +1,10 @@
-/* rd_proto.c - names of message types and texts of wire error codes (rd_proto.h). */
+/* rd_proto.c - names of message types and texts of wire error codes (rd_proto.h): the
+ * core's here, applications' from the registry of rd_codec.c. */
 #include "rd_proto.h"
 
 #include <stddef.h>
+
+#include "internal.h"
 
 struct code_text {
 	uint16_t code;
@@ -13,21 +16,52 @@ struct code_text {
 		RD_MSG_##t, #t \
 	}
 static const struct code_text type_names[] = {
-	NAME(HELLO),        NAME(HELLO_OK),     NAME(NICK),          NAME(WELCOME),
-	NAME(OK),           NAME(ERROR),        NAME(PING),          NAME(PONG),
-	NAME(BYE),          NAME(SHUTDOWN),     NAME(REDIRECT),      NAME(ROOMS),
-	NAME(ROOM_LIST),    NAME(JOIN),         NAME(JOINED),        NAME(LEAVE),
-	NAME(WHO),          NAME(WHO_LIST),     NAME(SAY),           NAME(TELL),
-	NAME(ROOM_MSG),     NAME(PRIVATE_MSG),  NAME(PRESENCE),      NAME(BROADCAST),
-	NAME(KICKED),       NAME(OFFER),        NAME(OFFER_PENDING), NAME(OFFER_IN),
-	NAME(OFFER_ANSWER), NAME(OFFER_CANCEL), NAME(OFFER_RESULT),  NAME(OFFER_DATA),
-	NAME(OFFER_END),    NAME(P2P_LISTEN),   NAME(P2P_INTRO),     NAME(P2P_HELLO),
-	NAME(P2P_READY),    NAME(P2P_FAILED),   NAME(LINK_HELLO),    NAME(LINK_EVENT),
-	NAME(CTL_LIST),     NAME(CTL_CLIENTS),  NAME(CTL_KICK),      NAME(CTL_BROADCAST),
-	NAME(PUT),          NAME(PUT_READY),    NAME(PUT_CHUNK),     NAME(PUT_END),
-	NAME(PUT_DONE),     NAME(GET),          NAME(GET_BEGIN),     NAME(GET_CHUNK),
-	NAME(GET_END),      NAME(LIST),         NAME(FILE_LIST),     NAME(DELETE),
-	NAME(FILE_NOTICE),  NAME(XFER_CANCEL),  NAME(CTL_INFO),      NAME(CTL_SERVER_INFO),
+	NAME(HELLO),
+	NAME(HELLO_OK),
+	NAME(NICK),
+	NAME(WELCOME),
+	NAME(OK),
+	NAME(ERROR),
+	NAME(PING),
+	NAME(PONG),
+	NAME(BYE),
+	NAME(SHUTDOWN),
+	NAME(REDIRECT),
+	NAME(ROOMS),
+	NAME(ROOM_LIST),
+	NAME(JOIN),
+	NAME(JOINED),
+	NAME(LEAVE),
+	NAME(WHO),
+	NAME(WHO_LIST),
+	NAME(SAY),
+	NAME(TELL),
+	NAME(ROOM_MSG),
+	NAME(PRIVATE_MSG),
+	NAME(PRESENCE),
+	NAME(BROADCAST),
+	NAME(KICKED),
+	NAME(OFFER),
+	NAME(OFFER_PENDING),
+	NAME(OFFER_IN),
+	NAME(OFFER_ANSWER),
+	NAME(OFFER_CANCEL),
+	NAME(OFFER_RESULT),
+	NAME(OFFER_DATA),
+	NAME(OFFER_END),
+	NAME(P2P_LISTEN),
+	NAME(P2P_INTRO),
+	NAME(P2P_HELLO),
+	NAME(P2P_READY),
+	NAME(P2P_FAILED),
+	NAME(LINK_HELLO),
+	NAME(LINK_EVENT),
+	NAME(CTL_LIST),
+	NAME(CTL_CLIENTS),
+	NAME(CTL_KICK),
+	NAME(CTL_BROADCAST),
+	NAME(CTL_INFO),
+	NAME(CTL_SERVER_INFO),
 };
 #undef NAME
 
@@ -60,20 +94,6 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_OFFER_STATE, "offer not in a state that allows this" },
 	{ RD_E_BAD_TOKEN, "bad token" },
 	{ RD_E_TOO_MANY_OFFERS, "too many offers" },
-	{ RD_E_BAD_FILENAME, "bad file name" },
-	{ RD_E_FILE_EXISTS, "file exists" },
-	{ RD_E_NO_SUCH_FILE, "no such file" },
-	{ RD_E_FILE_TOO_BIG, "file too big" },
-	{ RD_E_QUOTA, "quota exceeded" },
-	{ RD_E_NO_SPACE, "no space left on server" },
-	{ RD_E_HASH_MISMATCH, "hash mismatch" },
-	{ RD_E_SIZE_MISMATCH, "size mismatch" },
-	{ RD_E_BAD_OFFSET, "bad offset" },
-	{ RD_E_BUSY, "file busy with another transfer" },
-	{ RD_E_PERMISSION, "permission denied" },
-	{ RD_E_NO_SUCH_TRANSFER, "no such transfer" },
-	{ RD_E_READ_ONLY, "the server's store is read-only" },
-	{ RD_E_STORAGE, "the server could not read or write its store" },
 	{ RD_E_INTERNAL, "internal server error" },
 	{ RD_E_SHUTTING_DOWN, "server shutting down" },
 };
@@ -88,12 +108,16 @@ static const char *find(const struct code_text *t, size_t n, uint16_t code)
 
 const char *rd_msg_type_name(uint16_t type)
 {
-	return find(type_names, sizeof(type_names) / sizeof(type_names[0]), type);
+	if (type >= RD_TYPE_APP_FIRST)
+		return rd_codec_app_name(type);
+	return find(type_names, RD_ARRAY_LEN(type_names), type);
 }
 
 const char *rd_wire_strerror(uint16_t code)
 {
-	const char *s = find(wire_errors, sizeof(wire_errors) / sizeof(wire_errors[0]), code);
+	const char *s = find(wire_errors, RD_ARRAY_LEN(wire_errors), code);
 
+	if (!s)
+		s = rd_codec_app_err(code);
 	return s ? s : "unknown error";
 }

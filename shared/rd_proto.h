@@ -57,9 +57,10 @@ extern "C" {
 
 /* ---- message type numbers ----------------------------------------------------------
  * 0x0001-0x0FFF  core room protocol (libroomdrop)
- * 0x1000-0x10FF  roomdrop file application
+ * 0x1000-0x10FF  roomdrop file application (shared/files/rdf_proto.h)
  * 0x1100-0x7FFF  free for other applications that link libroomdrop
  * 0x8000-0xFFFF  reserved
+ * An application registers the codec rows of its types with rd_msg_register (rd_codec.h).
  */
 #define RD_TYPE_CORE_FIRST 0x0001u
 #define RD_TYPE_CORE_LAST 0x0FFFu
@@ -120,25 +121,10 @@ enum rd_msg_type {
 	RD_MSG_CTL_BROADCAST = 0x0063,   /* ctl->S, reply OK / ERROR */
 	RD_MSG_CTL_INFO = 0x0064,        /* ctl->S */
 	RD_MSG_CTL_SERVER_INFO = 0x0065, /* S->ctl */
-
-	/* file application */
-	RD_MSG_PUT = 0x1001,         /* C->S */
-	RD_MSG_PUT_READY = 0x1002,   /* S->C */
-	RD_MSG_PUT_CHUNK = 0x1003,   /* C->S */
-	RD_MSG_PUT_END = 0x1004,     /* C->S */
-	RD_MSG_PUT_DONE = 0x1005,    /* S->C */
-	RD_MSG_GET = 0x1006,         /* C->S */
-	RD_MSG_GET_BEGIN = 0x1007,   /* S->C (also peer->peer) */
-	RD_MSG_GET_CHUNK = 0x1008,   /* S->C (also peer->peer) */
-	RD_MSG_GET_END = 0x1009,     /* S->C (also peer->peer) */
-	RD_MSG_LIST = 0x100A,        /* C->S */
-	RD_MSG_FILE_LIST = 0x100B,   /* S->C */
-	RD_MSG_DELETE = 0x100C,      /* C->S */
-	RD_MSG_FILE_NOTICE = 0x100D, /* S->C */
-	RD_MSG_XFER_CANCEL = 0x100E, /* either direction */
 };
 
-/* Name of a message type ("HELLO"), or NULL if unknown. */
+/* Name of a message type ("HELLO"), or NULL if neither the core nor a registered
+ * application (rd_msg_register) knows it. */
 const char *rd_msg_type_name(uint16_t type);
 
 /* ---- wire error codes (ERROR.code) ---------------------------------------------- */
@@ -175,27 +161,14 @@ enum rd_wire_err {
 	RD_E_OFFER_STATE = 402, /* offer not in a state that allows this */
 	RD_E_BAD_TOKEN = 403,
 	RD_E_TOO_MANY_OFFERS = 404,
-	/* 5xx: files */
-	RD_E_BAD_FILENAME = 500,
-	RD_E_FILE_EXISTS = 501,
-	RD_E_NO_SUCH_FILE = 502,
-	RD_E_FILE_TOO_BIG = 503,
-	RD_E_QUOTA = 504,
-	RD_E_NO_SPACE = 505,
-	RD_E_HASH_MISMATCH = 506,
-	RD_E_SIZE_MISMATCH = 507,
-	RD_E_BAD_OFFSET = 508,
-	RD_E_BUSY = 509, /* another transfer holds this name */
-	RD_E_PERMISSION = 510,
-	RD_E_NO_SUCH_TRANSFER = 511,
-	RD_E_READ_ONLY = 512, /* the server's store is read-only */
-	RD_E_STORAGE = 513,   /* the store failed: permission or I/O error */
+	/* 5xx-8xx: applications (rd_wire_err_register, rd_codec.h) */
 	/* 9xx: server */
 	RD_E_INTERNAL = 900,
 	RD_E_SHUTTING_DOWN = 901,
 };
 
-/* Short fixed text for a wire error code ("nickname taken"), or "unknown error". */
+/* Short fixed text for a wire error code ("nickname taken"), including the codes that
+ * applications registered (rd_wire_err_register), or "unknown error". */
 const char *rd_wire_strerror(uint16_t code);
 
 /* Constants carried in fields */
@@ -230,25 +203,12 @@ enum rd_p2p_role {
 	RD_P2P_CONNECT = 1,
 	RD_P2P_ACCEPT = 2
 };
-enum rd_put_mode {
-	RD_PUT_REFUSE = 0,
-	RD_PUT_OVERWRITE = 1,
-	RD_PUT_RENAME = 2
-};
-enum rd_file_event {
-	RD_FILE_ADDED = 1,
-	RD_FILE_REMOVED = 2,
-	RD_FILE_REPLACED = 3
-};
 /* HELLO.features bits */
 #define RD_FEAT_ZLIB 0x00000001u
 #define RD_FEAT_P2P 0x00000002u
 #define RD_FEAT_FILES 0x00000004u
 #define RD_FEAT_REDIRECT 0x00000008u
 #define RD_FEAT_QUIET 0x00000010u /* client: a short-lived session, not announced */
-
-/* Offer app_type used by roomdrop to offer a file: the descriptor is a GET_BEGIN payload */
-#define RD_OFFER_APP_FILE RD_MSG_GET_BEGIN
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,12 @@
 /* lobby.c - a dice lobby on libroomdrop: proof that the room stack is reusable.
  *
  * It uses only the library's public headers and knows nothing of files. The server side
- * gets nicknames, rooms, presence, chat and heartbeat from rd_server, and adds one
- * application message of its own in the free range:
+ * gets nicknames, rooms, presence, chat and heartbeat from rd_server, and adds two
+ * application messages of its own in the free range, described as codec rows that both
+ * sides register (rd_codec.h), so that rd_msg_encode / rd_msg_decode handle them:
  *
  *   0x1100 ROLL    client -> server   u8 count (1..10)
- *   0x1101 ROLLED  server -> room     str nick, u8 count, count x u8 value (1..6)
+ *   0x1101 ROLLED  server -> room     str nick, bytes values (count bytes, each 1..6)
  *
  *   lobby serve [--port N] [--port-file F]        rooms "lobby" and "table1"
  *   lobby play --port N --nick NAME [--host H] [--room R] [--roll N] [--seconds S]
@@ -22,6 +23,7 @@
 
 #include "rd_buf.h"
 #include "rd_client.h"
+#include "rd_codec.h"
 #include "rd_err.h"
 #include "rd_hash.h"
 #include "rd_msg.h"
@@ -34,6 +36,27 @@
 #define LOBBY_ROLLED 0x1101u
 #define LOBBY_MAX_DICE 10u
 #define LOBBY_DEFAULT_PORT 7979u
+
+/* The lobby's messages, kept in struct rd_msg's application storage. */
+struct lobby_roll {
+	uint8_t count;
+};
+struct lobby_rolled {
+	char nick[RD_NICK_BUF];
+	struct rd_bytes values;
+};
+RD_MSG_APP_FITS(struct lobby_roll);
+RD_MSG_APP_FITS(struct lobby_rolled);
+
+static const struct rd_field f_roll[] = { RD_F_ENUM(lobby_roll, count, 1, LOBBY_MAX_DICE),
+					  RD_F_END };
+static const struct rd_field f_rolled[] = { RD_F_CHARS(lobby_rolled, nick, RD_NAME_NICK),
+					    RD_F_BYTES(lobby_rolled, values, LOBBY_MAX_DICE),
+					    RD_F_END };
+static const struct rd_msg_row lobby_rows[] = {
+	{ LOBBY_ROLL, "ROLL", f_roll },
+	{ LOBBY_ROLLED, "ROLLED", f_rolled },
+};
 
 static void usage(FILE *out)
 {
@@ -63,33 +86,40 @@ static int roll_die(uint8_t *out)
 static uint16_t on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *f,
 			 void *user)
 {
-	char nick[RD_NICK_BUF], room[RD_ROOM_BUF];
-	uint8_t count, v;
-	struct rd_buf out;
-	unsigned i, delivered = 0;
+	char room[RD_ROOM_BUF];
+	uint8_t values[LOBBY_MAX_DICE];
+	struct rd_msg in, out;
+	struct lobby_rolled *rolled;
+	struct rd_buf b;
+	unsigned i, count, delivered = 0;
 	int rc = 0;
 
 	(void)user;
 	if (f->hdr.type != LOBBY_ROLL)
 		return RD_E_UNKNOWN_TYPE;
-	if (f->len < 1 || f->payload[0] < 1 || f->payload[0] > LOBBY_MAX_DICE)
+	/* the decoder passes any count through: the handler judges it */
+	if (rd_msg_decode(f->hdr.type, f->payload, f->len, &in) != 0)
 		return RD_E_MALFORMED;
-	count = f->payload[0];
+	count = RD_MSG_APP(&in, struct lobby_roll)->count;
+	rd_msg_clear(&in);
+	if (count < 1 || count > LOBBY_MAX_DICE)
+		return RD_E_MALFORMED;
 	rd_client_room(c, room);
 	if (room[0] == '\0')
 		return RD_E_NOT_IN_ROOM;
-	rd_client_nick(c, nick);
 
-	rd_buf_init(&out, 0);
-	rc = rd_buf_put_cstr(&out, nick);
-	if (rc == 0)
-		rc = rd_buf_put_u8(&out, count);
+	rd_msg_init(&out, LOBBY_ROLLED);
+	rolled = RD_MSG_APP(&out, struct lobby_rolled);
+	rd_client_nick(c, rolled->nick);
 	for (i = 0; rc == 0 && i < count; i++)
-		if ((rc = roll_die(&v)) == 0)
-			rc = rd_buf_put_u8(&out, v);
+		rc = roll_die(&values[i]);
+	rolled->values = (struct rd_bytes){ values, count };
+	rd_buf_init(&b, 0);
 	if (rc == 0)
-		rc = rd_room_send(s, room, NULL, LOBBY_ROLLED, out.data, out.len, &delivered);
-	rd_buf_free(&out);
+		rc = rd_msg_encode(&out, &b);
+	if (rc == 0)
+		rc = rd_room_send(s, room, NULL, LOBBY_ROLLED, b.data, b.len, &delivered);
+	rd_buf_free(&b);
 	return rc == 0 ? 0 : RD_E_INTERNAL;
 }
 
@@ -229,29 +259,24 @@ static void show_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 	fflush(stdout);
 }
 
-/* ROLLED: str nick, u8 count, count values. Anything malformed is ignored. */
+/* ROLLED from the room. Anything malformed is ignored. */
 static void show_app(struct rd_conn *c, const struct rd_frame *f, void *user)
 {
-	char nick[RD_NICK_BUF];
-	struct rd_buf b;
-	uint8_t count, v;
-	unsigned i;
+	const struct lobby_rolled *r;
+	struct rd_msg m;
+	size_t i;
 
 	(void)c;
 	(void)user;
-	if (f->hdr.type != LOBBY_ROLLED)
+	if (f->hdr.type != LOBBY_ROLLED || rd_msg_decode(f->hdr.type, f->payload, f->len, &m) != 0)
 		return;
-	rd_buf_view(&b, f->payload, f->len);
-	if (rd_buf_get_str(&b, nick, sizeof(nick)) != 0 || rd_buf_get_u8(&b, &count) != 0 ||
-	    count > LOBBY_MAX_DICE || rd_buf_avail(&b) < count)
-		return;
-	printf("%s rolled %u:", nick, count);
-	for (i = 0; i < count; i++) {
-		rd_buf_get_u8(&b, &v);
-		printf(" %u", v);
-	}
+	r = RD_MSG_APP(&m, struct lobby_rolled);
+	printf("%s rolled %zu:", r->nick, r->values.n);
+	for (i = 0; i < r->values.n; i++)
+		printf(" %u", r->values.p[i]);
 	printf("\n");
 	fflush(stdout);
+	rd_msg_clear(&m);
 }
 
 static int play(int argc, char **argv)
@@ -264,7 +289,7 @@ static int play(int argc, char **argv)
 	int i, dice = 0, rc;
 	double seconds = 2.0;
 	uint64_t end;
-	uint8_t n;
+	struct rd_msg roll;
 
 	for (i = 0; i < argc; i++) {
 		if (i + 1 >= argc) {
@@ -321,8 +346,9 @@ static int play(int argc, char **argv)
 	printf("%s sits at %s\n", nick, room);
 	fflush(stdout);
 	if (dice > 0) {
-		n = (uint8_t)dice;
-		if ((rc = rd_conn_send(c, LOBBY_ROLL, 0, &n, 1, 0)) != 0) {
+		rd_msg_init(&roll, LOBBY_ROLL);
+		RD_MSG_APP(&roll, struct lobby_roll)->count = (uint8_t)dice;
+		if ((rc = rd_conn_send_msg(c, &roll, 0)) != 0) {
 			fprintf(stderr, "lobby: %s\n", rd_strerror(rc));
 			rd_conn_close(c);
 			return 1;
@@ -346,6 +372,13 @@ static int play(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	int rc;
+
+	/* both sides speak ROLL and ROLLED through the codec */
+	if ((rc = rd_msg_register(lobby_rows, sizeof(lobby_rows) / sizeof(lobby_rows[0]))) != 0) {
+		fprintf(stderr, "lobby: %s\n", rd_strerror(rc));
+		return 1;
+	}
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
 		return serve(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "play") == 0)

@@ -17,6 +17,7 @@
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
+#include "files/rdf_proto.h"
 #include "rd_msg.h"
 #include "rd_proto.h"
 
@@ -29,6 +30,8 @@ static void init_known(void)
 {
 	if (nknown)
 		return;
+	if (rdf_proto_register() != 0) /* the file messages are fuzzed too */
+		abort();
 	for (uint32_t t = 0; t <= 0xffff; t++)
 		if (rd_msg_known((uint16_t)t) && nknown < sizeof(known) / sizeof(known[0]))
 			known[nknown++] = (uint16_t)t;

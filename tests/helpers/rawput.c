@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_client.h"
 #include "rd_err.h"
@@ -132,7 +133,7 @@ static int raw_list(struct rd_conn *c, const char *hex)
 		return 2;
 	}
 	req = rd_conn_next_id(c);
-	rc = rd_conn_send(c, RD_MSG_LIST, req, p, n, 0);
+	rc = rd_conn_send(c, RDF_MSG_LIST, req, p, n, 0);
 	free(p);
 	if (rc == 0)
 		rc = rd_conn_wait_reply(c, req, 30000, &f, &werr);
@@ -142,13 +143,16 @@ static int raw_list(struct rd_conn *c, const char *hex)
 	}
 	if (rc != 0)
 		return report(c, rc, werr);
-	if (f.hdr.type != RD_MSG_FILE_LIST ||
-	    rd_msg_decode(RD_MSG_FILE_LIST, f.payload, f.len, &m) != 0) {
+	if (f.hdr.type != RDF_MSG_FILE_LIST ||
+	    rd_msg_decode(RDF_MSG_FILE_LIST, f.payload, f.len, &m) != 0) {
 		out("error 0 not a FILE_LIST");
 		return 3;
 	}
-	out("count %" PRIu32 " more %u last %s", m.u.file_list.count, m.u.file_list.more,
-	    m.u.file_list.count > 0 ? m.u.file_list.items[m.u.file_list.count - 1].name : "");
+	out("count %" PRIu32 " more %u last %s", rdf_body(&m)->file_list.count,
+	    rdf_body(&m)->file_list.more,
+	    rdf_body(&m)->file_list.count > 0 ?
+		    rdf_body(&m)->file_list.items[rdf_body(&m)->file_list.count - 1].name :
+		    "");
 	rd_msg_clear(&m);
 	return 0;
 }
@@ -173,15 +177,15 @@ static int raw_name(struct rd_conn *c, const char *cmd, const char *hex)
 	rd_buf_init(&b, 0);
 	rd_buf_put_str(&b, (const char *)name, n);
 	if (strcmp(cmd, "name-put") == 0) {
-		type = RD_MSG_PUT;
+		type = RDF_MSG_PUT;
 		rd_buf_put_u64(&b, 1);
 		rd_buf_put(&b, sha, sizeof(sha));
-		rd_buf_put_u8(&b, RD_PUT_OVERWRITE);
+		rd_buf_put_u8(&b, RDF_PUT_OVERWRITE);
 	} else if (strcmp(cmd, "name-get") == 0) {
-		type = RD_MSG_GET;
+		type = RDF_MSG_GET;
 		rd_buf_put_u64(&b, 0);
 	} else {
-		type = RD_MSG_DELETE;
+		type = RDF_MSG_DELETE;
 	}
 	rc = rd_conn_request_raw(c, type, b.data, b.len, 0, &f, &werr);
 	rd_buf_free(&b);
@@ -226,17 +230,17 @@ static int do_put(struct rd_conn *c, const char *path)
 		return 2;
 	if (opt.lie_sha)
 		sha[0] ^= 0xff;
-	rd_msg_init(&m, RD_MSG_PUT);
-	snprintf(m.u.put.name, sizeof(m.u.put.name), "%s", name);
-	m.u.put.size = size;
-	memcpy(m.u.put.sha256, sha, RD_SHA256_SIZE);
-	m.u.put.mode = (uint8_t)opt.mode;
+	rd_msg_init(&m, RDF_MSG_PUT);
+	snprintf(rdf_body(&m)->put.name, sizeof(rdf_body(&m)->put.name), "%s", name);
+	rdf_body(&m)->put.size = size;
+	memcpy(rdf_body(&m)->put.sha256, sha, RD_SHA256_SIZE);
+	rdf_body(&m)->put.mode = (uint8_t)opt.mode;
 	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0)
 		return report(c, rc, werr);
-	xfer = r.u.put_ready.xfer_id;
-	out("ready offset=%" PRIu64 " xfer=%" PRIu32 " name=%s", r.u.put_ready.offset, xfer,
-	    r.u.put_ready.name);
-	off = r.u.put_ready.offset;
+	xfer = rdf_body(&r)->put_ready.xfer_id;
+	out("ready offset=%" PRIu64 " xfer=%" PRIu32 " name=%s", rdf_body(&r)->put_ready.offset,
+	    xfer, rdf_body(&r)->put_ready.name);
+	off = rdf_body(&r)->put_ready.offset;
 	rd_msg_clear(&r);
 	last = opt.shorten && size > 0 ? size - 1 : size;
 	req = rd_conn_next_id(c);
@@ -261,7 +265,7 @@ static int do_put(struct rd_conn *c, const char *path)
 			struct rd_frame_hdr h = { 0 };
 
 			h.flags = RD_FLAG_COMPRESSED;
-			h.type = RD_MSG_PUT_CHUNK;
+			h.type = RDF_MSG_PUT_CHUNK;
 			h.req_id = req;
 			h.len = 12;
 			rd_frame_hdr_encode(&h, frame);
@@ -269,7 +273,7 @@ static int do_put(struct rd_conn *c, const char *path)
 			memcpy(frame + RD_FRAME_HEADER_SIZE + 4, "notzlib!", 8);
 			rc = rd_conn_send_bytes(c, frame, sizeof(frame));
 		} else {
-			rc = rd_conn_send(c, RD_MSG_PUT_CHUNK, req, buf, 16 + n, 0);
+			rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, req, buf, 16 + n, 0);
 		}
 		if (rc != 0)
 			return report(c, rc, 0);
@@ -290,17 +294,17 @@ static int do_put(struct rd_conn *c, const char *path)
 				return report(c, rc, 0);
 		}
 	}
-	rd_msg_init(&m, RD_MSG_PUT_END);
-	m.u.xfer.xfer_id = xfer;
+	rd_msg_init(&m, RDF_MSG_PUT_END);
+	rdf_body(&m)->xfer.xfer_id = xfer;
 	if ((rc = rd_conn_send_msg(c, &m, req)) != 0)
 		return report(c, rc, 0);
 	rc = rd_conn_wait_reply(c, req, 60000, &f, &werr);
 	if (rc != 0)
 		return report(c, rc, werr);
-	if (f.hdr.type != RD_MSG_PUT_DONE ||
-	    rd_msg_decode(RD_MSG_PUT_DONE, f.payload, f.len, &r) != 0)
+	if (f.hdr.type != RDF_MSG_PUT_DONE ||
+	    rd_msg_decode(RDF_MSG_PUT_DONE, f.payload, f.len, &r) != 0)
 		return report(c, RD_ERR_PROTOCOL, 0);
-	out("done %s", r.u.put_done.name);
+	out("done %s", rdf_body(&r)->put_done.name);
 	rd_msg_clear(&r);
 	close(fd);
 	return 0;
@@ -323,6 +327,10 @@ int main(int argc, char **argv)
 	uint16_t werr = 0;
 	int i, rc;
 
+	if ((rc = rdf_proto_register()) != 0) {
+		fprintf(stderr, "rawput: %s\n", rd_strerror(rc));
+		return 1;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 

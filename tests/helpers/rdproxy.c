@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -90,12 +91,12 @@ static int send_notice(int fd)
 	int rc;
 
 	rd_buf_init(&b, 0);
-	rd_msg_init(&m, RD_MSG_FILE_NOTICE);
-	m.u.file_notice.event = RD_FILE_ADDED;
-	strcpy(m.u.file_notice.room, "general");
-	strcpy(m.u.file_notice.nick, "bob");
-	strcpy(m.u.file_notice.name, "small.txt");
-	m.u.file_notice.size = 6;
+	rd_msg_init(&m, RDF_MSG_FILE_NOTICE);
+	rdf_body(&m)->file_notice.event = RDF_FILE_ADDED;
+	strcpy(rdf_body(&m)->file_notice.room, "general");
+	strcpy(rdf_body(&m)->file_notice.nick, "bob");
+	strcpy(rdf_body(&m)->file_notice.name, "small.txt");
+	rdf_body(&m)->file_notice.size = 6;
 	rc = rd_msg_frame(&b, &m, 0, 0);
 	if (rc == 0)
 		rc = rd_net_write_all(fd, b.data, b.len, 5000);
@@ -209,6 +210,8 @@ int main(int argc, char **argv)
 	FILE *f;
 	int i, lfd, cfd, sfd;
 
+	if (rdf_proto_register() != 0)
+		return 1;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
 			g_port = (uint16_t)atoi(argv[++i]);

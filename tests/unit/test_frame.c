@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -174,7 +175,7 @@ static void test_compressed_round_trip(void **state)
 	assert_non_null(src);
 	fill_text(src, n);
 	rd_buf_init(&b, 0);
-	assert_int_equal(rd_frame_append(&b, RD_MSG_PUT_CHUNK, 42, src, n, RD_FRAME_COMPRESS), 0);
+	assert_int_equal(rd_frame_append(&b, RDF_MSG_PUT_CHUNK, 42, src, n, RD_FRAME_COMPRESS), 0);
 	assert_int_equal(rd_frame_hdr_decode(b.data, b.len, RD_MAX_PAYLOAD_DEFAULT, &h), 0);
 	assert_int_equal(h.flags, RD_FLAG_COMPRESSED);
 	assert_int_equal(h.len, b.len - 16);
@@ -194,7 +195,7 @@ static void test_compressed_round_trip(void **state)
 	assert_int_equal(rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r), 0);
 	assert_int_equal(rd_frame_reader_feed(r, b.data, b.len), 0);
 	assert_int_equal(rd_frame_reader_next(r, &f), 0);
-	assert_int_equal(f.hdr.type, RD_MSG_PUT_CHUNK);
+	assert_int_equal(f.hdr.type, RDF_MSG_PUT_CHUNK);
 	assert_int_equal(f.hdr.req_id, 42);
 	assert_int_equal(f.len, n);
 	assert_memory_equal(f.payload, src, n);
@@ -253,7 +254,7 @@ static void build_stream(struct rd_buf *b, uint8_t *big, size_t bign)
 	rd_buf_init(b, 0);
 	assert_int_equal(rd_frame_append(b, RD_MSG_SAY, 1, "hello", 5, 0), 0);
 	assert_int_equal(rd_frame_append(b, RD_MSG_PING, 2, NULL, 0, 0), 0);
-	assert_int_equal(rd_frame_append(b, RD_MSG_GET_CHUNK, 3, big, bign, RD_FRAME_COMPRESS), 0);
+	assert_int_equal(rd_frame_append(b, RDF_MSG_GET_CHUNK, 3, big, bign, RD_FRAME_COMPRESS), 0);
 }
 
 static void check_frame(const struct rd_frame *f, int i, const uint8_t *big, size_t bign)
@@ -272,7 +273,7 @@ static void check_frame(const struct rd_frame *f, int i, const uint8_t *big, siz
 		assert_non_null(f->payload);
 		break;
 	case 2:
-		assert_int_equal(f->hdr.type, RD_MSG_GET_CHUNK);
+		assert_int_equal(f->hdr.type, RDF_MSG_GET_CHUNK);
 		assert_int_equal(f->hdr.req_id, 3);
 		assert_int_equal(f->hdr.flags, RD_FLAG_COMPRESSED);
 		assert_int_equal(f->len, bign);
@@ -616,7 +617,7 @@ static void test_send_recv_round_trip(void **state)
 	assert_int_equal(f.hdr.req_id, 77);
 	assert_int_equal(f.len, 2);
 	assert_int_equal(
-		rd_frame_send(sv[0], RD_MSG_PUT_CHUNK, 78, big, 3000, RD_FRAME_COMPRESS, 2000), 0);
+		rd_frame_send(sv[0], RDF_MSG_PUT_CHUNK, 78, big, 3000, RD_FRAME_COMPRESS, 2000), 0);
 	assert_int_equal(rd_frame_recv(sv[1], r, 2000, &f), 0);
 	assert_int_equal(f.hdr.flags, RD_FLAG_COMPRESSED);
 	assert_int_equal(f.len, 3000);
@@ -624,14 +625,14 @@ static void test_send_recv_round_trip(void **state)
 	/* larger than the socket buffer: the writer must be a separate thread of control,
 	 * so send it compressed (it fits) and plain in a child */
 	assert_int_equal(
-		rd_frame_send(sv[0], RD_MSG_PUT_CHUNK, 79, big, n, RD_FRAME_COMPRESS, 2000), 0);
+		rd_frame_send(sv[0], RDF_MSG_PUT_CHUNK, 79, big, n, RD_FRAME_COMPRESS, 2000), 0);
 	assert_int_equal(rd_frame_recv(sv[1], r, 2000, &f), 0);
 	assert_int_equal(f.len, n);
 	assert_memory_equal(f.payload, big, n);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		_exit(rd_frame_send(sv[0], RD_MSG_PUT_CHUNK, 80, big, n, 0, 5000) == 0 ? 0 : 1);
+		_exit(rd_frame_send(sv[0], RDF_MSG_PUT_CHUNK, 80, big, n, 0, 5000) == 0 ? 0 : 1);
 	assert_int_equal(rd_frame_recv(sv[1], r, 5000, &f), 0);
 	assert_int_equal(f.hdr.req_id, 80);
 	assert_int_equal(f.hdr.flags, 0);
@@ -751,5 +752,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recv_bad_magic, setup_pair, teardown_pair),
 	};
 
+	/* the file messages are an application's: the codec knows them once registered */
+	if (rdf_proto_register() != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -283,7 +284,7 @@ static struct rd_who_entry who_items[1] = { { "alice", T_MS } };
 static struct rd_ctl_client ctl_items[1] = {
 	{ 1, "127.0.0.1", 50000, "alice", "general", T_MS, T_MS, 100, 200, "", FP_TEXT },
 };
-static struct rd_file_entry file_items[1];
+static struct rdf_file_entry file_items[1];
 
 static struct rd_bytes B(const void *p, size_t n) {
 	struct rd_bytes b = { p, n };
@@ -776,24 +777,26 @@ static void c_ctl_server_info(const struct rd_msg *m)
 	assert_true(M->ctl_server_info.uptime_ms == 90000);
 }
 
-/* file application */
+/* file application: its messages live in the application storage (rdf_body) */
+#undef M
+#define M rdf_body(m)
 static void b_put(struct rd_msg *m)
 {
 	strcpy(M->put.name, "a.txt");
 	M->put.size = 3;
 	memcpy(M->put.sha256, sha_abc, sizeof(sha_abc));
-	M->put.mode = RD_PUT_REFUSE;
+	M->put.mode = RDF_PUT_REFUSE;
 }
 static void c_put(const struct rd_msg *m)
 {
 	assert_string_equal(M->put.name, "a.txt");
 	assert_true(M->put.size == 3);
 	assert_memory_equal(M->put.sha256, sha_abc, sizeof(sha_abc));
-	assert_int_equal(M->put.mode, RD_PUT_REFUSE);
+	assert_int_equal(M->put.mode, RDF_PUT_REFUSE);
 }
 static void b_put_ready(struct rd_msg *m)
 {
-	M->put_ready = (struct rd_msg_put_ready){ 1, 0, "a.txt" };
+	M->put_ready = (struct rdf_msg_put_ready){ 1, 0, "a.txt" };
 }
 static void c_put_ready(const struct rd_msg *m)
 {
@@ -803,7 +806,7 @@ static void c_put_ready(const struct rd_msg *m)
 }
 static void b_chunk(struct rd_msg *m)
 {
-	M->chunk = (struct rd_msg_chunk){ 1, 0, B("abc", 3) };
+	M->chunk = (struct rdf_msg_chunk){ 1, 0, B("abc", 3) };
 }
 static void c_chunk(const struct rd_msg *m)
 {
@@ -834,7 +837,7 @@ static void c_put_done(const struct rd_msg *m)
 }
 static void b_get(struct rd_msg *m)
 {
-	M->get = (struct rd_msg_get){ "a.txt", 0 };
+	M->get = (struct rdf_msg_get){ "a.txt", 0 };
 }
 static void c_get(const struct rd_msg *m)
 {
@@ -843,7 +846,7 @@ static void c_get(const struct rd_msg *m)
 }
 static void b_get_begin(struct rd_msg *m)
 {
-	M->get_begin = (struct rd_msg_get_begin){ 1, "a.txt", 3, 0, T_MS };
+	M->get_begin = (struct rdf_msg_get_begin){ 1, "a.txt", 3, 0, T_MS };
 	memcpy(M->get_begin.sha256, sha_abc, sizeof(sha_abc));
 }
 static void c_get_begin(const struct rd_msg *m)
@@ -855,13 +858,13 @@ static void c_get_begin(const struct rd_msg *m)
 }
 static void b_file_list(struct rd_msg *m)
 {
-	file_items[0] = (struct rd_file_entry){ "a.txt", 3, T_MS, { 0 }, "alice" };
+	file_items[0] = (struct rdf_file_entry){ "a.txt", 3, T_MS, { 0 }, "alice" };
 	memcpy(file_items[0].sha256, sha_abc, sizeof(sha_abc));
-	M->file_list = (struct rd_msg_file_list){ "general", 1, file_items, 1 };
+	M->file_list = (struct rdf_msg_file_list){ "general", 1, file_items, 1 };
 }
 static void c_file_list(const struct rd_msg *m)
 {
-	const struct rd_file_entry *e;
+	const struct rdf_file_entry *e;
 
 	assert_string_equal(M->file_list.room, "general");
 	assert_int_equal(M->file_list.count, 1);
@@ -891,11 +894,11 @@ static void c_delete(const struct rd_msg *m)
 static void b_file_notice(struct rd_msg *m)
 {
 	M->file_notice =
-		(struct rd_msg_file_notice){ RD_FILE_ADDED, "general", "alice", "a.txt", 3 };
+		(struct rdf_msg_file_notice){ RDF_FILE_ADDED, "general", "alice", "a.txt", 3 };
 }
 static void c_file_notice(const struct rd_msg *m)
 {
-	assert_int_equal(M->file_notice.event, RD_FILE_ADDED);
+	assert_int_equal(M->file_notice.event, RDF_FILE_ADDED);
 	assert_string_equal(M->file_notice.room, "general");
 	assert_string_equal(M->file_notice.nick, "alice");
 	assert_string_equal(M->file_notice.name, "a.txt");
@@ -903,7 +906,7 @@ static void c_file_notice(const struct rd_msg *m)
 }
 static void b_xfer_cancel(struct rd_msg *m)
 {
-	M->xfer_cancel = (struct rd_msg_xfer_cancel){ 1, 0, S("stop") };
+	M->xfer_cancel = (struct rdf_msg_xfer_cancel){ 1, 0, S("stop") };
 }
 static void c_xfer_cancel(const struct rd_msg *m)
 {
@@ -963,20 +966,20 @@ static const struct entry entries[] = {
 	{ "ctl_broadcast", RD_MSG_CTL_BROADCAST, 1, b_ctl_broadcast, c_ctl_broadcast },
 	{ "ctl_info", RD_MSG_CTL_INFO, 1, b_empty, c_empty },
 	{ "ctl_server_info", RD_MSG_CTL_SERVER_INFO, 1, b_ctl_server_info, c_ctl_server_info },
-	{ "put", RD_MSG_PUT, 1, b_put, c_put },
-	{ "put_ready", RD_MSG_PUT_READY, 1, b_put_ready, c_put_ready },
-	{ "put_chunk", RD_MSG_PUT_CHUNK, 0, b_chunk, c_chunk },
-	{ "put_end", RD_MSG_PUT_END, 1, b_xfer, c_xfer },
-	{ "put_done", RD_MSG_PUT_DONE, 1, b_put_done, c_put_done },
-	{ "get", RD_MSG_GET, 1, b_get, c_get },
-	{ "get_begin", RD_MSG_GET_BEGIN, 1, b_get_begin, c_get_begin },
-	{ "get_chunk", RD_MSG_GET_CHUNK, 1, b_chunk, c_chunk },
-	{ "get_end", RD_MSG_GET_END, 1, b_xfer, c_xfer },
-	{ "list", RD_MSG_LIST, 1, b_list, c_list },
-	{ "file_list", RD_MSG_FILE_LIST, 1, b_file_list, c_file_list },
-	{ "delete", RD_MSG_DELETE, 1, b_delete, c_delete },
-	{ "file_notice", RD_MSG_FILE_NOTICE, 0, b_file_notice, c_file_notice },
-	{ "xfer_cancel", RD_MSG_XFER_CANCEL, 0, b_xfer_cancel, c_xfer_cancel },
+	{ "put", RDF_MSG_PUT, 1, b_put, c_put },
+	{ "put_ready", RDF_MSG_PUT_READY, 1, b_put_ready, c_put_ready },
+	{ "put_chunk", RDF_MSG_PUT_CHUNK, 0, b_chunk, c_chunk },
+	{ "put_end", RDF_MSG_PUT_END, 1, b_xfer, c_xfer },
+	{ "put_done", RDF_MSG_PUT_DONE, 1, b_put_done, c_put_done },
+	{ "get", RDF_MSG_GET, 1, b_get, c_get },
+	{ "get_begin", RDF_MSG_GET_BEGIN, 1, b_get_begin, c_get_begin },
+	{ "get_chunk", RDF_MSG_GET_CHUNK, 1, b_chunk, c_chunk },
+	{ "get_end", RDF_MSG_GET_END, 1, b_xfer, c_xfer },
+	{ "list", RDF_MSG_LIST, 1, b_list, c_list },
+	{ "file_list", RDF_MSG_FILE_LIST, 1, b_file_list, c_file_list },
+	{ "delete", RDF_MSG_DELETE, 1, b_delete, c_delete },
+	{ "file_notice", RDF_MSG_FILE_NOTICE, 0, b_file_notice, c_file_notice },
+	{ "xfer_cancel", RDF_MSG_XFER_CANCEL, 0, b_xfer_cancel, c_xfer_cancel },
 };
 #define NENTRIES (sizeof(entries) / sizeof(entries[0]))
 
@@ -1022,20 +1025,20 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_OFFER_STATE, "OFFER_STATE" },
 	{ RD_E_BAD_TOKEN, "BAD_TOKEN" },
 	{ RD_E_TOO_MANY_OFFERS, "TOO_MANY_OFFERS" },
-	{ RD_E_BAD_FILENAME, "BAD_FILENAME" },
-	{ RD_E_FILE_EXISTS, "FILE_EXISTS" },
-	{ RD_E_NO_SUCH_FILE, "NO_SUCH_FILE" },
-	{ RD_E_FILE_TOO_BIG, "FILE_TOO_BIG" },
-	{ RD_E_QUOTA, "QUOTA" },
-	{ RD_E_NO_SPACE, "NO_SPACE" },
-	{ RD_E_HASH_MISMATCH, "HASH_MISMATCH" },
-	{ RD_E_SIZE_MISMATCH, "SIZE_MISMATCH" },
-	{ RD_E_BAD_OFFSET, "BAD_OFFSET" },
-	{ RD_E_BUSY, "BUSY" },
-	{ RD_E_PERMISSION, "PERMISSION" },
-	{ RD_E_NO_SUCH_TRANSFER, "NO_SUCH_TRANSFER" },
-	{ RD_E_READ_ONLY, "READ_ONLY" },
-	{ RD_E_STORAGE, "STORAGE" },
+	{ RDF_E_BAD_FILENAME, "BAD_FILENAME" },
+	{ RDF_E_FILE_EXISTS, "FILE_EXISTS" },
+	{ RDF_E_NO_SUCH_FILE, "NO_SUCH_FILE" },
+	{ RDF_E_FILE_TOO_BIG, "FILE_TOO_BIG" },
+	{ RDF_E_QUOTA, "QUOTA" },
+	{ RDF_E_NO_SPACE, "NO_SPACE" },
+	{ RDF_E_HASH_MISMATCH, "HASH_MISMATCH" },
+	{ RDF_E_SIZE_MISMATCH, "SIZE_MISMATCH" },
+	{ RDF_E_BAD_OFFSET, "BAD_OFFSET" },
+	{ RDF_E_BUSY, "BUSY" },
+	{ RDF_E_PERMISSION, "PERMISSION" },
+	{ RDF_E_NO_SUCH_TRANSFER, "NO_SUCH_TRANSFER" },
+	{ RDF_E_READ_ONLY, "READ_ONLY" },
+	{ RDF_E_STORAGE, "STORAGE" },
 	{ RD_E_INTERNAL, "INTERNAL" },
 	{ RD_E_SHUTTING_DOWN, "SHUTTING_DOWN" },
 };
@@ -1349,8 +1352,8 @@ static void error_row(const char *c1, const char *c2, const char *c4, int lineno
 		if (wire_errors[i].code == code)
 			break;
 	if (i == NERRORS) {
-		print_error("%s:%d: error table: code %lu %s is not in rd_proto.h\n", doc_path,
-			    lineno, code, c2);
+		print_error("%s:%d: error table: code %lu %s is not in rd_proto.h or rdf_proto.h\n",
+			    doc_path, lineno, code, c2);
 		r->bad++;
 		return;
 	}
@@ -1430,5 +1433,8 @@ int main(void)
 		cmocka_unit_test(test_mermaid_blocks_are_sequence_diagrams),
 	};
 
+	/* the file messages are an application's: the codec knows them once registered */
+	if (rdf_proto_register() != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,107 @@
+/* rdf_proto.c - the file application's codec rows and error texts (rdf_proto.h), given to
+ * the core codec through rd_codec.h. Wire order of each row = member order in rdf_proto.h.
+ */
+#include "rdf_proto.h"
+
+#include "rd_codec.h"
+
+/* One descriptor per member and one message per block read best as written. */
+/* clang-format off */
+static const struct rd_field f_put[] = {
+	RD_F_CHARS(rdf_msg_put, name, RD_NAME_FILE), RD_F_INT(rdf_msg_put, size),
+	RD_F_RAW(rdf_msg_put, sha256), RD_F_ENUM(rdf_msg_put, mode, RDF_PUT_REFUSE, RDF_PUT_RENAME),
+	RD_F_END
+};
+static const struct rd_field f_put_ready[] = {
+	RD_F_INT(rdf_msg_put_ready, xfer_id), RD_F_INT(rdf_msg_put_ready, offset),
+	RD_F_CHARS(rdf_msg_put_ready, name, RD_NAME_FILE), RD_F_END
+};
+static const struct rd_field f_chunk[] = {
+	RD_F_INT(rdf_msg_chunk, xfer_id), RD_F_INT(rdf_msg_chunk, offset),
+	RD_F_BYTES(rdf_msg_chunk, data, RD_CHUNK_SIZE), RD_F_END
+};
+static const struct rd_field f_xfer_id[] = { RD_F_INT(rdf_msg_xfer_id, xfer_id), RD_F_END };
+static const struct rd_field f_put_done[] = {
+	RD_F_INT(rdf_msg_put_done, xfer_id), RD_F_CHARS(rdf_msg_put_done, name, RD_NAME_FILE),
+	RD_F_INT(rdf_msg_put_done, size), RD_F_RAW(rdf_msg_put_done, sha256), RD_F_END
+};
+static const struct rd_field f_get[] = {
+	RD_F_CHARS(rdf_msg_get, name, RD_NAME_FILE), RD_F_INT(rdf_msg_get, offset), RD_F_END
+};
+static const struct rd_field f_get_begin[] = {
+	RD_F_INT(rdf_msg_get_begin, xfer_id), RD_F_CHARS(rdf_msg_get_begin, name, RD_NAME_FILE),
+	RD_F_INT(rdf_msg_get_begin, size), RD_F_INT(rdf_msg_get_begin, offset),
+	RD_F_INT(rdf_msg_get_begin, mtime_ms), RD_F_RAW(rdf_msg_get_begin, sha256), RD_F_END
+};
+/* The uploader of a file that was put in the folder by hand is unknown: "". */
+static const struct rd_field f_file_entry[] = {
+	RD_F_CHARS(rdf_file_entry, name, RD_NAME_FILE), RD_F_INT(rdf_file_entry, size),
+	RD_F_INT(rdf_file_entry, mtime_ms), RD_F_RAW(rdf_file_entry, sha256),
+	RD_F_CHARS(rdf_file_entry, uploader, RD_NAME_NICK | RD_NAME_EMPTY_OK), RD_F_END
+};
+static const struct rd_field_list l_file = { sizeof(struct rdf_file_entry), f_file_entry };
+/* A listing comes in pages: LIST after the last name of a FILE_LIST whose `more` is 1. */
+static const struct rd_field f_list[] = {
+	RD_F_CHARS(rdf_msg_list, after, RD_NAME_FILE | RD_NAME_EMPTY_OK), RD_F_END
+};
+static const struct rd_field f_file_list[] = {
+	RD_F_CHARS(rdf_msg_file_list, room, RD_NAME_ROOM),
+	RD_F_LIST(rdf_msg_file_list, count, items, l_file), RD_F_ENUM(rdf_msg_file_list, more, 0, 1),
+	RD_F_END
+};
+static const struct rd_field f_name[] = { RD_F_CHARS(rdf_msg_name, name, RD_NAME_FILE), RD_F_END };
+static const struct rd_field f_file_notice[] = {
+	RD_F_ENUM(rdf_msg_file_notice, event, RDF_FILE_ADDED, RDF_FILE_REPLACED),
+	RD_F_CHARS(rdf_msg_file_notice, room, RD_NAME_ROOM),
+	RD_F_CHARS(rdf_msg_file_notice, nick, RD_NAME_NICK | RD_NAME_EMPTY_OK),
+	RD_F_CHARS(rdf_msg_file_notice, name, RD_NAME_FILE), RD_F_INT(rdf_msg_file_notice, size),
+	RD_F_END
+};
+static const struct rd_field f_xfer_cancel[] = {
+	RD_F_INT(rdf_msg_xfer_cancel, xfer_id), RD_F_INT(rdf_msg_xfer_cancel, code),
+	RD_F_STR(rdf_msg_xfer_cancel, reason, RD_REASON_MAX), RD_F_END
+};
+/* clang-format on */
+
+static const struct rd_msg_row rows[] = {
+	{ RDF_MSG_PUT, "PUT", f_put },
+	{ RDF_MSG_PUT_READY, "PUT_READY", f_put_ready },
+	{ RDF_MSG_PUT_CHUNK, "PUT_CHUNK", f_chunk },
+	{ RDF_MSG_PUT_END, "PUT_END", f_xfer_id },
+	{ RDF_MSG_PUT_DONE, "PUT_DONE", f_put_done },
+	{ RDF_MSG_GET, "GET", f_get },
+	{ RDF_MSG_GET_BEGIN, "GET_BEGIN", f_get_begin },
+	{ RDF_MSG_GET_CHUNK, "GET_CHUNK", f_chunk },
+	{ RDF_MSG_GET_END, "GET_END", f_xfer_id },
+	{ RDF_MSG_LIST, "LIST", f_list },
+	{ RDF_MSG_FILE_LIST, "FILE_LIST", f_file_list },
+	{ RDF_MSG_DELETE, "DELETE", f_name },
+	{ RDF_MSG_FILE_NOTICE, "FILE_NOTICE", f_file_notice },
+	{ RDF_MSG_XFER_CANCEL, "XFER_CANCEL", f_xfer_cancel },
+};
+
+static const struct rd_err_row errors[] = {
+	{ RDF_E_BAD_FILENAME, "bad file name" },
+	{ RDF_E_FILE_EXISTS, "file exists" },
+	{ RDF_E_NO_SUCH_FILE, "no such file" },
+	{ RDF_E_FILE_TOO_BIG, "file too big" },
+	{ RDF_E_QUOTA, "quota exceeded" },
+	{ RDF_E_NO_SPACE, "no space left on server" },
+	{ RDF_E_HASH_MISMATCH, "hash mismatch" },
+	{ RDF_E_SIZE_MISMATCH, "size mismatch" },
+	{ RDF_E_BAD_OFFSET, "bad offset" },
+	{ RDF_E_BUSY, "file busy with another transfer" },
+	{ RDF_E_PERMISSION, "permission denied" },
+	{ RDF_E_NO_SUCH_TRANSFER, "no such transfer" },
+	{ RDF_E_READ_ONLY, "the server's store is read-only" },
+	{ RDF_E_STORAGE, "the server could not read or write its store" },
+};
+
+int rdf_proto_register(void)
+{
+	int rc;
+
+	if ((rc = rd_msg_register(rows, sizeof(rows) / sizeof(rows[0]))) != 0)
+		return rc;
+	return rd_wire_err_register(errors, sizeof(errors) / sizeof(errors[0]));
+}
