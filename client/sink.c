@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rd_err.h"
+#include "rd_net.h"
 
 #define SINK_SLOTS 16u                         /* 4 MiB in flight */
 #define SINK_FLUSH_EVERY (16u * 1024u * 1024u) /* writeback window */
@@ -198,7 +199,11 @@ int sink_start(struct sink **out, int fd, enum sink_kind kind, uint64_t pos, str
 	s->pos = s->window_start = s->prev_window = pos;
 	s->h = h;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	if (rd_cond_init_mono(&s->cv) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return RD_ERR_SYSTEM;
+	}
 	for (unsigned i = 0; i < SINK_SLOTS; i++) {
 		void *p = NULL;
 
