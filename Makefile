@@ -137,6 +137,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(FILES_LIB) $(LIB)
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
 
 # a client module's unit test links that module too
+$(BUILD)/tests/test_bundle: $(BUILD)/obj/client/bundle.o
 $(BUILD)/tests/test_progress: $(BUILD)/obj/tests/unit/test_progress.o $(BUILD)/obj/client/progress.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)

@@ -134,6 +134,18 @@ struct rd_err_row {
  * RD_ERR_NOMEM. Thread-safe; lookups on other threads never wait for it. */
 int rd_msg_register(const struct rd_msg_row *rows, size_t n);
 
+/* Payload formats that are not messages of their own (an offer's descriptor, an answer's
+ * application bytes): the same field lists, encoded and decoded without a type.
+ * rd_fields_encode appends the fields of the struct at base to out (strict, as
+ * rd_msg_encode; out unchanged on error). rd_fields_decode zeroes base_size bytes at base
+ * and decodes p[0..n) into it (lax, as rd_msg_decode; string and byte views point into p,
+ * lists are malloc'd); on error nothing stays allocated. rd_fields_clear frees the lists
+ * a decode allocated (only call it on a struct filled by rd_fields_decode). */
+int rd_fields_encode(const struct rd_field *fields, const void *base, struct rd_buf *out);
+int rd_fields_decode(const struct rd_field *fields, const uint8_t *p, size_t n, void *base,
+		     size_t base_size);
+void rd_fields_clear(const struct rd_field *fields, void *base);
+
 /* Give rd_wire_strerror the texts of rows[0..n): codes in RD_WIRE_ERR_APP_FIRST..LAST only,
  * same rules and errors as rd_msg_register (the same code and text again is harmless). */
 int rd_wire_err_register(const struct rd_err_row *rows, size_t n);

@@ -708,3 +708,43 @@ out:
 		out->len = start;
 	return rc;
 }
+
+/* ---- payload formats that are not messages (rd_codec.h) ------------------------------ */
+
+int rd_fields_encode(const struct rd_field *fields, const void *base, struct rd_buf *out)
+{
+	size_t start;
+	int rc;
+
+	if (!fields || !base || !out)
+		return RD_ERR_INVAL;
+	start = out->len;
+	if ((rc = encode_fields(fields, base, out)) != 0)
+		out->len = start; /* leave the buffer as it was */
+	return rc;
+}
+
+void rd_fields_clear(const struct rd_field *fields, void *base)
+{
+	for (; fields != NULL && base != NULL && fields->kind != K_END; fields++)
+		if (fields->kind == K_LIST) {
+			free(*(void **)(void *)((uint8_t *)base + fields->off2));
+			*(void **)(void *)((uint8_t *)base + fields->off2) = NULL;
+			*(uint32_t *)(void *)((uint8_t *)base + fields->off) = 0;
+		}
+}
+
+int rd_fields_decode(const struct rd_field *fields, const uint8_t *p, size_t n, void *base,
+		     size_t base_size)
+{
+	struct rd_buf b;
+	int rc;
+
+	if (!fields || !base || (!p && n))
+		return RD_ERR_INVAL;
+	memset(base, 0, base_size);
+	rd_buf_view(&b, p, n);
+	if ((rc = decode_fields(fields, &b, base)) != 0)
+		rd_fields_clear(fields, base);
+	return rc;
+}

@@ -3,7 +3,12 @@
  */
 #include "rdf_proto.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "rd_codec.h"
+#include "rd_err.h"
+#include "rd_names.h"
 
 /* One descriptor per member and one message per block read best as written. */
 /* clang-format off */
@@ -104,4 +109,152 @@ int rdf_proto_register(void)
 	if ((rc = rd_msg_register(rows, sizeof(rows) / sizeof(rows[0]))) != 0)
 		return rc;
 	return rd_wire_err_register(errors, sizeof(errors) / sizeof(errors[0]));
+}
+
+/* ---- file offers -------------------------------------------------------------------------- */
+
+/* clang-format off */
+static const struct rd_field f_offer_entry[] = {
+	RD_F_CHARS(rdf_offer_entry, path, RD_NAME_NONEMPTY), RD_F_INT(rdf_offer_entry, size),
+	RD_F_INT(rdf_offer_entry, mtime_ms), RD_F_END
+};
+static const struct rd_field_list l_offer_entry = { sizeof(struct rdf_offer_entry), f_offer_entry };
+static const struct rd_field f_file_offer[] = {
+	RD_F_LIST(rdf_file_offer, count, items, l_offer_entry), RD_F_END
+};
+static const struct rd_field f_accept_entry[] = {
+	RD_F_ENUM(rdf_accept_entry, take, 0, 1), RD_F_INT(rdf_accept_entry, offset), RD_F_END
+};
+static const struct rd_field_list l_accept_entry = { sizeof(struct rdf_accept_entry), f_accept_entry };
+static const struct rd_field f_file_accept[] = {
+	RD_F_LIST(rdf_file_accept, count, items, l_accept_entry), RD_F_END
+};
+/* clang-format on */
+
+uint16_t rdf_path_check(const char *s, size_t n, char *why, size_t cap)
+{
+	char cwhy[160];
+	size_t i = 0, depth = 0;
+
+	if (why != NULL && cap > 0)
+		why[0] = '\0';
+	if (s == NULL || n == 0 || n > RDF_PATH_MAX || memchr(s, '\0', n) != NULL) {
+		if (why != NULL)
+			snprintf(why, cap, "a path must have 1 to %u bytes", RDF_PATH_MAX);
+		return RDF_E_BAD_FILENAME;
+	}
+	if (s[0] == '/') {
+		if (why != NULL)
+			snprintf(why, cap, "an absolute path");
+		return RDF_E_BAD_FILENAME;
+	}
+	while (i <= n) {
+		const char *sl = memchr(s + i, '/', n - i);
+		size_t len = (sl != NULL ? (size_t)(sl - s) : n) - i;
+
+		if (len == 0) {
+			if (why != NULL)
+				snprintf(why, cap,
+					 "an empty component (\"//\" or a trailing \"/\")");
+			return RDF_E_BAD_FILENAME;
+		}
+		if (rd_filename_explain(s + i, len, cwhy, sizeof(cwhy)) != 0) {
+			if (why != NULL)
+				snprintf(why, cap, "component %zu: %s", depth + 1, cwhy);
+			return RDF_E_BAD_FILENAME;
+		}
+		if (sl == NULL)
+			break;
+		if (++depth > RDF_PATH_DEPTH) {
+			if (why != NULL)
+				snprintf(why, cap, "more than %u folders deep", RDF_PATH_DEPTH);
+			return RDF_E_BAD_FILENAME;
+		}
+		i += len + 1;
+	}
+	return 0;
+}
+
+int rdf_file_offer_encode(const struct rdf_file_offer *o, struct rd_buf *out)
+{
+	for (uint32_t i = 0; o != NULL && i < o->count; i++)
+		if (rdf_path_check(o->items[i].path, strlen(o->items[i].path), NULL, 0) != 0)
+			return RD_ERR_INVAL;
+	if (o == NULL || o->count == 0 || o->count > RDF_OFFER_FILES_MAX)
+		return RD_ERR_INVAL;
+	return rd_fields_encode(f_file_offer, o, out);
+}
+
+/* 1 if path a is b's folder ("photos" of "photos/a.jpg") or the same path. */
+static int path_covers(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
+int rdf_file_offer_decode(const uint8_t *p, size_t n, struct rdf_file_offer *o, char *why,
+			  size_t cap)
+{
+	char pwhy[200];
+	int rc;
+
+	if (why != NULL && cap > 0)
+		why[0] = '\0';
+	if ((rc = rd_fields_decode(f_file_offer, p, n, o, sizeof(*o))) != 0) {
+		if (why != NULL)
+			snprintf(why, cap, "the offer's list of files cannot be read");
+		return rc;
+	}
+	if (o->count == 0 || o->count > RDF_OFFER_FILES_MAX) {
+		if (why != NULL)
+			snprintf(why, cap, "an offer of %u files (1 to %u allowed)", o->count,
+				 RDF_OFFER_FILES_MAX);
+		rdf_file_offer_clear(o);
+		return RD_ERR_INVAL;
+	}
+	for (uint32_t i = 0; i < o->count; i++) {
+		const char *pa = o->items[i].path;
+
+		if (rdf_path_check(pa, strlen(pa), pwhy, sizeof(pwhy)) != 0) {
+			if (why != NULL)
+				snprintf(why, cap, "file %u: %s", i + 1, pwhy);
+			rdf_file_offer_clear(o);
+			return RD_ERR_INVAL;
+		}
+		/* quadratic, but bounded by RDF_OFFER_FILES_MAX */
+		for (uint32_t j = 0; j < i; j++) {
+			const char *pb = o->items[j].path;
+
+			if (path_covers(pa, pb) || path_covers(pb, pa) || rd_name_eq(pa, pb)) {
+				if (why != NULL)
+					snprintf(why, cap,
+						 "files %u and %u would land on the same path",
+						 j + 1, i + 1);
+				rdf_file_offer_clear(o);
+				return RD_ERR_INVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+void rdf_file_offer_clear(struct rdf_file_offer *o)
+{
+	rd_fields_clear(f_file_offer, o);
+}
+
+int rdf_file_accept_encode(const struct rdf_file_accept *a, struct rd_buf *out)
+{
+	return rd_fields_encode(f_file_accept, a, out);
+}
+
+int rdf_file_accept_decode(const uint8_t *p, size_t n, struct rdf_file_accept *a)
+{
+	return rd_fields_decode(f_file_accept, p, n, a, sizeof(*a));
+}
+
+void rdf_file_accept_clear(struct rdf_file_accept *a)
+{
+	rd_fields_clear(f_file_accept, a);
 }

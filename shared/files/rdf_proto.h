@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "rd_buf.h"
 #include "rd_msg.h"
 #include "rd_names.h"
 #include "rd_proto.h"
@@ -68,8 +69,54 @@ enum rdf_file_event {
 	RDF_FILE_REPLACED = 3
 };
 
-/* Offer app_type used by roomdrop to offer a file: the descriptor is a GET_BEGIN payload */
-#define RDF_OFFER_APP_FILE RDF_MSG_GET_BEGIN
+/* ---- file offers (PROTOCOL.md section 17.2) ---------------------------------------------
+ * An offer of files (OFFER.app_type RDF_OFFER_APP_FILES) describes a bundle: each file by
+ * its path relative to the bundle ("report.pdf", "photos/2026/a.jpg": components joined by
+ * '/', each one a valid file name, rdf_path_check), its size and time. The recipient's
+ * answer carries, for an accept, one entry per file in the same order: taken or not, and
+ * the bytes of it the recipient already holds (a .part from an earlier attempt), from which
+ * the sender starts. The SHA-256 of each file travels with its data, so the sender may
+ * still be hashing while the recipient decides. */
+#define RDF_OFFER_APP_FILES 0x1010u /* OFFER.app_type; not a message type */
+#define RDF_PATH_MAX 1024u          /* bytes of a relative path in a file offer */
+#define RDF_PATH_DEPTH 32u          /* folders a path may go down */
+#define RDF_OFFER_FILES_MAX 1000u   /* files in one offer */
+
+struct rdf_offer_entry {
+	char path[RDF_PATH_MAX + 1];
+	uint64_t size;
+	uint64_t mtime_ms;
+};
+struct rdf_file_offer { /* OFFER.descriptor */
+	uint32_t count;
+	struct rdf_offer_entry *items;
+};
+struct rdf_accept_entry {
+	uint8_t take;    /* 1 = send it, 0 = not this one */
+	uint64_t offset; /* bytes already held (0 = from the start) */
+};
+struct rdf_file_accept { /* OFFER_ANSWER.data of an accept */
+	uint32_t count;
+	struct rdf_accept_entry *items;
+};
+
+/* A file offer's descriptor and an accept's data, to and from their wire bytes (rd_codec.h
+ * rd_fields_*: decode views the input; free the decoded lists with the *_clear calls).
+ * rdf_file_offer_decode also checks every path (rdf_path_check), that no path repeats and
+ * that one path is not the folder of another: RD_ERR_INVAL for a hostile descriptor. */
+int rdf_file_offer_encode(const struct rdf_file_offer *o, struct rd_buf *out);
+int rdf_file_offer_decode(const uint8_t *p, size_t n, struct rdf_file_offer *o, char *why,
+			  size_t cap);
+void rdf_file_offer_clear(struct rdf_file_offer *o);
+int rdf_file_accept_encode(const struct rdf_file_accept *a, struct rd_buf *out);
+int rdf_file_accept_decode(const uint8_t *p, size_t n, struct rdf_file_accept *a);
+void rdf_file_accept_clear(struct rdf_file_accept *a);
+
+/* A relative path of a file offer: 1..RDF_PATH_MAX bytes, components separated by single
+ * '/', none empty, each a valid file name (rd_filename_check: no "." or "..", no control or
+ * invisible characters, NFC...), at most RDF_PATH_DEPTH folders deep; so no absolute path
+ * and no way out of the folder it is received into. 0, or RDF_E_BAD_FILENAME with why. */
+uint16_t rdf_path_check(const char *s, size_t n, char *why, size_t cap);
 
 struct rdf_msg_put {
 	char name[RD_NAME_BUF];

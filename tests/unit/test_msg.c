@@ -132,7 +132,7 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.kicked = (struct rd_msg_kicked){ "server", reason };
 		break;
 	case RD_MSG_OFFER:
-		m->u.offer = (struct rd_msg_offer){ "bob", RDF_OFFER_APP_FILE, 60000,
+		m->u.offer = (struct rd_msg_offer){ "bob", RDF_OFFER_APP_FILES, 60000,
 						    bytes_of(blob, 77) };
 		break;
 	case RD_MSG_OFFER_PENDING:
