@@ -812,7 +812,7 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 		if (rc == CLI_ELOST || cli_stop)
 			break;
 	}
-	tally_print("get", "saved", argc);
+	tally_print("get", dfd < 0 ? "written out" : "saved", argc);
 	if (dfd >= 0)
 		close(dfd);
 	return worst;

@@ -85,6 +85,13 @@ done <"$SAMPLES/SHA256SUMS"
 ((bad == 0 && ok == ${#names[@]})) || fail "$ok verified, $bad mismatched, ${#names[@]} expected"
 echo "all $ok files verified"
 
+say "bob streams hello.txt to standard output (get -o -), straight into sha256sum"
+printf '$ roomdrop --nick bob get hello.txt -o - | sha256sum\n'
+streamed=$("$CLI" --port "$RD_PORT" --quiet --nick bob --room "$room" -o - get hello.txt |
+	sha256sum | cut -d' ' -f1)
+echo "$streamed  (sample_files/SHA256SUMS says $(grep '  hello.txt$' "$SAMPLES/SHA256SUMS" | cut -c1-64))"
+grep -q "^$streamed  hello.txt$" "$SAMPLES/SHA256SUMS" || fail "get -o - changed hello.txt"
+
 say "bob removes hello.txt; carol's notices"
 show --nick bob --room "$room" rm hello.txt || true
 sleep 0.3
