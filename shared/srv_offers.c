@@ -18,8 +18,14 @@
  * bulk queue is over its high watermark: the server stops reading from the offerer, so a
  * slow receiver slows its sender and the server's memory stays bounded
  * (srv_client_queue_bulk).
+ *
+ * The administrator's window shows offers in the activity column ("offer 7 to bob:
+ * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
+ * usual events.
  */
 #include "srv_internal.h"
+
+#include <stdarg.h>
 
 /* A recipient's state: 0 = no final answer yet (maybe held), else an RD_ANSWER_* that
  * ends its part (ACCEPT, REJECT, GONE, EXPIRED). */
@@ -51,12 +57,57 @@ struct out_item {
 	int bulk;            /* 1: behind relayed data (bulk class), 0: events */
 };
 
+/* An activity text for the administrator's window ("" = clear it), applied after the lock:
+ * it only replaces an empty text or an offer's, so a running upload keeps its own. */
+struct act_item {
+	struct rd_client *c; /* referenced */
+	char text[64];
+};
+
 struct outbox {
 	struct out_item *v;
 	size_t n, cap;
 	struct rd_client **drop; /* references to give back */
 	size_t ndrop, capdrop;
+	struct act_item *act;
+	size_t nact, capact;
 };
+
+#define ACT_PREFIX "offer "
+
+static void out_activity(struct outbox *o, struct rd_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void out_activity(struct outbox *o, struct rd_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->nact == o->capact) {
+		size_t ncap = o->capact ? o->capact * 2 : 8;
+		struct act_item *p = realloc(o->act, ncap * sizeof(*p));
+		if (!p)
+			return; /* (only the window's column misses it) */
+		o->act = p;
+		o->capact = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(o->act[o->nact].text, sizeof(o->act[o->nact].text), fmt, ap);
+	va_end(ap);
+	srv_client_ref(c);
+	o->act[o->nact++].c = c;
+}
+
+static void apply_activity(struct rd_client *c, const char *text)
+{
+	int changed = 0;
+	pthread_mutex_lock(&c->mtx);
+	if (!c->activity[0] || strncmp(c->activity, ACT_PREFIX, strlen(ACT_PREFIX)) == 0) {
+		changed = strcmp(c->activity, text) != 0;
+		srv_copy_str(c->activity, sizeof(c->activity), text);
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (changed)
+		srv_emit(c->srv, RD_EV_ACTIVITY, c, "", text);
+}
 
 static void out_drop(struct outbox *o, struct rd_client *c)
 {
@@ -120,10 +171,15 @@ static void out_send(struct outbox *o, struct rd_client *producer)
 		rd_buf_free(&it->b);
 		srv_client_unref(it->c);
 	}
+	for (size_t i = 0; i < o->nact; i++) {
+		apply_activity(o->act[i].c, o->act[i].text);
+		srv_client_unref(o->act[i].c);
+	}
 	for (size_t i = 0; i < o->ndrop; i++)
 		srv_client_unref(o->drop[i]);
 	free(o->v);
 	free(o->drop);
+	free(o->act);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -146,9 +202,13 @@ static void remove_locked(struct rd_server *s, struct srv_offer *o, struct outbo
 			break;
 		}
 	s->noffers--;
+	out_activity(ob, o->from, "%s", "");
 	out_drop(ob, o->from);
-	for (size_t i = 0; i < o->n; i++)
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->r[i].answer == 0 || o->r[i].answer == RD_ANSWER_ACCEPT)
+			out_activity(ob, o->r[i].c, "%s", "");
 		out_drop(ob, o->r[i].c);
+	}
 	free(o);
 }
 
@@ -216,6 +276,7 @@ static int maybe_decide_locked(struct rd_server *s, struct srv_offer *o, const c
 		o->decided = 1;
 		result_to(ob, o->from, 0, o->id, RD_OFFER_ACCEPTED, result_peer(o), "",
 			  (uint32_t)accepted, 0);
+		out_activity(ob, o->from, ACT_PREFIX "%u: accepted by %zu", o->id, accepted);
 		snprintf(event, evn, "offer %u accepted by %zu of %zu", o->id, accepted, o->n);
 		return 0;
 	}
@@ -385,7 +446,10 @@ void srv_handle_offer(struct req *q)
 			continue;
 		}
 		out_msg(&ob, o->r[i].c, &r, 0, 0);
+		out_activity(&ob, o->r[i].c, ACT_PREFIX "%u from %s: deciding", o->id, c->nick);
 	}
+	out_activity(&ob, c, ACT_PREFIX "%u to %s%s: waiting", o->id, room[0] ? "room " : "",
+		     room[0] ? room : o->r[0].nick);
 	snprintf(event, sizeof(event), "offer %u (type 0x%04x) to %s%s: waiting for answers", o->id,
 		 o->app_type, room[0] ? "room " : "", room[0] ? room : o->r[0].nick);
 	(void)maybe_decide_locked(s, o, "disconnected", &ob, event, sizeof(event));
@@ -452,6 +516,11 @@ void srv_handle_offer_answer(struct req *q)
 			 a->reason.p ? a->reason.p : "");
 		me->answer = a->answer;
 		answered_to_offerer(&ob, o, c->nick, a->answer, now, a->reason, a->data);
+		if (a->answer == RD_ANSWER_ACCEPT)
+			out_activity(&ob, c, ACT_PREFIX "%u from %s: accepted", o->id,
+				     o->from_nick);
+		else
+			out_activity(&ob, c, "%s", "");
 		struct rd_msg r;
 		rd_msg_init(&r, RD_MSG_OK);
 		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
@@ -606,6 +675,7 @@ void srv_offers_tick(struct rd_server *s, uint64_t now)
 			if (o->r[i].answer)
 				continue;
 			o->r[i].answer = RD_ANSWER_EXPIRED;
+			out_activity(&ob, o->r[i].c, "%s", "");
 			result_to(&ob, o->r[i].c, 0, o->id, RD_OFFER_EXPIRED, o->from_nick, "", 0,
 				  0);
 			answered_to_offerer(&ob, o, o->r[i].nick, RD_ANSWER_EXPIRED, now,
@@ -665,8 +735,11 @@ void srv_offers_free(struct rd_server *s)
 	while (s->offers)
 		remove_locked(s, s->offers, &ob);
 	pthread_mutex_unlock(&s->offers_mtx);
+	for (size_t i = 0; i < ob.nact; i++)
+		srv_client_unref(ob.act[i].c);
 	for (size_t i = 0; i < ob.ndrop; i++)
 		srv_client_unref(ob.drop[i]);
 	free(ob.v);
 	free(ob.drop);
+	free(ob.act);
 }

@@ -1755,6 +1755,16 @@ static void test_offer_accepted_reaches_both_sides(void **state)
 	enter(&a, s.port, "alice", NULL);
 	enter(&b, s.port, "bob", NULL);
 	id = offer_to(&a, &b, "bob", "duel 3d6", 0, 5);
+	/* the window's activity column (ctl list shows the same) */
+	char args[PATH_MAX * 2], list[4096], want[64];
+	snprintf(args, sizeof(args), "ctl --socket '%s' list", s.ctl);
+	assert_int_equal(run_capture(args, 1, list, sizeof(list)), 0);
+	snprintf(want, sizeof(want), "offer %u to bob: waiting", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
+	snprintf(want, sizeof(want), "offer %u from alice: deciding", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
 	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "files 1,3 offsets 0,4096", 6);
 	expect_np(&b, RD_MSG_OK, 6, &g);
 	assert_int_equal(g.m.u.ok.for_type, RD_MSG_OFFER_ANSWER);
