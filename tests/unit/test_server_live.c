@@ -1851,6 +1851,7 @@ static void test_offer_hold_extends_then_accept(void **state)
 {
 	struct srv s;
 	struct peer a, b;
+	struct rd_msg m;
 	struct got g;
 	uint32_t id;
 	(void)state;
@@ -1866,9 +1867,16 @@ static void test_offer_hold_extends_then_accept(void **state)
 	assert_int_equal(g.m.u.offer_answered.answer, RD_ANSWER_HOLD);
 	assert_true(g.m.u.offer_answered.expires_in_ms > 4000);
 	assert_true(text_is(g.m.u.offer_answered.reason, "finishing a game"));
-	/* past the first deadline (300 ms): still open */
+	/* past the first deadline (300 ms): still open; the waiting offerer still hears
+	 * everything else */
 	expect_quiet(&b, 700);
-	expect_quiet(&a, 10);
+	rd_msg_init(&m, RD_MSG_TELL);
+	snprintf(m.u.tell.to, sizeof(m.u.tell.to), "alice");
+	m.u.tell.data = (struct rd_bytes){ (const uint8_t *)"wait", 4 };
+	peer_send(&b, &m, 10);
+	expect_np(&b, RD_MSG_OK, 10, &g);
+	expect_np(&a, RD_MSG_PRIVATE_MSG, 0, &g);
+	assert_string_equal(g.m.u.private_msg.from, "bob");
 	send_answer(&b, id, RD_ANSWER_HOLD, 600000, "", "", 7);
 	expect_np(&b, RD_MSG_OFFER_PENDING, 7, &g);
 	assert_true(g.m.u.offer_pending.expires_in_ms <= 10000);
@@ -2078,6 +2086,35 @@ static void test_offer_errors(void **state)
 	expect_np_error(&b, 0, RD_E_NO_SUCH_OFFER, NULL);
 	send_answer(&a, id, RD_ANSWER_ACCEPT, 0, "", "", 13); /* nor the offerer a recipient */
 	expect_np_error(&a, 13, RD_E_NO_SUCH_OFFER, NULL);
+	/* values the strict encoder refuses, sent raw: an answer only the server may give
+	 * (4 GONE) and a scope that does not exist (3) are MALFORMED, nothing changes */
+	struct rd_buf pb, fb;
+	rd_buf_init(&pb, 0);
+	rd_buf_init(&fb, 0);
+	assert_int_equal(rd_buf_put_u32(&pb, id), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, RD_ANSWER_GONE), 0);
+	assert_int_equal(rd_buf_put_u32(&pb, 0), 0);
+	assert_int_equal(rd_buf_put_str(&pb, "", 0), 0);
+	assert_int_equal(rd_buf_put_bytes(&pb, "", 0), 0);
+	assert_int_equal(rd_frame_append(&fb, RD_MSG_OFFER_ANSWER, 14, pb.data, pb.len, 0), 0);
+	peer_send_raw(&b, fb.data, fb.len);
+	expect_np_error(&b, 14, RD_E_MALFORMED, "answer");
+	pb.len = fb.len = 0;
+	assert_int_equal(rd_buf_put_u8(&pb, 3), 0);
+	assert_int_equal(rd_buf_put_str(&pb, "bob", 3), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, 0x11), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, 0x00), 0);
+	assert_int_equal(rd_buf_put_u32(&pb, 0), 0);
+	assert_int_equal(rd_buf_put_bytes(&pb, "", 0), 0);
+	assert_int_equal(rd_frame_append(&fb, RD_MSG_OFFER, 15, pb.data, pb.len, 0), 0);
+	peer_send_raw(&a, fb.data, fb.len);
+	expect_np_error(&a, 15, RD_E_MALFORMED, "scope");
+	rd_buf_free(&pb);
+	rd_buf_free(&fb);
+	/* the offer still waits for bob, who may still answer */
+	send_answer(&b, id, RD_ANSWER_REJECT, 0, "", "", 16);
+	expect_np(&b, RD_MSG_OK, 16, &(struct got){ 0 });
+	expect_answered(&a, id, "bob", RD_ANSWER_REJECT, NULL, NULL);
 	peer_close(&a);
 	peer_close(&b);
 	assert_int_equal(srv_stop(&s), 0);
