@@ -975,12 +975,40 @@ int rd_conn_offer_data(struct rd_conn *c, uint32_t offer_id, uint64_t offset, co
 		       size_t n)
 {
 	struct rd_msg m;
+	uint64_t out, deadline;
+	int rc;
 
 	if (c == NULL || (p == NULL && n > 0) || n > RD_CHUNK_SIZE)
 		return RD_ERR_INVAL;
 	rd_msg_init(&m, RD_MSG_OFFER_DATA);
 	m.u.offer_data = (struct rd_msg_offer_data){ offer_id, offset, { p, n } };
-	return rd_conn_send_msg(c, &m, 0);
+	if ((rc = rd_conn_queue_msg(c, &m, 0)) != 0)
+		return rc;
+	/* The server may stop reading while a receiver catches up: wait for the socket,
+	 * reading and dispatching meanwhile (PING answered, and a program that also receives
+	 * relayed data keeps draining it), giving up only after request_timeout_ms without
+	 * a byte written. */
+	out = rd_link_bytes_out(c->link);
+	deadline = deadline_in(c->opt.request_timeout_ms);
+	while (rd_conn_want_write(c)) {
+		struct pollfd pf[2] = { { .fd = rd_link_fd(c->link), .events = POLLIN | POLLOUT },
+					{ .fd = c->opt.cancel_fd > 0 ? c->opt.cancel_fd : -1,
+					  .events = POLLIN } };
+		int left = ms_left(deadline);
+		if (left == 0)
+			return RD_ERR_TIMEOUT;
+		if (poll(pf, 2, left) < 0 && errno != EINTR)
+			return RD_ERR_SYSTEM;
+		if (pf[1].revents & POLLIN)
+			return RD_ERR_CANCELLED;
+		if ((rc = rd_conn_process(c)) != 0)
+			return rc;
+		if (rd_link_bytes_out(c->link) != out) {
+			out = rd_link_bytes_out(c->link);
+			deadline = deadline_in(c->opt.request_timeout_ms);
+		}
+	}
+	return 0;
 }
 
 int rd_conn_offer_end(struct rd_conn *c, uint32_t offer_id, uint8_t status, uint8_t *outcome,

@@ -138,7 +138,10 @@ int rd_conn_offer_answer(struct rd_conn *c, uint32_t offer_id, uint8_t answer, u
  * RD_ERR_REMOTE with *werr RD_E_NO_SUCH_OFFER. */
 int rd_conn_offer_cancel(struct rd_conn *c, uint32_t offer_id, uint16_t *werr);
 /* Relay n bytes (at most RD_CHUNK_SIZE) of an accepted offer at offset; no reply (an
- * error comes back as an unsolicited ERROR). May wait while the server pushes back. */
+ * error comes back as an unsolicited ERROR). Returns once the frame is written; while the
+ * server pushes back (a receiver catching up) it waits, dispatching what arrives
+ * meanwhile. RD_ERR_TIMEOUT after request_timeout_ms with no byte written (the frame stays
+ * queued: rd_conn_process finishes it), RD_ERR_CANCELLED, RD_ERR_CLOSED. */
 int rd_conn_offer_data(struct rd_conn *c, uint32_t offer_id, uint64_t offset, const void *p,
 		       size_t n);
 /* End your accepted offer (status 0 complete, else aborted); *outcome (may be NULL) gets

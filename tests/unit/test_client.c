@@ -994,6 +994,66 @@ static void test_offer_calls(void **state)
 	assert_int_equal(fk.steps, 1);
 }
 
+/* rd_conn_offer_data while the server reads nothing (it pushes back): the call waits for
+ * the socket, and meanwhile still reads, so a PING sent then is answered; every chunk
+ * arrives once the server reads again. */
+#define RELAY_CHUNKS 128 /* 32 MiB: more than the socket buffers hold */
+static void script_offer_data(struct fake *fk, int fd, int index)
+{
+	struct rd_frame_reader *r = NULL;
+	struct rd_frame f;
+	struct rd_msg m, out;
+	int chunks = 0;
+
+	(void)index;
+	if (rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r) != 0)
+		return;
+	if (fk_handshake(fk, fd, r, 1) != 0)
+		goto out;
+	rd_msg_init(&out, RD_MSG_PING);
+	out.u.ping.nonce = 42;
+	fk_send(fd, &out, 0);
+	usleep(300 * 1000); /* reading nothing: the client's writes stall */
+	while (chunks < RELAY_CHUNKS || fk->pong_nonce != 42) {
+		if (fk_recv(fk, fd, r, &f, &m) != 0)
+			goto out;
+		if (m.type == RD_MSG_PONG)
+			fk->pong_nonce = m.u.ping.nonce;
+		else if (m.type == RD_MSG_OFFER_DATA &&
+			 m.u.offer_data.offset == (uint64_t)chunks * RD_CHUNK_SIZE)
+			chunks++;
+		else
+			fk_fail(fk, "server: unexpected frame during the relay");
+	}
+	fk->steps++;
+	fk_wait_eof(fd);
+out:
+	rd_frame_reader_free(r);
+}
+
+static void test_offer_data_waits_and_still_reads(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	static uint8_t chunk[RD_CHUNK_SIZE];
+	uint16_t werr;
+
+	(void)state;
+	fake_start(&fk, script_offer_data, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	for (int i = 0; i < RELAY_CHUNKS; i++)
+		assert_int_equal(rd_conn_offer_data(c, 7, (uint64_t)i * RD_CHUNK_SIZE, chunk,
+						    sizeof(chunk)),
+				 0);
+	assert_int_equal(rd_conn_offer_data(c, 7, 0, chunk, RD_CHUNK_SIZE + 1), RD_ERR_INVAL);
+	rd_conn_close(c);
+	fake_finish(&fk);
+	assert_int_equal(fk.steps, 1);
+	assert_true(fk.pong_nonce == 42);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1012,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_redirect_loop_is_bounded),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_offer_calls),
+		cmocka_unit_test(test_offer_data_waits_and_still_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
