@@ -310,13 +310,14 @@ static int pick_recipients(struct req *q, struct rd_client ***out, size_t *n, ch
 	room[0] = '\0';
 	if (m->scope == RD_OFFER_TO_USER) {
 		struct rd_client *t;
-		if (strcmp(m->to, c->nick) == 0) {
-			reply_error(q, RD_E_OFFER_SELF, "you cannot make an offer to yourself");
-			return -1;
-		}
 		if (!m->to[0] || !(t = srv_get_by_nick(s, m->to))) {
 			snprintf(text, sizeof(text), "no user '%.32s' is connected", m->to);
 			reply_error(q, RD_E_NO_SUCH_USER, text);
+			return -1;
+		}
+		if (t == c) { /* (nicknames match ignoring case) */
+			srv_client_unref(t);
+			reply_error(q, RD_E_OFFER_SELF, "you cannot make an offer to yourself");
 			return -1;
 		}
 		if (!(*out = malloc(sizeof(**out)))) {
