@@ -176,6 +176,8 @@ static void serve_info(struct ctl_server *cs, int fd, uint32_t req)
 	i->registered = st.registered;
 	i->rooms = st.rooms;
 	i->uptime_ms = rd_now_mono_ms() - cs->started_mono_ms;
+	i->offers = st.offers;
+	i->relay_peak = st.relay_peak;
 	reply_msg(fd, &m, req);
 }
 
@@ -435,6 +437,8 @@ static void print_info(const struct rd_msg_ctl_server_info *i)
 	printf("clients: %u\n", i->clients);
 	printf("registered: %u\n", i->registered);
 	printf("rooms: %u\n", i->rooms);
+	printf("offers: %u\n", i->offers);
+	printf("relay peak queued: %llu bytes\n", (unsigned long long)i->relay_peak);
 	printf("uptime: %llud %02llu:%02llu:%02llu\n", (unsigned long long)(s / 86400),
 	       (unsigned long long)(s / 3600 % 24), (unsigned long long)(s / 60 % 60),
 	       (unsigned long long)(s % 60));

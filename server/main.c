@@ -59,10 +59,14 @@ static void usage(FILE *to)
 		"  --msg-rate N             chat messages per second per client, bursts of twice\n"
 		"                           that; more get ERROR 108 (default 100, 0 = no limit)\n"
 		"  --rooms A,B,...          the rooms (default general,random)\n"
+		"  --max-offers N           offers one client may have waiting for answers at\n"
+		"                           once; more get ERROR 404 (default 1)\n"
 		"Timers (a number of seconds, or with a unit: 500ms, 30s, 2m, 1h):\n"
 		"  --ping-interval T        heartbeat period (default 30s)\n"
 		"  --ping-timeout T         disconnect when PONG is late by this (default 5s)\n"
 		"  --register-timeout T     close connections that do not register (default 10s)\n"
+		"  --offer-timeout T        time to answer an offer that names none (default 60s)\n"
+		"  --offer-max T            longest an offer may wait, holds included (default 10m)\n"
 		"Files (sizes in bytes or with K, M, G, T: powers of 1024):\n"
 		"  --store DIR              the room folders (default ./roomdrop-store)\n"
 		"  --max-file-size SIZE     largest file accepted (default 4G, 0 = no limit)\n"
@@ -261,7 +265,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_USTAGED,
 		O_TLS,
 		O_TLSCERT,
-		O_TLSKEY
+		O_TLSKEY,
+		O_MAXOFFERS,
+		O_OFFERT,
+		O_OFFERMAX
 	};
 	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
 					    { "rooms", required_argument, NULL, O_ROOMS },
@@ -285,6 +292,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					    { "tls", required_argument, NULL, O_TLS },
 					    { "tls-cert", required_argument, NULL, O_TLSCERT },
 					    { "tls-key", required_argument, NULL, O_TLSKEY },
+					    { "max-offers", required_argument, NULL, O_MAXOFFERS },
+					    { "offer-timeout", required_argument, NULL, O_OFFERT },
+					    { "offer-max", required_argument, NULL, O_OFFERMAX },
 					    { "help", no_argument, NULL, 'h' },
 					    { "version", no_argument, NULL, 'V' },
 					    { NULL, 0, NULL, 0 } };
@@ -399,6 +409,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return bad("--msg-rate", optarg,
 					   "a number from 0 (no limit) to 1000000");
 			o->cfg.msg_rate = (uint32_t)v;
+			break;
+		case O_MAXOFFERS:
+			if (parse_size(optarg, &v) != 0 || v < 1 || v > 1000)
+				return bad("--max-offers", optarg, "a number from 1 to 1000");
+			o->cfg.max_offers = (unsigned)v;
+			break;
+		case O_OFFERT:
+		case O_OFFERMAX:
+			if (parse_duration_ms(optarg, &v) != 0 || v < 10 || v > 86400000)
+				return bad(ch == O_OFFERT ? "--offer-timeout" : "--offer-max",
+					   optarg, "a duration from 10ms to 24h, e.g. 60s");
+			if (ch == O_OFFERT)
+				o->cfg.offer_timeout_ms = (uint32_t)v;
+			else
+				o->cfg.offer_max_ms = (uint32_t)v;
 			break;
 		case O_CTL:
 			o->ctl_socket = optarg;

@@ -887,3 +887,149 @@ int rd_conn_tell(struct rd_conn *c, const char *nick, uint8_t kind, const void *
 	rd_msg_clear(&reply);
 	return 0;
 }
+
+/* ---- offers ------------------------------------------------------------------------------ */
+
+int rd_conn_offer(struct rd_conn *c, const char *to, uint16_t app_type, uint32_t timeout_ms,
+		  const void *descriptor, size_t n, uint32_t *offer_id, uint32_t *expires_in_ms,
+		  uint16_t *werr)
+{
+	struct rd_msg m, reply;
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (offer_id)
+		*offer_id = 0;
+	if (expires_in_ms)
+		*expires_in_ms = 0;
+	if (c == NULL || (to && strlen(to) > RD_NICK_MAX) || (descriptor == NULL && n > 0) ||
+	    n > RD_DESCRIPTOR_MAX)
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_OFFER);
+	m.u.offer.scope = to ? RD_OFFER_TO_USER : RD_OFFER_TO_ROOM;
+	if (to)
+		strcpy(m.u.offer.to, to);
+	m.u.offer.app_type = app_type;
+	m.u.offer.timeout_ms = timeout_ms;
+	m.u.offer.descriptor = (struct rd_bytes){ descriptor, n };
+	if ((rc = request_expect(c, &m, RD_MSG_OFFER_PENDING, &reply, werr)) != 0)
+		return rc;
+	if (offer_id)
+		*offer_id = reply.u.offer_pending.offer_id;
+	if (expires_in_ms)
+		*expires_in_ms = reply.u.offer_pending.expires_in_ms;
+	rd_msg_clear(&reply);
+	return 0;
+}
+
+int rd_conn_offer_answer(struct rd_conn *c, uint32_t offer_id, uint8_t answer, uint32_t hold_ms,
+			 const char *reason, const void *data, size_t n, uint32_t *expires_in_ms,
+			 uint16_t *werr)
+{
+	struct rd_msg m, reply;
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (expires_in_ms)
+		*expires_in_ms = 0;
+	if (c == NULL || answer < RD_ANSWER_ACCEPT || answer > RD_ANSWER_HOLD ||
+	    (reason && strlen(reason) > RD_REASON_MAX) || (data == NULL && n > 0) ||
+	    n > RD_DESCRIPTOR_MAX)
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_OFFER_ANSWER);
+	m.u.offer_answer.offer_id = offer_id;
+	m.u.offer_answer.answer = answer;
+	m.u.offer_answer.hold_ms = hold_ms;
+	m.u.offer_answer.reason = rd_str_c(reason ? reason : "");
+	m.u.offer_answer.data = (struct rd_bytes){ data, n };
+	rc = request_expect(c, &m, answer == RD_ANSWER_HOLD ? RD_MSG_OFFER_PENDING : RD_MSG_OK,
+			    &reply, werr);
+	if (rc != 0)
+		return rc;
+	if (expires_in_ms && reply.type == RD_MSG_OFFER_PENDING)
+		*expires_in_ms = reply.u.offer_pending.expires_in_ms;
+	rd_msg_clear(&reply);
+	return 0;
+}
+
+int rd_conn_offer_cancel(struct rd_conn *c, uint32_t offer_id, uint16_t *werr)
+{
+	struct rd_msg m, reply;
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (c == NULL)
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_OFFER_CANCEL);
+	m.u.offer_id.offer_id = offer_id;
+	if ((rc = request_expect(c, &m, RD_MSG_OFFER_RESULT, &reply, werr)) != 0)
+		return rc;
+	rd_msg_clear(&reply);
+	return 0;
+}
+
+int rd_conn_offer_data(struct rd_conn *c, uint32_t offer_id, uint64_t offset, const void *p,
+		       size_t n)
+{
+	struct rd_msg m;
+	uint64_t out, deadline;
+	int rc;
+
+	if (c == NULL || (p == NULL && n > 0) || n > RD_CHUNK_SIZE)
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_OFFER_DATA);
+	m.u.offer_data = (struct rd_msg_offer_data){ offer_id, offset, { p, n } };
+	if ((rc = rd_conn_queue_msg(c, &m, 0)) != 0)
+		return rc;
+	/* The server may stop reading while a receiver catches up: wait for the socket,
+	 * reading and dispatching meanwhile (PING answered, and a program that also receives
+	 * relayed data keeps draining it), giving up only after request_timeout_ms without
+	 * a byte written. */
+	out = rd_link_bytes_out(c->link);
+	deadline = deadline_in(c->opt.request_timeout_ms);
+	while (rd_conn_want_write(c)) {
+		struct pollfd pf[2] = { { .fd = rd_link_fd(c->link), .events = POLLIN | POLLOUT },
+					{ .fd = c->opt.cancel_fd > 0 ? c->opt.cancel_fd : -1,
+					  .events = POLLIN } };
+		int left = ms_left(deadline);
+		if (left == 0)
+			return RD_ERR_TIMEOUT;
+		if (poll(pf, 2, left) < 0 && errno != EINTR)
+			return RD_ERR_SYSTEM;
+		if (pf[1].revents & POLLIN)
+			return RD_ERR_CANCELLED;
+		if ((rc = rd_conn_process(c)) != 0)
+			return rc;
+		if (rd_link_bytes_out(c->link) != out) {
+			out = rd_link_bytes_out(c->link);
+			deadline = deadline_in(c->opt.request_timeout_ms);
+		}
+	}
+	return 0;
+}
+
+int rd_conn_offer_end(struct rd_conn *c, uint32_t offer_id, uint8_t status, uint8_t *outcome,
+		      uint16_t *werr)
+{
+	struct rd_msg m, reply;
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (outcome)
+		*outcome = 0;
+	if (c == NULL)
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_OFFER_END);
+	m.u.offer_end.offer_id = offer_id;
+	m.u.offer_end.status = status;
+	if ((rc = request_expect(c, &m, RD_MSG_OFFER_RESULT, &reply, werr)) != 0)
+		return rc;
+	if (outcome)
+		*outcome = reply.u.offer_result.outcome;
+	rd_msg_clear(&reply);
+	return 0;
+}

@@ -108,6 +108,48 @@ int rd_conn_say(struct rd_conn *c, uint8_t kind, const void *data, size_t n);
 int rd_conn_tell(struct rd_conn *c, const char *nick, uint8_t kind, const void *data, size_t n,
 		 uint16_t *werr);
 
+/* ---- offers (PROTOCOL.md section 13) ---------------------------------------------------
+ * What happens to an offer arrives through callbacks.on_msg (or rd_conn_poll): a
+ * recipient gets OFFER_IN (m->u.offer_in) and, if the offer ends before its final answer,
+ * OFFER_RESULT; the offerer gets OFFER_ANSWERED for each recipient's answer as it comes
+ * (m->u.offer_answered: peer, answer, reason, the recipient's application bytes) and
+ * OFFER_RESULT (ACCEPTED, REJECTED, EXPIRED... m->u.offer_result) when the decision is
+ * over. The calls below wait for their reply, dispatching every other frame meanwhile;
+ * a program with its own loop queues the same messages with rd_conn_queue_msg instead. */
+
+/* Offer descriptor (n bytes, at most RD_DESCRIPTOR_MAX) of application type app_type to
+ * the user `to`, or, with to NULL, to every other member of your room. timeout_ms 0 = the
+ * server's default. On OFFER_PENDING: 0, *offer_id and *expires_in_ms (either may be
+ * NULL). RD_ERR_REMOTE with *werr: RD_E_NO_SUCH_USER, RD_E_OFFER_SELF, RD_E_NOT_IN_ROOM,
+ * RD_E_OFFER_NOBODY, RD_E_TOO_MANY_OFFERS (rd_conn_last_error names the offer waited on);
+ * RD_ERR_INVAL for a nickname or descriptor too long. */
+int rd_conn_offer(struct rd_conn *c, const char *to, uint16_t app_type, uint32_t timeout_ms,
+		  const void *descriptor, size_t n, uint32_t *offer_id, uint32_t *expires_in_ms,
+		  uint16_t *werr);
+/* Answer an offer made to you: RD_ANSWER_ACCEPT, RD_ANSWER_REJECT (final) or
+ * RD_ANSWER_HOLD (hold_ms more time; *expires_in_ms, if not NULL, gets the new time
+ * left). reason (NULL = "") and the application bytes data (n, at most
+ * RD_DESCRIPTOR_MAX) go to the offerer. RD_ERR_REMOTE with *werr RD_E_NO_SUCH_OFFER or
+ * RD_E_OFFER_STATE; RD_ERR_INVAL for a bad answer or over-long reason or data. */
+int rd_conn_offer_answer(struct rd_conn *c, uint32_t offer_id, uint8_t answer, uint32_t hold_ms,
+			 const char *reason, const void *data, size_t n, uint32_t *expires_in_ms,
+			 uint16_t *werr);
+/* Withdraw your offer: 0 once the server confirmed (OFFER_RESULT CANCELLED).
+ * RD_ERR_REMOTE with *werr RD_E_NO_SUCH_OFFER. */
+int rd_conn_offer_cancel(struct rd_conn *c, uint32_t offer_id, uint16_t *werr);
+/* Relay n bytes (at most RD_CHUNK_SIZE) of an accepted offer at offset; no reply (an
+ * error comes back as an unsolicited ERROR). Returns once the frame is written; while the
+ * server pushes back (a receiver catching up) it waits, dispatching what arrives
+ * meanwhile. RD_ERR_TIMEOUT after request_timeout_ms with no byte written (the frame stays
+ * queued: rd_conn_process finishes it), RD_ERR_CANCELLED, RD_ERR_CLOSED. */
+int rd_conn_offer_data(struct rd_conn *c, uint32_t offer_id, uint64_t offset, const void *p,
+		       size_t n);
+/* End your accepted offer (status 0 complete, else aborted); *outcome (may be NULL) gets
+ * the server's RD_OFFER_COMPLETED or RD_OFFER_FAILED. RD_ERR_REMOTE with *werr
+ * RD_E_NO_SUCH_OFFER or RD_E_OFFER_STATE (not accepted yet). */
+int rd_conn_offer_end(struct rd_conn *c, uint32_t offer_id, uint8_t status, uint8_t *outcome,
+		      uint16_t *werr);
+
 /* Send m with a fresh request id and wait for the reply frame with that id, dispatching
  * everything else. An ERROR reply gives RD_ERR_REMOTE with *werr set (and the text via
  * rd_conn_last_error). On success *reply is decoded; its views live until the next call

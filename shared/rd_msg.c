@@ -143,28 +143,38 @@ static const struct rd_field f_kicked[] = {
 };
 
 static const struct rd_field f_offer[] = {
-	CHARS(rd_msg_offer, to, N_NICK), INT(rd_msg_offer, app_type), INT(rd_msg_offer, timeout_ms),
-	BYTES(rd_msg_offer, descriptor, RD_DESCRIPTOR_MAX), END
+	ENUM(rd_msg_offer, scope, RD_OFFER_TO_USER, RD_OFFER_TO_ROOM),
+	CHARS(rd_msg_offer, to, N_NICK | N_EMPTY_OK), INT(rd_msg_offer, app_type),
+	INT(rd_msg_offer, timeout_ms), BYTES(rd_msg_offer, descriptor, RD_DESCRIPTOR_MAX), END
 };
 static const struct rd_field f_offer_pending[] = {
-	INT(rd_msg_offer_pending, offer_id), INT(rd_msg_offer_pending, expires_in_ms), END
+	INT(rd_msg_offer_pending, offer_id), INT(rd_msg_offer_pending, expires_in_ms),
+	INT(rd_msg_offer_pending, recipients), END
 };
 static const struct rd_field f_offer_in[] = {
 	INT(rd_msg_offer_in, offer_id), CHARS(rd_msg_offer_in, from, N_NICK),
 	INT(rd_msg_offer_in, app_type), INT(rd_msg_offer_in, expires_in_ms),
+	CHARS(rd_msg_offer_in, room, N_ROOM | N_EMPTY_OK),
 	BYTES(rd_msg_offer_in, descriptor, RD_DESCRIPTOR_MAX), END
 };
 static const struct rd_field f_offer_answer[] = {
-	INT(rd_msg_offer_answer, offer_id), ENUM(rd_msg_offer_answer, accept, 0, 1),
-	STR(rd_msg_offer_answer, reason, RD_REASON_MAX), END
+	INT(rd_msg_offer_answer, offer_id),
+	ENUM(rd_msg_offer_answer, answer, RD_ANSWER_ACCEPT, RD_ANSWER_HOLD),
+	INT(rd_msg_offer_answer, hold_ms), STR(rd_msg_offer_answer, reason, RD_REASON_MAX),
+	BYTES(rd_msg_offer_answer, data, RD_DESCRIPTOR_MAX), END
+};
+static const struct rd_field f_offer_answered[] = {
+	INT(rd_msg_offer_answered, offer_id), CHARS(rd_msg_offer_answered, peer, N_NICK),
+	ENUM(rd_msg_offer_answered, answer, RD_ANSWER_ACCEPT, RD_ANSWER_EXPIRED),
+	INT(rd_msg_offer_answered, expires_in_ms), STR(rd_msg_offer_answered, reason, RD_REASON_MAX),
+	BYTES(rd_msg_offer_answered, data, RD_DESCRIPTOR_MAX), END
 };
 static const struct rd_field f_offer_id[] = { INT(rd_msg_offer_id, offer_id), END };
 static const struct rd_field f_offer_result[] = {
 	INT(rd_msg_offer_result, offer_id),
 	ENUM(rd_msg_offer_result, outcome, RD_OFFER_ACCEPTED, RD_OFFER_FAILED),
 	CHARS(rd_msg_offer_result, peer, N_NICK | N_EMPTY_OK),
-	STR(rd_msg_offer_result, reason, RD_REASON_MAX),
-	END
+	STR(rd_msg_offer_result, reason, RD_REASON_MAX), INT(rd_msg_offer_result, accepted), END
 };
 static const struct rd_field f_offer_data[] = {
 	INT(rd_msg_offer_data, offer_id), INT(rd_msg_offer_data, offset),
@@ -226,7 +236,8 @@ static const struct rd_field f_ctl_server_info[] = {
 	CHARS(rd_msg_ctl_server_info, listen, N_NONEMPTY),
 	ENUM(rd_msg_ctl_server_info, tls, 0, 1), CHARS(rd_msg_ctl_server_info, fingerprint, N_ANY),
 	INT(rd_msg_ctl_server_info, clients), INT(rd_msg_ctl_server_info, registered),
-	INT(rd_msg_ctl_server_info, rooms), INT(rd_msg_ctl_server_info, uptime_ms), END
+	INT(rd_msg_ctl_server_info, rooms), INT(rd_msg_ctl_server_info, uptime_ms),
+	INT(rd_msg_ctl_server_info, offers), INT(rd_msg_ctl_server_info, relay_peak), END
 };
 
 /* Sorted by type (binary search). */
@@ -264,6 +275,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_OFFER_RESULT, f_offer_result },
 	{ RD_MSG_OFFER_DATA, f_offer_data },
 	{ RD_MSG_OFFER_END, f_offer_end },
+	{ RD_MSG_OFFER_ANSWERED, f_offer_answered },
 	{ RD_MSG_P2P_LISTEN, f_p2p_listen },
 	{ RD_MSG_P2P_INTRO, f_p2p_intro },
 	{ RD_MSG_P2P_HELLO, f_p2p_hello },

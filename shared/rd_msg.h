@@ -151,6 +151,7 @@ struct rd_msg_kicked {
 };
 
 struct rd_msg_offer {
+	uint8_t scope; /* RD_OFFER_TO_USER (to = a nickname), RD_OFFER_TO_ROOM (to = "") */
 	char to[RD_NICK_BUF];
 	uint16_t app_type;
 	uint32_t timeout_ms;
@@ -159,18 +160,30 @@ struct rd_msg_offer {
 struct rd_msg_offer_pending {
 	uint32_t offer_id;
 	uint32_t expires_in_ms;
+	uint32_t recipients;
 };
 struct rd_msg_offer_in {
 	uint32_t offer_id;
 	char from[RD_NICK_BUF];
 	uint16_t app_type;
 	uint32_t expires_in_ms;
+	char room[RD_ROOM_BUF]; /* "" = offered to you alone; else to this room */
 	struct rd_bytes descriptor;
 };
 struct rd_msg_offer_answer {
 	uint32_t offer_id;
-	uint8_t accept;
+	uint8_t answer;   /* RD_ANSWER_ACCEPT, _REJECT, _HOLD */
+	uint32_t hold_ms; /* HOLD: more time wanted (0 = the server's default timeout) */
 	struct rd_str reason;
+	struct rd_bytes data; /* application bytes for the offerer */
+};
+struct rd_msg_offer_answered {
+	uint32_t offer_id;
+	char peer[RD_NICK_BUF]; /* the recipient who answered */
+	uint8_t answer;         /* enum rd_offer_answer */
+	uint32_t expires_in_ms; /* time left in the offer (HOLD moves it) */
+	struct rd_str reason;
+	struct rd_bytes data;
 };
 struct rd_msg_offer_id {
 	uint32_t offer_id;
@@ -180,6 +193,7 @@ struct rd_msg_offer_result {
 	uint8_t outcome;
 	char peer[RD_NICK_BUF];
 	struct rd_str reason;
+	uint32_t accepted; /* recipients who accepted (to the offerer), else 0 */
 };
 struct rd_msg_offer_data {
 	uint32_t offer_id;
@@ -254,6 +268,8 @@ struct rd_msg_ctl_server_info {
 	char fingerprint[RD_FP_TEXT_BUF]; /* the server's key, "" when plaintext */
 	uint32_t clients, registered, rooms;
 	uint64_t uptime_ms;
+	uint32_t offers;     /* offers open now (waiting for answers, or accepted) */
+	uint64_t relay_peak; /* most bytes ever queued to one receiver by the offer relay */
 };
 
 /* Storage for a message of an application's type (rd_codec.h): its struct overlays
@@ -288,6 +304,7 @@ struct rd_msg {
 		struct rd_msg_offer_pending offer_pending;
 		struct rd_msg_offer_in offer_in;
 		struct rd_msg_offer_answer offer_answer;
+		struct rd_msg_offer_answered offer_answered;
 		struct rd_msg_offer_id offer_id; /* OFFER_CANCEL, P2P_READY */
 		struct rd_msg_offer_result offer_result;
 		struct rd_msg_offer_data offer_data;

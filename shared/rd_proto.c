@@ -15,6 +15,7 @@ struct code_text {
 	{                      \
 		RD_MSG_##t, #t \
 	}
+/* clang-format off */
 static const struct code_text type_names[] = {
 	NAME(HELLO),
 	NAME(HELLO_OK),
@@ -62,7 +63,9 @@ static const struct code_text type_names[] = {
 	NAME(CTL_BROADCAST),
 	NAME(CTL_INFO),
 	NAME(CTL_SERVER_INFO),
+	NAME(OFFER_ANSWERED),
 };
+/* clang-format on */
 #undef NAME
 
 static const struct code_text wire_errors[] = {
@@ -94,6 +97,7 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_OFFER_STATE, "offer not in a state that allows this" },
 	{ RD_E_BAD_TOKEN, "bad token" },
 	{ RD_E_TOO_MANY_OFFERS, "too many offers" },
+	{ RD_E_OFFER_NOBODY, "nobody to offer to" },
 	{ RD_E_INTERNAL, "internal server error" },
 	{ RD_E_SHUTTING_DOWN, "server shutting down" },
 };

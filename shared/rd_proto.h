@@ -97,14 +97,15 @@ enum rd_msg_type {
 	RD_MSG_BROADCAST = 0x0025,   /* S->C */
 	RD_MSG_KICKED = 0x0026,      /* S->C */
 	/* offers */
-	RD_MSG_OFFER = 0x0030,         /* C->S */
-	RD_MSG_OFFER_PENDING = 0x0031, /* S->C (to offerer) */
-	RD_MSG_OFFER_IN = 0x0032,      /* S->C (to receiver) */
-	RD_MSG_OFFER_ANSWER = 0x0033,  /* C->S (receiver) */
-	RD_MSG_OFFER_CANCEL = 0x0034,  /* C->S (offerer) */
-	RD_MSG_OFFER_RESULT = 0x0035,  /* S->C (both sides) */
-	RD_MSG_OFFER_DATA = 0x0036,    /* C->S->C relayed bytes of an accepted offer */
-	RD_MSG_OFFER_END = 0x0037,     /* C->S->C end of relayed bytes */
+	RD_MSG_OFFER = 0x0030,          /* C->S */
+	RD_MSG_OFFER_PENDING = 0x0031,  /* S->C (to offerer) */
+	RD_MSG_OFFER_IN = 0x0032,       /* S->C (to receiver) */
+	RD_MSG_OFFER_ANSWER = 0x0033,   /* C->S (receiver) */
+	RD_MSG_OFFER_CANCEL = 0x0034,   /* C->S (offerer) */
+	RD_MSG_OFFER_RESULT = 0x0035,   /* S->C (both sides) */
+	RD_MSG_OFFER_DATA = 0x0036,     /* C->S->C relayed bytes of an accepted offer */
+	RD_MSG_OFFER_END = 0x0037,      /* C->S->C end of relayed bytes */
+	RD_MSG_OFFER_ANSWERED = 0x0038, /* S->C (to offerer): one recipient's answer */
 	/* peer to peer */
 	RD_MSG_P2P_LISTEN = 0x0040, /* C->S (offerer: I listen on port) */
 	RD_MSG_P2P_INTRO = 0x0041,  /* S->C (both sides) */
@@ -160,7 +161,8 @@ enum rd_wire_err {
 	RD_E_OFFER_SELF = 401,
 	RD_E_OFFER_STATE = 402, /* offer not in a state that allows this */
 	RD_E_BAD_TOKEN = 403,
-	RD_E_TOO_MANY_OFFERS = 404,
+	RD_E_TOO_MANY_OFFERS = 404, /* the offerer already waits on its limit of offers */
+	RD_E_OFFER_NOBODY = 405,    /* a room offer, and nobody else is in the room */
 	/* 5xx-8xx: applications (rd_wire_err_register, rd_codec.h) */
 	/* 9xx: server */
 	RD_E_INTERNAL = 900,
@@ -198,6 +200,17 @@ enum rd_offer_outcome {
 	RD_OFFER_PEER_GONE = 5,
 	RD_OFFER_COMPLETED = 6,
 	RD_OFFER_FAILED = 7
+};
+enum rd_offer_scope {
+	RD_OFFER_TO_USER = 1,
+	RD_OFFER_TO_ROOM = 2
+};
+enum rd_offer_answer {
+	RD_ANSWER_ACCEPT = 1,
+	RD_ANSWER_REJECT = 2,
+	RD_ANSWER_HOLD = 3,
+	RD_ANSWER_GONE = 4,   /* server-made: the recipient disconnected (counts as a rejection) */
+	RD_ANSWER_EXPIRED = 5 /* server-made: no answer before the deadline */
 };
 enum rd_p2p_role {
 	RD_P2P_CONNECT = 1,

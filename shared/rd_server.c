@@ -26,6 +26,9 @@ void rd_server_config_defaults(struct rd_server_config *c)
 	c->software = "libroomdrop/" RD_VERSION;
 	c->features = RD_FEAT_ZLIB | RD_FEAT_QUIET;
 	c->msg_rate = RD_MSG_RATE_DEFAULT;
+	c->max_offers = 1;
+	c->offer_timeout_ms = RD_OFFER_TIMEOUT_MS;
+	c->offer_max_ms = RD_OFFER_TIMEOUT_MAX_MS;
 }
 
 /* The server's TLS context: the one given, or one over the identity in tls_dir (made on
@@ -106,6 +109,14 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 		s->cfg.out_limit = 64 * 1024;
 	if (s->cfg.thread_stack < 64 * 1024)
 		s->cfg.thread_stack = 64 * 1024;
+	if (s->cfg.max_offers == 0)
+		s->cfg.max_offers = 1;
+	if (s->cfg.offer_max_ms == 0)
+		s->cfg.offer_max_ms = RD_OFFER_TIMEOUT_MAX_MS;
+	if (s->cfg.offer_timeout_ms == 0)
+		s->cfg.offer_timeout_ms = RD_OFFER_TIMEOUT_MS;
+	if (s->cfg.offer_timeout_ms > s->cfg.offer_max_ms)
+		s->cfg.offer_timeout_ms = s->cfg.offer_max_ms;
 	if (hooks)
 		s->hooks = *hooks;
 	s->lfd = -1;
@@ -121,6 +132,7 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 		srv_copy_str(s->rooms[i].name, sizeof(s->rooms[i].name), names[i]);
 	pthread_mutex_init(&s->clients_mtx, NULL);
 	pthread_mutex_init(&s->rooms_mtx, NULL);
+	pthread_mutex_init(&s->offers_mtx, NULL);
 	pthread_mutex_init(&s->live_mtx, NULL);
 	rd_cond_init_mono(&s->live_cv);
 	pthread_mutex_init(&s->timer_mtx, NULL);
@@ -309,6 +321,7 @@ void rd_server_free(struct rd_server *s)
 	if (!s)
 		return;
 	rd_server_stop(s, NULL, 0);
+	srv_offers_free(s); /* (every client's departure ended its offers: this is a guard) */
 	/* any client still referenced now has no thread left to drop it */
 	while (s->clients) {
 		struct rd_client *c = s->clients;
@@ -333,6 +346,7 @@ void rd_server_free(struct rd_server *s)
 	free(s->rooms);
 	pthread_mutex_destroy(&s->clients_mtx);
 	pthread_mutex_destroy(&s->rooms_mtx);
+	pthread_mutex_destroy(&s->offers_mtx);
 	pthread_mutex_destroy(&s->live_mtx);
 	pthread_cond_destroy(&s->live_cv);
 	pthread_mutex_destroy(&s->timer_mtx);
@@ -491,4 +505,8 @@ void rd_server_stats(struct rd_server *s, struct rd_server_stats *st)
 	}
 	pthread_mutex_unlock(&s->clients_mtx);
 	st->rooms = (unsigned)s->nrooms;
+	pthread_mutex_lock(&s->offers_mtx);
+	st->offers = s->noffers;
+	pthread_mutex_unlock(&s->offers_mtx);
+	st->relay_peak = atomic_load(&s->relay_peak);
 }

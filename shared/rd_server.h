@@ -62,6 +62,13 @@ struct rd_server_config {
 	uint32_t msg_rate; /* chat messages (SAY, TELL) per second per client,
 					 * bursts of twice that; 0 = no limit (default
 					 * RD_MSG_RATE_DEFAULT) */
+	/* Offers (PROTOCOL.md section 13): how many offers one client may have waiting for
+	 * answers at once (default 1), the timeout of an offer that asks for none (default
+	 * RD_OFFER_TIMEOUT_MS) and the longest an offer may wait, holds included (default
+	 * RD_OFFER_TIMEOUT_MAX_MS). */
+	unsigned max_offers;
+	uint32_t offer_timeout_ms;
+	uint32_t offer_max_ms;
 };
 
 /* Fill c with the defaults above. */
@@ -162,6 +169,8 @@ void rd_server_post_event(struct rd_server *s, const struct rd_event *ev);
 struct rd_server_stats {
 	unsigned clients, registered, rooms;
 	uint64_t bytes_in, bytes_out;
+	unsigned offers;     /* offers open now (waiting for answers, or accepted) */
+	uint64_t relay_peak; /* most bytes ever queued to one receiver by the offer relay */
 };
 void rd_server_stats(struct rd_server *s, struct rd_server_stats *st);
 

@@ -45,6 +45,7 @@ static void client_gone(struct rd_client *c)
 	srv_copy_str(reason, sizeof(reason), c->reason[0] ? c->reason : "connection lost");
 	pthread_mutex_unlock(&c->mtx);
 
+	srv_offers_client_gone(c, reason);
 	if (registered) {
 		srv_presence(s, NULL, c, departure, c->nick, room, reason);
 		if (s->hooks.on_disconnect)

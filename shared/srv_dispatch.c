@@ -364,6 +364,11 @@ static enum accept_class accept_class(uint16_t type)
 	case RD_MSG_WHO:
 	case RD_MSG_SAY:
 	case RD_MSG_TELL:
+	case RD_MSG_OFFER:
+	case RD_MSG_OFFER_ANSWER:
+	case RD_MSG_OFFER_CANCEL:
+	case RD_MSG_OFFER_DATA:
+	case RD_MSG_OFFER_END:
 		return A_REG;
 	case RD_MSG_ERROR:
 		return A_IGNORED;
@@ -477,6 +482,21 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_TELL:
 		handle_tell(&q);
+		break;
+	case RD_MSG_OFFER:
+		srv_handle_offer(&q);
+		break;
+	case RD_MSG_OFFER_ANSWER:
+		srv_handle_offer_answer(&q);
+		break;
+	case RD_MSG_OFFER_CANCEL:
+		srv_handle_offer_cancel(&q);
+		break;
+	case RD_MSG_OFFER_DATA:
+		srv_handle_offer_data(&q);
+		break;
+	case RD_MSG_OFFER_END:
+		srv_handle_offer_end(&q);
 		break;
 	default:
 		break; /* accept_class() lists exactly these */

@@ -26,10 +26,13 @@
  * fan-out holds one per member while it sends. The socket is closed by the last unref,
  * so no thread ever writes to a reused descriptor.
  *
- * Locks and what they guard (lock order: clients_mtx -> rooms_mtx -> c->mtx -> link locks
- * -> flusher->mtx; never the other way, never across a socket call or disk write):
+ * Locks and what they guard (lock order: clients_mtx -> rooms_mtx -> offers_mtx -> c->mtx
+ * -> link locks -> flusher->mtx; never the other way, never across a socket call or disk
+ * write):
  *   s->clients_mtx  the connection list, nicknames, registration, s->nclients
  *   s->rooms_mtx    room membership, both directions (room->members and c->room)
+ *   s->offers_mtx   the offer table (srv_offers.c): every offer, its recipients and their
+ *                   answers, c->offers_gone
  *   c->mtx          the client's timers, activity text, last-message time, departure
  *   (link)          the link's own locks (rd_link.c): taken below every lock here
  *   f->mtx          a flusher's ready list
@@ -40,8 +43,9 @@
  *   srv_conn.c      connection threads: accept, the reader loop, refusals, departures
  *   srv_dispatch.c  decode-then-dispatch: what a client may send in which state, one
  *                   handler per core message
+ *   srv_offers.c    offers: the table, answers, deadlines, departures, the relay
  *   srv_rooms.c     membership (both directions), fan-out, presence, nickname lookup
- *   srv_timer.c     heartbeats, registration and forced-close deadlines
+ *   srv_timer.c     heartbeats, registration and forced-close deadlines, offer deadlines
  *   srv_output.c    output queues, flushers (all socket writes), replies, polite close
  *   srv_client.c    client objects: references, kill, events, accessors
  */
@@ -77,6 +81,7 @@
 #define COALESCE_US 5000L        /* ...so it waits this long before the next batch */
 
 struct flusher;
+struct srv_offer;
 
 struct rd_room {
 	char name[RD_ROOM_BUF];
@@ -120,6 +125,10 @@ struct rd_client {
 	uint64_t force_close_mono; /* 0 = none */
 	uint8_t departure;         /* RD_PRESENCE_* announced when it goes; 0 = DISCONNECTED */
 	char reason[RD_REASON_MAX + 1];
+
+	uint64_t relay_wait_mono; /* c->mtx: its reader waits for a receiver's bulk room since
+				   * then (0 = not waiting): no ping timeout meanwhile */
+	int offers_gone;          /* offers_mtx: gone, no new offer may name it */
 
 	int ep_added; /* flusher-owned: fd registered in the flusher's epoll */
 	int has_fp;   /* c->mtx: TLS: the client showed a certificate, fp is its fingerprint */
@@ -178,6 +187,12 @@ struct rd_server {
 
 	/* clients_mtx: bytes of clients already gone (rd_server_stats adds the live ones) */
 	uint64_t bytes_in_gone, bytes_out_gone;
+
+	pthread_mutex_t offers_mtx;
+	struct srv_offer *offers; /* list head (srv_offers.c) */
+	unsigned noffers;
+	uint32_t next_offer_id;
+	atomic_uint_fast64_t relay_peak; /* most bulk bytes queued to one relay receiver */
 };
 
 struct req {
@@ -200,6 +215,9 @@ void srv_wake_flusher(struct flusher *f);
 void *srv_flusher_main(void *arg);
 int srv_client_enqueue_defer(struct rd_client *c, const void *p, size_t n, int *marked);
 int srv_send_ok(struct rd_client *c, uint32_t req_id, uint16_t for_type);
+int srv_client_queue_event(struct rd_client *c, const void *p, size_t n);
+int srv_client_queue_bulk(struct rd_client *to, const void *p, size_t n,
+			  struct rd_client *producer);
 void srv_begin_close(struct rd_client *c, uint8_t departure, const char *reason);
 
 /* srv_rooms.c */
@@ -212,6 +230,16 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick);
 void srv_leave_room(struct rd_client *c, int announce_it);
 struct rd_client *srv_get_by_nick(struct rd_server *s, const char *nick);
+
+/* srv_offers.c */
+void srv_handle_offer(struct req *q);
+void srv_handle_offer_answer(struct req *q);
+void srv_handle_offer_cancel(struct req *q);
+void srv_handle_offer_data(struct req *q);
+void srv_handle_offer_end(struct req *q);
+void srv_offers_tick(struct rd_server *s, uint64_t now);
+void srv_offers_client_gone(struct rd_client *c, const char *reason);
+void srv_offers_free(struct rd_server *s);
 
 /* srv_timer.c */
 void *srv_timer_main(void *arg);

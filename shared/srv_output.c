@@ -181,6 +181,67 @@ static int client_enqueue(struct rd_client *c, const void *p, size_t n)
 	return rc;
 }
 
+/* Queue whole frames to c as events (never blocks); errors as srv_client_enqueue_defer. */
+int srv_client_queue_event(struct rd_client *c, const void *p, size_t n)
+{
+	return client_enqueue(c, p, n);
+}
+
+static void note_relay_peak(struct rd_server *s, uint64_t queued)
+{
+	uint_fast64_t peak = atomic_load(&s->relay_peak);
+	while (queued > peak && !atomic_compare_exchange_weak(&s->relay_peak, &peak, queued))
+		;
+}
+
+/* How long one wait for bulk room lasts before the producer's own link is looked at. */
+#define BULK_WAIT_SLICE_MS 100u
+
+/* Queue whole frames to `to` in the bulk class (relayed data). While its bulk queue is at
+ * its high watermark this waits, on the producer's thread (the producer's reader: nothing
+ * more is read from it meanwhile, which is the push-back), until the writer brings the
+ * queue under the low watermark. The wait ends early when `to` dies (RD_ERR_CLOSED), the
+ * producer's own link dies or the server stops (RD_ERR_CANCELLED). While it waits, the
+ * producer is spared the ping timeout: its PONG is unread because of the receiver, not
+ * because of it (its ping clock restarts when the wait ends). 0 when queued. */
+int srv_client_queue_bulk(struct rd_client *to, const void *p, size_t n, struct rd_client *producer)
+{
+	struct rd_server *s = to->srv;
+	int rc, waited = 0;
+
+	for (;;) {
+		int sched = 0;
+		rc = rd_link_queue(to->link, RD_LINK_BULK, p, n, &sched);
+		if (sched)
+			schedule(to);
+		if (rc != RD_ERR_AGAIN)
+			break;
+		if (producer && !waited) {
+			pthread_mutex_lock(&producer->mtx);
+			producer->relay_wait_mono = rd_now_mono_ms();
+			pthread_mutex_unlock(&producer->mtx);
+		}
+		waited = 1;
+		rc = rd_link_wait_bulk(to->link, rd_now_mono_ms() + BULK_WAIT_SLICE_MS);
+		if (rc == RD_ERR_CLOSED)
+			break;
+		if ((producer && rd_link_dead(producer->link)) || atomic_load(&s->stopping)) {
+			rc = RD_ERR_CANCELLED;
+			break;
+		}
+	}
+	if (rc == 0)
+		note_relay_peak(s, rd_link_queued(to->link));
+	if (producer && waited) {
+		pthread_mutex_lock(&producer->mtx);
+		producer->relay_wait_mono = 0;
+		if (producer->ping_outstanding)
+			producer->ping_sent_mono = rd_now_mono_ms();
+		pthread_mutex_unlock(&producer->mtx);
+	}
+	return rc;
+}
+
 /* Frames are built in a per-call buffer: one allocation per message however many members
  * receive it (fan-out copies the built bytes), and nothing left behind by exiting threads. */
 int rd_client_send(struct rd_client *c, uint16_t type, uint32_t req_id, const void *payload,

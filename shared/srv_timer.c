@@ -1,5 +1,5 @@
 /* srv_timer.c - the timer thread: heartbeats (PING / ping timeout), the registration
- * deadline and forced closes.
+ * deadline, forced closes and offer deadlines.
  */
 #include "srv_internal.h"
 
@@ -66,7 +66,9 @@ void *srv_timer_main(void *arg)
 				if (now >= c->register_deadline_mono)
 					a = T_REGISTER_TIMEOUT;
 			} else if (c->ping_outstanding) {
-				if (now - c->ping_sent_mono >= s->cfg.ping_timeout_ms)
+				/* (not while its reader waits for a relay receiver) */
+				if (!c->relay_wait_mono &&
+				    now - c->ping_sent_mono >= s->cfg.ping_timeout_ms)
 					a = T_PING_TIMEOUT;
 			} else if (now >= c->next_ping_mono) {
 				a = T_PING;
@@ -83,6 +85,7 @@ void *srv_timer_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&s->clients_mtx);
+		srv_offers_tick(s, now);
 
 		for (size_t i = 0; i < k; i++) {
 			struct rd_client *c = v[i];

@@ -8,11 +8,21 @@
  *   0x1100 ROLL    client -> server   u8 count (1..10)
  *   0x1101 ROLLED  server -> room     str nick, bytes values (count bytes, each 1..6)
  *
+ * and one offer type (the core's generic offer, PROTOCOL.md section 13, carries it; the
+ * server does nothing for it):
+ *
+ *   0x1102 DUEL    offer app_type; descriptor = text ("best of 3 dice")
+ *
  *   lobby serve [--port N] [--port-file F]        rooms "lobby" and "table1"
  *   lobby play --port N --nick NAME [--host H] [--room R] [--roll N] [--seconds S]
+ *              [--challenge NICK] [--accept-duels]
  *
  * `serve` runs until SIGINT or SIGTERM. `play` joins the room (default "lobby"), rolls
- * if asked, prints what it hears for a few seconds (default 2) and leaves.
+ * if asked, prints what it hears for a few seconds (default 2) and leaves. With
+ * --challenge it offers NICK a duel (the offer expires with the play time) and leaves
+ * once the outcome is known: exit 0 when accepted, 4 when refused, expired or the player
+ * left. A player accepts the duels offered to it with --accept-duels, and refuses them
+ * ("not accepting duels") without.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +44,8 @@
 
 #define LOBBY_ROLL 0x1100u
 #define LOBBY_ROLLED 0x1101u
+#define LOBBY_DUEL 0x1102u   /* an offer's app_type */
+#define LOBBY_NOT_ACCEPTED 4 /* exit code of a challenge that was not accepted */
 #define LOBBY_MAX_DICE 10u
 #define LOBBY_DEFAULT_PORT 7979u
 
@@ -62,7 +74,9 @@ static void usage(FILE *out)
 {
 	fputs("usage: lobby serve [--port N] [--port-file FILE]\n"
 	      "       lobby play --port N --nick NAME [--host HOST] [--room ROOM] [--roll N]"
-	      " [--seconds S]\n",
+	      " [--seconds S]\n"
+	      "                  [--challenge NICK] [--accept-duels]\n"
+	      "A challenge exits 0 when accepted, 4 when refused, expired or its player left.\n",
 	      out);
 }
 
@@ -225,13 +239,101 @@ static int serve(int argc, char **argv)
 
 /* ---- client ------------------------------------------------------------------------------ */
 
+/* What the callbacks saw that the play loop must act on (callbacks never send). */
+struct play_state {
+	int accept_duels;
+	uint32_t duel_id;     /* our challenge, 0 = none */
+	uint8_t duel_outcome; /* its OFFER_RESULT outcome, 0 = not known yet */
+	uint32_t answer_id;   /* an offer made to us, to answer after the poll */
+	int answer_yes;
+};
+
+static const char *answer_text(uint8_t answer)
+{
+	switch (answer) {
+	case RD_ANSWER_ACCEPT:
+		return "accepts";
+	case RD_ANSWER_REJECT:
+		return "refuses";
+	case RD_ANSWER_HOLD:
+		return "asks for time before";
+	case RD_ANSWER_GONE:
+		return "left before answering";
+	default:
+		return "did not answer";
+	}
+}
+
+static const char *outcome_text(uint8_t outcome)
+{
+	switch (outcome) {
+	case RD_OFFER_ACCEPTED:
+		return "accepted";
+	case RD_OFFER_REJECTED:
+		return "refused";
+	case RD_OFFER_CANCELLED:
+		return "cancelled";
+	case RD_OFFER_EXPIRED:
+		return "expired";
+	case RD_OFFER_PEER_GONE:
+		return "the other player left";
+	case RD_OFFER_COMPLETED:
+		return "on";
+	default:
+		return "failed";
+	}
+}
+
+static void show_offer(const struct rd_msg *m, struct play_state *st)
+{
+	char text[1024];
+
+	switch (m->type) {
+	case RD_MSG_OFFER_IN:
+		if (m->u.offer_in.app_type != LOBBY_DUEL) {
+			st->answer_id = m->u.offer_in.offer_id; /* not ours: refused */
+			st->answer_yes = 0;
+			break;
+		}
+		printf("%s challenges you to a duel (%s): %s\n", m->u.offer_in.from,
+		       rd_escape_display((const char *)m->u.offer_in.descriptor.p,
+					 m->u.offer_in.descriptor.n, text, sizeof(text)),
+		       st->accept_duels ? "accepted" : "refused");
+		st->answer_id = m->u.offer_in.offer_id;
+		st->answer_yes = st->accept_duels;
+		break;
+	case RD_MSG_OFFER_ANSWERED:
+		printf("%s %s the duel", m->u.offer_answered.peer,
+		       answer_text(m->u.offer_answered.answer));
+		if (m->u.offer_answered.reason.n)
+			printf(": %s",
+			       rd_escape_display(m->u.offer_answered.reason.p,
+						 m->u.offer_answered.reason.n, text, sizeof(text)));
+		printf("\n");
+		break;
+	case RD_MSG_OFFER_RESULT:
+		if (m->u.offer_result.offer_id == st->duel_id)
+			st->duel_outcome = m->u.offer_result.outcome;
+		printf("duel with %s: %s\n",
+		       m->u.offer_result.peer[0] ? m->u.offer_result.peer : "the room",
+		       outcome_text(m->u.offer_result.outcome));
+		break;
+	default:
+		break;
+	}
+}
+
 static void show_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 {
 	char text[1024];
 
 	(void)c;
-	(void)user;
 	switch (m->type) {
+	case RD_MSG_OFFER_IN:
+	case RD_MSG_OFFER_ANSWERED:
+	case RD_MSG_OFFER_RESULT:
+		show_offer(m, user);
+		break;
 	case RD_MSG_ROOM_MSG:
 		/* what players type reaches the terminal escaped */
 		if (m->u.room_msg.kind == RD_KIND_TEXT)
@@ -279,10 +381,29 @@ static void show_app(struct rd_conn *c, const struct rd_frame *f, void *user)
 	rd_msg_clear(&m);
 }
 
+/* Answer the offer the callbacks noted, if any. */
+static int answer_pending(struct rd_conn *c, struct play_state *st)
+{
+	uint32_t id = st->answer_id;
+	uint16_t werr = 0;
+	int rc;
+
+	if (!id)
+		return 0;
+	st->answer_id = 0;
+	rc = rd_conn_offer_answer(c, id, st->answer_yes ? RD_ANSWER_ACCEPT : RD_ANSWER_REJECT, 0,
+				  st->answer_yes ? "" : "not accepting duels", NULL, 0, NULL,
+				  &werr);
+	if (rc == RD_ERR_REMOTE) /* (it expired or was cancelled meanwhile) */
+		return 0;
+	return rc;
+}
+
 static int play(int argc, char **argv)
 {
-	const char *host = "127.0.0.1", *nick = NULL, *room = "lobby";
-	struct rd_conn_callbacks cb = { .on_msg = show_msg, .on_app_frame = show_app };
+	const char *host = "127.0.0.1", *nick = NULL, *room = "lobby", *challenge = NULL;
+	struct play_state st = { 0 };
+	struct rd_conn_callbacks cb = { .on_msg = show_msg, .on_app_frame = show_app, .user = &st };
 	struct rd_conn_options opt;
 	struct rd_conn *c = NULL;
 	uint16_t port = LOBBY_DEFAULT_PORT, werr = 0;
@@ -292,11 +413,17 @@ static int play(int argc, char **argv)
 	struct rd_msg roll;
 
 	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--accept-duels") == 0) {
+			st.accept_duels = 1;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			usage(stderr);
 			return 2;
 		}
-		if (strcmp(argv[i], "--port") == 0) {
+		if (strcmp(argv[i], "--challenge") == 0) {
+			challenge = argv[++i];
+		} else if (strcmp(argv[i], "--port") == 0) {
 			if (rd_net_parse_port(argv[++i], &port) != 0) {
 				fprintf(stderr, "lobby: invalid port '%s'\n", argv[i]);
 				return 2;
@@ -354,19 +481,47 @@ static int play(int argc, char **argv)
 			return 1;
 		}
 	}
-	end = rd_now_mono_ms() + (uint64_t)(seconds * 1000.0);
+	if (challenge) {
+		static const char what[] = "best of 3 dice";
+		uint32_t ms = (uint32_t)(seconds * 1000.0);
+		rc = rd_conn_offer(c, challenge, LOBBY_DUEL, ms ? ms : 1, what, sizeof(what) - 1,
+				   &st.duel_id, NULL, &werr);
+		if (rc != 0) {
+			fprintf(stderr, "lobby: cannot challenge %s: %s\n", challenge,
+				rc == RD_ERR_REMOTE ? rd_conn_last_error(c) : rd_strerror(rc));
+			rd_conn_close(c);
+			return 1;
+		}
+		printf("you challenge %s to a duel\n", challenge);
+		fflush(stdout);
+	}
+	/* (a challenge expires with the play time; a little more lets its outcome arrive) */
+	end = rd_now_mono_ms() + (uint64_t)(seconds * 1000.0) + (challenge ? 2000 : 0);
 	for (;;) {
 		uint64_t now = rd_now_mono_ms();
 
-		if (now >= end)
+		if (now >= end || (challenge && st.duel_outcome))
 			break;
-		if ((rc = rd_conn_poll(c, (int)(end - now))) != 0) {
+		if ((rc = rd_conn_poll(c, (int)(end - now))) != 0 ||
+		    (rc = answer_pending(c, &st)) != 0) {
 			fprintf(stderr, "lobby: %s\n", rd_strerror(rc));
 			rd_conn_close(c);
 			return 1;
 		}
 	}
+	if (challenge && st.duel_outcome == RD_OFFER_ACCEPTED) {
+		uint8_t outcome = 0;
+		/* the duel needs no bytes moved: the accepted offer ends here */
+		if ((rc = rd_conn_offer_end(c, st.duel_id, 0, &outcome, &werr)) == 0)
+			printf("duel with %s: %s\n", challenge, outcome_text(outcome));
+		fflush(stdout);
+	}
 	rd_conn_close(c);
+	if (challenge && st.duel_outcome != RD_OFFER_ACCEPTED) {
+		if (!st.duel_outcome)
+			printf("duel with %s: no outcome in time\n", challenge);
+		return LOBBY_NOT_ACCEPTED;
+	}
 	return 0;
 }
 

@@ -359,7 +359,7 @@ rd_spawn "$LOBBY" serve --port 0 --port-file "$RD_TMP/lobby.port" >"$RD_TMP/lobb
 lobby_pid=$RD_LAST_PID
 wait_for "$RD_TMP/lobby.port" "" 10
 lport=$(<"$RD_TMP/lobby.port")
-rd_spawn "$LOBBY" play --port "$lport" --nick carol --seconds 5 >"$RD_TMP/carol.out" 2>&1
+rd_spawn "$LOBBY" play --port "$lport" --nick carol --seconds 8 --accept-duels >"$RD_TMP/carol.out" 2>&1
 carol_pid=$RD_LAST_PID
 wait_for "$RD_TMP/carol.out" "carol sits at lobby"
 expect 0 "$LOBBY" play --port "$lport" --nick dave --roll 3 --seconds 1
@@ -375,6 +375,24 @@ wait_for "$RD_TMP/carol.out" "<frank> hi from roomdrop"
 expect 0 "$CLI" --port "$lport" --nick frank rooms
 has "$OUT" "table1"
 expect 1 "$LOBBY" play --port "$lport" --nick gina --room cellar --seconds 0
+# a duel is an offer (PROTOCOL.md section 13) of the lobby's own type: accepted...
+expect 0 "$LOBBY" play --port "$lport" --nick erin --challenge carol --seconds 5
+has "$OUT" "carol accepts the duel"
+has "$OUT" "duel with carol: accepted"
+has "$OUT" "duel with carol: on"
+wait_for "$RD_TMP/carol.out" "erin challenges you to a duel (best of 3 dice): accepted"
+wait_for "$RD_TMP/carol.out" "duel with erin: on"
+# ...refused with a reason by a player who does not accept duels...
+rd_spawn "$LOBBY" play --port "$lport" --nick hal --seconds 8 >"$RD_TMP/hal.out" 2>&1
+hal_pid=$RD_LAST_PID
+wait_for "$RD_TMP/hal.out" "hal sits at lobby"
+expect 4 "$LOBBY" play --port "$lport" --nick erin --challenge hal --seconds 5
+has "$OUT" "hal refuses the duel: not accepting duels"
+has "$OUT" "duel with hal: refused"
+# ...and refused by the core when nobody of that name is there
+expect 1 "$LOBBY" play --port "$lport" --nick erin --challenge nobody --seconds 1
+has "$OUT" "cannot challenge nobody: no user 'nobody' is connected"
+wait_exit "$hal_pid" 15
 wait_exit "$carol_pid" 10
 [[ $WAIT_STATUS == 0 ]] || fail "lobby play exited $WAIT_STATUS"
 rd_stop_pid "$lobby_pid"

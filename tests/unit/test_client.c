@@ -233,6 +233,10 @@ static void on_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 		p = m->u.error.text.p;
 		n = m->u.error.text.n;
 		break;
+	case RD_MSG_OFFER_ANSWERED:
+		p = (const char *)m->u.offer_answered.data.p;
+		n = m->u.offer_answered.data.n;
+		break;
 	default:
 		break;
 	}
@@ -888,6 +892,168 @@ static void test_connect_refused(void **state)
 	assert_int_equal(rd_conn_open("127.0.0.1", 0, &o, NULL, &c, &werr), RD_ERR_INVAL);
 }
 
+/* The offer calls: OFFER waits for OFFER_PENDING (id and time left out), OFFER_ANSWERED
+ * meanwhile reaches on_msg with the recipient's bytes, HOLD waits for OFFER_PENDING,
+ * CANCEL for OFFER_RESULT, an ERROR reply is RD_ERR_REMOTE with its code; bad arguments
+ * are refused before anything is sent. */
+static void script_offers(struct fake *fk, int fd, int index)
+{
+	struct rd_frame_reader *r = NULL;
+	struct rd_frame f;
+	struct rd_msg m, out;
+
+	(void)index;
+	if (rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r) != 0)
+		return;
+	if (fk_handshake(fk, fd, r, 1) != 0)
+		goto out;
+	if (fk_recv(fk, fd, r, &f, &m) != 0 || m.type != RD_MSG_OFFER ||
+	    m.u.offer.scope != RD_OFFER_TO_USER || strcmp(m.u.offer.to, "bob") != 0 ||
+	    m.u.offer.app_type != APP_TYPE || m.u.offer.descriptor.n != 4) {
+		fk_fail(fk, "server: expected OFFER to bob");
+		goto out;
+	}
+	rd_msg_init(&out, RD_MSG_OFFER_ANSWERED); /* (early, to test the dispatch) */
+	out.u.offer_answered =
+		(struct rd_msg_offer_answered){ 7,   "bob",        RD_ANSWER_ACCEPT,
+						100, rd_str_c(""), { (const uint8_t *)"ok", 2 } };
+	fk_send(fd, &out, 0);
+	rd_msg_init(&out, RD_MSG_OFFER_PENDING);
+	out.u.offer_pending = (struct rd_msg_offer_pending){ 7, 60000, 1 };
+	fk_send(fd, &out, f.hdr.req_id);
+	if (fk_recv(fk, fd, r, &f, &m) != 0 || m.type != RD_MSG_OFFER ||
+	    m.u.offer.scope != RD_OFFER_TO_ROOM) {
+		fk_fail(fk, "server: expected a room OFFER");
+		goto out;
+	}
+	fk_error(fd, f.hdr.req_id, RD_MSG_OFFER, RD_E_TOO_MANY_OFFERS,
+		 "you are waiting on offer 7");
+	if (fk_recv(fk, fd, r, &f, &m) != 0 || m.type != RD_MSG_OFFER_ANSWER ||
+	    m.u.offer_answer.answer != RD_ANSWER_HOLD || m.u.offer_answer.hold_ms != 5000 ||
+	    m.u.offer_answer.data.n != 3) {
+		fk_fail(fk, "server: expected OFFER_ANSWER(HOLD)");
+		goto out;
+	}
+	rd_msg_init(&out, RD_MSG_OFFER_PENDING);
+	out.u.offer_pending = (struct rd_msg_offer_pending){ 9, 5000, 1 };
+	fk_send(fd, &out, f.hdr.req_id);
+	if (fk_recv(fk, fd, r, &f, &m) != 0 || m.type != RD_MSG_OFFER_CANCEL ||
+	    m.u.offer_id.offer_id != 7) {
+		fk_fail(fk, "server: expected OFFER_CANCEL");
+		goto out;
+	}
+	rd_msg_init(&out, RD_MSG_OFFER_RESULT);
+	out.u.offer_result =
+		(struct rd_msg_offer_result){ 7, RD_OFFER_CANCELLED, "bob", rd_str_c(""), 1 };
+	fk_send(fd, &out, f.hdr.req_id);
+	fk->steps++;
+	fk_wait_eof(fd);
+out:
+	rd_frame_reader_free(r);
+}
+
+static void test_offer_calls(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	struct seen s;
+	struct rd_conn_callbacks cb = { .user = &s, .on_msg = on_msg };
+	static uint8_t big[RD_DESCRIPTOR_MAX + 1];
+	uint32_t id = 0, left = 0;
+	uint16_t werr;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	fake_start(&fk, script_offers, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, &cb, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	assert_int_equal(rd_conn_offer(c, "bob", APP_TYPE, 0, big, sizeof(big), &id, &left, &werr),
+			 RD_ERR_INVAL);
+	assert_int_equal(rd_conn_offer(c, "bob", APP_TYPE, 0, "duel", 4, &id, &left, &werr), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(left, 60000);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.types[0], RD_MSG_OFFER_ANSWERED);
+	assert_string_equal(s.text[0], "ok");
+	assert_int_equal(rd_conn_offer(c, NULL, APP_TYPE, 0, NULL, 0, &id, &left, &werr),
+			 RD_ERR_REMOTE);
+	assert_int_equal(werr, RD_E_TOO_MANY_OFFERS);
+	assert_int_equal(id, 0);
+	assert_string_equal(rd_conn_last_error(c), "you are waiting on offer 7");
+	assert_int_equal(rd_conn_offer_answer(c, 9, RD_ANSWER_GONE, 0, NULL, NULL, 0, &left, &werr),
+			 RD_ERR_INVAL);
+	assert_int_equal(rd_conn_offer_answer(c, 9, RD_ANSWER_HOLD, 5000, "soon", "abc", 3, &left,
+					      &werr),
+			 0);
+	assert_int_equal(left, 5000);
+	assert_int_equal(rd_conn_offer_cancel(c, 7, &werr), 0);
+	rd_conn_close(c);
+	fake_finish(&fk);
+	assert_null(fk.fail[0] ? fk.fail : NULL);
+	assert_int_equal(fk.steps, 1);
+}
+
+/* rd_conn_offer_data while the server reads nothing (it pushes back): the call waits for
+ * the socket, and meanwhile still reads, so a PING sent then is answered; every chunk
+ * arrives once the server reads again. */
+#define RELAY_CHUNKS 128 /* 32 MiB: more than the socket buffers hold */
+static void script_offer_data(struct fake *fk, int fd, int index)
+{
+	struct rd_frame_reader *r = NULL;
+	struct rd_frame f;
+	struct rd_msg m, out;
+	int chunks = 0;
+
+	(void)index;
+	if (rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &r) != 0)
+		return;
+	if (fk_handshake(fk, fd, r, 1) != 0)
+		goto out;
+	rd_msg_init(&out, RD_MSG_PING);
+	out.u.ping.nonce = 42;
+	fk_send(fd, &out, 0);
+	usleep(300 * 1000); /* reading nothing: the client's writes stall */
+	while (chunks < RELAY_CHUNKS || fk->pong_nonce != 42) {
+		if (fk_recv(fk, fd, r, &f, &m) != 0)
+			goto out;
+		if (m.type == RD_MSG_PONG)
+			fk->pong_nonce = m.u.ping.nonce;
+		else if (m.type == RD_MSG_OFFER_DATA &&
+			 m.u.offer_data.offset == (uint64_t)chunks * RD_CHUNK_SIZE)
+			chunks++;
+		else
+			fk_fail(fk, "server: unexpected frame during the relay");
+	}
+	fk->steps++;
+	fk_wait_eof(fd);
+out:
+	rd_frame_reader_free(r);
+}
+
+static void test_offer_data_waits_and_still_reads(void **state)
+{
+	struct fake fk;
+	struct rd_conn_options o = quick_opts(IO_MS);
+	struct rd_conn *c = NULL;
+	static uint8_t chunk[RD_CHUNK_SIZE];
+	uint16_t werr;
+
+	(void)state;
+	fake_start(&fk, script_offer_data, 1);
+	assert_int_equal(rd_conn_open("127.0.0.1", fk.port, &o, NULL, &c, &werr), 0);
+	assert_int_equal(rd_conn_register(c, "alice", &werr), 0);
+	for (int i = 0; i < RELAY_CHUNKS; i++)
+		assert_int_equal(rd_conn_offer_data(c, 7, (uint64_t)i * RD_CHUNK_SIZE, chunk,
+						    sizeof(chunk)),
+				 0);
+	assert_int_equal(rd_conn_offer_data(c, 7, 0, chunk, RD_CHUNK_SIZE + 1), RD_ERR_INVAL);
+	rd_conn_close(c);
+	fake_finish(&fk);
+	assert_int_equal(fk.steps, 1);
+	assert_true(fk.pong_nonce == 42);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -905,6 +1071,8 @@ int main(void)
 		cmocka_unit_test(test_redirect_followed),
 		cmocka_unit_test(test_redirect_loop_is_bounded),
 		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_offer_calls),
+		cmocka_unit_test(test_offer_data_waits_and_still_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

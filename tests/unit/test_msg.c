@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 60 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 61 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -132,18 +132,24 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.kicked = (struct rd_msg_kicked){ "server", reason };
 		break;
 	case RD_MSG_OFFER:
-		m->u.offer = (struct rd_msg_offer){ "bob", RDF_OFFER_APP_FILES, 60000,
-						    bytes_of(blob, 77) };
+		m->u.offer = (struct rd_msg_offer){ RD_OFFER_TO_USER, "bob", RDF_OFFER_APP_FILES,
+						    60000, bytes_of(blob, 77) };
 		break;
 	case RD_MSG_OFFER_PENDING:
-		m->u.offer_pending = (struct rd_msg_offer_pending){ 5, 59000 };
+		m->u.offer_pending = (struct rd_msg_offer_pending){ 5, 59000, 3 };
 		break;
 	case RD_MSG_OFFER_IN:
-		m->u.offer_in =
-			(struct rd_msg_offer_in){ 6, "alice", 0x1234, 58000, bytes_of(blob, 1) };
+		m->u.offer_in = (struct rd_msg_offer_in){ 6,     "alice",   0x1234,
+							  58000, "general", bytes_of(blob, 1) };
 		break;
 	case RD_MSG_OFFER_ANSWER:
-		m->u.offer_answer = (struct rd_msg_offer_answer){ 7, 1, reason };
+		m->u.offer_answer = (struct rd_msg_offer_answer){ 7, RD_ANSWER_HOLD, 30000, reason,
+								  bytes_of(blob, 9) };
+		break;
+	case RD_MSG_OFFER_ANSWERED:
+		m->u.offer_answered =
+			(struct rd_msg_offer_answered){ 7,    "bob",  RD_ANSWER_GONE,
+							1234, reason, bytes_of(blob, 5) };
 		break;
 	case RD_MSG_OFFER_CANCEL:
 	case RD_MSG_P2P_READY:
@@ -151,7 +157,7 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_OFFER_RESULT:
 		m->u.offer_result =
-			(struct rd_msg_offer_result){ 8, RD_OFFER_EXPIRED, "bob", reason };
+			(struct rd_msg_offer_result){ 8, RD_OFFER_EXPIRED, "bob", reason, 2 };
 		break;
 	case RD_MSG_OFFER_DATA:
 		m->u.offer_data = (struct rd_msg_offer_data){ 9, 1ull << 40, bytes_of(blob, 300) };
@@ -299,7 +305,10 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 		v = &m->u.offer_in.descriptor;
 		break;
 	case RD_MSG_OFFER_ANSWER:
-		v = &m->u.offer_answer.reason;
+		v = &m->u.offer_answer.data;
+		break;
+	case RD_MSG_OFFER_ANSWERED:
+		v = &m->u.offer_answered.data;
 		break;
 	case RD_MSG_OFFER_RESULT:
 		v = &m->u.offer_result.reason;
@@ -369,6 +378,18 @@ static void assert_msg_equal(const struct rd_msg *want, const struct rd_msg *got
 	size_t sz = 0;
 
 	assert_int_equal(a.type, b.type);
+	/* the answers carry a reason and application bytes: the reason is compared here */
+	struct rd_str *ra = a.type == RD_MSG_OFFER_ANSWER   ? &a.u.offer_answer.reason :
+			    a.type == RD_MSG_OFFER_ANSWERED ? &a.u.offer_answered.reason :
+							      NULL;
+	if (ra) {
+		struct rd_str *rb = a.type == RD_MSG_OFFER_ANSWER ? &b.u.offer_answer.reason :
+								    &b.u.offer_answered.reason;
+		assert_int_equal(ra->n, rb->n);
+		if (ra->n)
+			assert_memory_equal(ra->p, rb->p, ra->n);
+		ra->p = rb->p = NULL;
+	}
 	if (va) {
 		assert_int_equal(va->n, vb->n);
 		if (va->n)
@@ -931,7 +952,11 @@ static void test_encoder_refuses_bad_enums(void **state)
 	REFUSE_VALUE(RD_MSG_CTL_SERVER_INFO, ctl_server_info.tls, 2);
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, 0);
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, RD_OFFER_FAILED + 1);
-	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.accept, 2);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, 0);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_HOLD + 1);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWERED, offer_answered.answer, RD_ANSWER_EXPIRED + 1);
+	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, 0);
+	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, RD_OFFER_TO_ROOM + 1);
 	REFUSE_VALUE(RD_MSG_P2P_INTRO, p2p_intro.role, 0);
 	REFUSE_VALUE(RD_MSG_P2P_INTRO, p2p_intro.role, 3);
 #undef REFUSE_VALUE
@@ -1425,7 +1450,7 @@ static void test_protocol_md_example_values(void **state)
 	m.u.presence = (struct rd_msg_presence){ 1, "bob", "", T, rd_str_c("") };
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_OFFER_PENDING);
-	m.u.offer_pending = (struct rd_msg_offer_pending){ 7, 60000 };
+	m.u.offer_pending = (struct rd_msg_offer_pending){ 7, 60000, 1 };
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_P2P_INTRO);
 	m.u.p2p_intro = (struct rd_msg_p2p_intro){ 7, 1, "alice", "10.0.0.1", 40000 };
@@ -1440,7 +1465,7 @@ static void test_protocol_md_example_values(void **state)
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_CTL_SERVER_INFO);
 	m.u.ctl_server_info = (struct rd_msg_ctl_server_info){
-		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000
+		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000, 1, 1048576
 	};
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RDF_MSG_PUT_READY);

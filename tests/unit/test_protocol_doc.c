@@ -566,10 +566,12 @@ static void c_kicked(const struct rd_msg *m)
 /* offers */
 static void b_offer(struct rd_msg *m)
 {
-	M->offer = (struct rd_msg_offer){ "bob", 0x1100, 60000, B(descriptor, sizeof(descriptor)) };
+	M->offer = (struct rd_msg_offer){ RD_OFFER_TO_USER, "bob", 0x1100, 60000,
+					  B(descriptor, sizeof(descriptor)) };
 }
 static void c_offer(const struct rd_msg *m)
 {
+	assert_int_equal(M->offer.scope, RD_OFFER_TO_USER);
 	assert_string_equal(M->offer.to, "bob");
 	assert_int_equal(M->offer.app_type, 0x1100);
 	assert_int_equal(M->offer.timeout_ms, 60000);
@@ -577,32 +579,51 @@ static void c_offer(const struct rd_msg *m)
 }
 static void b_offer_pending(struct rd_msg *m)
 {
-	M->offer_pending = (struct rd_msg_offer_pending){ 7, 60000 };
+	M->offer_pending = (struct rd_msg_offer_pending){ 7, 60000, 1 };
 }
 static void c_offer_pending(const struct rd_msg *m)
 {
 	assert_int_equal(M->offer_pending.offer_id, 7);
 	assert_int_equal(M->offer_pending.expires_in_ms, 60000);
+	assert_int_equal(M->offer_pending.recipients, 1);
 }
 static void b_offer_in(struct rd_msg *m)
 {
-	M->offer_in = (struct rd_msg_offer_in){ 7, "alice", 0x1100, 60000,
-						B(descriptor, sizeof(descriptor)) };
+	M->offer_in = (struct rd_msg_offer_in){ 7,     "alice", 0x1100,
+						60000, "",      B(descriptor, sizeof(descriptor)) };
 }
 static void c_offer_in(const struct rd_msg *m)
 {
 	assert_int_equal(M->offer_in.offer_id, 7);
 	assert_string_equal(M->offer_in.from, "alice");
+	assert_string_equal(M->offer_in.room, "");
 	assert_true(bytes_are(M->offer_in.descriptor, descriptor, sizeof(descriptor)));
 }
 static void b_offer_answer(struct rd_msg *m)
 {
-	M->offer_answer = (struct rd_msg_offer_answer){ 7, 1, S("") };
+	M->offer_answer = (struct rd_msg_offer_answer){ 7, RD_ANSWER_ACCEPT, 0, S(""),
+							B(descriptor, sizeof(descriptor)) };
 }
 static void c_offer_answer(const struct rd_msg *m)
 {
 	assert_int_equal(M->offer_answer.offer_id, 7);
-	assert_int_equal(M->offer_answer.accept, 1);
+	assert_int_equal(M->offer_answer.answer, RD_ANSWER_ACCEPT);
+	assert_int_equal(M->offer_answer.hold_ms, 0);
+	assert_true(bytes_are(M->offer_answer.data, descriptor, sizeof(descriptor)));
+}
+static void b_offer_answered(struct rd_msg *m)
+{
+	M->offer_answered = (struct rd_msg_offer_answered){ 7,     "bob",     RD_ANSWER_REJECT,
+							    42000, S("busy"), B("", 0) };
+}
+static void c_offer_answered(const struct rd_msg *m)
+{
+	assert_int_equal(M->offer_answered.offer_id, 7);
+	assert_string_equal(M->offer_answered.peer, "bob");
+	assert_int_equal(M->offer_answered.answer, RD_ANSWER_REJECT);
+	assert_int_equal(M->offer_answered.expires_in_ms, 42000);
+	assert_true(str_is(M->offer_answered.reason, "busy"));
+	assert_int_equal(M->offer_answered.data.n, 0);
 }
 static void b_offer_id(struct rd_msg *m)
 {
@@ -614,13 +635,14 @@ static void c_offer_id(const struct rd_msg *m)
 }
 static void b_offer_result(struct rd_msg *m)
 {
-	M->offer_result = (struct rd_msg_offer_result){ 7, RD_OFFER_ACCEPTED, "bob", S("") };
+	M->offer_result = (struct rd_msg_offer_result){ 7, RD_OFFER_ACCEPTED, "bob", S(""), 1 };
 }
 static void c_offer_result(const struct rd_msg *m)
 {
 	assert_int_equal(M->offer_result.offer_id, 7);
 	assert_int_equal(M->offer_result.outcome, RD_OFFER_ACCEPTED);
 	assert_string_equal(M->offer_result.peer, "bob");
+	assert_int_equal(M->offer_result.accepted, 1);
 }
 static void b_offer_data(struct rd_msg *m)
 {
@@ -762,7 +784,7 @@ static void c_ctl_broadcast(const struct rd_msg *m)
 static void b_ctl_server_info(struct rd_msg *m)
 {
 	M->ctl_server_info = (struct rd_msg_ctl_server_info){
-		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000
+		"roomdrop-server/0.1.0", "127.0.0.1:7878", 1, FP_TEXT, 2, 1, 2, 90000, 1, 1048576
 	};
 }
 static void c_ctl_server_info(const struct rd_msg *m)
@@ -775,6 +797,8 @@ static void c_ctl_server_info(const struct rd_msg *m)
 	assert_int_equal(M->ctl_server_info.registered, 1);
 	assert_int_equal(M->ctl_server_info.rooms, 2);
 	assert_true(M->ctl_server_info.uptime_ms == 90000);
+	assert_int_equal(M->ctl_server_info.offers, 1);
+	assert_true(M->ctl_server_info.relay_peak == 1048576);
 }
 
 /* file application: its messages live in the application storage (rdf_body) */
@@ -953,6 +977,7 @@ static const struct entry entries[] = {
 	{ "offer_result", RD_MSG_OFFER_RESULT, 0, b_offer_result, c_offer_result },
 	{ "offer_data", RD_MSG_OFFER_DATA, 0, b_offer_data, c_offer_data },
 	{ "offer_end", RD_MSG_OFFER_END, 1, b_offer_end, c_offer_end },
+	{ "offer_answered", RD_MSG_OFFER_ANSWERED, 0, b_offer_answered, c_offer_answered },
 	{ "p2p_listen", RD_MSG_P2P_LISTEN, 1, b_p2p_listen, c_p2p_listen },
 	{ "p2p_intro", RD_MSG_P2P_INTRO, 0, b_p2p_intro, c_p2p_intro },
 	{ "p2p_hello", RD_MSG_P2P_HELLO, 1, b_p2p_hello, c_p2p_hello },
@@ -1025,6 +1050,7 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_OFFER_STATE, "OFFER_STATE" },
 	{ RD_E_BAD_TOKEN, "BAD_TOKEN" },
 	{ RD_E_TOO_MANY_OFFERS, "TOO_MANY_OFFERS" },
+	{ RD_E_OFFER_NOBODY, "OFFER_NOBODY" },
 	{ RDF_E_BAD_FILENAME, "BAD_FILENAME" },
 	{ RDF_E_FILE_EXISTS, "FILE_EXISTS" },
 	{ RDF_E_NO_SUCH_FILE, "NO_SUCH_FILE" },

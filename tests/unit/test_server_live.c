@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -945,13 +946,13 @@ static void test_over_long_fields_get_their_own_codes(void **state)
 }
 
 /* Sections 10 and 16: a type the server has no handler for from a client (server-to-client
- * messages, CTL_* over TCP, offers and P2P which this server does not implement) is
+ * messages, CTL_* over TCP, P2P which this server does not implement) is
  * 104 UNKNOWN_TYPE, registered or not; an ERROR from a client is never answered. */
 static void test_types_without_a_handler_are_104_and_errors_unanswered(void **state)
 {
-	static const uint16_t types[] = { RD_MSG_WELCOME,  RD_MSG_ROOM_MSG, RD_MSG_CTL_LIST,
-					  RD_MSG_CTL_KICK, RD_MSG_OFFER,    RD_MSG_P2P_LISTEN,
-					  RD_MSG_OK,       RD_MSG_SHUTDOWN, RD_MSG_CTL_INFO };
+	static const uint16_t types[] = { RD_MSG_WELCOME,  RD_MSG_ROOM_MSG,       RD_MSG_CTL_LIST,
+					  RD_MSG_CTL_KICK, RD_MSG_OFFER_ANSWERED, RD_MSG_P2P_LISTEN,
+					  RD_MSG_OK,       RD_MSG_SHUTDOWN,       RD_MSG_CTL_INFO };
 	struct srv s;
 	struct peer a;
 	struct rd_frame_hdr h;
@@ -1593,6 +1594,697 @@ static void test_200_clients_chat_exactly_once_in_order(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* ---- offers (PROTOCOL.md section 13) -------------------------------------------------- */
+
+#define APP_DUEL 0x1100
+
+static void send_offer(struct peer *p, uint8_t scope, const char *to, uint32_t timeout_ms,
+		       const char *desc, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_OFFER);
+	m.u.offer.scope = scope;
+	snprintf(m.u.offer.to, sizeof(m.u.offer.to), "%s", to);
+	m.u.offer.app_type = APP_DUEL;
+	m.u.offer.timeout_ms = timeout_ms;
+	m.u.offer.descriptor = (struct rd_bytes){ (const uint8_t *)desc, strlen(desc) };
+	peer_send(p, &m, req);
+}
+
+static void send_answer(struct peer *p, uint32_t id, uint8_t answer, uint32_t hold_ms,
+			const char *reason, const char *data, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_OFFER_ANSWER);
+	m.u.offer_answer.offer_id = id;
+	m.u.offer_answer.answer = answer;
+	m.u.offer_answer.hold_ms = hold_ms;
+	m.u.offer_answer.reason = rd_str_c(reason);
+	m.u.offer_answer.data = (struct rd_bytes){ (const uint8_t *)data, strlen(data) };
+	peer_send(p, &m, req);
+}
+
+static void send_offer_id(struct peer *p, uint16_t type, uint32_t id, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, type);
+	if (type == RD_MSG_OFFER_END)
+		m.u.offer_end.offer_id = id; /* status 0 */
+	else
+		m.u.offer_id.offer_id = id;
+	peer_send(p, &m, req);
+}
+
+static void send_offer_data(struct peer *p, uint32_t id, uint64_t off, const void *d, size_t n)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_OFFER_DATA);
+	m.u.offer_data = (struct rd_msg_offer_data){ id, off, { d, n } };
+	peer_send(p, &m, 0);
+}
+
+static int text_is(struct rd_str s, const char *want)
+{
+	return s.n == strlen(want) && (s.n == 0 || memcmp(s.p, want, s.n) == 0);
+}
+
+static int text_has(struct rd_str s, const char *want)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%.*s", (int)s.n, s.p ? s.p : "");
+	return strstr(buf, want) != NULL;
+}
+
+/* Like expect(), passing over presence notices (who comes and goes is not the point). */
+static void expect_np(struct peer *p, uint16_t type, uint32_t req, struct got *g)
+{
+	for (;;) {
+		int rc = peer_next(p, WAIT_MS, g);
+		if (rc)
+			fail_msg("waiting for %s: %s", rd_msg_type_name(type), rd_strerror(rc));
+		if (g->type == RD_MSG_PRESENCE)
+			continue;
+		if (g->type != type) {
+			char text[256] = "";
+			if (g->type == RD_MSG_ERROR)
+				snprintf(text, sizeof(text), "%u %.*s", g->m.u.error.code,
+					 (int)g->m.u.error.text.n, g->m.u.error.text.p);
+			fail_msg("expected %s, got %s %s", rd_msg_type_name(type),
+				 rd_msg_type_name(g->type) ? rd_msg_type_name(g->type) : "?", text);
+		}
+		if (req != UINT32_MAX)
+			assert_int_equal(g->req, req);
+		return;
+	}
+}
+
+static void expect_np_error(struct peer *p, uint32_t req, uint16_t code, const char *text)
+{
+	struct got g;
+	expect_np(p, RD_MSG_ERROR, req, &g);
+	if (g.m.u.error.code != code)
+		fail_msg("expected ERROR %u, got %u (%.*s)", code, g.m.u.error.code,
+			 (int)g.m.u.error.text.n, g.m.u.error.text.p);
+	if (text && !text_has(g.m.u.error.text, text))
+		fail_msg("ERROR %u text '%.*s' lacks '%s'", code, (int)g.m.u.error.text.n,
+			 g.m.u.error.text.p, text);
+}
+
+/* Nothing but PINGs and presence notices arrives within ms. */
+static void expect_quiet_np(struct peer *p, int ms)
+{
+	uint64_t end = rd_now_mono_ms() + (uint64_t)ms;
+	struct got g;
+	int rc;
+	do {
+		int64_t left = (int64_t)(end - rd_now_mono_ms());
+		rc = peer_next(p, left > 0 ? (int)left : 0, &g);
+	} while (rc == 0 && g.type == RD_MSG_PRESENCE);
+	if (rc == 0)
+		fail_msg("expected silence, got %s", rd_msg_type_name(g.type));
+	assert_int_equal(rc, RD_ERR_TIMEOUT);
+}
+
+/* OFFER to one user; returns the offer id after checking OFFER_PENDING and OFFER_IN. */
+static uint32_t offer_to(struct peer *a, struct peer *b, const char *bnick, const char *desc,
+			 uint32_t timeout_ms, uint32_t req)
+{
+	struct got g;
+	uint32_t id;
+	send_offer(a, RD_OFFER_TO_USER, bnick, timeout_ms, desc, req);
+	expect_np(a, RD_MSG_OFFER_PENDING, req, &g);
+	id = g.m.u.offer_pending.offer_id;
+	assert_true(id != 0);
+	assert_int_equal(g.m.u.offer_pending.recipients, 1);
+	expect_np(b, RD_MSG_OFFER_IN, 0, &g);
+	assert_int_equal(g.m.u.offer_in.offer_id, id);
+	assert_int_equal(g.m.u.offer_in.app_type, APP_DUEL);
+	assert_string_equal(g.m.u.offer_in.room, "");
+	assert_int_equal(g.m.u.offer_in.descriptor.n, strlen(desc));
+	assert_memory_equal(g.m.u.offer_in.descriptor.p, desc, strlen(desc));
+	return id;
+}
+
+static void expect_answered(struct peer *a, uint32_t id, const char *peer, uint8_t answer,
+			    const char *reason, const char *data)
+{
+	struct got g;
+	expect_np(a, RD_MSG_OFFER_ANSWERED, 0, &g);
+	assert_int_equal(g.m.u.offer_answered.offer_id, id);
+	assert_string_equal(g.m.u.offer_answered.peer, peer);
+	assert_int_equal(g.m.u.offer_answered.answer, answer);
+	if (reason && !text_has(g.m.u.offer_answered.reason, reason))
+		fail_msg("OFFER_ANSWERED reason '%.*s' lacks '%s'",
+			 (int)g.m.u.offer_answered.reason.n, g.m.u.offer_answered.reason.p, reason);
+	if (data) {
+		assert_int_equal(g.m.u.offer_answered.data.n, strlen(data));
+		assert_memory_equal(g.m.u.offer_answered.data.p, data, strlen(data));
+	}
+}
+
+static void expect_result(struct peer *p, uint32_t req, uint32_t id, uint8_t outcome,
+			  const char *peer, const char *reason, uint32_t accepted)
+{
+	struct got g;
+	expect_np(p, RD_MSG_OFFER_RESULT, req, &g);
+	assert_int_equal(g.m.u.offer_result.offer_id, id);
+	if (g.m.u.offer_result.outcome != outcome)
+		fail_msg("OFFER_RESULT outcome %u, wanted %u", g.m.u.offer_result.outcome, outcome);
+	assert_string_equal(g.m.u.offer_result.peer, peer);
+	if (reason && !text_has(g.m.u.offer_result.reason, reason))
+		fail_msg("OFFER_RESULT reason '%.*s' lacks '%s'", (int)g.m.u.offer_result.reason.n,
+			 g.m.u.offer_result.reason.p, reason);
+	assert_int_equal(g.m.u.offer_result.accepted, accepted);
+}
+
+/* Section 13: an accepted offer reaches both sides: OFFER_IN with the descriptor, the
+ * answer with its application bytes to the offerer, ACCEPTED, and an OFFER_END (an
+ * invitation that moves no bytes) completes it on both sides. */
+static void test_offer_accepted_reaches_both_sides(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	id = offer_to(&a, &b, "bob", "duel 3d6", 0, 5);
+	/* the window's activity column (ctl list shows the same) */
+	char args[PATH_MAX * 2], list[4096], want[64];
+	snprintf(args, sizeof(args), "ctl --socket '%s' list", s.ctl);
+	assert_int_equal(run_capture(args, 1, list, sizeof(list)), 0);
+	snprintf(want, sizeof(want), "offer %u to bob: waiting", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
+	snprintf(want, sizeof(want), "offer %u from alice: deciding", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "files 1,3 offsets 0,4096", 6);
+	expect_np(&b, RD_MSG_OK, 6, &g);
+	assert_int_equal(g.m.u.ok.for_type, RD_MSG_OFFER_ANSWER);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, "", "files 1,3 offsets 0,4096");
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	send_offer_id(&a, RD_MSG_OFFER_END, id, 7);
+	expect_result(&a, 7, id, RD_OFFER_COMPLETED, "bob", "", 1);
+	expect_np(&b, RD_MSG_OFFER_END, 0, &g);
+	assert_int_equal(g.m.u.offer_end.offer_id, id);
+	expect_result(&b, 0, id, RD_OFFER_COMPLETED, "alice", "", 0);
+	/* finished: the id is no longer valid */
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 8);
+	expect_np_error(&b, 8, RD_E_NO_SUCH_OFFER, NULL);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: a rejection's reason reaches the offerer (OFFER_ANSWERED, then REJECTED),
+ * the offer is finished, and the offerer may offer again at once. */
+static void test_offer_rejection_reason_reaches_offerer(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	id = offer_to(&a, &b, "bob", "duel", 0, 5);
+	send_answer(&b, id, RD_ANSWER_REJECT, 0, "busy rolling", "", 6);
+	expect_np(&b, RD_MSG_OK, 6, &(struct got){ 0 });
+	expect_answered(&a, id, "bob", RD_ANSWER_REJECT, "busy rolling", "");
+	expect_result(&a, 0, id, RD_OFFER_REJECTED, "bob", "busy rolling", 0);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 7); /* too late */
+	expect_np_error(&b, 7, RD_E_NO_SUCH_OFFER, NULL);
+	send_offer_id(&a, RD_MSG_OFFER_CANCEL, id, 9);
+	expect_np_error(&a, 9, RD_E_NO_SUCH_OFFER, NULL);
+	send_offer_data(&a, id, 0, "x", 1);
+	expect_np_error(&a, 0, RD_E_NO_SUCH_OFFER, NULL);
+	(void)offer_to(&a, &b, "bob", "again", 0, 8);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Sections 8 and 13: with --offer-timeout 200ms an unanswered offer expires: EXPIRED to
+ * the recipient, OFFER_ANSWERED(EXPIRED) and OFFER_RESULT(EXPIRED) to the offerer; a
+ * longer timeout_ms is capped at --offer-max. */
+static void test_offer_expires_with_short_timeout(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, "--offer-timeout", "200ms", "--offer-max", "2s", NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	send_offer(&a, RD_OFFER_TO_USER, "bob", 0, "duel", 5);
+	expect_np(&a, RD_MSG_OFFER_PENDING, 5, &g);
+	id = g.m.u.offer_pending.offer_id;
+	assert_true(g.m.u.offer_pending.expires_in_ms <= 200);
+	expect_np(&b, RD_MSG_OFFER_IN, 0, &g);
+	expect_result(&b, 0, id, RD_OFFER_EXPIRED, "alice", "", 0);
+	expect_answered(&a, id, "bob", RD_ANSWER_EXPIRED, "no answer in time", "");
+	expect_result(&a, 0, id, RD_OFFER_EXPIRED, "bob", "", 0);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 6);
+	expect_np_error(&b, 6, RD_E_NO_SUCH_OFFER, NULL);
+
+	send_offer(&a, RD_OFFER_TO_USER, "bob", 600000, "long", 7);
+	expect_np(&a, RD_MSG_OFFER_PENDING, 7, &g);
+	assert_true(g.m.u.offer_pending.expires_in_ms <= 2000);
+	assert_true(g.m.u.offer_pending.expires_in_ms > 1000);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: HOLD moves the deadline (reply OFFER_PENDING with the new time, the offerer
+ * hears OFFER_ANSWERED(HOLD)), never past --offer-max; the offer outlives its first
+ * deadline and is then accepted. */
+static void test_offer_hold_extends_then_accept(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct rd_msg m;
+	struct got g;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, "--offer-timeout", "300ms", "--offer-max", "10s", NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	id = offer_to(&a, &b, "bob", "duel", 0, 5);
+	send_answer(&b, id, RD_ANSWER_HOLD, 5000, "finishing a game", "", 6);
+	expect_np(&b, RD_MSG_OFFER_PENDING, 6, &g);
+	assert_int_equal(g.m.u.offer_pending.offer_id, id);
+	assert_true(g.m.u.offer_pending.expires_in_ms > 4000);
+	expect_np(&a, RD_MSG_OFFER_ANSWERED, 0, &g);
+	assert_int_equal(g.m.u.offer_answered.answer, RD_ANSWER_HOLD);
+	assert_true(g.m.u.offer_answered.expires_in_ms > 4000);
+	assert_true(text_is(g.m.u.offer_answered.reason, "finishing a game"));
+	/* past the first deadline (300 ms): still open; the waiting offerer still hears
+	 * everything else */
+	expect_quiet_np(&b, 700);
+	rd_msg_init(&m, RD_MSG_TELL);
+	snprintf(m.u.tell.to, sizeof(m.u.tell.to), "alice");
+	m.u.tell.data = (struct rd_bytes){ (const uint8_t *)"wait", 4 };
+	peer_send(&b, &m, 10);
+	expect_np(&b, RD_MSG_OK, 10, &g);
+	expect_np(&a, RD_MSG_PRIVATE_MSG, 0, &g);
+	assert_string_equal(g.m.u.private_msg.from, "bob");
+	send_answer(&b, id, RD_ANSWER_HOLD, 600000, "", "", 7);
+	expect_np(&b, RD_MSG_OFFER_PENDING, 7, &g);
+	assert_true(g.m.u.offer_pending.expires_in_ms <= 10000);
+	expect_answered(&a, id, "bob", RD_ANSWER_HOLD, NULL, NULL);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 8);
+	expect_np(&b, RD_MSG_OK, 8, &g);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, NULL, NULL);
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	send_answer(&b, id, RD_ANSWER_REJECT, 0, "", "", 9); /* a final answer is final */
+	expect_np_error(&b, 9, RD_E_OFFER_STATE, NULL);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: the offerer cancels: CANCELLED as the reply and to the recipient; the id
+ * is gone for both. */
+static void test_offer_cancelled_by_offerer(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	id = offer_to(&a, &b, "bob", "duel", 0, 5);
+	send_offer_id(&a, RD_MSG_OFFER_CANCEL, id, 6);
+	expect_result(&a, 6, id, RD_OFFER_CANCELLED, "bob", "", 0);
+	expect_result(&b, 0, id, RD_OFFER_CANCELLED, "alice", "", 0);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 7);
+	expect_np_error(&b, 7, RD_E_NO_SUCH_OFFER, NULL);
+	send_offer_id(&a, RD_MSG_OFFER_CANCEL, id, 8);
+	expect_np_error(&a, 8, RD_E_NO_SUCH_OFFER, NULL);
+	/* only the offerer may cancel */
+	id = offer_to(&a, &b, "bob", "duel", 0, 9);
+	send_offer_id(&b, RD_MSG_OFFER_CANCEL, id, 10);
+	expect_np_error(&b, 10, RD_E_NO_SUCH_OFFER, NULL);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: a recipient who disconnects while deciding counts as a rejection with that
+ * reason (OFFER_ANSWERED(GONE), REJECTED); an offerer who disconnects leaves its
+ * recipients PEER_GONE. */
+static void test_offer_recipient_disconnects_while_deciding(void **state)
+{
+	struct srv s;
+	struct peer a, b, c;
+	struct rd_msg m;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	enter(&c, s.port, "carol", NULL);
+	id = offer_to(&a, &b, "bob", "duel", 0, 5);
+	rd_msg_init(&m, RD_MSG_BYE);
+	m.u.bye.reason = rd_str_c("dinner");
+	peer_send(&b, &m, 0);
+	expect_answered(&a, id, "bob", RD_ANSWER_GONE, "disconnected: quit: dinner", "");
+	expect_result(&a, 0, id, RD_OFFER_REJECTED, "bob", "disconnected: quit: dinner", 0);
+	peer_close(&b);
+
+	id = offer_to(&a, &c, "carol", "duel", 0, 6);
+	peer_close(&a);
+	expect_result(&c, 0, id, RD_OFFER_PEER_GONE, "alice", "disconnected", 0);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: one offer may wait at a time by default: a second gets 404 naming the
+ * first; --max-offers 2 allows two; an accepted offer no longer counts. */
+static void test_second_offer_while_waiting_is_404(void **state)
+{
+	struct srv s;
+	struct peer a, b, c;
+	char text[64];
+	uint32_t id, id2;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	enter(&c, s.port, "carol", NULL);
+	id = offer_to(&a, &b, "bob", "duel", 0, 5);
+	send_offer(&a, RD_OFFER_TO_USER, "carol", 0, "duel", 6);
+	snprintf(text, sizeof(text), "waiting on offer %u", id);
+	expect_np_error(&a, 6, RD_E_TOO_MANY_OFFERS, text);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 7);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, NULL, NULL);
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	(void)offer_to(&a, &c, "carol", "duel", 0, 8); /* accepted: no longer waiting */
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+
+	srv_start(&s, "--max-offers", "2", NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	enter(&c, s.port, "carol", NULL);
+	id = offer_to(&a, &b, "bob", "one", 0, 5);
+	id2 = offer_to(&a, &c, "carol", "two", 0, 6);
+	assert_true(id2 != id);
+	send_offer(&a, RD_OFFER_TO_USER, "bob", 0, "three", 7);
+	expect_np_error(&a, 7, RD_E_TOO_MANY_OFFERS, "at most 2 offers");
+	expect_quiet_np(&b, 200); /* (the third never went out) */
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: a room offer goes to every other member of the offerer's room (not to other
+ * rooms); with two accepting and one rejecting, the offerer sees three answers, then
+ * ACCEPTED with accepted = 2; relayed data then reaches the two who accepted only. */
+static void test_room_offer_two_accept_one_rejects(void **state)
+{
+	struct srv s;
+	struct peer a, b, c, d, e;
+	struct got g;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", "general");
+	enter(&c, s.port, "carol", "general");
+	enter(&d, s.port, "dave", "general");
+	enter(&e, s.port, "eve", "random");
+	send_offer(&a, RD_OFFER_TO_ROOM, "", 0, "tournament", 5);
+	expect_np(&a, RD_MSG_OFFER_PENDING, 5, &g);
+	id = g.m.u.offer_pending.offer_id;
+	assert_int_equal(g.m.u.offer_pending.recipients, 3);
+	struct peer *in[] = { &b, &c, &d };
+	for (size_t i = 0; i < 3; i++) {
+		expect_np(in[i], RD_MSG_OFFER_IN, 0, &g);
+		assert_int_equal(g.m.u.offer_in.offer_id, id);
+		assert_string_equal(g.m.u.offer_in.from, "alice");
+		assert_string_equal(g.m.u.offer_in.room, "general");
+	}
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "b", 6);
+	expect_np(&b, RD_MSG_OK, 6, &g);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, NULL, "b");
+	send_answer(&c, id, RD_ANSWER_REJECT, 0, "not today", "", 6);
+	expect_np(&c, RD_MSG_OK, 6, &g);
+	expect_answered(&a, id, "carol", RD_ANSWER_REJECT, "not today", NULL);
+	send_offer_data(&a, id, 0, "early", 5); /* not decided yet: dave has not answered */
+	expect_np_error(&a, 0, RD_E_OFFER_STATE, NULL);
+	send_answer(&d, id, RD_ANSWER_ACCEPT, 0, "", "d", 6);
+	expect_np(&d, RD_MSG_OK, 6, &g);
+	expect_answered(&a, id, "dave", RD_ANSWER_ACCEPT, NULL, "d");
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "", "", 2);
+
+	send_offer_data(&a, id, 0, "xyz", 3);
+	send_offer_id(&a, RD_MSG_OFFER_END, id, 7);
+	expect_result(&a, 7, id, RD_OFFER_COMPLETED, "", "", 2);
+	struct peer *acc[] = { &b, &d };
+	for (size_t i = 0; i < 2; i++) {
+		expect_np(acc[i], RD_MSG_OFFER_DATA, 0, &g);
+		assert_int_equal(g.m.u.offer_data.data.n, 3);
+		assert_memory_equal(g.m.u.offer_data.data.p, "xyz", 3);
+		expect_np(acc[i], RD_MSG_OFFER_END, 0, &g);
+		expect_result(acc[i], 0, id, RD_OFFER_COMPLETED, "alice", "", 0);
+	}
+	expect_quiet_np(&c, 200);
+	expect_quiet_np(&e, 10);
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	peer_close(&d);
+	peer_close(&e);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Section 13: offers to an unknown user (302), to oneself (401), to a room from no room
+ * (301) or from an empty room (405, a new code), and answers or relay frames for offers
+ * that are not the client's (400) or not accepted (402). */
+static void test_offer_errors(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	uint32_t id;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	enter(&b, s.port, "bob", NULL);
+	send_offer(&a, RD_OFFER_TO_USER, "nobody", 0, "x", 5);
+	expect_np_error(&a, 5, RD_E_NO_SUCH_USER, "nobody");
+	send_offer(&a, RD_OFFER_TO_USER, "alice", 0, "x", 6);
+	expect_np_error(&a, 6, RD_E_OFFER_SELF, "yourself");
+	send_offer(&a, RD_OFFER_TO_USER, "ALICE", 0, "x", 6); /* (nicknames ignore case) */
+	expect_np_error(&a, 6, RD_E_OFFER_SELF, "yourself");
+	send_offer(&a, RD_OFFER_TO_ROOM, "", 0, "x", 7);
+	expect_np_error(&a, 7, RD_E_NOT_IN_ROOM, "join a room");
+	send_join(&a, "random", 8);
+	expect_np(&a, RD_MSG_JOINED, 8, &(struct got){ 0 });
+	send_offer(&a, RD_OFFER_TO_ROOM, "", 0, "x", 9);
+	expect_np_error(&a, 9, RD_E_OFFER_NOBODY, "nobody else is in room 'random'");
+	send_answer(&b, 4242, RD_ANSWER_ACCEPT, 0, "", "", 10);
+	expect_np_error(&b, 10, RD_E_NO_SUCH_OFFER, "4242");
+	/* none of those left an offer waiting */
+	id = offer_to(&a, &b, "bob", "x", 0, 11);
+	send_offer_data(&a, id, 0, "x", 1);
+	expect_np_error(&a, 0, RD_E_OFFER_STATE, "not accepted");
+	send_offer_id(&a, RD_MSG_OFFER_END, id, 12);
+	expect_np_error(&a, 12, RD_E_OFFER_STATE, NULL);
+	send_offer_data(&b, id, 0, "x", 1); /* the recipient is not the offerer */
+	expect_np_error(&b, 0, RD_E_NO_SUCH_OFFER, NULL);
+	send_answer(&a, id, RD_ANSWER_ACCEPT, 0, "", "", 13); /* nor the offerer a recipient */
+	expect_np_error(&a, 13, RD_E_NO_SUCH_OFFER, NULL);
+	/* values the strict encoder refuses, sent raw: an answer only the server may give
+	 * (4 GONE) and a scope that does not exist (3) are MALFORMED, nothing changes */
+	struct rd_buf pb, fb;
+	rd_buf_init(&pb, 0);
+	rd_buf_init(&fb, 0);
+	assert_int_equal(rd_buf_put_u32(&pb, id), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, RD_ANSWER_GONE), 0);
+	assert_int_equal(rd_buf_put_u32(&pb, 0), 0);
+	assert_int_equal(rd_buf_put_str(&pb, "", 0), 0);
+	assert_int_equal(rd_buf_put_bytes(&pb, "", 0), 0);
+	assert_int_equal(rd_frame_append(&fb, RD_MSG_OFFER_ANSWER, 14, pb.data, pb.len, 0), 0);
+	peer_send_raw(&b, fb.data, fb.len);
+	expect_np_error(&b, 14, RD_E_MALFORMED, "answer");
+	pb.len = fb.len = 0;
+	assert_int_equal(rd_buf_put_u8(&pb, 3), 0);
+	assert_int_equal(rd_buf_put_str(&pb, "bob", 3), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, 0x11), 0);
+	assert_int_equal(rd_buf_put_u8(&pb, 0x00), 0);
+	assert_int_equal(rd_buf_put_u32(&pb, 0), 0);
+	assert_int_equal(rd_buf_put_bytes(&pb, "", 0), 0);
+	assert_int_equal(rd_frame_append(&fb, RD_MSG_OFFER, 15, pb.data, pb.len, 0), 0);
+	peer_send_raw(&a, fb.data, fb.len);
+	expect_np_error(&a, 15, RD_E_MALFORMED, "scope");
+	rd_buf_free(&pb);
+	rd_buf_free(&fb);
+	/* the offer still waits for bob, who may still answer */
+	send_answer(&b, id, RD_ANSWER_REJECT, 0, "", "", 16);
+	expect_np(&b, RD_MSG_OK, 16, &(struct got){ 0 });
+	expect_answered(&a, id, "bob", RD_ANSWER_REJECT, NULL, NULL);
+	peer_close(&a);
+	peer_close(&b);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Next non-PING frame of any size (relayed chunks are bigger than struct got holds). */
+static int raw_next(struct peer *p, struct rd_frame *f)
+{
+	int rc;
+	do
+		rc = rd_link_recv(p->l, WAIT_MS, f);
+	while (rc == 0 && (f->hdr.type == RD_MSG_PING || f->hdr.type == RD_MSG_PRESENCE));
+	return rc;
+}
+
+static uint8_t pattern_byte(uint64_t off)
+{
+	return (uint8_t)(off * 7 + (off >> 11));
+}
+
+struct relay_writer {
+	struct peer *a;
+	uint32_t id;
+	size_t chunk, nchunks;
+	int rc;
+};
+
+/* The offerer's side of a relay: every chunk, then OFFER_END (request id 9), written with
+ * a generous timeout because the server stops reading while the receiver is behind. */
+static void *relay_write(void *arg)
+{
+	struct relay_writer *w = arg;
+	uint8_t *d = malloc(w->chunk);
+	struct rd_buf b;
+	w->rc = d ? 0 : RD_ERR_NOMEM;
+	rd_buf_init(&b, 0);
+	for (size_t i = 0; w->rc == 0 && i <= w->nchunks; i++) {
+		struct rd_msg m;
+		uint64_t off = (uint64_t)i * w->chunk;
+		b.len = 0;
+		if (i < w->nchunks) {
+			for (size_t k = 0; k < w->chunk; k++)
+				d[k] = pattern_byte(off + k);
+			rd_msg_init(&m, RD_MSG_OFFER_DATA);
+			m.u.offer_data = (struct rd_msg_offer_data){ w->id, off, { d, w->chunk } };
+			w->rc = rd_msg_frame(&b, &m, 0, 0);
+		} else {
+			rd_msg_init(&m, RD_MSG_OFFER_END);
+			m.u.offer_end.offer_id = w->id;
+			w->rc = rd_msg_frame(&b, &m, 9, 0);
+		}
+		if (w->rc == 0)
+			w->rc = rd_link_send_stream(w->a->l, b.data, b.len, -1, 0, 0, 60000, NULL);
+	}
+	rd_buf_free(&b);
+	free(d);
+	return NULL;
+}
+
+/* Read every relayed chunk in order, checking offsets and bytes, then OFFER_END and
+ * COMPLETED; with pause_first, read nothing until the server reports (ctl info) that it
+ * has queued this receiver up to its bulk watermark. Returns the peak relay_peak. */
+static uint64_t ctl_relay_peak(struct srv *s)
+{
+	char args[PATH_MAX * 2], info[4096];
+	const char *p;
+	snprintf(args, sizeof(args), "ctl --socket '%s' info", s->ctl);
+	assert_int_equal(run_capture(args, 1, info, sizeof(info)), 0);
+	assert_non_null(p = strstr(info, "relay peak queued: "));
+	return strtoull(p + strlen("relay peak queued: "), NULL, 10);
+}
+
+static void relay_and_check(struct srv *s, size_t chunk, size_t nchunks, int pause_first)
+{
+	struct peer a, b;
+	struct got g;
+	struct rd_frame f;
+	struct rd_msg m;
+	pthread_t th;
+	uint32_t id;
+	uint64_t want = 0;
+
+	enter(&a, s->port, "alice", NULL);
+	enter(&b, s->port, "bob", NULL);
+	id = offer_to(&a, &b, "bob", "file", 0, 5);
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 6);
+	expect_np(&b, RD_MSG_OK, 6, &g);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, NULL, NULL);
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+
+	struct relay_writer w = { &a, id, chunk, nchunks, 0 };
+	assert_int_equal(pthread_create(&th, NULL, relay_write, &w), 0);
+	if (pause_first) {
+		/* the receiver reads nothing until the server has queued it to the watermark */
+		uint64_t end = rd_now_mono_ms() + 4 * WAIT_MS;
+		while (ctl_relay_peak(s) < (1u << 20) && rd_now_mono_ms() < end)
+			usleep(20000);
+		assert_true(ctl_relay_peak(s) >= (1u << 20));
+	}
+	for (size_t i = 0; i < nchunks; i++) {
+		int rc = raw_next(&b, &f);
+		if (rc)
+			fail_msg("chunk %zu of %zu: %s", i, nchunks, rd_strerror(rc));
+		assert_int_equal(f.hdr.type, RD_MSG_OFFER_DATA);
+		assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &m), 0);
+		assert_int_equal(m.u.offer_data.offer_id, id);
+		assert_true(m.u.offer_data.offset == want);
+		assert_int_equal(m.u.offer_data.data.n, chunk);
+		for (size_t k = 0; k < chunk; k++)
+			if (m.u.offer_data.data.p[k] != pattern_byte(want + k))
+				fail_msg("byte %llu differs", (unsigned long long)(want + k));
+		want += chunk;
+		if (pause_first && i % 8 == 0)
+			usleep(1000); /* a slow reader (speed is not what is checked) */
+	}
+	assert_int_equal(raw_next(&b, &f), 0);
+	assert_int_equal(f.hdr.type, RD_MSG_OFFER_END);
+	expect_result(&b, 0, id, RD_OFFER_COMPLETED, "alice", "", 0);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 0);
+	expect_result(&a, 9, id, RD_OFFER_COMPLETED, "bob", "", 1);
+	peer_close(&a);
+	peer_close(&b);
+}
+
+/* Section 13: relayed data reaches the accepting receiver in order and whole, then
+ * OFFER_END and COMPLETED on both sides. */
+static void test_offer_relay_in_order_then_completed(void **state)
+{
+	struct srv s;
+	(void)state;
+	srv_start(&s, NULL);
+	relay_and_check(&s, 65536, 40, 0);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* Sections 10 and 13: a receiver that reads slowly through the relay is not dropped
+ * (32 MiB pass through a server whose event bound is 8 MiB) and the most the server ever
+ * queued to it (ctl info's relay peak) stays under the bulk watermark plus one frame and
+ * some events. */
+static void test_offer_relay_slow_receiver_bounded(void **state)
+{
+	struct srv s;
+	(void)state;
+	srv_start(&s, NULL);
+	relay_and_check(&s, RD_CHUNK_SIZE, 128, 1);
+	uint64_t peak = ctl_relay_peak(&s);
+	if (peak > (1u << 20) + RD_CHUNK_SIZE + 65536)
+		fail_msg("the server queued %llu bytes to one receiver", (unsigned long long)peak);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX];
@@ -1643,6 +2335,20 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_sigterm_sends_shutdown_and_exits_zero,
 					  teardown_servers),
 		cmocka_unit_test_teardown(test_port_in_use_is_a_clear_error, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_accepted_reaches_both_sides, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_rejection_reason_reaches_offerer,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_offer_expires_with_short_timeout, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_hold_extends_then_accept, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_cancelled_by_offerer, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_recipient_disconnects_while_deciding,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_second_offer_while_waiting_is_404, teardown_servers),
+		cmocka_unit_test_teardown(test_room_offer_two_accept_one_rejects, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_errors, teardown_servers),
+		cmocka_unit_test_teardown(test_offer_relay_in_order_then_completed,
+					  teardown_servers),
+		cmocka_unit_test_teardown(test_offer_relay_slow_receiver_bounded, teardown_servers),
 		cmocka_unit_test_teardown(test_200_clients_chat_exactly_once_in_order,
 					  teardown_servers),
 	};

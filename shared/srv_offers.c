@@ -1,0 +1,746 @@
+/* srv_offers.c - offers (PROTOCOL.md section 13): one client offers something opaque to one
+ * user or to every other member of its room; each recipient accepts, rejects or holds; the
+ * offerer hears every answer and the outcome; accepted offers may relay bytes.
+ *
+ * Design
+ * ------
+ * The table: s->offers, a list under s->offers_mtx (lock order: after rooms_mtx, before
+ * c->mtx). An offer holds a reference on its offerer and on each recipient, so that a
+ * frame can be queued to any of them after the lock is released. Every operation works
+ * in two steps: under the lock it changes the table and encodes the frames it owes into an
+ * outbox (memory only); after the lock it queues them and drops the references it took
+ * out of the table. No socket call, no wait and no unref under offers_mtx.
+ *
+ * Threads: the handlers run on the sending client's reader thread; deadlines on the timer
+ * thread (srv_offers_tick); departures on the departing client's reader thread
+ * (srv_offers_client_gone). The relay (OFFER_DATA, OFFER_END) queues to each accepting
+ * receiver's bulk class on the offerer's reader thread, which waits while a receiver's
+ * bulk queue is over its high watermark: the server stops reading from the offerer, so a
+ * slow receiver slows its sender and the server's memory stays bounded
+ * (srv_client_queue_bulk).
+ *
+ * The administrator's window shows offers in the activity column ("offer 7 to bob:
+ * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
+ * usual events.
+ */
+#include "srv_internal.h"
+
+#include <stdarg.h>
+
+/* A recipient's state: 0 = no final answer yet (maybe held), else an RD_ANSWER_* that
+ * ends its part (ACCEPT, REJECT, GONE, EXPIRED). */
+struct rcpt {
+	struct rd_client *c;
+	char nick[RD_NICK_BUF];
+	uint8_t answer;
+};
+
+struct srv_offer {
+	struct srv_offer *next;
+	uint32_t id;
+	struct rd_client *from;
+	char from_nick[RD_NICK_BUF];
+	uint16_t app_type;
+	int decided;            /* every recipient answered and at least one accepted */
+	uint64_t deadline_mono; /* answers are due by then (HOLD moves it) */
+	uint64_t limit_mono;    /* no HOLD moves the deadline past this */
+	char room[RD_ROOM_BUF]; /* "" = to one user */
+	size_t n;
+	struct rcpt r[];
+};
+
+/* ---- the outbox: frames owed, sent after the lock --------------------------------------- */
+
+struct out_item {
+	struct rd_client *c; /* referenced */
+	struct rd_buf b;     /* whole frames */
+	int bulk;            /* 1: behind relayed data (bulk class), 0: events */
+};
+
+/* An activity text for the administrator's window ("" = clear it), applied after the lock:
+ * it only replaces an empty text or an offer's, so a running upload keeps its own. */
+struct act_item {
+	struct rd_client *c; /* referenced */
+	char text[64];
+};
+
+struct outbox {
+	struct out_item *v;
+	size_t n, cap;
+	struct rd_client **drop; /* references to give back */
+	size_t ndrop, capdrop;
+	struct act_item *act;
+	size_t nact, capact;
+};
+
+#define ACT_PREFIX "offer "
+
+static void out_activity(struct outbox *o, struct rd_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void out_activity(struct outbox *o, struct rd_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->nact == o->capact) {
+		size_t ncap = o->capact ? o->capact * 2 : 8;
+		struct act_item *p = realloc(o->act, ncap * sizeof(*p));
+		if (!p)
+			return; /* (only the window's column misses it) */
+		o->act = p;
+		o->capact = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(o->act[o->nact].text, sizeof(o->act[o->nact].text), fmt, ap);
+	va_end(ap);
+	srv_client_ref(c);
+	o->act[o->nact++].c = c;
+}
+
+static void apply_activity(struct rd_client *c, const char *text)
+{
+	int changed = 0;
+	pthread_mutex_lock(&c->mtx);
+	if (!c->activity[0] || strncmp(c->activity, ACT_PREFIX, strlen(ACT_PREFIX)) == 0) {
+		changed = strcmp(c->activity, text) != 0;
+		srv_copy_str(c->activity, sizeof(c->activity), text);
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (changed)
+		srv_emit(c->srv, RD_EV_ACTIVITY, c, "", text);
+}
+
+static void out_drop(struct outbox *o, struct rd_client *c)
+{
+	if (o->ndrop == o->capdrop) {
+		size_t ncap = o->capdrop ? o->capdrop * 2 : 8;
+		struct rd_client **p = realloc(o->drop, ncap * sizeof(*p));
+		if (!p) {
+			/* cannot defer: never the last reference while the caller holds c's
+			 * own (the reader thread's), so dropping it here frees nothing */
+			atomic_fetch_sub(&c->refs, 1);
+			return;
+		}
+		o->drop = p;
+		o->capdrop = ncap;
+	}
+	o->drop[o->ndrop++] = c;
+}
+
+/* Encode m for c into the outbox (a new reference on c). A frame that cannot be built is
+ * logged and skipped: the peer then misses one notice, the table stays right. */
+static void out_msg(struct outbox *o, struct rd_client *c, const struct rd_msg *m, uint32_t req,
+		    int bulk)
+{
+	struct out_item *it;
+	int rc;
+
+	if (o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 8;
+		struct out_item *p = realloc(o->v, ncap * sizeof(*p));
+		if (!p) {
+			RD_LOG(RD_LOG_ERROR, "offers: out of memory for a %s",
+			       rd_msg_type_name(m->type));
+			return;
+		}
+		o->v = p;
+		o->cap = ncap;
+	}
+	it = &o->v[o->n];
+	rd_buf_init(&it->b, 0);
+	if ((rc = rd_msg_frame(&it->b, m, req, 0)) != 0) {
+		RD_LOG(RD_LOG_ERROR, "offers: cannot encode %s: %s", rd_msg_type_name(m->type),
+		       rd_strerror(rc));
+		rd_buf_free(&it->b);
+		return;
+	}
+	srv_client_ref(c);
+	it->c = c;
+	it->bulk = bulk;
+	o->n++;
+}
+
+/* Queue everything owed, in order, then give back the references. No lock held. */
+static void out_send(struct outbox *o, struct rd_client *producer)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		struct out_item *it = &o->v[i];
+		if (it->bulk)
+			(void)srv_client_queue_bulk(it->c, it->b.data, it->b.len, producer);
+		else
+			(void)srv_client_queue_event(it->c, it->b.data, it->b.len);
+		rd_buf_free(&it->b);
+		srv_client_unref(it->c);
+	}
+	for (size_t i = 0; i < o->nact; i++) {
+		apply_activity(o->act[i].c, o->act[i].text);
+		srv_client_unref(o->act[i].c);
+	}
+	for (size_t i = 0; i < o->ndrop; i++)
+		srv_client_unref(o->drop[i]);
+	free(o->v);
+	free(o->drop);
+	free(o->act);
+	memset(o, 0, sizeof(*o));
+}
+
+/* ---- the table (offers_mtx held) ------------------------------------------------------ */
+
+static struct srv_offer *find_locked(struct rd_server *s, uint32_t id)
+{
+	for (struct srv_offer *o = s->offers; o; o = o->next)
+		if (o->id == id)
+			return o;
+	return NULL;
+}
+
+/* Unlink and free o; its references go to the outbox. */
+static void remove_locked(struct rd_server *s, struct srv_offer *o, struct outbox *ob)
+{
+	for (struct srv_offer **pp = &s->offers; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	s->noffers--;
+	out_activity(ob, o->from, "%s", "");
+	out_drop(ob, o->from);
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->r[i].answer == 0 || o->r[i].answer == RD_ANSWER_ACCEPT)
+			out_activity(ob, o->r[i].c, "%s", "");
+		out_drop(ob, o->r[i].c);
+	}
+	free(o);
+}
+
+static uint32_t left_ms(const struct srv_offer *o, uint64_t now)
+{
+	return o->deadline_mono > now ? (uint32_t)(o->deadline_mono - now) : 0;
+}
+
+/* The peer named in the offerer's OFFER_RESULT: the one recipient, "" for a room. */
+static const char *result_peer(const struct srv_offer *o)
+{
+	return o->room[0] ? "" : o->r[0].nick;
+}
+
+static size_t count(const struct srv_offer *o, uint8_t answer)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < o->n; i++)
+		k += o->r[i].answer == answer;
+	return k;
+}
+
+static void result_to(struct outbox *ob, struct rd_client *c, uint32_t req, uint32_t id,
+		      uint8_t outcome, const char *peer, const char *reason, uint32_t accepted,
+		      int bulk)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_OFFER_RESULT);
+	m.u.offer_result.offer_id = id;
+	m.u.offer_result.outcome = outcome;
+	srv_copy_str(m.u.offer_result.peer, sizeof(m.u.offer_result.peer), peer);
+	m.u.offer_result.reason = rd_str_c(reason ? reason : "");
+	m.u.offer_result.accepted = accepted;
+	out_msg(ob, c, &m, req, bulk);
+}
+
+static void answered_to_offerer(struct outbox *ob, const struct srv_offer *o, const char *peer,
+				uint8_t answer, uint64_t now, struct rd_str reason,
+				struct rd_bytes data)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
+	m.u.offer_answered.offer_id = o->id;
+	srv_copy_str(m.u.offer_answered.peer, sizeof(m.u.offer_answered.peer), peer);
+	m.u.offer_answered.answer = answer;
+	m.u.offer_answered.expires_in_ms = left_ms(o, now);
+	m.u.offer_answered.reason = reason;
+	m.u.offer_answered.data = data;
+	out_msg(ob, o->from, &m, 0, 0);
+}
+
+/* When no recipient is left without a final answer, the decision is over: accepted (by at
+ * least one: the offer stays for the relay or OFFER_END), else rejected or expired (the
+ * offer is finished). last_reason: the reason of the answer that ended it. Returns 1 when
+ * o was removed. */
+static int maybe_decide_locked(struct rd_server *s, struct srv_offer *o, const char *last_reason,
+			       struct outbox *ob, char *event, size_t evn)
+{
+	size_t accepted;
+
+	if (o->decided || count(o, 0) != 0)
+		return 0;
+	accepted = count(o, RD_ANSWER_ACCEPT);
+	if (accepted) {
+		o->decided = 1;
+		result_to(ob, o->from, 0, o->id, RD_OFFER_ACCEPTED, result_peer(o), "",
+			  (uint32_t)accepted, 0);
+		out_activity(ob, o->from, ACT_PREFIX "%u: accepted by %zu", o->id, accepted);
+		snprintf(event, evn, "offer %u accepted by %zu of %zu", o->id, accepted, o->n);
+		return 0;
+	}
+	uint8_t outcome = count(o, RD_ANSWER_EXPIRED) ? RD_OFFER_EXPIRED : RD_OFFER_REJECTED;
+	result_to(ob, o->from, 0, o->id, outcome, result_peer(o),
+		  o->n == 1 && outcome == RD_OFFER_REJECTED ? last_reason : "", 0, 0);
+	snprintf(event, evn, "offer %u %s", o->id,
+		 outcome == RD_OFFER_EXPIRED ? "expired" : "rejected");
+	remove_locked(s, o, ob);
+	return 1;
+}
+
+/* ---- handlers (the client's reader thread) ------------------------------------------- */
+
+static void reply_error(struct req *q, uint16_t code, const char *text)
+{
+	rd_client_send_error(q->c, q->f->hdr.req_id, q->f->hdr.type, code, text);
+}
+
+/* The recipients of a new offer, referenced, into *out (caller frees and unrefs). 0, or a
+ * wire error already sent. */
+static int pick_recipients(struct req *q, struct rd_client ***out, size_t *n, char *room)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_offer *m = &q->m.u.offer;
+	char text[128];
+
+	*out = NULL;
+	*n = 0;
+	room[0] = '\0';
+	if (m->scope == RD_OFFER_TO_USER) {
+		struct rd_client *t;
+		if (!m->to[0] || !(t = srv_get_by_nick(s, m->to))) {
+			snprintf(text, sizeof(text), "no user '%.32s' is connected", m->to);
+			reply_error(q, RD_E_NO_SUCH_USER, text);
+			return -1;
+		}
+		if (t == c) { /* (nicknames match ignoring case) */
+			srv_client_unref(t);
+			reply_error(q, RD_E_OFFER_SELF, "you cannot make an offer to yourself");
+			return -1;
+		}
+		if (!(*out = malloc(sizeof(**out)))) {
+			srv_client_unref(t);
+			reply_error(q, RD_E_INTERNAL, NULL);
+			return -1;
+		}
+		(*out)[0] = t;
+		*n = 1;
+		return 0;
+	}
+	pthread_mutex_lock(&s->rooms_mtx);
+	struct rd_room *r = c->room;
+	if (r) {
+		srv_copy_str(room, RD_ROOM_BUF, r->name);
+		*out = calloc(r->n ? r->n : 1, sizeof(**out));
+		for (size_t i = 0; *out && i < r->n; i++)
+			if (r->members[i] != c) {
+				srv_client_ref(r->members[i]);
+				(*out)[(*n)++] = r->members[i];
+			}
+	}
+	pthread_mutex_unlock(&s->rooms_mtx);
+	if (!r) {
+		reply_error(q, RD_E_NOT_IN_ROOM,
+			    "join a room first: a room offer goes to the other members of your "
+			    "room");
+		return -1;
+	}
+	if (!*out) {
+		reply_error(q, RD_E_INTERNAL, NULL);
+		return -1;
+	}
+	if (*n == 0) {
+		free(*out);
+		*out = NULL;
+		snprintf(text, sizeof(text), "nobody else is in room '%.32s' to offer to", room);
+		reply_error(q, RD_E_OFFER_NOBODY, text);
+		return -1;
+	}
+	return 0;
+}
+
+void srv_handle_offer(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_offer *m = &q->m.u.offer;
+	struct rd_client **to = NULL;
+	struct outbox ob = { 0 };
+	struct srv_offer *o = NULL;
+	char room[RD_ROOM_BUF], event[160] = "";
+	size_t n = 0, waiting = 0;
+	uint32_t first = 0;
+	uint64_t now;
+
+	if (m->scope != RD_OFFER_TO_USER && m->scope != RD_OFFER_TO_ROOM) {
+		reply_error(q, RD_E_MALFORMED, "OFFER scope is 1 (a user) or 2 (your room)");
+		return;
+	}
+	if (pick_recipients(q, &to, &n, room) != 0)
+		return;
+	o = calloc(1, sizeof(*o) + n * sizeof(o->r[0]));
+	if (!o) {
+		reply_error(q, RD_E_INTERNAL, NULL);
+		goto out;
+	}
+	now = rd_now_mono_ms();
+	uint32_t t = m->timeout_ms ? m->timeout_ms : s->cfg.offer_timeout_ms;
+	if (t > s->cfg.offer_max_ms)
+		t = s->cfg.offer_max_ms;
+	o->deadline_mono = now + t;
+	o->limit_mono = now + s->cfg.offer_max_ms;
+	o->app_type = m->app_type;
+	o->from = c;
+	srv_copy_str(o->from_nick, sizeof(o->from_nick), c->nick);
+	srv_copy_str(o->room, sizeof(o->room), room);
+	o->n = n;
+	for (size_t i = 0; i < n; i++) {
+		o->r[i].c = to[i];
+		srv_copy_str(o->r[i].nick, sizeof(o->r[i].nick), to[i]->nick);
+	}
+
+	pthread_mutex_lock(&s->offers_mtx);
+	for (struct srv_offer *p = s->offers; p; p = p->next)
+		if (p->from == c && !p->decided) {
+			waiting++;
+			if (!first || p->id < first)
+				first = p->id;
+		}
+	if (waiting >= s->cfg.max_offers) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		char text[200];
+		snprintf(text, sizeof(text),
+			 "you are waiting on offer %u: at most %u offer%s may wait for answers at "
+			 "once (cancel it or wait for its outcome)",
+			 first, s->cfg.max_offers, s->cfg.max_offers == 1 ? "" : "s");
+		reply_error(q, RD_E_TOO_MANY_OFFERS, text);
+		goto out;
+	}
+	do
+		o->id = ++s->next_offer_id;
+	while (o->id == 0 || find_locked(s, o->id));
+	srv_client_ref(c);
+	o->next = s->offers;
+	s->offers = o;
+	s->noffers++;
+
+	struct rd_msg r;
+	rd_msg_init(&r, RD_MSG_OFFER_PENDING);
+	r.u.offer_pending.offer_id = o->id;
+	r.u.offer_pending.expires_in_ms = left_ms(o, now);
+	r.u.offer_pending.recipients = (uint32_t)n;
+	out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+	rd_msg_init(&r, RD_MSG_OFFER_IN);
+	r.u.offer_in.offer_id = o->id;
+	srv_copy_str(r.u.offer_in.from, sizeof(r.u.offer_in.from), c->nick);
+	r.u.offer_in.app_type = o->app_type;
+	r.u.offer_in.expires_in_ms = left_ms(o, now);
+	srv_copy_str(r.u.offer_in.room, sizeof(r.u.offer_in.room), room);
+	r.u.offer_in.descriptor = m->descriptor;
+	for (size_t i = 0; i < n; i++) {
+		if (o->r[i].c->offers_gone) { /* left between the pick and now */
+			o->r[i].answer = RD_ANSWER_GONE;
+			answered_to_offerer(&ob, o, o->r[i].nick, RD_ANSWER_GONE, now,
+					    rd_str_c("disconnected"), (struct rd_bytes){ 0 });
+			continue;
+		}
+		out_msg(&ob, o->r[i].c, &r, 0, 0);
+		out_activity(&ob, o->r[i].c, ACT_PREFIX "%u from %s: deciding", o->id, c->nick);
+	}
+	out_activity(&ob, c, ACT_PREFIX "%u to %s%s: waiting", o->id, room[0] ? "room " : "",
+		     room[0] ? room : o->r[0].nick);
+	snprintf(event, sizeof(event), "offer %u (type 0x%04x) to %s%s: waiting for answers", o->id,
+		 o->app_type, room[0] ? "room " : "", room[0] ? room : o->r[0].nick);
+	(void)maybe_decide_locked(s, o, "disconnected", &ob, event, sizeof(event));
+	pthread_mutex_unlock(&s->offers_mtx);
+	o = NULL; /* (the table's now) */
+	n = 0;    /* (the references went to the offer) */
+	out_send(&ob, c);
+	srv_emit(s, RD_EV_INFO, c, room, event);
+out:
+	for (size_t i = 0; i < n; i++)
+		srv_client_unref(to[i]);
+	free(to);
+	free(o);
+}
+
+void srv_handle_offer_answer(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_offer_answer *a = &q->m.u.offer_answer;
+	struct outbox ob = { 0 };
+	struct srv_offer *o;
+	struct rcpt *me = NULL;
+	char text[160], event[160] = "";
+	uint64_t now = rd_now_mono_ms();
+
+	if (a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) {
+		reply_error(q, RD_E_MALFORMED,
+			    "OFFER_ANSWER answer is 1 (accept), 2 (reject) or 3 (hold)");
+		return;
+	}
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, a->offer_id);
+	for (size_t i = 0; o && i < o->n; i++)
+		if (o->r[i].c == c)
+			me = &o->r[i];
+	if (!me) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		snprintf(text, sizeof(text), "no offer %u is waiting for your answer", a->offer_id);
+		reply_error(q, RD_E_NO_SUCH_OFFER, text);
+		return;
+	}
+	if (me->answer) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		snprintf(text, sizeof(text), "offer %u already has your answer", a->offer_id);
+		reply_error(q, RD_E_OFFER_STATE, text);
+		return;
+	}
+	if (a->answer == RD_ANSWER_HOLD) {
+		uint64_t want = a->hold_ms ? a->hold_ms : s->cfg.offer_timeout_ms;
+		uint64_t until = now + want < o->limit_mono ? now + want : o->limit_mono;
+		struct rd_msg r;
+		if (until > o->deadline_mono)
+			o->deadline_mono = until;
+		rd_msg_init(&r, RD_MSG_OFFER_PENDING);
+		r.u.offer_pending.offer_id = o->id;
+		r.u.offer_pending.expires_in_ms = left_ms(o, now);
+		r.u.offer_pending.recipients = (uint32_t)o->n;
+		out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+		answered_to_offerer(&ob, o, c->nick, RD_ANSWER_HOLD, now, a->reason, a->data);
+	} else {
+		char reason[RD_REASON_MAX + 1];
+		snprintf(reason, sizeof(reason), "%.*s", (int)a->reason.n,
+			 a->reason.p ? a->reason.p : "");
+		me->answer = a->answer;
+		answered_to_offerer(&ob, o, c->nick, a->answer, now, a->reason, a->data);
+		if (a->answer == RD_ANSWER_ACCEPT)
+			out_activity(&ob, c, ACT_PREFIX "%u from %s: accepted", o->id,
+				     o->from_nick);
+		else
+			out_activity(&ob, c, "%s", "");
+		struct rd_msg r;
+		rd_msg_init(&r, RD_MSG_OK);
+		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
+		if (q->f->hdr.req_id)
+			out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+		(void)maybe_decide_locked(s, o, reason, &ob, event, sizeof(event));
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, c);
+	if (event[0])
+		srv_emit(s, RD_EV_INFO, c, "", event);
+}
+
+void srv_handle_offer_cancel(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct outbox ob = { 0 };
+	struct srv_offer *o;
+	char text[160];
+
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, q->m.u.offer_id.offer_id);
+	if (!o || o->from != c) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		snprintf(text, sizeof(text), "you have no offer %u", q->m.u.offer_id.offer_id);
+		reply_error(q, RD_E_NO_SUCH_OFFER, text);
+		return;
+	}
+	for (size_t i = 0; i < o->n; i++)
+		if (o->r[i].answer == 0 || o->r[i].answer == RD_ANSWER_ACCEPT)
+			result_to(&ob, o->r[i].c, 0, o->id, RD_OFFER_CANCELLED, o->from_nick, "", 0,
+				  0);
+	result_to(&ob, c, q->f->hdr.req_id, o->id, RD_OFFER_CANCELLED, result_peer(o), "",
+		  (uint32_t)count(o, RD_ANSWER_ACCEPT), 0);
+	snprintf(text, sizeof(text), "offer %u cancelled", o->id);
+	remove_locked(s, o, &ob);
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, c);
+	srv_emit(s, RD_EV_INFO, c, "", text);
+}
+
+/* The accepting recipients of offer id, if q's client is its offerer and it is accepted
+ * (else the error is sent and NULL returned). Referenced; *n of them (the array may be
+ * empty but is not NULL). With remove, the offer leaves the table (its references to ob)
+ * and *peer gets the name for the offerer's OFFER_RESULT. */
+static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, int remove,
+					char *peer, struct outbox *ob)
+{
+	struct rd_server *s = q->c->srv;
+	struct rd_client **v = NULL;
+	struct srv_offer *o;
+	char text[160];
+	uint16_t code = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, id);
+	if (!o || o->from != q->c) {
+		code = RD_E_NO_SUCH_OFFER;
+		snprintf(text, sizeof(text), "you have no offer %u", id);
+	} else if (!o->decided) {
+		code = RD_E_OFFER_STATE;
+		snprintf(text, sizeof(text), "offer %u is not accepted (yet)", id);
+	} else if (!(v = calloc(o->n, sizeof(*v)))) {
+		code = RD_E_INTERNAL;
+		snprintf(text, sizeof(text), "out of memory");
+	} else {
+		for (size_t i = 0; i < o->n; i++)
+			if (o->r[i].answer == RD_ANSWER_ACCEPT) {
+				srv_client_ref(o->r[i].c);
+				v[(*n)++] = o->r[i].c;
+			}
+		if (peer)
+			srv_copy_str(peer, RD_NICK_BUF, result_peer(o));
+		if (remove)
+			remove_locked(s, o, ob);
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	if (code)
+		reply_error(q, code, text);
+	return v;
+}
+
+void srv_handle_offer_data(struct req *q)
+{
+	size_t n;
+	struct rd_buf b;
+	struct rd_client **v = relay_targets(q, q->m.u.offer_data.offer_id, &n, 0, NULL, NULL);
+	int rc;
+
+	if (!v)
+		return;
+	rd_buf_init(&b, 0);
+	/* the payload as received, compressed again if it came compressed (section 5) */
+	rc = rd_frame_append(&b, RD_MSG_OFFER_DATA, 0, q->f->payload, q->f->len,
+			     (q->f->hdr.flags & RD_FLAG_COMPRESSED) ? RD_FRAME_COMPRESS : 0);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			(void)srv_client_queue_bulk(v[i], b.data, b.len, q->c);
+		srv_client_unref(v[i]);
+	}
+	rd_buf_free(&b);
+	free(v);
+}
+
+void srv_handle_offer_end(struct req *q)
+{
+	struct rd_client *c = q->c;
+	const struct rd_msg_offer_end *e = &q->m.u.offer_end;
+	struct outbox ob = { 0 };
+	char peer[RD_NICK_BUF] = "";
+	struct rd_msg m;
+	size_t n;
+	struct rd_client **v = relay_targets(q, e->offer_id, &n, 1, peer, &ob);
+	uint8_t outcome = e->status == 0 ? RD_OFFER_COMPLETED : RD_OFFER_FAILED;
+	const char *why = e->status == 0 ? "" : "the sender aborted";
+	char text[96];
+
+	if (!v)
+		return;
+	/* behind the relayed data: OFFER_END, then the outcome, in the bulk class */
+	rd_msg_init(&m, RD_MSG_OFFER_END);
+	m.u.offer_end = *e;
+	for (size_t i = 0; i < n; i++) {
+		out_msg(&ob, v[i], &m, 0, 1);
+		result_to(&ob, v[i], 0, e->offer_id, outcome, c->nick, why, 0, 1);
+	}
+	result_to(&ob, c, q->f->hdr.req_id, e->offer_id, outcome, peer, why, (uint32_t)n, 0);
+	out_send(&ob, c);
+	for (size_t i = 0; i < n; i++)
+		srv_client_unref(v[i]);
+	free(v);
+	snprintf(text, sizeof(text), "offer %u %s", e->offer_id,
+		 e->status == 0 ? "completed" : "failed");
+	srv_emit(c->srv, RD_EV_INFO, c, "", text);
+}
+
+/* ---- deadlines (timer thread) and departures (the departing client's thread) ---------- */
+
+void srv_offers_tick(struct rd_server *s, uint64_t now)
+{
+	struct outbox ob = { 0 };
+	char event[160] = "";
+
+	pthread_mutex_lock(&s->offers_mtx);
+	for (struct srv_offer *o = s->offers, *next; o; o = next) {
+		next = o->next;
+		if (o->decided || now < o->deadline_mono)
+			continue;
+		for (size_t i = 0; i < o->n; i++) {
+			if (o->r[i].answer)
+				continue;
+			o->r[i].answer = RD_ANSWER_EXPIRED;
+			out_activity(&ob, o->r[i].c, "%s", "");
+			result_to(&ob, o->r[i].c, 0, o->id, RD_OFFER_EXPIRED, o->from_nick, "", 0,
+				  0);
+			answered_to_offerer(&ob, o, o->r[i].nick, RD_ANSWER_EXPIRED, now,
+					    rd_str_c("no answer in time"), (struct rd_bytes){ 0 });
+		}
+		(void)maybe_decide_locked(s, o, "", &ob, event, sizeof(event));
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, NULL);
+}
+
+void srv_offers_client_gone(struct rd_client *c, const char *reason)
+{
+	struct rd_server *s = c->srv;
+	struct outbox ob = { 0 };
+	char why[RD_REASON_MAX + 1], event[160] = "";
+	uint64_t now = rd_now_mono_ms();
+
+	snprintf(why, sizeof(why), "disconnected: %s", reason ? reason : "connection lost");
+	pthread_mutex_lock(&s->offers_mtx);
+	c->offers_gone = 1;
+	for (struct srv_offer *o = s->offers, *next; o; o = next) {
+		next = o->next;
+		if (o->from == c) {
+			for (size_t i = 0; i < o->n; i++)
+				if (o->r[i].answer == 0 || o->r[i].answer == RD_ANSWER_ACCEPT)
+					result_to(&ob, o->r[i].c, 0, o->id, RD_OFFER_PEER_GONE,
+						  o->from_nick, why, 0, 0);
+			remove_locked(s, o, &ob);
+			continue;
+		}
+		for (size_t i = 0; i < o->n; i++) {
+			struct rcpt *r = &o->r[i];
+			if (r->c != c || (r->answer && r->answer != RD_ANSWER_ACCEPT))
+				continue;
+			r->answer = RD_ANSWER_GONE;
+			answered_to_offerer(&ob, o, r->nick, RD_ANSWER_GONE, now, rd_str_c(why),
+					    (struct rd_bytes){ 0 });
+			if (!o->decided) {
+				(void)maybe_decide_locked(s, o, why, &ob, event, sizeof(event));
+			} else if (count(o, RD_ANSWER_ACCEPT) == 0) {
+				result_to(&ob, o->from, 0, o->id, RD_OFFER_PEER_GONE,
+					  result_peer(o), why, 0, 0);
+				remove_locked(s, o, &ob);
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, NULL);
+}
+
+void srv_offers_free(struct rd_server *s)
+{
+	struct outbox ob = { 0 };
+	pthread_mutex_lock(&s->offers_mtx);
+	while (s->offers)
+		remove_locked(s, s->offers, &ob);
+	pthread_mutex_unlock(&s->offers_mtx);
+	for (size_t i = 0; i < ob.nact; i++)
+		srv_client_unref(ob.act[i].c);
+	for (size_t i = 0; i < ob.ndrop; i++)
+		srv_client_unref(ob.drop[i]);
+	free(ob.v);
+	free(ob.drop);
+	free(ob.act);
+}
