@@ -33,6 +33,7 @@ struct rcpt {
 	struct rd_client *c;
 	char nick[RD_NICK_BUF];
 	uint8_t answer;
+	uint8_t done; /* after ACCEPT: it sent its receipt (RD_ANSWER_DONE) */
 };
 
 struct srv_offer {
@@ -477,9 +478,10 @@ void srv_handle_offer_answer(struct req *q)
 	char text[160], event[160] = "";
 	uint64_t now = rd_now_mono_ms();
 
-	if (a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) {
+	if ((a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) &&
+	    a->answer != RD_ANSWER_DONE) {
 		reply_error(q, RD_E_MALFORMED,
-			    "OFFER_ANSWER answer is 1 (accept), 2 (reject) or 3 (hold)");
+			    "OFFER_ANSWER answer is 1 (accept), 2 (reject), 3 (hold) or 6 (done)");
 		return;
 	}
 	pthread_mutex_lock(&s->offers_mtx);
@@ -491,6 +493,28 @@ void srv_handle_offer_answer(struct req *q)
 		pthread_mutex_unlock(&s->offers_mtx);
 		snprintf(text, sizeof(text), "no offer %u is waiting for your answer", a->offer_id);
 		reply_error(q, RD_E_NO_SUCH_OFFER, text);
+		return;
+	}
+	if (a->answer == RD_ANSWER_DONE) {
+		/* a receipt: only from a recipient that accepted, once */
+		if (me->answer != RD_ANSWER_ACCEPT || me->done) {
+			pthread_mutex_unlock(&s->offers_mtx);
+			snprintf(text, sizeof(text), "offer %u: %s", a->offer_id,
+				 me->done ? "you said done already" : "you did not accept it");
+			reply_error(q, RD_E_OFFER_STATE, text);
+			return;
+		}
+		struct rd_msg r;
+
+		me->done = 1;
+		answered_to_offerer(&ob, o, c->nick, RD_ANSWER_DONE, now, a->reason, a->data);
+		out_activity(&ob, c, "%s", "");
+		rd_msg_init(&r, RD_MSG_OK);
+		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
+		if (q->f->hdr.req_id)
+			out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+		pthread_mutex_unlock(&s->offers_mtx);
+		out_send(&ob, c);
 		return;
 	}
 	if (me->answer) {

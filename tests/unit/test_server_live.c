@@ -1781,11 +1781,20 @@ static void test_offer_accepted_reaches_both_sides(void **state)
 	snprintf(want, sizeof(want), "offer %u from alice: deciding", id);
 	if (!strstr(list, want))
 		fail_msg("no '%s' in ctl list:\n%s", want, list);
+	/* a receipt before accepting is out of turn */
+	send_answer(&b, id, RD_ANSWER_DONE, 0, "", "", 60);
+	expect_np_error(&b, 60, RD_E_OFFER_STATE, "did not accept");
 	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "files 1,3 offsets 0,4096", 6);
 	expect_np(&b, RD_MSG_OK, 6, &g);
 	assert_int_equal(g.m.u.ok.for_type, RD_MSG_OFFER_ANSWER);
 	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, "", "files 1,3 offsets 0,4096");
 	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	/* the recipient's receipt reaches the offerer, once */
+	send_answer(&b, id, RD_ANSWER_DONE, 0, "all verified", "2 saved", 61);
+	expect_np(&b, RD_MSG_OK, 61, &g);
+	expect_answered(&a, id, "bob", RD_ANSWER_DONE, "all verified", "2 saved");
+	send_answer(&b, id, RD_ANSWER_DONE, 0, "", "", 62);
+	expect_np_error(&b, 62, RD_E_OFFER_STATE, "done already");
 	send_offer_id(&a, RD_MSG_OFFER_END, id, 7);
 	expect_result(&a, 7, id, RD_OFFER_COMPLETED, "bob", "", 1);
 	expect_np(&b, RD_MSG_OFFER_END, 0, &g);
