@@ -511,6 +511,10 @@ int rd_msg_encode(const struct rd_msg *m, struct rd_buf *out)
 	    (m->type == RD_MSG_CTL_BROADCAST &&
 	     !target_ok(m->u.ctl_broadcast.scope, m->u.ctl_broadcast.target)))
 		return RD_ERR_INVAL;
+	/* GONE and EXPIRED are the server's answers, never a recipient's */
+	if (m->type == RD_MSG_OFFER_ANSWER && (m->u.offer_answer.answer == RD_ANSWER_GONE ||
+					       m->u.offer_answer.answer == RD_ANSWER_EXPIRED))
+		return RD_ERR_INVAL;
 	start = out->len;
 	if ((rc = encode_fields(f, (const uint8_t *)&m->u, out)) != 0)
 		out->len = start; /* leave the buffer as it was */

@@ -953,8 +953,10 @@ static void test_encoder_refuses_bad_enums(void **state)
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, 0);
 	REFUSE_VALUE(RD_MSG_OFFER_RESULT, offer_result.outcome, RD_OFFER_FAILED + 1);
 	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, 0);
-	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_HOLD + 1);
-	REFUSE_VALUE(RD_MSG_OFFER_ANSWERED, offer_answered.answer, RD_ANSWER_EXPIRED + 1);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_GONE);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_EXPIRED);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_DONE + 1);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWERED, offer_answered.answer, RD_ANSWER_DONE + 1);
 	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, 0);
 	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, RD_OFFER_TO_ROOM + 1);
 	REFUSE_VALUE(RD_MSG_P2P_INTRO, p2p_intro.role, 0);
