@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files/rdf_proto.h"
 #include "rd_err.h"
 #include "rd_hash.h"
 #include "rd_names.h"
@@ -268,41 +269,7 @@ void store_staging_key(const uint8_t sha[RD_SHA256_SIZE], uint64_t size, unsigne
 
 int store_rename_candidate(const char *name, unsigned n, char *out, size_t cap)
 {
-	char suffix[16];
-	const char *dot;
-	size_t len, blen, elen, slen;
-
-	if (name == NULL || out == NULL)
-		return RD_ERR_INVAL;
-	len = strlen(name);
-	if (rd_filename_check(name, len) != 0)
-		return RD_ERR_INVAL;
-	slen = (size_t)snprintf(suffix, sizeof(suffix), " (%u)", n);
-	dot = strrchr(name, '.');
-	/* A leading dot names a hidden file, not an extension. */
-	if (dot == NULL || dot == name)
-		dot = name + len;
-	blen = (size_t)(dot - name);
-	elen = len - blen;
-	if (elen + slen + 1 > RD_FILENAME_MAX) { /* absurd extension: treat it as base */
-		blen = len;
-		elen = 0;
-	}
-	if (blen + slen + elen > RD_FILENAME_MAX) {
-		blen = RD_FILENAME_MAX - slen - elen;
-		/* never cut a UTF-8 sequence: back off over continuation bytes */
-		while (blen > 0 && ((unsigned char)name[blen] & 0xC0) == 0x80)
-			blen--;
-	}
-	if (blen == 0 || blen + slen + elen + 1 > cap)
-		return RD_ERR_INVAL;
-	memcpy(out, name, blen);
-	memcpy(out + blen, suffix, slen);
-	memcpy(out + blen + slen, name + len - elen, elen);
-	out[blen + slen + elen] = '\0';
-	if (rd_filename_check(out, blen + slen + elen) != 0)
-		return RD_ERR_INVAL;
-	return 0;
+	return rdf_name_numbered(name, n, out, cap);
 }
 
 /* ---- metadata records --------------------------------------------------------------

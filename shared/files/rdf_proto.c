@@ -258,3 +258,42 @@ void rdf_file_accept_clear(struct rdf_file_accept *a)
 {
 	rd_fields_clear(f_file_accept, a);
 }
+
+int rdf_name_numbered(const char *name, unsigned n, char *out, size_t cap)
+{
+	char suffix[16];
+	const char *dot;
+	size_t len, blen, elen, slen;
+
+	if (name == NULL || out == NULL)
+		return RD_ERR_INVAL;
+	len = strlen(name);
+	if (rd_filename_check(name, len) != 0)
+		return RD_ERR_INVAL;
+	slen = (size_t)snprintf(suffix, sizeof(suffix), " (%u)", n);
+	dot = strrchr(name, '.');
+	/* A leading dot names a hidden file, not an extension. */
+	if (dot == NULL || dot == name)
+		dot = name + len;
+	blen = (size_t)(dot - name);
+	elen = len - blen;
+	if (elen + slen + 1 > RD_FILENAME_MAX) { /* absurd extension: treat it as base */
+		blen = len;
+		elen = 0;
+	}
+	if (blen + slen + elen > RD_FILENAME_MAX) {
+		blen = RD_FILENAME_MAX - slen - elen;
+		/* never cut a UTF-8 sequence: back off over continuation bytes */
+		while (blen > 0 && ((unsigned char)name[blen] & 0xC0) == 0x80)
+			blen--;
+	}
+	if (blen == 0 || blen + slen + elen + 1 > cap)
+		return RD_ERR_INVAL;
+	memcpy(out, name, blen);
+	memcpy(out + blen, suffix, slen);
+	memcpy(out + blen + slen, name + len - elen, elen);
+	out[blen + slen + elen] = '\0';
+	if (rd_filename_check(out, blen + slen + elen) != 0)
+		return RD_ERR_INVAL;
+	return 0;
+}

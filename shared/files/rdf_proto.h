@@ -8,6 +8,7 @@
 #ifndef RDF_PROTO_H
 #define RDF_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rd_buf.h"
@@ -111,6 +112,12 @@ void rdf_file_offer_clear(struct rdf_file_offer *o);
 int rdf_file_accept_encode(const struct rdf_file_accept *a, struct rd_buf *out);
 int rdf_file_accept_decode(const uint8_t *p, size_t n, struct rdf_file_accept *a);
 void rdf_file_accept_clear(struct rdf_file_accept *a);
+
+/* The n-th name tried when a name is taken (put --rename, a received file whose name
+ * exists): "report (n).pdf"; "archive.tar (n).gz" (last dot only); ".bashrc (n)";
+ * "README (n)". The base is cut on a UTF-8 boundary when the result would pass
+ * RD_FILENAME_MAX. RD_ERR_INVAL if out is too small or name is not a valid file name. */
+int rdf_name_numbered(const char *name, unsigned n, char *out, size_t cap);
 
 /* A relative path of a file offer: 1..RDF_PATH_MAX bytes, components separated by single
  * '/', none empty, each a valid file name (rd_filename_check: no "." or "..", no control or
