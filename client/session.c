@@ -275,8 +275,17 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 
 static void on_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 {
+	struct cli_session *s = user;
+
 	(void)c;
-	cli_print_msg(user, m);
+	if (s->on_offer != NULL &&
+	    (m->type == RD_MSG_OFFER_IN || m->type == RD_MSG_OFFER_ANSWERED ||
+	     m->type == RD_MSG_OFFER_RESULT || m->type == RD_MSG_OFFER_DATA ||
+	     m->type == RD_MSG_OFFER_END)) {
+		s->on_offer(s, m);
+		return;
+	}
+	cli_print_msg(s, m);
 }
 
 static void on_app_frame(struct rd_conn *c, const struct rd_frame *f, void *user)

@@ -43,7 +43,7 @@ extern "C" {
 #define RD_TOKEN_SIZE 16u
 #define RD_SHA256_SIZE 32u
 #define RD_CHUNK_SIZE (256u * 1024u) /* file chunk payload data, before compression */
-#define RD_DESCRIPTOR_MAX 4096u      /* offer descriptor bytes */
+#define RD_DESCRIPTOR_MAX 65536u     /* offer descriptor and answer data bytes */
 #define RD_MAX_ROOMS 256u
 
 /* ---- timers (defaults, milliseconds) ----------------------------------------------- */

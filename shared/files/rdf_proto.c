@@ -129,6 +129,14 @@ static const struct rd_field_list l_accept_entry = { sizeof(struct rdf_accept_en
 static const struct rd_field f_file_accept[] = {
 	RD_F_LIST(rdf_file_accept, count, items, l_accept_entry), RD_F_END
 };
+static const struct rd_field f_done_entry[] = {
+	RD_F_ENUM(rdf_done_entry, status, RDF_DONE_NOT_TAKEN, RDF_DONE_FAILED),
+	RD_F_INT(rdf_done_entry, code), RD_F_END
+};
+static const struct rd_field_list l_done_entry = { sizeof(struct rdf_done_entry), f_done_entry };
+static const struct rd_field f_file_done[] = {
+	RD_F_LIST(rdf_file_done, count, items, l_done_entry), RD_F_END
+};
 /* clang-format on */
 
 uint16_t rdf_path_check(const char *s, size_t n, char *why, size_t cap)
@@ -257,6 +265,21 @@ int rdf_file_accept_decode(const uint8_t *p, size_t n, struct rdf_file_accept *a
 void rdf_file_accept_clear(struct rdf_file_accept *a)
 {
 	rd_fields_clear(f_file_accept, a);
+}
+
+int rdf_file_done_encode(const struct rdf_file_done *d, struct rd_buf *out)
+{
+	return rd_fields_encode(f_file_done, d, out);
+}
+
+int rdf_file_done_decode(const uint8_t *p, size_t n, struct rdf_file_done *d)
+{
+	return rd_fields_decode(f_file_done, p, n, d, sizeof(*d));
+}
+
+void rdf_file_done_clear(struct rdf_file_done *d)
+{
+	rd_fields_clear(f_file_done, d);
 }
 
 int rdf_name_numbered(const char *name, unsigned n, char *out, size_t cap)

@@ -101,6 +101,20 @@ struct rdf_file_accept { /* OFFER_ANSWER.data of an accept */
 	struct rdf_accept_entry *items;
 };
 
+enum rdf_done_status {
+	RDF_DONE_NOT_TAKEN = 0,
+	RDF_DONE_SAVED = 1, /* received, verified, in place */
+	RDF_DONE_FAILED = 2 /* code says why (RDF_E_HASH_MISMATCH, RDF_E_STORAGE...) */
+};
+struct rdf_done_entry {
+	uint8_t status; /* enum rdf_done_status */
+	uint16_t code;  /* RDF_DONE_FAILED: a wire error code; else 0 */
+};
+struct rdf_file_done { /* OFFER_ANSWER.data of DONE: one entry per offered file */
+	uint32_t count;
+	struct rdf_done_entry *items;
+};
+
 /* A file offer's descriptor and an accept's data, to and from their wire bytes (rd_codec.h
  * rd_fields_*: decode views the input; free the decoded lists with the *_clear calls).
  * rdf_file_offer_decode also checks every path (rdf_path_check), that no path repeats and
@@ -112,6 +126,9 @@ void rdf_file_offer_clear(struct rdf_file_offer *o);
 int rdf_file_accept_encode(const struct rdf_file_accept *a, struct rd_buf *out);
 int rdf_file_accept_decode(const uint8_t *p, size_t n, struct rdf_file_accept *a);
 void rdf_file_accept_clear(struct rdf_file_accept *a);
+int rdf_file_done_encode(const struct rdf_file_done *d, struct rd_buf *out);
+int rdf_file_done_decode(const uint8_t *p, size_t n, struct rdf_file_done *d);
+void rdf_file_done_clear(struct rdf_file_done *d);
 
 /* The n-th name tried when a name is taken (put --rename, a received file whose name
  * exists): "report (n).pdf"; "archive.tar (n).gz" (last dot only); ".bashrc (n)";
