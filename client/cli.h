@@ -19,7 +19,7 @@ enum cli_exit {
 	CLI_ELOST = 8,      /* connection lost, server shut down, shell not reconnected */
 	CLI_EKICKED = 9,    /* kicked by the administrator */
 	CLI_ELIMIT = 10,    /* file too big, quota, server out of space, server full */
-	CLI_EREJECTED = 11, /* reserved for offers (not built yet): never returned today */
+	CLI_EREJECTED = 11, /* offer: nobody accepted (rejected, expired, cancelled) */
 	CLI_ELOCAL = 12,    /* local I/O error (cannot read or write a local file) */
 	CLI_ESTORE = 13,    /* the server's store failed (read-only, permission or I/O error) */
 	CLI_EKEY = 14       /* the server's key is not the recorded or pinned one */
@@ -40,6 +40,13 @@ struct cli_opts {
 	int plain;             /* --plain: no TLS (a server run with --tls off) */
 	const char *server_fp; /* --server-fp FP: pin the server's key */
 	const char *ca_file;   /* --ca FILE: verify the server's certificate by this CA */
+	/* offers */
+	int everyone;            /* offer --everyone: to every other member of the room */
+	int accept_all;          /* listen --accept-all */
+	int reject_all;          /* listen --reject-all */
+	const char *accept_from; /* listen --accept-from NICK */
+	const char *into;        /* listen --into DIR: where accepted files go */
+	const char *take;        /* listen --take PATTERN: only the files that match */
 };
 
 /* Map a library error / wire error to an exit code (client/main.c). */

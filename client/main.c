@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "offer.h"
 #include "files/rdf_proto.h"
 #include "rd_err.h"
 #include "rd_names.h"
@@ -181,6 +182,11 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RD_E_NO_SUCH_OFFER:
 	case RD_E_OFFER_STATE:
 		return CLI_EREJECTED;
+	case RD_E_OFFER_SELF:
+		return CLI_EUSAGE;
+	case RD_E_OFFER_NOBODY:
+	case RD_E_NOT_IN_ROOM:
+		return CLI_ENOTFOUND;
 	case RDF_E_READ_ONLY:
 	case RDF_E_STORAGE:
 		return CLI_ESTORE;
@@ -399,6 +405,15 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--ca") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.ca_file = val;
+		} else if (strcmp(name, "--accept-from") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.accept_from = val;
+		} else if (strcmp(name, "--into") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.into = val;
+		} else if (strcmp(name, "--take") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.take = val;
 		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
 				cl->o.outdir = val;
@@ -414,6 +429,12 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 			cl->o.overwrite = 1;
 		} else if (strcmp(a, "--rename") == 0) {
 			cl->o.rename = 1;
+		} else if (strcmp(a, "--everyone") == 0) {
+			cl->o.everyone = 1;
+		} else if (strcmp(a, "--accept-all") == 0) {
+			cl->o.accept_all = 1;
+		} else if (strcmp(a, "--reject-all") == 0) {
+			cl->o.reject_all = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			cl->show_help = 1;
 		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
@@ -507,6 +528,19 @@ static int validate(struct cmdline *cl)
 		return usage_error("%s: --overwrite is for put and get, --rename for put", c);
 	if (cl->output_set && strcmp(c, "get"))
 		return usage_error("%s: -o is for get only", c);
+	if (cl->o.everyone && strcmp(c, "offer"))
+		return usage_error("%s: --everyone is for offer only", c);
+	if ((cl->o.accept_all || cl->o.reject_all || cl->o.accept_from || cl->o.into ||
+	     cl->o.take) &&
+	    strcmp(c, "listen"))
+		return usage_error("%s: --accept-all, --reject-all, --accept-from, --into and "
+				   "--take are for listen",
+				   c);
+	if (cl->o.accept_all + cl->o.reject_all + (cl->o.accept_from != NULL) > 1)
+		return usage_error(
+			"--accept-all, --reject-all and --accept-from exclude each other");
+	if (cl->o.accept_from && (rc = check_nick(cl->o.accept_from, " (--accept-from)")) != 0)
+		return rc;
 	if (strcmp(c, "rooms") == 0 || strcmp(c, "listen") == 0 || strcmp(c, "shell") == 0 ||
 	    strcmp(c, "ls") == 0) {
 		if (cl->argc > 0)
@@ -527,6 +561,12 @@ static int validate(struct cmdline *cl)
 	} else if (strcmp(c, "put") == 0 || strcmp(c, "get") == 0 || strcmp(c, "rm") == 0) {
 		if (cl->argc < 1)
 			return usage_error("%s needs at least one file name", c);
+	} else if (strcmp(c, "offer") == 0) {
+		if (cl->argc < (cl->o.everyone ? 1 : 2))
+			return usage_error("offer needs %sat least one file or folder",
+					   cl->o.everyone ? "" : "a nickname and ");
+		if (!cl->o.everyone && (rc = check_nick(cl->argv[0], "")) != 0)
+			return rc;
 	} else if (strcmp(c, "trust") == 0) {
 		uint8_t fp[RD_TLS_FP_LEN];
 		if (cl->argc != 1 || rd_tls_fp_parse(cl->argv[0], fp) != 0)
@@ -646,14 +686,28 @@ static int cmd_listen(struct cli_session *s)
 	struct pollfd p[2];
 	int rc;
 
+	struct cli_offer_rules rules = {
+		.policy = s->o->accept_all  ? CLI_OFFERS_ACCEPT_ALL :
+			  s->o->reject_all  ? CLI_OFFERS_REJECT_ALL :
+			  s->o->accept_from ? CLI_OFFERS_ACCEPT_FROM :
+					      CLI_OFFERS_SHOW,
+		.from = s->o->accept_from,
+		.into = s->o->into,
+		.take = s->o->take,
+	};
+
+	if (cli_offers_listen(s, &rules) != 0)
+		return CLI_ELOCAL;
 	if (!s->o->quiet)
 		fprintf(stderr, "roomdrop: listening in %s as %s (Ctrl-C to stop)\n", s->room,
 			s->o->nick);
 	for (;;) {
 		/* frames may already be buffered (they came with the replies) */
 		rc = rd_conn_poll(s->conn, 0);
+		if (rc == 0) /* answers and receipts the callbacks decided */
+			rc = cli_offers_pending(s);
 		if (cli_stop)
-			return CLI_OK;
+			break;
 		if (rc != 0)
 			break;
 		p[0].fd = rd_conn_fd(s->conn);
@@ -666,8 +720,11 @@ static int cmd_listen(struct cli_session *s)
 			break;
 		}
 		if (cli_stop)
-			return CLI_OK;
+			break;
 	}
+	cli_offers_stop(s);
+	if (cli_stop)
+		return CLI_OK;
 	if (rc == RD_ERR_CLOSED && s->kicked)
 		return CLI_EKICKED;
 	return cli_report(s, "stopped listening", rc, 0);
@@ -711,6 +768,9 @@ static int run(struct cmdline *cl)
 		rc = cli_files_get(s.conn, &cl->o, cl->argc, cl->argv);
 	else if (strcmp(c, "ls") == 0)
 		rc = cli_files_ls(s.conn, &cl->o);
+	else if (strcmp(c, "offer") == 0)
+		rc = cl->o.everyone ? cli_offer(&s, NULL, cl->argc, cl->argv) :
+				      cli_offer(&s, cl->argv[0], cl->argc - 1, cl->argv + 1);
 	else
 		rc = cli_files_rm(s.conn, &cl->o, cl->argc, cl->argv);
 	cli_session_close(&s);

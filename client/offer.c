@@ -1,0 +1,1031 @@
+/* offer.c - roomdrop's file offers in the command-line client (offer.h).
+ *
+ * Sending: the bundle (bundle.c) is listed and its descriptor offered at once while a
+ * thread hashes the files; answers are shown as they come; after OFFER_RESULT(ACCEPTED)
+ * every file taken by at least one recipient is streamed, from the smallest offset any of
+ * them holds, as GET_BEGIN / GET_CHUNK / GET_END frames cut into OFFER_DATA pieces; then
+ * the sender waits for each accepting recipient's DONE receipt before OFFER_END.
+ *
+ * Receiving: the callbacks run inside the library's dispatch, so they only decide and
+ * write files; answers (requests) wait in the offer's state until cli_offers_pending.
+ * Each taken file is written to PATH.part below the chosen folder (bundle_open_part: no
+ * link is followed), hashed from its first byte (a .part from an earlier attempt is read
+ * back), checked against the SHA-256 of its GET_BEGIN, and renamed into place, under a
+ * numbered name ("a (1).txt") when the name is taken. Bytes before what the .part holds
+ * are skipped: a new offer of the same files resumes.
+ */
+#include "offer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "files/rdf_proto.h"
+#include "progress.h"
+#include "rd_buf.h"
+#include "rd_display.h"
+#include "rd_err.h"
+#include "rd_frame.h"
+#include "rd_hash.h"
+#include "rd_names.h"
+#include "rd_net.h"
+
+#define STREAM_PIECE (128u * 1024u) /* file bytes per GET_CHUNK in the relayed stream */
+#define READ_BLOCK (1u << 20)       /* reading back a .part to hash it */
+#define RECEIPT_WAIT_MS 120000      /* how long the sender waits for receipts */
+#define POLL_MS 200
+
+static const char *answer_word(uint8_t a)
+{
+	switch (a) {
+	case RD_ANSWER_ACCEPT:
+		return "accepts";
+	case RD_ANSWER_REJECT:
+		return "rejects";
+	case RD_ANSWER_HOLD:
+		return "asks for more time";
+	case RD_ANSWER_GONE:
+		return "left";
+	case RD_ANSWER_EXPIRED:
+		return "did not answer in time";
+	default:
+		return "answers";
+	}
+}
+
+static void reason_suffix(struct rd_str r, char *out, size_t cap)
+{
+	char esc[RD_REASON_MAX * 4 + 8];
+
+	if (r.n == 0) {
+		out[0] = '\0';
+		return;
+	}
+	rd_display_escape(r.p, r.n, esc, sizeof(esc));
+	snprintf(out, cap, ": %s", esc);
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return RD_ERR_SYSTEM;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* ==== sending ============================================================================ */
+
+struct tx_rcpt {
+	char nick[RD_NICK_BUF];
+	uint8_t answer; /* last answer (ACCEPT, REJECT, GONE, EXPIRED) */
+	int accepted, receipt;
+	struct rdf_file_accept acc; /* what it takes (decoded when it accepted) */
+	struct rdf_file_done done;  /* its receipt */
+};
+
+struct tx {
+	uint32_t id;
+	size_t nfiles;
+	struct tx_rcpt *r;
+	size_t nr;
+	int result; /* OFFER_RESULT came */
+	uint8_t outcome;
+	int ended; /* cancelled, peer gone... while streaming */
+	struct cli_session *s;
+};
+
+static struct tx_rcpt *tx_rcpt(struct tx *t, const char *nick)
+{
+	struct tx_rcpt *n;
+
+	for (size_t i = 0; i < t->nr; i++)
+		if (strcmp(t->r[i].nick, nick) == 0)
+			return &t->r[i];
+	if ((n = realloc(t->r, (t->nr + 1) * sizeof(*n))) == NULL)
+		return NULL;
+	t->r = n;
+	n = &t->r[t->nr++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->nick, sizeof(n->nick), "%s", nick);
+	return n;
+}
+
+static void tx_on_offer(struct cli_session *s, const struct rd_msg *m)
+{
+	struct tx *t = s->offer_user;
+	char why[RD_REASON_MAX * 4 + 16];
+	struct tx_rcpt *r;
+
+	if (m->type == RD_MSG_OFFER_ANSWERED &&
+	    (t->id == 0 || m->u.offer_answered.offer_id == t->id)) {
+		const struct rd_msg_offer_answered *a = &m->u.offer_answered;
+
+		if ((r = tx_rcpt(t, a->peer)) == NULL)
+			return;
+		reason_suffix(a->reason, why, sizeof(why));
+		if (a->answer == RD_ANSWER_DONE) {
+			rdf_file_done_clear(&r->done);
+			if (rdf_file_done_decode(a->data.p, a->data.n, &r->done) != 0 ||
+			    r->done.count != t->nfiles)
+				rdf_file_done_clear(
+					&r->done); /* an unreadable receipt: no file saved */
+			r->receipt = 1;
+			return;
+		}
+		r->answer = a->answer;
+		if (a->answer == RD_ANSWER_ACCEPT) {
+			unsigned taken = 0;
+
+			rdf_file_accept_clear(&r->acc);
+			if (rdf_file_accept_decode(a->data.p, a->data.n, &r->acc) != 0 ||
+			    r->acc.count != t->nfiles) {
+				rdf_file_accept_clear(&r->acc);
+				fprintf(stderr,
+					"roomdrop: %s accepted with an answer that does not list the "
+					"files; nothing will be sent to it\n",
+					a->peer);
+				return;
+			}
+			r->accepted = 1;
+			for (uint32_t i = 0; i < r->acc.count; i++)
+				taken += r->acc.items[i].take != 0;
+			printf("%s accepts %u of %zu file%s%s\n", a->peer, taken, t->nfiles,
+			       t->nfiles == 1 ? "" : "s", why);
+		} else {
+			printf("%s %s%s\n", a->peer, answer_word(a->answer), why);
+		}
+		fflush(stdout);
+	} else if (m->type == RD_MSG_OFFER_RESULT && m->u.offer_result.offer_id == t->id) {
+		t->outcome = m->u.offer_result.outcome;
+		if (t->result && t->outcome != RD_OFFER_COMPLETED)
+			t->ended = 1; /* cancelled or everyone gone while we stream */
+		t->result = 1;
+	}
+}
+
+/* The smallest offset any accepting recipient holds of file i, or UINT64_MAX if none
+ * takes it. */
+static uint64_t tx_from(const struct tx *t, size_t i)
+{
+	uint64_t from = UINT64_MAX;
+
+	for (size_t k = 0; k < t->nr; k++) {
+		const struct tx_rcpt *r = &t->r[k];
+
+		if (r->accepted && r->answer == RD_ANSWER_ACCEPT && r->acc.items[i].take &&
+		    r->acc.items[i].offset < from)
+			from = r->acc.items[i].offset;
+	}
+	return from;
+}
+
+struct stream {
+	struct rd_conn *c;
+	uint32_t id;
+	uint64_t off; /* bytes of the stream sent so far */
+	struct rd_buf b;
+};
+
+/* Send the buffered stream in OFFER_DATA pieces; all of it when flush, else whole pieces
+ * only. */
+static int stream_push(struct stream *st, int flush)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	while (rc == 0 && (st->b.len - done >= RD_CHUNK_SIZE || (flush && st->b.len > done))) {
+		size_t n = st->b.len - done < RD_CHUNK_SIZE ? st->b.len - done : RD_CHUNK_SIZE;
+
+		rc = rd_conn_offer_data(st->c, st->id, st->off, st->b.data + done, n);
+		done += n;
+		st->off += n;
+	}
+	if (done > 0) {
+		memmove(st->b.data, st->b.data + done, st->b.len - done);
+		st->b.len -= done;
+	}
+	return rc;
+}
+
+static int stream_msg(struct stream *st, const struct rd_msg *m)
+{
+	int rc = rd_msg_frame(&st->b, m, 0, 0);
+
+	return rc != 0 ? rc : stream_push(st, 0);
+}
+
+static const char *leaf_of(const char *path)
+{
+	const char *sl = strrchr(path, '/');
+
+	return sl != NULL ? sl + 1 : path;
+}
+
+/* One file into the stream: GET_BEGIN, GET_CHUNK..., GET_END, or XFER_CANCEL if it
+ * cannot be sent. */
+static int stream_file(struct stream *st, struct bundle *b, size_t i, uint64_t from, int quiet,
+		       uint8_t *buf)
+{
+	struct bundle_file *f = &b->files[i];
+	struct progress pg;
+	struct rd_msg m;
+	int rc, fd = -1, hrc;
+
+	hrc = bundle_hash_wait(b, i);
+	if (hrc == 0 && (fd = open(f->local, O_RDONLY | O_CLOEXEC)) < 0)
+		hrc = RD_ERR_SYSTEM;
+	if (hrc != 0 || from > f->size) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s",
+			 hrc == RD_ERR_MISMATCH ? "it changed since it was offered" :
+			 hrc != 0               ? strerror(errno) :
+						  "a recipient holds more than the file");
+		fprintf(stderr, "roomdrop: offer: cannot send %s: %s\n", f->path, why);
+		rd_msg_init(&m, RDF_MSG_XFER_CANCEL);
+		rdf_body(&m)->xfer_cancel.xfer_id = (uint32_t)i;
+		rdf_body(&m)->xfer_cancel.code = RDF_E_STORAGE;
+		rdf_body(&m)->xfer_cancel.reason = rd_str_c(why);
+		if (fd >= 0)
+			close(fd);
+		return stream_msg(st, &m);
+	}
+	rd_msg_init(&m, RDF_MSG_GET_BEGIN);
+	rdf_body(&m)->get_begin.xfer_id = (uint32_t)i;
+	snprintf(rdf_body(&m)->get_begin.name, sizeof(rdf_body(&m)->get_begin.name), "%s",
+		 leaf_of(f->path));
+	rdf_body(&m)->get_begin.size = f->size;
+	rdf_body(&m)->get_begin.offset = from;
+	rdf_body(&m)->get_begin.mtime_ms = f->mtime_ms;
+	memcpy(rdf_body(&m)->get_begin.sha256, f->sha256, RD_SHA256_SIZE);
+	if ((rc = stream_msg(st, &m)) != 0)
+		goto out;
+	if (from > 0 && !quiet) {
+		char hf[32];
+
+		rd_format_size(from, hf, sizeof(hf));
+		fprintf(stderr,
+			"roomdrop: offer: %s: resuming at %s (the recipient holds that much)\n",
+			f->path, hf);
+	}
+	progress_start(&pg, "offer", f->path, f->size, from, quiet);
+	for (uint64_t off = from; off < f->size && rc == 0;) {
+		size_t n = f->size - off < STREAM_PIECE ? (size_t)(f->size - off) : STREAM_PIECE;
+
+		if ((rc = rd_pread_full(fd, buf, n, off)) != 0)
+			break;
+		rd_msg_init(&m, RDF_MSG_GET_CHUNK);
+		rdf_body(&m)->chunk.xfer_id = (uint32_t)i;
+		rdf_body(&m)->chunk.offset = off;
+		rdf_body(&m)->chunk.data = (struct rd_bytes){ buf, n };
+		rc = stream_msg(st, &m);
+		off += n;
+		progress_update(&pg, off);
+		if (cli_stop)
+			rc = RD_ERR_CANCELLED;
+	}
+	progress_end(&pg);
+	if (rc == 0) {
+		rd_msg_init(&m, RDF_MSG_GET_END);
+		rdf_body(&m)->xfer.xfer_id = (uint32_t)i;
+		rc = stream_msg(st, &m);
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+static int tx_receipts_in(const struct tx *t)
+{
+	for (size_t k = 0; k < t->nr; k++)
+		if (t->r[k].accepted && t->r[k].answer == RD_ANSWER_ACCEPT && !t->r[k].receipt)
+			return 0;
+	return 1;
+}
+
+/* One line per accepting recipient; CLI_OK when each saved every file it took. */
+static int tx_report(const struct tx *t, const struct bundle *b)
+{
+	int code = CLI_OK;
+
+	for (size_t k = 0; k < t->nr; k++) {
+		const struct tx_rcpt *r = &t->r[k];
+		unsigned taken = 0, saved = 0, failed = 0;
+
+		if (!r->accepted)
+			continue;
+		for (uint32_t i = 0; i < r->acc.count; i++) {
+			taken += r->acc.items[i].take != 0;
+			if (r->receipt && r->done.count == r->acc.count) {
+				saved += r->done.items[i].status == RDF_DONE_SAVED;
+				failed += r->done.items[i].status == RDF_DONE_FAILED;
+			}
+		}
+		if (!r->receipt || r->answer != RD_ANSWER_ACCEPT) {
+			printf("%s: no receipt (%s): its files are not known to have arrived\n",
+			       r->nick, r->answer == RD_ANSWER_GONE ? "it left" : "none came");
+			code = CLI_EVERIFY;
+			continue;
+		}
+		printf("%s: %u of %u file%s saved and verified", r->nick, saved, taken,
+		       taken == 1 ? "" : "s");
+		if (failed > 0) {
+			printf(", %u failed:", failed);
+			for (uint32_t i = 0; i < r->done.count; i++)
+				if (r->done.items[i].status == RDF_DONE_FAILED)
+					printf(" %s (%s)", b->files[i].path,
+					       rd_wire_strerror(r->done.items[i].code));
+		}
+		printf("\n");
+		if (saved != taken)
+			code = CLI_EVERIFY;
+	}
+	fflush(stdout);
+	return code;
+}
+
+static int wait_until(struct cli_session *s, struct tx *t, int (*done)(const struct tx *),
+		      uint64_t deadline_ms)
+{
+	int rc = 0;
+
+	while (!done(t) && rc == 0) {
+		if (cli_stop)
+			return RD_ERR_CANCELLED;
+		if (deadline_ms && rd_now_mono_ms() >= deadline_ms)
+			return RD_ERR_TIMEOUT;
+		rc = rd_conn_poll(s->conn, POLL_MS);
+	}
+	return rc;
+}
+
+static int tx_has_result(const struct tx *t)
+{
+	return t->result;
+}
+
+int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
+{
+	struct bundle b = { 0 };
+	struct tx t = { 0 };
+	struct stream st = { 0 };
+	struct rd_buf desc;
+	char why[600], summary[300], hs[32];
+	struct rdf_file_offer o = { 0 };
+	uint32_t expires = 0;
+	uint16_t werr = 0;
+	uint8_t outcome = 0;
+	uint8_t *buf = NULL;
+	int rc, code = CLI_OK;
+
+	rd_buf_init(&desc, RD_DESCRIPTOR_MAX);
+	for (int i = 0; i < argc; i++) {
+		if ((rc = bundle_add(&b, argv[i], why, sizeof(why))) != 0) {
+			char *e = cli_escape(why, strlen(why));
+
+			fprintf(stderr, "roomdrop: offer: %s\n", e);
+			free(e);
+			code = rc == RD_ERR_NOT_FOUND ? CLI_ENOTFOUND : CLI_EUSAGE;
+			goto out;
+		}
+	}
+	if (b.n == 0) {
+		fprintf(stderr, "roomdrop: offer: nothing to offer (the folders hold no files)\n");
+		code = CLI_EUSAGE;
+		goto out;
+	}
+	if (b.skipped > 0 && !s->o->quiet)
+		fprintf(stderr, "roomdrop: offer: left out %u symbolic link%s or special file%s\n",
+			b.skipped, b.skipped == 1 ? "" : "s", b.skipped == 1 ? "" : "s");
+	rc = bundle_descriptor(&b, &desc);
+	if (rc == RD_ERR_TOO_BIG) {
+		fprintf(stderr,
+			"roomdrop: offer: the list of %zu files takes more than %u bytes; offer "
+			"them in several parts\n",
+			b.n, RD_DESCRIPTOR_MAX);
+		code = CLI_EUSAGE;
+		goto out;
+	}
+	if (rc != 0 || (rc = bundle_hash_start(&b)) != 0) {
+		code = cli_report(s, "offer", rc, 0);
+		goto out;
+	}
+	t.nfiles = b.n;
+	t.s = s;
+	s->on_offer = tx_on_offer;
+	s->offer_user = &t;
+	rc = rd_conn_offer(s->conn, to, RDF_OFFER_APP_FILES, 0, desc.data, desc.len, &t.id,
+			   &expires, &werr);
+	if (rc != 0) {
+		code = cli_report(s, "offer", rc, werr);
+		goto out;
+	}
+	if (rdf_file_offer_decode(desc.data, desc.len, &o, why, sizeof(why)) == 0)
+		bundle_summary(&o, summary, sizeof(summary));
+	else
+		snprintf(summary, sizeof(summary), "%zu files", b.n);
+	rdf_file_offer_clear(&o);
+	printf("offered %s to %s (offer %" PRIu32 "); waiting for %s (up to %" PRIu32 " s)\n",
+	       summary, to != NULL ? to : "everyone in the room", t.id,
+	       to != NULL ? "the answer" : "the answers", (expires + 999) / 1000);
+	fflush(stdout);
+
+	if ((rc = wait_until(s, &t, tx_has_result, 0)) != 0) {
+		if (rc == RD_ERR_CANCELLED)
+			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
+		code = cli_report(s, "offer", rc, 0);
+		goto out;
+	}
+	if (t.outcome != RD_OFFER_ACCEPTED) {
+		printf("offer %" PRIu32 ": %s\n", t.id,
+		       t.outcome == RD_OFFER_EXPIRED   ? "expired without an accept" :
+		       t.outcome == RD_OFFER_CANCELLED ? "cancelled" :
+							 "rejected");
+		code = CLI_EREJECTED;
+		goto out;
+	}
+
+	/* stream what anyone took */
+	if ((buf = malloc(STREAM_PIECE)) == NULL) {
+		code = cli_report(s, "offer", RD_ERR_NOMEM, 0);
+		goto out;
+	}
+	st.c = s->conn;
+	st.id = t.id;
+	rd_buf_init(&st.b, 4 * RD_CHUNK_SIZE);
+	rc = 0;
+	for (size_t i = 0; i < b.n && rc == 0 && !t.ended; i++) {
+		uint64_t from = tx_from(&t, i);
+
+		if (from != UINT64_MAX)
+			rc = stream_file(&st, &b, i, from, s->o->quiet, buf);
+	}
+	if (rc == 0)
+		rc = stream_push(&st, 1);
+	rd_buf_free(&st.b);
+	if (rc != 0 || t.ended) {
+		if (rc == RD_ERR_CANCELLED)
+			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
+		code = t.ended && rc == 0 ? CLI_EVERIFY : cli_report(s, "offer", rc, 0);
+		if (t.ended && rc == 0)
+			fprintf(stderr,
+				"roomdrop: offer %" PRIu32 ": ended before it was sent: "
+				"the recipients are gone\n",
+				t.id);
+		goto out;
+	}
+	rd_format_size(st.off, hs, sizeof(hs));
+	if (!s->o->quiet)
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": %s sent through the server; waiting "
+			"for the receipts\n",
+			t.id, hs);
+	rc = wait_until(s, &t, tx_receipts_in, rd_now_mono_ms() + RECEIPT_WAIT_MS);
+	if (rc != 0 && rc != RD_ERR_TIMEOUT) {
+		code = cli_report(s, "offer", rc, 0);
+		goto out;
+	}
+	rc = rd_conn_offer_end(s->conn, t.id, 0, &outcome, &werr);
+	if (rc != 0 && !(rc == RD_ERR_REMOTE && werr == RD_E_NO_SUCH_OFFER)) {
+		code = cli_report(s, "offer", rc, werr);
+		goto out;
+	}
+	code = tx_report(&t, &b);
+out:
+	s->on_offer = NULL;
+	s->offer_user = NULL;
+	for (size_t k = 0; k < t.nr; k++) {
+		rdf_file_accept_clear(&t.r[k].acc);
+		rdf_file_done_clear(&t.r[k].done);
+	}
+	free(t.r);
+	free(buf);
+	rd_buf_free(&desc);
+	bundle_free(&b);
+	return code;
+}
+
+/* ==== receiving ========================================================================== */
+
+struct rx_file {
+	int take;
+	int parent_fd, part_fd;
+	char leaf[RD_NAME_BUF];
+	uint64_t have; /* bytes the .part held when the offer came */
+	uint64_t pos;  /* bytes of the file received or skipped so far */
+	uint64_t size, mtime_ms;
+	uint8_t sha[RD_SHA256_SIZE];
+	struct rd_sha256 *h;
+	int begun, ended;
+	uint8_t status;
+	uint16_t code;
+};
+
+struct rx_offer {
+	struct rx_offer *next;
+	uint32_t id;
+	char from[RD_NICK_BUF];
+	struct rdf_file_offer desc;
+	struct rx_file *f;
+	struct rd_frame_reader *rd;
+	int answer; /* to send: RD_ANSWER_ACCEPT / REJECT, 0 = none (sent or not ours) */
+	char reason[RD_REASON_MAX + 1]; /* with a REJECT */
+	int accepted, receipt_due, receipt_sent, broken;
+};
+
+struct rx {
+	struct cli_offer_rules rules;
+	int dfd;
+	struct rx_offer *list;
+};
+
+static struct rx_offer *rx_find(struct rx *x, uint32_t id)
+{
+	for (struct rx_offer *o = x->list; o != NULL; o = o->next)
+		if (o->id == id)
+			return o;
+	return NULL;
+}
+
+static void rx_close_file(struct rx_file *f)
+{
+	if (f->part_fd >= 0)
+		close(f->part_fd);
+	if (f->parent_fd >= 0)
+		close(f->parent_fd);
+	f->part_fd = f->parent_fd = -1;
+	rd_sha256_free(f->h);
+	f->h = NULL;
+}
+
+static void rx_free(struct rx_offer *o)
+{
+	for (uint32_t i = 0; o->f != NULL && i < o->desc.count; i++)
+		rx_close_file(&o->f[i]);
+	free(o->f);
+	rdf_file_offer_clear(&o->desc);
+	rd_frame_reader_free(o->rd);
+	free(o);
+}
+
+static int rx_wants(const struct cli_offer_rules *r, const char *path)
+{
+	if (r->take == NULL)
+		return 1;
+	return fnmatch(r->take, path, 0) == 0 || fnmatch(r->take, leaf_of(path), 0) == 0;
+}
+
+static void rx_fail(struct rx_offer *o, uint32_t i, uint16_t code, const char *what)
+{
+	struct rx_file *f = &o->f[i];
+
+	if (f->ended)
+		return;
+	f->ended = 1;
+	f->status = RDF_DONE_FAILED;
+	f->code = code;
+	fprintf(stderr, "roomdrop: offer %" PRIu32 " from %s: %s: %s\n", o->id, o->from,
+		o->desc.items[i].path, what);
+	rx_close_file(f);
+}
+
+/* Every taken file ended: the receipt is due. */
+static void rx_check_done(struct rx_offer *o)
+{
+	for (uint32_t i = 0; i < o->desc.count; i++)
+		if (o->f[i].take && !o->f[i].ended)
+			return;
+	o->receipt_due = 1;
+}
+
+/* Hash what the .part already holds, so the file's hash can go on from there. */
+static int rx_hash_held(struct rx_file *f)
+{
+	uint8_t *buf = malloc(READ_BLOCK);
+	int rc = buf != NULL ? 0 : RD_ERR_NOMEM;
+
+	for (uint64_t off = 0; rc == 0 && off < f->have;) {
+		size_t n = f->have - off < READ_BLOCK ? (size_t)(f->have - off) : READ_BLOCK;
+
+		if ((rc = rd_pread_full(f->part_fd, buf, n, off)) == 0)
+			rc = rd_sha256_update(f->h, buf, n);
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
+
+static void rx_begin(struct rx_offer *o, const struct rdf_msg_get_begin *g)
+{
+	struct rx_file *f;
+
+	if (g->xfer_id >= o->desc.count) {
+		o->broken = 1;
+		return;
+	}
+	f = &o->f[g->xfer_id];
+	if (!f->take || f->ended)
+		return;
+	if (strcmp(g->name, leaf_of(o->desc.items[g->xfer_id].path)) != 0 ||
+	    g->size != o->desc.items[g->xfer_id].size || g->offset > f->have) {
+		rx_fail(o, g->xfer_id, RDF_E_SIZE_MISMATCH,
+			"the sender's announcement does not match its offer");
+		return;
+	}
+	f->size = g->size;
+	f->mtime_ms = g->mtime_ms;
+	memcpy(f->sha, g->sha256, RD_SHA256_SIZE);
+	f->pos = g->offset;
+	f->begun = 1;
+	if (rd_sha256_new(&f->h) != 0 || rx_hash_held(f) != 0)
+		rx_fail(o, g->xfer_id, RDF_E_STORAGE, "cannot read back its .part file");
+}
+
+static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
+{
+	struct rx_file *f;
+	const uint8_t *p = ch->data.p;
+	size_t n = ch->data.n;
+
+	if (ch->xfer_id >= o->desc.count) {
+		o->broken = 1;
+		return;
+	}
+	f = &o->f[ch->xfer_id];
+	if (!f->take || f->ended)
+		return;
+	if (!f->begun || ch->offset != f->pos || n > f->size - f->pos) {
+		rx_fail(o, ch->xfer_id, RDF_E_BAD_OFFSET, "its bytes came out of order");
+		return;
+	}
+	f->pos += n;
+	if (f->pos <= f->have) /* already held */
+		return;
+	if (f->pos - n < f->have) { /* partly held */
+		size_t skip = (size_t)(f->have - (f->pos - n));
+
+		p += skip;
+		n -= skip;
+	}
+	if (pwrite_all(f->part_fd, p, n, f->pos - n) != 0) {
+		rx_fail(o, ch->xfer_id, errno == ENOSPC ? RDF_E_NO_SPACE : RDF_E_STORAGE,
+			strerror(errno));
+		return;
+	}
+	if (rd_sha256_update(f->h, p, n) != 0)
+		rx_fail(o, ch->xfer_id, RDF_E_STORAGE, "cannot hash it");
+}
+
+/* Verified: fsync, time, rename into place (numbered when the name is taken). */
+static void rx_end(struct rx_offer *o, uint32_t i)
+{
+	struct rx_file *f;
+	char part[RD_NAME_BUF + 8], name[RD_NAME_BUF], hex[2 * RD_SHA256_SIZE + 1];
+	uint8_t got[RD_SHA256_SIZE];
+	struct timespec ts[2];
+	unsigned k;
+
+	if (i >= o->desc.count) {
+		o->broken = 1;
+		return;
+	}
+	f = &o->f[i];
+	if (!f->take || f->ended)
+		return;
+	if (!f->begun || f->pos != f->size || rd_sha256_final(f->h, got) != 0 ||
+	    !rd_ct_equal(got, f->sha, RD_SHA256_SIZE)) {
+		snprintf(part, sizeof(part), "%s.part", f->leaf);
+		/* a .part that did not verify is wrong from its first byte: start over next time */
+		(void)unlinkat(f->parent_fd, part, 0);
+		rx_fail(o, i, f->pos != f->size ? RDF_E_SIZE_MISMATCH : RDF_E_HASH_MISMATCH,
+			"the data received is not the file announced; nothing kept");
+		return;
+	}
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = (time_t)(f->mtime_ms / 1000);
+	ts[1].tv_nsec = (long)(f->mtime_ms % 1000) * 1000000L;
+	(void)futimens(f->part_fd, ts);
+	if (fsync(f->part_fd) != 0) {
+		rx_fail(o, i, RDF_E_STORAGE, strerror(errno));
+		return;
+	}
+	snprintf(part, sizeof(part), "%s.part", f->leaf);
+	snprintf(name, sizeof(name), "%s", f->leaf);
+	for (k = 1; renameat2(f->parent_fd, part, f->parent_fd, name, RENAME_NOREPLACE) != 0; k++) {
+		if (errno != EEXIST || k > 999 ||
+		    rdf_name_numbered(f->leaf, k, name, sizeof(name)) != 0) {
+			rx_fail(o, i, RDF_E_STORAGE, strerror(errno == EEXIST ? EEXIST : errno));
+			return;
+		}
+	}
+	(void)fsync(f->parent_fd);
+	f->ended = 1;
+	f->status = RDF_DONE_SAVED;
+	rd_hex(f->sha, RD_SHA256_SIZE, hex);
+	hex[8] = '\0';
+	printf("received %s from %s, sha256 %s\u2026 verified%s%s%s\n", o->desc.items[i].path,
+	       o->from, hex, strcmp(name, f->leaf) != 0 ? " (saved as \"" : "",
+	       strcmp(name, f->leaf) != 0 ? name : "", strcmp(name, f->leaf) != 0 ? "\")" : "");
+	fflush(stdout);
+	rx_close_file(f);
+}
+
+static void rx_data(struct rx_offer *o, const struct rd_msg_offer_data *d)
+{
+	struct rd_frame fr;
+	struct rd_msg m;
+
+	if (!o->accepted || o->broken)
+		return;
+	if (rd_frame_reader_feed(o->rd, d->data.p, d->data.n) != 0) {
+		o->broken = 1;
+		return;
+	}
+	while (!o->broken && rd_frame_reader_next(o->rd, &fr) == 0) {
+		if (rd_msg_decode(fr.hdr.type, fr.payload, fr.len, &m) != 0) {
+			o->broken = 1;
+			break;
+		}
+		switch (m.type) {
+		case RDF_MSG_GET_BEGIN:
+			rx_begin(o, &rdf_body(&m)->get_begin);
+			break;
+		case RDF_MSG_GET_CHUNK:
+			rx_chunk(o, &rdf_body(&m)->chunk);
+			break;
+		case RDF_MSG_GET_END:
+			rx_end(o, rdf_body(&m)->xfer.xfer_id);
+			break;
+		case RDF_MSG_XFER_CANCEL:
+			if (rdf_body(&m)->xfer_cancel.xfer_id < o->desc.count)
+				rx_fail(o, rdf_body(&m)->xfer_cancel.xfer_id,
+					rdf_body(&m)->xfer_cancel.code,
+					"the sender could not send it");
+			break;
+		default:
+			o->broken = 1;
+			break;
+		}
+		rd_msg_clear(&m);
+	}
+	if (o->broken) {
+		for (uint32_t i = 0; i < o->desc.count; i++)
+			if (o->f[i].take)
+				rx_fail(o, i, RD_E_MALFORMED, "the sender's stream is unreadable");
+	}
+	rx_check_done(o);
+}
+
+/* A new file offer: decide by the rules; the answer goes out in cli_offers_pending. */
+static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg_offer_in *in)
+{
+	struct rx_offer *o;
+	char why[180], summary[400], *from;
+	int accept;
+
+	from = cli_escape(in->from, strlen(in->from));
+	if (in->app_type != RDF_OFFER_APP_FILES) {
+		printf("%s offers something roomdrop does not know (type 0x%04x): ignored\n", from,
+		       in->app_type);
+		fflush(stdout);
+		free(from);
+		return;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		free(from);
+		return;
+	}
+	o->id = in->offer_id;
+	snprintf(o->from, sizeof(o->from), "%s", in->from);
+	o->next = x->list;
+	x->list = o;
+	if (rdf_file_offer_decode(in->descriptor.p, in->descriptor.n, &o->desc, why, sizeof(why)) !=
+	    0) {
+		printf("%s offers files, refused: %s\n", from, why);
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "refused: %s", why);
+		goto out;
+	}
+	bundle_summary(&o->desc, summary, sizeof(summary));
+	accept = x->rules.policy == CLI_OFFERS_ACCEPT_ALL ||
+		 (x->rules.policy == CLI_OFFERS_ACCEPT_FROM && x->rules.from != NULL &&
+		  rd_name_eq(x->rules.from, in->from));
+	printf("%s offers %s (offer %" PRIu32 ")%s\n", from, summary, o->id,
+	       accept                             ? ": accepting" :
+	       x->rules.policy == CLI_OFFERS_SHOW ? "" :
+						    ": rejecting");
+	fflush(stdout);
+	if (x->rules.policy == CLI_OFFERS_SHOW)
+		goto out;
+	if (!accept) {
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "%s",
+			 x->rules.policy == CLI_OFFERS_REJECT_ALL ?
+				 "not accepting offers" :
+				 "not accepting offers from you");
+		goto out;
+	}
+	if ((o->f = calloc(o->desc.count, sizeof(*o->f))) == NULL ||
+	    rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &o->rd) != 0) {
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < o->desc.count; i++) {
+		struct rx_file *f = &o->f[i];
+
+		f->parent_fd = f->part_fd = -1;
+		if (!rx_wants(&x->rules, o->desc.items[i].path))
+			continue;
+		if (bundle_open_part(x->dfd, o->desc.items[i].path, &f->parent_fd, &f->part_fd,
+				     f->leaf, sizeof(f->leaf), &f->have) != 0) {
+			fprintf(stderr, "roomdrop: offer %" PRIu32 ": cannot write %s: %s\n", o->id,
+				o->desc.items[i].path, strerror(errno));
+			continue;
+		}
+		if (f->have > o->desc.items[i].size) { /* a .part of something else */
+			if (ftruncate(f->part_fd, 0) != 0) {
+				rx_close_file(f);
+				continue;
+			}
+			f->have = 0;
+		}
+		f->take = 1;
+		o->accepted = 1;
+	}
+	if (!o->accepted) {
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "no file of the offer is taken");
+		goto out;
+	}
+	o->answer = RD_ANSWER_ACCEPT;
+out:
+	(void)s;
+	free(from);
+}
+
+static void rx_on_offer(struct cli_session *s, const struct rd_msg *m)
+{
+	struct rx *x = s->offer_user;
+	struct rx_offer *o, **pp;
+
+	switch (m->type) {
+	case RD_MSG_OFFER_IN:
+		rx_offer_in(s, x, &m->u.offer_in);
+		break;
+	case RD_MSG_OFFER_DATA:
+		if ((o = rx_find(x, m->u.offer_data.offer_id)) != NULL)
+			rx_data(o, &m->u.offer_data);
+		break;
+	case RD_MSG_OFFER_END:
+		if ((o = rx_find(x, m->u.offer_end.offer_id)) != NULL && o->accepted) {
+			for (uint32_t i = 0; i < o->desc.count; i++)
+				if (o->f[i].take && !o->f[i].ended)
+					rx_fail(o, i, RDF_E_SIZE_MISMATCH,
+						"the offer ended before all of it came");
+			rx_check_done(o);
+		}
+		break;
+	case RD_MSG_OFFER_RESULT:
+		if ((o = rx_find(x, m->u.offer_result.offer_id)) == NULL)
+			break;
+		if (m->u.offer_result.outcome != RD_OFFER_COMPLETED) {
+			char *from = cli_escape(o->from, strlen(o->from));
+
+			printf("offer %" PRIu32 " from %s: %s\n", o->id, from,
+			       m->u.offer_result.outcome == RD_OFFER_CANCELLED ? "cancelled" :
+			       m->u.offer_result.outcome == RD_OFFER_EXPIRED   ? "expired" :
+			       m->u.offer_result.outcome == RD_OFFER_PEER_GONE ? "the sender left" :
+										 "ended");
+			fflush(stdout);
+			free(from);
+		}
+		/* finished: unlink and free (a .part stays for a later offer to resume) */
+		for (pp = &x->list; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == o) {
+				*pp = o->next;
+				break;
+			}
+		rx_free(o);
+		break;
+	default:
+		break;
+	}
+}
+
+int cli_offers_listen(struct cli_session *s, const struct cli_offer_rules *rules)
+{
+	struct rx *x = calloc(1, sizeof(*x));
+	const char *into = rules->into != NULL ? rules->into : ".";
+
+	if (x == NULL)
+		return RD_ERR_NOMEM;
+	x->rules = *rules;
+	x->dfd = open(into, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x->dfd < 0) {
+		char *e = cli_escape(into, strlen(into));
+
+		fprintf(stderr, "roomdrop: listen: cannot use the folder %s: %s\n", e,
+			strerror(errno));
+		free(e);
+		free(x);
+		return RD_ERR_NOT_FOUND;
+	}
+	s->on_offer = rx_on_offer;
+	s->offer_user = x;
+	return 0;
+}
+
+int cli_offers_pending(struct cli_session *s)
+{
+	struct rx *x = s->offer_user;
+	struct rd_buf data;
+	uint16_t werr = 0;
+	int rc = 0;
+
+	if (x == NULL || s->on_offer != rx_on_offer)
+		return 0;
+	rd_buf_init(&data, RD_DESCRIPTOR_MAX);
+	for (struct rx_offer *o = x->list; o != NULL && rc == 0; o = o->next) {
+		data.len = 0;
+		if (o->answer == RD_ANSWER_ACCEPT) {
+			struct rdf_file_accept a = { o->desc.count, NULL };
+
+			if ((a.items = calloc(o->desc.count, sizeof(*a.items))) == NULL)
+				break;
+			for (uint32_t i = 0; i < o->desc.count; i++) {
+				a.items[i].take = (uint8_t)o->f[i].take;
+				a.items[i].offset = o->f[i].take ? o->f[i].have : 0;
+			}
+			rc = rdf_file_accept_encode(&a, &data);
+			free(a.items);
+		}
+		if (rc == 0 && o->answer != 0) {
+			uint8_t answer = (uint8_t)o->answer;
+
+			o->answer = 0; /* once, whatever happens */
+			rc = rd_conn_offer_answer(s->conn, o->id, answer, 0,
+						  answer == RD_ANSWER_REJECT ? o->reason : NULL,
+						  data.data, data.len, NULL, &werr);
+			if (rc == RD_ERR_REMOTE) /* gone or expired meanwhile: not fatal */
+				rc = 0;
+		}
+		if (rc == 0 && o->receipt_due && !o->receipt_sent) {
+			struct rdf_file_done d = { o->desc.count, NULL };
+
+			o->receipt_sent = 1;
+			if ((d.items = calloc(o->desc.count, sizeof(*d.items))) == NULL)
+				break;
+			for (uint32_t i = 0; i < o->desc.count; i++) {
+				d.items[i].status = o->f[i].take ? o->f[i].status :
+								   RDF_DONE_NOT_TAKEN;
+				d.items[i].code = o->f[i].code;
+			}
+			data.len = 0;
+			rc = rdf_file_done_encode(&d, &data);
+			free(d.items);
+			if (rc == 0)
+				rc = rd_conn_offer_answer(s->conn, o->id, RD_ANSWER_DONE, 0, NULL,
+							  data.data, data.len, NULL, &werr);
+			if (rc == RD_ERR_REMOTE)
+				rc = 0;
+		}
+	}
+	rd_buf_free(&data);
+	return rc;
+}
+
+void cli_offers_stop(struct cli_session *s)
+{
+	struct rx *x = s->offer_user;
+
+	if (x == NULL || s->on_offer != rx_on_offer)
+		return;
+	while (x->list != NULL) {
+		struct rx_offer *o = x->list;
+
+		x->list = o->next;
+		rx_free(o);
+	}
+	close(x->dfd);
+	free(x);
+	s->on_offer = NULL;
+	s->offer_user = NULL;
+}

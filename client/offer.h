@@ -1,0 +1,44 @@
+/* offer.h - roomdrop's file offers in the command-line client (PROTOCOL.md sections 13
+ * and 17): `roomdrop offer NICK|--everyone PATH...` sends, `roomdrop listen` with
+ * --accept-all, --reject-all or --accept-from NICK (and --into DIR, --take PATTERN)
+ * receives. The bytes go through the server (the relay, OFFER_DATA), as a stream of the
+ * file application's own frames: GET_BEGIN (xfer_id = the file's index in the offer),
+ * GET_CHUNK..., GET_END per file sent, XFER_CANCEL for a file the sender cannot send.
+ */
+#ifndef RD_CLIENT_OFFER_H
+#define RD_CLIENT_OFFER_H
+
+#include "session.h"
+
+/* What listen does with the file offers it receives. */
+enum cli_offer_policy {
+	CLI_OFFERS_SHOW = 0, /* print them; the offer waits for an answer from elsewhere */
+	CLI_OFFERS_ACCEPT_ALL,
+	CLI_OFFERS_REJECT_ALL,
+	CLI_OFFERS_ACCEPT_FROM /* accept from one nickname, reject the others */
+};
+
+struct cli_offer_rules {
+	enum cli_offer_policy policy;
+	const char *from; /* CLI_OFFERS_ACCEPT_FROM */
+	const char *into; /* where accepted files go (default ".") */
+	const char *take; /* a pattern (fnmatch): take only the files whose path or name
+			   * matches it (NULL = every file) */
+};
+
+/* roomdrop offer: offer the files and folders argv[0..argc) to `to` (NULL = every other
+ * member of the room), wait for the answers, send what was accepted through the server,
+ * wait for each recipient's receipt and end the offer. Returns the exit code: CLI_OK when
+ * every recipient that accepted saved every file it took; CLI_EREJECTED when nobody
+ * accepted (rejected, expired); CLI_EVERIFY when a file failed at a recipient or a
+ * recipient left before its receipt; others as for every command. */
+int cli_offer(struct cli_session *s, const char *to, int argc, char **argv);
+
+/* Make listen handle file offers by these rules; cli_offers_pending answers what the
+ * callbacks decided (call it after each rd_conn_poll: answers are requests, which the
+ * callbacks may not make themselves). cli_offers_stop frees what is left. */
+int cli_offers_listen(struct cli_session *s, const struct cli_offer_rules *rules);
+int cli_offers_pending(struct cli_session *s);
+void cli_offers_stop(struct cli_session *s);
+
+#endif
