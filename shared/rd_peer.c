@@ -158,9 +158,8 @@ static void pc_drop(struct pconn *pc)
 
 static struct pconn *pc_new(struct race *r, int dialled)
 {
-	size_t i, lo = dialled ? 0 : RD_PEER_MAX_CANDIDATES, hi = lo + (dialled ?
-								      RD_PEER_MAX_CANDIDATES :
-								      RD_PEER_MAX_ACCEPTED);
+	size_t i, lo = dialled ? 0 : RD_PEER_MAX_CANDIDATES,
+		  hi = lo + (dialled ? RD_PEER_MAX_CANDIDATES : RD_PEER_MAX_ACCEPTED);
 	for (i = lo; i < hi; i++) {
 		struct pconn *pc = &r->c[i];
 		if (pc->state == PC_FREE && pc->fd < 0 && pc->addr[0] == '\0') {
@@ -294,7 +293,8 @@ static void on_reply(struct race *r, struct pconn *pc, const struct rd_frame *f)
 {
 	struct rd_msg m;
 
-	if (f->hdr.type == RD_MSG_ERROR && rd_msg_decode(f->hdr.type, f->payload, f->len, &m) == 0) {
+	if (f->hdr.type == RD_MSG_ERROR &&
+	    rd_msg_decode(f->hdr.type, f->payload, f->len, &m) == 0) {
 		note(r, pc, RD_PEER_EV_REJECTED, "refused our P2P_HELLO: ERROR %u %.*s",
 		     (unsigned)m.u.error.code, (int)RD_MIN(m.u.error.text.n, (size_t)200),
 		     m.u.error.text.p ? m.u.error.text.p : "");
@@ -319,8 +319,7 @@ static void on_reply(struct race *r, struct pconn *pc, const struct rd_frame *f)
 		choose(r, pc);
 		return;
 	}
-	note(r, pc, RD_PEER_EV_FAILED, "unexpected frame type 0x%04x after P2P_HELLO",
-	     f->hdr.type);
+	note(r, pc, RD_PEER_EV_FAILED, "unexpected frame type 0x%04x after P2P_HELLO", f->hdr.type);
 	pc_drop(pc);
 }
 
@@ -371,8 +370,7 @@ static void pc_read(struct race *r, struct pconn *pc)
 	if (pc->state != PC_CLOSING)
 		note(r, pc, RD_PEER_EV_FAILED, "%s",
 		     rc == RD_ERR_CLOSED || rc == RD_ERR_MALFORMED ? "closed by the other end" :
-								     rd_link_reason(pc->l)[0] ?
-								     rd_link_reason(pc->l) :
+		     rd_link_reason(pc->l)[0]                      ? rd_link_reason(pc->l) :
 								     rd_strerror(rc));
 	pc_drop(pc);
 }
@@ -473,7 +471,7 @@ static void dial(struct race *r, const char *cand)
 	if ((rc = rd_net_connect_start(host, port, &pc->fd, &done)) != 0) {
 		note(r, pc, RD_PEER_EV_FAILED, "%s",
 		     rc == RD_ERR_SYSTEM ? strerror(errno) :
-		     rc == RD_ERR_ADDR	 ? "not an IP address" :
+		     rc == RD_ERR_ADDR   ? "not an IP address" :
 					   rd_strerror(rc));
 		return;
 	}
@@ -493,14 +491,15 @@ static void accept_all(struct race *r)
 		if (rd_net_accept(r->p->lfd, &fd, ip, sizeof(ip), &port) != 0)
 			return; /* EAGAIN: nothing more now (other errors: the next poll says) */
 		if ((pc = pc_new(r, 0)) == NULL) {
-			RD_LOG(RD_LOG_WARN, "p2p offer %u: too many incoming connections, %s:%u "
-					    "closed",
+			RD_LOG(RD_LOG_WARN,
+			       "p2p offer %u: too many incoming connections, %s:%u "
+			       "closed",
 			       (unsigned)r->in->offer_id, ip, port);
 			close(fd);
 			continue;
 		}
-		snprintf(pc->addr, sizeof(pc->addr), strchr(ip, ':') ? "from [%s]:%u" : "from %s:%u",
-			 ip, port);
+		snprintf(pc->addr, sizeof(pc->addr),
+			 strchr(ip, ':') ? "from [%s]:%u" : "from %s:%u", ip, port);
 		if ((rc = rd_tls_conn_tls_new(r->p->srv, fd, NULL, &pc->t)) != 0) {
 			close(fd);
 			note(r, pc, RD_PEER_EV_FAILED, "TLS: %s", rd_strerror(rc));
@@ -585,10 +584,8 @@ static int flush_until(struct rd_link *l, uint64_t deadline)
 static void note_pending(struct race *r)
 {
 	static const char *const what[] = {
-		[PC_CONNECT] = "no TCP connection",
-		[PC_HANDSHAKE] = "TLS handshake not finished",
-		[PC_WAIT_HELLO] = "no P2P_HELLO",
-		[PC_WAIT_REPLY] = "no answer to P2P_HELLO",
+		[PC_CONNECT] = "no TCP connection", [PC_HANDSHAKE] = "TLS handshake not finished",
+		[PC_WAIT_HELLO] = "no P2P_HELLO",   [PC_WAIT_REPLY] = "no answer to P2P_HELLO",
 		[PC_WAIT_READY] = "no P2P_READY",
 	};
 	size_t i;
@@ -627,12 +624,10 @@ static int race_loop(struct race *r)
 			if (pc->l && rd_link_input_buffered(pc->l))
 				ms = 0; /* TLS holds bytes poll() cannot see */
 			who[nc++] = pc;
-			pfd[n++] = (struct pollfd){
-				.fd = pc->state == PC_CONNECT ? pc->fd :
-				      pc->l		      ? rd_link_fd(pc->l) :
-								rd_tls_conn_fd(pc->t),
-				.events = ev
-			};
+			pfd[n++] = (struct pollfd){ .fd = pc->state == PC_CONNECT ? pc->fd :
+							  pc->l ? rd_link_fd(pc->l) :
+								  rd_tls_conn_fd(pc->t),
+						    .events = ev };
 		}
 		k = poll(pfd, n, ms);
 		if (k < 0 && errno != EINTR)
@@ -672,8 +667,8 @@ int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *rea
 	r->in = in;
 	r->reason = rcap ? reason : NULL;
 	r->rcap = rcap;
-	r->deadline = rd_now_mono_ms() + (uint64_t)(in->timeout_ms ? in->timeout_ms :
-								    RD_PEER_TIMEOUT_MS);
+	r->deadline =
+		rd_now_mono_ms() + (uint64_t)(in->timeout_ms ? in->timeout_ms : RD_PEER_TIMEOUT_MS);
 	r->token_expires = in->token_expires_ms ? in->token_expires_ms :
 						  rd_now_mono_ms() + RD_P2P_TOKEN_TTL_MS;
 	rd_buf_init(&r->out, 0);
@@ -684,8 +679,7 @@ int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *rea
 		dial(r, in->candidates[i]);
 	rc = race_loop(r);
 	if (rc == 0 && in->chooser && (rc = flush_until(r->chosen->l, r->deadline)) != 0) {
-		note(r, r->chosen, RD_PEER_EV_FAILED, "P2P_READY not written: %s",
-		     rd_strerror(rc));
+		note(r, r->chosen, RD_PEER_EV_FAILED, "P2P_READY not written: %s", rd_strerror(rc));
 		pc_drop(r->chosen);
 		r->chosen = NULL;
 	}
@@ -876,8 +870,8 @@ int rd_peer_flush(struct rd_peer *p, int timeout_ms)
 		return RD_ERR_INVAL;
 	if (p->link == NULL)
 		return RD_ERR_STATE;
-	return flush_until(p->link, timeout_ms < 0 ? UINT64_MAX :
-						     rd_now_mono_ms() + (uint64_t)timeout_ms);
+	return flush_until(p->link,
+			   timeout_ms < 0 ? UINT64_MAX : rd_now_mono_ms() + (uint64_t)timeout_ms);
 }
 
 struct rd_link *rd_peer_link(struct rd_peer *p)
@@ -920,8 +914,8 @@ int rd_peer_local_addrs(uint16_t port, char (*out)[RD_PEER_ADDR_BUF], size_t cap
 			    !reportable(ifa->ifa_addr, families[f]))
 				continue;
 			a = families[f] == AF_INET ?
-				    (const void *)&((const struct sockaddr_in *)(const void *)
-							    ifa->ifa_addr)
+				    (const void *)&(
+					    (const struct sockaddr_in *)(const void *)ifa->ifa_addr)
 					    ->sin_addr :
 				    (const void *)&((const struct sockaddr_in6 *)(const void *)
 							    ifa->ifa_addr)

@@ -49,13 +49,13 @@ struct rd_peer;
 
 /* What happened to one connection of the race, for the log callback. */
 enum rd_peer_event {
-	RD_PEER_EV_FAILED = 1,      /* TCP or TLS failed, or the peer closed (text says what) */
-	RD_PEER_EV_BAD_CERT = 2,    /* the other end's key is not the introduced one: refused */
-	RD_PEER_EV_BAD_TOKEN = 3,   /* its P2P_HELLO was refused (wrong, used or expired token,
+	RD_PEER_EV_FAILED = 1,    /* TCP or TLS failed, or the peer closed (text says what) */
+	RD_PEER_EV_BAD_CERT = 2,  /* the other end's key is not the introduced one: refused */
+	RD_PEER_EV_BAD_TOKEN = 3, /* its P2P_HELLO was refused (wrong, used or expired token,
 				     * wrong offer id or nickname, or another first frame) */
-	RD_PEER_EV_REJECTED = 4,    /* the other end refused our P2P_HELLO (ERROR 403) */
-	RD_PEER_EV_VERIFIED = 5,    /* verified both ways (key and token) */
-	RD_PEER_EV_CHOSEN = 6,      /* this connection is the link */
+	RD_PEER_EV_REJECTED = 4,  /* the other end refused our P2P_HELLO (ERROR 403) */
+	RD_PEER_EV_VERIFIED = 5,  /* verified both ways (key and token) */
+	RD_PEER_EV_CHOSEN = 6,    /* this connection is the link */
 };
 const char *rd_peer_event_name(enum rd_peer_event ev);
 
@@ -63,15 +63,15 @@ const char *rd_peer_event_name(enum rd_peer_event ev);
 struct rd_peer_intro {
 	uint32_t offer_id;
 	uint8_t token[RD_TOKEN_SIZE];
-	const char *nick;                /* ours: sent in P2P_HELLO when we dial */
-	const char *peer_nick;           /* theirs: required in the P2P_HELLO they send */
-	uint8_t peer_fp[RD_TLS_FP_LEN];  /* their key, as the server saw it */
-	const char *const *candidates;   /* their addresses, "IP:PORT" or "[V6]:PORT", tried
+	const char *nick;               /* ours: sent in P2P_HELLO when we dial */
+	const char *peer_nick;          /* theirs: required in the P2P_HELLO they send */
+	uint8_t peer_fp[RD_TLS_FP_LEN]; /* their key, as the server saw it */
+	const char *const *candidates;  /* their addresses, "IP:PORT" or "[V6]:PORT", tried
 					  * all at once (IP literals only: no name lookup) */
-	size_t ncandidates;              /* 0..RD_PEER_MAX_CANDIDATES */
-	int chooser;                     /* 1 on the offerer's side, 0 on the other */
-	int timeout_ms;                  /* 0 = RD_PEER_TIMEOUT_MS */
-	uint64_t token_expires_ms;       /* rd_now_mono_ms() clock; 0 = RD_P2P_TOKEN_TTL_MS
+	size_t ncandidates;             /* 0..RD_PEER_MAX_CANDIDATES */
+	int chooser;                    /* 1 on the offerer's side, 0 on the other */
+	int timeout_ms;                 /* 0 = RD_PEER_TIMEOUT_MS */
+	uint64_t token_expires_ms;      /* rd_now_mono_ms() clock; 0 = RD_P2P_TOKEN_TTL_MS
 					  * from the call. Their P2P_HELLO after it is refused */
 	int cancel_fd; /* > 0: readable = stop waiting (RD_ERR_CANCELLED); <= 0 none */
 	/* Called for every connection that fails, is refused, verified or chosen (addr is
@@ -94,8 +94,7 @@ int rd_peer_new(const struct rd_tls_identity *id, const char *listen_host, struc
  * its limits: no nickname, too many candidates); RD_ERR_STATE (called twice). reason (may
  * be NULL) gets one line on what each connection came to ("dial 127.0.0.1:40001:
  * connection refused; from 127.0.0.1:51234: wrong certificate ..."), on success too. */
-int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *reason,
-		    size_t rcap);
+int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *reason, size_t rcap);
 
 /* Close the link (close_notify, one attempt) and the listener; free. NULL is ignored. */
 void rd_peer_free(struct rd_peer *p);

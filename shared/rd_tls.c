@@ -1180,7 +1180,8 @@ struct rd_tls_conn {
 	int eof;       /* recv returned 0 */
 	int sys_errno; /* errno of the BIO's last failed call */
 	int refused;   /* the verify callback refused the peer (reason set) */
-	const unsigned char *alpn; /* the context's ALPN name, wire form */
+	/* the context's ALPN name, wire form */
+	const unsigned char *alpn;
 	/* Write batching (tls_write): the records of up to TLS_BATCH plaintext slices are
 	 * encrypted into wb and leave in one send. A slice counts as written once all of its
 	 * record is on the socket; the caller offers the rest again, as after a short write.
