@@ -510,6 +510,64 @@ static void test_wrong_certificate_refused_both_ways(void **state)
 	side_free(&b);
 }
 
+/* The direct link has its own ALPN name: a client-server TLS client (ALPN roomdrop/1) with
+ * the right key fails the handshake on a peer's port, and a peer's dialler fails on a
+ * roomdrop server context. */
+static void test_alpn_keeps_server_and_peer_ports_apart(void **state)
+{
+	struct fixture *fx = *state;
+	struct rd_tls_expect ex = { .has_pin = 1 };
+	struct rd_tls_ctx *ctx = NULL, *srv = NULL;
+	struct rd_tls_conn *t = NULL;
+	struct rd_link *l = NULL;
+	struct rd_frame f;
+	struct side b, a;
+	uint16_t sport;
+	int fd, lfd, sfd, rc;
+
+	/* a roomdrop/1 client against bob's peer port */
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, FAIL_MS);
+	side_start(&b);
+	memcpy(ex.pin, fx->bob_fp, RD_TLS_FP_LEN);
+	assert_int_equal(rd_tls_ctx_client_new(fx->alice, NULL, 0, &ctx), 0);
+	assert_int_equal(rd_net_connect("127.0.0.1", b.port, WAIT_MS, &fd), 0);
+	assert_int_equal(rd_tls_conn_tls_new(ctx, fd, &ex, &t), 0);
+	assert_int_equal(rd_link_new(t, NULL, &l), 0);
+	rc = rd_link_handshake(l, WAIT_MS);
+	if (rc == 0) /* TLS 1.3: the refusal may show on the first read */
+		rc = rd_link_recv(l, WAIT_MS, &f);
+	assert_true(rc != 0 && rc != RD_ERR_TIMEOUT);
+	rd_link_free(l);
+	rd_tls_ctx_free(ctx);
+	side_join(&b);
+	assert_int_equal(b.rc, RD_ERR_TIMEOUT);
+	assert_int_equal(b.ev[RD_PEER_EV_VERIFIED], 0);
+	assert_true(b.ev[RD_PEER_EV_FAILED] >= 1);
+	assert_non_null(strstr(b.texts, "no application protocol"));
+	side_free(&b);
+
+	/* alice's dialler against a roomdrop server context with bob's key */
+	assert_int_equal(rd_tls_ctx_server_new(fx->bob, 0, &srv), 0);
+	assert_int_equal(rd_net_listen("127.0.0.1", 0, 4, &lfd, &sport), 0);
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, FAIL_MS);
+	side_add_cand(&a, sport);
+	side_start(&a);
+	assert_int_equal(rd_net_wait(lfd, POLLIN, WAIT_MS), 0);
+	assert_int_equal(rd_net_accept(lfd, &sfd, NULL, 0, NULL), 0);
+	assert_int_equal(rd_tls_conn_tls_new(srv, sfd, NULL, &t), 0);
+	assert_int_equal(rd_link_new(t, NULL, &l), 0);
+	assert_true(rd_link_handshake(l, WAIT_MS) != 0);
+	side_join(&a);
+	assert_int_equal(a.rc, RD_ERR_TIMEOUT);
+	assert_int_equal(a.ev[RD_PEER_EV_VERIFIED], 0);
+	assert_true(a.ev[RD_PEER_EV_FAILED] >= 1);
+	assert_non_null(strstr(a.texts, "no application protocol"));
+	rd_link_free(l);
+	rd_tls_ctx_free(srv);
+	close(lfd);
+	side_free(&a);
+}
+
 /* ---- nothing to connect to ------------------------------------------------------------ */
 
 /* Only a closed port: RD_ERR_TIMEOUT at the deadline, the reason names what was tried. */
@@ -616,6 +674,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reused_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_certificate_refused_both_ways, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_alpn_keeps_server_and_peer_ports_apart, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_reachable_times_out_with_reason, setup,
 						teardown),
