@@ -44,6 +44,9 @@
 #define MAX_CONNS (RD_PEER_MAX_CANDIDATES + RD_PEER_MAX_ACCEPTED)
 #define HELLO_REQ_ID 1u
 #define ADDR_TEXT 80
+/* A refused connection is read only to let our ERROR reach the peer before we close: a
+ * larger frame from it just ends the wait. */
+#define REFUSED_MAX_PAYLOAD 256u
 
 struct rd_peer {
 	struct rd_tls_ctx *srv, *cli; /* acceptor and dialler contexts (ALPN roomdrop-p2p/1) */
@@ -156,16 +159,21 @@ static void pc_drop(struct pconn *pc)
 	pc->state = PC_FREE;
 }
 
+/* A free slot: dialled connections have one each (never reused, so that each candidate
+ * is tried once); accepted ones reuse the slots of connections already closed. */
 static struct pconn *pc_new(struct race *r, int dialled)
 {
-	size_t i, lo = dialled ? 0 : RD_PEER_MAX_CANDIDATES,
-		  hi = lo + (dialled ? RD_PEER_MAX_CANDIDATES : RD_PEER_MAX_ACCEPTED);
+	size_t i, lo = dialled ? 0 : RD_PEER_MAX_CANDIDATES;
+	size_t hi = dialled ? RD_PEER_MAX_CANDIDATES : MAX_CONNS;
+
 	for (i = lo; i < hi; i++) {
 		struct pconn *pc = &r->c[i];
-		if (pc->state == PC_FREE && pc->fd < 0 && pc->addr[0] == '\0') {
-			pc->dialled = dialled;
-			return pc;
-		}
+		if (pc->state != PC_FREE || (dialled && pc->addr[0] != '\0'))
+			continue;
+		memset(pc, 0, sizeof(*pc));
+		pc->fd = -1;
+		pc->dialled = dialled;
+		return pc;
 	}
 	return NULL;
 }
@@ -199,6 +207,7 @@ static void pc_refuse(struct race *r, struct pconn *pc, uint32_t req_id, const c
 		pc_drop(pc);
 		return;
 	}
+	rd_link_set_max_payload(pc->l, REFUSED_MAX_PAYLOAD); /* what it sends is dropped */
 	rd_link_close_after_flush(pc->l, &sched);
 	(void)rd_link_flush(pc->l, &want);
 	pc->state = PC_CLOSING;

@@ -42,7 +42,7 @@ extern "C" {
 
 #define RD_PEER_TIMEOUT_MS 2000 /* default deadline of rd_peer_connect */
 #define RD_PEER_MAX_CANDIDATES 16
-#define RD_PEER_MAX_ACCEPTED 16 /* incoming connections one race looks at */
+#define RD_PEER_MAX_ACCEPTED 16 /* incoming connections a race holds at once (more: closed) */
 #define RD_PEER_ADDR_BUF 64     /* "HOST:PORT" or "[V6]:PORT" and NUL */
 
 struct rd_peer;
