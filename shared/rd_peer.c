@@ -1,8 +1,10 @@
 /* rd_peer.c - a verified direct link between two introduced clients (see rd_peer.h).
  *
- * Design: rd_peer_connect is one poll() loop on the caller's thread, with one absolute
- * deadline on the monotonic clock that bounds every wait. It holds the listening socket
- * and a table of connections (struct pconn), each a small state machine:
+ * Design: the race (struct race, alive from rd_peer_start to the end of the race) is
+ * driven by the caller's poll loop through rd_peer_poll_set / rd_peer_step, or by
+ * rd_peer_connect, which is that loop; one absolute deadline on the monotonic clock bounds
+ * every wait. It holds the listening socket and a table of connections (struct pconn),
+ * each a small state machine:
  *
  *   CONNECT    (dialled) TCP connect in progress: POLLOUT, then rd_net_connect_finish
  *   HANDSHAKE  TLS 1.3 handshake, non-blocking (rd_tls_conn_handshake); the dialler pins
@@ -48,15 +50,19 @@
  * larger frame from it just ends the wait. */
 #define REFUSED_MAX_PAYLOAD 256u
 
+struct race;
+
 struct rd_peer {
 	struct rd_tls_ctx *srv, *cli; /* acceptor and dialler contexts (ALPN roomdrop-p2p/1) */
 	int lfd;                      /* listener, -1 once the race is over */
-	int raced;                    /* rd_peer_connect was called */
+	int raced;                    /* the race was started (once per rd_peer) */
+	struct race *race;            /* while it runs */
 	struct rd_link *link;         /* the chosen connection */
 	int dialled;
 	int eof;
 	uint8_t peer_fp[RD_TLS_FP_LEN];
 	struct rd_buf out; /* frame being queued */
+	char reason[RD_PEER_REASON_BUF];
 };
 
 enum pc_state {
@@ -81,12 +87,21 @@ struct pconn {
 
 struct race {
 	struct rd_peer *p;
-	const struct rd_peer_intro *in;
+	const struct rd_peer_intro *in; /* = &intro, whose strings point into this struct */
+	struct rd_peer_intro intro;
+	char nick[RD_NICK_BUF], peer_nick[RD_NICK_BUF];
+	char cand[RD_PEER_MAX_CANDIDATES][RD_PEER_ADDR_BUF];
+	const char *candp[RD_PEER_MAX_CANDIDATES];
 	uint64_t deadline, token_expires;
 	int token_used;
 	struct pconn *chosen;
 	struct pconn c[MAX_CONNS];
-	char *reason;
+	/* what the last rd_peer_poll_set handed out: fds[0] the listener, then the cancel
+	 * descriptor when has_cancel, then who[0..nwho) */
+	struct pconn *who[MAX_CONNS];
+	size_t nwho, nfds;
+	int has_cancel;
+	char *reason; /* = p->reason */
 	size_t rcap, rlen;
 	struct rd_buf out;
 };
@@ -606,88 +621,27 @@ static void note_pending(struct race *r)
 	}
 }
 
-static int race_loop(struct race *r)
+static void race_end_free(struct rd_peer *p)
 {
-	struct pollfd pfd[MAX_CONNS + 2];
-	struct pconn *who[MAX_CONNS];
-	const struct rd_peer_intro *in = r->in;
-	size_t i, n, nc;
-	uint64_t now;
-	int ms, k;
+	struct race *r = p->race;
+	size_t i;
 
-	while (r->chosen == NULL) {
-		now = rd_now_mono_ms();
-		if (now >= r->deadline)
-			return RD_ERR_TIMEOUT;
-		ms = (int)RD_MIN(r->deadline - now, (uint64_t)INT32_MAX);
-		n = 0;
-		pfd[n++] = (struct pollfd){ .fd = r->p->lfd, .events = POLLIN };
-		if (in->cancel_fd > 0)
-			pfd[n++] = (struct pollfd){ .fd = in->cancel_fd, .events = POLLIN };
-		nc = 0;
-		for (i = 0; i < MAX_CONNS; i++) {
-			struct pconn *pc = &r->c[i];
-			short ev = pc_events(pc);
-			if (ev == 0)
-				continue;
-			if (pc->l && rd_link_input_buffered(pc->l))
-				ms = 0; /* TLS holds bytes poll() cannot see */
-			who[nc++] = pc;
-			pfd[n++] = (struct pollfd){ .fd = pc->state == PC_CONNECT ? pc->fd :
-							  pc->l ? rd_link_fd(pc->l) :
-								  rd_tls_conn_fd(pc->t),
-						    .events = ev };
-		}
-		k = poll(pfd, n, ms);
-		if (k < 0 && errno != EINTR)
-			return RD_ERR_SYSTEM;
-		if (k <= 0 && ms != 0)
-			continue;
-		if (in->cancel_fd > 0 && (pfd[1].revents & POLLIN))
-			return RD_ERR_CANCELLED;
-		if (pfd[0].revents)
-			accept_all(r);
-		for (i = 0; i < nc && r->chosen == NULL; i++) {
-			short rev = pfd[n - nc + i].revents;
-			struct pconn *pc = who[i];
-			if (rev || (pc->l && rd_link_input_buffered(pc->l)))
-				pc_step(r, pc, rev ? rev : POLLIN);
-		}
-	}
-	return 0;
+	for (i = 0; i < MAX_CONNS; i++)
+		pc_drop(&r->c[i]);
+	if (p->lfd >= 0)
+		close(p->lfd);
+	p->lfd = -1;
+	rd_buf_free(&r->out);
+	free(r);
+	p->race = NULL;
 }
 
-int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *reason, size_t rcap)
+/* The race is over with rc: hand the chosen link over, or say what was left undecided. */
+static int race_finish(struct rd_peer *p, int rc)
 {
-	struct race *r = NULL;
-	size_t i;
-	int rc;
+	struct race *r = p->race;
 
-	if (reason && rcap)
-		reason[0] = '\0';
-	if (p == NULL || in == NULL || !valid_intro(in))
-		return RD_ERR_INVAL;
-	if (p->raced)
-		return RD_ERR_STATE;
-	p->raced = 1;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return RD_ERR_NOMEM;
-	r->p = p;
-	r->in = in;
-	r->reason = rcap ? reason : NULL;
-	r->rcap = rcap;
-	r->deadline =
-		rd_now_mono_ms() + (uint64_t)(in->timeout_ms ? in->timeout_ms : RD_PEER_TIMEOUT_MS);
-	r->token_expires = in->token_expires_ms ? in->token_expires_ms :
-						  rd_now_mono_ms() + RD_P2P_TOKEN_TTL_MS;
-	rd_buf_init(&r->out, 0);
-	for (i = 0; i < MAX_CONNS; i++)
-		r->c[i].fd = -1;
-
-	for (i = 0; i < in->ncandidates && r->chosen == NULL; i++)
-		dial(r, in->candidates[i]);
-	rc = race_loop(r);
-	if (rc == 0 && in->chooser && (rc = flush_until(r->chosen->l, r->deadline)) != 0) {
+	if (rc == 0 && r->in->chooser && (rc = flush_until(r->chosen->l, r->deadline)) != 0) {
 		note(r, r->chosen, RD_PEER_EV_FAILED, "P2P_READY not written: %s", rd_strerror(rc));
 		pc_drop(r->chosen);
 		r->chosen = NULL;
@@ -695,20 +649,168 @@ int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *rea
 	if (rc == 0) {
 		p->link = r->chosen->l;
 		p->dialled = r->chosen->dialled;
-		memcpy(p->peer_fp, in->peer_fp, RD_TLS_FP_LEN);
+		memcpy(p->peer_fp, r->in->peer_fp, RD_TLS_FP_LEN);
 		r->chosen->l = NULL;
 		r->chosen->state = PC_FREE;
 	} else {
 		note_pending(r);
-		if (rc == RD_ERR_TIMEOUT && r->rlen == 0 && reason && rcap)
-			snprintf(reason, rcap, "no candidate address and no incoming connection");
+		if (r->rlen == 0)
+			snprintf(p->reason, sizeof(p->reason), "%s",
+				 rc == RD_ERR_TIMEOUT ? "no candidate address and no incoming "
+							"connection" :
+							rd_strerror(rc));
 	}
+	race_end_free(p);
+	return rc;
+}
+
+int rd_peer_start(struct rd_peer *p, const struct rd_peer_intro *in)
+{
+	struct race *r;
+	size_t i;
+
+	if (p == NULL || in == NULL || !valid_intro(in))
+		return RD_ERR_INVAL;
+	if (p->raced)
+		return RD_ERR_STATE;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return RD_ERR_NOMEM;
+	p->raced = 1;
+	p->race = r;
+	p->reason[0] = '\0';
+	r->p = p;
+	r->intro = *in;
+	snprintf(r->nick, sizeof(r->nick), "%s", in->nick);
+	snprintf(r->peer_nick, sizeof(r->peer_nick), "%s", in->peer_nick);
+	r->intro.nick = r->nick;
+	r->intro.peer_nick = r->peer_nick;
+	for (i = 0; i < in->ncandidates; i++) {
+		snprintf(r->cand[i], sizeof(r->cand[i]), "%s", in->candidates[i]);
+		r->candp[i] = r->cand[i];
+	}
+	r->intro.candidates = r->candp;
+	r->in = &r->intro;
+	r->reason = p->reason;
+	r->rcap = sizeof(p->reason);
+	r->deadline =
+		rd_now_mono_ms() + (uint64_t)(in->timeout_ms ? in->timeout_ms : RD_PEER_TIMEOUT_MS);
+	r->token_expires = in->token_expires_ms ? in->token_expires_ms :
+						  rd_now_mono_ms() + RD_P2P_TOKEN_TTL_MS;
+	rd_buf_init(&r->out, 0);
 	for (i = 0; i < MAX_CONNS; i++)
-		pc_drop(&r->c[i]);
-	close(p->lfd);
-	p->lfd = -1;
-	rd_buf_free(&r->out);
-	free(r);
+		r->c[i].fd = -1;
+	for (i = 0; i < r->intro.ncandidates; i++)
+		dial(r, r->candp[i]);
+	return 0;
+}
+
+int rd_peer_poll_set(struct rd_peer *p, struct pollfd *fds, size_t cap, size_t *n, int *timeout_ms)
+{
+	struct race *r;
+	uint64_t now;
+	size_t i;
+	int ms;
+
+	if (n)
+		*n = 0;
+	if (timeout_ms)
+		*timeout_ms = 0;
+	if (p == NULL || fds == NULL || n == NULL || timeout_ms == NULL)
+		return RD_ERR_INVAL;
+	if ((r = p->race) == NULL)
+		return RD_ERR_STATE;
+	if (cap < RD_PEER_POLLFDS)
+		return RD_ERR_TOO_BIG;
+	now = rd_now_mono_ms();
+	ms = now >= r->deadline ? 0 : (int)RD_MIN(r->deadline - now, (uint64_t)INT32_MAX);
+	r->nfds = 0;
+	r->nwho = 0;
+	fds[r->nfds++] = (struct pollfd){ .fd = p->lfd, .events = POLLIN };
+	r->has_cancel = r->in->cancel_fd > 0;
+	if (r->has_cancel)
+		fds[r->nfds++] = (struct pollfd){ .fd = r->in->cancel_fd, .events = POLLIN };
+	for (i = 0; i < MAX_CONNS; i++) {
+		struct pconn *pc = &r->c[i];
+		short ev = pc_events(pc);
+		if (ev == 0)
+			continue;
+		if (pc->l && rd_link_input_buffered(pc->l))
+			ms = 0; /* TLS holds bytes poll() cannot see */
+		r->who[r->nwho++] = pc;
+		fds[r->nfds++] = (struct pollfd){ .fd = pc->state == PC_CONNECT ? pc->fd :
+							pc->l ? rd_link_fd(pc->l) :
+								rd_tls_conn_fd(pc->t),
+						  .events = ev };
+	}
+	if (r->chosen)
+		ms = 0;
+	*n = r->nfds;
+	*timeout_ms = ms;
+	return 0;
+}
+
+int rd_peer_step(struct rd_peer *p, const struct pollfd *fds, size_t n)
+{
+	struct race *r;
+	size_t i, first;
+
+	if (p == NULL || (fds == NULL && n > 0))
+		return RD_ERR_INVAL;
+	if ((r = p->race) == NULL)
+		return RD_ERR_STATE;
+	if (n != r->nfds)
+		return RD_ERR_INVAL; /* not what rd_peer_poll_set handed out */
+	if (r->chosen)
+		return race_finish(p, 0);
+	if (r->has_cancel && (fds[1].revents & POLLIN))
+		return race_finish(p, RD_ERR_CANCELLED);
+	if (n > 0 && fds[0].revents)
+		accept_all(r);
+	first = r->nfds - r->nwho;
+	for (i = 0; i < r->nwho && r->chosen == NULL; i++) {
+		short rev = fds[first + i].revents;
+		struct pconn *pc = r->who[i];
+		if (rev || (pc->l && rd_link_input_buffered(pc->l)))
+			pc_step(r, pc, rev ? rev : POLLIN);
+	}
+	r->nfds = r->nwho = 0; /* a second step needs a new poll set */
+	if (r->chosen)
+		return race_finish(p, 0);
+	if (rd_now_mono_ms() >= r->deadline)
+		return race_finish(p, RD_ERR_TIMEOUT);
+	return RD_ERR_AGAIN;
+}
+
+const char *rd_peer_reason(const struct rd_peer *p)
+{
+	return p ? p->reason : "";
+}
+
+int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *reason, size_t rcap)
+{
+	struct pollfd fds[RD_PEER_POLLFDS];
+	size_t n;
+	int rc, ms;
+
+	if (reason && rcap)
+		reason[0] = '\0';
+	if ((rc = rd_peer_start(p, in)) != 0)
+		return rc;
+	do {
+		if ((rc = rd_peer_poll_set(p, fds, RD_PEER_POLLFDS, &n, &ms)) != 0)
+			break;
+		if (poll(fds, n, ms) < 0) {
+			if (errno != EINTR) {
+				rc = race_finish(p, RD_ERR_SYSTEM);
+				break;
+			}
+			for (size_t i = 0; i < n; i++)
+				fds[i].revents = 0;
+		}
+		rc = rd_peer_step(p, fds, n);
+	} while (rc == RD_ERR_AGAIN);
+	if (reason && rcap)
+		snprintf(reason, rcap, "%s", p->reason);
 	return rc;
 }
 
@@ -751,6 +853,8 @@ void rd_peer_free(struct rd_peer *p)
 {
 	if (p == NULL)
 		return;
+	if (p->race)
+		race_end_free(p);
 	rd_link_free(p->link);
 	if (p->lfd >= 0)
 		close(p->lfd);

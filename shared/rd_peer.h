@@ -28,6 +28,7 @@
 #ifndef RD_PEER_H
 #define RD_PEER_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ extern "C" {
 #define RD_PEER_MAX_CANDIDATES 16
 #define RD_PEER_MAX_ACCEPTED 16 /* incoming connections a race holds at once (more: closed) */
 #define RD_PEER_ADDR_BUF 64     /* "HOST:PORT" or "[V6]:PORT" and NUL */
+#define RD_PEER_REASON_BUF 1024 /* the reason line (longer ones end in "...") */
+/* pollfd entries rd_peer_poll_set may fill: listener, cancel, every connection */
+#define RD_PEER_POLLFDS (RD_PEER_MAX_CANDIDATES + RD_PEER_MAX_ACCEPTED + 2)
 
 struct rd_peer;
 
@@ -95,6 +99,28 @@ int rd_peer_new(const struct rd_tls_identity *id, const char *listen_host, struc
  * be NULL) gets one line on what each connection came to ("dial 127.0.0.1:40001:
  * connection refused; from 127.0.0.1:51234: wrong certificate ..."), on success too. */
 int rd_peer_connect(struct rd_peer *p, const struct rd_peer_intro *in, char *reason, size_t rcap);
+
+/* The same race for a program's own poll loop (a client that keeps serving its server
+ * connection meanwhile); rd_peer_connect is these three in a loop:
+ *
+ *   rd_peer_start(p, &intro);                      checks intro (copied), starts dialling
+ *   do {
+ *       rd_peer_poll_set(p, fds, cap, &n, &ms);    fds[0..n): add them to your poll()
+ *       poll(...);                                 with a timeout of at most ms
+ *       rc = rd_peer_step(p, fds, n);              with the revents poll() set
+ *   } while (rc == RD_ERR_AGAIN);
+ *
+ * rd_peer_start: 0, RD_ERR_INVAL, RD_ERR_STATE (started before), RD_ERR_NOMEM.
+ * rd_peer_poll_set: fills at most RD_PEER_POLLFDS entries (cap smaller: RD_ERR_TOO_BIG);
+ *   *timeout_ms is the time left to the deadline, 0 when there is work without waiting.
+ * rd_peer_step: RD_ERR_AGAIN while the race goes on; then, once, what rd_peer_connect
+ *   returns (0 with the link up, RD_ERR_TIMEOUT, RD_ERR_CANCELLED); RD_ERR_INVAL when
+ *   fds/n are not what rd_peer_poll_set handed out. Every call to it needs a new poll set.
+ * rd_peer_reason: the reason line (see rd_peer_connect), "" before the race ends. */
+int rd_peer_start(struct rd_peer *p, const struct rd_peer_intro *in);
+int rd_peer_poll_set(struct rd_peer *p, struct pollfd *fds, size_t cap, size_t *n, int *timeout_ms);
+int rd_peer_step(struct rd_peer *p, const struct pollfd *fds, size_t n);
+const char *rd_peer_reason(const struct rd_peer *p);
 
 /* Close the link (close_notify, one attempt) and the listener; free. NULL is ignored. */
 void rd_peer_free(struct rd_peer *p);

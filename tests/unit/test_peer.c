@@ -343,6 +343,71 @@ static void test_unreachable_candidate_then_good_one(void **state)
 	side_free(&b);
 }
 
+/* The race from the caller's own poll loop, next to another descriptor (standing for the
+ * server connection), which the loop keeps serving while the race runs. */
+static void test_race_in_callers_poll_loop(void **state)
+{
+	struct fixture *fx = *state;
+	struct pollfd fds[RD_PEER_POLLFDS + 1];
+	struct side a, b;
+	size_t n;
+	int ms, rc, pipefd[2], served = 0, rounds = 0;
+	char byte;
+
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, RACE_MS);
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, RACE_MS);
+	side_add_cand(&a, b.port);
+	side_add_cand(&b, a.port);
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(write(pipefd[1], "x", 1), 1);
+	side_start(&b);
+	assert_int_equal(rd_peer_start(a.p, &a.in), 0);
+	assert_int_equal(rd_peer_start(a.p, &a.in), RD_ERR_STATE);
+	do {
+		assert_true(rounds++ < 10000);
+		assert_int_equal(rd_peer_poll_set(a.p, fds + 1, RD_PEER_POLLFDS, &n, &ms), 0);
+		fds[0] = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
+		assert_true(poll(fds, n + 1, ms) >= 0);
+		if (fds[0].revents & POLLIN) {
+			assert_int_equal(read(pipefd[0], &byte, 1), 1);
+			served++;
+		}
+		rc = rd_peer_step(a.p, fds + 1, n);
+	} while (rc == RD_ERR_AGAIN);
+	a.rc = rc;
+	side_join(&b);
+	assert_int_equal(served, 1);
+	assert_link_works(fx, &a, &b);
+	assert_int_equal(rd_peer_step(a.p, fds + 1, n), RD_ERR_STATE); /* over */
+	close(pipefd[0]);
+	close(pipefd[1]);
+	side_free(&a);
+	side_free(&b);
+}
+
+/* A readable cancel descriptor ends the race with RD_ERR_CANCELLED, long before its
+ * deadline. */
+static void test_cancel_fd_stops_the_race(void **state)
+{
+	struct fixture *fx = *state;
+	struct side a;
+	int pipefd[2];
+
+	assert_int_equal(pipe(pipefd), 0);
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, LATE_MS * 10);
+	side_add_cand(&a, closed_port());
+	a.in.cancel_fd = pipefd[0];
+	assert_int_equal(write(pipefd[1], "x", 1), 1);
+	side_start(&a);
+	side_join(&a);
+	assert_int_equal(a.rc, RD_ERR_CANCELLED);
+	assert_true(a.took_ms < LATE_MS);
+	assert_true(rd_peer_fd(a.p) < 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	side_free(&a);
+}
+
 /* ---- refusals ------------------------------------------------------------------------- */
 
 /* The two sides hold different tokens: each refuses the other's HELLO (ERROR 403 inside
@@ -670,6 +735,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_both_dial_one_link_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_candidate_then_good_one, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_race_in_callers_poll_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_fd_stops_the_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reused_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_token_refused, setup, teardown),
