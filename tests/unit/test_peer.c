@@ -28,9 +28,12 @@
 #include "rd_proto.h"
 #include "rd_tls.h"
 
-#define WAIT_MS 5000     /* bound on a wait that is expected to succeed */
-#define RACE_MS 3000     /* deadline of a race that is expected to succeed */
-#define FAIL_MS 600      /* deadline of a race that is expected to time out */
+#define WAIT_MS 5000 /* bound on a wait that is expected to succeed */
+#define RACE_MS 3000 /* deadline of a race that is expected to succeed */
+#define FAIL_MS 600  /* deadline of a race that is expected to time out */
+/* deadline of a race expected to time out after refusals that take a few milliseconds:
+ * the real deadline, so that a loaded machine (sanitizers, shared cores) still sees them */
+#define REFUSE_MS RD_PEER_TIMEOUT_MS
 #define LATE_MS 10000    /* a race that has not returned by then broke its deadline */
 #define APP_TYPE 0x2001u /* an application frame type for round trips */
 
@@ -417,8 +420,8 @@ static void test_wrong_token_refused(void **state)
 	struct fixture *fx = *state;
 	struct side a, b;
 
-	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, FAIL_MS);
-	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, FAIL_MS);
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, REFUSE_MS);
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, REFUSE_MS);
 	b.in.token[0] ^= 0x01;
 	side_add_cand(&a, b.port);
 	side_add_cand(&b, a.port);
@@ -534,8 +537,8 @@ static void test_expired_token_refused(void **state)
 	struct fixture *fx = *state;
 	struct side a, b;
 
-	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, FAIL_MS);
-	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, FAIL_MS);
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, REFUSE_MS);
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, REFUSE_MS);
 	b.in.token_expires_ms = 1; /* long gone */
 	side_add_cand(&a, b.port);
 	race(&a, &b);
@@ -556,8 +559,8 @@ static void test_wrong_certificate_refused_both_ways(void **state)
 	struct fixture *fx = *state;
 	struct side m, b;
 
-	side_init(&m, fx->mallory, "alice", "bob", fx->bob_fp, 1, FAIL_MS);
-	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, FAIL_MS);
+	side_init(&m, fx->mallory, "alice", "bob", fx->bob_fp, 1, REFUSE_MS);
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, REFUSE_MS);
 	side_add_cand(&m, b.port);
 	side_add_cand(&b, m.port);
 	race(&m, &b);
@@ -591,7 +594,7 @@ static void test_alpn_keeps_server_and_peer_ports_apart(void **state)
 	int fd, lfd, sfd, rc;
 
 	/* a roomdrop/1 client against bob's peer port */
-	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, FAIL_MS);
+	side_init(&b, fx->bob, "bob", "alice", fx->alice_fp, 0, REFUSE_MS);
 	side_start(&b);
 	memcpy(ex.pin, fx->bob_fp, RD_TLS_FP_LEN);
 	assert_int_equal(rd_tls_ctx_client_new(fx->alice, NULL, 0, &ctx), 0);
@@ -614,7 +617,7 @@ static void test_alpn_keeps_server_and_peer_ports_apart(void **state)
 	/* alice's dialler against a roomdrop server context with bob's key */
 	assert_int_equal(rd_tls_ctx_server_new(fx->bob, 0, &srv), 0);
 	assert_int_equal(rd_net_listen("127.0.0.1", 0, 4, &lfd, &sport), 0);
-	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, FAIL_MS);
+	side_init(&a, fx->alice, "alice", "bob", fx->bob_fp, 1, REFUSE_MS);
 	side_add_cand(&a, sport);
 	side_start(&a);
 	assert_int_equal(rd_net_wait(lfd, POLLIN, WAIT_MS), 0);
