@@ -51,6 +51,12 @@ void rd_log_emit(enum rd_log_level level, const char *file, int line, const char
  * stray continuation, truncated). n must be at least 1. (rd_names.c) */
 size_t rd_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* The chosen link of a direct peer connection (rd_peer.c), NULL before it is up: for the
+ * library's own transfer code (streams, bulk queues). */
+struct rd_link;
+struct rd_peer;
+struct rd_link *rd_peer_link(struct rd_peer *p);
+
 /* RD_LOG(RD_LOG_WARN, "client %u: %s", id, rd_strerror(rc));
  * Arguments are not evaluated when the level is filtered out. */
 #define RD_LOG(level, ...)                                                                         \

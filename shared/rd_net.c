@@ -537,6 +537,69 @@ out:
 	return rc;
 }
 
+static int connect_errno_rc(int err)
+{
+	errno = err;
+	if (err == ECONNREFUSED)
+		return RD_ERR_REFUSED;
+	if (err == ETIMEDOUT)
+		return RD_ERR_TIMEOUT;
+	return RD_ERR_SYSTEM;
+}
+
+int rd_net_connect_start(const char *host, uint16_t port, int *fd, int *done)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} a;
+	socklen_t alen;
+	int s, err;
+
+	if (fd != NULL)
+		*fd = -1;
+	if (done != NULL)
+		*done = 0;
+	if (host == NULL || fd == NULL || done == NULL || port == 0)
+		return RD_ERR_INVAL;
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, host, &a.in4.sin_addr) == 1) {
+		a.in4.sin_family = AF_INET;
+		a.in4.sin_port = htons(port);
+		alen = sizeof(a.in4);
+	} else if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1) {
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons(port);
+		alen = sizeof(a.in6);
+	} else {
+		return RD_ERR_ADDR;
+	}
+	s = socket(a.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return RD_ERR_SYSTEM;
+	(void)rd_net_set_nodelay(s, 1);
+	if (connect(s, &a.sa, alen) == 0) {
+		*done = 1;
+	} else if (errno != EINPROGRESS && errno != EINTR) {
+		err = errno;
+		close(s);
+		return connect_errno_rc(err);
+	}
+	*fd = s;
+	return 0;
+}
+
+int rd_net_connect_finish(int fd)
+{
+	int err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+		return RD_ERR_SYSTEM;
+	return err == 0 ? 0 : connect_errno_rc(err);
+}
+
 /* ---- waiting and transfers ----------------------------------------------------------- */
 
 int rd_net_wait(int fd, short events, int timeout_ms)

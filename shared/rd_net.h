@@ -34,6 +34,16 @@ int rd_net_accept(int lfd, int *fd, char *ip, size_t ipcap, uint16_t *port);
 /* Connect with a timeout (ms, < 0 = system default). RD_ERR_REFUSED, RD_ERR_TIMEOUT,
  * RD_ERR_ADDR. Returns a blocking, close-on-exec socket with TCP_NODELAY. */
 int rd_net_connect(const char *host, uint16_t port, int timeout_ms, int *fd);
+/* Start a non-blocking connect to an IP literal (no name lookup, so nothing blocks) and
+ * return at once: *fd is a non-blocking, close-on-exec socket with TCP_NODELAY whose
+ * connect is in progress (*done = 0: wait for POLLOUT, then rd_net_connect_finish) or
+ * already made (*done = 1). RD_ERR_ADDR when host is not an IP address, RD_ERR_REFUSED,
+ * RD_ERR_SYSTEM (errno). For a program that dials several addresses at once. */
+int rd_net_connect_start(const char *host, uint16_t port, int *fd, int *done);
+/* After POLLOUT (or POLLERR/POLLHUP) on such a socket: 0 when connected, RD_ERR_REFUSED,
+ * RD_ERR_TIMEOUT (the system gave up), RD_ERR_SYSTEM (errno says why). The socket is
+ * left open either way. */
+int rd_net_connect_finish(int fd);
 /* Peer / local address of a connected socket as text + port. */
 int rd_net_peer(int fd, char *ip, size_t ipcap, uint16_t *port);
 int rd_net_local(int fd, char *ip, size_t ipcap, uint16_t *port);

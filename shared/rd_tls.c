@@ -1009,23 +1009,28 @@ struct rd_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	int is_server;
 	int ca_mode; /* client: verify the chain against a CA file and the host name */
+	const unsigned char *alpn; /* alpn_wire or alpn_p2p_wire */
 };
 
-/* ALPN protocol list in wire form: one length byte, then the name. */
+/* ALPN protocol lists in wire form: one length byte, then the name. A direct link between
+ * two clients (RD_TLS_P2P) has its own name, so that neither kind of endpoint can be
+ * mistaken for the other. */
 static const unsigned char alpn_wire[] = { 10, 'r', 'o', 'o', 'm', 'd', 'r', 'o', 'p', '/', '1' };
+static const unsigned char alpn_p2p_wire[] = { 14,  'r', 'o', 'o', 'm', 'd', 'r', 'o',
+					       'p', '-', 'p', '2', 'p', '/', '1' };
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
+	const unsigned char *want = arg;
 	unsigned int i = 0, l;
 
 	(void)ssl;
-	(void)arg;
 	while (i < inlen) {
 		l = in[i];
 		if (l > inlen - i - 1)
 			break;
-		if (l == alpn_wire[0] && memcmp(in + i + 1, alpn_wire + 1, l) == 0) {
+		if (l == want[0] && memcmp(in + i + 1, want + 1, l) == 0) {
 			*out = in + i + 1;
 			*outlen = (unsigned char)l;
 			return SSL_TLSEXT_ERR_OK;
@@ -1084,16 +1089,17 @@ int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags, stru
 	if (out == NULL)
 		return RD_ERR_INVAL;
 	*out = NULL;
-	if (id == NULL || (flags & ~RD_TLS_REQUIRE_PEER_CERT) != 0)
+	if (id == NULL || (flags & ~(RD_TLS_REQUIRE_PEER_CERT | RD_TLS_P2P)) != 0)
 		return RD_ERR_INVAL;
 	if ((rc = ctx_new(id, 1, out)) != 0)
 		return rc;
+	(*out)->alpn = (flags & RD_TLS_P2P) ? alpn_p2p_wire : alpn_wire;
 	SSL_CTX_set_verify((*out)->ssl_ctx,
 			   SSL_VERIFY_PEER | ((flags & RD_TLS_REQUIRE_PEER_CERT) ?
 						      SSL_VERIFY_FAIL_IF_NO_PEER_CERT :
 						      0),
 			   NULL);
-	SSL_CTX_set_alpn_select_cb((*out)->ssl_ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb((*out)->ssl_ctx, alpn_select, (void *)(*out)->alpn);
 	return 0;
 }
 
@@ -1105,7 +1111,7 @@ int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file,
 	if (out == NULL)
 		return RD_ERR_INVAL;
 	*out = NULL;
-	if (flags != 0)
+	if ((flags & ~RD_TLS_P2P) != 0 || (ca_file != NULL && (flags & RD_TLS_P2P)))
 		return RD_ERR_INVAL;
 	if (ca_file != NULL) {
 		if ((rc = path_exists(ca_file, &exists)) != 0)
@@ -1116,8 +1122,9 @@ int rd_tls_ctx_client_new(const struct rd_tls_identity *id, const char *ca_file,
 	if ((rc = ctx_new(id, 0, out)) != 0)
 		return rc;
 	SSL_CTX_set_verify((*out)->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	(*out)->alpn = (flags & RD_TLS_P2P) ? alpn_p2p_wire : alpn_wire;
 	/* set_alpn_protos returns 0 on success, unlike the rest of the API. */
-	if (SSL_CTX_set_alpn_protos((*out)->ssl_ctx, alpn_wire, sizeof(alpn_wire)) != 0)
+	if (SSL_CTX_set_alpn_protos((*out)->ssl_ctx, (*out)->alpn, 1u + (*out)->alpn[0]) != 0)
 		goto fail;
 	if (ca_file != NULL) {
 		if (SSL_CTX_load_verify_file((*out)->ssl_ctx, ca_file) != 1) {
@@ -1173,6 +1180,8 @@ struct rd_tls_conn {
 	int eof;       /* recv returned 0 */
 	int sys_errno; /* errno of the BIO's last failed call */
 	int refused;   /* the verify callback refused the peer (reason set) */
+	/* the context's ALPN name, wire form */
+	const unsigned char *alpn;
 	/* Write batching (tls_write): the records of up to TLS_BATCH plaintext slices are
 	 * encrypted into wb and leave in one send. A slice counts as written once all of its
 	 * record is on the socket; the caller offers the rest again, as after a short write.
@@ -1545,8 +1554,8 @@ static int tls_check_done(struct rd_tls_conn *c)
 	X509 *peer;
 
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-	if (alpn_len != alpn_wire[0] || memcmp(alpn, alpn_wire + 1, alpn_len) != 0) {
-		set_reason(c, "peer did not agree on ALPN \"%s\"", RD_TLS_ALPN);
+	if (alpn_len != c->alpn[0] || memcmp(alpn, c->alpn + 1, alpn_len) != 0) {
+		set_reason(c, "peer did not agree on ALPN \"%.*s\"", (int)c->alpn[0], c->alpn + 1);
 		return RD_ERR_PROTOCOL;
 	}
 	if (!c->is_server && c->has_pin) {
@@ -1779,6 +1788,7 @@ int rd_tls_conn_tls_new(struct rd_tls_ctx *ctx, int fd, const struct rd_tls_expe
 	c->fd = fd;
 	c->is_server = ctx->is_server;
 	c->ca_mode = ctx->ca_mode;
+	c->alpn = ctx->alpn;
 	if (expect != NULL && expect->has_pin) {
 		c->has_pin = 1;
 		memcpy(c->pin, expect->pin, RD_TLS_FP_LEN);

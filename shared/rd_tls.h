@@ -151,10 +151,15 @@ struct rd_tls_ctx;
  * without a certificate fails the handshake. A client that does not offer ALPN
  * "roomdrop/1" fails the handshake (no_application_protocol). */
 #define RD_TLS_REQUIRE_PEER_CERT 0x1u
+/* For either context: a direct link between two clients (rd_peer.h), with ALPN
+ * "roomdrop-p2p/1" instead of "roomdrop/1" (a client context with it takes no CA file). */
+#define RD_TLS_P2P 0x2u
+#define RD_TLS_ALPN_P2P "roomdrop-p2p/1"
 int rd_tls_ctx_server_new(const struct rd_tls_identity *id, unsigned flags,
 			  struct rd_tls_ctx **out);
 
-/* Client context presenting id (NULL: no client certificate). With ca_file == NULL the
+/* Client context presenting id (NULL: no client certificate); flags 0 or RD_TLS_P2P.
+ * With ca_file == NULL the
  * server is verified by fingerprint (see struct rd_tls_expect); with a CA file (PEM) the
  * chain must lead to one of its certificates and the certificate must name the host.
  * RD_ERR_NOT_FOUND / RD_ERR_CRYPTO when the CA file is missing or unusable. */

@@ -294,6 +294,42 @@ static void test_connect_to_closed_port_is_refused(void **state)
 	assert_true(rd_now_mono_ms() - t0 < WAIT_MS);
 }
 
+/* The non-blocking connect: in progress at once, then connected or refused after POLLOUT;
+ * names are refused (no lookup, which could block). */
+static void test_connect_start_finish(void **state)
+{
+	int l = -1, fd = 5, done = 7, afd = -1, fl, rc;
+	uint16_t port = 0;
+
+	(void)state;
+	assert_int_equal(rd_net_connect_start("localhost", 80, &fd, &done), RD_ERR_ADDR);
+	assert_int_equal(fd, -1);
+	assert_int_equal(done, 0);
+	assert_int_equal(rd_net_connect_start(LOOP, 0, &fd, &done), RD_ERR_INVAL);
+
+	assert_int_equal(rd_net_listen(LOOP, 0, 1, &l, &port), 0);
+	assert_int_equal(rd_net_connect_start(LOOP, port, &fd, &done), 0);
+	assert_true(fd >= 0);
+	fl = fcntl(fd, F_GETFL);
+	assert_true(fl >= 0 && (fl & O_NONBLOCK));
+	assert_int_equal(rd_net_wait(fd, POLLOUT, WAIT_MS), 0);
+	assert_int_equal(rd_net_connect_finish(fd), 0);
+	assert_int_equal(rd_net_accept(l, &afd, NULL, 0, NULL), 0);
+	close(afd);
+	close(fd);
+
+	close(l); /* nothing listens there now: refused at once, or after POLLOUT */
+	rc = rd_net_connect_start(LOOP, port, &fd, &done);
+	if (rc == 0) {
+		assert_int_equal(rd_net_wait(fd, POLLOUT, WAIT_MS), 0);
+		assert_int_equal(rd_net_connect_finish(fd), RD_ERR_REFUSED);
+		close(fd);
+	} else {
+		assert_int_equal(rc, RD_ERR_REFUSED);
+		assert_int_equal(fd, -1);
+	}
+}
+
 static void test_connect_times_out_on_full_backlog(void **state)
 {
 	int l = -1, fds[CONN_MAX], n = 0, rc = 0, i;
@@ -717,6 +753,7 @@ int main(void)
 		T(test_listen_and_connect_reject_bad_arguments),
 		T(test_accept_reports_peer_and_connect_sets_options),
 		T(test_connect_to_closed_port_is_refused),
+		T(test_connect_start_finish),
 		T(test_connect_times_out_on_full_backlog),
 		T(test_write_all_read_full_large_transfer),
 		T(test_read_full_eof_cases),

@@ -699,6 +699,25 @@ static void c_p2p_hello(const struct rd_msg *m)
 	assert_memory_equal(M->p2p_hello.token, token, sizeof(token));
 	assert_string_equal(M->p2p_hello.nick, "bob");
 }
+static void b_ok_p2p_hello(struct rd_msg *m)
+{
+	M->ok.for_type = RD_MSG_P2P_HELLO;
+}
+static void c_ok_p2p_hello(const struct rd_msg *m)
+{
+	assert_int_equal(M->ok.for_type, RD_MSG_P2P_HELLO);
+}
+static void b_error_bad_token(struct rd_msg *m)
+{
+	M->error =
+		(struct rd_msg_error){ RD_E_BAD_TOKEN, RD_MSG_P2P_HELLO, S("token already used") };
+}
+static void c_error_bad_token(const struct rd_msg *m)
+{
+	assert_int_equal(M->error.code, RD_E_BAD_TOKEN);
+	assert_int_equal(M->error.for_type, RD_MSG_P2P_HELLO);
+	assert_true(str_is(M->error.text, "token already used"));
+}
 static void b_p2p_failed(struct rd_msg *m)
 {
 	M->p2p_failed = (struct rd_msg_p2p_failed){ 7, S("refused") };
@@ -983,6 +1002,8 @@ static const struct entry entries[] = {
 	{ "p2p_hello", RD_MSG_P2P_HELLO, 1, b_p2p_hello, c_p2p_hello },
 	{ "p2p_ready", RD_MSG_P2P_READY, 1, b_offer_id, c_offer_id },
 	{ "p2p_failed", RD_MSG_P2P_FAILED, 1, b_p2p_failed, c_p2p_failed },
+	{ "ok-p2p-hello", RD_MSG_OK, 1, b_ok_p2p_hello, c_ok_p2p_hello },
+	{ "error-bad-token", RD_MSG_ERROR, 1, b_error_bad_token, c_error_bad_token },
 	{ "link_hello", RD_MSG_LINK_HELLO, 1, b_link_hello, c_link_hello },
 	{ "link_event", RD_MSG_LINK_EVENT, 0, b_link_event, c_link_event },
 	{ "ctl_list", RD_MSG_CTL_LIST, 1, b_empty, c_empty },
