@@ -49,7 +49,7 @@ static const char usage_text[] =
 	"      --into DIR            where accepted files go (default .); a NAME.part there\n"
 	"                            from an earlier attempt is resumed\n"
 	"      --take PATTERN        take only the files whose path or name matches PATTERN\n"
-	"                            (a shell pattern: '*.pdf')\n"
+	"                            (a shell pattern: '*.pdf'); alone, as --accept-all\n"
 	"  shell                     interactive session (the default when stdin is a\n"
 	"                            terminal and no command is given); /help inside;\n"
 	"                            Ctrl-C drops the typed line or stops the running\n"
@@ -700,7 +700,10 @@ static int cmd_listen(struct cli_session *s)
 	int rc;
 
 	struct cli_offer_rules rules = {
-		.policy = s->o->accept_all  ? CLI_OFFERS_ACCEPT_ALL :
+		/* --take alone accepts the matching files of every offer */
+		.policy = s->o->accept_all ||
+					  (s->o->take && !s->o->reject_all && !s->o->accept_from) ?
+				  CLI_OFFERS_ACCEPT_ALL :
 			  s->o->reject_all  ? CLI_OFFERS_REJECT_ALL :
 			  s->o->accept_from ? CLI_OFFERS_ACCEPT_FROM :
 					      CLI_OFFERS_SHOW,

@@ -168,7 +168,9 @@ static void tx_on_offer(struct cli_session *s, const struct rd_msg *m)
 			printf("%s accepts %u of %zu file%s%s\n", a->peer, taken, t->nfiles,
 			       t->nfiles == 1 ? "" : "s", why);
 		} else {
-			printf("%s %s%s\n", a->peer, answer_word(a->answer), why);
+			/* the server's own reason for EXPIRED says what answer_word says */
+			printf("%s %s%s\n", a->peer, answer_word(a->answer),
+			       a->answer == RD_ANSWER_EXPIRED ? "" : why);
 		}
 		fflush(stdout);
 	} else if (m->type == RD_MSG_OFFER_RESULT && m->u.offer_result.offer_id == t->id) {

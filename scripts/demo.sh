@@ -95,6 +95,33 @@ step "3. files"
 DEMO_ROOM=general RD_PORT=$RD_PORT "$RD_ROOT/scripts/demo-files.sh" 2>&1 |
 	grep -v -e '^demo-files: done' | sed 's/^/  /'
 
+step "3b. offers: files handed to one person, who accepts (all or some) or rejects"
+inbox=$(rd_tmpdir)
+SAMPLES_DIR=$RD_ROOT/sample_files
+for who in grace:--accept-all heidi:--take=*.txt ivan:--reject-all; do
+	nick=${who%%:*}
+	mkdir -p "$inbox/$nick"
+	rd_spawn "$CLI" --port "$RD_PORT" --nick "$nick" --room music listen \
+		--into "$inbox/$nick" "${who#*:}" >"$RD_TMP/$nick.log" 2>&1
+	echo "$nick listens in #music with ${who#*:} (pid $RD_LAST_PID)"
+done
+sleep 0.5
+offer() { # offer NICK PATH...: the command and its exit code
+	local rc=0
+	printf '$ roomdrop --nick alice offer %s\n' "$*"
+	"$CLI" --port "$RD_PORT" --nick alice offer "$@" 2>&1 | sed 's/^/  /' || rc=$?
+	echo "  (exit ${rc})"
+}
+offer grace "$SAMPLES_DIR"
+offer heidi "$SAMPLES_DIR"
+offer ivan "$SAMPLES_DIR/hello.txt"
+sleep 0.3
+for nick in grace heidi ivan; do
+	echo "--- what $nick saw, and what $nick's folder holds"
+	sed 's/^/  /' "$RD_TMP/$nick.log"
+	(cd "$inbox/$nick" && find . -type f | sort | sed 's/^/  /')
+done
+
 step "4. the administrator"
 ctl info
 ctl list
