@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench_offers.sh - a file offer of a 1 GiB random file, accepted and sent (issue 10 point
+# 9), run by `make bench`.
+#
+#   BUILD=build bench/bench_offers.sh
+#
+# On 127.0.0.1, in the same run: a raw TCP copy of the file into a file with socat (the
+# baseline), and `roomdrop offer bob FILE` to a `roomdrop listen --accept-all` over TLS
+# through the server's relay. The offer's time is the whole command: offer, answer,
+# hashing, transfer, the receiver's verification, fsync and rename, and its receipt.
+# Prints MB/s (MB = 10^6 bytes), the ratio to socat (> 1 = faster) and the server's
+# resident memory: idle before, the most seen while relaying (sampled every 100 ms), so
+# that "memory flat during the relay" is a number. Best of BENCH_RUNS runs (default 2).
+#
+# Environment: BENCH_OFFER_MB (default 1024), BENCH_RUNS. Files live in a temporary
+# directory removed at the end; every process is stopped by PID.
+set -euo pipefail
+RD_TEST=bench_offers
+# shellcheck source=tests/live/lib.sh
+. "$(dirname "$0")/../tests/live/lib.sh"
+
+MB=${BENCH_OFFER_MB:-1024}
+RUNS=${BENCH_RUNS:-2}
+CLI=$BUILD/roomdrop
+
+[[ -x $BUILD/roomdrop-server && -x $CLI ]] || skip "server or client not built"
+command -v socat >/dev/null || skip "socat is not installed (scripts/install-deps.sh)"
+
+now_ns() { date +%s%N; }
+mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+settle() { sync; sleep 1; }
+declare -A BEST
+best() { [[ -z ${BEST[$1]:-} || $2 -lt ${BEST[$1]} ]] && BEST[$1]=$2 || true; }
+
+free_port()
+{
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		grep -qi ":$(printf %04X "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null || break
+	done
+	echo "$p"
+}
+wait_listen()
+{
+	local i h
+	h=":$(printf %04X "$1")"
+	for ((i = 0; i < 200; i++)); do
+		awk -v h="$h" '$2 ~ h"$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp &&
+			return 0
+		sleep 0.02
+	done
+	fail "socat did not listen on port $1"
+}
+
+work=$(rd_tmpdir)
+src=$work/offer.bin
+echo "bench_offers: generating ${MB} MiB of random bytes in $work"
+head -c "$((MB * 1024 * 1024))" /dev/urandom >"$src"
+size=$(stat -c %s "$src")
+cat "$src" >/dev/null # warm: every side reads it from the page cache
+
+RD_SERVER_TLS=on rd_start_server --store "$work/store"
+srv=$RD_SERVER_PID
+fp=$("$BUILD/roomdrop-server" fingerprint --store "$work/store") || fail "no fingerprint"
+sleep 0.3
+idle_kb=$(kb_of "$srv" VmRSS)
+peak_kb=$idle_kb
+
+for run in $(seq 1 "$RUNS"); do
+	settle
+	port=$(free_port)
+	rd_spawn socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$work/socat-$run,creat,trunc"
+	lpid=$RD_LAST_PID
+	wait_listen "$port"
+	t0=$(now_ns)
+	socat -u "OPEN:$src" "TCP:127.0.0.1:$port"
+	wait "$lpid" || fail "socat listener failed"
+	t1=$(now_ns)
+	rd__forget "$lpid"
+	best socat $((t1 - t0))
+	rm -f "$work/socat-$run"
+
+	inbox=$work/inbox-$run
+	mkdir -p "$inbox"
+	rd_spawn "$CLI" --port "$RD_PORT" --server-fp "$fp" --nick bob listen --accept-all \
+		--into "$inbox" >"$work/bob-$run.log" 2>&1
+	bob=$RD_LAST_PID
+	for _ in $(seq 1 100); do grep -q "bob (127.0.0.1" "$RD_SERVER_LOG" && break; sleep 0.05; done
+	settle
+	# the server's memory while it relays
+	(while kill -0 "$srv" 2>/dev/null; do kb_of "$srv" VmRSS; sleep 0.1; done) >"$work/rss-$run" &
+	sampler=$!
+	t0=$(now_ns)
+	out=$("$CLI" --port "$RD_PORT" --server-fp "$fp" --nick alice --quiet --timeout 120 \
+		offer bob "$src") || fail "offer failed: $out"
+	t1=$(now_ns)
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	[[ $out == *"1 of 1 file saved and verified"* ]] || fail "offer not verified: $out"
+	cmp -s "$src" "$inbox/offer.bin" || fail "the received copy differs"
+	best "offer relay" $((t1 - t0))
+	p=$(sort -n "$work/rss-$run" | tail -1)
+	((p > peak_kb)) && peak_kb=$p
+	rd_stop_pid "$bob"
+	rm -rf "$inbox"
+done
+rd_stop_server "$srv"
+
+s=${BEST[socat]} r=${BEST["offer relay"]}
+rr=$(ratio "$s" "$r")
+echo
+echo "file offer of $((size / 1000000)) MB on 127.0.0.1, best of $RUNS runs (MB = 10^6 bytes; ratio = speed / socat's)"
+printf 'socat raw copy into a file:        %8s MB/s\n' "$(mbps "$size" "$s")"
+printf 'offer through the server (TLS):    %8s MB/s (%sx)\n' "$(mbps "$size" "$r")" "$rr"
+grow=$(((peak_kb - idle_kb) / 1024))
+echo "server memory: idle $((idle_kb / 1024)) MiB, peak $((peak_kb / 1024)) MiB while relaying (+${grow} MiB)"
+echo "goal: offer through the server >= 0.6x socat: $(awk -v r="$rr" 'BEGIN { print (r >= 0.6) ? "yes" : "NO" }')"
+echo "goal: server memory flat during the relay (< 32 MiB growth): $( ((grow < 32)) && echo yes || echo NO)"
