@@ -394,6 +394,8 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	uint16_t werr = 0;
 	uint8_t outcome = 0;
 	uint8_t *buf = NULL;
+	void (*prev_on)(struct cli_session *, const struct rd_msg *) = NULL;
+	void *prev_user = NULL;
 	int rc, code = CLI_OK;
 
 	rd_buf_init(&desc, RD_DESCRIPTOR_MAX);
@@ -430,6 +432,9 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	}
 	t.nfiles = b.n;
 	t.s = s;
+	/* the shell's own offer handling steps aside while this offer runs */
+	prev_on = s->on_offer;
+	prev_user = s->offer_user;
 	s->on_offer = tx_on_offer;
 	s->offer_user = &t;
 	rc = rd_conn_offer(s->conn, to, RDF_OFFER_APP_FILES, 0, desc.data, desc.len, &t.id,
@@ -510,8 +515,10 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	}
 	code = tx_report(&t, &b);
 out:
-	s->on_offer = NULL;
-	s->offer_user = NULL;
+	if (s->on_offer == tx_on_offer) {
+		s->on_offer = prev_on;
+		s->offer_user = prev_user;
+	}
 	for (size_t k = 0; k < t.nr; k++) {
 		rdf_file_accept_clear(&t.r[k].acc);
 		rdf_file_done_clear(&t.r[k].done);
@@ -549,6 +556,10 @@ struct rx_offer {
 	int answer; /* to send: RD_ANSWER_ACCEPT / REJECT, 0 = none (sent or not ours) */
 	char reason[RD_REASON_MAX + 1]; /* with a REJECT */
 	int accepted, receipt_due, receipt_sent, broken;
+	/* the shell's question (CLI_OFFERS_ASK): asking, then with picks[] file by file */
+	int asking;
+	uint8_t *picks;
+	uint32_t next_pick;
 };
 
 struct rx {
@@ -581,6 +592,7 @@ static void rx_free(struct rx_offer *o)
 	for (uint32_t i = 0; o->f != NULL && i < o->desc.count; i++)
 		rx_close_file(&o->f[i]);
 	free(o->f);
+	free(o->picks);
 	rdf_file_offer_clear(&o->desc);
 	rd_frame_reader_free(o->rd);
 	free(o);
@@ -795,6 +807,46 @@ static void rx_data(struct rx_offer *o, const struct rd_msg_offer_data *d)
 	rx_check_done(o);
 }
 
+/* Accept o: take the files the rules (or, when not NULL, picks[i]) want, open their .part
+ * files and queue the ACCEPT with the offsets held, or a REJECT if none can be taken. */
+static void rx_accept(struct rx *x, struct rx_offer *o, const uint8_t *picks)
+{
+	if ((o->f = calloc(o->desc.count, sizeof(*o->f))) == NULL ||
+	    rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &o->rd) != 0) {
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "out of memory");
+		return;
+	}
+	for (uint32_t i = 0; i < o->desc.count; i++) {
+		struct rx_file *f = &o->f[i];
+
+		f->parent_fd = f->part_fd = -1;
+		if (picks != NULL ? !picks[i] : !rx_wants(&x->rules, o->desc.items[i].path))
+			continue;
+		if (bundle_open_part(x->dfd, o->desc.items[i].path, &f->parent_fd, &f->part_fd,
+				     f->leaf, sizeof(f->leaf), &f->have) != 0) {
+			fprintf(stderr, "roomdrop: offer %" PRIu32 ": cannot write %s: %s\n", o->id,
+				o->desc.items[i].path, strerror(errno));
+			continue;
+		}
+		if (f->have > o->desc.items[i].size) { /* a .part of something else */
+			if (ftruncate(f->part_fd, 0) != 0) {
+				rx_close_file(f);
+				continue;
+			}
+			f->have = 0;
+		}
+		f->take = 1;
+		o->accepted = 1;
+	}
+	if (!o->accepted) {
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "no file of the offer is taken");
+		return;
+	}
+	o->answer = RD_ANSWER_ACCEPT;
+}
+
 /* A new file offer: decide by the rules; the answer goes out in cli_offers_pending. */
 static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg_offer_in *in)
 {
@@ -829,6 +881,14 @@ static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg
 	accept = x->rules.policy == CLI_OFFERS_ACCEPT_ALL ||
 		 (x->rules.policy == CLI_OFFERS_ACCEPT_FROM && x->rules.from != NULL &&
 		  rd_name_eq(x->rules.from, in->from));
+	if (x->rules.policy == CLI_OFFERS_ASK) {
+		/* the shell asks; its next lines answer (cli_offers_reply) */
+		printf("%s offers %s - accept? [y/N/s] (offer %" PRIu32 ")\n", from, summary,
+		       o->id);
+		fflush(stdout);
+		o->asking = 1;
+		goto out;
+	}
 	printf("%s offers %s (offer %" PRIu32 ")%s\n", from, summary, o->id,
 	       accept                             ? ": accepting" :
 	       x->rules.policy == CLI_OFFERS_SHOW ? "" :
@@ -844,40 +904,7 @@ static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg
 				 "not accepting offers from you");
 		goto out;
 	}
-	if ((o->f = calloc(o->desc.count, sizeof(*o->f))) == NULL ||
-	    rd_frame_reader_new(RD_MAX_PAYLOAD_DEFAULT, &o->rd) != 0) {
-		o->answer = RD_ANSWER_REJECT;
-		snprintf(o->reason, sizeof(o->reason), "out of memory");
-		goto out;
-	}
-	for (uint32_t i = 0; i < o->desc.count; i++) {
-		struct rx_file *f = &o->f[i];
-
-		f->parent_fd = f->part_fd = -1;
-		if (!rx_wants(&x->rules, o->desc.items[i].path))
-			continue;
-		if (bundle_open_part(x->dfd, o->desc.items[i].path, &f->parent_fd, &f->part_fd,
-				     f->leaf, sizeof(f->leaf), &f->have) != 0) {
-			fprintf(stderr, "roomdrop: offer %" PRIu32 ": cannot write %s: %s\n", o->id,
-				o->desc.items[i].path, strerror(errno));
-			continue;
-		}
-		if (f->have > o->desc.items[i].size) { /* a .part of something else */
-			if (ftruncate(f->part_fd, 0) != 0) {
-				rx_close_file(f);
-				continue;
-			}
-			f->have = 0;
-		}
-		f->take = 1;
-		o->accepted = 1;
-	}
-	if (!o->accepted) {
-		o->answer = RD_ANSWER_REJECT;
-		snprintf(o->reason, sizeof(o->reason), "no file of the offer is taken");
-		goto out;
-	}
-	o->answer = RD_ANSWER_ACCEPT;
+	rx_accept(x, o, NULL);
 out:
 	(void)s;
 	free(from);
@@ -1030,4 +1057,79 @@ void cli_offers_stop(struct cli_session *s)
 	free(x);
 	s->on_offer = NULL;
 	s->offer_user = NULL;
+}
+
+/* ---- the shell's questions ------------------------------------------------------------- */
+
+/* The offer a question is pending for (the oldest), or NULL. */
+static struct rx_offer *rx_asking(struct cli_session *s)
+{
+	struct rx *x = s->offer_user;
+	struct rx_offer *found = NULL;
+
+	if (x == NULL || s->on_offer != rx_on_offer)
+		return NULL;
+	for (struct rx_offer *o = x->list; o != NULL; o = o->next)
+		if (o->asking)
+			found = o; /* the list is newest first: the last one is the oldest */
+	return found;
+}
+
+int cli_offers_question(struct cli_session *s, char *out, size_t cap)
+{
+	struct rx_offer *o = rx_asking(s);
+	char hs[32], *path;
+
+	if (o == NULL)
+		return 0;
+	if (o->picks == NULL) {
+		snprintf(out, cap, "accept offer %" PRIu32 " from %s? [y/N/s] ", o->id, o->from);
+		return 1;
+	}
+	rd_format_size(o->desc.items[o->next_pick].size, hs, sizeof(hs));
+	path = cli_escape(o->desc.items[o->next_pick].path,
+			  strlen(o->desc.items[o->next_pick].path));
+	snprintf(out, cap, "take %s (%s)? [y/N] ", path, hs);
+	free(path);
+	return 1;
+}
+
+int cli_offers_reply(struct cli_session *s, const char *line)
+{
+	struct rx *x = s->offer_user;
+	struct rx_offer *o = rx_asking(s);
+	int yes;
+
+	if (o == NULL)
+		return 0;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	yes = *line == 'y' || *line == 'Y';
+	if (o->picks == NULL) {
+		if (*line == 's' || *line == 'S') { /* file by file */
+			if ((o->picks = calloc(o->desc.count, 1)) == NULL)
+				return 1;
+			o->next_pick = 0;
+			return 1;
+		}
+		o->asking = 0;
+		if (yes) {
+			printf("accepting offer %" PRIu32 " into %s\n", o->id,
+			       x->rules.into != NULL ? x->rules.into : ".");
+			rx_accept(x, o, NULL);
+		} else {
+			printf("rejecting offer %" PRIu32 "\n", o->id);
+			o->answer = RD_ANSWER_REJECT;
+			snprintf(o->reason, sizeof(o->reason), "declined");
+		}
+		return 1;
+	}
+	o->picks[o->next_pick++] = (uint8_t)yes;
+	if (o->next_pick == o->desc.count) {
+		o->asking = 0;
+		rx_accept(x, o, o->picks);
+		if (o->answer == RD_ANSWER_REJECT)
+			printf("no file taken: rejecting offer %" PRIu32 "\n", o->id);
+	}
+	return 1;
 }

@@ -15,7 +15,8 @@ enum cli_offer_policy {
 	CLI_OFFERS_SHOW = 0, /* print them; the offer waits for an answer from elsewhere */
 	CLI_OFFERS_ACCEPT_ALL,
 	CLI_OFFERS_REJECT_ALL,
-	CLI_OFFERS_ACCEPT_FROM /* accept from one nickname, reject the others */
+	CLI_OFFERS_ACCEPT_FROM, /* accept from one nickname, reject the others */
+	CLI_OFFERS_ASK          /* the shell: ask the user (cli_offers_question / _reply) */
 };
 
 struct cli_offer_rules {
@@ -40,5 +41,12 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv);
 int cli_offers_listen(struct cli_session *s, const struct cli_offer_rules *rules);
 int cli_offers_pending(struct cli_session *s);
 void cli_offers_stop(struct cli_session *s);
+
+/* CLI_OFFERS_ASK: 1 with the question to show (the prompt) when an offer waits for the
+ * user's answer, else 0. cli_offers_reply takes a line as the answer ("y" accept, "s" pick
+ * file by file, anything else reject; then "y"/"n" per file) and returns 1, or 0 when no
+ * question is pending (the line is the shell's as usual). */
+int cli_offers_question(struct cli_session *s, char *out, size_t cap);
+int cli_offers_reply(struct cli_session *s, const char *line);
 
 #endif

@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "offer.h"
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -49,9 +50,9 @@ struct shell {
 	int in_command; /* a line is being executed: libedit is not showing one */
 	int line_done;  /* on_line ran during the last rl_callback_read_char */
 	int quit;
-	int rc; /* exit code once quit */
-	char prompt[RD_NICK_BUF + RD_ROOM_BUF + 8];
-	char *pending; /* non-terminal input not yet ending with a newline */
+	int rc;           /* exit code once quit */
+	char prompt[512]; /* "nick@room> ", or an offer's question */
+	char *pending;    /* non-terminal input not yet ending with a newline */
 	size_t npending;
 	/* connection lost: reconnecting (s->conn is NULL or dead meanwhile) */
 	int lost; /* a command saw the connection go: reconnect next */
@@ -76,6 +77,9 @@ static const char shell_help[] =
 	"  /get NAME... [-o DIR] [--overwrite]\n"
 	"  /ls                  list the room's files\n"
 	"  /rm NAME             delete a file\n"
+	"  /offer NICK PATH...  offer files and folders to NICK (--everyone: to the room)\n"
+	"An offer made to you asks \"accept? [y/N/s]\": y takes everything into the current\n"
+	"folder, s asks file by file, anything else rejects it.\n"
 	"  /help                this text\n"
 	"  /quit                leave (Ctrl-D does the same)\n"
 	"Ctrl-C drops the line being typed, or stops the running command or transfer.\n"
@@ -84,7 +88,9 @@ static const char shell_help[] =
 
 static void set_prompt(struct shell *sh)
 {
-	if (sh->s->room[0])
+	if (cli_offers_question(sh->s, sh->prompt, sizeof(sh->prompt))) {
+		/* an offer waits for the user's answer: the prompt asks */
+	} else if (sh->s->room[0])
 		snprintf(sh->prompt, sizeof(sh->prompt), "%s@%s> ", sh->s->o->nick, sh->s->room);
 	else
 		snprintf(sh->prompt, sizeof(sh->prompt), "%s> ", sh->s->o->nick);
@@ -506,6 +512,19 @@ static void do_files(struct shell *sh, const char *cmd, int argc, char **argv)
 		after_files(sh, cli_files_rm(sh->s->conn, &o, argc, argv));
 }
 
+/* /offer NICK PATH... or /offer --everyone PATH... */
+static void do_offer(struct shell *sh, int argc, char **argv)
+{
+	int everyone = argc > 0 && strcmp(argv[0], "--everyone") == 0;
+
+	if (argc < 2) {
+		shell_error("usage: /offer NICK PATH... or /offer --everyone PATH...");
+		return;
+	}
+	after_code(sh, everyone ? cli_offer(sh->s, NULL, argc - 1, argv + 1) :
+				  cli_offer(sh->s, argv[0], argc - 1, argv + 1));
+}
+
 static void run_line(struct shell *sh, char *line)
 {
 	char *argv[SHELL_MAX_ARGS], *cmd, *rest;
@@ -514,6 +533,9 @@ static void run_line(struct shell *sh, char *line)
 
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
+	/* an offer's question takes the line as its answer */
+	if (!sh->offline && cli_offers_reply(sh->s, line))
+		return;
 	if (sh->offline && (line[0] != '/' || line[1] == '/') && n > 0) {
 		fputs("roomdrop: not connected (reconnecting): the line was not sent; Up brings "
 		      "it back\n",
@@ -562,6 +584,8 @@ static void run_line(struct shell *sh, char *line)
 	} else if (strcmp(cmd, "put") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "ls") == 0 ||
 		   strcmp(cmd, "rm") == 0) {
 		do_files(sh, cmd, argc, argv);
+	} else if (strcmp(cmd, "offer") == 0) {
+		do_offer(sh, argc, argv);
 	} else {
 		shell_error("unknown command /%s (try /help)", cmd);
 	}
@@ -673,6 +697,12 @@ int cli_shell_run(struct cli_session *s)
 		printf("Connected to %s as %s. Type /help for commands, /quit to leave.\n", addr,
 		       s->o->nick);
 	}
+	{
+		struct cli_offer_rules rules = { .policy = CLI_OFFERS_ASK, .into = "." };
+
+		if (cli_offers_listen(s, &rules) != 0)
+			return CLI_ELOCAL;
+	}
 	set_prompt(&sh);
 	if (sh.tty)
 		rl_callback_handler_install(sh.prompt, on_line);
@@ -681,12 +711,24 @@ int cli_shell_run(struct cli_session *s)
 		int timeout = -1;
 
 		if (!sh.offline && !sh.lost) {
+			char before[sizeof(sh.prompt)];
+
 			rc = rd_conn_poll(s->conn, 0);
+			if (rc == 0) /* answers decided meanwhile */
+				rc = cli_offers_pending(s);
 			if (rc == RD_ERR_CANCELLED)
 				rc = 0; /* a signal: seen below */
 			if (rc != 0)
 				go_offline(&sh, rc);
 			rc = 0;
+			/* an offer's question came or was answered: the prompt follows */
+			snprintf(before, sizeof(before), "%s", sh.prompt);
+			set_prompt(&sh);
+			if (strcmp(before, sh.prompt) != 0 && sh.tty)
+				rl_forced_update_display();
+			else if (strcmp(before, sh.prompt) != 0 &&
+				 cli_offers_question(s, before, sizeof(before)))
+				printf("%s\n", before); /* no prompt without a terminal: say it */
 		}
 		if (sh.lost)
 			go_offline(&sh, 0);
@@ -741,6 +783,7 @@ int cli_shell_run(struct cli_session *s)
 	}
 	fflush(stdout);
 	free(sh.pending);
+	cli_offers_stop(s);
 	s->print_begin = s->print_end = NULL;
 	g_shell = NULL;
 	return sh.rc;

@@ -4,7 +4,8 @@
 #   1. a folder and files offered to bob, who accepts everything: every file arrives
 #      verified, below the folder's name, the symbolic link inside it left out; exit 0;
 #   2. a rejection: the offerer hears the reason and exits 11;
-#   3. a partial accept (listen --take): only the matching file is sent and received;
+#   3. a partial accept (listen --take): only the matching file is sent and received; and
+#      in the shell, "accept? [y/N/s]" answered "s" then file by file;
 #   4. a resume: a .part holding the first MiB makes the sender start there; a .part of
 #      other bytes fails verification (exit 7) and is removed, so the next offer works;
 #   5. a name that exists at the receiver: saved as "name (1).ext";
@@ -22,7 +23,7 @@ CLI=$BUILD/roomdrop
 
 rdc() { "$CLI" --port "$RD_PORT" --timeout 20 "$@"; }
 
-rd_start_server --store "$RD_TMP/store" --offer-timeout 2s
+rd_start_server --store "$RD_TMP/store"
 work=$(rd_tmpdir)
 
 # the bundle: photos/2026/a.jpg, photos/b.txt, a link inside photos, report.bin, notes.txt
@@ -94,6 +95,40 @@ same "$work/src/photos/b.txt" "$work/dave/photos/b.txt"
 rd_stop_pid "$LISTENER"
 echo "3. partial accept: only the files taken were sent"
 
+# ---- 3b. the shell asks; "s" picks file by file ----------------------------------------------
+mkdir -p "$work/kim"
+mkfifo "$work/kim.in"
+(cd "$work/kim" && exec "$CLI" --port "$RD_PORT" --nick kim shell <"$work/kim.in" \
+	>"$RD_TMP/kim.log" 2>&1) &
+kim=$!
+exec 7>"$work/kim.in"
+joined kim
+rd_spawn "$CLI" --port "$RD_PORT" --timeout 20 --nick alice offer kim "$work/src/notes.txt" \
+	"$work/src/photos"
+offerer=$RD_LAST_PID
+wait_for "$RD_TMP/kim.log" "accept? [y/N/s]"
+echo s >&7
+# three questions, in the offer's order (the folder's order on disk): all but a.jpg
+for n in 1 2 3; do
+	for ((i = 0; i < 200; i++)); do
+		(($(grep -c '^take .*? \[y/N\]' "$RD_TMP/kim.log") >= n)) && break
+		sleep 0.05
+	done
+	q=$(grep '^take .*? \[y/N\]' "$RD_TMP/kim.log" | sed -n "${n}p")
+	[[ -n $q ]] || fail "question $n never came: $(cat "$RD_TMP/kim.log")"
+	if [[ $q == *a.jpg* ]]; then echo n >&7; else echo y >&7; fi
+done
+wait_for "$RD_TMP/kim.log" "received photos/b.txt from alice"
+wait "$offerer" || fail "the offer to kim's shell exited $?"
+rd__forget "$offerer"
+same "$work/src/notes.txt" "$work/kim/notes.txt"
+same "$work/src/photos/b.txt" "$work/kim/photos/b.txt"
+[[ ! -e $work/kim/photos/2026/a.jpg ]] || fail "a file kim declined arrived"
+echo /quit >&7
+exec 7>&-
+wait "$kim" || fail "kim's shell exited $?"
+echo "3b. the shell asked, and took 2 of 3 files one by one"
+
 # ---- 4. resume from a .part, and a .part of other bytes -----------------------------------
 mkdir -p "$work/erin"
 head -c 1048576 "$work/src/report.bin" >"$work/erin/report.bin.part"
@@ -154,6 +189,9 @@ run 5 rdc --nick alice offer ivan "$work/src/missing.txt"
 contains "$OUT" "missing.txt"
 run 5 rdc --nick alice --room random offer --everyone "$work/src/notes.txt"
 rd_stop_pid "$LISTENER"
+# an unanswered offer, on a server whose offers expire after 1 s
+rd_stop_server
+rd_start_server --store "$RD_TMP/store2" --offer-timeout 1s
 listener judy "$work/judy" # shows offers, answers none
 run 11 rdc --nick alice offer judy "$work/src/notes.txt"
 contains "$OUT" "judy did not answer in time"
