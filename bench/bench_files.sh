@@ -48,45 +48,8 @@ for c in socat nginx curl openssl; do
 	command -v "$c" >/dev/null || skip "$c is not installed (scripts/install-deps.sh)"
 done
 
-now_ns() { date +%s%N; }
-mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-settle() { sync; sleep 1; }
-
-# A port nobody listens on (checked in /proc/net/tcp), for socat and nginx. Another
-# program may still take it before them: nginx is retried on another port.
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		grep -qi ":$(printf %04X "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-
-# is_listening PORT: a socket listens on 127.0.0.1:PORT
-is_listening()
-{
-	awk -v h=":$(printf %04X "$1")" '$2 ~ h"$" && $4 == "0A" { found = 1 } END { exit !found }' \
-		/proc/net/tcp
-}
-
-wait_listen()
-{
-	local i
-	for ((i = 0; i < 200; i++)); do
-		is_listening "$1" && return 0
-		sleep 0.02
-	done
-	fail "socat did not listen on port $1"
-}
-
-# best NAME NS: keep the smallest time per NAME
-declare -A BEST
-best() { [[ -z ${BEST[$1]:-} || $2 -lt ${BEST[$1]} ]] && BEST[$1]=$2 || true; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 work=$(rd_tmpdir)
 echo "bench_files: generating ${RANDOM_MB} MiB of random bytes and ${TEXT_MB} MiB of text in $work"

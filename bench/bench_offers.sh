@@ -26,34 +26,8 @@ CLI=$BUILD/roomdrop
 [[ -x $BUILD/roomdrop-server && -x $CLI ]] || skip "server or client not built"
 command -v socat >/dev/null || skip "socat is not installed (scripts/install-deps.sh)"
 
-now_ns() { date +%s%N; }
-mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-settle() { sync; sleep 1; }
-declare -A BEST
-best() { [[ -z ${BEST[$1]:-} || $2 -lt ${BEST[$1]} ]] && BEST[$1]=$2 || true; }
-
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		grep -qi ":$(printf %04X "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null || break
-	done
-	echo "$p"
-}
-wait_listen()
-{
-	local i h
-	h=":$(printf %04X "$1")"
-	for ((i = 0; i < 200; i++)); do
-		awk -v h="$h" '$2 ~ h"$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp &&
-			return 0
-		sleep 0.02
-	done
-	fail "socat did not listen on port $1"
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 work=$(rd_tmpdir)
 src=$work/offer.bin

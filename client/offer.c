@@ -73,22 +73,6 @@ static void reason_suffix(struct rd_str r, char *out, size_t cap)
 	snprintf(out, cap, ": %s", esc);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return RD_ERR_SYSTEM;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* ==== sending ============================================================================ */
 
 struct tx_rcpt {
@@ -697,7 +681,7 @@ static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
 		p += skip;
 		n -= skip;
 	}
-	if (pwrite_all(f->part_fd, p, n, f->pos - n) != 0) {
+	if (rd_pwrite_full(f->part_fd, p, n, f->pos - n) != 0) {
 		rx_fail(o, ch->xfer_id, errno == ENOSPC ? RDF_E_NO_SPACE : RDF_E_STORAGE,
 			strerror(errno));
 		return;

@@ -47,8 +47,14 @@ static int write_all(struct sink *s, const uint8_t *p, size_t n)
 {
 	ssize_t w;
 
+	if (s->seekable) {
+		if (rd_pwrite_full(s->fd, p, n, s->pos) != 0)
+			return RD_ERR_SYSTEM;
+		s->pos += n;
+		return 0;
+	}
 	while (n > 0) {
-		w = s->seekable ? pwrite(s->fd, p, n, (off_t)s->pos) : write(s->fd, p, n);
+		w = write(s->fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)

@@ -444,6 +444,16 @@ int rd_net_accept(int lfd, int *fd, char *ip, size_t ipcap, uint16_t *port)
 	return 0;
 }
 
+static int connect_errno_rc(int err)
+{
+	errno = err;
+	if (err == ECONNREFUSED)
+		return RD_ERR_REFUSED;
+	if (err == ETIMEDOUT)
+		return RD_ERR_TIMEOUT;
+	return RD_ERR_SYSTEM;
+}
+
 /* One non-blocking connect attempt to one address, waiting up to the deadline.
  * On success *out is a connected, still non-blocking socket. */
 static int connect_one(const struct addrinfo *ai, uint64_t deadline, int timeout_ms, int *out)
@@ -478,12 +488,7 @@ done:
 	return 0;
 failed:
 	close(s);
-	errno = err;
-	if (err == ECONNREFUSED)
-		return RD_ERR_REFUSED;
-	if (err == ETIMEDOUT)
-		return RD_ERR_TIMEOUT;
-	return RD_ERR_SYSTEM;
+	return connect_errno_rc(err);
 }
 
 int rd_net_connect(const char *host, uint16_t port, int timeout_ms, int *fd)
@@ -537,15 +542,6 @@ out:
 	return rc;
 }
 
-static int connect_errno_rc(int err)
-{
-	errno = err;
-	if (err == ECONNREFUSED)
-		return RD_ERR_REFUSED;
-	if (err == ETIMEDOUT)
-		return RD_ERR_TIMEOUT;
-	return RD_ERR_SYSTEM;
-}
 
 int rd_net_connect_start(const char *host, uint16_t port, int *fd, int *done)
 {
@@ -904,6 +900,22 @@ int rd_pread_full(int fd, void *p, size_t n, uint64_t off)
 		d += got;
 		n -= (size_t)got;
 		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+int rd_pwrite_full(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *d = p;
+	while (n > 0) {
+		ssize_t put = pwrite(fd, d, n, (off_t)off);
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put < 0)
+			return RD_ERR_SYSTEM;
+		d += put;
+		n -= (size_t)put;
+		off += (uint64_t)put;
 	}
 	return 0;
 }

@@ -70,6 +70,8 @@ int rd_net_read_some(int fd, void *p, size_t n, int timeout_ms, size_t *got);
 /* Read exactly n bytes of a file at off (pread; EINTR retried; the offset is not moved).
  * RD_ERR_SYSTEM (errno), or RD_ERR_MISMATCH (errno EIO) when the file ends first. */
 int rd_pread_full(int fd, void *p, size_t n, uint64_t off);
+/* Write all n bytes at off (pwrite, EINTR retried): 0, or RD_ERR_SYSTEM with errno. */
+int rd_pwrite_full(int fd, const void *p, size_t n, uint64_t off);
 /* sendfile() all of [off, off+n) from in_fd to the socket, with a deadline. */
 int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms);
 
