@@ -31,6 +31,7 @@ struct direct {
 	int intro, peer_failed, up;
 	char peer_reason[RD_REASON_MAX * 4 + 8]; /* escaped */
 	struct rd_msg_p2p_intro in;              /* addrs copied below */
+	uint64_t served_ms;                      /* the server connection was last read then */
 	char cand[RD_PEER_MAX_CANDIDATES][RD_PEER_ADDR_BUF];
 	size_t ncand;
 };
@@ -292,6 +293,20 @@ static int link_wait(struct cli_session *s, struct direct *d, int ms)
 	return 0;
 }
 
+/* While bytes flow without a wait, still read the server connection every slice (its
+ * PINGs must be answered whatever the link's speed). */
+static int serve_now_and_then(struct cli_session *s, struct direct *d)
+{
+	uint64_t now = rd_now_mono_ms();
+
+	if (now - d->served_ms < POLL_SLICE_MS)
+		return 0;
+	d->served_ms = now;
+	if (cli_stop)
+		return RD_ERR_CANCELLED;
+	return rd_conn_poll(s->conn, 0);
+}
+
 int direct_flush(struct cli_session *s, struct direct *d)
 {
 	int rc;
@@ -310,7 +325,7 @@ int direct_send_msg(struct cli_session *s, struct direct *d, const struct rd_msg
 
 	if (!d->up)
 		return RD_ERR_STATE;
-	if ((rc = rd_peer_send_msg(d->p, m, 0)) != 0)
+	if ((rc = rd_peer_send_msg(d->p, m, 0)) != 0 || (rc = serve_now_and_then(s, d)) != 0)
 		return rc;
 	return direct_flush(s, d);
 }
@@ -323,6 +338,8 @@ int direct_recv(struct cli_session *s, struct direct *d, int timeout_ms, struct 
 	if (!d->up)
 		return RD_ERR_STATE;
 	for (;;) {
+		if ((rc = serve_now_and_then(s, d)) != 0)
+			return rc;
 		if ((rc = rd_peer_next(d->p, f)) != RD_ERR_INCOMPLETE)
 			return rc;
 		if (closed)
