@@ -21,6 +21,7 @@
 #include "rd_tls.h"
 
 #define POLL_SLICE_MS 100
+#define TEST_CUT_BYTES (1u << 20) /* ROOMDROP_TEST_P2P=cut: the link breaks after this */
 #define FOLLOWER_EXTRA_MS \
 	1000 /* the chooser decides first: its P2P_FAILED or P2P_READY
 				* reaches the other side before that side gives up */
@@ -29,6 +30,8 @@ struct direct {
 	uint32_t offer_id;
 	struct rd_peer *p;
 	int intro, peer_failed, up;
+	int broken;                              /* the link failed after it was up */
+	uint64_t received;                       /* payload bytes read from the link */
 	char peer_reason[RD_REASON_MAX * 4 + 8]; /* escaped */
 	struct rd_msg_p2p_intro in;              /* addrs copied below */
 	uint64_t served_ms;                      /* the server connection was last read then */
@@ -316,6 +319,8 @@ int direct_flush(struct cli_session *s, struct direct *d)
 	while ((rc = rd_peer_process(d->p)) == 0 && rd_peer_want_write(d->p))
 		if ((rc = link_wait(s, d, POLL_SLICE_MS)) != 0)
 			return rc;
+	if (rc != 0)
+		d->broken = 1;
 	return rc;
 }
 
@@ -325,7 +330,11 @@ int direct_send_msg(struct cli_session *s, struct direct *d, const struct rd_msg
 
 	if (!d->up)
 		return RD_ERR_STATE;
-	if ((rc = rd_peer_send_msg(d->p, m, 0)) != 0 || (rc = serve_now_and_then(s, d)) != 0)
+	if ((rc = rd_peer_send_msg(d->p, m, 0)) != 0) {
+		d->broken = 1;
+		return rc;
+	}
+	if ((rc = serve_now_and_then(s, d)) != 0)
 		return rc;
 	return direct_flush(s, d);
 }
@@ -340,18 +349,37 @@ int direct_recv(struct cli_session *s, struct direct *d, int timeout_ms, struct 
 	for (;;) {
 		if ((rc = serve_now_and_then(s, d)) != 0)
 			return rc;
-		if ((rc = rd_peer_next(d->p, f)) != RD_ERR_INCOMPLETE)
+		if ((rc = rd_peer_next(d->p, f)) != RD_ERR_INCOMPLETE) {
+			d->broken = rc != 0;
+			d->received += rc == 0 ? f->len : 0;
+			if (d->received > TEST_CUT_BYTES && strcmp(test_mode(), "cut") == 0) {
+				rd_peer_free(d->p); /* ROOMDROP_TEST_P2P=cut: the link breaks */
+				d->p = NULL;
+				d->up = 0;
+				d->broken = 1;
+				return RD_ERR_CLOSED;
+			}
 			return rc;
-		if (closed)
+		}
+		if (closed) {
+			d->broken = 1;
 			return RD_ERR_CLOSED;
+		}
 		if (rd_now_mono_ms() >= end)
 			return RD_ERR_TIMEOUT;
 		if ((rc = link_wait(s, d, POLL_SLICE_MS)) != 0)
 			return rc;
 		rc = rd_peer_process(d->p);
-		if (rc == RD_ERR_CLOSED)
+		if (rc == RD_ERR_CLOSED) {
 			closed = 1;
-		else if (rc != 0)
+		} else if (rc != 0) {
+			d->broken = 1;
 			return rc;
+		}
 	}
+}
+
+int direct_broken(const struct direct *d)
+{
+	return d != NULL && d->broken;
 }

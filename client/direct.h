@@ -16,7 +16,8 @@
  * For tests, ROOMDROP_TEST_P2P in the environment changes what a client reports:
  * "loopback" listens on 127.0.0.1 only and reports no interface address; "unreachable"
  * reports a closed port and no address, and dials none of the peer's addresses, so no
- * direct link can be made with it (the relay must take over).
+ * direct link can be made with it (the relay must take over); "cut" is "loopback" on a
+ * recipient that drops the link after 1 MiB received (a link broken mid-transfer).
  */
 #ifndef RD_CLIENT_DIRECT_H
 #define RD_CLIENT_DIRECT_H
@@ -59,5 +60,9 @@ int direct_flush(struct cli_session *s, struct direct *d);
 /* The next frame from the link within timeout_ms: 0 (f valid until the next call on d),
  * RD_ERR_TIMEOUT, RD_ERR_CLOSED, RD_ERR_CANCELLED, or the server connection's error. */
 int direct_recv(struct cli_session *s, struct direct *d, int timeout_ms, struct rd_frame *f);
+
+/* 1 when the link failed after it was up (the errors above that came from the link, not
+ * from the server connection or Ctrl-C). */
+int direct_broken(const struct direct *d);
 
 #endif

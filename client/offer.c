@@ -543,6 +543,14 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	if (rc == 0)
 		rc = st.d != NULL ? direct_flush(s, st.d) : stream_push(&st, 1);
 	rd_buf_free(&st.b);
+	if (rc != 0 && direct_broken(st.d)) {
+		/* the recipient fails what did not arrive; its receipt says which */
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": the direct link to %s broke (%s); what it "
+			"did not carry fails (a new offer resumes it)\n",
+			t.id, to, rd_strerror(rc));
+		rc = 0;
+	}
 	if (rc != 0 || t.ended) {
 		if (rc == RD_ERR_CANCELLED)
 			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
@@ -917,9 +925,11 @@ static int rx_direct(struct cli_session *s, struct rx *x, struct rx_offer *o)
 		}
 		if (!o->finished && !rx_all_ended(o)) {
 			snprintf(why, sizeof(why), "the direct link broke: %s", rd_strerror(rc));
+			if (direct_broken(o->d))
+				rc = 0; /* (not the server connection: listen goes on) */
 			for (uint32_t i = 0; i < o->desc.count; i++)
 				if (o->f[i].take)
-					rx_fail(o, i, RDF_E_STORAGE, why);
+					rx_fail(o, i, RDF_E_SIZE_MISMATCH, why);
 		}
 		rx_settle(o);
 	} else if (!s->o->quiet && !o->finished && rc != RD_ERR_CANCELLED && rc != RD_ERR_CLOSED) {

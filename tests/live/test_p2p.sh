@@ -4,6 +4,8 @@
 #   1. an offer to one user goes directly: it arrives verified, both sides say "direct",
 #      and the server did not carry it (the receiver's BYTES OUT in `ctl list` stays far
 #      below the file's size);
+#   1b. a direct link that breaks mid-transfer: the files it did not finish fail (exit 7),
+#      the .part stays, and a new offer resumes from it, directly;
 #   2. a receiver with --p2p never: the same offer goes through the server and both sides
 #      say so (and the receiver's BYTES OUT grows by at least the file's size);
 #   3. a peer that cannot be reached: after the direct attempt (about 2 s) the files go
@@ -70,6 +72,23 @@ out=$(bytes_out bob)
 ((out < SIZE / 4)) || fail "the server sent bob $out bytes for a direct transfer of $SIZE"
 rd_stop_pid "$LISTENER"
 echo "1. direct: verified, said so, and the server sent bob only $out bytes"
+
+# ---- 1b. the link breaks mid-transfer, a new offer resumes --------------------------------------
+ROOMDROP_TEST_P2P=cut listener bob "$work/bob3"
+run 7 rdc --nick alice offer bob "$work/big.bin"
+contains "$OUT" "sent directly to bob"
+contains "$OUT" "bob: 0 of 1 file saved and verified, 1 failed"
+wait_for "$RD_TMP/bob.log" "the direct link broke"
+[[ -s $work/bob3/big.bin.part ]] || fail "no .part kept after the link broke"
+[[ ! -e $work/bob3/big.bin ]] || fail "a file was saved from a broken link"
+rd_stop_pid "$LISTENER"
+listener bob "$work/bob3"
+run 0 rdc --nick alice offer bob "$work/big.bin"
+contains "$OUT" "resuming at"
+contains "$OUT" "sent directly to bob"
+same "$work/big.bin" "$work/bob3/big.bin"
+rd_stop_pid "$LISTENER"
+echo "1b. link broken mid-transfer: exit 7, .part kept, the next offer resumed directly"
 
 # ---- 2. the receiver says never --------------------------------------------------------------
 listener bob "$work/bob2" --p2p never
