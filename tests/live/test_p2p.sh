@@ -36,14 +36,17 @@ rdc() { "$CLI" --port "$RD_PORT" --timeout 20 "$@"; }
 # listener NICK DIR ARGS...: NICK listening with --accept-all; its pid in LISTENER
 listener()
 {
-	local nick=$1 dir=$2 i
+	local nick=$1 dir=$2 i before re
 	shift 2
 	mkdir -p "$dir"
+	# (the same nickname may have joined before: wait for one more join line)
+	re="info  $nick \(127\.0\.0\.1:[0-9]+\) joined general"
+	before=$(grep -cE "$re" "$RD_SERVER_LOG" || true)
 	rd_spawn "$CLI" --port "$RD_PORT" --nick "$nick" listen --accept-all --into "$dir" "$@" \
 		>"$RD_TMP/$nick.log" 2>&1
 	LISTENER=$RD_LAST_PID
-	for ((i = 0; i < 200; i++)); do
-		grep -qE "info  $nick \(127\.0\.0\.1:[0-9]+\) joined general" "$RD_SERVER_LOG" && return 0
+	for ((i = 0; i < 400; i++)); do
+		(($(grep -cE "$re" "$RD_SERVER_LOG" || true) > before)) && return 0
 		sleep 0.05
 	done
 	fail "$nick never joined general: $(tail -5 "$RD_SERVER_LOG")"
