@@ -567,6 +567,9 @@ static int validate(struct cmdline *cl)
 		return usage_error("%s: --p2p is for offer and listen", c);
 	if (cl->o.p2p == CLI_P2P_ONLY && strcmp(c, "listen") == 0)
 		return usage_error("listen: --p2p takes auto or never (only is for offer)");
+	if (cl->o.p2p == CLI_P2P_ONLY && cl->o.everyone)
+		return usage_error("offer: --p2p only is for an offer to one user (a room offer "
+				   "goes through the server)");
 	if (cl->o.everyone && strcmp(c, "offer"))
 		return usage_error("%s: --everyone is for offer only", c);
 	if ((cl->o.accept_all || cl->o.reject_all || cl->o.accept_from || cl->o.into ||

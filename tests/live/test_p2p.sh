@@ -77,7 +77,7 @@ rd_stop_pid "$LISTENER"
 echo "1. direct: verified, said so, and the server sent bob only $out bytes"
 
 # ---- 1b. the link breaks mid-transfer, a new offer resumes --------------------------------------
-ROOMDROP_TEST_P2P=cut listener bob "$work/bob3"
+ROOMDROP_TEST_P2P="cut" listener bob "$work/bob3"
 run 7 rdc --nick alice offer bob "$work/big.bin"
 contains "$OUT" "sent directly to bob"
 contains "$OUT" "bob: 0 of 1 file saved and verified, 1 failed"
@@ -130,6 +130,8 @@ run 2 rdc --nick alice offer --p2p sometimes carol "$work/big.bin"
 contains "$OUT" "--p2p takes auto, never or only"
 run 2 rdc --nick alice listen --p2p only
 contains "$OUT" "only is for offer"
+run 2 rdc --nick alice offer --everyone --p2p only "$work/big.bin"
+contains "$OUT" "--p2p only is for an offer to one user"
 run 2 rdc --nick alice put --p2p never "$work/big.bin"
 contains "$OUT" "--p2p is for offer and listen"
 echo "5. --p2p usage errors: exit 2"
