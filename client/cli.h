@@ -22,7 +22,8 @@ enum cli_exit {
 	CLI_EREJECTED = 11, /* offer: nobody accepted (rejected, expired, cancelled) */
 	CLI_ELOCAL = 12,    /* local I/O error (cannot read or write a local file) */
 	CLI_ESTORE = 13,    /* the server's store failed (read-only, permission or I/O error) */
-	CLI_EKEY = 14       /* the server's key is not the recorded or pinned one */
+	CLI_EKEY = 14,      /* the server's key is not the recorded or pinned one */
+	CLI_ENODIRECT = 15  /* offer --p2p only: no direct link to the recipient */
 };
 
 struct cli_opts {
@@ -47,6 +48,14 @@ struct cli_opts {
 	const char *accept_from; /* listen --accept-from NICK */
 	const char *into;        /* listen --into DIR: where accepted files go */
 	const char *take;        /* listen --take PATTERN: only the files that match */
+	int p2p;                 /* offer / listen --p2p: enum cli_p2p */
+};
+
+/* --p2p: how the bytes of a file offer to one user travel. */
+enum cli_p2p {
+	CLI_P2P_AUTO = 0, /* directly when a verified link is made within ~2 s, else relayed */
+	CLI_P2P_NEVER,    /* always through the server (no listening, no dialling) */
+	CLI_P2P_ONLY      /* offer: directly or not at all (exit CLI_ENODIRECT) */
 };
 
 /* Map a library error / wire error to an exit code (client/main.c). */

@@ -50,6 +50,9 @@ static const char usage_text[] =
 	"                            from an earlier attempt is resumed\n"
 	"      --take PATTERN        take only the files whose path or name matches PATTERN\n"
 	"                            (a shell pattern: '*.pdf'); alone, as --accept-all\n"
+	"      --p2p auto|never      auto (default): take an offer made to you alone over a\n"
+	"                            direct link when one is verified, else through the\n"
+	"                            server; never: always through the server\n"
 	"  shell                     interactive session (the default when stdin is a\n"
 	"                            terminal and no command is given); /help inside;\n"
 	"                            Ctrl-C drops the typed line or stops the running\n"
@@ -59,10 +62,15 @@ static const char usage_text[] =
 	"                            upload files into the room's folder\n"
 	"  get NAME... [-o DIR] [--overwrite]\n"
 	"                            download files from the room's folder\n"
-	"  offer NICK PATH...        offer files and folders to NICK (through the server):\n"
-	"                            waits for the answer, sends what was accepted, then\n"
-	"                            waits for the recipient's receipt of verified files\n"
-	"  offer --everyone PATH...  the same to every other member of --room\n"
+	"  offer NICK PATH...        offer files and folders to NICK: waits for the answer,\n"
+	"                            sends what was accepted, then waits for the\n"
+	"                            recipient's receipt of verified files\n"
+	"      --p2p auto|never|only auto (default): directly to NICK when a verified direct\n"
+	"                            link is made within about 2 s, else through the\n"
+	"                            server; never: through the server; only: directly or\n"
+	"                            not at all (exit 15)\n"
+	"  offer --everyone PATH...  the same to every other member of --room (always\n"
+	"                            through the server)\n"
 	"  ls                        list the files of the room's folder\n"
 	"  rm NAME                   delete a file from the room's folder\n"
 	"  trust FP                  accept FP as the key of --host:--port from now on\n"
@@ -123,6 +131,8 @@ static const char usage_text[] =
 	"  13  the server's store failed (read-only, permission or I/O error)\n"
 	"  14  the server's key is not the one recorded (known_servers) or pinned\n"
 	"      (--server-fp): nothing was sent; see the message for what to do\n"
+	"  15  offer --p2p only: no direct link to the recipient could be made; nothing\n"
+	"      was sent\n"
 	"\n"
 	"Security: every connection uses TLS 1.3. The first connection to a server\n"
 	"records its key in ~/.config/roomdrop/known_servers and says so; later ones\n"
@@ -317,7 +327,7 @@ struct cmdline {
 	char **argv;  /* the command's arguments (after the command word) */
 	char **words; /* malloc'd: command word and arguments (argv points into it) */
 	const char *port_arg, *port_src;
-	int show_help, show_version, output_set;
+	int show_help, show_version, output_set, p2p_set;
 	char nick_buf[RD_NICK_BUF];
 	char host_buf[RD_HOST_MAX + 1];
 };
@@ -427,6 +437,18 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--take") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.take = val;
+		} else if (strcmp(name, "--p2p") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
+				cl->p2p_set = 1;
+				if (strcmp(val, "auto") == 0)
+					cl->o.p2p = CLI_P2P_AUTO;
+				else if (strcmp(val, "never") == 0)
+					cl->o.p2p = CLI_P2P_NEVER;
+				else if (strcmp(val, "only") == 0)
+					cl->o.p2p = CLI_P2P_ONLY;
+				else
+					rc = usage_error("--p2p takes auto, never or only");
+			}
 		} else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0) {
 				cl->o.outdir = val;
@@ -541,6 +563,13 @@ static int validate(struct cmdline *cl)
 		return usage_error("%s: --overwrite is for put and get, --rename for put", c);
 	if (cl->output_set && strcmp(c, "get"))
 		return usage_error("%s: -o is for get only", c);
+	if (cl->p2p_set && strcmp(c, "offer") && strcmp(c, "listen"))
+		return usage_error("%s: --p2p is for offer and listen", c);
+	if (cl->o.p2p == CLI_P2P_ONLY && strcmp(c, "listen") == 0)
+		return usage_error("listen: --p2p takes auto or never (only is for offer)");
+	if (cl->o.p2p == CLI_P2P_ONLY && cl->o.everyone)
+		return usage_error("offer: --p2p only is for an offer to one user (a room offer "
+				   "goes through the server)");
 	if (cl->o.everyone && strcmp(c, "offer"))
 		return usage_error("%s: --everyone is for offer only", c);
 	if ((cl->o.accept_all || cl->o.reject_all || cl->o.accept_from || cl->o.into ||
@@ -710,6 +739,7 @@ static int cmd_listen(struct cli_session *s)
 		.from = s->o->accept_from,
 		.into = s->o->into,
 		.take = s->o->take,
+		.p2p = s->o->p2p,
 	};
 
 	if (cli_offers_listen(s, &rules) != 0)

@@ -3,8 +3,10 @@
  * Sending: the bundle (bundle.c) is listed and its descriptor offered at once while a
  * thread hashes the files; answers are shown as they come; after OFFER_RESULT(ACCEPTED)
  * every file taken by at least one recipient is streamed, from the smallest offset any of
- * them holds, as GET_BEGIN / GET_CHUNK / GET_END frames cut into OFFER_DATA pieces; then
- * the sender waits for each accepting recipient's DONE receipt before OFFER_END.
+ * them holds, as GET_BEGIN / GET_CHUNK / GET_END frames: over the direct link when one is
+ * verified (an offer to one user, direct.h), else cut into OFFER_DATA pieces through the
+ * server; then the sender waits for each accepting recipient's DONE receipt (always
+ * through the server) before OFFER_END.
  *
  * Receiving: the callbacks run inside the library's dispatch, so they only decide and
  * write files; answers (requests) wait in the offer's state until cli_offers_pending.
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "direct.h"
 #include "files/rdf_proto.h"
 #include "progress.h"
 #include "rd_buf.h"
@@ -37,6 +40,7 @@
 #include "rd_hash.h"
 #include "rd_names.h"
 #include "rd_net.h"
+#include "rd_peer.h"
 
 #define STREAM_PIECE (128u * 1024u) /* file bytes per GET_CHUNK in the relayed stream */
 #define READ_BLOCK (1u << 20)       /* reading back a .part to hash it */
@@ -92,6 +96,8 @@ struct tx {
 	uint8_t outcome;
 	int ended; /* cancelled, peer gone... while streaming */
 	struct cli_session *s;
+	struct direct *d; /* the direct link's state (offers to one user), or NULL */
+	int direct;       /* the bytes go over it */
 };
 
 static struct tx_rcpt *tx_rcpt(struct tx *t, const char *nick)
@@ -116,6 +122,10 @@ static void tx_on_offer(struct cli_session *s, const struct rd_msg *m)
 	char why[RD_REASON_MAX * 4 + 16];
 	struct tx_rcpt *r;
 
+	if (m->type == RD_MSG_P2P_INTRO || m->type == RD_MSG_P2P_FAILED) {
+		direct_on_msg(t->d, m);
+		return;
+	}
 	if (m->type == RD_MSG_OFFER_ANSWERED &&
 	    (t->id == 0 || m->u.offer_answered.offer_id == t->id)) {
 		const struct rd_msg_offer_answered *a = &m->u.offer_answered;
@@ -184,8 +194,10 @@ static uint64_t tx_from(const struct tx *t, size_t i)
 struct stream {
 	struct rd_conn *c;
 	uint32_t id;
-	uint64_t off; /* bytes of the stream sent so far */
+	uint64_t off; /* bytes of the stream sent so far (direct: file bytes) */
 	struct rd_buf b;
+	struct cli_session *s;
+	struct direct *d; /* set: the frames go over this direct link, one by one */
 };
 
 /* Send the buffered stream in OFFER_DATA pieces; all of it when flush, else whole pieces
@@ -211,7 +223,14 @@ static int stream_push(struct stream *st, int flush)
 
 static int stream_msg(struct stream *st, const struct rd_msg *m)
 {
-	int rc = rd_msg_frame(&st->b, m, 0, 0);
+	int rc;
+
+	if (st->d != NULL) {
+		if (m->type == RDF_MSG_GET_CHUNK)
+			st->off += rdf_body(m)->chunk.data.n;
+		return direct_send_msg(st->s, st->d, m);
+	}
+	rc = rd_msg_frame(&st->b, m, 0, 0);
 
 	return rc != 0 ? rc : stream_push(st, 0);
 }
@@ -366,13 +385,35 @@ static int tx_has_result(const struct tx *t)
 	return t->result;
 }
 
+/* After the accept: the direct link to `to`, or why there is none (nodirect). 0 (t->direct
+ * says which path), or an error that ends the command (cancelled, server gone). */
+static int tx_path(struct cli_session *s, struct tx *t, const char *to, char *nodirect, size_t cap)
+{
+	int rc;
+
+	if (to == NULL) {
+		snprintf(nodirect, cap, "an offer to a room goes through the server");
+		return 0;
+	}
+	if (s->o->p2p == CLI_P2P_NEVER) {
+		snprintf(nodirect, cap, "direct links off (--p2p never)");
+		rc = direct_refuse(s, t->id, "direct links off");
+		return rc == RD_ERR_REMOTE ? 0 : rc;
+	}
+	if (t->d == NULL)
+		return RD_ERR_NOMEM;
+	rc = direct_start(s, t->d, 1, nodirect, cap);
+	t->direct = rc == 0;
+	return rc == RD_ERR_CANCELLED || rc == RD_ERR_CLOSED ? rc : 0;
+}
+
 int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 {
 	struct bundle b = { 0 };
 	struct tx t = { 0 };
 	struct stream st = { 0 };
 	struct rd_buf desc;
-	char why[600], summary[300], hs[32];
+	char why[600], summary[300], hs[32], nodirect[RD_PEER_REASON_BUF];
 	struct rdf_file_offer o = { 0 };
 	uint32_t expires = 0;
 	uint16_t werr = 0;
@@ -427,6 +468,8 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 		code = cli_report(s, "offer", rc, werr);
 		goto out;
 	}
+	if (to != NULL) /* from now on the other side may say it makes no direct link */
+		t.d = direct_new(t.id);
 	if (rdf_file_offer_decode(desc.data, desc.len, &o, why, sizeof(why)) == 0)
 		bundle_summary(&o, summary, sizeof(summary));
 	else
@@ -452,6 +495,25 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 		goto out;
 	}
 
+	if ((rc = tx_path(s, &t, to, nodirect, sizeof(nodirect))) != 0) {
+		if (rc == RD_ERR_CANCELLED)
+			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
+		code = cli_report(s, "offer", rc, 0);
+		goto out;
+	}
+	if (!t.direct && s->o->p2p == CLI_P2P_ONLY) {
+		char *e = cli_escape(nodirect, strlen(nodirect));
+
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": no direct link to %s (%s); nothing sent "
+			"(--p2p only)\n",
+			t.id, to != NULL ? to : "the room", e);
+		free(e);
+		(void)rd_conn_offer_end(s->conn, t.id, 1, &outcome, &werr);
+		code = CLI_ENODIRECT;
+		goto out;
+	}
+
 	/* stream what anyone took */
 	if ((buf = malloc(STREAM_PIECE)) == NULL) {
 		code = cli_report(s, "offer", RD_ERR_NOMEM, 0);
@@ -459,6 +521,8 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	}
 	st.c = s->conn;
 	st.id = t.id;
+	st.s = s;
+	st.d = t.direct ? t.d : NULL;
 	rd_buf_init(&st.b, 4 * RD_CHUNK_SIZE);
 	rc = 0;
 	for (size_t i = 0; i < b.n && rc == 0 && !t.ended; i++) {
@@ -468,8 +532,16 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 			rc = stream_file(&st, &b, i, from, s->o->quiet, buf);
 	}
 	if (rc == 0)
-		rc = stream_push(&st, 1);
+		rc = st.d != NULL ? direct_flush(s, st.d) : stream_push(&st, 1);
 	rd_buf_free(&st.b);
+	if (rc != 0 && direct_broken(st.d)) {
+		/* the recipient fails what did not arrive; its receipt says which */
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": the direct link to %s broke (%s); what it "
+			"did not carry fails (a new offer resumes it)\n",
+			t.id, to, rd_strerror(rc));
+		rc = 0;
+	}
 	if (rc != 0 || t.ended) {
 		if (rc == RD_ERR_CANCELLED)
 			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
@@ -482,10 +554,17 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 		goto out;
 	}
 	rd_format_size(st.off, hs, sizeof(hs));
+	if (t.direct) {
+		printf("sent directly to %s\n", to);
+	} else {
+		char *e = cli_escape(nodirect, strlen(nodirect));
+
+		printf("sent through the server (no direct link: %s)\n", e);
+		free(e);
+	}
+	fflush(stdout);
 	if (!s->o->quiet)
-		fprintf(stderr,
-			"roomdrop: offer %" PRIu32 ": %s sent through the server; waiting "
-			"for the receipts\n",
+		fprintf(stderr, "roomdrop: offer %" PRIu32 ": %s sent; waiting for the receipts\n",
 			t.id, hs);
 	rc = wait_until(s, &t, tx_receipts_in, rd_now_mono_ms() + RECEIPT_WAIT_MS);
 	if (rc != 0 && rc != RD_ERR_TIMEOUT) {
@@ -508,6 +587,7 @@ out:
 		rdf_file_done_clear(&t.r[k].done);
 	}
 	free(t.r);
+	direct_free(t.d);
 	free(buf);
 	rd_buf_free(&desc);
 	bundle_free(&b);
@@ -544,6 +624,11 @@ struct rx_offer {
 	int asking;
 	uint8_t *picks;
 	uint32_t next_pick;
+	int to_user;      /* offered to this user alone: a direct link may carry it */
+	struct direct *d; /* while the direct attempt or link runs */
+	int direct;       /* the bytes came over the direct link */
+	int busy;         /* cli_offers_pending works on it: OFFER_RESULT only marks it */
+	int finished;     /* OFFER_RESULT came while busy: free it afterwards */
 };
 
 struct rx {
@@ -577,6 +662,7 @@ static void rx_free(struct rx_offer *o)
 		rx_close_file(&o->f[i]);
 	free(o->f);
 	free(o->picks);
+	direct_free(o->d);
 	rdf_file_offer_clear(&o->desc);
 	rd_frame_reader_free(o->rd);
 	free(o);
@@ -738,17 +824,59 @@ static void rx_end(struct rx_offer *o, uint32_t i)
 	f->status = RDF_DONE_SAVED;
 	rd_hex(f->sha, RD_SHA256_SIZE, hex);
 	hex[8] = '\0';
-	printf("received %s from %s, sha256 %s\u2026 verified%s%s%s\n", o->desc.items[i].path,
-	       o->from, hex, strcmp(name, f->leaf) != 0 ? " (saved as \"" : "",
+	printf("received %s from %s (%s), sha256 %s\u2026 verified%s%s%s\n", o->desc.items[i].path,
+	       o->from, o->direct ? "direct" : "through the server", hex,
+	       strcmp(name, f->leaf) != 0 ? " (saved as \"" : "",
 	       strcmp(name, f->leaf) != 0 ? name : "", strcmp(name, f->leaf) != 0 ? "\")" : "");
 	fflush(stdout);
 	rx_close_file(f);
 }
 
+/* One frame of the offer's stream, relayed (rx_data) or direct (rx_direct). */
+static void rx_frame(struct rx_offer *o, const struct rd_frame *fr)
+{
+	struct rd_msg m;
+
+	if (rd_msg_decode(fr->hdr.type, fr->payload, fr->len, &m) != 0) {
+		o->broken = 1;
+		return;
+	}
+	switch (m.type) {
+	case RDF_MSG_GET_BEGIN:
+		rx_begin(o, &rdf_body(&m)->get_begin);
+		break;
+	case RDF_MSG_GET_CHUNK:
+		rx_chunk(o, &rdf_body(&m)->chunk);
+		break;
+	case RDF_MSG_GET_END:
+		rx_end(o, rdf_body(&m)->xfer.xfer_id);
+		break;
+	case RDF_MSG_XFER_CANCEL:
+		if (rdf_body(&m)->xfer_cancel.xfer_id < o->desc.count)
+			rx_fail(o, rdf_body(&m)->xfer_cancel.xfer_id,
+				rdf_body(&m)->xfer_cancel.code, "the sender could not send it");
+		break;
+	default:
+		o->broken = 1;
+		break;
+	}
+	rd_msg_clear(&m);
+}
+
+/* After some frames: an unreadable stream fails what is left; the receipt may be due. */
+static void rx_settle(struct rx_offer *o)
+{
+	if (o->broken) {
+		for (uint32_t i = 0; i < o->desc.count; i++)
+			if (o->f[i].take)
+				rx_fail(o, i, RD_E_MALFORMED, "the sender's stream is unreadable");
+	}
+	rx_check_done(o);
+}
+
 static void rx_data(struct rx_offer *o, const struct rd_msg_offer_data *d)
 {
 	struct rd_frame fr;
-	struct rd_msg m;
 
 	if (!o->accepted || o->broken)
 		return;
@@ -756,39 +884,65 @@ static void rx_data(struct rx_offer *o, const struct rd_msg_offer_data *d)
 		o->broken = 1;
 		return;
 	}
-	while (!o->broken && rd_frame_reader_next(o->rd, &fr) == 0) {
-		if (rd_msg_decode(fr.hdr.type, fr.payload, fr.len, &m) != 0) {
-			o->broken = 1;
-			break;
-		}
-		switch (m.type) {
-		case RDF_MSG_GET_BEGIN:
-			rx_begin(o, &rdf_body(&m)->get_begin);
-			break;
-		case RDF_MSG_GET_CHUNK:
-			rx_chunk(o, &rdf_body(&m)->chunk);
-			break;
-		case RDF_MSG_GET_END:
-			rx_end(o, rdf_body(&m)->xfer.xfer_id);
-			break;
-		case RDF_MSG_XFER_CANCEL:
-			if (rdf_body(&m)->xfer_cancel.xfer_id < o->desc.count)
-				rx_fail(o, rdf_body(&m)->xfer_cancel.xfer_id,
-					rdf_body(&m)->xfer_cancel.code,
-					"the sender could not send it");
-			break;
-		default:
-			o->broken = 1;
-			break;
-		}
-		rd_msg_clear(&m);
+	while (!o->broken && rd_frame_reader_next(o->rd, &fr) == 0)
+		rx_frame(o, &fr);
+	rx_settle(o);
+}
+
+static int rx_all_ended(const struct rx_offer *o)
+{
+	for (uint32_t i = 0; i < o->desc.count; i++)
+		if (o->f[i].take && !o->f[i].ended)
+			return 0;
+	return 1;
+}
+
+/* After our accept of an offer to us alone: try the direct link and, if it comes up,
+ * receive the whole stream over it here (the server connection is served meanwhile);
+ * else the bytes come relayed, through rx_data. 0, or an error that ends listen. */
+static int rx_direct(struct cli_session *s, struct rx *x, struct rx_offer *o)
+{
+	char why[RD_PEER_REASON_BUF];
+	struct rd_frame f;
+	int rc;
+
+	if (x->rules.p2p == CLI_P2P_NEVER) {
+		rc = direct_refuse(s, o->id, "direct links off");
+		return rc == RD_ERR_REMOTE ? 0 : rc;
 	}
-	if (o->broken) {
-		for (uint32_t i = 0; i < o->desc.count; i++)
-			if (o->f[i].take)
-				rx_fail(o, i, RD_E_MALFORMED, "the sender's stream is unreadable");
+	if (o->d == NULL)
+		return RD_ERR_NOMEM;
+	o->busy = 1;
+	rc = direct_start(s, o->d, 0, why, sizeof(why));
+	if (rc == 0) {
+		o->direct = 1;
+		while (!o->finished && !o->broken && !rx_all_ended(o)) {
+			if ((rc = direct_recv(s, o->d, RECEIPT_WAIT_MS, &f)) != 0)
+				break;
+			rx_frame(o, &f);
+		}
+		if (!o->finished && !rx_all_ended(o)) {
+			snprintf(why, sizeof(why), "the direct link broke: %s", rd_strerror(rc));
+			if (direct_broken(o->d))
+				rc = 0; /* (not the server connection: listen goes on) */
+			for (uint32_t i = 0; i < o->desc.count; i++)
+				if (o->f[i].take)
+					rx_fail(o, i, RDF_E_SIZE_MISMATCH, why);
+		}
+		rx_settle(o);
+	} else if (!s->o->quiet && !o->finished && rc != RD_ERR_CANCELLED && rc != RD_ERR_CLOSED) {
+		char *e = cli_escape(why, strlen(why));
+
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": no direct link (%s); the files come through "
+			"the server\n",
+			o->id, e);
+		free(e);
 	}
-	rx_check_done(o);
+	direct_free(o->d);
+	o->d = NULL;
+	o->busy = 0;
+	return rc == RD_ERR_CANCELLED || rc == RD_ERR_CLOSED ? rc : 0;
 }
 
 /* Accept o: take the files the rules (or, when not NULL, picks[i]) want, open their .part
@@ -829,6 +983,8 @@ static void rx_accept(struct rx *x, struct rx_offer *o, const uint8_t *picks)
 		return;
 	}
 	o->answer = RD_ANSWER_ACCEPT;
+	if (o->to_user && x->rules.p2p != CLI_P2P_NEVER)
+		o->d = direct_new(o->id); /* gets the offerer's P2P_FAILED from now on */
 }
 
 /* A new file offer: decide by the rules; the answer goes out in cli_offers_pending. */
@@ -851,6 +1007,7 @@ static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg
 		return;
 	}
 	o->id = in->offer_id;
+	o->to_user = in->room[0] == '\0';
 	snprintf(o->from, sizeof(o->from), "%s", in->from);
 	o->next = x->list;
 	x->list = o;
@@ -907,6 +1064,14 @@ static void rx_on_offer(struct cli_session *s, const struct rd_msg *m)
 		if ((o = rx_find(x, m->u.offer_data.offer_id)) != NULL)
 			rx_data(o, &m->u.offer_data);
 		break;
+	case RD_MSG_P2P_INTRO:
+		if ((o = rx_find(x, m->u.p2p_intro.offer_id)) != NULL)
+			direct_on_msg(o->d, m);
+		break;
+	case RD_MSG_P2P_FAILED:
+		if ((o = rx_find(x, m->u.p2p_failed.offer_id)) != NULL)
+			direct_on_msg(o->d, m);
+		break;
 	case RD_MSG_OFFER_END:
 		if ((o = rx_find(x, m->u.offer_end.offer_id)) != NULL && o->accepted) {
 			for (uint32_t i = 0; i < o->desc.count; i++)
@@ -930,7 +1095,12 @@ static void rx_on_offer(struct cli_session *s, const struct rd_msg *m)
 			fflush(stdout);
 			free(from);
 		}
-		/* finished: unlink and free (a .part stays for a later offer to resume) */
+		/* finished: unlink and free (a .part stays for a later offer to resume); one
+		 * that cli_offers_pending works on is freed when it is done with it */
+		if (o->busy) {
+			o->finished = 1;
+			break;
+		}
 		for (pp = &x->list; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == o) {
 				*pp = o->next;
@@ -971,12 +1141,14 @@ int cli_offers_pending(struct cli_session *s)
 	struct rx *x = s->offer_user;
 	struct rd_buf data;
 	uint16_t werr = 0;
-	int rc = 0;
+	int rc = 0, ran;
 
 	if (x == NULL || s->on_offer != rx_on_offer)
 		return 0;
 	rd_buf_init(&data, RD_DESCRIPTOR_MAX);
-	for (struct rx_offer *o = x->list; o != NULL && rc == 0; o = o->next) {
+again:
+	ran = 0;
+	for (struct rx_offer *o = x->list; o != NULL && rc == 0 && !ran; o = o->next) {
 		data.len = 0;
 		if (o->answer == RD_ANSWER_ACCEPT) {
 			struct rdf_file_accept a = { o->desc.count, NULL };
@@ -997,6 +1169,11 @@ int cli_offers_pending(struct cli_session *s)
 			rc = rd_conn_offer_answer(s->conn, o->id, answer, 0,
 						  answer == RD_ANSWER_REJECT ? o->reason : NULL,
 						  data.data, data.len, NULL, &werr);
+			if (rc == 0 && answer == RD_ANSWER_ACCEPT && o->to_user) {
+				/* the list may change meanwhile: start over afterwards */
+				rc = rx_direct(s, x, o);
+				ran = 1;
+			}
 			if (rc == RD_ERR_REMOTE) /* gone or expired meanwhile: not fatal */
 				rc = 0;
 		}
@@ -1021,6 +1198,18 @@ int cli_offers_pending(struct cli_session *s)
 				rc = 0;
 		}
 	}
+	for (struct rx_offer **pp = &x->list; *pp != NULL;) {
+		struct rx_offer *o = *pp;
+
+		if (o->finished && !o->busy) {
+			*pp = o->next;
+			rx_free(o);
+		} else {
+			pp = &o->next;
+		}
+	}
+	if (ran && rc == 0)
+		goto again;
 	rd_buf_free(&data);
 	return rc;
 }

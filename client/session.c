@@ -281,7 +281,8 @@ static void on_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 	if (s->on_offer != NULL &&
 	    (m->type == RD_MSG_OFFER_IN || m->type == RD_MSG_OFFER_ANSWERED ||
 	     m->type == RD_MSG_OFFER_RESULT || m->type == RD_MSG_OFFER_DATA ||
-	     m->type == RD_MSG_OFFER_END)) {
+	     m->type == RD_MSG_OFFER_END || m->type == RD_MSG_P2P_INTRO ||
+	     m->type == RD_MSG_P2P_FAILED)) {
 		s->on_offer(s, m);
 		return;
 	}

@@ -34,7 +34,8 @@ struct cli_session {
 	void (*print_begin)(void *user);
 	void (*print_end)(void *user);
 	void *print_user;
-	/* Offers (OFFER_IN, OFFER_ANSWERED, OFFER_RESULT, OFFER_DATA, OFFER_END) go here
+	/* Offers (OFFER_IN, OFFER_ANSWERED, OFFER_RESULT, OFFER_DATA, OFFER_END, and the
+	 * direct link's P2P_INTRO and P2P_FAILED) go here
 	 * instead of being printed, when set (offer.c). Called from inside the library's
 	 * dispatch: it must not make requests on the connection. */
 	void (*on_offer)(struct cli_session *s, const struct rd_msg *m);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -362,7 +363,8 @@ static void ctl_usage(FILE *to)
 		"\n"
 		"Commands:\n"
 		"  list                              each connection: address, port, nickname,\n"
-		"                                    room, connected since, last message, activity,\n"
+		"                                    room, connected since, last message, bytes\n"
+		"                                    received and sent on it, activity,\n"
 		"                                    and under it the fingerprint of its client's\n"
 		"                                    key (KEY; - for none: plaintext or no certificate)\n"
 		"  info                              the server: software, listen address, TLS,\n"
@@ -404,8 +406,8 @@ static void fmt_time(uint64_t ms, char *out, size_t cap)
  * table stays readable at 100 columns. */
 static void print_clients(const struct rd_msg_ctl_clients *l)
 {
-	printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %s\n", "ADDRESS", "PORT", "NICK", "ROOM",
-	       "CONNECTED", "LAST MESSAGE", "ACTIVITY");
+	printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %11s %11s  %s\n", "ADDRESS", "PORT", "NICK",
+	       "ROOM", "CONNECTED", "LAST MESSAGE", "BYTES IN", "BYTES OUT", "ACTIVITY");
 	printf("%23s%s\n", "", "KEY");
 	for (uint32_t i = 0; i < l->count; i++) {
 		const struct rd_ctl_client *e = &l->items[i];
@@ -415,8 +417,9 @@ static void print_clients(const struct rd_msg_ctl_clients *l)
 		rd_escape_display(e->nick, strlen(e->nick), nick, sizeof(nick));
 		rd_escape_display(e->activity, strlen(e->activity), act, sizeof(act));
 		rd_escape_display(e->fingerprint, strlen(e->fingerprint), key, sizeof(key));
-		printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %s\n", e->ip, e->port,
-		       nick[0] ? nick : "(unregistered)", e->room[0] ? e->room : "-", since, last,
+		printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %11" PRIu64 " %11" PRIu64 "  %s\n",
+		       e->ip, e->port, nick[0] ? nick : "(unregistered)",
+		       e->room[0] ? e->room : "-", since, last, e->bytes_in, e->bytes_out,
 		       act[0] ? act : "-");
 		printf("%23s%s\n", "", key[0] ? key : "-");
 	}

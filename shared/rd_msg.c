@@ -184,13 +184,18 @@ static const struct rd_field f_offer_end[] = {
 	INT(rd_msg_offer_end, offer_id), INT(rd_msg_offer_end, status), END
 };
 
+static const struct rd_field f_p2p_addr[] = {
+	CHARS(rd_p2p_addr, addr, N_NONEMPTY), END
+};
+static const struct rd_field_list l_p2p_addr = { sizeof(struct rd_p2p_addr), f_p2p_addr };
 static const struct rd_field f_p2p_listen[] = {
-	INT(rd_msg_p2p_listen, offer_id), INT(rd_msg_p2p_listen, port), END
+	INT(rd_msg_p2p_listen, offer_id), INT(rd_msg_p2p_listen, port),
+	LIST(rd_msg_p2p_listen, naddrs, addrs, l_p2p_addr), END
 };
 static const struct rd_field f_p2p_intro[] = {
-	INT(rd_msg_p2p_intro, offer_id), ENUM(rd_msg_p2p_intro, role, RD_P2P_CONNECT, RD_P2P_ACCEPT),
-	CHARS(rd_msg_p2p_intro, peer, N_NICK), CHARS(rd_msg_p2p_intro, host, N_ANY),
-	INT(rd_msg_p2p_intro, port), RAW(rd_msg_p2p_intro, token), END
+	INT(rd_msg_p2p_intro, offer_id), ENUM(rd_msg_p2p_intro, role, RD_P2P_CHOOSER, RD_P2P_FOLLOWER),
+	CHARS(rd_msg_p2p_intro, peer, N_NICK), RAW(rd_msg_p2p_intro, fp),
+	LIST(rd_msg_p2p_intro, naddrs, addrs, l_p2p_addr), RAW(rd_msg_p2p_intro, token), END
 };
 static const struct rd_field f_p2p_hello[] = {
 	INT(rd_msg_p2p_hello, offer_id), RAW(rd_msg_p2p_hello, token),

@@ -205,17 +205,24 @@ struct rd_msg_offer_end {
 	uint8_t status;
 };
 
+/* One candidate address of a client for a direct link: "IP:PORT" or "[V6]:PORT". */
+struct rd_p2p_addr {
+	char addr[RD_P2P_ADDR_BUF];
+};
 struct rd_msg_p2p_listen {
 	uint32_t offer_id;
-	uint16_t port;
+	uint16_t port;   /* where it listens (1..65535) */
+	uint32_t naddrs; /* its own addresses ("IP:PORT"), at most RD_P2P_MAX_ADDRS */
+	struct rd_p2p_addr *addrs;
 };
 struct rd_msg_p2p_intro {
 	uint32_t offer_id;
-	uint8_t role;
-	char peer[RD_NICK_BUF];
-	char host[RD_HOST_MAX + 1];
-	uint16_t port;
-	uint8_t token[RD_TOKEN_SIZE];
+	uint8_t role;               /* enum rd_p2p_role */
+	char peer[RD_NICK_BUF];     /* the other side */
+	uint8_t fp[RD_P2P_FP_SIZE]; /* its key's fingerprint, as the server saw it */
+	uint32_t naddrs;            /* its candidate addresses, the server's view first */
+	struct rd_p2p_addr *addrs;
+	uint8_t token[RD_TOKEN_SIZE]; /* the same on both sides */
 };
 struct rd_msg_p2p_hello {
 	uint32_t offer_id;

@@ -542,7 +542,6 @@ out:
 	return rc;
 }
 
-
 int rd_net_connect_start(const char *host, uint16_t port, int *fd, int *done)
 {
 	union {

@@ -41,6 +41,9 @@ extern "C" {
 #define RD_CHAT_MAX 65536u /* room or private message data */
 #define RD_HOST_MAX 255u
 #define RD_TOKEN_SIZE 16u
+#define RD_P2P_FP_SIZE 32u   /* a key fingerprint in P2P_INTRO (SHA-256) */
+#define RD_P2P_ADDR_BUF 64u  /* "IP:PORT" or "[V6]:PORT" and NUL */
+#define RD_P2P_MAX_ADDRS 16u /* addresses in P2P_LISTEN / P2P_INTRO */
 #define RD_SHA256_SIZE 32u
 #define RD_CHUNK_SIZE (256u * 1024u) /* file chunk payload data, before compression */
 #define RD_DESCRIPTOR_MAX 65536u     /* offer descriptor and answer data bytes */
@@ -107,11 +110,11 @@ enum rd_msg_type {
 	RD_MSG_OFFER_END = 0x0037,      /* C->S->C end of relayed bytes */
 	RD_MSG_OFFER_ANSWERED = 0x0038, /* S->C (to offerer): one recipient's answer */
 	/* peer to peer */
-	RD_MSG_P2P_LISTEN = 0x0040, /* C->S (offerer: I listen on port) */
+	RD_MSG_P2P_LISTEN = 0x0040, /* C->S (both sides: I listen on port, at addresses) */
 	RD_MSG_P2P_INTRO = 0x0041,  /* S->C (both sides) */
 	RD_MSG_P2P_HELLO = 0x0042,  /* peer->peer (connecting side) */
 	RD_MSG_P2P_READY = 0x0043,  /* peer->peer (listening side) */
-	RD_MSG_P2P_FAILED = 0x0044, /* C->S: direct link failed, fall back */
+	RD_MSG_P2P_FAILED = 0x0044, /* C->S, S->C: no direct link, fall back */
 	/* server links (multi-server mode; reserved, specified in PROTOCOL.md) */
 	RD_MSG_LINK_HELLO = 0x0050,
 	RD_MSG_LINK_EVENT = 0x0051,
@@ -214,8 +217,8 @@ enum rd_offer_answer {
 	RD_ANSWER_DONE = 6 /* a recipient that accepted: it has what it took (data: how it went) */
 };
 enum rd_p2p_role {
-	RD_P2P_CONNECT = 1,
-	RD_P2P_ACCEPT = 2
+	RD_P2P_CHOOSER = 1, /* the offerer: confirms the first verified connection */
+	RD_P2P_FOLLOWER = 2 /* the recipient: keeps the connection the chooser confirms */
 };
 /* HELLO.features bits */
 #define RD_FEAT_ZLIB 0x00000001u

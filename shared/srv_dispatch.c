@@ -342,7 +342,7 @@ static void handle_bye(struct req *q)
 /* What a client may send to the server, by type (PROTOCOL.md section 10). */
 enum accept_class {
 	A_NEVER,   /* no handler here: unknown, server-to-client, CTL_* (local socket only),
-		     * and the offer, P2P and link messages this server does not implement */
+		     * and the peer-to-peer and link messages this server does not implement */
 	A_ANY,     /* accepted in every state */
 	A_REG,     /* needs a registered client */
 	A_IGNORED, /* ERROR from a client: logged, never answered (two peers must never
@@ -369,6 +369,8 @@ static enum accept_class accept_class(uint16_t type)
 	case RD_MSG_OFFER_CANCEL:
 	case RD_MSG_OFFER_DATA:
 	case RD_MSG_OFFER_END:
+	case RD_MSG_P2P_LISTEN:
+	case RD_MSG_P2P_FAILED:
 		return A_REG;
 	case RD_MSG_ERROR:
 		return A_IGNORED;
@@ -497,6 +499,12 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_OFFER_END:
 		srv_handle_offer_end(&q);
+		break;
+	case RD_MSG_P2P_LISTEN:
+		srv_handle_p2p_listen(&q);
+		break;
+	case RD_MSG_P2P_FAILED:
+		srv_handle_p2p_failed(&q);
 		break;
 	default:
 		break; /* accept_class() lists exactly these */

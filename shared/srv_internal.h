@@ -237,6 +237,8 @@ void srv_handle_offer_answer(struct req *q);
 void srv_handle_offer_cancel(struct req *q);
 void srv_handle_offer_data(struct req *q);
 void srv_handle_offer_end(struct req *q);
+void srv_handle_p2p_listen(struct req *q);
+void srv_handle_p2p_failed(struct req *q);
 void srv_offers_tick(struct rd_server *s, uint64_t now);
 void srv_offers_client_gone(struct rd_client *c, const char *reason);
 void srv_offers_free(struct rd_server *s);

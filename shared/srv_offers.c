@@ -27,6 +27,9 @@
 
 #include <stdarg.h>
 
+#include "rd_display.h"
+#include "rd_hash.h"
+
 /* A recipient's state: 0 = no final answer yet (maybe held), else an RD_ANSWER_* that
  * ends its part (ACCEPT, REJECT, GONE, EXPIRED). */
 struct rcpt {
@@ -46,6 +49,15 @@ struct srv_offer {
 	uint64_t deadline_mono; /* answers are due by then (HOLD moves it) */
 	uint64_t limit_mono;    /* no HOLD moves the deadline past this */
 	char room[RD_ROOM_BUF]; /* "" = to one user */
+	/* direct links (section 14), offers to one user only: side 0 the offerer, 1 the
+	 * recipient; what each said in P2P_LISTEN */
+	struct p2p_side {
+		int listened;
+		uint16_t port;
+		uint32_t naddrs;
+		struct rd_p2p_addr addrs[RD_P2P_MAX_ADDRS];
+	} p2p[2];
+	int introduced; /* P2P_INTRO sent to both */
 	size_t n;
 	struct rcpt r[];
 };
@@ -682,6 +694,169 @@ void srv_handle_offer_end(struct req *q)
 	snprintf(text, sizeof(text), "offer %u %s", e->offer_id,
 		 e->status == 0 ? "completed" : "failed");
 	srv_emit(c->srv, RD_EV_INFO, c, "", text);
+}
+
+/* ---- direct links: P2P_LISTEN, P2P_INTRO, P2P_FAILED (section 14) ---------------------- */
+
+/* Which side of o q's client is (0 the offerer, 1 the recipient of an offer to one user),
+ * if o is in a state for a direct link; else the error is put in *code / text and -1. */
+static int p2p_side_locked(const struct srv_offer *o, const struct rd_client *c, uint32_t id,
+			   uint16_t *code, char *text, size_t tn)
+{
+	int part = o && o->from == c;
+
+	for (size_t i = 0; o && !part && i < o->n; i++)
+		part = o->r[i].c == c;
+	if (!part) {
+		*code = RD_E_NO_SUCH_OFFER;
+		snprintf(text, tn, "you are not part of offer %u", id);
+		return -1;
+	}
+	if (o->room[0]) {
+		*code = RD_E_OFFER_STATE;
+		snprintf(text, tn, "offer %u is to a room: direct links are for offers to one user",
+			 id);
+		return -1;
+	}
+	if (!o->decided || o->r[0].answer != RD_ANSWER_ACCEPT) {
+		*code = RD_E_OFFER_STATE;
+		snprintf(text, tn, "offer %u is not accepted (yet)", id);
+		return -1;
+	}
+	return o->from == c ? 0 : 1;
+}
+
+/* The candidates of side k for the other: the address the server sees it on with the port
+ * it listens on, then the ones it reported (without repeating the first). */
+static uint32_t p2p_candidates(const struct p2p_side *sd, const struct rd_client *c,
+			       struct rd_p2p_addr *out)
+{
+	uint32_t n = 0;
+
+	snprintf(out[n++].addr, RD_P2P_ADDR_BUF, strchr(c->ip, ':') ? "[%s]:%u" : "%s:%u", c->ip,
+		 sd->port);
+	for (uint32_t i = 0; i < sd->naddrs && n < RD_P2P_MAX_ADDRS; i++)
+		if (strcmp(sd->addrs[i].addr, out[0].addr) != 0)
+			out[n++] = sd->addrs[i];
+	return n;
+}
+
+/* Both sides listen: one token, and to each the other's nickname, key and addresses. */
+static void p2p_introduce_locked(struct srv_offer *o, struct outbox *ob)
+{
+	struct rd_client *c[2] = { o->from, o->r[0].c };
+	const char *nick[2] = { o->from_nick, o->r[0].nick };
+	struct rd_p2p_addr addrs[RD_P2P_MAX_ADDRS];
+	uint8_t token[RD_TOKEN_SIZE];
+	struct rd_msg m;
+
+	if (rd_random(token, sizeof(token)) != 0) {
+		RD_LOG(RD_LOG_ERROR, "offers: no random token for offer %u: no introduction",
+		       o->id);
+		return;
+	}
+	o->introduced = 1;
+	for (int k = 0; k < 2; k++) {
+		struct rd_client *peer = c[1 - k];
+
+		rd_msg_init(&m, RD_MSG_P2P_INTRO);
+		m.u.p2p_intro.offer_id = o->id;
+		m.u.p2p_intro.role = k == 0 ? RD_P2P_CHOOSER : RD_P2P_FOLLOWER;
+		srv_copy_str(m.u.p2p_intro.peer, sizeof(m.u.p2p_intro.peer), nick[1 - k]);
+		pthread_mutex_lock(&peer->mtx);
+		memcpy(m.u.p2p_intro.fp, peer->fp, sizeof(m.u.p2p_intro.fp));
+		pthread_mutex_unlock(&peer->mtx);
+		m.u.p2p_intro.naddrs = p2p_candidates(&o->p2p[1 - k], peer, addrs);
+		m.u.p2p_intro.addrs = addrs;
+		memcpy(m.u.p2p_intro.token, token, sizeof(token));
+		out_msg(ob, c[k], &m, 0, 0);
+	}
+	memset(token, 0, sizeof(token));
+}
+
+void srv_handle_p2p_listen(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_p2p_listen *l = &q->m.u.p2p_listen;
+	struct outbox ob = { 0 };
+	struct srv_offer *o;
+	char text[160];
+	uint16_t code = 0;
+	int side, has_fp;
+	struct rd_msg ok;
+
+	pthread_mutex_lock(&c->mtx);
+	has_fp = c->has_fp;
+	pthread_mutex_unlock(&c->mtx);
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, l->offer_id);
+	side = p2p_side_locked(o, c, l->offer_id, &code, text, sizeof(text));
+	if (side >= 0 && (o->introduced || o->p2p[side].listened)) {
+		code = RD_E_OFFER_STATE;
+		snprintf(text, sizeof(text), "offer %u: you are already listening", o->id);
+	} else if (side >= 0 && l->port == 0) {
+		code = RD_E_MALFORMED;
+		snprintf(text, sizeof(text), "P2P_LISTEN port is 1..65535");
+	} else if (side >= 0 && !has_fp) {
+		code = RD_E_OFFER_STATE;
+		snprintf(text, sizeof(text),
+			 "direct links need TLS and a client key on the server connection");
+	}
+	if (code) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		reply_error(q, code, text);
+		return;
+	}
+	o->p2p[side].listened = 1;
+	o->p2p[side].port = l->port;
+	o->p2p[side].naddrs = 0;
+	for (uint32_t i = 0; i < l->naddrs && i < RD_P2P_MAX_ADDRS - 1; i++)
+		o->p2p[side].addrs[o->p2p[side].naddrs++] = l->addrs[i];
+	rd_msg_init(&ok, RD_MSG_OK);
+	ok.u.ok.for_type = RD_MSG_P2P_LISTEN;
+	out_msg(&ob, c, &ok, q->f->hdr.req_id, 0);
+	if (o->p2p[0].listened && o->p2p[1].listened)
+		p2p_introduce_locked(o, &ob);
+	snprintf(text, sizeof(text), "offer %u: %s listens for a direct link%s", o->id, c->nick,
+		 o->introduced ? "; both introduced" : "");
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, c);
+	srv_emit(s, RD_EV_INFO, c, "", text);
+}
+
+void srv_handle_p2p_failed(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_p2p_failed *f = &q->m.u.p2p_failed;
+	struct outbox ob = { 0 };
+	struct srv_offer *o;
+	char text[300], esc[RD_REASON_MAX * 4 + 8];
+	uint16_t code = 0;
+	int side;
+	struct rd_msg m;
+
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, f->offer_id);
+	side = p2p_side_locked(o, c, f->offer_id, &code, text, sizeof(text));
+	if (side < 0) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		reply_error(q, code, text);
+		return;
+	}
+	rd_msg_init(&m, RD_MSG_OK);
+	m.u.ok.for_type = RD_MSG_P2P_FAILED;
+	out_msg(&ob, c, &m, q->f->hdr.req_id, 0);
+	rd_msg_init(&m, RD_MSG_P2P_FAILED);
+	m.u.p2p_failed = *f;
+	out_msg(&ob, side == 0 ? o->r[0].c : o->from, &m, 0, 0);
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, c);
+	rd_display_escape(f->reason.p, f->reason.n, esc, sizeof(esc));
+	snprintf(text, sizeof(text), "offer %u: no direct link from %s: %.100s", f->offer_id,
+		 c->nick, esc);
+	srv_emit(s, RD_EV_INFO, c, "", text);
 }
 
 /* ---- deadlines (timer thread) and departures (the departing client's thread) ---------- */

@@ -32,6 +32,9 @@ export RD_TMP
 # The clients' keys and known_servers live in the test's scratch dir, never in the real
 # ~/.config/roomdrop (each test starts as a user who never connected anywhere).
 export XDG_CONFIG_HOME=$RD_TMP/config
+# Direct links between clients (file offers) listen on 127.0.0.1 only and report no other
+# address (client/direct.h; a test may set "unreachable" for one client).
+export ROOMDROP_TEST_P2P=${ROOMDROP_TEST_P2P:-loopback}
 RD_PIDS=()         # every background process started through rd_spawn / rd_start_server
 RD_SERVER_LOGS=()  # logs shown by fail()
 RD_SERVER_COUNT=0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_offers.sh - file offers end to end (issue 10 point 2; PROTOCOL.md sections 13 and 17),
-# relayed through a real server on 127.0.0.1:
+# through a real server on 127.0.0.1 (offers to one user go over a direct link when one
+# is made, see test_p2p.sh; room offers through the server):
 #   1. a folder and files offered to bob, who accepts everything: every file arrives
 #      verified, below the folder's name, the symbolic link inside it left out; exit 0;
 #   2. a rejection: the offerer hears the reason and exits 11;

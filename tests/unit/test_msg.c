@@ -31,6 +31,7 @@ static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0x
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
 static uint8_t sha[RD_SHA256_SIZE];
 static uint8_t blob[300];
+static struct rd_p2p_addr addrs_s[2] = { { "192.0.2.7:45679" }, { "[2001:db8::1]:45679" } };
 
 static struct rd_room_entry rooms_s[2] = { { "general", 3 }, { "random", 0 } };
 static struct rd_who_entry who_s[3] = { { "alice", 11 }, { "bob", 22 }, { "carol_9", 33 } };
@@ -166,11 +167,13 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.offer_end = (struct rd_msg_offer_end){ 10, 3 };
 		break;
 	case RD_MSG_P2P_LISTEN:
-		m->u.p2p_listen = (struct rd_msg_p2p_listen){ 11, 45678 };
+		m->u.p2p_listen = (struct rd_msg_p2p_listen){ 11, 45678, 2, addrs_s };
 		break;
 	case RD_MSG_P2P_INTRO:
-		m->u.p2p_intro =
-			(struct rd_msg_p2p_intro){ 12, RD_P2P_ACCEPT, "bob", "192.0.2.7", 45679 };
+		m->u.p2p_intro = (struct rd_msg_p2p_intro){ 12, RD_P2P_FOLLOWER, "bob" };
+		memset(m->u.p2p_intro.fp, 0x5a, sizeof(m->u.p2p_intro.fp));
+		m->u.p2p_intro.naddrs = 1;
+		m->u.p2p_intro.addrs = addrs_s;
 		memcpy(m->u.p2p_intro.token, token16, sizeof(token16));
 		break;
 	case RD_MSG_P2P_HELLO:
@@ -357,6 +360,16 @@ static int list_of(struct rd_msg *m, uint32_t **count, void ***items, size_t *si
 		*count = &m->u.ctl_clients.count;
 		*items = (void **)&m->u.ctl_clients.items;
 		*size = sizeof(struct rd_ctl_client);
+		return 1;
+	case RD_MSG_P2P_LISTEN:
+		*count = &m->u.p2p_listen.naddrs;
+		*items = (void **)&m->u.p2p_listen.addrs;
+		*size = sizeof(struct rd_p2p_addr);
+		return 1;
+	case RD_MSG_P2P_INTRO:
+		*count = &m->u.p2p_intro.naddrs;
+		*items = (void **)&m->u.p2p_intro.addrs;
+		*size = sizeof(struct rd_p2p_addr);
 		return 1;
 	case RDF_MSG_FILE_LIST:
 		*count = &rdf_body(m)->file_list.count;
@@ -571,12 +584,16 @@ static void test_who_list_bytes(void **state)
 static void test_p2p_intro_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x00, 0x00, 0x00, 0x0c, /* offer_id 12 */
-		0x02,                   /* role ACCEPT */
-		0x00, 0x03, 'b',  'o',  'b',  0x00, 0x09, '1',  '9',
-		'2',  '.',  '0',  '.',  '2',  '.',  '7',  0xb2, 0x6f, /* port 45679 */
-		0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
-		0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, /* token */
+		0x00, 0x00, 0x00, 0x0c,      /* offer_id 12 */
+		0x02,                        /* role FOLLOWER */
+		0x00, 0x03, 'b',  'o',  'b', /* peer */
+		0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+		0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+		0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, /* fp */
+		0x00, 0x00, 0x00, 0x01,                                     /* one address */
+		0x00, 0x0f, '1',  '9',  '2',  '.',  '0',  '.',  '2',  '.',  '7',
+		':',  '4',  '5',  '6',  '7',  '9',  0xa0, 0xa1, 0xa2, 0xa3, 0xa4,
+		0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, /* token */
 	};
 	struct rd_msg m;
 
@@ -901,8 +918,12 @@ static void test_encoder_refuses_bad_names(void **state)
 	strcpy(m.u.link_hello.name, "");
 	assert_refused(&m);
 	sample(RD_MSG_P2P_INTRO, &m);
-	strcpy(m.u.p2p_intro.host, "");
+	m.u.p2p_intro.naddrs = 0;
 	assert_encodes(&m);
+	sample(RD_MSG_P2P_LISTEN, &m);
+	strcpy(addrs_s[1].addr, "");
+	assert_refused(&m);
+	strcpy(addrs_s[1].addr, "[2001:db8::1]:45679");
 	sample(RD_MSG_P2P_HELLO, &m);
 	strcpy(m.u.p2p_hello.nick, "a:b");
 	assert_refused(&m);
@@ -1455,7 +1476,14 @@ static void test_protocol_md_example_values(void **state)
 	m.u.offer_pending = (struct rd_msg_offer_pending){ 7, 60000, 1 };
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_P2P_INTRO);
-	m.u.p2p_intro = (struct rd_msg_p2p_intro){ 7, 1, "alice", "10.0.0.1", 40000 };
+	{
+		static struct rd_p2p_addr a[2] = { { "10.0.0.1:40000" }, { "192.168.1.20:40000" } };
+
+		m.u.p2p_intro = (struct rd_msg_p2p_intro){ 7, RD_P2P_FOLLOWER, "alice" };
+		memset(m.u.p2p_intro.fp, 0xab, sizeof(m.u.p2p_intro.fp));
+		m.u.p2p_intro.naddrs = 2;
+		m.u.p2p_intro.addrs = a;
+	}
 	for (int i = 0; i < 16; i++)
 		m.u.p2p_intro.token[i] = (uint8_t)(i * 0x11);
 	assert_doc_example_is(doc, &m);

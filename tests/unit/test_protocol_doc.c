@@ -665,26 +665,34 @@ static void c_offer_end(const struct rd_msg *m)
 }
 
 /* peer to peer */
+static struct rd_p2p_addr doc_addrs[2] = { { "10.0.0.1:40000" }, { "192.168.1.20:40000" } };
 static void b_p2p_listen(struct rd_msg *m)
 {
-	M->p2p_listen = (struct rd_msg_p2p_listen){ 7, 40000 };
+	M->p2p_listen = (struct rd_msg_p2p_listen){ 7, 40000, 1, &doc_addrs[1] };
 }
 static void c_p2p_listen(const struct rd_msg *m)
 {
 	assert_int_equal(M->p2p_listen.offer_id, 7);
 	assert_int_equal(M->p2p_listen.port, 40000);
+	assert_int_equal(M->p2p_listen.naddrs, 1);
+	assert_string_equal(M->p2p_listen.addrs[0].addr, "192.168.1.20:40000");
 }
 static void b_p2p_intro(struct rd_msg *m)
 {
-	M->p2p_intro = (struct rd_msg_p2p_intro){ 7, RD_P2P_CONNECT, "alice", "10.0.0.1", 40000 };
+	M->p2p_intro = (struct rd_msg_p2p_intro){ 7, RD_P2P_FOLLOWER, "alice" };
+	memset(M->p2p_intro.fp, 0xab, sizeof(M->p2p_intro.fp));
+	M->p2p_intro.naddrs = 2;
+	M->p2p_intro.addrs = doc_addrs;
 	memcpy(M->p2p_intro.token, token, sizeof(token));
 }
 static void c_p2p_intro(const struct rd_msg *m)
 {
-	assert_int_equal(M->p2p_intro.role, RD_P2P_CONNECT);
+	assert_int_equal(M->p2p_intro.role, RD_P2P_FOLLOWER);
 	assert_string_equal(M->p2p_intro.peer, "alice");
-	assert_string_equal(M->p2p_intro.host, "10.0.0.1");
-	assert_int_equal(M->p2p_intro.port, 40000);
+	assert_int_equal(M->p2p_intro.fp[0], 0xab);
+	assert_int_equal(M->p2p_intro.naddrs, 2);
+	assert_string_equal(M->p2p_intro.addrs[0].addr, "10.0.0.1:40000");
+	assert_string_equal(M->p2p_intro.addrs[1].addr, "192.168.1.20:40000");
 	assert_memory_equal(M->p2p_intro.token, token, sizeof(token));
 }
 static void b_p2p_hello(struct rd_msg *m)

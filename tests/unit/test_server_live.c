@@ -39,9 +39,10 @@
 #define WAIT_MS 5000
 
 static char g_bindir[PATH_MAX];
-static int g_plain;               /* the next server runs with --tls off, peers plaintext */
-static struct rd_tls_ctx *g_cctx; /* the peers' TLS client context (no pin, no identity) */
-static rlim_t g_nofile;           /* when set, the next server starts with this descriptor limit */
+static int g_plain;                /* the next server runs with --tls off, peers plaintext */
+static struct rd_tls_ctx *g_cctx;  /* the peers' TLS client context (no pin, no identity) */
+static struct rd_tls_ctx *g_idctx; /* when set: the next peer_connect shows this key */
+static rlim_t g_nofile;            /* when set, the next server starts with this descriptor limit */
 
 /* ---- server processes -------------------------------------------------------------- */
 
@@ -214,7 +215,7 @@ static int peer_connect_as(struct peer *p, uint16_t port, int plain)
 	if (plain)
 		assert_int_equal(rd_tls_conn_plain_new(fd, &t), 0);
 	else
-		assert_int_equal(rd_tls_conn_tls_new(g_cctx, fd, NULL, &t), 0);
+		assert_int_equal(rd_tls_conn_tls_new(g_idctx ? g_idctx : g_cctx, fd, NULL, &t), 0);
 	assert_int_equal(rd_link_new(t, NULL, &p->l), 0);
 	p->fd = rd_link_fd(p->l);
 	return plain ? 0 : rd_link_handshake(p->l, WAIT_MS);
@@ -946,12 +947,12 @@ static void test_over_long_fields_get_their_own_codes(void **state)
 }
 
 /* Sections 10 and 16: a type the server has no handler for from a client (server-to-client
- * messages, CTL_* over TCP, P2P which this server does not implement) is
+ * messages, CTL_* over TCP, P2P_HELLO, which only peers speak) is
  * 104 UNKNOWN_TYPE, registered or not; an ERROR from a client is never answered. */
 static void test_types_without_a_handler_are_104_and_errors_unanswered(void **state)
 {
 	static const uint16_t types[] = { RD_MSG_WELCOME,  RD_MSG_ROOM_MSG,       RD_MSG_CTL_LIST,
-					  RD_MSG_CTL_KICK, RD_MSG_OFFER_ANSWERED, RD_MSG_P2P_LISTEN,
+					  RD_MSG_CTL_KICK, RD_MSG_OFFER_ANSWERED, RD_MSG_P2P_HELLO,
 					  RD_MSG_OK,       RD_MSG_SHUTDOWN,       RD_MSG_CTL_INFO };
 	struct srv s;
 	struct peer a;
@@ -2294,6 +2295,163 @@ static void test_offer_relay_slow_receiver_bounded(void **state)
 	assert_int_equal(srv_stop(&s), 0);
 }
 
+/* ---- direct links: the introduction (section 14, P2P_LISTEN / P2P_INTRO / P2P_FAILED) --- */
+
+/* A client key in dir (made), its TLS context and fingerprint. */
+static struct rd_tls_ctx *key_ctx(const char *dir, const char *name, uint8_t fp[RD_TLS_FP_LEN])
+{
+	struct rd_tls_identity *id = NULL;
+	struct rd_tls_ctx *ctx = NULL;
+	char crt[PATH_MAX], key[PATH_MAX];
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	assert_int_equal(rd_tls_identity_ensure(crt, key, name, &id, NULL), 0);
+	rd_tls_identity_fp(id, fp);
+	assert_int_equal(rd_tls_ctx_client_new(id, NULL, 0, &ctx), 0);
+	rd_tls_identity_free(id);
+	return ctx;
+}
+
+static void send_p2p_listen(struct peer *p, uint32_t id, uint16_t port, const char *addr,
+			    uint32_t req)
+{
+	struct rd_p2p_addr a;
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_P2P_LISTEN);
+	m.u.p2p_listen.offer_id = id;
+	m.u.p2p_listen.port = port;
+	if (addr) {
+		snprintf(a.addr, sizeof(a.addr), "%s", addr);
+		m.u.p2p_listen.naddrs = 1;
+		m.u.p2p_listen.addrs = &a;
+	}
+	peer_send(p, &m, req);
+}
+
+static void send_p2p_failed(struct peer *p, uint32_t id, const char *reason, uint32_t req)
+{
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_P2P_FAILED);
+	m.u.p2p_failed.offer_id = id;
+	m.u.p2p_failed.reason = rd_str_c(reason);
+	peer_send(p, &m, req);
+}
+
+/* P2P_INTRO of offer id to p: role, peer, fp and the addresses (NULL-terminated list);
+ * its token into token. */
+static void expect_intro(struct peer *p, uint32_t id, uint8_t role, const char *peer,
+			 const uint8_t fp[RD_TLS_FP_LEN], const char *const *addrs, uint8_t *token)
+{
+	struct got g;
+	uint32_t n = 0;
+
+	expect_np(p, RD_MSG_P2P_INTRO, 0, &g);
+	assert_int_equal(g.m.u.p2p_intro.offer_id, id);
+	assert_int_equal(g.m.u.p2p_intro.role, role);
+	assert_string_equal(g.m.u.p2p_intro.peer, peer);
+	assert_memory_equal(g.m.u.p2p_intro.fp, fp, RD_TLS_FP_LEN);
+	while (addrs[n])
+		n++;
+	assert_int_equal(g.m.u.p2p_intro.naddrs, n);
+	for (uint32_t i = 0; i < n; i++)
+		assert_string_equal(g.m.u.p2p_intro.addrs[i].addr, addrs[i]);
+	memcpy(token, g.m.u.p2p_intro.token, RD_TOKEN_SIZE);
+	rd_msg_clear(&g.m);
+}
+
+/* Section 14 / 12.5: P2P_LISTEN before the accept and from a stranger is refused; once
+ * both sides of an accepted offer listen, each gets P2P_INTRO with the other's nickname,
+ * the key it showed the server, its addresses (the server's view first) and the same
+ * token; P2P_FAILED is forwarded to the other side; a client without a key, and a room
+ * offer, get 402. */
+static void test_p2p_intro_reaches_both_sides(void **state)
+{
+	char dir[] = "/tmp/rd-p2p-keys-XXXXXX";
+	uint8_t fpa[RD_TLS_FP_LEN], fpb[RD_TLS_FP_LEN], ta[RD_TOKEN_SIZE], tb[RD_TOKEN_SIZE],
+		zero[RD_TOKEN_SIZE] = { 0 };
+	struct rd_tls_ctx *ca, *cb;
+	struct srv s;
+	struct peer a, b, c;
+	struct got g;
+	uint32_t id, id2;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	ca = key_ctx(dir, "alice", fpa);
+	cb = key_ctx(dir, "bob", fpb);
+	srv_start(&s, NULL);
+	g_idctx = ca;
+	enter(&a, s.port, "alice", "general");
+	g_idctx = cb;
+	enter(&b, s.port, "bob", "general");
+	g_idctx = NULL;
+	enter(&c, s.port, "carol", "general");
+	id = offer_to(&a, &b, "bob", "files", 0, 5);
+	send_p2p_listen(&a, id, 40001, "192.0.2.1:40001", 6);
+	expect_np_error(&a, 6, RD_E_OFFER_STATE, "not accepted");
+	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 7);
+	expect_np(&b, RD_MSG_OK, 7, &g);
+	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, "", "");
+	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	send_p2p_listen(&c, id, 40003, NULL, 8);
+	expect_np_error(&c, 8, RD_E_NO_SUCH_OFFER, "not part of");
+	send_p2p_failed(&c, id, "x", 9);
+	expect_np_error(&c, 9, RD_E_NO_SUCH_OFFER, "not part of");
+	send_p2p_listen(&a, id, 0, NULL, 10);
+	expect_np_error(&a, 10, RD_E_MALFORMED, "port");
+	send_p2p_listen(&a, id, 40001, "192.0.2.1:40001", 11);
+	expect_np(&a, RD_MSG_OK, 11, &g);
+	assert_int_equal(g.m.u.ok.for_type, RD_MSG_P2P_LISTEN);
+	send_p2p_listen(&a, id, 40001, NULL, 12);
+	expect_np_error(&a, 12, RD_E_OFFER_STATE, "already");
+	send_p2p_listen(&b, id, 40002, "127.0.0.1:40002", 13); /* = the server's view: once */
+	expect_np(&b, RD_MSG_OK, 13, &g);
+	expect_intro(&b, id, RD_P2P_FOLLOWER, "alice", fpa,
+		     (const char *const[]){ "127.0.0.1:40001", "192.0.2.1:40001", NULL }, tb);
+	expect_intro(&a, id, RD_P2P_CHOOSER, "bob", fpb,
+		     (const char *const[]){ "127.0.0.1:40002", NULL }, ta);
+	assert_memory_equal(ta, tb, RD_TOKEN_SIZE);
+	assert_memory_not_equal(ta, zero, RD_TOKEN_SIZE);
+	/* the race failed on bob's side: alice hears it, with the reason */
+	send_p2p_failed(&b, id, "timeout", 14);
+	expect_np(&b, RD_MSG_OK, 14, &g);
+	assert_int_equal(g.m.u.ok.for_type, RD_MSG_P2P_FAILED);
+	expect_np(&a, RD_MSG_P2P_FAILED, 0, &g);
+	assert_int_equal(g.m.u.p2p_failed.offer_id, id);
+	assert_true(text_has(g.m.u.p2p_failed.reason, "timeout"));
+	send_offer_id(&a, RD_MSG_OFFER_END, id, 15);
+	expect_result(&a, 15, id, RD_OFFER_COMPLETED, "bob", "", 1);
+	expect_np(&b, RD_MSG_OFFER_END, 0, &g);
+	expect_result(&b, 0, id, RD_OFFER_COMPLETED, "alice", "", 0);
+	/* carol shows no key: she cannot be introduced */
+	id2 = offer_to(&a, &c, "carol", "files", 0, 16);
+	send_answer(&c, id2, RD_ANSWER_ACCEPT, 0, "", "", 17);
+	expect_np(&c, RD_MSG_OK, 17, &g);
+	send_p2p_listen(&c, id2, 40003, NULL, 18);
+	expect_np_error(&c, 18, RD_E_OFFER_STATE, "TLS");
+	send_offer_id(&a, RD_MSG_OFFER_CANCEL, id2, 19);
+	/* a room offer keeps the relay */
+	send_offer(&b, RD_OFFER_TO_ROOM, "", 0, "files", 20);
+	expect_np(&b, RD_MSG_OFFER_PENDING, 20, &g);
+	id = g.m.u.offer_pending.offer_id;
+	send_p2p_listen(&b, id, 40002, NULL, 21);
+	expect_np_error(&b, 21, RD_E_OFFER_STATE, "room");
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	assert_int_equal(srv_stop(&s), 0);
+	rd_tls_ctx_free(ca);
+	rd_tls_ctx_free(cb);
+	{
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX];
@@ -2355,6 +2513,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_second_offer_while_waiting_is_404, teardown_servers),
 		cmocka_unit_test_teardown(test_room_offer_two_accept_one_rejects, teardown_servers),
 		cmocka_unit_test_teardown(test_offer_errors, teardown_servers),
+		cmocka_unit_test_teardown(test_p2p_intro_reaches_both_sides, teardown_servers),
 		cmocka_unit_test_teardown(test_offer_relay_in_order_then_completed,
 					  teardown_servers),
 		cmocka_unit_test_teardown(test_offer_relay_slow_receiver_bounded, teardown_servers),
