@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +14,9 @@
 
 #include "rd_display.h"
 #include "rd_err.h"
-#include "rd_hash.h"
 #include "rd_names.h"
-#include "rd_net.h"
 
 #define PART_SUFFIX ".part"
-#define HASH_BLOCK (1u << 20)
-
-struct bundle_hasher {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a file was hashed */
-	size_t done;       /* guarded by mu: files 0..done-1 are hashed (or failed) */
-	int stop;          /* guarded by mu: bundle_free wants the thread gone */
-	int saved_errno;   /* of the file that failed, for bundle_hash_wait */
-};
 
 static uint64_t mtime_ms_of(const struct stat *sb)
 {
@@ -173,8 +160,6 @@ int bundle_add(struct bundle *b, const char *arg, char *why, size_t cap)
 	int rc, fd;
 
 	why[0] = '\0';
-	if (b->hasher != NULL) /* the hasher walks files[]: no more adding */
-		return RD_ERR_STATE;
 	/* what the user named is followed if it is a link (as cp does); links inside folders
 	 * are not */
 	if (stat(arg, &sb) != 0) {
@@ -218,132 +203,8 @@ int bundle_add(struct bundle *b, const char *arg, char *why, size_t cap)
 	return rc;
 }
 
-static int hasher_stopping(struct bundle_hasher *hs)
-{
-	int stop;
-
-	pthread_mutex_lock(&hs->mu);
-	stop = hs->stop;
-	pthread_mutex_unlock(&hs->mu);
-	return stop;
-}
-
-/* SHA-256 of one file as it is now; RD_ERR_MISMATCH if its size is not the offered one. */
-static int hash_file(struct bundle_hasher *hs, struct bundle_file *f, uint8_t *buf)
-{
-	struct rd_sha256 *h = NULL;
-	uint64_t off = 0;
-	struct stat sb;
-	int fd, rc;
-
-	if ((fd = open(f->local, O_RDONLY | O_CLOEXEC)) < 0)
-		return RD_ERR_SYSTEM;
-	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != f->size) {
-		close(fd);
-		return RD_ERR_MISMATCH;
-	}
-	if ((rc = rd_sha256_new(&h)) != 0) {
-		close(fd);
-		return rc;
-	}
-	while (rc == 0 && off < f->size) {
-		size_t n = f->size - off < HASH_BLOCK ? (size_t)(f->size - off) : HASH_BLOCK;
-
-		if ((rc = rd_pread_full(fd, buf, n, off)) == 0)
-			rc = rd_sha256_update(h, buf, n);
-		off += n;
-		if (rc == 0 && hasher_stopping(hs))
-			rc = RD_ERR_CANCELLED;
-	}
-	if (rc == 0)
-		rc = rd_sha256_final(h, f->sha256);
-	rd_sha256_free(h);
-	close(fd);
-	return rc;
-}
-
-static void *hasher_main(void *arg)
-{
-	struct bundle *b = arg;
-	struct bundle_hasher *hs = b->hasher;
-	uint8_t *buf = malloc(HASH_BLOCK);
-
-	for (size_t i = 0; i < b->n; i++) {
-		int rc = buf != NULL ? hash_file(hs, &b->files[i], buf) : RD_ERR_NOMEM;
-
-		pthread_mutex_lock(&hs->mu);
-		b->files[i].hash_rc = rc;
-		if (rc == RD_ERR_SYSTEM && hs->saved_errno == 0)
-			hs->saved_errno = errno;
-		hs->done = i + 1;
-		pthread_cond_broadcast(&hs->cv);
-		if (hs->stop) {
-			hs->done = b->n; /* the rest will not be hashed */
-			for (size_t j = i + 1; j < b->n; j++)
-				b->files[j].hash_rc = RD_ERR_CANCELLED;
-			pthread_mutex_unlock(&hs->mu);
-			break;
-		}
-		pthread_mutex_unlock(&hs->mu);
-	}
-	free(buf);
-	return NULL;
-}
-
-int bundle_hash_start(struct bundle *b)
-{
-	struct bundle_hasher *hs;
-
-	if (b->hasher != NULL)
-		return RD_ERR_STATE;
-	if ((hs = calloc(1, sizeof(*hs))) == NULL)
-		return RD_ERR_NOMEM;
-	pthread_mutex_init(&hs->mu, NULL);
-	if (rd_cond_init_mono(&hs->cv) != 0) {
-		pthread_mutex_destroy(&hs->mu);
-		free(hs);
-		return RD_ERR_SYSTEM;
-	}
-	b->hasher = hs;
-	if (pthread_create(&hs->thread, NULL, hasher_main, b) != 0) {
-		pthread_cond_destroy(&hs->cv);
-		pthread_mutex_destroy(&hs->mu);
-		free(hs);
-		b->hasher = NULL;
-		return RD_ERR_SYSTEM;
-	}
-	return 0;
-}
-
-int bundle_hash_wait(struct bundle *b, size_t i)
-{
-	struct bundle_hasher *hs = b->hasher;
-	int rc;
-
-	if (hs == NULL || i >= b->n)
-		return RD_ERR_STATE;
-	pthread_mutex_lock(&hs->mu);
-	while (hs->done <= i)
-		pthread_cond_wait(&hs->cv, &hs->mu);
-	rc = b->files[i].hash_rc;
-	if (rc == RD_ERR_SYSTEM)
-		errno = hs->saved_errno;
-	pthread_mutex_unlock(&hs->mu);
-	return rc;
-}
-
 void bundle_free(struct bundle *b)
 {
-	if (b->hasher != NULL) {
-		pthread_mutex_lock(&b->hasher->mu);
-		b->hasher->stop = 1;
-		pthread_mutex_unlock(&b->hasher->mu);
-		pthread_join(b->hasher->thread, NULL);
-		pthread_cond_destroy(&b->hasher->cv);
-		pthread_mutex_destroy(&b->hasher->mu);
-		free(b->hasher);
-		b->hasher = NULL;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->files[i].path);
 		free(b->files[i].local);

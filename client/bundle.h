@@ -24,18 +24,14 @@ struct bundle_file {
 	char *path;  /* as the recipient sees it: relative, '/'-separated, NFC */
 	char *local; /* where to read it here */
 	uint64_t size, mtime_ms;
-	uint8_t sha256[RD_SHA256_SIZE]; /* once hashed (bundle_hash_wait) */
-	int hash_rc;                    /* 0 hashed, else why not (guarded by the hasher) */
+	uint8_t sha256[RD_SHA256_SIZE]; /* once sent: hashed as it is read (offer.c) */
 };
-
-struct bundle_hasher;
 
 struct bundle {
 	struct bundle_file *files;
 	size_t n, cap;
 	uint64_t total;   /* bytes of all files */
 	unsigned skipped; /* links and special files left out of folders */
-	struct bundle_hasher *hasher;
 };
 
 /* Add a file or a folder (recursively). 0; RD_ERR_NOT_FOUND (cannot read it),
@@ -43,13 +39,6 @@ struct bundle {
  * RDF_OFFER_FILES_MAX files), RD_ERR_NOMEM; why says which file and what is wrong. */
 int bundle_add(struct bundle *b, const char *arg, char *why, size_t cap);
 void bundle_free(struct bundle *b);
-/* Hash every file, in order, on a thread of its own: the offer goes out at once and the
- * hashing overlaps the wait for the answers. bundle_hash_wait waits until file i is
- * hashed: 0 with its sha256 filled in, or the error of reading it (RD_ERR_SYSTEM with
- * errno, RD_ERR_MISMATCH if it changed size meanwhile). bundle_free stops the thread. */
-int bundle_hash_start(struct bundle *b);
-int bundle_hash_wait(struct bundle *b, size_t i);
-
 /* The bundle as an offer's descriptor (rdf_file_offer_encode). */
 int bundle_descriptor(const struct bundle *b, struct rd_buf *out);
 

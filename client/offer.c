@@ -242,34 +242,44 @@ static const char *leaf_of(const char *path)
 	return sl != NULL ? sl + 1 : path;
 }
 
-/* One file into the stream: GET_BEGIN, GET_CHUNK..., GET_END, or XFER_CANCEL if it
- * cannot be sent. */
+/* XFER_CANCEL for file i: it cannot be sent (or not to its end). */
+static int stream_cancel(struct stream *st, const struct bundle_file *f, size_t i, const char *why)
+{
+	struct rd_msg m;
+
+	fprintf(stderr, "roomdrop: offer: cannot send %s: %s\n", f->path, why);
+	rd_msg_init(&m, RDF_MSG_XFER_CANCEL);
+	rdf_body(&m)->xfer_cancel.xfer_id = (uint32_t)i;
+	rdf_body(&m)->xfer_cancel.code = RDF_E_STORAGE;
+	rdf_body(&m)->xfer_cancel.reason = rd_str_c(why);
+	return stream_msg(st, &m);
+}
+
+/* One file into the stream, read once: GET_BEGIN (its SHA-256 left zero: it comes at the
+ * end), GET_CHUNK from `from` on, PUT_DONE with the SHA-256 of the whole file (the bytes
+ * before `from`, which the recipients hold, are hashed here too), GET_END; or
+ * XFER_CANCEL if the file cannot be read as it was offered. */
 static int stream_file(struct stream *st, struct bundle *b, size_t i, uint64_t from, int quiet,
 		       uint8_t *buf)
 {
 	struct bundle_file *f = &b->files[i];
+	struct rd_sha256 *h = NULL;
 	struct progress pg;
+	struct stat sb;
 	struct rd_msg m;
-	int rc, fd = -1, hrc;
+	int rc, fd;
 
-	hrc = bundle_hash_wait(b, i);
-	if (hrc == 0 && (fd = open(f->local, O_RDONLY | O_CLOEXEC)) < 0)
-		hrc = RD_ERR_SYSTEM;
-	if (hrc != 0 || from > f->size) {
-		char why[200];
-
-		snprintf(why, sizeof(why), "%s",
-			 hrc == RD_ERR_MISMATCH ? "it changed since it was offered" :
-			 hrc != 0               ? strerror(errno) :
-						  "a recipient holds more than the file");
-		fprintf(stderr, "roomdrop: offer: cannot send %s: %s\n", f->path, why);
-		rd_msg_init(&m, RDF_MSG_XFER_CANCEL);
-		rdf_body(&m)->xfer_cancel.xfer_id = (uint32_t)i;
-		rdf_body(&m)->xfer_cancel.code = RDF_E_STORAGE;
-		rdf_body(&m)->xfer_cancel.reason = rd_str_c(why);
-		if (fd >= 0)
-			close(fd);
-		return stream_msg(st, &m);
+	if (from > f->size)
+		return stream_cancel(st, f, i, "a recipient holds more than the file");
+	if ((fd = open(f->local, O_RDONLY | O_CLOEXEC)) < 0)
+		return stream_cancel(st, f, i, strerror(errno));
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != f->size) {
+		close(fd);
+		return stream_cancel(st, f, i, "it changed since it was offered");
+	}
+	if ((rc = rd_sha256_new(&h)) != 0) {
+		close(fd);
+		return rc;
 	}
 	rd_msg_init(&m, RDF_MSG_GET_BEGIN);
 	rdf_body(&m)->get_begin.xfer_id = (uint32_t)i;
@@ -278,7 +288,6 @@ static int stream_file(struct stream *st, struct bundle *b, size_t i, uint64_t f
 	rdf_body(&m)->get_begin.size = f->size;
 	rdf_body(&m)->get_begin.offset = from;
 	rdf_body(&m)->get_begin.mtime_ms = f->mtime_ms;
-	memcpy(rdf_body(&m)->get_begin.sha256, f->sha256, RD_SHA256_SIZE);
 	if ((rc = stream_msg(st, &m)) != 0)
 		goto out;
 	if (from > 0 && !quiet) {
@@ -290,28 +299,49 @@ static int stream_file(struct stream *st, struct bundle *b, size_t i, uint64_t f
 			f->path, hf);
 	}
 	progress_start(&pg, "offer", f->path, f->size, from, quiet);
-	for (uint64_t off = from; off < f->size && rc == 0;) {
+	for (uint64_t off = 0; off < f->size && rc == 0;) {
 		size_t n = f->size - off < STREAM_PIECE ? (size_t)(f->size - off) : STREAM_PIECE;
 
-		if ((rc = rd_pread_full(fd, buf, n, off)) != 0)
+		if (rd_pread_full(fd, buf, n, off) != 0) {
+			progress_end(&pg);
+			rc = stream_cancel(st, f, i, "it changed or could not be read while sent");
+			goto out;
+		}
+		if ((rc = rd_sha256_update(h, buf, n)) != 0)
 			break;
-		rd_msg_init(&m, RDF_MSG_GET_CHUNK);
-		rdf_body(&m)->chunk.xfer_id = (uint32_t)i;
-		rdf_body(&m)->chunk.offset = off;
-		rdf_body(&m)->chunk.data = (struct rd_bytes){ buf, n };
-		rc = stream_msg(st, &m);
+		if (off + n > from) { /* what the recipients do not hold */
+			size_t skip = off < from ? (size_t)(from - off) : 0;
+
+			rd_msg_init(&m, RDF_MSG_GET_CHUNK);
+			rdf_body(&m)->chunk.xfer_id = (uint32_t)i;
+			rdf_body(&m)->chunk.offset = off + skip;
+			rdf_body(&m)->chunk.data = (struct rd_bytes){ buf + skip, n - skip };
+			rc = stream_msg(st, &m);
+			progress_update(&pg, off + n);
+		}
 		off += n;
-		progress_update(&pg, off);
 		if (cli_stop)
 			rc = RD_ERR_CANCELLED;
 	}
 	progress_end(&pg);
+	if (rc == 0) {
+		rd_msg_init(&m, RDF_MSG_PUT_DONE);
+		rdf_body(&m)->put_done.xfer_id = (uint32_t)i;
+		snprintf(rdf_body(&m)->put_done.name, sizeof(rdf_body(&m)->put_done.name), "%s",
+			 leaf_of(f->path));
+		rdf_body(&m)->put_done.size = f->size;
+		if ((rc = rd_sha256_final(h, rdf_body(&m)->put_done.sha256)) == 0) {
+			memcpy(f->sha256, rdf_body(&m)->put_done.sha256, RD_SHA256_SIZE);
+			rc = stream_msg(st, &m);
+		}
+	}
 	if (rc == 0) {
 		rd_msg_init(&m, RDF_MSG_GET_END);
 		rdf_body(&m)->xfer.xfer_id = (uint32_t)i;
 		rc = stream_msg(st, &m);
 	}
 out:
+	rd_sha256_free(h);
 	close(fd);
 	return rc;
 }
@@ -451,7 +481,7 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 		code = CLI_EUSAGE;
 		goto out;
 	}
-	if (rc != 0 || (rc = bundle_hash_start(&b)) != 0) {
+	if (rc != 0) {
 		code = cli_report(s, "offer", rc, 0);
 		goto out;
 	}
@@ -603,7 +633,8 @@ struct rx_file {
 	uint64_t have; /* bytes the .part held when the offer came */
 	uint64_t pos;  /* bytes of the file received or skipped so far */
 	uint64_t size, mtime_ms;
-	uint8_t sha[RD_SHA256_SIZE];
+	uint8_t sha[RD_SHA256_SIZE]; /* from the sender's PUT_DONE */
+	int has_sha;
 	struct rd_sha256 *h;
 	int begun, ended;
 	uint8_t status;
@@ -734,7 +765,7 @@ static void rx_begin(struct rx_offer *o, const struct rdf_msg_get_begin *g)
 	}
 	f->size = g->size;
 	f->mtime_ms = g->mtime_ms;
-	memcpy(f->sha, g->sha256, RD_SHA256_SIZE);
+	f->has_sha = 0; /* the SHA-256 comes in PUT_DONE, after the bytes */
 	f->pos = g->offset;
 	f->begun = 1;
 	if (rd_sha256_new(&f->h) != 0 || rx_hash_held(f) != 0)
@@ -776,6 +807,27 @@ static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
 		rx_fail(o, ch->xfer_id, RDF_E_STORAGE, "cannot hash it");
 }
 
+/* PUT_DONE(xfer_id, name, size, sha256) after a file's chunks: what to verify against. */
+static void rx_trailer(struct rx_offer *o, const struct rdf_msg_put_done *d)
+{
+	struct rx_file *f;
+
+	if (d->xfer_id >= o->desc.count) {
+		o->broken = 1;
+		return;
+	}
+	f = &o->f[d->xfer_id];
+	if (!f->take || f->ended)
+		return;
+	if (!f->begun || d->size != f->size || strcmp(d->name, f->leaf) != 0) {
+		rx_fail(o, d->xfer_id, RDF_E_SIZE_MISMATCH,
+			"the sender's account of the file does not match its offer");
+		return;
+	}
+	memcpy(f->sha, d->sha256, RD_SHA256_SIZE);
+	f->has_sha = 1;
+}
+
 /* Verified: fsync, time, rename into place (numbered when the name is taken). */
 static void rx_end(struct rx_offer *o, uint32_t i)
 {
@@ -792,7 +844,7 @@ static void rx_end(struct rx_offer *o, uint32_t i)
 	f = &o->f[i];
 	if (!f->take || f->ended)
 		return;
-	if (!f->begun || f->pos != f->size || rd_sha256_final(f->h, got) != 0 ||
+	if (!f->begun || !f->has_sha || f->pos != f->size || rd_sha256_final(f->h, got) != 0 ||
 	    !rd_ct_equal(got, f->sha, RD_SHA256_SIZE)) {
 		snprintf(part, sizeof(part), "%s.part", f->leaf);
 		/* a .part that did not verify is wrong from its first byte: start over next time */
@@ -847,6 +899,9 @@ static void rx_frame(struct rx_offer *o, const struct rd_frame *fr)
 		break;
 	case RDF_MSG_GET_CHUNK:
 		rx_chunk(o, &rdf_body(&m)->chunk);
+		break;
+	case RDF_MSG_PUT_DONE: /* the file's SHA-256, once the sender has read it all */
+		rx_trailer(o, &rdf_body(&m)->put_done);
 		break;
 	case RDF_MSG_GET_END:
 		rx_end(o, rdf_body(&m)->xfer.xfer_id);

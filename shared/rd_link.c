@@ -28,6 +28,7 @@
 #include "rd_proto.h"
 
 #define READ_CHUNK (64u * 1024u)    /* largest single transport read */
+#define READ_BUDGET (256u * 1024u)  /* rd_link_read_available: socket bytes per call */
 #define STREAM_CHUNK (256u * 1024u) /* file bytes read per TLS write in a stream */
 #define KEEP_BUF_MAX (64u * 1024u)  /* a drained write buffer larger than this is freed */
 #define BULK_BATCH (256u * 1024u)   /* bulk bytes the writer takes at a time */
@@ -249,12 +250,16 @@ int rd_link_next(struct rd_link *l, struct rd_frame *f)
 
 int rd_link_read_available(struct rd_link *l)
 {
-	size_t got;
+	size_t got, total = 0;
 	enum rd_tls_want want;
 	int rc;
-	do
+	/* Up to READ_BUDGET from the socket per call (and whatever TLS holds already): an
+	 * event loop that woke on the first bytes of a burst takes the rest of it now rather
+	 * than in one wake-up per record. */
+	do {
 		rc = read_once(l, &got, &want);
-	while (rc == 0 && got > 0 && rd_link_input_buffered(l));
+		total += got;
+	} while (rc == 0 && got > 0 && (total < READ_BUDGET || rd_link_input_buffered(l)));
 	return rc;
 }
 

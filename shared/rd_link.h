@@ -79,8 +79,9 @@ enum rd_tls_sniff rd_link_peer_spoke(struct rd_link *l);
  * transport's (RD_ERR_SYSTEM, RD_ERR_CRYPTO). An idle reader holds no buffer while it
  * waits. */
 int rd_link_recv(struct rd_link *l, int timeout_ms, struct rd_frame *f);
-/* For event loops: read what the transport has now, without waiting. 0 (maybe nothing
- * new), RD_ERR_CLOSED, or an error as above. Then take frames with rd_link_next. */
+/* For event loops: read what the transport has now (up to 256 KiB from the socket, and
+ * everything TLS holds), without waiting. 0 (maybe nothing new), RD_ERR_CLOSED, or an
+ * error as above. Then take frames with rd_link_next. */
 int rd_link_read_available(struct rd_link *l);
 /* A whole buffered frame, or RD_ERR_INCOMPLETE; fatal frame errors as rd_link_recv. */
 int rd_link_next(struct rd_link *l, struct rd_frame *f);

@@ -19,7 +19,6 @@
 #include "../../client/bundle.h"
 #include "rd_buf.h"
 #include "rd_err.h"
-#include "rd_hash.h"
 
 static int path_ok(const char *s)
 {
@@ -267,47 +266,6 @@ static void test_walk_skips_links_and_special_files(void **state)
 	bundle_free(&b);
 }
 
-static void test_hashing_overlaps_and_reports_changes(void **state)
-{
-	struct tree *t = *state;
-	struct bundle b = { 0 };
-	uint8_t want[RD_SHA256_SIZE];
-	char p[256], why[512];
-
-	snprintf(p, sizeof(p), "%s/top", t->root);
-	assert_int_equal(bundle_add(&b, p, why, sizeof(why)), 0);
-	snprintf(p, sizeof(p), "%s/top/sub/b.bin", t->root);
-	assert_int_equal(bundle_add(&b, p, why, sizeof(why)), 0);
-	assert_int_equal(b.n, 3);
-	/* a.txt grows after it was listed */
-	snprintf(p, sizeof(p), "%s/top/a.txt", t->root);
-	put_file(p, "hello, longer");
-	assert_int_equal(bundle_hash_start(&b), 0);
-	assert_int_equal(bundle_add(&b, p, why, sizeof(why)), RD_ERR_STATE);
-	for (size_t i = 0; i < b.n; i++) {
-		const char *path = b.files[i].path;
-		int rc = bundle_hash_wait(&b, i);
-
-		if (strcmp(path, "top/a.txt") == 0) {
-			assert_int_equal(rc, RD_ERR_MISMATCH);
-		} else {
-			assert_int_equal(rc, 0);
-			assert_int_equal(rd_sha256("0123456789", 10, want), 0);
-			assert_memory_equal(b.files[i].sha256, want, RD_SHA256_SIZE);
-		}
-	}
-	bundle_free(&b);
-
-	/* a file gone before it is hashed */
-	snprintf(p, sizeof(p), "%s/top/sub/b.bin", t->root);
-	assert_int_equal(bundle_add(&b, p, why, sizeof(why)), 0);
-	assert_int_equal(unlink(p), 0);
-	assert_int_equal(bundle_hash_start(&b), 0);
-	assert_int_equal(bundle_hash_wait(&b, 0), RD_ERR_SYSTEM);
-	assert_int_equal(errno, ENOENT);
-	bundle_free(&b);
-}
-
 static void test_summary_line(void **state)
 {
 	struct rdf_offer_entry e[4] = { { "report.pdf", 1000000, 0 },
@@ -385,8 +343,6 @@ int main(void)
 		cmocka_unit_test(test_hostile_descriptors_refused),
 		cmocka_unit_test_setup_teardown(test_walk_skips_links_and_special_files, tree_setup,
 						tree_teardown),
-		cmocka_unit_test_setup_teardown(test_hashing_overlaps_and_reports_changes,
-						tree_setup, tree_teardown),
 		cmocka_unit_test(test_summary_line),
 		cmocka_unit_test_setup_teardown(test_open_part_never_through_a_link, tree_setup,
 						tree_teardown),
