@@ -192,9 +192,16 @@ void rd_link_set_cancel_fd(struct rd_link *l, int fd)
 	l->cancel_fd = fd;
 }
 
+/* 0 = no deadline; a timeout of 0 is "now": a call looks at what the socket has and
+ * does not wait (an event loop calls rd_conn_poll(c, 0) once per turn: a 1 ms sleep there
+ * capped a direct link at one frame per millisecond). */
 static uint64_t deadline_in(int timeout_ms)
 {
-	return timeout_ms < 0 ? 0 : rd_now_mono_ms() + (uint64_t)timeout_ms + (timeout_ms == 0);
+	uint64_t now;
+	if (timeout_ms < 0)
+		return 0;
+	now = rd_now_mono_ms();
+	return now + (uint64_t)timeout_ms + (now == 0); /* never 0, which means "no deadline" */
 }
 
 int rd_link_handshake(struct rd_link *l, int timeout_ms)

@@ -524,6 +524,8 @@ static void accept_all(struct race *r)
 		}
 		snprintf(pc->addr, sizeof(pc->addr),
 			 strchr(ip, ':') ? "from [%s]:%u" : "from %s:%u", ip, port);
+		/* as on the dialling side: no Nagle wait behind each burst's last segment */
+		(void)rd_net_set_nodelay(fd, 1);
 		if ((rc = rd_tls_conn_tls_new(r->p->srv, fd, NULL, &pc->t)) != 0) {
 			close(fd);
 			note(r, pc, RD_PEER_EV_FAILED, "TLS: %s", rd_strerror(rc));
