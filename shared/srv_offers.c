@@ -755,6 +755,9 @@ static void p2p_introduce_locked(struct srv_offer *o, struct outbox *ob)
 		       o->id);
 		return;
 	}
+	/* the window's activity column says which way the bytes are about to go */
+	out_activity(ob, c[0], ACT_PREFIX "%u to %s: direct link being made", o->id, nick[1]);
+	out_activity(ob, c[1], ACT_PREFIX "%u from %s: direct link being made", o->id, nick[0]);
 	o->introduced = 1;
 	for (int k = 0; k < 2; k++) {
 		struct rd_client *peer = c[1 - k];
@@ -851,6 +854,9 @@ void srv_handle_p2p_failed(struct req *q)
 	rd_msg_init(&m, RD_MSG_P2P_FAILED);
 	m.u.p2p_failed = *f;
 	out_msg(&ob, side == 0 ? o->r[0].c : o->from, &m, 0, 0);
+	out_activity(&ob, o->from, ACT_PREFIX "%u to %s: through the server", o->id, o->r[0].nick);
+	out_activity(&ob, o->r[0].c, ACT_PREFIX "%u from %s: through the server", o->id,
+		     o->from_nick);
 	pthread_mutex_unlock(&s->offers_mtx);
 	out_send(&ob, c);
 	rd_display_escape(f->reason.p, f->reason.n, esc, sizeof(esc));

@@ -2415,6 +2415,13 @@ static void test_p2p_intro_reaches_both_sides(void **state)
 		     (const char *const[]){ "127.0.0.1:40002", NULL }, ta);
 	assert_memory_equal(ta, tb, RD_TOKEN_SIZE);
 	assert_memory_not_equal(ta, zero, RD_TOKEN_SIZE);
+	/* the window's activity column (ctl list shows the same) says which way */
+	char args[PATH_MAX * 2], list[4096], want[80];
+	snprintf(args, sizeof(args), "ctl --socket '%s' list", s.ctl);
+	assert_int_equal(run_capture(args, 1, list, sizeof(list)), 0);
+	snprintf(want, sizeof(want), "offer %u to bob: direct link being made", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
 	/* the race failed on bob's side: alice hears it, with the reason */
 	send_p2p_failed(&b, id, "timeout", 14);
 	expect_np(&b, RD_MSG_OK, 14, &g);
@@ -2422,6 +2429,10 @@ static void test_p2p_intro_reaches_both_sides(void **state)
 	expect_np(&a, RD_MSG_P2P_FAILED, 0, &g);
 	assert_int_equal(g.m.u.p2p_failed.offer_id, id);
 	assert_true(text_has(g.m.u.p2p_failed.reason, "timeout"));
+	assert_int_equal(run_capture(args, 1, list, sizeof(list)), 0);
+	snprintf(want, sizeof(want), "offer %u from alice: through the server", id);
+	if (!strstr(list, want))
+		fail_msg("no '%s' in ctl list:\n%s", want, list);
 	send_offer_id(&a, RD_MSG_OFFER_END, id, 15);
 	expect_result(&a, 15, id, RD_OFFER_COMPLETED, "bob", "", 1);
 	expect_np(&b, RD_MSG_OFFER_END, 0, &g);
