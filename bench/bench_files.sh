@@ -206,7 +206,7 @@ for run in $(seq 1 "$RUNS"); do
 		# curl -o /dev/null, and the SHA-256 still checked at the end
 		settle
 		t0=$(now_ns)
-		cli tls -q -o - get "random-tls-$run.bin" >/dev/null || fail "TLS get -o - failed"
+		cli tls -q -o - get "random-tls-$run.bin" >/dev/null 2>&1 || fail "TLS get -o - failed"
 		t1=$(now_ns)
 		best "get tls stdout $f" $((t1 - t0))
 
