@@ -155,19 +155,7 @@ for run in $(seq 1 "$RUNS"); do
 		src=$work/$f
 		size=$(stat -c %s "$src")
 
-		settle
-		port=$(free_port)
-		rd_spawn socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
-			"OPEN:$work/socat-$run-$f,creat,trunc"
-		lpid=$RD_LAST_PID
-		wait_listen "$port"
-		t0=$(now_ns)
-		socat -u "OPEN:$src" "TCP:127.0.0.1:$port"
-		wait "$lpid" || fail "socat listener failed"
-		t1=$(now_ns)
-		rd__forget "$lpid"
-		[[ $(stat -c %s "$work/socat-$run-$f") == "$size" ]] || fail "socat copy incomplete"
-		best "socat $f" $((t1 - t0))
+		socat_copy "$src" "$work/socat-$run-$f" "socat $f"
 
 		for tr in tls plain; do
 			# a name per run and transport, so nothing is overwritten (deleting big

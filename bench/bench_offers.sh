@@ -45,17 +45,7 @@ idle_kb=$(kb_of "$srv" VmRSS)
 peak_kb=$idle_kb
 
 for run in $(seq 1 "$RUNS"); do
-	settle
-	port=$(free_port)
-	rd_spawn socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$work/socat-$run,creat,trunc"
-	lpid=$RD_LAST_PID
-	wait_listen "$port"
-	t0=$(now_ns)
-	socat -u "OPEN:$src" "TCP:127.0.0.1:$port"
-	wait "$lpid" || fail "socat listener failed"
-	t1=$(now_ns)
-	rd__forget "$lpid"
-	best socat $((t1 - t0))
+	socat_copy "$src" "$work/socat-$run" socat
 	rm -f "$work/socat-$run"
 
 	for mode in direct relay; do

@@ -40,3 +40,22 @@ wait_listen()
 # best NAME NS: keep the smallest time per NAME
 declare -gA BEST
 best() { [[ -z ${BEST[$1]:-} || $2 -lt ${BEST[$1]} ]] && BEST[$1]=$2 || true; }
+
+# socat_copy SRC DEST NAME: a raw TCP copy of SRC into the file DEST over 127.0.0.1 with
+# socat, its time kept under NAME (best); the baseline of the transfer ratios.
+socat_copy()
+{
+	local port lpid t0 t1
+	settle
+	port=$(free_port)
+	rd_spawn socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$2,creat,trunc"
+	lpid=$RD_LAST_PID
+	wait_listen "$port"
+	t0=$(now_ns)
+	socat -u "OPEN:$1" "TCP:127.0.0.1:$port"
+	wait "$lpid" || fail "socat listener failed"
+	t1=$(now_ns)
+	rd__forget "$lpid"
+	[[ $(stat -c %s "$2") == $(stat -c %s "$1") ]] || fail "socat copy incomplete"
+	best "$3" $((t1 - t0))
+}
