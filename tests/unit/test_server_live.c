@@ -154,7 +154,15 @@ static int srv_stop(struct srv *s)
 	for (int i = 0; i < 1000; i++) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			s->pid = 0;
-			char cmd[PATH_MAX + 16];
+			char cmd[PATH_MAX + 64];
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				/* a failed stop says why: the server's own words (a sanitizer's
+				 * report included) before its folder goes */
+				snprintf(cmd, sizeof(cmd), "tail -n 80 '%s/server.log' >&2",
+					 s->dir);
+				if (system(cmd) != 0)
+					print_message("no log in %s\n", s->dir);
+			}
 			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 			if (system(cmd) != 0)
 				print_message("could not remove %s\n", s->dir);
@@ -2536,6 +2544,9 @@ int main(int argc, char **argv)
 	/* the file messages are an application's: the codec knows them once registered */
 	if (rdf_proto_register() != 0)
 		return 1;
+	/* RD_TEST_FILTER=pattern runs only the matching tests (cmocka's wildcards) */
+	if (getenv("RD_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("RD_TEST_FILTER"));
 	failed = cmocka_run_group_tests_name("server_live", tests, NULL, NULL);
 	rd_tls_ctx_free(g_cctx);
 	return failed;
