@@ -760,9 +760,13 @@ static void test_descriptor_limit_refuses_with_205(void **state)
 	peer_close(&x);
 	for (int i = 5; i < n; i++)
 		peer_close(&p[i]);
-	/* one warning for the whole episode */
+	/* a warning per episode, not per refused connection: at least the 5 refusals above and
+	 * the retries shared one (a descriptor the server opens for a moment, e.g. under a
+	 * sanitizer, can end an episode early while filling up: then 2) */
 	snprintf(cmd, sizeof(cmd),
-		 "test \"$(grep -c 'new connections are refused' '%s/server.log')\" = 1", s.dir);
+		 "n=$(grep -c 'new connections are refused' '%s/server.log'); "
+		 "test \"$n\" -ge 1 && test \"$n\" -le 2",
+		 s.dir);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(refused, 5);
 	assert_int_equal(srv_stop(&s), 0);
