@@ -46,6 +46,7 @@
 #define READ_BLOCK (1u << 20)       /* reading back a .part to hash it */
 #define RECEIPT_WAIT_MS 120000      /* how long the sender waits for receipts */
 #define POLL_MS 200
+#define RESUME_WAIT_MS 20000 /* a broken direct link: how long the sender waits for RESUME */
 
 static const char *answer_word(uint8_t a)
 {
@@ -98,6 +99,8 @@ struct tx {
 	struct cli_session *s;
 	struct direct *d; /* the direct link's state (offers to one user), or NULL */
 	int direct;       /* the bytes go over it */
+	int resume;       /* a RESUME came (the recipient's acc is its new account) */
+	int switched;     /* the direct link broke: the rest went through the server */
 };
 
 static struct tx_rcpt *tx_rcpt(struct tx *t, const char *nick)
@@ -133,6 +136,22 @@ static void tx_on_offer(struct cli_session *s, const struct rd_msg *m)
 		if ((r = tx_rcpt(t, a->peer)) == NULL)
 			return;
 		reason_suffix(a->reason, why, sizeof(why));
+		if (a->answer == RD_ANSWER_RESUME) {
+			/* what it still needs, after a direct link broke: the same list as its
+			 * accept, with the offsets it now holds and the files it has done off */
+			struct rdf_file_accept acc = { 0 };
+
+			if (!r->accepted ||
+			    rdf_file_accept_decode(a->data.p, a->data.n, &acc) != 0 ||
+			    acc.count != t->nfiles) {
+				rdf_file_accept_clear(&acc);
+				return;
+			}
+			rdf_file_accept_clear(&r->acc);
+			r->acc = acc;
+			t->resume = 1;
+			return;
+		}
 		if (a->answer == RD_ANSWER_DONE) {
 			rdf_file_done_clear(&r->done);
 			if (rdf_file_done_decode(a->data.p, a->data.n, &r->done) != 0 ||
@@ -354,6 +373,18 @@ static int tx_receipts_in(const struct tx *t)
 	return 1;
 }
 
+/* While the direct link is the path: a RESUME also ends the wait (the link broke on the
+ * recipient's side), as does the offer's end. */
+static int tx_receipts_or_resume(const struct tx *t)
+{
+	return tx_receipts_in(t) || (t->direct && t->resume) || t->ended;
+}
+
+static int tx_resume_or_end(const struct tx *t)
+{
+	return t->resume || t->ended || tx_receipts_in(t);
+}
+
 /* One line per accepting recipient; CLI_OK when each saved every file it took. */
 static int tx_report(const struct tx *t, const struct bundle *b)
 {
@@ -415,6 +446,106 @@ static int tx_has_result(const struct tx *t)
 	return t->result;
 }
 
+/* Every file someone takes, from the least offset any of them holds, then a flush. */
+static int stream_all(struct stream *st, struct tx *t, struct bundle *b, int quiet, uint8_t *buf)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n && rc == 0 && !t->ended; i++) {
+		uint64_t from = tx_from(t, i);
+
+		if (from != UINT64_MAX)
+			rc = stream_file(st, b, i, from, quiet, buf);
+	}
+	if (rc == 0)
+		rc = st->d != NULL ? direct_flush(st->s, st->d) : stream_push(st, 1);
+	return rc;
+}
+
+/* The direct link to `to` broke mid-transfer (why: how, as this side saw it). With --p2p
+ * auto, wait for the recipient's RESUME (what it holds now) and send the rest through the
+ * server, from there: 0 when it went (the receipts come next), else an error. With --p2p
+ * only, or no RESUME in time, end the offer as failed: CLI_EVERIFY (via *code) and the
+ * .part files stay for a new offer to resume. */
+static int tx_relay_rest(struct cli_session *s, struct tx *t, struct stream *st, struct bundle *b,
+			 uint8_t *buf, const char *to, const char *why, int *code)
+{
+	char held[32];
+	uint8_t outcome = 0;
+	uint16_t werr = 0;
+	int rc;
+
+	rd_format_size(st->off, held, sizeof(held));
+	/* closed here too, so that a recipient still reading it sees it end */
+	direct_free(t->d);
+	t->d = NULL;
+	st->d = NULL;
+	if (s->o->p2p == CLI_P2P_ONLY) {
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": the direct link to %s broke after %s (%s); "
+			"the rest is not sent through the server (--p2p only): a new offer resumes "
+			"it\n",
+			t->id, to, held, why);
+		(void)rd_conn_offer_end(s->conn, t->id, 1, &outcome, &werr);
+		*code = CLI_EVERIFY;
+		return 0;
+	}
+	if (!s->o->quiet)
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": the direct link to %s broke after %s (%s); "
+			"waiting for it to say what it holds\n",
+			t->id, to, held, why);
+	rc = wait_until(s, t, tx_resume_or_end, rd_now_mono_ms() + RESUME_WAIT_MS);
+	if (rc != 0 && rc != RD_ERR_TIMEOUT)
+		return rc;
+	if (t->ended || (!t->resume && tx_receipts_in(t)))
+		return 0; /* gone meanwhile, or it had everything after all */
+	if (!t->resume) {
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32
+			": %s did not say what it holds after the direct "
+			"link broke; what the link did not carry fails (a new offer resumes it)\n",
+			t->id, to);
+		(void)rd_conn_offer_end(s->conn, t->id, 1, &outcome, &werr);
+		*code = CLI_EVERIFY;
+		return 0;
+	}
+	t->resume = 0;
+	t->direct = 0;
+	t->switched = 1;
+	st->off = 0;
+	st->b.len = 0;
+	if (!s->o->quiet)
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": sending the rest through the server\n",
+			t->id);
+	return stream_all(st, t, b, s->o->quiet, buf);
+}
+
+/* Which path the bytes took, and that the receipts are awaited. */
+static void tx_tell_path(struct cli_session *s, const struct tx *t, uint64_t sent, const char *to,
+			 const char *nodirect)
+{
+	char hs[32];
+
+	rd_format_size(sent, hs, sizeof(hs));
+	if (t->direct) {
+		printf("sent directly to %s\n", to);
+	} else if (t->switched) {
+		printf("sent to %s directly until the link broke, the rest through the server\n",
+		       to);
+	} else {
+		char *e = cli_escape(nodirect, strlen(nodirect));
+
+		printf("sent through the server (no direct link: %s)\n", e);
+		free(e);
+	}
+	fflush(stdout);
+	if (!s->o->quiet)
+		fprintf(stderr, "roomdrop: offer %" PRIu32 ": %s sent; waiting for the receipts\n",
+			t->id, hs);
+}
+
 /* After the accept: the direct link to `to`, or why there is none (nodirect). 0 (t->direct
  * says which path), or an error that ends the command (cancelled, server gone). */
 static int tx_path(struct cli_session *s, struct tx *t, const char *to, char *nodirect, size_t cap)
@@ -443,7 +574,7 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	struct tx t = { 0 };
 	struct stream st = { 0 };
 	struct rd_buf desc;
-	char why[600], summary[300], hs[32], nodirect[RD_PEER_REASON_BUF];
+	char why[600], summary[300], nodirect[RD_PEER_REASON_BUF];
 	struct rdf_file_offer o = { 0 };
 	uint32_t expires = 0;
 	uint16_t werr = 0;
@@ -451,7 +582,7 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	uint8_t *buf = NULL;
 	void (*prev_on)(struct cli_session *, const struct rd_msg *) = NULL;
 	void *prev_user = NULL;
-	int rc, code = CLI_OK;
+	int rc, code = CLI_OK, told = 0, waited = 0;
 
 	rd_buf_init(&desc, RD_DESCRIPTOR_MAX);
 	for (int i = 0; i < argc; i++) {
@@ -554,24 +685,25 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	st.s = s;
 	st.d = t.direct ? t.d : NULL;
 	rd_buf_init(&st.b, 4 * RD_CHUNK_SIZE);
-	rc = 0;
-	for (size_t i = 0; i < b.n && rc == 0 && !t.ended; i++) {
-		uint64_t from = tx_from(&t, i);
-
-		if (from != UINT64_MAX)
-			rc = stream_file(&st, &b, i, from, s->o->quiet, buf);
+	rc = stream_all(&st, &t, &b, s->o->quiet, buf);
+	if (rc == 0 && t.direct && !t.ended) {
+		/* all of it is in the link; the recipient may still find it broken (RESUME) */
+		tx_tell_path(s, &t, st.off, to, nodirect);
+		told = 1;
+		rc = wait_until(s, &t, tx_receipts_or_resume, rd_now_mono_ms() + RECEIPT_WAIT_MS);
+		if (rc == 0 && t.resume && !tx_receipts_in(&t)) {
+			told = 0;
+			rc = tx_relay_rest(s, &t, &st, &b, buf, to, "the recipient lost it", &code);
+		} else if (rc == RD_ERR_TIMEOUT) {
+			rc = 0; /* no receipt: the report says so */
+			waited = 1;
+		}
+	} else if (rc != 0 && direct_broken(st.d)) {
+		rc = tx_relay_rest(s, &t, &st, &b, buf, to, rd_strerror(rc), &code);
 	}
-	if (rc == 0)
-		rc = st.d != NULL ? direct_flush(s, st.d) : stream_push(&st, 1);
 	rd_buf_free(&st.b);
-	if (rc != 0 && direct_broken(st.d)) {
-		/* the recipient fails what did not arrive; its receipt says which */
-		fprintf(stderr,
-			"roomdrop: offer %" PRIu32 ": the direct link to %s broke (%s); what it "
-			"did not carry fails (a new offer resumes it)\n",
-			t.id, to, rd_strerror(rc));
-		rc = 0;
-	}
+	if (code != CLI_OK)
+		goto out;
 	if (rc != 0 || t.ended) {
 		if (rc == RD_ERR_CANCELLED)
 			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
@@ -583,20 +715,9 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 				t.id);
 		goto out;
 	}
-	rd_format_size(st.off, hs, sizeof(hs));
-	if (t.direct) {
-		printf("sent directly to %s\n", to);
-	} else {
-		char *e = cli_escape(nodirect, strlen(nodirect));
-
-		printf("sent through the server (no direct link: %s)\n", e);
-		free(e);
-	}
-	fflush(stdout);
-	if (!s->o->quiet)
-		fprintf(stderr, "roomdrop: offer %" PRIu32 ": %s sent; waiting for the receipts\n",
-			t.id, hs);
-	rc = wait_until(s, &t, tx_receipts_in, rd_now_mono_ms() + RECEIPT_WAIT_MS);
+	if (!told)
+		tx_tell_path(s, &t, st.off, to, nodirect);
+	rc = waited ? 0 : wait_until(s, &t, tx_receipts_in, rd_now_mono_ms() + RECEIPT_WAIT_MS);
 	if (rc != 0 && rc != RD_ERR_TIMEOUT) {
 		code = cli_report(s, "offer", rc, 0);
 		goto out;
@@ -637,6 +758,7 @@ struct rx_file {
 	int has_sha;
 	struct rd_sha256 *h;
 	int begun, ended;
+	int some_direct; /* some of its bytes came over a direct link that later broke */
 	uint8_t status;
 	uint16_t code;
 };
@@ -657,7 +779,7 @@ struct rx_offer {
 	uint32_t next_pick;
 	int to_user;      /* offered to this user alone: a direct link may carry it */
 	struct direct *d; /* while the direct attempt or link runs */
-	int direct;       /* the bytes came over the direct link */
+	int direct;       /* the bytes come over the direct link */
 	int busy;         /* cli_offers_pending works on it: OFFER_RESULT only marks it */
 	int finished;     /* OFFER_RESULT came while busy: free it afterwards */
 };
@@ -790,6 +912,7 @@ static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
 		return;
 	}
 	f->pos += n;
+	f->some_direct |= o->direct;
 	if (f->pos <= f->have) /* already held */
 		return;
 	if (f->pos - n < f->have) { /* partly held */
@@ -877,8 +1000,11 @@ static void rx_end(struct rx_offer *o, uint32_t i)
 	rd_hex(f->sha, RD_SHA256_SIZE, hex);
 	hex[8] = '\0';
 	printf("received %s from %s (%s), sha256 %s\u2026 verified%s%s%s\n", o->desc.items[i].path,
-	       o->from, o->direct ? "direct" : "through the server", hex,
-	       strcmp(name, f->leaf) != 0 ? " (saved as \"" : "",
+	       o->from,
+	       o->direct      ? "direct" :
+	       f->some_direct ? "direct, then through the server" :
+				"through the server",
+	       hex, strcmp(name, f->leaf) != 0 ? " (saved as \"" : "",
 	       strcmp(name, f->leaf) != 0 ? name : "", strcmp(name, f->leaf) != 0 ? "\")" : "");
 	fflush(stdout);
 	rx_close_file(f);
@@ -952,6 +1078,41 @@ static int rx_all_ended(const struct rx_offer *o)
 	return 1;
 }
 
+/* The direct link broke before every taken file ended: what the .part files hold now is
+ * where the rest starts, through the server (RESUME, sent by cli_offers_pending; the
+ * relayed stream repeats GET_BEGIN, so each file is hashed again from its .part). */
+static void rx_resume(struct cli_session *s, struct rx_offer *o, const char *why)
+{
+	uint64_t held = 0;
+	char hs[32];
+
+	for (uint32_t i = 0; i < o->desc.count; i++) {
+		struct rx_file *f = &o->f[i];
+
+		if (!f->take || f->ended)
+			continue;
+		if (f->begun)
+			f->have = f->pos;
+		f->begun = 0;
+		f->has_sha = 0;
+		rd_sha256_free(f->h);
+		f->h = NULL;
+		held += f->have;
+	}
+	o->direct = 0;
+	o->answer = RD_ANSWER_RESUME;
+	if (!s->o->quiet) {
+		char *e = cli_escape(why, strlen(why));
+
+		rd_format_size(held, hs, sizeof(hs));
+		fprintf(stderr,
+			"roomdrop: offer %" PRIu32 ": %s; asking for the rest through the server "
+			"(%s held)\n",
+			o->id, e, hs);
+		free(e);
+	}
+}
+
 /* After our accept of an offer to us alone: try the direct link and, if it comes up,
  * receive the whole stream over it here (the server connection is served meanwhile);
  * else the bytes come relayed, through rx_data. 0, or an error that ends listen. */
@@ -978,11 +1139,14 @@ static int rx_direct(struct cli_session *s, struct rx *x, struct rx_offer *o)
 		}
 		if (!o->finished && !rx_all_ended(o)) {
 			snprintf(why, sizeof(why), "the direct link broke: %s", rd_strerror(rc));
-			if (direct_broken(o->d))
+			if (direct_broken(o->d) && !o->broken) {
 				rc = 0; /* (not the server connection: listen goes on) */
-			for (uint32_t i = 0; i < o->desc.count; i++)
-				if (o->f[i].take)
-					rx_fail(o, i, RDF_E_SIZE_MISMATCH, why);
+				rx_resume(s, o, why);
+			} else {
+				for (uint32_t i = 0; i < o->desc.count; i++)
+					if (o->f[i].take)
+						rx_fail(o, i, RDF_E_SIZE_MISMATCH, why);
+			}
 		}
 		rx_settle(o);
 	} else if (!s->o->quiet && !o->finished && rc != RD_ERR_CANCELLED && rc != RD_ERR_CLOSED) {
@@ -1205,14 +1369,17 @@ again:
 	ran = 0;
 	for (struct rx_offer *o = x->list; o != NULL && rc == 0 && !ran; o = o->next) {
 		data.len = 0;
-		if (o->answer == RD_ANSWER_ACCEPT) {
+		if (o->answer == RD_ANSWER_ACCEPT || o->answer == RD_ANSWER_RESUME) {
 			struct rdf_file_accept a = { o->desc.count, NULL };
 
 			if ((a.items = calloc(o->desc.count, sizeof(*a.items))) == NULL)
 				break;
+			/* (a RESUME leaves out the files that ended) */
 			for (uint32_t i = 0; i < o->desc.count; i++) {
-				a.items[i].take = (uint8_t)o->f[i].take;
-				a.items[i].offset = o->f[i].take ? o->f[i].have : 0;
+				a.items[i].take =
+					(uint8_t)(o->f[i].take && (o->answer == RD_ANSWER_ACCEPT ||
+								   !o->f[i].ended));
+				a.items[i].offset = a.items[i].take ? o->f[i].have : 0;
 			}
 			rc = rdf_file_accept_encode(&a, &data);
 			free(a.items);

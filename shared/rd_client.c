@@ -936,7 +936,7 @@ int rd_conn_offer_answer(struct rd_conn *c, uint32_t offer_id, uint8_t answer, u
 		*expires_in_ms = 0;
 	if (c == NULL ||
 	    (answer != RD_ANSWER_ACCEPT && answer != RD_ANSWER_REJECT && answer != RD_ANSWER_HOLD &&
-	     answer != RD_ANSWER_DONE) ||
+	     answer != RD_ANSWER_DONE && answer != RD_ANSWER_RESUME) ||
 	    (reason && strlen(reason) > RD_REASON_MAX) || (data == NULL && n > 0) ||
 	    n > RD_DESCRIPTOR_MAX)
 		return RD_ERR_INVAL;

@@ -129,7 +129,9 @@ int rd_conn_offer(struct rd_conn *c, const char *to, uint16_t app_type, uint32_t
 /* Answer an offer made to you: RD_ANSWER_ACCEPT, RD_ANSWER_REJECT (final) or
  * RD_ANSWER_HOLD (hold_ms more time; *expires_in_ms, if not NULL, gets the new time
  * left); after accepting, RD_ANSWER_DONE once you have what you took (a receipt: data
- * says how it went, in the application's format). reason (NULL = "") and the
+ * says how it went, in the application's format), or RD_ANSWER_RESUME before that to
+ * say again what you need (the data a new account, e.g. after a direct link broke: the
+ * offerer sends the rest through the server). reason (NULL = "") and the
  * application bytes data (n, at most RD_DESCRIPTOR_MAX) go to the offerer. RD_ERR_REMOTE with *werr RD_E_NO_SUCH_OFFER or
  * RD_E_OFFER_STATE; RD_ERR_INVAL for a bad answer or over-long reason or data. */
 int rd_conn_offer_answer(struct rd_conn *c, uint32_t offer_id, uint8_t answer, uint32_t hold_ms,

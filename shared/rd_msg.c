@@ -159,13 +159,13 @@ static const struct rd_field f_offer_in[] = {
 };
 static const struct rd_field f_offer_answer[] = {
 	INT(rd_msg_offer_answer, offer_id),
-	ENUM(rd_msg_offer_answer, answer, RD_ANSWER_ACCEPT, RD_ANSWER_DONE),
+	ENUM(rd_msg_offer_answer, answer, RD_ANSWER_ACCEPT, RD_ANSWER_RESUME),
 	INT(rd_msg_offer_answer, hold_ms), STR(rd_msg_offer_answer, reason, RD_REASON_MAX),
 	BYTES(rd_msg_offer_answer, data, RD_DESCRIPTOR_MAX), END
 };
 static const struct rd_field f_offer_answered[] = {
 	INT(rd_msg_offer_answered, offer_id), CHARS(rd_msg_offer_answered, peer, N_NICK),
-	ENUM(rd_msg_offer_answered, answer, RD_ANSWER_ACCEPT, RD_ANSWER_DONE),
+	ENUM(rd_msg_offer_answered, answer, RD_ANSWER_ACCEPT, RD_ANSWER_RESUME),
 	INT(rd_msg_offer_answered, expires_in_ms), STR(rd_msg_offer_answered, reason, RD_REASON_MAX),
 	BYTES(rd_msg_offer_answered, data, RD_DESCRIPTOR_MAX), END
 };

@@ -214,7 +214,9 @@ enum rd_offer_answer {
 	RD_ANSWER_HOLD = 3,
 	RD_ANSWER_GONE = 4,    /* server-made: the recipient disconnected (counts as a rejection) */
 	RD_ANSWER_EXPIRED = 5, /* server-made: no answer before the deadline */
-	RD_ANSWER_DONE = 6 /* a recipient that accepted: it has what it took (data: how it went) */
+	RD_ANSWER_DONE = 6, /* a recipient that accepted: it has what it took (data: how it went) */
+	RD_ANSWER_RESUME = 7 /* a recipient that accepted, before DONE: what it needs now (data),
+			      * e.g. after a direct link broke; as often as needed */
 };
 enum rd_p2p_role {
 	RD_P2P_CHOOSER = 1, /* the offerer: confirms the first verified connection */

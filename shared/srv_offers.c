@@ -491,9 +491,10 @@ void srv_handle_offer_answer(struct req *q)
 	uint64_t now = rd_now_mono_ms();
 
 	if ((a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) &&
-	    a->answer != RD_ANSWER_DONE) {
+	    a->answer != RD_ANSWER_DONE && a->answer != RD_ANSWER_RESUME) {
 		reply_error(q, RD_E_MALFORMED,
-			    "OFFER_ANSWER answer is 1 (accept), 2 (reject), 3 (hold) or 6 (done)");
+			    "OFFER_ANSWER answer is 1 (accept), 2 (reject), 3 (hold), 6 (done) or "
+			    "7 (resume)");
 		return;
 	}
 	pthread_mutex_lock(&s->offers_mtx);
@@ -507,8 +508,9 @@ void srv_handle_offer_answer(struct req *q)
 		reply_error(q, RD_E_NO_SUCH_OFFER, text);
 		return;
 	}
-	if (a->answer == RD_ANSWER_DONE) {
-		/* a receipt: only from a recipient that accepted, once */
+	if (a->answer == RD_ANSWER_DONE || a->answer == RD_ANSWER_RESUME) {
+		/* a receipt: only from a recipient that accepted, once; a new account of what
+		 * it needs (resume): from one that accepted, before its receipt, any number */
 		if (me->answer != RD_ANSWER_ACCEPT || me->done) {
 			pthread_mutex_unlock(&s->offers_mtx);
 			snprintf(text, sizeof(text), "offer %u: %s", a->offer_id,
@@ -518,9 +520,13 @@ void srv_handle_offer_answer(struct req *q)
 		}
 		struct rd_msg r;
 
-		me->done = 1;
-		answered_to_offerer(&ob, o, c->nick, RD_ANSWER_DONE, now, a->reason, a->data);
-		out_activity(&ob, c, "%s", "");
+		me->done = a->answer == RD_ANSWER_DONE;
+		answered_to_offerer(&ob, o, c->nick, a->answer, now, a->reason, a->data);
+		if (a->answer == RD_ANSWER_RESUME)
+			out_activity(&ob, c, ACT_PREFIX "%u from %s: resumed, through the server",
+				     o->id, o->from_nick);
+		else
+			out_activity(&ob, c, "%s", "");
 		rd_msg_init(&r, RD_MSG_OK);
 		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
 		if (q->f->hdr.req_id)

@@ -4,8 +4,11 @@
 #   1. an offer to one user goes directly: it arrives verified, both sides say "direct",
 #      and the server did not carry it (the receiver's BYTES OUT in `ctl list` stays far
 #      below the file's size);
-#   1b. a direct link that breaks mid-transfer: the files it did not finish fail (exit 7),
-#      the .part stays, and a new offer resumes from it, directly;
+#   1b. a direct link that breaks mid-transfer: the transfer goes on through the server
+#      from what the recipient holds (RESUME), not from zero: it verifies (exit 0), both
+#      sides say so, and the server sent bob less than the file;
+#   1c. the same with --p2p only: what the link did not carry fails (exit 7), the .part
+#      stays, and a new offer resumes from it, directly;
 #   2. a receiver with --p2p never: the same offer goes through the server and both sides
 #      say so (and the receiver's BYTES OUT grows by at least the file's size);
 #   3. a peer that cannot be reached: after the direct attempt (about 2 s) the files go
@@ -76,12 +79,31 @@ out=$(bytes_out bob)
 rd_stop_pid "$LISTENER"
 echo "1. direct: verified, said so, and the server sent bob only $out bytes"
 
-# ---- 1b. the link breaks mid-transfer, a new offer resumes --------------------------------------
+# ---- 1b. the link breaks mid-transfer: the rest goes through the server -----------------------
+ROOMDROP_TEST_P2P="cut" listener bob "$work/bob4"
+run 0 rdc --nick alice offer bob "$work/big.bin"
+contains "$OUT" "the direct link to bob broke after"
+contains "$OUT" "sending the rest through the server"
+contains "$OUT" "sent to bob directly until the link broke, the rest through the server"
+contains "$OUT" "bob: 1 of 1 file saved and verified"
+same "$work/big.bin" "$work/bob4/big.bin"
+wait_for "$RD_TMP/bob.log" "received big.bin from alice (direct, then through the server), sha256"
+contains "$(cat "$RD_TMP/bob.log")" "the direct link broke"
+contains "$(cat "$RD_TMP/bob.log")" "asking for the rest through the server"
+out=$(bytes_out bob)
+((out < SIZE - 512 * 1024)) ||
+	fail "the server sent bob $out bytes: the rest of $SIZE did not continue from the break"
+((out > SIZE / 4)) || fail "the server sent bob only $out bytes: the rest did not go through it"
+rd_stop_pid "$LISTENER"
+echo "1b. link broken mid-transfer: continued through the server ($out of $SIZE bytes), verified"
+
+# ---- 1c. the same with --p2p only: fails, and a new offer resumes --------------------------------
 ROOMDROP_TEST_P2P="cut" listener bob "$work/bob3"
-run 7 rdc --nick alice offer bob "$work/big.bin"
-contains "$OUT" "sent directly to bob"
-contains "$OUT" "bob: 0 of 1 file saved and verified, 1 failed"
+run 7 rdc --nick alice offer --p2p only bob "$work/big.bin"
+contains "$OUT" "the direct link to bob broke after"
+contains "$OUT" "not sent through the server (--p2p only)"
 wait_for "$RD_TMP/bob.log" "the direct link broke"
+wait_for "$RD_TMP/bob.log" "the offer ended before all of it came"
 [[ -s $work/bob3/big.bin.part ]] || fail "no .part kept after the link broke"
 [[ ! -e $work/bob3/big.bin ]] || fail "a file was saved from a broken link"
 rd_stop_pid "$LISTENER"
@@ -91,7 +113,7 @@ contains "$OUT" "resuming at"
 contains "$OUT" "sent directly to bob"
 same "$work/big.bin" "$work/bob3/big.bin"
 rd_stop_pid "$LISTENER"
-echo "1b. link broken mid-transfer: exit 7, .part kept, the next offer resumed directly"
+echo "1c. link broken with --p2p only: exit 7, .part kept, the next offer resumed directly"
 
 # ---- 2. the receiver says never --------------------------------------------------------------
 listener bob "$work/bob2" --p2p never

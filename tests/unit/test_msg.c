@@ -976,8 +976,8 @@ static void test_encoder_refuses_bad_enums(void **state)
 	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, 0);
 	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_GONE);
 	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_EXPIRED);
-	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_DONE + 1);
-	REFUSE_VALUE(RD_MSG_OFFER_ANSWERED, offer_answered.answer, RD_ANSWER_DONE + 1);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWER, offer_answer.answer, RD_ANSWER_RESUME + 1);
+	REFUSE_VALUE(RD_MSG_OFFER_ANSWERED, offer_answered.answer, RD_ANSWER_RESUME + 1);
 	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, 0);
 	REFUSE_VALUE(RD_MSG_OFFER, offer.scope, RD_OFFER_TO_ROOM + 1);
 	REFUSE_VALUE(RD_MSG_P2P_INTRO, p2p_intro.role, 0);

@@ -1797,17 +1797,29 @@ static void test_offer_accepted_reaches_both_sides(void **state)
 	/* a receipt before accepting is out of turn */
 	send_answer(&b, id, RD_ANSWER_DONE, 0, "", "", 60);
 	expect_np_error(&b, 60, RD_E_OFFER_STATE, "did not accept");
+	send_answer(&b, id, RD_ANSWER_RESUME, 0, "", "", 59);
+	expect_np_error(&b, 59, RD_E_OFFER_STATE, "did not accept");
 	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "files 1,3 offsets 0,4096", 6);
 	expect_np(&b, RD_MSG_OK, 6, &g);
 	assert_int_equal(g.m.u.ok.for_type, RD_MSG_OFFER_ANSWER);
 	expect_answered(&a, id, "bob", RD_ANSWER_ACCEPT, "", "files 1,3 offsets 0,4096");
 	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
+	/* after the accept, a new account of what it holds reaches the offerer, each time */
+	for (uint32_t k = 0; k < 2; k++) {
+		send_answer(&b, id, RD_ANSWER_RESUME, 0, "link broke", "file 1 offset 65536",
+			    57 + k);
+		expect_np(&b, RD_MSG_OK, 57 + k, &g);
+		expect_answered(&a, id, "bob", RD_ANSWER_RESUME, "link broke",
+				"file 1 offset 65536");
+	}
 	/* the recipient's receipt reaches the offerer, once */
 	send_answer(&b, id, RD_ANSWER_DONE, 0, "all verified", "2 saved", 61);
 	expect_np(&b, RD_MSG_OK, 61, &g);
 	expect_answered(&a, id, "bob", RD_ANSWER_DONE, "all verified", "2 saved");
 	send_answer(&b, id, RD_ANSWER_DONE, 0, "", "", 62);
 	expect_np_error(&b, 62, RD_E_OFFER_STATE, "done already");
+	send_answer(&b, id, RD_ANSWER_RESUME, 0, "", "", 63);
+	expect_np_error(&b, 63, RD_E_OFFER_STATE, "done already");
 	send_offer_id(&a, RD_MSG_OFFER_END, id, 7);
 	expect_result(&a, 7, id, RD_OFFER_COMPLETED, "bob", "", 1);
 	expect_np(&b, RD_MSG_OFFER_END, 0, &g);
