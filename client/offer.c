@@ -41,6 +41,7 @@
 #include "rd_names.h"
 #include "rd_net.h"
 #include "rd_peer.h"
+#include "sink.h"
 
 #define STREAM_PIECE (128u * 1024u) /* file bytes per GET_CHUNK in the relayed stream */
 #define READ_BLOCK (1u << 20)       /* reading back a .part to hash it */
@@ -757,6 +758,7 @@ struct rx_file {
 	uint8_t sha[RD_SHA256_SIZE]; /* from the sender's PUT_DONE */
 	int has_sha;
 	struct rd_sha256 *h;
+	struct sink *sk; /* writes and hashes what comes after `have`, on its own thread */
 	int begun, ended;
 	int some_direct; /* some of its bytes came over a direct link that later broke */
 	uint8_t status;
@@ -798,8 +800,21 @@ static struct rx_offer *rx_find(struct rx *x, uint32_t id)
 	return NULL;
 }
 
+/* Stop f's writer: 0 when everything it was given is written and hashed. */
+static int rx_sink_stop(struct rx_file *f)
+{
+	int rc = 0;
+
+	if (f->sk != NULL) {
+		rc = sink_finish(f->sk);
+		f->sk = NULL;
+	}
+	return rc;
+}
+
 static void rx_close_file(struct rx_file *f)
 {
+	(void)rx_sink_stop(f);
 	if (f->part_fd >= 0)
 		close(f->part_fd);
 	if (f->parent_fd >= 0)
@@ -899,6 +914,7 @@ static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
 	struct rx_file *f;
 	const uint8_t *p = ch->data.p;
 	size_t n = ch->data.n;
+	int rc;
 
 	if (ch->xfer_id >= o->desc.count) {
 		o->broken = 1;
@@ -921,13 +937,15 @@ static void rx_chunk(struct rx_offer *o, const struct rdf_msg_chunk *ch)
 		p += skip;
 		n -= skip;
 	}
-	if (rd_pwrite_full(f->part_fd, p, n, f->pos - n) != 0) {
-		rx_fail(o, ch->xfer_id, errno == ENOSPC ? RDF_E_NO_SPACE : RDF_E_STORAGE,
-			strerror(errno));
+	/* the writer thread hashes and writes from here on, while this one receives */
+	if (f->sk == NULL && sink_start(&f->sk, f->part_fd, SINK_FILE, f->pos - n, f->h) != 0) {
+		rx_fail(o, ch->xfer_id, RDF_E_STORAGE, "cannot start writing it");
 		return;
 	}
-	if (rd_sha256_update(f->h, p, n) != 0)
-		rx_fail(o, ch->xfer_id, RDF_E_STORAGE, "cannot hash it");
+	if ((rc = sink_push(f->sk, p, n)) != 0)
+		rx_fail(o, ch->xfer_id,
+			rc == RD_ERR_SYSTEM && errno == ENOSPC ? RDF_E_NO_SPACE : RDF_E_STORAGE,
+			rc == RD_ERR_SYSTEM ? strerror(errno) : "cannot hash it");
 }
 
 /* PUT_DONE(xfer_id, name, size, sha256) after a file's chunks: what to verify against. */
@@ -959,6 +977,7 @@ static void rx_end(struct rx_offer *o, uint32_t i)
 	uint8_t got[RD_SHA256_SIZE];
 	struct timespec ts[2];
 	unsigned k;
+	int rc;
 
 	if (i >= o->desc.count) {
 		o->broken = 1;
@@ -967,6 +986,12 @@ static void rx_end(struct rx_offer *o, uint32_t i)
 	f = &o->f[i];
 	if (!f->take || f->ended)
 		return;
+	if ((rc = rx_sink_stop(f)) != 0) {
+		rx_fail(o, i,
+			rc == RD_ERR_SYSTEM && errno == ENOSPC ? RDF_E_NO_SPACE : RDF_E_STORAGE,
+			rc == RD_ERR_SYSTEM ? strerror(errno) : "cannot hash it");
+		return;
+	}
 	if (!f->begun || !f->has_sha || f->pos != f->size || rd_sha256_final(f->h, got) != 0 ||
 	    !rd_ct_equal(got, f->sha, RD_SHA256_SIZE)) {
 		snprintf(part, sizeof(part), "%s.part", f->leaf);
@@ -1091,6 +1116,10 @@ static void rx_resume(struct cli_session *s, struct rx_offer *o, const char *why
 
 		if (!f->take || f->ended)
 			continue;
+		if (rx_sink_stop(f) != 0) { /* what it wrote is not all there: fail it */
+			rx_fail(o, i, RDF_E_STORAGE, strerror(errno));
+			continue;
+		}
 		if (f->begun)
 			f->have = f->pos;
 		f->begun = 0;
