@@ -403,6 +403,21 @@ static void enter(struct peer *p, uint16_t port, const char *nick, const char *r
 	}
 }
 
+/* A server with alice and bob in the lobby (most offer tests), and its end. */
+static void pair_start(struct srv *s, struct peer *a, struct peer *b)
+{
+	srv_start(s, NULL);
+	enter(a, s->port, "alice", NULL);
+	enter(b, s->port, "bob", NULL);
+}
+
+static void pair_stop(struct srv *s, struct peer *a, struct peer *b)
+{
+	peer_close(a);
+	peer_close(b);
+	assert_int_equal(srv_stop(s), 0);
+}
+
 static void expect_presence(struct peer *p, uint8_t event, const char *nick, const char *reason)
 {
 	struct got g;
@@ -510,9 +525,7 @@ static void test_nickname_refusals(void **state)
 	m.u.hello.version_min = m.u.hello.version_max = 1;
 	peer_send(&b, &m, 19);
 	expect_error(&b, 19, RD_E_UNEXPECTED);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 static void test_nothing_before_registration(void **state)
@@ -649,9 +662,7 @@ static void test_heartbeat_disconnects_silent_client(void **state)
 	expect_presence(&a, RD_PRESENCE_TIMED_OUT, "bob", "ping timeout");
 	expect_closed(&b);
 	expect_quiet(&a, 800); /* alice survives several intervals */
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* PROTOCOL.md section 8: the first PING comes one ping interval after registration, never
@@ -875,9 +886,7 @@ static void test_hostile_frames_leave_others_served(void **state)
 	expect_presence(&b, RD_PRESENCE_DISCONNECTED, "xavier", NULL);
 	send_say(&a, "still here?", 0);
 	expect_room_text(&b, "alice", "still here?");
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* ---- PROTOCOL.md, in its own words (issue 8, item 8) -------------------------------- */
@@ -1116,9 +1125,7 @@ static void test_say_kind_is_relayed_unchanged(void **state)
 	peer_send(&b, &m, 0);
 	expect(&a, RD_MSG_PRIVATE_MSG, 0, &g);
 	assert_int_equal(g.m.u.private_msg.kind, 9);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Section 10: after BYE the departure is announced and the nickname is free at once, even
@@ -1205,9 +1212,7 @@ static void test_chat_rate_limit(void **state)
 	assert_true(refused > 0);
 	assert_int_equal(ok + refused, 40);
 	assert_int_equal(relayed, ok);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Sections 2 and 10: a session that says RD_FEAT_QUIET in HELLO (a one-shot command) is
@@ -1521,9 +1526,7 @@ static void test_stalled_reader_does_not_delay_others(void **state)
 		assert_memory_equal(g.m.u.presence.reason.p, "slow reader", 11);
 	}
 	peer_close(&z);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 static void test_max_clients_refuses_extra(void **state)
@@ -1780,9 +1783,7 @@ static void test_offer_accepted_reaches_both_sides(void **state)
 	struct got g;
 	uint32_t id;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	id = offer_to(&a, &b, "bob", "duel 3d6", 0, 5);
 	/* the window's activity column (ctl list shows the same) */
 	char args[PATH_MAX * 2], list[4096], want[64];
@@ -1828,9 +1829,7 @@ static void test_offer_accepted_reaches_both_sides(void **state)
 	/* finished: the id is no longer valid */
 	send_answer(&b, id, RD_ANSWER_ACCEPT, 0, "", "", 8);
 	expect_np_error(&b, 8, RD_E_NO_SUCH_OFFER, NULL);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Section 13: a rejection's reason reaches the offerer (OFFER_ANSWERED, then REJECTED),
@@ -1841,9 +1840,7 @@ static void test_offer_rejection_reason_reaches_offerer(void **state)
 	struct peer a, b;
 	uint32_t id;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	id = offer_to(&a, &b, "bob", "duel", 0, 5);
 	send_answer(&b, id, RD_ANSWER_REJECT, 0, "busy rolling", "", 6);
 	expect_np(&b, RD_MSG_OK, 6, &(struct got){ 0 });
@@ -1856,9 +1853,7 @@ static void test_offer_rejection_reason_reaches_offerer(void **state)
 	send_offer_data(&a, id, 0, "x", 1);
 	expect_np_error(&a, 0, RD_E_NO_SUCH_OFFER, NULL);
 	(void)offer_to(&a, &b, "bob", "again", 0, 8);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Sections 8 and 13: with --offer-timeout 200ms an unanswered offer expires: EXPIRED to
@@ -1889,9 +1884,7 @@ static void test_offer_expires_with_short_timeout(void **state)
 	expect_np(&a, RD_MSG_OFFER_PENDING, 7, &g);
 	assert_true(g.m.u.offer_pending.expires_in_ms <= 2000);
 	assert_true(g.m.u.offer_pending.expires_in_ms > 1000);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Section 13: HOLD moves the deadline (reply OFFER_PENDING with the new time, the offerer
@@ -1937,9 +1930,7 @@ static void test_offer_hold_extends_then_accept(void **state)
 	expect_result(&a, 0, id, RD_OFFER_ACCEPTED, "bob", "", 1);
 	send_answer(&b, id, RD_ANSWER_REJECT, 0, "", "", 9); /* a final answer is final */
 	expect_np_error(&b, 9, RD_E_OFFER_STATE, NULL);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Section 13: the offerer cancels: CANCELLED as the reply and to the recipient; the id
@@ -1950,9 +1941,7 @@ static void test_offer_cancelled_by_offerer(void **state)
 	struct peer a, b;
 	uint32_t id;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	id = offer_to(&a, &b, "bob", "duel", 0, 5);
 	send_offer_id(&a, RD_MSG_OFFER_CANCEL, id, 6);
 	expect_result(&a, 6, id, RD_OFFER_CANCELLED, "bob", "", 0);
@@ -1965,9 +1954,7 @@ static void test_offer_cancelled_by_offerer(void **state)
 	id = offer_to(&a, &b, "bob", "duel", 0, 9);
 	send_offer_id(&b, RD_MSG_OFFER_CANCEL, id, 10);
 	expect_np_error(&b, 10, RD_E_NO_SUCH_OFFER, NULL);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Section 13: a recipient who disconnects while deciding counts as a rejection with that
@@ -1980,9 +1967,7 @@ static void test_offer_recipient_disconnects_while_deciding(void **state)
 	struct rd_msg m;
 	uint32_t id;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	enter(&c, s.port, "carol", NULL);
 	id = offer_to(&a, &b, "bob", "duel", 0, 5);
 	rd_msg_init(&m, RD_MSG_BYE);
@@ -2008,9 +1993,7 @@ static void test_second_offer_while_waiting_is_404(void **state)
 	char text[64];
 	uint32_t id, id2;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	enter(&c, s.port, "carol", NULL);
 	id = offer_to(&a, &b, "bob", "duel", 0, 5);
 	send_offer(&a, RD_OFFER_TO_USER, "carol", 0, "duel", 6);
@@ -2111,9 +2094,7 @@ static void test_offer_errors(void **state)
 	struct peer a, b;
 	uint32_t id;
 	(void)state;
-	srv_start(&s, NULL);
-	enter(&a, s.port, "alice", NULL);
-	enter(&b, s.port, "bob", NULL);
+	pair_start(&s, &a, &b);
 	send_offer(&a, RD_OFFER_TO_USER, "nobody", 0, "x", 5);
 	expect_np_error(&a, 5, RD_E_NO_SUCH_USER, "nobody");
 	send_offer(&a, RD_OFFER_TO_USER, "alice", 0, "x", 6);
@@ -2167,9 +2148,7 @@ static void test_offer_errors(void **state)
 	send_answer(&b, id, RD_ANSWER_REJECT, 0, "", "", 16);
 	expect_np(&b, RD_MSG_OK, 16, &(struct got){ 0 });
 	expect_answered(&a, id, "bob", RD_ANSWER_REJECT, NULL, NULL);
-	peer_close(&a);
-	peer_close(&b);
-	assert_int_equal(srv_stop(&s), 0);
+	pair_stop(&s, &a, &b);
 }
 
 /* Next non-PING frame of any size (relayed chunks are bigger than struct got holds). */
