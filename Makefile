@@ -56,6 +56,9 @@ CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 EDIT_CFLAGS := $(shell $(PKG_CONFIG) --cflags libedit 2>/dev/null)
 EDIT_LIBS   := $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null)
+# the server's persistent state (server/state.c: nickname owners)
+SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
+SQLITE_LIBS   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null)
 ifeq ($(GUI),1)
 GTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags gtk4 2>/dev/null)
 GTK_LIBS   := $(shell $(PKG_CONFIG) --libs gtk4 2>/dev/null)
@@ -107,6 +110,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(if $(filter server/gui_%,$<),$(GTK_CFLAGS)) \
 	  $(if $(filter client/%,$<),$(EDIT_CFLAGS)) $(if $(filter tests/%,$<),$(CMOCKA_CFLAGS)) \
+	  $(if $(filter server/state.c,$<),$(SQLITE_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
@@ -120,7 +124,8 @@ $(FILES_LIB): $(FILES_SRC:%.c=$(BUILD)/obj/%.o)
 	ar rcs $@ $^
 
 $(SERVER): $(SERVER_OBJ) $(FILES_LIB) $(LIB)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(FILES_LIB) $(LIB) $(GTK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(FILES_LIB) $(LIB) $(GTK_LIBS) $(SQLITE_LIBS) \
+	  $(LDLIBS_ALL)
 
 $(CLIENT): $(CLIENT_OBJ) $(FILES_LIB) $(LIB)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(CLIENT_OBJ) $(FILES_LIB) $(LIB) $(EDIT_LIBS) $(LDLIBS_ALL) -lm
@@ -131,10 +136,13 @@ $(BUILD)/examples/%: $(BUILD)/obj/shared/examples/%.o $(LIB)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(FILES_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FILES_LIB) $(LIB) $(CMOCKA_LIBS) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FILES_LIB) $(LIB) $(CMOCKA_LIBS) \
+	  $(TEST_LIBS) $(LDLIBS_ALL)
 
 # A unit test of a server module links that module's object (it never includes the .c).
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
+$(BUILD)/tests/test_state: $(BUILD)/obj/server/state.o
+$(BUILD)/tests/test_state: TEST_LIBS = $(SQLITE_LIBS)
 
 # a client module's unit test links that module too
 $(BUILD)/tests/test_bundle: $(BUILD)/obj/client/bundle.o

@@ -119,7 +119,8 @@ static const char usage_text[] =
 	"   2  bad command line or input: address, port, malformed nickname or room,\n"
 	"      options\n"
 	"   3  could not connect (refused, timeout, unknown host)\n"
-	"   4  nickname refused (taken, reserved, or refused by the server)\n"
+	"   4  nickname refused (taken, reserved, registered to another key, or refused\n"
+	"      by the server)\n"
 	"   5  unknown room, user or file\n"
 	"   6  file exists (remote without --overwrite/--rename, or local)\n"
 	"   7  hash or size verification failed (offer: a recipient could not save or\n"
@@ -181,6 +182,7 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RD_E_NICK_INVALID:
 	case RD_E_NICK_LENGTH:
 	case RD_E_NICK_RESERVED:
+	case RD_E_NICK_OWNED:
 	case RD_E_ALREADY_REGISTERED:
 		return CLI_ENICK;
 	case RD_E_NO_SUCH_ROOM:

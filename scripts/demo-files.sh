@@ -11,8 +11,12 @@
 set -euo pipefail
 RD_TEST=demo_files
 port=${RD_PORT:-}
+# (run from the demo: its clients' key too, so that alice is the alice of the demo: a
+# nickname belongs to the key that registered it first)
+keys=${XDG_CONFIG_HOME:-}
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/../tests/live/lib.sh"
+if [[ -n $port && -n $keys ]]; then export XDG_CONFIG_HOME=$keys; fi
 
 CLI=$BUILD/roomdrop
 SAMPLES=$RD_ROOT/sample_files

@@ -5,6 +5,8 @@
 #      with a display (DISPLAY or WAYLAND_DISPLAY) and GTK built in, its admin window opens.
 #      Every connection is TLS 1.3: the server's key fingerprint, a client's first
 #      connection recording it, a client pinned to it, and a plaintext client refused
+#      A nickname belongs to the key that registered it first: another key is refused,
+#      and the administrator frees it with `ctl release`
 #   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
 #   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
 #      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
@@ -75,6 +77,14 @@ printf '$ roomdrop --nick alice --server-fp %s... rooms\n' "${fp:0:9}"
 "$CLI" --port "$RD_PORT" --nick alice --server-fp "$fp" rooms 2>&1 | sed 's/^/  /'
 printf '$ roomdrop --plain --nick eve rooms\n'
 "$CLI" --port "$RD_PORT" --nick eve --plain rooms 2>&1 | sed 's/^/  /' || true
+
+step "1c. a nickname belongs to the key that registered it first"
+printf '$ roomdrop --nick alice rooms      (mallory, with a key of her own)\n'
+XDG_CONFIG_HOME=$RD_TMP/mallory "$CLI" --port "$RD_PORT" --nick alice rooms 2>&1 |
+	grep -v 'first connection' | sed 's/^/  /' || true
+ctl release alice
+printf '  (alice is free: the next key to register it owns it; this demo gives it back)\n'
+"$CLI" --port "$RD_PORT" --nick alice --quiet rooms >/dev/null
 
 step "2. people join and chat"
 for who in dave:general erin:general frank:random; do

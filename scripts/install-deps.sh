@@ -101,6 +101,7 @@ need_lib libssl libssl-dev "TLS 1.3 on every connection (OpenSSL)"
 need_lib libutf8proc libutf8proc-dev "Unicode rules for names: NFC, format characters"
 need_lib cmocka libcmocka-dev "the unit tests"
 need_lib libedit libedit-dev "the client's interactive shell"
+need_lib sqlite3 libsqlite3-dev "the server's persistent state: nickname owners (an embedded database)"
 need_lib gtk4 libgtk-4-dev "the server's admin window"
 # fuzzing: clang with libFuzzer and the sanitizer runtimes
 need_cmd clang clang "make fuzz (libFuzzer)"

@@ -27,6 +27,7 @@
 #include "rd_names.h"
 #include "rd_net.h"
 #include "rd_tls.h"
+#include "state.h"
 
 _Static_assert(RD_FP_TEXT_BUF == RD_TLS_FP_TEXT_LEN, "a fingerprint's text fits the codec");
 
@@ -42,6 +43,7 @@ enum ctl_exit {
 
 struct ctl_server {
 	struct rd_server *srv;
+	struct state *state; /* nickname owners; NULL with --open-nicks */
 	int fd;
 	int stop_pipe[2];
 	pthread_t th;
@@ -189,10 +191,17 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 	uint32_t req = f->hdr.req_id;
 	int rc;
 
-	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_INFO &&
-	    f->hdr.type != RD_MSG_CTL_KICK && f->hdr.type != RD_MSG_CTL_BROADCAST) {
+	if (f->hdr.type == RD_MSG_CTL_RELEASE && cs->state == NULL) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
-			    "the control socket takes CTL_LIST, CTL_INFO, CTL_KICK, CTL_BROADCAST");
+			    "this server runs with --open-nicks: nicknames have no owners");
+		return;
+	}
+	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_INFO &&
+	    f->hdr.type != RD_MSG_CTL_KICK && f->hdr.type != RD_MSG_CTL_BROADCAST &&
+	    f->hdr.type != RD_MSG_CTL_RELEASE) {
+		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
+			    "the control socket takes CTL_LIST, CTL_INFO, CTL_KICK, CTL_BROADCAST, "
+			    "CTL_RELEASE");
 		return;
 	}
 	if ((rc = rd_msg_decode(f->hdr.type, f->payload, f->len, &m)) != 0) {
@@ -224,6 +233,17 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 			reply_msg(fd, &ok, req);
 		break;
 	}
+	case RD_MSG_CTL_RELEASE:
+		rc = state_nick_release(cs->state, m.u.ctl_release.nick);
+		if (rc == RD_ERR_NOT_FOUND)
+			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER,
+				    "no key owns that nickname");
+		else if (rc)
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL,
+				    "the state database failed");
+		else
+			reply_msg(fd, &ok, req);
+		break;
 	case RD_MSG_CTL_BROADCAST: {
 		const struct rd_msg_ctl_broadcast *b = &m.u.ctl_broadcast;
 		char *text = strndup(b->text.p ? b->text.p : "", b->text.n);
@@ -289,8 +309,8 @@ static void *ctl_main_thread(void *arg)
 	return NULL;
 }
 
-int ctl_server_start(struct rd_server *s, const char *path, const char *listen_text,
-		     uint64_t started_mono_ms, struct ctl_server **out)
+int ctl_server_start(struct rd_server *s, struct state *st, const char *path,
+		     const char *listen_text, uint64_t started_mono_ms, struct ctl_server **out)
 {
 	struct ctl_server *cs;
 	struct sockaddr_un sa;
@@ -308,6 +328,7 @@ int ctl_server_start(struct rd_server *s, const char *path, const char *listen_t
 	if (!cs)
 		return RD_ERR_NOMEM;
 	cs->srv = s;
+	cs->state = st;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
 	snprintf(cs->listen, sizeof(cs->listen), "%s", listen_text);
 	cs->started_mono_ms = started_mono_ms;
@@ -374,6 +395,8 @@ static void ctl_usage(FILE *to)
 		"  broadcast [--room ROOM | --to NICK] TEXT\n"
 		"                                    message from the server to everyone, a room\n"
 		"                                    or one user\n"
+		"  release NICK                      free a nickname a client key owns: the next\n"
+		"                                    key to register it owns it\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH   the control socket (default: from --port, see below)\n"
@@ -567,6 +590,14 @@ int ctl_main(int argc, char **argv)
 		rd_msg_init(&m, RD_MSG_CTL_KICK);
 		snprintf(m.u.ctl_kick.nick, sizeof(m.u.ctl_kick.nick), "%s", words[1]);
 		m.u.ctl_kick.reason = rd_str_c(reason);
+	} else if (!strcmp(words[0], "release") && nw == 2) {
+		if (rd_nick_check(words[1], strlen(words[1])) != 0) {
+			fprintf(stderr, "roomdrop-server ctl: '%s' is not a valid nickname\n",
+				words[1]);
+			return CTL_EUSAGE;
+		}
+		rd_msg_init(&m, RD_MSG_CTL_RELEASE);
+		snprintf(m.u.ctl_release.nick, sizeof(m.u.ctl_release.nick), "%s", words[1]);
 	} else if (!strcmp(words[0], "broadcast") && nw == 2) {
 		if (room && to) {
 			fprintf(stderr, "roomdrop-server ctl: give --room or --to, not both\n");

@@ -1,5 +1,5 @@
 /* ctl.h - local administration over a Unix socket: the server side (a thread that answers
- * CTL_LIST / CTL_INFO / CTL_KICK / CTL_BROADCAST with the same rd_server_* calls the window
+ * CTL_LIST / CTL_INFO / CTL_KICK / CTL_BROADCAST / CTL_RELEASE with the same rd_server_* calls the window
  * uses) and the `roomdrop-server ctl ...` command.
  *
  * The socket is created with mode 0600 and every connection's peer credentials are checked
@@ -17,6 +17,7 @@
 #define CTL_SOFTWARE "roomdrop-server/" RD_VERSION
 
 struct ctl_server;
+struct state; /* state.h: nickname owners, for CTL_RELEASE (NULL: --open-nicks) */
 
 /* Default socket path for a server listening on port: $XDG_RUNTIME_DIR/roomdrop-PORT.sock
  * if XDG_RUNTIME_DIR is set, else /tmp/roomdrop-UID-PORT.sock. */
@@ -26,8 +27,8 @@ void ctl_default_path(uint16_t port, char *out, size_t cap);
  * it) and start the "rd-ctl" thread. listen_text is the listening address as text
  * ("127.0.0.1:7878", "[::1]:7878"; copied) and started_mono_ms the rd_now_mono_ms() at which
  * the server started listening: CTL_SERVER_INFO reports them. */
-int ctl_server_start(struct rd_server *s, const char *path, const char *listen_text,
-		     uint64_t started_mono_ms, struct ctl_server **out);
+int ctl_server_start(struct rd_server *s, struct state *st, const char *path,
+		     const char *listen_text, uint64_t started_mono_ms, struct ctl_server **out);
 /* Stop the thread, remove the socket file. */
 void ctl_server_stop(struct ctl_server *c);
 

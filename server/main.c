@@ -27,6 +27,7 @@
 #include "rd_names.h"
 #include "rd_net.h"
 #include "rd_server.h"
+#include "state.h"
 
 enum server_exit {
 	SRV_OK = 0,
@@ -67,6 +68,12 @@ static void usage(FILE *to)
 		"  --register-timeout T     close connections that do not register (default 10s)\n"
 		"  --offer-timeout T        time to answer an offer that names none (default 60s)\n"
 		"  --offer-max T            longest an offer may wait, holds included (default 10m)\n"
+		"Nicknames (owned by the client key that registers them first):\n"
+		"  --open-nicks             no owners: any client may take any free nickname\n"
+		"  --nick-expiry DAYS       a nickname unused this long is free again (default\n"
+		"                           90, 0 = never)\n"
+		"  --state FILE             where owners are kept (SQLite; default\n"
+		"                           STORE.state.db beside the store)\n"
 		"Files (sizes in bytes or with K, M, G, T: powers of 1024):\n"
 		"  --store DIR              the room folders (default ./roomdrop-store)\n"
 		"  --max-file-size SIZE     largest file accepted (default 4G, 0 = no limit)\n"
@@ -93,8 +100,8 @@ static void usage(FILE *to)
 		"  -V, --version            the version\n"
 		"\n"
 		"Exit codes: 0 stopped cleanly, 1 unexpected failure, 2 bad option, 3 cannot listen\n"
-		"(address in use or invalid), 4 store folder unusable, 5 TLS key or certificate\n"
-		"unusable.\n",
+		"(address in use or invalid), 4 store folder or state database unusable, 5 TLS\n"
+		"key or certificate unusable.\n",
 		RD_DEFAULT_HOST, RD_DEFAULT_PORT);
 }
 
@@ -186,6 +193,15 @@ struct opts {
 	int tls_off;          /* --tls off */
 	const char *tls_cert; /* --tls-cert / --tls-key: a given identity */
 	const char *tls_key;
+	const char *state_path; /* --state FILE (default STORE.state.db) */
+	int open_nicks;         /* --open-nicks: first come, first served, no owners */
+	uint64_t nick_expiry_ms;
+};
+
+/* What the server's hooks work on (hooks.user). */
+struct app {
+	struct files *files;
+	struct state *state; /* NULL with --open-nicks */
 };
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -268,7 +284,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_TLSKEY,
 		O_MAXOFFERS,
 		O_OFFERT,
-		O_OFFERMAX
+		O_OFFERMAX,
+		O_STATE,
+		O_OPENNICKS,
+		O_NICKEXP
 	};
 	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
 					    { "rooms", required_argument, NULL, O_ROOMS },
@@ -295,6 +314,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					    { "max-offers", required_argument, NULL, O_MAXOFFERS },
 					    { "offer-timeout", required_argument, NULL, O_OFFERT },
 					    { "offer-max", required_argument, NULL, O_OFFERMAX },
+					    { "state", required_argument, NULL, O_STATE },
+					    { "open-nicks", no_argument, NULL, O_OPENNICKS },
+					    { "nick-expiry", required_argument, NULL, O_NICKEXP },
 					    { "help", no_argument, NULL, 'h' },
 					    { "version", no_argument, NULL, 'V' },
 					    { NULL, 0, NULL, 0 } };
@@ -305,6 +327,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->port = RD_DEFAULT_PORT;
 	rd_server_config_defaults(&o->cfg);
 	files_config_defaults(&o->files);
+	o->nick_expiry_ms = (uint64_t)STATE_NICK_EXPIRY_DAYS * 86400000ull;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
 		switch (ch) {
@@ -425,6 +448,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			else
 				o->cfg.offer_max_ms = (uint32_t)v;
 			break;
+		case O_STATE:
+			if (!optarg[0])
+				return bad("--state", optarg, "a file name");
+			o->state_path = optarg;
+			break;
+		case O_OPENNICKS:
+			o->open_nicks = 1;
+			break;
+		case O_NICKEXP: {
+			char *end = NULL;
+			unsigned long days;
+
+			errno = 0;
+			days = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || days > 36500)
+				return bad("--nick-expiry", optarg,
+					   "a number of days from 0 (never) to 36500");
+			o->nick_expiry_ms = (uint64_t)days * 86400000ull;
+			break;
+		}
 		case O_CTL:
 			o->ctl_socket = optarg;
 			break;
@@ -589,6 +632,91 @@ static int write_port_file(const char *path, uint16_t port)
 	return rename(tmp, path);
 }
 
+/* ---- hooks: the files, and nicknames owned by keys (state.h) --------------------------- */
+
+static uint16_t app_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *f,
+			     void *user)
+{
+	return files_on_frame(s, c, f, ((struct app *)user)->files);
+}
+
+static void app_on_disconnect(struct rd_server *s, struct rd_client *c, const char *reason,
+			      void *user)
+{
+	files_on_disconnect(s, c, reason, ((struct app *)user)->files);
+}
+
+/* NICK: refused when another key owns the nickname (ERROR 207). */
+static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char *nick,
+			    const uint8_t *fp, char *why, size_t cap, void *user)
+{
+	struct app *a = user;
+	int rc;
+
+	(void)s;
+	(void)c;
+	if (a->state == NULL)
+		return 0;
+	rc = state_nick_check(a->state, nick, fp, rd_now_wall_ms(), NULL);
+	if (rc == 0)
+		return 0;
+	if (rc == RD_ERR_EXISTS) {
+		snprintf(why, cap, "%s is registered to another key%s", nick,
+			 fp != NULL ? "" : " (this connection shows none)");
+		return RD_E_NICK_OWNED;
+	}
+	snprintf(why, cap, "the state database failed while checking the owner of %s", nick);
+	log_line("error", why);
+	snprintf(why, cap, "the server cannot check who owns %s now; try again later", nick);
+	return RD_E_INTERNAL;
+}
+
+/* Registered: its key owns the nickname from now on (or used it once more). */
+static void app_on_register(struct rd_server *s, struct rd_client *c, void *user)
+{
+	struct app *a = user;
+	uint8_t fp[RD_TLS_FP_LEN];
+	char nick[RD_NICK_BUF];
+	int rc;
+
+	(void)s;
+	if (a->state == NULL || rd_client_fingerprint(c, fp) != 0)
+		return;
+	rd_client_nick(c, nick);
+	if ((rc = state_nick_claim(a->state, nick, fp, rd_now_wall_ms())) != 0) {
+		char line[160];
+
+		snprintf(line, sizeof(line), "could not record %s's owner: %s", nick,
+			 rc == RD_ERR_EXISTS ? "another key claimed it meanwhile" :
+					       "the state database failed");
+		log_line("warn", line);
+	}
+}
+
+/* STORE.state.db (or --state FILE): open it, or say why not. 0 or SRV_ESTORE. */
+static int open_state(const struct opts *o, struct state **st)
+{
+	char path[PATH_MAX + 16], why[256];
+	size_t n;
+
+	if (o->state_path != NULL) {
+		snprintf(path, sizeof(path), "%s", o->state_path);
+	} else {
+		snprintf(path, sizeof(path), "%s",
+			 o->files.store_root ? o->files.store_root : "roomdrop-store");
+		n = strlen(path);
+		while (n > 1 && path[n - 1] == '/')
+			path[--n] = '\0';
+		snprintf(path + n, sizeof(path) - n, ".state.db");
+	}
+	if (state_open(path, o->nick_expiry_ms, st, why, sizeof(why)) != 0) {
+		fprintf(stderr, "roomdrop-server: cannot use the state database %s: %s\n", path,
+			why[0] ? why : "out of memory");
+		return SRV_ESTORE;
+	}
+	return 0;
+}
+
 /* Where the server keeps its TLS identity when none is given: STORE.tls/ beside the store
  * (mode 0700, files 0600), so that it lives and moves with the store. */
 static void identity_dir(const char *store, char *out, size_t cap)
@@ -674,6 +802,7 @@ int main(int argc, char **argv)
 	struct files *files = NULL;
 	struct ctl_server *ctl = NULL;
 	struct rd_server_hooks hooks;
+	struct app app = { 0 };
 	char listen_text[RD_HOST_MAX + 16], ctl_path[108], fp_text[RD_TLS_FP_TEXT_LEN] = "";
 	char tls_dir[PATH_MAX + 8];
 	uint8_t fp[RD_TLS_FP_LEN];
@@ -707,6 +836,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (!o.open_nicks && (code = open_state(&o, &app.state)) != 0)
+		goto out;
+	code = SRV_EFAIL;
+
 	identity_dir(o.files.store_root, tls_dir, sizeof(tls_dir));
 	o.cfg.plain = o.tls_off;
 	o.cfg.tls_cert = o.tls_cert;
@@ -719,9 +852,12 @@ int main(int argc, char **argv)
 	o.cfg.software = CTL_SOFTWARE;
 	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_QUIET;
 	memset(&hooks, 0, sizeof(hooks));
-	hooks.user = files;
-	hooks.on_frame = files_on_frame;
-	hooks.on_disconnect = files_on_disconnect;
+	app.files = files;
+	hooks.user = &app;
+	hooks.on_frame = app_on_frame;
+	hooks.on_disconnect = app_on_disconnect;
+	hooks.on_nick = app_on_nick;
+	hooks.on_register = app_on_register;
 	hooks.on_event = on_event;
 	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
 		if (rc == RD_ERR_INVAL) {
@@ -773,7 +909,7 @@ int main(int argc, char **argv)
 		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
-	if ((rc = ctl_server_start(srv, ctl_path, listen_text, started, &ctl)) != 0) {
+	if ((rc = ctl_server_start(srv, app.state, ctl_path, listen_text, started, &ctl)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
 			ctl_path,
 			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :
@@ -847,6 +983,7 @@ out:
 		rd_server_free(srv);
 	}
 	files_free(files);
+	state_close(app.state);
 	for (size_t i = 0; i < o.nrooms; i++)
 		free(o.rooms[i]);
 	free(o.rooms);

@@ -63,6 +63,7 @@ static const struct code_text type_names[] = {
 	NAME(CTL_BROADCAST),
 	NAME(CTL_INFO),
 	NAME(CTL_SERVER_INFO),
+	NAME(CTL_RELEASE),
 	NAME(OFFER_ANSWERED),
 };
 /* clang-format on */
@@ -83,6 +84,7 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_NICK_INVALID, "invalid nickname" },
 	{ RD_E_NICK_LENGTH, "nickname empty or too long" },
 	{ RD_E_NICK_RESERVED, "nickname reserved" },
+	{ RD_E_NICK_OWNED, "nickname registered to another key" },
 	{ RD_E_ALREADY_REGISTERED, "already registered" },
 	{ RD_E_SERVER_FULL, "server full" },
 	{ RD_E_REGISTER_TIMEOUT, "registration timed out" },

@@ -125,6 +125,7 @@ enum rd_msg_type {
 	RD_MSG_CTL_BROADCAST = 0x0063,   /* ctl->S, reply OK / ERROR */
 	RD_MSG_CTL_INFO = 0x0064,        /* ctl->S */
 	RD_MSG_CTL_SERVER_INFO = 0x0065, /* S->ctl */
+	RD_MSG_CTL_RELEASE = 0x0066,     /* ctl->S, reply OK / ERROR */
 };
 
 /* Name of a message type ("HELLO"), or NULL if neither the core nor a registered
@@ -152,6 +153,7 @@ enum rd_wire_err {
 	RD_E_ALREADY_REGISTERED = 204,
 	RD_E_SERVER_FULL = 205, /* --max-clients reached; connection closed */
 	RD_E_REGISTER_TIMEOUT = 206,
+	RD_E_NICK_OWNED = 207, /* the nickname is registered to another client key */
 	/* 3xx: rooms and messages */
 	RD_E_NO_SUCH_ROOM = 300,
 	RD_E_NOT_IN_ROOM = 301,

@@ -124,6 +124,13 @@ struct rd_server_hooks {
 	 * code (RD_E_*) that the core sends back as ERROR with the frame's request id. */
 	uint16_t (*on_frame)(struct rd_server *s, struct rd_client *c, const struct rd_frame *f,
 			     void *user);
+	/* A client asks for a nickname (NICK) that follows the name rules, before the core
+	 * looks at who is connected with it. fp: the key the client showed in TLS, NULL
+	 * without one. Return 0 to let the core go on, else a wire error code (RD_E_*) with
+	 * why (a NUL-terminated line, may stay "") for the ERROR. Runs on the client's
+	 * thread with no core lock held; may block briefly on disk. */
+	uint16_t (*on_nick)(struct rd_server *s, struct rd_client *c, const char *nick,
+			    const uint8_t *fp, char *why, size_t cap, void *user);
 	/* The client registered / joined / left a room / is going away (its thread, before
 	 * the client is freed: release application state here). */
 	void (*on_register)(struct rd_server *s, struct rd_client *c, void *user);
@@ -179,6 +186,9 @@ uint32_t rd_client_id(const struct rd_client *c);
 /* Copy the nickname / current room ("" if none) into out[RD_NICK_BUF] / out[RD_ROOM_BUF]. */
 void rd_client_nick(struct rd_client *c, char *out);
 void rd_client_room(struct rd_client *c, char *out);
+/* The fingerprint of the key the client showed in TLS: 0, or RD_ERR_NOT_FOUND (plaintext,
+ * or no certificate). */
+int rd_client_fingerprint(struct rd_client *c, uint8_t fp[RD_TLS_FP_LEN]);
 /* Per-client application state (the core never looks at it). */
 void *rd_client_app_data(const struct rd_client *c);
 void rd_client_set_app_data(struct rd_client *c, void *p);

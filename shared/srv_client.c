@@ -77,6 +77,17 @@ void rd_client_room(struct rd_client *c, char *out)
 	pthread_mutex_unlock(&c->srv->rooms_mtx);
 }
 
+int rd_client_fingerprint(struct rd_client *c, uint8_t fp[RD_TLS_FP_LEN])
+{
+	int has;
+
+	pthread_mutex_lock(&c->mtx);
+	has = c->has_fp;
+	memcpy(fp, c->fp, RD_TLS_FP_LEN);
+	pthread_mutex_unlock(&c->mtx);
+	return has ? 0 : RD_ERR_NOT_FOUND;
+}
+
 void *rd_client_app_data(const struct rd_client *c)
 {
 	return c->app_data;

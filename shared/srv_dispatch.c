@@ -65,6 +65,22 @@ static void handle_nick(struct req *q)
 		reply_error(q, code, why);
 		return;
 	}
+	if (s->hooks.on_nick) {
+		char why[RD_REASON_MAX + 1] = "";
+		uint8_t fp[RD_TLS_FP_LEN];
+		int has_fp;
+
+		pthread_mutex_lock(&c->mtx);
+		has_fp = c->has_fp;
+		memcpy(fp, c->fp, sizeof(fp));
+		pthread_mutex_unlock(&c->mtx);
+		code = s->hooks.on_nick(s, c, nick, has_fp ? fp : NULL, why, sizeof(why),
+					s->hooks.user);
+		if (code != 0) {
+			reply_error(q, code, why[0] ? why : NULL);
+			return;
+		}
+	}
 	pthread_mutex_lock(&s->clients_mtx);
 	if (srv_find_nick_locked(s, nick)) {
 		pthread_mutex_unlock(&s->clients_mtx);

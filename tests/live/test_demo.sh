@@ -26,6 +26,11 @@ if grep -n $'\e' "$out" | cat -v | head -n 5 | grep .; then
 fi
 echo "no escape sequence when the output is a file"
 
+# ---- 1c. a nickname owned by a key ----------------------------------------------------------
+grep -q "nickname 'alice' refused: alice is registered to another key" "$out" ||
+	fail "the demo does not show a nickname refused to another key"
+echo "the demo shows a nickname refused to another key"
+
 # ---- 3. the checksum table (from the same run) ------------------------------------------
 
 mapfile -t rows < <(grep -E '^ +[^ ].* (OK|MISMATCH)$' "$out")

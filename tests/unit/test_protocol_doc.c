@@ -797,6 +797,14 @@ static void c_ctl_kick(const struct rd_msg *m)
 	assert_string_equal(M->ctl_kick.nick, "bob");
 	assert_true(str_is(M->ctl_kick.reason, "spam"));
 }
+static void b_ctl_release(struct rd_msg *m)
+{
+	M->ctl_release = (struct rd_msg_ctl_release){ "alice" };
+}
+static void c_ctl_release(const struct rd_msg *m)
+{
+	assert_string_equal(M->ctl_release.nick, "alice");
+}
 static void b_ctl_broadcast(struct rd_msg *m)
 {
 	M->ctl_broadcast = (struct rd_msg_ctl_broadcast){ RD_SCOPE_ROOM, "general", S("hello") };
@@ -1017,6 +1025,7 @@ static const struct entry entries[] = {
 	{ "ctl_list", RD_MSG_CTL_LIST, 1, b_empty, c_empty },
 	{ "ctl_clients", RD_MSG_CTL_CLIENTS, 1, b_ctl_clients, c_ctl_clients },
 	{ "ctl_kick", RD_MSG_CTL_KICK, 1, b_ctl_kick, c_ctl_kick },
+	{ "ctl_release", RD_MSG_CTL_RELEASE, 1, b_ctl_release, c_ctl_release },
 	{ "ctl_broadcast", RD_MSG_CTL_BROADCAST, 1, b_ctl_broadcast, c_ctl_broadcast },
 	{ "ctl_info", RD_MSG_CTL_INFO, 1, b_empty, c_empty },
 	{ "ctl_server_info", RD_MSG_CTL_SERVER_INFO, 1, b_ctl_server_info, c_ctl_server_info },
@@ -1068,6 +1077,7 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_ALREADY_REGISTERED, "ALREADY_REGISTERED" },
 	{ RD_E_SERVER_FULL, "SERVER_FULL" },
 	{ RD_E_REGISTER_TIMEOUT, "REGISTER_TIMEOUT" },
+	{ RD_E_NICK_OWNED, "NICK_OWNED" },
 	{ RD_E_NO_SUCH_ROOM, "NO_SUCH_ROOM" },
 	{ RD_E_NOT_IN_ROOM, "NOT_IN_ROOM" },
 	{ RD_E_NO_SUCH_USER, "NO_SUCH_USER" },

@@ -1,0 +1,244 @@
+/* state.c - the server's persistent state in SQLite (state.h). */
+#include "state.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rd_err.h"
+
+#define BUSY_MS 2000 /* another process (ctl, a second server) holds the write lock */
+
+struct state {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	uint64_t expiry_ms;
+};
+
+static const char SCHEMA[] =
+	"PRAGMA synchronous=NORMAL;" /* with WAL: a commit survives the process (kill -9) */
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE IF NOT EXISTS nick_owner ("
+	"  fold TEXT PRIMARY KEY," /* the nickname, ASCII lower case: the unique key */
+	"  nick TEXT NOT NULL,"    /* as first claimed */
+	"  fp BLOB NOT NULL,"      /* the owner's key fingerprint (SHA-256 of its public key) */
+	"  claimed_ms INTEGER NOT NULL,"
+	"  used_ms INTEGER NOT NULL"
+	");";
+
+static void fold(const char *nick, char *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; nick[i] != '\0' && i + 1 < cap; i++)
+		out[i] = (char)tolower((unsigned char)nick[i]);
+	out[i] = '\0';
+}
+
+int state_open(const char *path, uint64_t expiry_ms, struct state **out, char *why, size_t cap)
+{
+	struct state *st;
+	char *err = NULL;
+
+	*out = NULL;
+	if (why != NULL && cap > 0)
+		why[0] = '\0';
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return RD_ERR_NOMEM;
+	st->expiry_ms = expiry_ms;
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(st->db, BUSY_MS) != SQLITE_OK ||
+	    sqlite3_exec(st->db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
+		if (why != NULL)
+			snprintf(why, cap, "%s",
+				 err != NULL    ? err :
+				 st->db != NULL ? sqlite3_errmsg(st->db) :
+						  "out of memory");
+		sqlite3_free(err);
+		sqlite3_close(st->db);
+		free(st);
+		return RD_ERR_SYSTEM;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	*out = st;
+	return 0;
+}
+
+void state_close(struct state *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+/* The owner of nick (folded) if its claim is live: 1 (fp into owner), 0 none, -1 error. An
+ * expired claim is deleted here. Under st->mu. */
+static int owner_locked(struct state *st, const char *key, uint64_t now_ms,
+			uint8_t owner[RD_TLS_FP_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1, step;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT fp, used_ms FROM nick_owner WHERE fold = ?1", -1, &q,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto out;
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE) {
+		rc = 0;
+	} else if (step == SQLITE_ROW) {
+		uint64_t used = (uint64_t)sqlite3_column_int64(q, 1);
+
+		if (st->expiry_ms != 0 && used + st->expiry_ms < now_ms) {
+			sqlite3_finalize(q);
+			q = NULL;
+			if (sqlite3_prepare_v2(st->db, "DELETE FROM nick_owner WHERE fold = ?1", -1,
+					       &q, NULL) != SQLITE_OK ||
+			    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+			    sqlite3_step(q) != SQLITE_DONE)
+				goto out;
+			rc = 0;
+		} else if (sqlite3_column_bytes(q, 0) == RD_TLS_FP_LEN) {
+			memcpy(owner, sqlite3_column_blob(q, 0), RD_TLS_FP_LEN);
+			rc = 1;
+		}
+	}
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms,
+		     uint8_t *owner_fp)
+{
+	uint8_t owner[RD_TLS_FP_LEN];
+	char key[64];
+	int own;
+
+	fold(nick, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	own = owner_locked(st, key, now_ms, owner);
+	pthread_mutex_unlock(&st->mu);
+	if (own < 0)
+		return RD_ERR_SYSTEM;
+	if (own == 0 || (fp != NULL && memcmp(owner, fp, RD_TLS_FP_LEN) == 0))
+		return 0;
+	if (owner_fp != NULL)
+		memcpy(owner_fp, owner, RD_TLS_FP_LEN);
+	return RD_ERR_EXISTS;
+}
+
+int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms)
+{
+	uint8_t owner[RD_TLS_FP_LEN];
+	sqlite3_stmt *q = NULL;
+	char key[64];
+	int own, rc = RD_ERR_SYSTEM;
+
+	fold(nick, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto unlock;
+	own = owner_locked(st, key, now_ms, owner);
+	if (own < 0)
+		goto rollback;
+	if (own == 1 && memcmp(owner, fp, RD_TLS_FP_LEN) != 0) {
+		rc = RD_ERR_EXISTS;
+		goto rollback;
+	}
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    own == 1 ? "UPDATE nick_owner SET used_ms = ?3 WHERE fold = ?1" :
+			       "INSERT INTO nick_owner (fold, nick, fp, claimed_ms, used_ms) "
+			       "VALUES (?1, ?2, ?4, ?3, ?3)",
+		    -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (own == 0 && sqlite3_bind_text(q, 2, nick, -1, SQLITE_STATIC) != SQLITE_OK) ||
+	    sqlite3_bind_int64(q, 3, (sqlite3_int64)now_ms) != SQLITE_OK ||
+	    (own == 0 && sqlite3_bind_blob(q, 4, fp, RD_TLS_FP_LEN, SQLITE_STATIC) != SQLITE_OK) ||
+	    sqlite3_step(q) != SQLITE_DONE)
+		goto rollback;
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		rc = 0;
+		goto unlock;
+	}
+rollback:
+	sqlite3_finalize(q);
+	(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+unlock:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_nick_release(struct state *st, const char *nick)
+{
+	sqlite3_stmt *q = NULL;
+	char key[64];
+	int rc = RD_ERR_SYSTEM;
+
+	fold(nick, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM nick_owner WHERE fold = ?1", -1, &q, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : RD_ERR_NOT_FOUND;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_nick_list(struct state *st, uint64_t now_ms, struct state_owner **out, size_t *n)
+{
+	sqlite3_stmt *q = NULL;
+	struct state_owner *v = NULL, *nv;
+	size_t k = 0;
+	int rc = RD_ERR_SYSTEM, step;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT nick, fp, claimed_ms, used_ms FROM nick_owner "
+			       "WHERE ?1 = 0 OR used_ms + ?1 >= ?2 ORDER BY fold",
+			       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 1, (sqlite3_int64)st->expiry_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 2, (sqlite3_int64)now_ms) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((nv = realloc(v, (k + 1) * sizeof(*v))) == NULL) {
+			rc = RD_ERR_NOMEM;
+			goto out;
+		}
+		v = nv;
+		memset(&v[k], 0, sizeof(v[k]));
+		const unsigned char *nick = sqlite3_column_text(q, 0);
+
+		snprintf(v[k].nick, sizeof(v[k].nick), "%s", nick ? (const char *)nick : "");
+		if (sqlite3_column_bytes(q, 1) == RD_TLS_FP_LEN)
+			memcpy(v[k].fp, sqlite3_column_blob(q, 1), RD_TLS_FP_LEN);
+		v[k].claimed_ms = (uint64_t)sqlite3_column_int64(q, 2);
+		v[k].used_ms = (uint64_t)sqlite3_column_int64(q, 3);
+		k++;
+	}
+	if (step == SQLITE_DONE) {
+		rc = 0;
+		*out = v;
+		*n = k;
+		v = NULL;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	free(v);
+	return rc;
+}

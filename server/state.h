@@ -1,0 +1,54 @@
+/* state.h - the server's persistent state, in an SQLite database beside the store
+ * (STORE.state.db unless --state FILE): which client key owns which nickname (issue 12).
+ *
+ * SQLite because this is what it does well: transactions that a kill -9 cannot tear
+ * (write-ahead log; a committed claim survives the process), one file, and safe access
+ * from the server's threads and from another process at once. Every call takes the
+ * state's mutex and runs one short statement; none is made under a core lock.
+ *
+ * Nicknames are compared as the server compares them (ASCII case folded: rd_name_eq).
+ * A claim unused for longer than the expiry is free again: the next client takes it.
+ */
+#ifndef ROOMDROP_STATE_H
+#define ROOMDROP_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rd_tls.h"
+
+#define STATE_NICK_EXPIRY_DAYS 90 /* default --nick-expiry */
+
+struct state;
+
+/* One owner, for state_nick_list. */
+struct state_owner {
+	char nick[64];
+	uint8_t fp[RD_TLS_FP_LEN];
+	uint64_t claimed_ms, used_ms; /* wall clock */
+};
+
+/* Open (create) the database at path, its tables made if missing. expiry_ms: how long an
+ * unused claim lasts (0 = forever). 0; RD_ERR_SYSTEM (the file cannot be opened or is not
+ * a roomdrop state database: why, if not NULL, gets SQLite's message); RD_ERR_NOMEM. */
+int state_open(const char *path, uint64_t expiry_ms, struct state **out, char *why, size_t cap);
+void state_close(struct state *st);
+
+/* May the key fp (NULL: a client without a key) have nick at now_ms? 0: yes (nobody owns
+ * it, its claim expired, or fp owns it); RD_ERR_EXISTS: another key owns it (*owner_fp, if
+ * not NULL, gets that key); RD_ERR_SYSTEM: the database failed (the caller refuses). */
+int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms,
+		     uint8_t *owner_fp);
+
+/* fp now holds nick: claim it if free (or expired), else mark it used. 0; RD_ERR_EXISTS
+ * (another key claimed it meanwhile); RD_ERR_SYSTEM. */
+int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms);
+
+/* Free nick whoever owns it (the administrator). 0; RD_ERR_NOT_FOUND (nobody owns it);
+ * RD_ERR_SYSTEM. */
+int state_nick_release(struct state *st, const char *nick);
+
+/* Every live claim, sorted by nickname; caller frees *out. 0, RD_ERR_NOMEM, RD_ERR_SYSTEM. */
+int state_nick_list(struct state *st, uint64_t now_ms, struct state_owner **out, size_t *n);
+
+#endif
