@@ -23,7 +23,8 @@ enum cli_exit {
 	CLI_ELOCAL = 12,    /* local I/O error (cannot read or write a local file) */
 	CLI_ESTORE = 13,    /* the server's store failed (read-only, permission or I/O error) */
 	CLI_EKEY = 14,      /* the server's key is not the recorded or pinned one */
-	CLI_ENODIRECT = 15  /* offer --p2p only: no direct link to the recipient */
+	CLI_ENODIRECT = 15, /* offer --p2p only: no direct link to the recipient */
+	CLI_EPERM = 16      /* not allowed: the file belongs to another key */
 };
 
 struct cli_opts {

@@ -137,6 +137,8 @@ static const char usage_text[] =
 	"      (--server-fp): nothing was sent; see the message for what to do\n"
 	"  15  offer --p2p only: no direct link to the recipient could be made; nothing\n"
 	"      was sent\n"
+	"  16  not allowed: the file belongs to another key (only its uploader or an\n"
+	"      operator of the room may replace or delete it)\n"
 	"\n"
 	"Security: every connection uses TLS 1.3. The first connection to a server\n"
 	"records its key in ~/.config/roomdrop/known_servers and says so; later ones\n"
@@ -192,6 +194,8 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RDF_E_FILE_EXISTS:
 	case RDF_E_BUSY:
 		return CLI_ECONFLICT;
+	case RDF_E_PERMISSION:
+		return CLI_EPERM;
 	case RDF_E_HASH_MISMATCH:
 	case RDF_E_SIZE_MISMATCH:
 		return CLI_EVERIFY;

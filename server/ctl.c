@@ -184,6 +184,45 @@ static void serve_info(struct ctl_server *cs, int fd, uint32_t req)
 	reply_msg(fd, &m, req);
 }
 
+/* CTL_OP: the room must exist and a key must own the nickname. */
+static void serve_op(struct ctl_server *cs, int fd, uint32_t req, const struct rd_msg_ctl_op *op)
+{
+	struct rd_room_entry *rooms = NULL;
+	uint8_t fp[RD_TLS_FP_LEN];
+	struct rd_msg ok;
+	size_t n = 0;
+	int found = 0, rc;
+
+	if (rd_server_rooms(cs->srv, &rooms, &n) == 0)
+		for (size_t i = 0; i < n && !found; i++)
+			found = rd_name_eq(rooms[i].name, op->room);
+	free(rooms);
+	if (!found) {
+		reply_error(fd, req, RD_MSG_CTL_OP, RD_E_NO_SUCH_ROOM, "no such room");
+		return;
+	}
+	rc = state_nick_owner(cs->state, op->nick, rd_now_wall_ms(), fp);
+	if (rc == RD_ERR_NOT_FOUND) {
+		reply_error(fd, req, RD_MSG_CTL_OP, RD_E_NO_SUCH_USER,
+			    "no key owns that nickname (its owner must register with it once)");
+		return;
+	}
+	if (rc == 0)
+		rc = state_op_set(cs->state, op->room, fp, op->grant, rd_now_wall_ms());
+	if (rc == RD_ERR_NOT_FOUND) {
+		reply_error(fd, req, RD_MSG_CTL_OP, RD_E_NO_SUCH_USER,
+			    "that nickname's key is not an operator of that room");
+		return;
+	}
+	if (rc != 0 && rc != RD_ERR_EXISTS) {
+		reply_error(fd, req, RD_MSG_CTL_OP, RD_E_INTERNAL, "the state database failed");
+		return;
+	}
+	rd_msg_init(&ok, RD_MSG_OK);
+	ok.u.ok.for_type = RD_MSG_CTL_OP;
+	reply_msg(fd, &ok, req);
+}
+
 static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 {
 	struct rd_msg m;
@@ -191,17 +230,18 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 	uint32_t req = f->hdr.req_id;
 	int rc;
 
-	if (f->hdr.type == RD_MSG_CTL_RELEASE && cs->state == NULL) {
+	if ((f->hdr.type == RD_MSG_CTL_RELEASE || f->hdr.type == RD_MSG_CTL_OP) &&
+	    cs->state == NULL) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
 			    "this server runs with --open-nicks: nicknames have no owners");
 		return;
 	}
 	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_INFO &&
 	    f->hdr.type != RD_MSG_CTL_KICK && f->hdr.type != RD_MSG_CTL_BROADCAST &&
-	    f->hdr.type != RD_MSG_CTL_RELEASE) {
+	    f->hdr.type != RD_MSG_CTL_RELEASE && f->hdr.type != RD_MSG_CTL_OP) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
 			    "the control socket takes CTL_LIST, CTL_INFO, CTL_KICK, CTL_BROADCAST, "
-			    "CTL_RELEASE");
+			    "CTL_RELEASE, CTL_OP");
 		return;
 	}
 	if ((rc = rd_msg_decode(f->hdr.type, f->payload, f->len, &m)) != 0) {
@@ -243,6 +283,9 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 				    "the state database failed");
 		else
 			reply_msg(fd, &ok, req);
+		break;
+	case RD_MSG_CTL_OP:
+		serve_op(cs, fd, req, &m.u.ctl_op);
 		break;
 	case RD_MSG_CTL_BROADCAST: {
 		const struct rd_msg_ctl_broadcast *b = &m.u.ctl_broadcast;
@@ -397,6 +440,10 @@ static void ctl_usage(FILE *to)
 		"                                    or one user\n"
 		"  release NICK                      free a nickname a client key owns: the next\n"
 		"                                    key to register it owns it\n"
+		"  op ROOM NICK                      make the key that owns NICK an operator of\n"
+		"                                    ROOM: it may replace and delete anyone's files\n"
+		"                                    there\n"
+		"  deop ROOM NICK                    no longer\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH   the control socket (default: from --port, see below)\n"
@@ -598,6 +645,19 @@ int ctl_main(int argc, char **argv)
 		}
 		rd_msg_init(&m, RD_MSG_CTL_RELEASE);
 		snprintf(m.u.ctl_release.nick, sizeof(m.u.ctl_release.nick), "%s", words[1]);
+	} else if ((!strcmp(words[0], "op") || !strcmp(words[0], "deop")) && nw == 3) {
+		if (rd_room_check(words[1], strlen(words[1])) != 0 ||
+		    rd_nick_check(words[2], strlen(words[2])) != 0) {
+			fprintf(stderr,
+				"roomdrop-server ctl: usage: %s ROOM NICK (a room name and a "
+				"nickname)\n",
+				words[0]);
+			return CTL_EUSAGE;
+		}
+		rd_msg_init(&m, RD_MSG_CTL_OP);
+		snprintf(m.u.ctl_op.room, sizeof(m.u.ctl_op.room), "%s", words[1]);
+		snprintf(m.u.ctl_op.nick, sizeof(m.u.ctl_op.nick), "%s", words[2]);
+		m.u.ctl_op.grant = !strcmp(words[0], "op");
 	} else if (!strcmp(words[0], "broadcast") && nw == 2) {
 		if (room && to) {
 			fprintf(stderr, "roomdrop-server ctl: give --room or --to, not both\n");

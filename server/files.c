@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "files_store.h"
+#include "state.h"
 #include "files/rdf_proto.h"
 #include "rd_buf.h"
 #include "rd_err.h"
@@ -113,6 +114,7 @@ struct files {
 	char *root;
 	struct store st;
 	struct rd_server *srv;
+	struct state *state;     /* operators (NULL: none); written before the server starts */
 	pthread_mutex_t lock;    /* guards active, last_sweep_s */
 	pthread_cond_t released; /* an active entry went away */
 	struct active *active;
@@ -427,6 +429,12 @@ int files_new(const struct files_config *cfg, struct files **out)
 	(void)store_release_all(&f->st, &f->released_at_start);
 	*out = f;
 	return 0;
+}
+
+void files_set_state(struct files *f, struct state *st)
+{
+	if (f != NULL)
+		f->state = st;
 }
 
 void files_attach(struct files *f, struct rd_server *s)
@@ -906,6 +914,39 @@ static uint16_t pick_rename(struct files *f, int room_fd, struct put_xfer *x, ch
 	return RDF_E_FILE_EXISTS;
 }
 
+/* Files have owners (issue 12): may c replace or delete room's file `name` (open in room_fd)?
+ * 0: yes (no such file, a file without a known uploader key, c's own, or c is an operator
+ * of the room); RDF_E_PERMISSION with the reason sent to c (fr's request); RD_E_INTERNAL. */
+static uint16_t may_change(struct files *f, struct rd_client *c, const struct rd_frame *fr,
+			   const char *room, int room_fd, const char *name, const char *verb)
+{
+	struct store_meta meta;
+	uint8_t fp[RD_TLS_FP_LEN];
+	char esc[128];
+	int fd, rc, has_fp;
+
+	fd = openat(room_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : RD_E_INTERNAL;
+	rc = store_meta_get(&f->st, room, name, fd, &meta);
+	close(fd);
+	if (rc == RD_ERR_NOT_FOUND || (rc == 0 && !meta.has_owner))
+		return 0;
+	if (rc != 0)
+		return RD_E_INTERNAL;
+	has_fp = rd_client_fingerprint(c, fp) == 0;
+	if (has_fp && rd_ct_equal(fp, meta.owner_fp, RD_TLS_FP_LEN))
+		return 0;
+	if (has_fp && f->state != NULL && state_op_is(f->state, room, fp))
+		return 0;
+	shown(name, esc, sizeof(esc));
+	(void)fail(c, fr, RDF_E_PERMISSION,
+		   "%s belongs to %s%s: only its uploader or an operator of %s may %s it", esc,
+		   meta.uploader[0] ? meta.uploader : "another key",
+		   meta.uploader[0] ? "'s key" : "", room, verb);
+	return RDF_E_PERMISSION;
+}
+
 static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], hl[32], what[200];
@@ -991,6 +1032,13 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	if (x->mode == RDF_PUT_REFUSE && e == 1) {
 		fail(c, fr, RDF_E_FILE_EXISTS,
 		     "%s already exists in %s (use --overwrite or --rename)", esc, room);
+		goto out;
+	}
+	/* (asked before the bytes come, and again when they are in: handle_end) */
+	if (x->mode == RDF_PUT_OVERWRITE && e == 1 &&
+	    (code = may_change(f, c, fr, room, room_fd, x->name, "replace")) != 0) {
+		if (code == RDF_E_PERMISSION)
+			code = 0; /* (sent) */
 		goto out;
 	}
 	if (x->mode == RDF_PUT_RENAME) {
@@ -1294,6 +1342,12 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		put_free(f, c, fc, x, 0);
 		return rc == RD_ERR_SYSTEM ? 0 : RD_E_INTERNAL;
 	}
+	if (x->mode == RDF_PUT_OVERWRITE &&
+	    (code = may_change(f, c, fr, x->room, room_fd, x->name, "replace")) != 0) {
+		put_free(f, c, fc, x, 0); /* (kept: a --rename of it resumes) */
+		close(room_fd);
+		return code == RDF_E_PERMISSION ? 0 : code;
+	}
 	code = commit(f, x, room_fd, stored, &existed);
 	if (code == RD_E_INTERNAL) { /* errno says why */
 		store_fail(f, c, fr, errno, x->room, what);
@@ -1328,6 +1382,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	meta.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
 	meta.time_ms = rd_now_wall_ms();
 	snprintf(meta.uploader, sizeof(meta.uploader), "%s", nick);
+	meta.has_owner = rd_client_fingerprint(c, meta.owner_fp) == 0;
 	(void)store_meta_write(&f->st, x->room, stored,
 			       &meta); /* a cache: LIST re-hashes without it */
 
@@ -1761,6 +1816,12 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (rc == 0 && !S_ISREG(sb.st_mode))
 		rc = RD_ERR_NOT_FOUND;
+	if (rc == 0 &&
+	    (code = may_change(f, c, fr, room, room_fd, rdf_body(&m)->name.name, "delete")) != 0) {
+		if (code == RDF_E_PERMISSION)
+			code = 0; /* (sent) */
+		goto out;
+	}
 	if (rc == 0 && unlinkat(room_fd, rdf_body(&m)->name.name, 0) != 0)
 		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (rc == RD_ERR_SYSTEM) {

@@ -30,6 +30,11 @@ void files_config_defaults(struct files_config *c);
 int files_new(const struct files_config *cfg, struct files **out);
 /* Called once after rd_server_new and before rd_server_start. */
 void files_attach(struct files *f, struct rd_server *s);
+/* The operators of each room (state.h; NULL: none can be named, --open-nicks). A file's
+ * uploader key is kept with it either way: only that key and the room's operators may
+ * replace or delete it (RDF_E_PERMISSION otherwise). */
+struct state;
+void files_set_state(struct files *f, struct state *st);
 /* hooks.on_frame / hooks.on_disconnect targets (user = struct files *). */
 uint16_t files_on_frame(struct rd_server *s, struct rd_client *c, const struct rd_frame *fr,
 			void *user);

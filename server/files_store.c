@@ -297,6 +297,15 @@ int store_meta_format(const struct store_meta *m, char *buf, size_t cap, size_t 
 		     hex, m->size, m->ino, m->mtime_ns, m->time_ms, m->uploader);
 	if (n < 0 || (size_t)n >= cap)
 		return RD_ERR_TOO_BIG;
+	if (m->has_owner) { /* (a line of its own: records without it stay valid) */
+		int k;
+
+		rd_hex(m->owner_fp, RD_TLS_FP_LEN, hex);
+		k = snprintf(buf + n, cap - (size_t)n, "owner %s\n", hex);
+		if (k < 0 || (size_t)k >= cap - (size_t)n)
+			return RD_ERR_TOO_BIG;
+		n += k;
+	}
 	*len = (size_t)n;
 	return 0;
 }
@@ -327,7 +336,8 @@ int store_meta_parse(const char *buf, size_t n, struct store_meta *m)
 		F_INO = 4,
 		F_MTIME = 8,
 		F_TIME = 16,
-		F_UP = 32
+		F_UP = 32,
+		F_OWNER = 64
 	};
 	char hex[2 * RD_SHA256_SIZE + 1];
 	const char *p = buf, *end = buf + n, *nl, *sp;
@@ -367,6 +377,15 @@ int store_meta_parse(const char *buf, size_t n, struct store_meta *m)
 			hex[vlen] = '\0';
 			if (rd_hex_parse(hex, m->sha256, RD_SHA256_SIZE) != 0)
 				return RD_ERR_MALFORMED;
+		} else if (KEY_IS("owner")) {
+			bit = F_OWNER;
+			if (vlen != 2 * RD_TLS_FP_LEN)
+				return RD_ERR_MALFORMED;
+			memcpy(hex, sp, vlen);
+			hex[vlen] = '\0';
+			if (rd_hex_parse(hex, m->owner_fp, RD_TLS_FP_LEN) != 0)
+				return RD_ERR_MALFORMED;
+			m->has_owner = 1;
 		} else if (KEY_IS("uploader")) {
 			bit = F_UP;
 			if (vlen > 0 && vlen < RD_NICK_BUF && rd_nick_check(sp, vlen) == 0) {
@@ -525,6 +544,25 @@ static int64_t mtime_ns_of(const struct stat *sb)
 	return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
+int store_meta_get(const struct store *st, const char *room, const char *name, int fd,
+		   struct store_meta *out)
+{
+	struct stat sb;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (st == NULL || room == NULL || name == NULL || out == NULL)
+		return RD_ERR_INVAL;
+	if (fstat(fd, &sb) != 0)
+		return RD_ERR_SYSTEM;
+	if (meta_read(st, room, name, out) != 0 || out->ino != (uint64_t)sb.st_ino ||
+	    out->size != (uint64_t)sb.st_size || out->mtime_ns != mtime_ns_of(&sb)) {
+		memset(out, 0, sizeof(*out));
+		return RD_ERR_NOT_FOUND;
+	}
+	return 0;
+}
+
 int store_file_info(const struct store *st, const char *room, const char *name, int fd,
 		    struct store_meta *out)
 {
@@ -555,8 +593,11 @@ int store_file_info(const struct store *st, const char *room, const char *name, 
 	out->ino = (uint64_t)sb.st_ino;
 	out->mtime_ns = mtime_ns_of(&sb);
 	out->time_ms = (uint64_t)sb.st_mtim.tv_sec * 1000 + (uint64_t)sb.st_mtim.tv_nsec / 1000000;
-	if (have_old && memcmp(old.sha256, out->sha256, RD_SHA256_SIZE) == 0)
+	if (have_old && memcmp(old.sha256, out->sha256, RD_SHA256_SIZE) == 0) {
 		memcpy(out->uploader, old.uploader, sizeof(out->uploader));
+		out->has_owner = old.has_owner;
+		memcpy(out->owner_fp, old.owner_fp, sizeof(out->owner_fp));
+	}
 	if (size == (uint64_t)sb.st_size)
 		(void)store_meta_write(st, room, name, out); /* a cache: failure is not fatal */
 	return 0;

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "rd_msg.h"
+#include "rd_tls.h"
 
 #define STORE_META_DIR ".meta"
 #define STORE_STAGING_DIR ".staging"
@@ -50,6 +51,8 @@ struct store_meta {
 	int64_t mtime_ns;
 	uint64_t time_ms;           /* when it was committed (wall clock) */
 	char uploader[RD_NICK_BUF]; /* "" = unknown */
+	int has_owner;              /* the uploader showed a key: owner_fp is its fingerprint */
+	uint8_t owner_fp[RD_TLS_FP_LEN];
 };
 
 /* Create (mode 0755, parents included) and open the store root and its private folders.
@@ -101,6 +104,11 @@ int store_meta_remove(const struct store *st, const char *room, const char *name
  * an unknown uploader. */
 int store_file_info(const struct store *st, const char *room, const char *name, int fd,
 		    struct store_meta *out);
+/* The record of name in room when it still describes the open file fd (no hashing): 0,
+ * or RD_ERR_NOT_FOUND (none, or it describes another inode, size or mtime: nothing is
+ * known of the file's uploader); RD_ERR_SYSTEM. */
+int store_meta_get(const struct store *st, const char *room, const char *name, int fd,
+		   struct store_meta *out);
 
 /* Move from_dir/from to to_dir/to. replace != 0: atomically replace an existing file;
  * replace == 0: RD_ERR_EXISTS if to exists (renameat2 RENAME_NOREPLACE, or link + unlink

@@ -875,6 +875,7 @@ int main(int argc, char **argv)
 		rd_tls_fp_format(fp, fp_text);
 	}
 	files_attach(files, srv);
+	files_set_state(files, app.state);
 	if ((rc = rd_server_start(srv)) != 0) {
 		if (rc == RD_ERR_ADDR_IN_USE)
 			fprintf(stderr,

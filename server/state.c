@@ -27,6 +27,12 @@ static const char SCHEMA[] =
 	"  fp BLOB NOT NULL,"      /* the owner's key fingerprint (SHA-256 of its public key) */
 	"  claimed_ms INTEGER NOT NULL,"
 	"  used_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE IF NOT EXISTS room_operator ("
+	"  room TEXT NOT NULL," /* ASCII lower case */
+	"  fp BLOB NOT NULL,"
+	"  granted_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (room, fp)"
 	");";
 
 static void fold(const char *nick, char *out, size_t cap)
@@ -241,4 +247,58 @@ out:
 	pthread_mutex_unlock(&st->mu);
 	free(v);
 	return rc;
+}
+
+int state_nick_owner(struct state *st, const char *nick, uint64_t now_ms, uint8_t fp[RD_TLS_FP_LEN])
+{
+	char key[64];
+	int own;
+
+	fold(nick, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	own = owner_locked(st, key, now_ms, fp);
+	pthread_mutex_unlock(&st->mu);
+	return own < 0 ? RD_ERR_SYSTEM : own == 0 ? RD_ERR_NOT_FOUND : 0;
+}
+
+int state_op_set(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN], int grant,
+		 uint64_t now_ms)
+{
+	sqlite3_stmt *q = NULL;
+	char key[64];
+	int rc = RD_ERR_SYSTEM;
+
+	fold(room, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db,
+			       grant ? "INSERT OR IGNORE INTO room_operator (room, fp, granted_ms) "
+				       "VALUES (?1, ?2, ?3)" :
+				       "DELETE FROM room_operator WHERE room = ?1 AND fp = ?2",
+			       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_blob(q, 2, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK &&
+	    (!grant || sqlite3_bind_int64(q, 3, (sqlite3_int64)now_ms) == SQLITE_OK) &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : grant ? RD_ERR_EXISTS : RD_ERR_NOT_FOUND;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	char key[64];
+	int is = 0;
+
+	fold(room, key, sizeof(key));
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM room_operator WHERE room = ?1 AND fp = ?2",
+			       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_blob(q, 2, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK)
+		is = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return is;
 }

@@ -1,5 +1,6 @@
 /* state.h - the server's persistent state, in an SQLite database beside the store
- * (STORE.state.db unless --state FILE): which client key owns which nickname (issue 12).
+ * (STORE.state.db unless --state FILE): which client key owns which nickname, and which
+ * keys are the operators of which room (issue 12).
  *
  * SQLite because this is what it does well: transactions that a kill -9 cannot tear
  * (write-ahead log; a committed claim survives the process), one file, and safe access
@@ -50,5 +51,17 @@ int state_nick_release(struct state *st, const char *nick);
 
 /* Every live claim, sorted by nickname; caller frees *out. 0, RD_ERR_NOMEM, RD_ERR_SYSTEM. */
 int state_nick_list(struct state *st, uint64_t now_ms, struct state_owner **out, size_t *n);
+
+/* The key that owns nick at now_ms: 0 (fp filled), RD_ERR_NOT_FOUND, RD_ERR_SYSTEM. */
+int state_nick_owner(struct state *st, const char *nick, uint64_t now_ms,
+		     uint8_t fp[RD_TLS_FP_LEN]);
+
+/* Operators of a room (room names compared ignoring ASCII case): keys that may delete and
+ * replace anyone's files there. state_op_set: grant (1) or revoke (0); 0, RD_ERR_EXISTS
+ * (granted already), RD_ERR_NOT_FOUND (revoking a key that is not one), RD_ERR_SYSTEM.
+ * state_op_is: 1 if fp is an operator of room, else 0 (a failing database says 0). */
+int state_op_set(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN], int grant,
+		 uint64_t now_ms);
+int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN]);
 
 #endif

@@ -229,6 +229,9 @@ static const struct rd_field f_ctl_clients[] = {
 	LIST(rd_msg_ctl_clients, count, items, l_ctl_client), END
 };
 static const struct rd_field f_ctl_release[] = { CHARS(rd_msg_ctl_release, nick, N_NICK), END };
+static const struct rd_field f_ctl_op[] = { CHARS(rd_msg_ctl_op, room, N_ROOM),
+					    CHARS(rd_msg_ctl_op, nick, N_NICK),
+					    ENUM(rd_msg_ctl_op, grant, 0, 1), END };
 static const struct rd_field f_ctl_kick[] = {
 	CHARS(rd_msg_ctl_kick, nick, N_NICK), STR(rd_msg_ctl_kick, reason, RD_REASON_MAX), END
 };
@@ -296,6 +299,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_CTL_INFO, f_empty },
 	{ RD_MSG_CTL_SERVER_INFO, f_ctl_server_info },
 	{ RD_MSG_CTL_RELEASE, f_ctl_release },
+	{ RD_MSG_CTL_OP, f_ctl_op },
 };
 
 /* clang-format on */

@@ -266,6 +266,11 @@ struct rd_msg_ctl_kick {
 struct rd_msg_ctl_release {
 	char nick[RD_NICK_BUF];
 };
+struct rd_msg_ctl_op {
+	char room[RD_ROOM_BUF];
+	char nick[RD_NICK_BUF];
+	uint8_t grant; /* 1 grant, 0 revoke */
+};
 struct rd_msg_ctl_broadcast {
 	uint8_t scope;
 	char target[RD_NICK_BUF];
@@ -328,6 +333,7 @@ struct rd_msg {
 		struct rd_msg_ctl_clients ctl_clients; /* CTL_LIST has no fields */
 		struct rd_msg_ctl_kick ctl_kick;
 		struct rd_msg_ctl_release ctl_release;
+		struct rd_msg_ctl_op ctl_op;
 		struct rd_msg_ctl_broadcast ctl_broadcast;
 		struct rd_msg_ctl_server_info ctl_server_info;  /* CTL_INFO has no fields */
 		_Alignas(8) unsigned char app[RD_MSG_APP_SIZE]; /* RD_MSG_APP */

@@ -64,6 +64,7 @@ static const struct code_text type_names[] = {
 	NAME(CTL_INFO),
 	NAME(CTL_SERVER_INFO),
 	NAME(CTL_RELEASE),
+	NAME(CTL_OP),
 	NAME(OFFER_ANSWERED),
 };
 /* clang-format on */

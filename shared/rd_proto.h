@@ -126,6 +126,7 @@ enum rd_msg_type {
 	RD_MSG_CTL_INFO = 0x0064,        /* ctl->S */
 	RD_MSG_CTL_SERVER_INFO = 0x0065, /* S->ctl */
 	RD_MSG_CTL_RELEASE = 0x0066,     /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_OP = 0x0067,          /* ctl->S, reply OK / ERROR */
 };
 
 /* Name of a message type ("HELLO"), or NULL if neither the core nor a registered

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# test_owners.sh - nicknames owned by client keys (issue 12 point 1; PROTOCOL.md section 7,
-# NICK and ERROR 207), with a real server and clients on 127.0.0.1:
+# test_owners.sh - nicknames and files owned by client keys (issue 12 points 1 and 2;
+# PROTOCOL.md section 7, NICK and ERROR 207; section 17, "Owners", and ERROR 510), with a
+# real server and clients on 127.0.0.1:
 #   1. the first key that registers a nickname owns it: another key (any case of the
 #      name) is refused with exit 4 and "registered to another key", and the server told
 #      nobody of that connection; the owner comes back at will;
 #   2. `ctl release NICK` frees it: the other key takes it and owns it from then on;
 #      releasing a nickname nobody owns is exit 5;
 #   3. ownership survives kill -9 of the server (SQLite, STORE.state.db);
+#   3b. files have owners (issue 12 point 2): another key may not delete or --overwrite a
+#      file (exit 16, the message names the uploader; --rename is fine), its uploader
+#      and an operator of the room (ctl op / deop) may; a file put into the folder by
+#      hand has no known owner;
 #   4. --open-nicks: first come, first served (and ctl release is refused); a client
 #      without a key (plaintext, --tls off) may take a nickname and owns nothing;
 #   5. --nick-expiry: a bad value is exit 2; an unusable --state file is exit 4 with the
@@ -59,6 +64,43 @@ run 0 as k2 alice
 run 4 as k1 bob
 run 0 as k2 bob
 echo "3. after kill -9: alice and bob are still k2's"
+
+# ---- 3b. files have owners --------------------------------------------------------------------
+files() { XDG_CONFIG_HOME=$RD_TMP/$1 "$CLI" --port "$RD_PORT" --timeout 10 --nick "$2" "${@:3}"; }
+work=$(rd_tmpdir)
+printf 'ann wrote this\n' >"$work/a.txt"
+printf 'ben tries to replace it\n' >"$work/b.txt"
+run 0 files k1 ann put "$work/a.txt"
+run 0 files k3 ben ls
+contains "$OUT" "ann" # the listing names the uploader
+run 16 files k3 ben rm a.txt
+contains "$OUT" "a.txt belongs to ann's key: only its uploader or an operator of general may delete it"
+mkdir -p "$work/up" "$work/got"
+cp "$work/b.txt" "$work/up/a.txt"
+run 16 files k3 ben put --overwrite "$work/up/a.txt"
+contains "$OUT" "only its uploader or an operator of general may replace it"
+run 0 files k3 ben get -o "$work/got" a.txt
+cmp -s "$work/a.txt" "$work/got/a.txt" || fail "a.txt was changed by someone who may not"
+run 0 files k3 ben put --rename "$work/up/a.txt" # another name is fine
+contains "$OUT" "a (1).txt"
+# the uploader may; then an operator may
+run 0 files k1 ann put --overwrite "$work/up/a.txt"
+run 0 files k1 ann rm a.txt
+run 0 files k1 ann put "$work/a.txt"
+run 5 "$SRV" ctl --socket "$CTL" op general nobody
+contains "$OUT" "no key owns that nickname"
+run 5 "$SRV" ctl --socket "$CTL" op nowhere ben
+contains "$OUT" "no such room"
+run 0 "$SRV" ctl --socket "$CTL" op general ben
+run 0 files k3 ben rm a.txt
+run 0 files k1 ann put "$work/a.txt"
+run 0 "$SRV" ctl --socket "$CTL" deop general ben
+run 5 "$SRV" ctl --socket "$CTL" deop general ben
+run 16 files k3 ben rm a.txt
+# a file nobody's key uploaded (put into the folder by hand) is anyone's to delete
+printf 'by hand\n' >"$STORE/general/hand.txt"
+run 0 files k3 ben rm hand.txt
+echo "3b. files: another key may not replace or delete ann's file (exit 16), ann and an operator may"
 
 # ---- 4. --open-nicks, and clients without a key ----------------------------------------------------
 rd_stop_server

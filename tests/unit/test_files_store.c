@@ -198,6 +198,16 @@ static void test_meta_round_trip(void **state)
 	assert_int_equal(store_meta_parse(buf, len, &back), 0);
 	assert_string_equal(back.uploader, "");
 	assert_int_equal(store_meta_format(&m, buf, 10, &len), RD_ERR_TOO_BIG);
+	/* the uploader's key (issue 12: files have owners) */
+	memset(m.uploader, 0, sizeof(m.uploader));
+	snprintf(m.uploader, sizeof(m.uploader), "bob");
+	m.has_owner = 1;
+	for (size_t i = 0; i < RD_TLS_FP_LEN; i++)
+		m.owner_fp[i] = (uint8_t)(0xf0 - i);
+	assert_int_equal(store_meta_format(&m, buf, sizeof(buf), &len), 0);
+	assert_int_equal(store_meta_parse(buf, len, &back), 0);
+	assert_memory_equal(&m, &back, sizeof(m));
+	assert_int_equal(store_meta_format(&m, buf, len - 1, &len), RD_ERR_TOO_BIG);
 }
 
 static void test_meta_parse_refuses_hostile_records(void **state)
@@ -223,6 +233,9 @@ static void test_meta_parse_refuses_hostile_records(void **state)
 		"roomdrop-meta 1\nsha256 "
 		"0000000000000000000000000000000000000000000000000000000000000000\nsize 1\nino "
 		"1\nmtime_ns 1\nevil yes\n", /* unknown key */
+		"roomdrop-meta 1\nsha256 "
+		"0000000000000000000000000000000000000000000000000000000000000000\nsize 1\nino "
+		"1\nmtime_ns 1\nowner 00ff\n", /* an owner that is not a fingerprint */
 	};
 	struct store_meta m;
 	size_t i;

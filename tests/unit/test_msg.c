@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 62 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 63 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -198,6 +198,9 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_CTL_RELEASE:
 		m->u.ctl_release = (struct rd_msg_ctl_release){ "alice" };
+		break;
+	case RD_MSG_CTL_OP:
+		m->u.ctl_op = (struct rd_msg_ctl_op){ "general", "alice", 1 };
 		break;
 	case RD_MSG_CTL_BROADCAST:
 		m->u.ctl_broadcast =

@@ -805,6 +805,16 @@ static void c_ctl_release(const struct rd_msg *m)
 {
 	assert_string_equal(M->ctl_release.nick, "alice");
 }
+static void b_ctl_op(struct rd_msg *m)
+{
+	M->ctl_op = (struct rd_msg_ctl_op){ "general", "alice", 1 };
+}
+static void c_ctl_op(const struct rd_msg *m)
+{
+	assert_string_equal(M->ctl_op.room, "general");
+	assert_string_equal(M->ctl_op.nick, "alice");
+	assert_int_equal(M->ctl_op.grant, 1);
+}
 static void b_ctl_broadcast(struct rd_msg *m)
 {
 	M->ctl_broadcast = (struct rd_msg_ctl_broadcast){ RD_SCOPE_ROOM, "general", S("hello") };
@@ -1026,6 +1036,7 @@ static const struct entry entries[] = {
 	{ "ctl_clients", RD_MSG_CTL_CLIENTS, 1, b_ctl_clients, c_ctl_clients },
 	{ "ctl_kick", RD_MSG_CTL_KICK, 1, b_ctl_kick, c_ctl_kick },
 	{ "ctl_release", RD_MSG_CTL_RELEASE, 1, b_ctl_release, c_ctl_release },
+	{ "ctl_op", RD_MSG_CTL_OP, 1, b_ctl_op, c_ctl_op },
 	{ "ctl_broadcast", RD_MSG_CTL_BROADCAST, 1, b_ctl_broadcast, c_ctl_broadcast },
 	{ "ctl_info", RD_MSG_CTL_INFO, 1, b_empty, c_empty },
 	{ "ctl_server_info", RD_MSG_CTL_SERVER_INFO, 1, b_ctl_server_info, c_ctl_server_info },

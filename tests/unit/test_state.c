@@ -150,6 +150,27 @@ static void test_no_expiry_and_bad_file(void **state)
 	assert_true(why[0] != '\0');
 }
 
+/* Operators per room (any case of its name); the owner of a nickname is looked up. */
+static void test_operators_and_owner_lookup(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t fp[RD_TLS_FP_LEN];
+
+	assert_int_equal(state_op_is(f->st, "general", K1), 0);
+	assert_int_equal(state_op_set(f->st, "General", K1, 1, 5), 0);
+	assert_int_equal(state_op_set(f->st, "general", K1, 1, 6), RD_ERR_EXISTS);
+	assert_int_equal(state_op_is(f->st, "GENERAL", K1), 1);
+	assert_int_equal(state_op_is(f->st, "general", K2), 0);
+	assert_int_equal(state_op_is(f->st, "random", K1), 0);
+	assert_int_equal(state_op_set(f->st, "general", K1, 0, 7), 0);
+	assert_int_equal(state_op_set(f->st, "general", K1, 0, 8), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_op_is(f->st, "general", K1), 0);
+	assert_int_equal(state_nick_owner(f->st, "alice", 9, fp), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_nick_claim(f->st, "alice", K2, 9), 0);
+	assert_int_equal(state_nick_owner(f->st, "ALICE", 10, fp), 0);
+	assert_memory_equal(fp, K2, RD_TLS_FP_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +179,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_survives_reopen_and_lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_expiry_and_bad_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operators_and_owner_lookup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
