@@ -24,7 +24,8 @@ enum cli_exit {
 	CLI_ESTORE = 13,    /* the server's store failed (read-only, permission or I/O error) */
 	CLI_EKEY = 14,      /* the server's key is not the recorded or pinned one */
 	CLI_ENODIRECT = 15, /* offer --p2p only: no direct link to the recipient */
-	CLI_EPERM = 16      /* not allowed: the file belongs to another key */
+	CLI_EPERM = 16,     /* not allowed: the file belongs to another key */
+	CLI_EADMIT = 17     /* not admitted: password, key or invitation refused */
 };
 
 struct cli_opts {
@@ -42,6 +43,12 @@ struct cli_opts {
 	int plain;             /* --plain: no TLS (a server run with --tls off) */
 	const char *server_fp; /* --server-fp FP: pin the server's key */
 	const char *ca_file;   /* --ca FILE: verify the server's certificate by this CA */
+	/* admission (PROTOCOL.md section 7): AUTH before NICK when secret_kind is set */
+	const char *password_file;     /* --password-file FILE (its first line) */
+	uint8_t secret_kind;           /* RD_AUTH_PASSWORD / RD_AUTH_INVITE, 0 = none */
+	uint8_t secret[RD_SECRET_MAX]; /* read from password_file, or join-invite's link */
+	size_t secret_len;
+	int no_register; /* join-invite: connect and AUTH only */
 	/* offers */
 	int everyone;            /* offer --everyone: to every other member of the room */
 	int accept_all;          /* listen --accept-all */

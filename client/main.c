@@ -14,6 +14,7 @@
 #include "offer.h"
 #include "files/rdf_proto.h"
 #include "rd_err.h"
+#include "rd_hash.h"
 #include "rd_names.h"
 #include "rd_net.h"
 #include "rd_proto.h"
@@ -77,6 +78,9 @@ static const char usage_text[] =
 	"  rm NAME                   delete a file from the room's folder\n"
 	"  trust FP                  accept FP as the key of --host:--port from now on\n"
 	"                            (after the server's key really changed)\n"
+	"  join-invite LINK          use an invitation (roomdrop://HOST:PORT/invite/...):\n"
+	"                            records the server's key from the link and gets your\n"
+	"                            key admitted to the server\n"
 	"Every command connects, takes --nick, enters --room (except rooms), does its work\n"
 	"and quits. For say and msg, everything after the command word is the message.\n"
 	"\n"
@@ -95,6 +99,9 @@ static const char usage_text[] =
 	"  --server-fp FP     accept only the server whose key has this fingerprint (as\n"
 	"                     `roomdrop-server fingerprint` prints it); for scripts\n"
 	"  --ca FILE          verify the server's certificate with this CA and its name\n"
+	"  --password-file FILE\n"
+	"                     the server's password, on the first line of FILE (for a\n"
+	"                     server run with --admission password)\n"
 	"  --plain            no TLS: for a server run with --tls off only\n"
 	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
 	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
@@ -139,6 +146,8 @@ static const char usage_text[] =
 	"      was sent\n"
 	"  16  not allowed: the file belongs to another key (only its uploader or an\n"
 	"      operator of the room may replace or delete it)\n"
+	"  17  not admitted: the server wants a password (--password-file), the password or\n"
+	"      the invitation was refused, or it admits only known keys and not yours\n"
 	"\n"
 	"Security: every connection uses TLS 1.3. The first connection to a server\n"
 	"records its key in ~/.config/roomdrop/known_servers and says so; later ones\n"
@@ -196,6 +205,10 @@ int cli_exit_for(int rc, uint16_t werr)
 		return CLI_ECONFLICT;
 	case RDF_E_PERMISSION:
 		return CLI_EPERM;
+	case RD_E_AUTH_REQUIRED:
+	case RD_E_NOT_ADMITTED:
+	case RD_E_BAD_SECRET:
+		return CLI_EADMIT;
 	case RDF_E_HASH_MISMATCH:
 	case RDF_E_SIZE_MISMATCH:
 		return CLI_EVERIFY;
@@ -339,6 +352,8 @@ struct cmdline {
 	int show_help, show_version, output_set, p2p_set;
 	char nick_buf[RD_NICK_BUF];
 	char host_buf[RD_HOST_MAX + 1];
+	/* join-invite LINK: what the link says */
+	char link_host[RD_HOST_MAX + 3], link_port[8], link_fp[RD_TLS_FP_TEXT_LEN + 72];
 };
 
 /* Does the option at argv[*i] take a value? Fill *val and advance *i. */
@@ -434,6 +449,9 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--server-fp") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.server_fp = val;
+		} else if (strcmp(name, "--password-file") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.password_file = val;
 		} else if (strcmp(name, "--ca") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.ca_file = val;
@@ -519,11 +537,97 @@ static int parse_host(struct cmdline *cl)
 	return 0;
 }
 
+/* roomdrop://HOST:PORT/invite/SECRET?fp=FINGERPRINT (ctl invite makes it): host, port and
+ * pin into cl, the secret (32 hex digits) into cl->o. */
+static int parse_invite_link(struct cmdline *cl, const char *link)
+{
+	const char *p, *slash, *colon, *q, *fp;
+	char hex[2 * RD_INVITE_SECRET + 1];
+	size_t n;
+
+	if (strncmp(link, "roomdrop://", 11) != 0)
+		goto bad;
+	p = link + 11;
+	if ((slash = strchr(p, '/')) == NULL || (size_t)(slash - p) >= sizeof(cl->link_host))
+		goto bad;
+	colon = slash;
+	while (colon > p && colon[-1] != ':')
+		colon--;
+	if (colon <= p + 1 || (size_t)(slash - colon) >= sizeof(cl->link_port) || slash == colon)
+		goto bad;
+	memcpy(cl->link_host, p, (size_t)(colon - 1 - p));
+	cl->link_host[colon - 1 - p] = '\0';
+	memcpy(cl->link_port, colon, (size_t)(slash - colon));
+	cl->link_port[slash - colon] = '\0';
+	if (strncmp(slash, "/invite/", 8) != 0 || (q = strchr(slash + 8, '?')) == NULL ||
+	    (size_t)(q - (slash + 8)) != 2 * RD_INVITE_SECRET || strncmp(q, "?fp=", 4) != 0)
+		goto bad;
+	memcpy(hex, slash + 8, 2 * RD_INVITE_SECRET);
+	hex[2 * RD_INVITE_SECRET] = '\0';
+	if (rd_hex_parse(hex, cl->o.secret, RD_INVITE_SECRET) != 0)
+		goto bad;
+	fp = q + 4;
+	if ((n = strlen(fp)) == 0 || n >= sizeof(cl->link_fp))
+		goto bad;
+	memcpy(cl->link_fp, fp, n + 1);
+	cl->o.secret_len = RD_INVITE_SECRET;
+	cl->o.secret_kind = RD_AUTH_INVITE;
+	cl->o.no_register = 1;
+	cl->o.host = cl->link_host;
+	cl->port_arg = cl->link_port;
+	cl->port_src = " (from the invitation)";
+	cl->o.server_fp = cl->link_fp;
+	return 0;
+bad:
+	return usage_error("'%s' is not an invitation (roomdrop://HOST:PORT/invite/SECRET?fp=KEY, "
+			   "as `roomdrop-server ctl invite` prints it)",
+			   link);
+}
+
+/* --password-file: its first line, without the line end. */
+static int read_password(struct cli_opts *o)
+{
+	char line[RD_SECRET_MAX + 2];
+	FILE *f = fopen(o->password_file, "r");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "roomdrop: cannot read the password file %s: %s\n",
+			o->password_file, strerror(errno));
+		return CLI_ELOCAL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (n == 0 || n > RD_SECRET_MAX)
+		return usage_error("the password file %s must hold the password on its first line "
+				   "(1 to %u bytes)",
+				   o->password_file, RD_SECRET_MAX);
+	memcpy(o->secret, line, n);
+	o->secret_len = n;
+	o->secret_kind = RD_AUTH_PASSWORD;
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
 /* Everything that can be checked without the network. */
 static int validate(struct cmdline *cl)
 {
 	const char *c = cl->cmd;
 	int rc;
+
+	if (c != NULL && strcmp(c, "join-invite") == 0) {
+		if (cl->argc != 1)
+			return usage_error("join-invite needs one invitation link");
+		if (cl->o.password_file || cl->o.server_fp || cl->o.plain || cl->port_arg)
+			return usage_error("join-invite takes the server, its key and the secret "
+					   "from the link alone");
+		if ((rc = parse_invite_link(cl, cl->argv[0])) != 0)
+			return rc;
+	}
+	if (cl->o.password_file && (rc = read_password(&cl->o)) != 0)
+		return rc;
 
 	if (cl->port_arg && rd_net_parse_port(cl->port_arg, &cl->o.port) != 0) {
 		char *p = cli_escape(cl->port_arg, strlen(cl->port_arg));
@@ -618,6 +722,8 @@ static int validate(struct cmdline *cl)
 					   cl->o.everyone ? "" : "a nickname and ");
 		if (!cl->o.everyone && (rc = check_nick(cl->argv[0], "")) != 0)
 			return rc;
+	} else if (strcmp(c, "join-invite") == 0) {
+		/* (checked above) */
 	} else if (strcmp(c, "trust") == 0) {
 		uint8_t fp[RD_TLS_FP_LEN];
 		if (cl->argc != 1 || rd_tls_fp_parse(cl->argv[0], fp) != 0)
@@ -785,6 +891,22 @@ static int cmd_listen(struct cli_session *s)
 	return cli_report(s, "stopped listening", rc, 0);
 }
 
+/* join-invite: connected, AUTH(INVITE) accepted: the key pinned from the link is
+ * recorded as the server's (no first-use question later). */
+static int join_invite_done(struct cmdline *cl)
+{
+	char addr[300];
+	int rc;
+
+	cli_addr_text(&cl->o, addr, sizeof(addr));
+	if ((rc = cli_trust_quiet(&cl->o, cl->o.server_fp)) != CLI_OK)
+		return rc;
+	printf("admitted to %s: it knows your key now, and its key is recorded (connect with "
+	       "`roomdrop --host %s --port %u shell`)\n",
+	       addr, cl->o.host, cl->o.port);
+	return CLI_OK;
+}
+
 static int run(struct cmdline *cl)
 {
 	struct cli_session s;
@@ -801,9 +923,14 @@ static int run(struct cmdline *cl)
 		perror("roomdrop: signals");
 		return CLI_EFAIL;
 	}
-	if ((rc = cli_session_open(&s, strcmp(c, "rooms") != 0)) != CLI_OK) {
+	if ((rc = cli_session_open(&s, strcmp(c, "rooms") != 0 && strcmp(c, "join-invite") != 0)) !=
+	    CLI_OK) {
 		cli_session_close(&s);
 		return rc;
+	}
+	if (strcmp(c, "join-invite") == 0) {
+		cli_session_close(&s);
+		return join_invite_done(cl);
 	}
 	if (strcmp(c, "rooms") == 0)
 		rc = cmd_rooms(&s);

@@ -421,7 +421,7 @@ static int tls_outcome(struct cli_session *s, const char *addr)
 	}
 }
 
-int cli_trust(const struct cli_opts *o, const char *fp_text)
+static int trust(const struct cli_opts *o, const char *fp_text, int say)
 {
 	char dir[512], path[600], addr[300], text[RD_TLS_FP_TEXT_LEN];
 	uint8_t fp[RD_TLS_FP_LEN];
@@ -444,8 +444,19 @@ int cli_trust(const struct cli_opts *o, const char *fp_text)
 		return CLI_ELOCAL;
 	}
 	rd_tls_fp_format(fp, text);
-	printf("%s: key %s recorded in %s\n", addr, text, path);
+	if (say)
+		printf("%s: key %s recorded in %s\n", addr, text, path);
 	return CLI_OK;
+}
+
+int cli_trust(const struct cli_opts *o, const char *fp_text)
+{
+	return trust(o, fp_text, 1);
+}
+
+int cli_trust_quiet(const struct cli_opts *o, const char *fp_text)
+{
+	return trust(o, fp_text, 0);
 }
 
 int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
@@ -465,6 +476,9 @@ int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(s->o->host, s->o->port, &opt, &cb, &s->conn, &werr);
 	s->opening = 0;
+	if (rc == 0 && s->o->secret_kind != 0)
+		rc = rd_conn_auth(s->conn, s->o->secret_kind, s->o->secret, s->o->secret_len,
+				  &werr);
 	if (rc == 0 && (rc = rd_conn_register(s->conn, s->o->nick, &werr)) == 0 && s->room[0] &&
 	    (rc = rd_conn_join(s->conn, s->room, NULL, &werr)) != 0 && rc == RD_ERR_REMOTE &&
 	    werr == RD_E_NO_SUCH_ROOM) {
@@ -562,6 +576,14 @@ int cli_session_open(struct cli_session *s, int join)
 		fprintf(stderr, "roomdrop: cannot connect to %s: %s\n", addr, why);
 		return CLI_ECONNECT;
 	}
+	if (o->secret_kind != 0 &&
+	    (rc = rd_conn_auth(s->conn, o->secret_kind, o->secret, o->secret_len, &werr)) != 0)
+		return cli_report(s,
+				  o->secret_kind == RD_AUTH_PASSWORD ? "password refused" :
+								       "invitation refused",
+				  rc, werr);
+	if (o->no_register)
+		return CLI_OK;
 	if ((rc = rd_conn_register(s->conn, o->nick, &werr)) != 0) {
 		snprintf(what, sizeof(what),
 			 rc == RD_ERR_REMOTE ? "nickname '%s' refused" : "registering as '%s'",

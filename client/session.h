@@ -49,6 +49,8 @@ int cli_session_open(struct cli_session *s, int join);
 /* roomdrop trust FP: record FP as the key of o->host:o->port in known_servers (replacing
  * what was recorded). Returns the exit code. */
 int cli_trust(const struct cli_opts *o, const char *fp_text);
+/* The same, printing nothing (join-invite says it its own way). */
+int cli_trust_quiet(const struct cli_opts *o, const char *fp_text);
 /* Send BYE and close. */
 void cli_session_close(struct cli_session *s);
 /* Drop the connection and open a new one as before: register o->nick and enter s->room

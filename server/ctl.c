@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "rd_err.h"
 #include "rd_frame.h"
+#include "rd_hash.h"
 #include "rd_msg.h"
 #include "rd_names.h"
 #include "rd_net.h"
@@ -43,7 +44,8 @@ enum ctl_exit {
 
 struct ctl_server {
 	struct rd_server *srv;
-	struct state *state; /* nickname owners; NULL with --open-nicks */
+	struct state *state; /* owners, operators, admitted keys, invitations; or NULL */
+	int open_nicks;      /* --open-nicks: CTL_RELEASE and CTL_OP mean nothing */
 	int fd;
 	int stop_pipe[2];
 	pthread_t th;
@@ -231,17 +233,27 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 	int rc;
 
 	if ((f->hdr.type == RD_MSG_CTL_RELEASE || f->hdr.type == RD_MSG_CTL_OP) &&
-	    cs->state == NULL) {
+	    (cs->state == NULL || cs->open_nicks)) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
 			    "this server runs with --open-nicks: nicknames have no owners");
 		return;
 	}
+	if ((f->hdr.type == RD_MSG_CTL_ADMIT || f->hdr.type == RD_MSG_CTL_INVITE ||
+	     f->hdr.type == RD_MSG_CTL_UNINVITE) &&
+	    cs->state == NULL) {
+		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
+			    "this server keeps no admitted keys (run it with --admission allowlist "
+			    "or invite)");
+		return;
+	}
 	if (f->hdr.type != RD_MSG_CTL_LIST && f->hdr.type != RD_MSG_CTL_INFO &&
 	    f->hdr.type != RD_MSG_CTL_KICK && f->hdr.type != RD_MSG_CTL_BROADCAST &&
-	    f->hdr.type != RD_MSG_CTL_RELEASE && f->hdr.type != RD_MSG_CTL_OP) {
+	    f->hdr.type != RD_MSG_CTL_RELEASE && f->hdr.type != RD_MSG_CTL_OP &&
+	    f->hdr.type != RD_MSG_CTL_ADMIT && f->hdr.type != RD_MSG_CTL_INVITE &&
+	    f->hdr.type != RD_MSG_CTL_UNINVITE) {
 		reply_error(fd, req, f->hdr.type, RD_E_UNKNOWN_TYPE,
 			    "the control socket takes CTL_LIST, CTL_INFO, CTL_KICK, CTL_BROADCAST, "
-			    "CTL_RELEASE, CTL_OP");
+			    "CTL_RELEASE, CTL_OP, CTL_ADMIT, CTL_INVITE, CTL_UNINVITE");
 		return;
 	}
 	if ((rc = rd_msg_decode(f->hdr.type, f->payload, f->len, &m)) != 0) {
@@ -286,6 +298,45 @@ static void serve_frame(struct ctl_server *cs, int fd, const struct rd_frame *f)
 		break;
 	case RD_MSG_CTL_OP:
 		serve_op(cs, fd, req, &m.u.ctl_op);
+		break;
+	case RD_MSG_CTL_ADMIT:
+		rc = state_key_set(cs->state, m.u.ctl_admit.fp, m.u.ctl_admit.grant,
+				   rd_now_wall_ms());
+		if (rc == RD_ERR_NOT_FOUND)
+			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER,
+				    "that key is not admitted");
+		else if (rc != 0 && rc != RD_ERR_EXISTS)
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL,
+				    "the state database failed");
+		else
+			reply_msg(fd, &ok, req);
+		break;
+	case RD_MSG_CTL_INVITE: {
+		struct rd_msg inv;
+		uint64_t now = rd_now_wall_ms();
+		uint64_t valid = m.u.ctl_invite.valid_ms ? m.u.ctl_invite.valid_ms : 86400000u;
+
+		rd_msg_init(&inv, RD_MSG_CTL_INVITATION);
+		inv.u.ctl_invitation.expires_ms = now + valid;
+		rc = state_invite_new(cs->state, m.u.ctl_invite.uses, now + valid, now,
+				      inv.u.ctl_invitation.secret, inv.u.ctl_invitation.id);
+		if (rc != 0)
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL,
+				    "no invitation could be made (random bytes or database)");
+		else
+			reply_msg(fd, &inv, req);
+		explicit_bzero(&inv, sizeof(inv));
+		break;
+	}
+	case RD_MSG_CTL_UNINVITE:
+		rc = state_invite_revoke(cs->state, m.u.ctl_uninvite.id);
+		if (rc == RD_ERR_NOT_FOUND)
+			reply_error(fd, req, f->hdr.type, RD_E_NO_SUCH_USER, "no such invitation");
+		else if (rc != 0)
+			reply_error(fd, req, f->hdr.type, RD_E_INTERNAL,
+				    "the state database failed");
+		else
+			reply_msg(fd, &ok, req);
 		break;
 	case RD_MSG_CTL_BROADCAST: {
 		const struct rd_msg_ctl_broadcast *b = &m.u.ctl_broadcast;
@@ -352,7 +403,7 @@ static void *ctl_main_thread(void *arg)
 	return NULL;
 }
 
-int ctl_server_start(struct rd_server *s, struct state *st, const char *path,
+int ctl_server_start(struct rd_server *s, struct state *st, int open_nicks, const char *path,
 		     const char *listen_text, uint64_t started_mono_ms, struct ctl_server **out)
 {
 	struct ctl_server *cs;
@@ -372,6 +423,7 @@ int ctl_server_start(struct rd_server *s, struct state *st, const char *path,
 		return RD_ERR_NOMEM;
 	cs->srv = s;
 	cs->state = st;
+	cs->open_nicks = open_nicks;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
 	snprintf(cs->listen, sizeof(cs->listen), "%s", listen_text);
 	cs->started_mono_ms = started_mono_ms;
@@ -444,6 +496,15 @@ static void ctl_usage(FILE *to)
 		"                                    ROOM: it may replace and delete anyone's files\n"
 		"                                    there\n"
 		"  deop ROOM NICK                    no longer\n"
+		"  admit KEY / revoke KEY            admit a client key (its fingerprint, as its\n"
+		"                                    refusal shows it), or no longer: for servers\n"
+		"                                    run with --admission allowlist or invite\n"
+		"  invite [--uses N] [--valid T] [--host HOST]\n"
+		"                                    print an invitation link (N admissions, 1 by\n"
+		"                                    default, within T: 24h; HOST: the address the\n"
+		"                                    invited reach the server on); they use it with\n"
+		"                                    `roomdrop join-invite LINK`\n"
+		"  uninvite ID                       revoke an invitation\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH   the control socket (default: from --port, see below)\n"
@@ -538,6 +599,77 @@ static int ctl_request(int fd, const struct rd_msg *m, struct rd_frame_reader *r
 	return rc;
 }
 
+static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* --valid: N followed by s, m, h or d; 1 s to 30 d. */
+static int parse_valid(const char *s, uint32_t *ms)
+{
+	char *end = NULL;
+	unsigned long v, unit;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || s[0] == '-' || end[0] == '\0' || end[1] != '\0')
+		return -1;
+	unit = end[0] == 's' ? 1000ul :
+	       end[0] == 'm' ? 60000ul :
+	       end[0] == 'h' ? 3600000ul :
+	       end[0] == 'd' ? 86400000ul :
+			       0;
+	if (unit == 0 || v == 0 || v > 30ul * 86400000ul / unit)
+		return -1;
+	*ms = (uint32_t)(v * unit);
+	return 0;
+}
+
+/* "roomdrop://HOST:PORT/invite/" and "?fp=KEY" for the server that CTL_INFO described;
+ * host (NULL: the listen address, unless it is a wildcard) overrides the host. */
+static int link_base(const struct rd_msg_ctl_server_info *i, const char *host, char *out,
+		     size_t cap, char *end, size_t ecap)
+{
+	const char *colon = strrchr(i->listen, ':');
+	char lhost[RD_LISTEN_BUF];
+	size_t n;
+
+	if (!i->tls || !i->fingerprint[0]) {
+		fprintf(stderr, "roomdrop-server ctl: invitations need a server with TLS\n");
+		return CTL_EFAIL;
+	}
+	if (colon == NULL) {
+		fprintf(stderr, "roomdrop-server ctl: the server's address '%s' has no port\n",
+			i->listen);
+		return CTL_EFAIL;
+	}
+	n = (size_t)(colon - i->listen);
+	snprintf(lhost, sizeof(lhost), "%.*s", (int)n, i->listen);
+	if (host == NULL) {
+		if (!strcmp(lhost, "0.0.0.0") || !strcmp(lhost, "[::]")) {
+			fprintf(stderr,
+				"roomdrop-server ctl: the server listens on every address (%s): say "
+				"which one the invited should use with --host HOST\n",
+				i->listen);
+			return CTL_EUSAGE;
+		}
+		host = lhost;
+	}
+	snprintf(out, cap, "roomdrop://%s%s%s:%s/invite/",
+		 strchr(host, ':') && host[0] != '[' ? "[" : "", host,
+		 strchr(host, ':') && host[0] != '[' ? "]" : "", colon + 1);
+	snprintf(end, ecap, "?fp=%s", i->fingerprint);
+	return CTL_OK;
+}
+
 int ctl_main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
@@ -545,14 +677,19 @@ int ctl_main(int argc, char **argv)
 					      { "reason", required_argument, NULL, 'r' },
 					      { "room", required_argument, NULL, 'R' },
 					      { "to", required_argument, NULL, 't' },
+					      { "uses", required_argument, NULL, 'u' },
+					      { "valid", required_argument, NULL, 'v' },
+					      { "host", required_argument, NULL, 'H' },
 					      { NULL, 0, NULL, 0 } };
 	char path[108] = "";
-	const char *reason = NULL, *room = NULL, *to = NULL;
+	const char *reason = NULL, *room = NULL, *to = NULL, *link_host = NULL;
 	uint16_t port = RD_DEFAULT_PORT;
+	uint32_t uses = 0, valid_ms = 0;
 	struct rd_msg m, reply;
 	struct rd_frame_reader *r = NULL;
 	int fd = -1, rc, code = CTL_EFAIL;
 
+	char link[512] = "", link_end[128] = "";
 	char *words[8];
 	int nw = 0;
 	for (int i = 1; i < argc; i++) {
@@ -594,6 +731,24 @@ int ctl_main(int argc, char **argv)
 				break;
 			case 't':
 				to = v;
+				break;
+			case 'u':
+				if (parse_u32(v, 1, 1000000, &uses) != 0) {
+					fprintf(stderr,
+						"roomdrop-server ctl: --uses takes 1 to 1000000\n");
+					return CTL_EUSAGE;
+				}
+				break;
+			case 'v':
+				if (parse_valid(v, &valid_ms) != 0) {
+					fprintf(stderr,
+						"roomdrop-server ctl: --valid takes a time from 1s to "
+						"30d, e.g. 90s, 45m, 24h or 7d\n");
+					return CTL_EUSAGE;
+				}
+				break;
+			case 'H':
+				link_host = v;
 				break;
 			case 'p':
 				if (rd_net_parse_port(v, &port) != 0) {
@@ -658,6 +813,30 @@ int ctl_main(int argc, char **argv)
 		snprintf(m.u.ctl_op.room, sizeof(m.u.ctl_op.room), "%s", words[1]);
 		snprintf(m.u.ctl_op.nick, sizeof(m.u.ctl_op.nick), "%s", words[2]);
 		m.u.ctl_op.grant = !strcmp(words[0], "op");
+	} else if ((!strcmp(words[0], "admit") || !strcmp(words[0], "revoke")) && nw == 2) {
+		rd_msg_init(&m, RD_MSG_CTL_ADMIT);
+		if (rd_tls_fp_parse(words[1], m.u.ctl_admit.fp) != 0) {
+			fprintf(stderr,
+				"roomdrop-server ctl: '%s' is not a key fingerprint (as the refused "
+				"client or `roomdrop-server fingerprint` shows it)\n",
+				words[1]);
+			return CTL_EUSAGE;
+		}
+		m.u.ctl_admit.grant = !strcmp(words[0], "admit");
+	} else if (!strcmp(words[0], "invite") && nw == 1) {
+		rd_msg_init(&m, RD_MSG_CTL_INVITE);
+		m.u.ctl_invite.uses = uses;
+		m.u.ctl_invite.valid_ms = valid_ms;
+	} else if (!strcmp(words[0], "uninvite") && nw == 2) {
+		if (strlen(words[1]) != 8 || strspn(words[1], "0123456789abcdef") != 8) {
+			fprintf(stderr,
+				"roomdrop-server ctl: '%s' is not an invitation id (8 hex digits, as "
+				"ctl invite prints it)\n",
+				words[1]);
+			return CTL_EUSAGE;
+		}
+		rd_msg_init(&m, RD_MSG_CTL_UNINVITE);
+		snprintf(m.u.ctl_uninvite.id, sizeof(m.u.ctl_uninvite.id), "%s", words[1]);
 	} else if (!strcmp(words[0], "broadcast") && nw == 2) {
 		if (room && to) {
 			fprintf(stderr, "roomdrop-server ctl: give --room or --to, not both\n");
@@ -690,7 +869,24 @@ int ctl_main(int argc, char **argv)
 		return CTL_ECONNECT;
 	}
 	rd_msg_init(&reply, 0);
-	if (rd_frame_reader_new(RD_MAX_PAYLOAD_HARD, &r) != 0 ||
+	if (m.type == RD_MSG_CTL_INVITE) { /* the link needs the server's address and key */
+		struct rd_msg info;
+
+		rd_msg_init(&info, RD_MSG_CTL_INFO);
+		if (rd_frame_reader_new(RD_MAX_PAYLOAD_HARD, &r) != 0 ||
+		    ctl_request(fd, &info, r, &reply) != 0 ||
+		    reply.type != RD_MSG_CTL_SERVER_INFO) {
+			fprintf(stderr, "roomdrop-server ctl: no answer from the server\n");
+			code = CTL_ECONNECT;
+			goto out;
+		}
+		if ((code = link_base(&reply.u.ctl_server_info, link_host, link, sizeof(link),
+				      link_end, sizeof(link_end))) != CTL_OK)
+			goto out;
+		rd_msg_clear(&reply);
+		code = CTL_EFAIL;
+	}
+	if ((r == NULL && rd_frame_reader_new(RD_MAX_PAYLOAD_HARD, &r) != 0) ||
 	    (rc = ctl_request(fd, &m, r, &reply)) != 0) {
 		fprintf(stderr, "roomdrop-server ctl: no answer from the server: %s\n",
 			rd_strerror(rc));
@@ -711,6 +907,23 @@ int ctl_main(int argc, char **argv)
 		code = CTL_OK;
 	} else if (reply.type == RD_MSG_CTL_SERVER_INFO) {
 		print_info(&reply.u.ctl_server_info);
+		code = CTL_OK;
+	} else if (reply.type == RD_MSG_CTL_INVITATION) {
+		char hex[2 * RD_INVITE_SECRET + 1];
+		time_t t = (time_t)(reply.u.ctl_invitation.expires_ms / 1000);
+		struct tm tm;
+		char when[64];
+
+		rd_hex(reply.u.ctl_invitation.secret, RD_INVITE_SECRET, hex);
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		printf("%s%s%s\n", link, hex, link_end);
+		fprintf(stderr,
+			"invitation %s, good for %u use%s until %s (revoke: roomdrop-server ctl "
+			"uninvite %s); the one who uses it: roomdrop join-invite LINK\n",
+			reply.u.ctl_invitation.id, uses ? uses : 1, uses > 1 ? "s" : "", when,
+			reply.u.ctl_invitation.id);
+		explicit_bzero(hex, sizeof(hex));
 		code = CTL_OK;
 	} else if (reply.type == RD_MSG_OK) {
 		code = CTL_OK;

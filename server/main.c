@@ -26,8 +26,17 @@
 #include "rd_err.h"
 #include "rd_names.h"
 #include "rd_net.h"
+#include "rd_hash.h"
 #include "rd_server.h"
 #include "state.h"
+
+/* --admission (PROTOCOL.md section 7, "Admission"). */
+enum admission {
+	ADMIT_OPEN = 0,  /* anyone who reaches the port */
+	ADMIT_PASSWORD,  /* AUTH(PASSWORD) with the secret of --password-file */
+	ADMIT_ALLOWLIST, /* keys admitted by the administrator (ctl admit) or an invitation */
+	ADMIT_INVITE     /* the same gate; refused users are told to ask for an invitation */
+};
 
 enum server_exit {
 	SRV_OK = 0,
@@ -74,6 +83,14 @@ static void usage(FILE *to)
 		"                           90, 0 = never)\n"
 		"  --state FILE             where owners are kept (SQLite; default\n"
 		"                           STORE.state.db beside the store)\n"
+		"Admission (who may use the server at all):\n"
+		"  --admission MODE         open (default): anyone who reaches the port;\n"
+		"                           password: the secret of --password-file first;\n"
+		"                           allowlist: keys admitted with `ctl admit` or an\n"
+		"                           invitation (`ctl invite`); invite: the same, and the\n"
+		"                           refused are told to ask for an invitation\n"
+		"  --password-file FILE     the password (its first line), for --admission\n"
+		"                           password; never sent in clear (TLS only)\n"
 		"Files (sizes in bytes or with K, M, G, T: powers of 1024):\n"
 		"  --store DIR              the room folders (default ./roomdrop-store)\n"
 		"  --max-file-size SIZE     largest file accepted (default 4G, 0 = no limit)\n"
@@ -196,12 +213,29 @@ struct opts {
 	const char *state_path; /* --state FILE (default STORE.state.db) */
 	int open_nicks;         /* --open-nicks: first come, first served, no owners */
 	uint64_t nick_expiry_ms;
+	enum admission admission;  /* --admission */
+	const char *password_file; /* --password-file (admission password) */
 };
+
+#define FAIL_SLOTS 64         /* addresses whose recent AUTH failures are remembered */
+#define FAIL_WINDOW_MS 600000 /* a failure counts for 10 minutes */
+#define FAIL_DELAY_MAX_MS 8000
 
 /* What the server's hooks work on (hooks.user). */
 struct app {
 	struct files *files;
-	struct state *state; /* NULL with --open-nicks */
+	struct state *state; /* NULL with --open-nicks and open or password admission */
+	int open_nicks;
+	enum admission admission;
+	uint8_t password_hash[RD_SHA256_SIZE]; /* admission password: SHA-256 of the secret */
+	/* AUTH failures by address: each failure is answered after a delay that doubles
+	 * (250 ms, 500 ms ... 8 s) while the address keeps failing */
+	pthread_mutex_t fail_mu;
+	struct {
+		char ip[48];
+		unsigned count;
+		uint64_t last_ms;
+	} fails[FAIL_SLOTS];
 };
 
 static int bad(const char *opt, const char *val, const char *why)
@@ -287,39 +321,44 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_OFFERMAX,
 		O_STATE,
 		O_OPENNICKS,
-		O_NICKEXP
+		O_NICKEXP,
+		O_ADMISSION,
+		O_PASSFILE
 	};
-	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
-					    { "rooms", required_argument, NULL, O_ROOMS },
-					    { "max-clients", required_argument, NULL, O_MAXC },
-					    { "ping-interval", required_argument, NULL, O_PINGI },
-					    { "ping-timeout", required_argument, NULL, O_PINGT },
-					    { "register-timeout", required_argument, NULL, O_REGT },
-					    { "log-level", required_argument, NULL, O_LOG },
-					    { "store", required_argument, NULL, O_STORE },
-					    { "max-file-size", required_argument, NULL, O_MAXF },
-					    { "room-quota", required_argument, NULL, O_QUOTA },
-					    { "min-free", required_argument, NULL, O_MINFREE },
-					    { "max-staged-per-user", required_argument, NULL,
-					      O_USTAGED },
-					    { "staging-ttl", required_argument, NULL, O_STTL },
-					    { "ctl-socket", required_argument, NULL, O_CTL },
-					    { "port-file", required_argument, NULL, O_PORTFILE },
-					    { "headless", no_argument, NULL, O_HEADLESS },
-					    { "out-limit", required_argument, NULL, O_OUTLIM },
-					    { "msg-rate", required_argument, NULL, O_RATE },
-					    { "tls", required_argument, NULL, O_TLS },
-					    { "tls-cert", required_argument, NULL, O_TLSCERT },
-					    { "tls-key", required_argument, NULL, O_TLSKEY },
-					    { "max-offers", required_argument, NULL, O_MAXOFFERS },
-					    { "offer-timeout", required_argument, NULL, O_OFFERT },
-					    { "offer-max", required_argument, NULL, O_OFFERMAX },
-					    { "state", required_argument, NULL, O_STATE },
-					    { "open-nicks", no_argument, NULL, O_OPENNICKS },
-					    { "nick-expiry", required_argument, NULL, O_NICKEXP },
-					    { "help", no_argument, NULL, 'h' },
-					    { "version", no_argument, NULL, 'V' },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "rooms", required_argument, NULL, O_ROOMS },
+		{ "max-clients", required_argument, NULL, O_MAXC },
+		{ "ping-interval", required_argument, NULL, O_PINGI },
+		{ "ping-timeout", required_argument, NULL, O_PINGT },
+		{ "register-timeout", required_argument, NULL, O_REGT },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "store", required_argument, NULL, O_STORE },
+		{ "max-file-size", required_argument, NULL, O_MAXF },
+		{ "room-quota", required_argument, NULL, O_QUOTA },
+		{ "min-free", required_argument, NULL, O_MINFREE },
+		{ "max-staged-per-user", required_argument, NULL, O_USTAGED },
+		{ "staging-ttl", required_argument, NULL, O_STTL },
+		{ "ctl-socket", required_argument, NULL, O_CTL },
+		{ "port-file", required_argument, NULL, O_PORTFILE },
+		{ "headless", no_argument, NULL, O_HEADLESS },
+		{ "out-limit", required_argument, NULL, O_OUTLIM },
+		{ "msg-rate", required_argument, NULL, O_RATE },
+		{ "tls", required_argument, NULL, O_TLS },
+		{ "tls-cert", required_argument, NULL, O_TLSCERT },
+		{ "tls-key", required_argument, NULL, O_TLSKEY },
+		{ "max-offers", required_argument, NULL, O_MAXOFFERS },
+		{ "offer-timeout", required_argument, NULL, O_OFFERT },
+		{ "offer-max", required_argument, NULL, O_OFFERMAX },
+		{ "state", required_argument, NULL, O_STATE },
+		{ "open-nicks", no_argument, NULL, O_OPENNICKS },
+		{ "nick-expiry", required_argument, NULL, O_NICKEXP },
+		{ "admission", required_argument, NULL, O_ADMISSION },
+		{ "password-file", required_argument, NULL, O_PASSFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	int ch;
 	uint64_t v;
 
@@ -456,6 +495,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_OPENNICKS:
 			o->open_nicks = 1;
 			break;
+		case O_ADMISSION:
+			if (!strcmp(optarg, "open"))
+				o->admission = ADMIT_OPEN;
+			else if (!strcmp(optarg, "password"))
+				o->admission = ADMIT_PASSWORD;
+			else if (!strcmp(optarg, "allowlist"))
+				o->admission = ADMIT_ALLOWLIST;
+			else if (!strcmp(optarg, "invite"))
+				o->admission = ADMIT_INVITE;
+			else
+				return bad("--admission", optarg,
+					   "open, password, allowlist or invite");
+			break;
+		case O_PASSFILE:
+			o->password_file = optarg;
+			break;
 		case O_NICKEXP: {
 			char *end = NULL;
 			unsigned long days;
@@ -496,6 +551,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (!o->tls_cert != !o->tls_key) {
 		fprintf(stderr, "roomdrop-server: --tls-cert and --tls-key go together\n");
+		return SRV_EUSAGE;
+	}
+	if ((o->admission == ADMIT_PASSWORD) != (o->password_file != NULL)) {
+		fprintf(stderr, "roomdrop-server: --admission password and --password-file go "
+				"together\n");
+		return SRV_EUSAGE;
+	}
+	if (o->admission != ADMIT_OPEN && o->tls_off) {
+		fprintf(stderr,
+			"roomdrop-server: --admission %s needs TLS (a password or a key is never "
+			"checked over a plaintext link): leave out --tls off\n",
+			o->admission == ADMIT_PASSWORD  ? "password" :
+			o->admission == ADMIT_ALLOWLIST ? "allowlist" :
+							  "invite");
 		return SRV_EUSAGE;
 	}
 	if (optind < argc) {
@@ -646,7 +715,98 @@ static void app_on_disconnect(struct rd_server *s, struct rd_client *c, const ch
 	files_on_disconnect(s, c, reason, ((struct app *)user)->files);
 }
 
-/* NICK: refused when another key owns the nickname (ERROR 207). */
+/* How long to hold back the answer to a failed AUTH from ip, counting this failure. */
+static unsigned fail_delay_ms(struct app *a, const char *ip, int failed)
+{
+	uint64_t now = rd_now_mono_ms();
+	unsigned slot = 0, count = 0;
+
+	pthread_mutex_lock(&a->fail_mu);
+	for (unsigned i = 0; i < FAIL_SLOTS; i++) {
+		if (strcmp(a->fails[i].ip, ip) == 0) {
+			slot = i;
+			break;
+		}
+		if (a->fails[i].last_ms < a->fails[slot].last_ms) /* else the oldest */
+			slot = i;
+	}
+	if (strcmp(a->fails[slot].ip, ip) != 0 || now - a->fails[slot].last_ms > FAIL_WINDOW_MS) {
+		snprintf(a->fails[slot].ip, sizeof(a->fails[slot].ip), "%s", ip);
+		a->fails[slot].count = 0;
+	}
+	if (failed) {
+		count = ++a->fails[slot].count;
+		a->fails[slot].last_ms = now;
+	} else {
+		a->fails[slot].count = 0;
+	}
+	pthread_mutex_unlock(&a->fail_mu);
+	if (count == 0)
+		return 0;
+	return count >= 6 ? FAIL_DELAY_MAX_MS : 250u << (count - 1);
+}
+
+/* AUTH: a password (admission password), or an invitation (any mode but open: it admits
+ * the key for good). A failure is answered late (fail_delay_ms) and logged. */
+static uint16_t app_on_auth(struct rd_server *s, struct rd_client *c, uint8_t kind,
+			    const uint8_t *secret, size_t n, char *why, size_t cap, void *user)
+{
+	struct app *a = user;
+	uint8_t fp[RD_TLS_FP_LEN], got[RD_SHA256_SIZE];
+	char ip[48], line[200];
+	unsigned delay;
+	int ok = 0;
+
+	(void)s;
+	rd_client_ip(c, ip);
+	if (kind == RD_AUTH_PASSWORD) {
+		if (a->admission != ADMIT_PASSWORD) {
+			snprintf(why, cap, "this server asks for no password");
+			return RD_E_UNEXPECTED;
+		}
+		ok = rd_sha256(secret, n, got) == 0 &&
+		     rd_ct_equal(got, a->password_hash, RD_SHA256_SIZE);
+	} else {
+		if (a->state == NULL || a->admission == ADMIT_OPEN) {
+			snprintf(why, cap, "this server takes no invitations (it is open)");
+			return RD_E_UNEXPECTED;
+		}
+		if (rd_client_fingerprint(c, fp) != 0) {
+			snprintf(why, cap,
+				 "an invitation admits a key, and this client shows none");
+			return RD_E_BAD_SECRET;
+		}
+		ok = state_invite_use(a->state, secret, n, fp, rd_now_wall_ms()) == 0;
+		if (ok) {
+			char text[RD_TLS_FP_TEXT_LEN];
+
+			rd_tls_fp_format(fp, text);
+			snprintf(line, sizeof(line), "%s: an invitation admitted the key %s", ip,
+				 text);
+			log_line("info", line);
+		}
+	}
+	delay = fail_delay_ms(a, ip, !ok);
+	if (ok)
+		return 0;
+	snprintf(line, sizeof(line), "%s: %s refused (answered after %u ms)", ip,
+		 kind == RD_AUTH_PASSWORD ? "a wrong password" : "an invitation", delay);
+	log_line("warn", line);
+	if (delay > 0) {
+		struct timespec ts = { (time_t)(delay / 1000), (long)(delay % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	snprintf(
+		why, cap, "%s",
+		kind == RD_AUTH_PASSWORD ?
+			"wrong password" :
+			"this invitation is unknown, used up, expired or revoked: ask for a new one");
+	return RD_E_BAD_SECRET;
+}
+
+/* NICK: the admission gate, then refused when another key owns the nickname (ERROR 207). */
 static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char *nick,
 			    const uint8_t *fp, char *why, size_t cap, void *user)
 {
@@ -654,8 +814,28 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 	int rc;
 
 	(void)s;
-	(void)c;
-	if (a->state == NULL)
+	if (a->admission == ADMIT_PASSWORD && !rd_client_admitted(c)) {
+		snprintf(why, cap,
+			 "this server wants a password first (roomdrop --password-file "
+			 "FILE)");
+		return RD_E_AUTH_REQUIRED;
+	}
+	if ((a->admission == ADMIT_ALLOWLIST || a->admission == ADMIT_INVITE) &&
+	    !rd_client_admitted(c) && (fp == NULL || !state_key_admitted(a->state, fp))) {
+		char text[RD_TLS_FP_TEXT_LEN] = "none", ip[48], line[200];
+
+		if (fp != NULL)
+			rd_tls_fp_format(fp, text);
+		rd_client_ip(c, ip);
+		snprintf(line, sizeof(line), "%s: the key %s is not admitted (refused)", ip, text);
+		log_line("warn", line);
+		snprintf(why, cap, "this server admits only known keys; yours is %s: %s", text,
+			 a->admission == ADMIT_INVITE ?
+				 "ask its administrator for an invitation" :
+				 "ask its administrator to admit it (or for an invitation)");
+		return RD_E_NOT_ADMITTED;
+	}
+	if (a->state == NULL || a->open_nicks)
 		return 0;
 	rc = state_nick_check(a->state, nick, fp, rd_now_wall_ms(), NULL);
 	if (rc == 0)
@@ -680,7 +860,7 @@ static void app_on_register(struct rd_server *s, struct rd_client *c, void *user
 	int rc;
 
 	(void)s;
-	if (a->state == NULL || rd_client_fingerprint(c, fp) != 0)
+	if (a->state == NULL || a->open_nicks || rd_client_fingerprint(c, fp) != 0)
 		return;
 	rd_client_nick(c, nick);
 	if ((rc = state_nick_claim(a->state, nick, fp, rd_now_wall_ms())) != 0) {
@@ -691,6 +871,35 @@ static void app_on_register(struct rd_server *s, struct rd_client *c, void *user
 					       "the state database failed");
 		log_line("warn", line);
 	}
+}
+
+/* --password-file: its first line, kept as its SHA-256 only. 0 or SRV_EUSAGE. */
+static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
+{
+	char line[RD_SECRET_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t n;
+	int rc;
+
+	if (f == NULL) {
+		fprintf(stderr, "roomdrop-server: cannot read the password file %s: %s\n", path,
+			strerror(errno));
+		return SRV_EUSAGE;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (n == 0 || n > RD_SECRET_MAX) {
+		fprintf(stderr,
+			"roomdrop-server: the password file %s must hold the password on its first "
+			"line (1 to %u bytes)\n",
+			path, RD_SECRET_MAX);
+		return SRV_EUSAGE;
+	}
+	rc = rd_sha256(line, n, hash);
+	explicit_bzero(line, sizeof(line));
+	return rc == 0 ? 0 : SRV_EFAIL;
 }
 
 /* STORE.state.db (or --state FILE): open it, or say why not. 0 or SRV_ESTORE. */
@@ -836,7 +1045,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (!o.open_nicks && (code = open_state(&o, &app.state)) != 0)
+	pthread_mutex_init(&app.fail_mu, NULL);
+	app.open_nicks = o.open_nicks;
+	app.admission = o.admission;
+	if (o.admission == ADMIT_PASSWORD &&
+	    (code = load_password(o.password_file, app.password_hash)) != 0)
+		goto out;
+	/* (the database holds owners, operators, admitted keys and invitations) */
+	if ((!o.open_nicks || o.admission == ADMIT_ALLOWLIST || o.admission == ADMIT_INVITE) &&
+	    (code = open_state(&o, &app.state)) != 0)
 		goto out;
 	code = SRV_EFAIL;
 
@@ -857,6 +1074,7 @@ int main(int argc, char **argv)
 	hooks.on_frame = app_on_frame;
 	hooks.on_disconnect = app_on_disconnect;
 	hooks.on_nick = app_on_nick;
+	hooks.on_auth = app_on_auth;
 	hooks.on_register = app_on_register;
 	hooks.on_event = on_event;
 	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
@@ -910,7 +1128,8 @@ int main(int argc, char **argv)
 		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
-	if ((rc = ctl_server_start(srv, app.state, ctl_path, listen_text, started, &ctl)) != 0) {
+	if ((rc = ctl_server_start(srv, app.state, o.open_nicks, ctl_path, listen_text, started,
+				   &ctl)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
 			ctl_path,
 			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :

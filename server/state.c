@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rd_err.h"
+#include "rd_hash.h"
 
 #define BUSY_MS 2000 /* another process (ctl, a second server) holds the write lock */
 
@@ -33,6 +34,17 @@ static const char SCHEMA[] =
 	"  fp BLOB NOT NULL,"
 	"  granted_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (room, fp)"
+	");"
+	"CREATE TABLE IF NOT EXISTS admitted_key ("
+	"  fp BLOB PRIMARY KEY,"
+	"  admitted_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE IF NOT EXISTS invitation ("
+	"  hash BLOB PRIMARY KEY," /* SHA-256 of the secret: the secret itself is not kept */
+	"  id TEXT NOT NULL,"
+	"  uses_left INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  created_ms INTEGER NOT NULL"
 	");";
 
 static void fold(const char *nick, char *out, size_t cap)
@@ -301,4 +313,138 @@ int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_L
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&st->mu);
 	return is;
+}
+
+/* One statement with blob/int parameters, under st->mu (the caller's). SQLITE_DONE or ROW. */
+static int key_set_locked(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit,
+			  uint64_t now_ms)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = RD_ERR_SYSTEM;
+
+	if (sqlite3_prepare_v2(st->db,
+			       admit ? "INSERT OR IGNORE INTO admitted_key (fp, admitted_ms) "
+				       "VALUES (?1, ?2)" :
+				       "DELETE FROM admitted_key WHERE fp = ?1",
+			       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(q, 1, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK &&
+	    (!admit || sqlite3_bind_int64(q, 2, (sqlite3_int64)now_ms) == SQLITE_OK) &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : admit ? RD_ERR_EXISTS : RD_ERR_NOT_FOUND;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int state_key_set(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit, uint64_t now_ms)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = key_set_locked(st, fp, admit, now_ms);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_key_admitted(struct state *st, const uint8_t fp[RD_TLS_FP_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	int is = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM admitted_key WHERE fp = ?1", -1, &q, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_bind_blob(q, 1, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK)
+		is = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return is;
+}
+
+int state_invite_new(struct state *st, unsigned uses, uint64_t expires_ms, uint64_t now_ms,
+		     uint8_t secret[RD_INVITE_SECRET], char id[STATE_INVITE_ID_BUF])
+{
+	uint8_t hash[RD_SHA256_SIZE];
+	char hex[2 * RD_SHA256_SIZE + 1];
+	sqlite3_stmt *q = NULL;
+	int rc = RD_ERR_SYSTEM;
+
+	if (rd_random(secret, RD_INVITE_SECRET) != 0 ||
+	    rd_sha256(secret, RD_INVITE_SECRET, hash) != 0)
+		return RD_ERR_CRYPTO;
+	rd_hex(hash, RD_SHA256_SIZE, hex);
+	snprintf(id, STATE_INVITE_ID_BUF, "%.8s", hex);
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO invitation (hash, id, uses_left, expires_ms, created_ms) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5)",
+		    -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(q, 1, hash, RD_SHA256_SIZE, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(q, 3, uses ? uses : 1) == SQLITE_OK &&
+	    sqlite3_bind_int64(q, 4, (sqlite3_int64)expires_ms) == SQLITE_OK &&
+	    sqlite3_bind_int64(q, 5, (sqlite3_int64)now_ms) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_invite_use(struct state *st, const uint8_t *secret, size_t n,
+		     const uint8_t fp[RD_TLS_FP_LEN], uint64_t now_ms)
+{
+	uint8_t hash[RD_SHA256_SIZE];
+	sqlite3_stmt *q = NULL;
+	int rc = RD_ERR_SYSTEM, k;
+
+	/* (looked up by its hash: no secret is compared byte by byte) */
+	if (rd_sha256(secret, n, hash) != 0)
+		return RD_ERR_SYSTEM;
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto unlock;
+	if (sqlite3_prepare_v2(st->db,
+			       "UPDATE invitation SET uses_left = uses_left - 1 WHERE hash = ?1 "
+			       "AND uses_left > 0 AND expires_ms > ?2",
+			       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_blob(q, 1, hash, RD_SHA256_SIZE, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 2, (sqlite3_int64)now_ms) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_DONE)
+		goto rollback;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = RD_ERR_NOT_FOUND;
+		goto rollback;
+	}
+	k = key_set_locked(st, fp, 1, now_ms);
+	if (k != 0 && k != RD_ERR_EXISTS)
+		goto rollback;
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		rc = 0;
+		goto unlock;
+	}
+rollback:
+	sqlite3_finalize(q);
+	(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+unlock:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_invite_revoke(struct state *st, const char *id)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = RD_ERR_SYSTEM;
+
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM invitation WHERE id = ?1", -1, &q, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : RD_ERR_NOT_FOUND;
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rd_proto.h"
 #include "rd_tls.h"
 
 #define STATE_NICK_EXPIRY_DAYS 90 /* default --nick-expiry */
@@ -63,5 +64,24 @@ int state_nick_owner(struct state *st, const char *nick, uint64_t now_ms,
 int state_op_set(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN], int grant,
 		 uint64_t now_ms);
 int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN]);
+
+/* Admitted keys (--admission allowlist or invite). state_key_set: admit (1) or revoke (0);
+ * 0, RD_ERR_EXISTS (admitted already), RD_ERR_NOT_FOUND (revoking one that is not),
+ * RD_ERR_SYSTEM. state_key_admitted: 1 or 0 (a failing database says 0). */
+int state_key_set(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit, uint64_t now_ms);
+int state_key_admitted(struct state *st, const uint8_t fp[RD_TLS_FP_LEN]);
+
+/* Invitations: a random secret (RD_INVITE_SECRET bytes, only its SHA-256 is kept) good for
+ * `uses` admissions until expires_ms (wall clock). id: the first 8 hex digits of that
+ * hash, which names it for state_invite_revoke. 0, RD_ERR_CRYPTO, RD_ERR_SYSTEM. */
+#define STATE_INVITE_ID_BUF 9
+int state_invite_new(struct state *st, unsigned uses, uint64_t expires_ms, uint64_t now_ms,
+		     uint8_t secret[RD_INVITE_SECRET], char id[STATE_INVITE_ID_BUF]);
+/* Use one: admits fp (state_key_set) and spends a use, in one transaction. 0; RD_ERR_NOT_FOUND
+ * (unknown, used up, expired or revoked: the caller cannot tell which); RD_ERR_SYSTEM. */
+int state_invite_use(struct state *st, const uint8_t *secret, size_t n,
+		     const uint8_t fp[RD_TLS_FP_LEN], uint64_t now_ms);
+/* 0, RD_ERR_NOT_FOUND, RD_ERR_SYSTEM. */
+int state_invite_revoke(struct state *st, const char *id);
 
 #endif

@@ -783,6 +783,25 @@ int rd_conn_register(struct rd_conn *c, const char *nick, uint16_t *werr)
 	return 0;
 }
 
+int rd_conn_auth(struct rd_conn *c, uint8_t kind, const void *secret, size_t n, uint16_t *werr)
+{
+	struct rd_msg m, reply;
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (c == NULL || (secret == NULL && n > 0) || n > RD_SECRET_MAX ||
+	    (kind != RD_AUTH_PASSWORD && kind != RD_AUTH_INVITE))
+		return RD_ERR_INVAL;
+	rd_msg_init(&m, RD_MSG_AUTH);
+	m.u.auth.kind = kind;
+	m.u.auth.secret = (struct rd_bytes){ secret, n };
+	if ((rc = request_expect(c, &m, RD_MSG_OK, &reply, werr)) != 0)
+		return rc;
+	rd_msg_clear(&reply);
+	return 0;
+}
+
 int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_t *werr)
 {
 	struct rd_msg m, reply;

@@ -95,6 +95,11 @@ int rd_conn_fd(const struct rd_conn *c);
 /* What HELLO_OK said. */
 const struct rd_msg_hello_ok *rd_conn_server_info(const struct rd_conn *c);
 
+/* Before rd_conn_register, on a server that admits by password or invitation (PROTOCOL.md
+ * section 7, "Admission"): AUTH(kind, secret), kind RD_AUTH_PASSWORD or RD_AUTH_INVITE,
+ * n <= RD_SECRET_MAX. 0 once admitted; RD_ERR_REMOTE with *werr RD_E_BAD_SECRET,
+ * RD_E_TLS_REQUIRED (plaintext), RD_E_UNEXPECTED (the server asks for none). */
+int rd_conn_auth(struct rd_conn *c, uint8_t kind, const void *secret, size_t n, uint16_t *werr);
 /* Register a nickname. RD_ERR_REMOTE with *werr = RD_E_NICK_TAKEN etc. */
 int rd_conn_register(struct rd_conn *c, const char *nick, uint16_t *werr);
 int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_t *werr);

@@ -228,10 +228,21 @@ static const struct rd_field_list l_ctl_client = { sizeof(struct rd_ctl_client),
 static const struct rd_field f_ctl_clients[] = {
 	LIST(rd_msg_ctl_clients, count, items, l_ctl_client), END
 };
+static const struct rd_field f_auth[] = { ENUM(rd_msg_auth, kind, RD_AUTH_PASSWORD,
+						 RD_AUTH_INVITE),
+					    BYTES(rd_msg_auth, secret, RD_SECRET_MAX), END };
 static const struct rd_field f_ctl_release[] = { CHARS(rd_msg_ctl_release, nick, N_NICK), END };
 static const struct rd_field f_ctl_op[] = { CHARS(rd_msg_ctl_op, room, N_ROOM),
 					    CHARS(rd_msg_ctl_op, nick, N_NICK),
 					    ENUM(rd_msg_ctl_op, grant, 0, 1), END };
+static const struct rd_field f_ctl_admit[] = { RAW(rd_msg_ctl_admit, fp),
+					       ENUM(rd_msg_ctl_admit, grant, 0, 1), END };
+static const struct rd_field f_ctl_invite[] = { INT(rd_msg_ctl_invite, uses),
+						INT(rd_msg_ctl_invite, valid_ms), END };
+static const struct rd_field f_ctl_invitation[] = { CHARS(rd_msg_ctl_invitation, id, N_NICK),
+						    RAW(rd_msg_ctl_invitation, secret),
+						    INT(rd_msg_ctl_invitation, expires_ms), END };
+static const struct rd_field f_ctl_uninvite[] = { CHARS(rd_msg_ctl_uninvite, id, N_NICK), END };
 static const struct rd_field f_ctl_kick[] = {
 	CHARS(rd_msg_ctl_kick, nick, N_NICK), STR(rd_msg_ctl_kick, reason, RD_REASON_MAX), END
 };
@@ -262,6 +273,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_BYE, f_bye },
 	{ RD_MSG_SHUTDOWN, f_bye },
 	{ RD_MSG_REDIRECT, f_redirect },
+	{ RD_MSG_AUTH, f_auth },
 	{ RD_MSG_ROOMS, f_empty },
 	{ RD_MSG_ROOM_LIST, f_room_list },
 	{ RD_MSG_JOIN, f_join },
@@ -300,6 +312,10 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_CTL_SERVER_INFO, f_ctl_server_info },
 	{ RD_MSG_CTL_RELEASE, f_ctl_release },
 	{ RD_MSG_CTL_OP, f_ctl_op },
+	{ RD_MSG_CTL_ADMIT, f_ctl_admit },
+	{ RD_MSG_CTL_INVITE, f_ctl_invite },
+	{ RD_MSG_CTL_INVITATION, f_ctl_invitation },
+	{ RD_MSG_CTL_UNINVITE, f_ctl_uninvite },
 };
 
 /* clang-format on */

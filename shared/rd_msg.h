@@ -263,6 +263,10 @@ struct rd_msg_ctl_kick {
 	char nick[RD_NICK_BUF];
 	struct rd_str reason;
 };
+struct rd_msg_auth {
+	uint8_t kind; /* enum rd_auth_kind */
+	struct rd_bytes secret;
+};
 struct rd_msg_ctl_release {
 	char nick[RD_NICK_BUF];
 };
@@ -270,6 +274,22 @@ struct rd_msg_ctl_op {
 	char room[RD_ROOM_BUF];
 	char nick[RD_NICK_BUF];
 	uint8_t grant; /* 1 grant, 0 revoke */
+};
+struct rd_msg_ctl_admit {
+	uint8_t fp[RD_P2P_FP_SIZE]; /* the key's fingerprint */
+	uint8_t grant;              /* 1 admit, 0 revoke */
+};
+struct rd_msg_ctl_invite {
+	uint32_t uses;     /* admissions it allows (0 = 1) */
+	uint32_t valid_ms; /* from now (0 = 24 h) */
+};
+struct rd_msg_ctl_invitation {
+	char id[RD_NICK_BUF];             /* 8 hex digits: what ctl uninvite takes */
+	uint8_t secret[RD_INVITE_SECRET]; /* for the link; the server keeps its hash only */
+	uint64_t expires_ms;              /* wall clock */
+};
+struct rd_msg_ctl_uninvite {
+	char id[RD_NICK_BUF];
 };
 struct rd_msg_ctl_broadcast {
 	uint8_t scope;
@@ -333,7 +353,12 @@ struct rd_msg {
 		struct rd_msg_ctl_clients ctl_clients; /* CTL_LIST has no fields */
 		struct rd_msg_ctl_kick ctl_kick;
 		struct rd_msg_ctl_release ctl_release;
+		struct rd_msg_auth auth;
 		struct rd_msg_ctl_op ctl_op;
+		struct rd_msg_ctl_admit ctl_admit;
+		struct rd_msg_ctl_invite ctl_invite;
+		struct rd_msg_ctl_invitation ctl_invitation;
+		struct rd_msg_ctl_uninvite ctl_uninvite;
 		struct rd_msg_ctl_broadcast ctl_broadcast;
 		struct rd_msg_ctl_server_info ctl_server_info;  /* CTL_INFO has no fields */
 		_Alignas(8) unsigned char app[RD_MSG_APP_SIZE]; /* RD_MSG_APP */

@@ -28,6 +28,7 @@ static const struct code_text type_names[] = {
 	NAME(BYE),
 	NAME(SHUTDOWN),
 	NAME(REDIRECT),
+	NAME(AUTH),
 	NAME(ROOMS),
 	NAME(ROOM_LIST),
 	NAME(JOIN),
@@ -65,6 +66,10 @@ static const struct code_text type_names[] = {
 	NAME(CTL_SERVER_INFO),
 	NAME(CTL_RELEASE),
 	NAME(CTL_OP),
+	NAME(CTL_ADMIT),
+	NAME(CTL_INVITE),
+	NAME(CTL_INVITATION),
+	NAME(CTL_UNINVITE),
 	NAME(OFFER_ANSWERED),
 };
 /* clang-format on */
@@ -86,6 +91,9 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_NICK_LENGTH, "nickname empty or too long" },
 	{ RD_E_NICK_RESERVED, "nickname reserved" },
 	{ RD_E_NICK_OWNED, "nickname registered to another key" },
+	{ RD_E_AUTH_REQUIRED, "password required" },
+	{ RD_E_NOT_ADMITTED, "not admitted" },
+	{ RD_E_BAD_SECRET, "wrong password or invitation" },
 	{ RD_E_ALREADY_REGISTERED, "already registered" },
 	{ RD_E_SERVER_FULL, "server full" },
 	{ RD_E_REGISTER_TIMEOUT, "registration timed out" },

@@ -83,6 +83,7 @@ enum rd_msg_type {
 	RD_MSG_BYE = 0x0009,      /* C->S: polite quit */
 	RD_MSG_SHUTDOWN = 0x000A, /* S->C: server is stopping */
 	RD_MSG_REDIRECT = 0x000B, /* S->C: go to another server */
+	RD_MSG_AUTH = 0x000C,     /* C->S: a password or an invitation, before NICK */
 	/* rooms */
 	RD_MSG_ROOMS = 0x0010,     /* C->S */
 	RD_MSG_ROOM_LIST = 0x0011, /* S->C */
@@ -127,6 +128,10 @@ enum rd_msg_type {
 	RD_MSG_CTL_SERVER_INFO = 0x0065, /* S->ctl */
 	RD_MSG_CTL_RELEASE = 0x0066,     /* ctl->S, reply OK / ERROR */
 	RD_MSG_CTL_OP = 0x0067,          /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_ADMIT = 0x0068,       /* ctl->S, reply OK / ERROR */
+	RD_MSG_CTL_INVITE = 0x0069,      /* ctl->S, reply CTL_INVITATION / ERROR */
+	RD_MSG_CTL_INVITATION = 0x006A,  /* S->ctl */
+	RD_MSG_CTL_UNINVITE = 0x006B,    /* ctl->S, reply OK / ERROR */
 };
 
 /* Name of a message type ("HELLO"), or NULL if neither the core nor a registered
@@ -154,7 +159,11 @@ enum rd_wire_err {
 	RD_E_ALREADY_REGISTERED = 204,
 	RD_E_SERVER_FULL = 205, /* --max-clients reached; connection closed */
 	RD_E_REGISTER_TIMEOUT = 206,
-	RD_E_NICK_OWNED = 207, /* the nickname is registered to another client key */
+	RD_E_NICK_OWNED = 207,    /* the nickname is registered to another client key */
+	RD_E_AUTH_REQUIRED = 208, /* this server wants a password (AUTH) before NICK */
+	RD_E_NOT_ADMITTED = 209,  /* this server admits only known keys, and not this one */
+	RD_E_BAD_SECRET = 210,    /* AUTH: wrong password, or an unknown, used, expired or
+				    * revoked invitation */
 	/* 3xx: rooms and messages */
 	RD_E_NO_SUCH_ROOM = 300,
 	RD_E_NOT_IN_ROOM = 301,
@@ -211,6 +220,12 @@ enum rd_offer_scope {
 	RD_OFFER_TO_USER = 1,
 	RD_OFFER_TO_ROOM = 2
 };
+enum rd_auth_kind {
+	RD_AUTH_PASSWORD = 1,
+	RD_AUTH_INVITE = 2 /* the secret of an invitation (admits the client's key) */
+};
+#define RD_SECRET_MAX 256u   /* bytes of AUTH.secret */
+#define RD_INVITE_SECRET 16u /* bytes of an invitation's secret (32 hex digits in a link) */
 enum rd_offer_answer {
 	RD_ANSWER_ACCEPT = 1,
 	RD_ANSWER_REJECT = 2,

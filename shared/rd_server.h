@@ -131,6 +131,13 @@ struct rd_server_hooks {
 	 * thread with no core lock held; may block briefly on disk. */
 	uint16_t (*on_nick)(struct rd_server *s, struct rd_client *c, const char *nick,
 			    const uint8_t *fp, char *why, size_t cap, void *user);
+	/* AUTH before NICK, on a TLS connection (the core refuses it in plaintext: 109):
+	 * kind (enum rd_auth_kind) and the secret. Return 0 to admit the client
+	 * (rd_client_admitted says so from then on; the core replies OK), else a wire error
+	 * code with why. NULL: the core answers 105 (this server asks no secret). Runs on
+	 * the client's thread, no core lock held; may sleep (a delay after failures). */
+	uint16_t (*on_auth)(struct rd_server *s, struct rd_client *c, uint8_t kind,
+			    const uint8_t *secret, size_t n, char *why, size_t cap, void *user);
 	/* The client registered / joined / left a room / is going away (its thread, before
 	 * the client is freed: release application state here). */
 	void (*on_register)(struct rd_server *s, struct rd_client *c, void *user);
@@ -189,6 +196,10 @@ void rd_client_room(struct rd_client *c, char *out);
 /* The fingerprint of the key the client showed in TLS: 0, or RD_ERR_NOT_FOUND (plaintext,
  * or no certificate). */
 int rd_client_fingerprint(struct rd_client *c, uint8_t fp[RD_TLS_FP_LEN]);
+/* The client's address as text (at most 47 characters and NUL). */
+void rd_client_ip(const struct rd_client *c, char out[48]);
+/* 1 once on_auth admitted the client, else 0. */
+int rd_client_admitted(struct rd_client *c);
 /* Per-client application state (the core never looks at it). */
 void *rd_client_app_data(const struct rd_client *c);
 void rd_client_set_app_data(struct rd_client *c, void *p);

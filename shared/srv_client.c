@@ -88,6 +88,21 @@ int rd_client_fingerprint(struct rd_client *c, uint8_t fp[RD_TLS_FP_LEN])
 	return has ? 0 : RD_ERR_NOT_FOUND;
 }
 
+void rd_client_ip(const struct rd_client *c, char out[48])
+{
+	snprintf(out, 48, "%s", c->ip); /* (set at accept, never changed) */
+}
+
+int rd_client_admitted(struct rd_client *c)
+{
+	int a;
+
+	pthread_mutex_lock(&c->mtx);
+	a = c->admitted;
+	pthread_mutex_unlock(&c->mtx);
+	return a;
+}
+
 void *rd_client_app_data(const struct rd_client *c)
 {
 	return c->app_data;

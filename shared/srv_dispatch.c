@@ -38,6 +38,45 @@ static void handle_hello(struct req *q)
 	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
 }
 
+static void handle_auth(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	const struct rd_msg_auth *a = &q->m.u.auth;
+	char why[RD_REASON_MAX + 1] = "";
+	uint16_t code;
+	struct rd_msg r;
+
+	if (c->registered) {
+		reply_error(q, RD_E_ALREADY_REGISTERED, "AUTH comes before NICK");
+		return;
+	}
+	if (!c->hello_done) {
+		reply_error(q, RD_E_UNEXPECTED, "send HELLO before AUTH");
+		return;
+	}
+	if (!s->hooks.on_auth) {
+		reply_error(q, RD_E_UNEXPECTED, "this server asks for no password or invitation");
+		return;
+	}
+	if (s->cfg.plain) { /* a secret never travels in clear */
+		reply_error(q, RD_E_TLS_REQUIRED, "AUTH needs a TLS connection");
+		return;
+	}
+	code = s->hooks.on_auth(s, c, a->kind, a->secret.p, a->secret.n, why, sizeof(why),
+				s->hooks.user);
+	if (code != 0) {
+		reply_error(q, code, why[0] ? why : NULL);
+		return;
+	}
+	pthread_mutex_lock(&c->mtx);
+	c->admitted = 1;
+	pthread_mutex_unlock(&c->mtx);
+	rd_msg_init(&r, RD_MSG_OK);
+	r.u.ok.for_type = RD_MSG_AUTH;
+	rd_client_send_msg(c, &r, q->f->hdr.req_id);
+}
+
 static void handle_nick(struct req *q)
 {
 	struct rd_client *c = q->c;
@@ -369,6 +408,7 @@ static enum accept_class accept_class(uint16_t type)
 {
 	switch (type) {
 	case RD_MSG_HELLO:
+	case RD_MSG_AUTH:
 	case RD_MSG_NICK:
 	case RD_MSG_PING:
 	case RD_MSG_PONG:
@@ -473,6 +513,9 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_NICK:
 		handle_nick(&q);
+		break;
+	case RD_MSG_AUTH:
+		handle_auth(&q);
 		break;
 	case RD_MSG_PING:
 		handle_ping(&q);

@@ -132,6 +132,7 @@ struct rd_client {
 
 	int ep_added; /* flusher-owned: fd registered in the flusher's epoll */
 	int has_fp;   /* c->mtx: TLS: the client showed a certificate, fp is its fingerprint */
+	int admitted; /* c->mtx: hooks.on_auth admitted it (AUTH) */
 	uint8_t fp[RD_TLS_FP_LEN];
 	void *app_data;
 };

@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 63 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 68 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -202,6 +202,24 @@ static int sample(uint16_t type, struct rd_msg *m)
 	case RD_MSG_CTL_OP:
 		m->u.ctl_op = (struct rd_msg_ctl_op){ "general", "alice", 1 };
 		break;
+	case RD_MSG_CTL_ADMIT:
+		memcpy(m->u.ctl_admit.fp, sha, sizeof(m->u.ctl_admit.fp));
+		m->u.ctl_admit.grant = 1;
+		break;
+	case RD_MSG_CTL_INVITE:
+		m->u.ctl_invite = (struct rd_msg_ctl_invite){ 3, 3600000 };
+		break;
+	case RD_MSG_CTL_INVITATION:
+		snprintf(m->u.ctl_invitation.id, sizeof(m->u.ctl_invitation.id), "0a1b2c3d");
+		memcpy(m->u.ctl_invitation.secret, sha, RD_INVITE_SECRET);
+		m->u.ctl_invitation.expires_ms = 1700000000000ull;
+		break;
+	case RD_MSG_CTL_UNINVITE:
+		snprintf(m->u.ctl_uninvite.id, sizeof(m->u.ctl_uninvite.id), "0a1b2c3d");
+		break;
+	case RD_MSG_AUTH:
+		m->u.auth = (struct rd_msg_auth){ RD_AUTH_PASSWORD, bytes_of(blob, 12) };
+		break;
 	case RD_MSG_CTL_BROADCAST:
 		m->u.ctl_broadcast =
 			(struct rd_msg_ctl_broadcast){ RD_SCOPE_USER, "bob", rd_str_c("hey") };
@@ -285,6 +303,9 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 		break;
 	case RD_MSG_REDIRECT:
 		v = &m->u.redirect.reason;
+		break;
+	case RD_MSG_AUTH:
+		v = &m->u.auth.secret;
 		break;
 	case RD_MSG_SAY:
 		v = &m->u.say.data;
@@ -732,7 +753,7 @@ static void test_trailing_bytes_are_ignored(void **state)
 
 static void test_unknown_type_is_refused(void **state)
 {
-	static const uint16_t unknown[] = { 0x0000, 0x000c, 0x0017, 0x0045, 0x1000,
+	static const uint16_t unknown[] = { 0x0000, 0x000d, 0x0017, 0x0045, 0x1000,
 					    0x100f, 0x1100, 0x7fff, 0x8000, 0xffff };
 	struct rd_msg m, d;
 	struct rd_buf b;

@@ -815,6 +815,59 @@ static void c_ctl_op(const struct rd_msg *m)
 	assert_string_equal(M->ctl_op.nick, "alice");
 	assert_int_equal(M->ctl_op.grant, 1);
 }
+static void b_auth(struct rd_msg *m)
+{
+	M->auth = (struct rd_msg_auth){ RD_AUTH_PASSWORD, { (const uint8_t *)"hunter2", 7 } };
+}
+static void c_auth(const struct rd_msg *m)
+{
+	assert_int_equal(M->auth.kind, RD_AUTH_PASSWORD);
+	assert_int_equal(M->auth.secret.n, 7);
+	assert_memory_equal(M->auth.secret.p, "hunter2", 7);
+}
+static void b_ctl_admit(struct rd_msg *m)
+{
+	for (int i = 0; i < 32; i++)
+		M->ctl_admit.fp[i] = (uint8_t)(0xa0 + i);
+	M->ctl_admit.grant = 1;
+}
+static void c_ctl_admit(const struct rd_msg *m)
+{
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(M->ctl_admit.fp[i], 0xa0 + i);
+	assert_int_equal(M->ctl_admit.grant, 1);
+}
+static void b_ctl_invite(struct rd_msg *m)
+{
+	M->ctl_invite = (struct rd_msg_ctl_invite){ 3, 3600000 };
+}
+static void c_ctl_invite(const struct rd_msg *m)
+{
+	assert_int_equal(M->ctl_invite.uses, 3);
+	assert_int_equal(M->ctl_invite.valid_ms, 3600000);
+}
+static void b_ctl_invitation(struct rd_msg *m)
+{
+	snprintf(M->ctl_invitation.id, sizeof(M->ctl_invitation.id), "0a1b2c3d");
+	for (int i = 0; i < 16; i++)
+		M->ctl_invitation.secret[i] = (uint8_t)i;
+	M->ctl_invitation.expires_ms = 1700000000000ull;
+}
+static void c_ctl_invitation(const struct rd_msg *m)
+{
+	assert_string_equal(M->ctl_invitation.id, "0a1b2c3d");
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(M->ctl_invitation.secret[i], i);
+	assert_true(M->ctl_invitation.expires_ms == 1700000000000ull);
+}
+static void b_ctl_uninvite(struct rd_msg *m)
+{
+	snprintf(M->ctl_uninvite.id, sizeof(M->ctl_uninvite.id), "0a1b2c3d");
+}
+static void c_ctl_uninvite(const struct rd_msg *m)
+{
+	assert_string_equal(M->ctl_uninvite.id, "0a1b2c3d");
+}
 static void b_ctl_broadcast(struct rd_msg *m)
 {
 	M->ctl_broadcast = (struct rd_msg_ctl_broadcast){ RD_SCOPE_ROOM, "general", S("hello") };
@@ -1037,6 +1090,11 @@ static const struct entry entries[] = {
 	{ "ctl_kick", RD_MSG_CTL_KICK, 1, b_ctl_kick, c_ctl_kick },
 	{ "ctl_release", RD_MSG_CTL_RELEASE, 1, b_ctl_release, c_ctl_release },
 	{ "ctl_op", RD_MSG_CTL_OP, 1, b_ctl_op, c_ctl_op },
+	{ "ctl_admit", RD_MSG_CTL_ADMIT, 1, b_ctl_admit, c_ctl_admit },
+	{ "ctl_invite", RD_MSG_CTL_INVITE, 1, b_ctl_invite, c_ctl_invite },
+	{ "ctl_invitation", RD_MSG_CTL_INVITATION, 1, b_ctl_invitation, c_ctl_invitation },
+	{ "ctl_uninvite", RD_MSG_CTL_UNINVITE, 1, b_ctl_uninvite, c_ctl_uninvite },
+	{ "auth", RD_MSG_AUTH, 1, b_auth, c_auth },
 	{ "ctl_broadcast", RD_MSG_CTL_BROADCAST, 1, b_ctl_broadcast, c_ctl_broadcast },
 	{ "ctl_info", RD_MSG_CTL_INFO, 1, b_empty, c_empty },
 	{ "ctl_server_info", RD_MSG_CTL_SERVER_INFO, 1, b_ctl_server_info, c_ctl_server_info },
@@ -1089,6 +1147,9 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_SERVER_FULL, "SERVER_FULL" },
 	{ RD_E_REGISTER_TIMEOUT, "REGISTER_TIMEOUT" },
 	{ RD_E_NICK_OWNED, "NICK_OWNED" },
+	{ RD_E_AUTH_REQUIRED, "AUTH_REQUIRED" },
+	{ RD_E_NOT_ADMITTED, "NOT_ADMITTED" },
+	{ RD_E_BAD_SECRET, "BAD_SECRET" },
 	{ RD_E_NO_SUCH_ROOM, "NO_SUCH_ROOM" },
 	{ RD_E_NOT_IN_ROOM, "NOT_IN_ROOM" },
 	{ RD_E_NO_SUCH_USER, "NO_SUCH_USER" },

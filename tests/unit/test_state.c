@@ -171,6 +171,44 @@ static void test_operators_and_owner_lookup(void **state)
 	assert_memory_equal(fp, K2, RD_TLS_FP_LEN);
 }
 
+/* Admitted keys, and invitations: single use unless said otherwise, expiring, revocable,
+ * found by their secret only. */
+static void test_admission_and_invitations(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t s1[RD_INVITE_SECRET], s2[RD_INVITE_SECRET], s3[RD_INVITE_SECRET], wrong[16] = { 0 };
+	char id1[STATE_INVITE_ID_BUF], id2[STATE_INVITE_ID_BUF], id3[STATE_INVITE_ID_BUF];
+	static const uint8_t K3[RD_TLS_FP_LEN] = { 5, 5, 5 };
+
+	assert_int_equal(state_key_admitted(f->st, K1), 0);
+	assert_int_equal(state_key_set(f->st, K1, 1, 1), 0);
+	assert_int_equal(state_key_set(f->st, K1, 1, 2), RD_ERR_EXISTS);
+	assert_int_equal(state_key_admitted(f->st, K1), 1);
+	assert_int_equal(state_key_set(f->st, K1, 0, 3), 0);
+	assert_int_equal(state_key_set(f->st, K1, 0, 4), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_key_admitted(f->st, K1), 0);
+
+	assert_int_equal(state_invite_new(f->st, 1, 1000, 10, s1, id1), 0);
+	assert_int_equal(strlen(id1), 8);
+	assert_int_equal(state_invite_use(f->st, wrong, sizeof(wrong), K1, 20), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_invite_use(f->st, s1, sizeof(s1), K1, 20), 0);
+	assert_int_equal(state_key_admitted(f->st, K1), 1);
+	assert_int_equal(state_invite_use(f->st, s1, sizeof(s1), K2, 21), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_key_admitted(f->st, K2), 0);
+	/* two uses; then expiry */
+	assert_int_equal(state_invite_new(f->st, 2, 1000, 10, s2, id2), 0);
+	assert_memory_not_equal(s1, s2, sizeof(s1));
+	assert_int_equal(state_invite_use(f->st, s2, sizeof(s2), K2, 30), 0);
+	assert_int_equal(state_invite_use(f->st, s2, sizeof(s2), K3, 1000), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_key_admitted(f->st, K3), 0);
+	/* revoked before use */
+	assert_int_equal(state_invite_new(f->st, 1, 5000, 10, s3, id3), 0);
+	assert_int_equal(state_invite_revoke(f->st, id3), 0);
+	assert_int_equal(state_invite_revoke(f->st, id3), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_invite_use(f->st, s3, sizeof(s3), K3, 40), RD_ERR_NOT_FOUND);
+	assert_int_equal(state_key_admitted(f->st, K3), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +218,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_survives_reopen_and_lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_expiry_and_bad_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operators_and_owner_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admission_and_invitations, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
