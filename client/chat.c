@@ -552,6 +552,21 @@ int cli_chat_pending(struct cli_session *s)
 	return 0;
 }
 
+void cli_chat_offline(struct cli_session *s)
+{
+	struct chats *x = chats(s);
+
+	if (x == NULL)
+		return;
+	x->droom[0] = '\0';
+	x->nmem = 0;
+	x->need_who = x->need_links = 0;
+	x->nrej = 0;
+	for (size_t i = 0; i < CLI_CHAT_LINKS; i++)
+		if (x->l[i].state == L_ASKED || x->l[i].state == L_AUTO)
+			drop(&x->l[i]);
+}
+
 int cli_chat_busy(struct cli_session *s)
 {
 	struct chats *x = chats(s);
@@ -598,7 +613,11 @@ void cli_chat_events(struct cli_session *s, const struct pollfd *fds, size_t n)
 				continue;
 			(void)rd_chat_process(L->ch);
 			while (rd_chat_next(L->ch, &m) == 0)
-				cli_print_direct(s, &m);
+				/* a room message only for the room we are in (no other room's
+				 * messages made up by a peer) */
+				if (m.type == RD_MSG_PRIVATE_MSG ||
+				    (x->droom[0] && rd_name_eq(m.u.room_msg.room, x->droom)))
+					cli_print_direct(s, &m);
 			if (!rd_chat_up(L->ch)) {
 				L->state = L_DOWN;
 				nk = cli_escape(L->nick, strlen(L->nick));

@@ -50,6 +50,9 @@ int cli_chat_reply(struct cli_session *s, const char *line);
 /* What the callbacks left to do (accept room links, ask for new ones, list the room).
  * 0, or the connection's error. */
 int cli_chat_pending(struct cli_session *s);
+/* The server connection is gone: forget the room's mode and the questions (the server
+ * tells them again after the shell is back in its room); links stay. */
+void cli_chat_offline(struct cli_session *s);
 /* 1 when cli_chat_pending has work left (it came while it was busy): poll without a
  * wait. */
 int cli_chat_busy(struct cli_session *s);

@@ -273,6 +273,7 @@ static void go_offline(struct shell *sh, int rc)
 	char why[512];
 
 	sh->lost = 0;
+	cli_chat_offline(sh->s);
 	if (sh->s->kicked) {
 		sh->quit = 1;
 		sh->rc = CLI_EKICKED;
