@@ -211,10 +211,13 @@ static int on_chat(struct cli_session *s, const struct rd_msg *m)
 		if (m->u.room_mode.direct) {
 			snprintf(x->droom, sizeof(x->droom), "%s", m->u.room_mode.room);
 			x->need_who = 1;
-			cli_note(
-				s,
-				"%s is in direct mode (switched by %s): messages go from member to member",
-				a, b[0] ? b : "the server");
+			if (b[0])
+				cli_note(s, "%s is in direct mode (switched by %s): %s", a, b,
+					 "messages go from member to member");
+			else /* (told on joining) */
+				cli_note(s,
+					 "%s is in direct mode: messages go from member to member",
+					 a);
 		} else {
 			x->droom[0] = '\0';
 			x->nmem = 0;

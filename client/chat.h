@@ -13,6 +13,10 @@
  * requests (answers, links). Making a link blocks the shell for at most the introduction
  * and race deadlines (about 8 s when the other side never answers), serving the server
  * connection meanwhile.
+ *
+ * ROOMDROP_TEST_P2P (tests only, as for file offers in direct.h): "loopback" listens on
+ * 127.0.0.1 and reports no interface address; "unreachable" reports a closed port and
+ * dials nothing, so no link can be made with this client.
  */
 #ifndef RD_CLIENT_CHAT_H
 #define RD_CLIENT_CHAT_H
