@@ -82,6 +82,14 @@ static void drop(struct link *L)
 	memset(L, 0, sizeof(*L));
 }
 
+/* A link we stop using is closed, so that the other side stops using it too. */
+static void link_down(struct link *L)
+{
+	rd_chat_free(L->ch);
+	L->ch = NULL;
+	L->state = L_DOWN;
+}
+
 /* A slot for nick: its own (freed first unless it is being linked or asked about), or
  * a free one, or a DOWN one. NULL when none. */
 static struct link *slot(struct chats *x, const char *nick)
@@ -391,7 +399,7 @@ int cli_chat_msg(struct cli_session *s, const char *nick, const char *text, int 
 		free(n);
 		return 1;
 	}
-	L->state = L_DOWN;
+	link_down(L);
 	cli_note(s, "the direct link with %s broke (%s)", n, rd_strerror(rc));
 	free(n);
 	*said = 1;
@@ -419,7 +427,7 @@ int cli_chat_say(struct cli_session *s, const char *text)
 		    rd_chat_send(L->ch, s->room, RD_KIND_TEXT, text, strlen(text)) == 0)
 			snprintf(except[nex++].nick, RD_NICK_BUF, "%s", x->mem[i]);
 		else if (L != NULL && L->state == L_UP)
-			L->state = L_DOWN; /* (broken: through the server from now on) */
+			link_down(L); /* (broken: through the server from now on) */
 	}
 	if (others == 0 || nex < others) {
 		rd_msg_init(&m, RD_MSG_SAY_EXCEPT);
@@ -622,7 +630,7 @@ void cli_chat_events(struct cli_session *s, const struct pollfd *fds, size_t n)
 				    (x->droom[0] && rd_name_eq(m.u.room_msg.room, x->droom)))
 					cli_print_direct(s, &m);
 			if (!rd_chat_up(L->ch)) {
-				L->state = L_DOWN;
+				link_down(L);
 				nk = cli_escape(L->nick, strlen(L->nick));
 				cli_note(
 					s,

@@ -6,7 +6,8 @@
 #      bob in `ctl list` grow far less than the message's size);
 #   2. a direct chat request refused: the asker hears it, and /msg goes through the server;
 #   3. a peer that cannot be reached (ROOMDROP_TEST_P2P=unreachable): no link, and /msg
-#      still arrives, through the server, and the shell says so;
+#      still arrives, through the server, and the shell says so; a link that closes (bob
+#      leaves) is said too;
 #   4. a room of 3 in direct mode where one member cannot be reached: every member gets
 #      every message exactly once, directly where a link was made, else through the server
 #      (SAY_EXCEPT);
@@ -146,7 +147,11 @@ wait_for "$RD_TMP/alice.log" "-> dave (through the server)"
 grep -qF "[private, direct] <alice> relayed-to-dave" "$RD_TMP/dave.log" &&
 	fail "dave got a direct message without a link"
 echo "3. unreachable: no link, /msg arrived through the server and the shell said so"
-for n in alice bob carol dave; do quit "$n"; done
+# the link breaks (bob leaves): alice's shell says so, and /msg goes through the server
+quit bob
+wait_for "$RD_TMP/alice.log" "the direct link with bob closed: messages to bob go through the server"
+echo "3b. a link that closes is said, and not used again"
+for n in alice carol dave; do quit "$n"; done
 
 # ---- 4. a room of 3 in direct mode, one member unreachable ---------------------------------
 shell ann
