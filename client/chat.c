@@ -625,9 +625,10 @@ void cli_chat_events(struct cli_session *s, const struct pollfd *fds, size_t n)
 			(void)rd_chat_process(L->ch);
 			while (rd_chat_next(L->ch, &m) == 0)
 				/* a room message only for the room we are in (no other room's
-				 * messages made up by a peer) */
+				 * messages made up by a peer), whatever its mode: a peer may have
+				 * sent it before it heard the room switch back */
 				if (m.type == RD_MSG_PRIVATE_MSG ||
-				    (x->droom[0] && rd_name_eq(m.u.room_msg.room, x->droom)))
+				    (s->room[0] && rd_name_eq(m.u.room_msg.room, s->room)))
 					cli_print_direct(s, &m);
 			if (!rd_chat_up(L->ch)) {
 				link_down(L);
