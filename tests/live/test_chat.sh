@@ -197,6 +197,9 @@ say ann "/direct on"
 wait_for "$RD_TMP/ann.log" "cannot switch the room to direct mode: room 'general' has 9 members: direct mode is for at most 8"
 quit f7
 quit f6
+# (the server announces a departure after the member left the room)
+wait_for "$RD_TMP/ann.log" "* f6 disconnected"
+wait_for "$RD_TMP/ann.log" "* f7 disconnected"
 say ann "/direct on"
 for n in ben f1 f5; do
 	wait_for "$RD_TMP/$n.log" "general is in direct mode (switched by ann)"
