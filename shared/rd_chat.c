@@ -320,8 +320,19 @@ static const char *outcome_text(int outcome)
 	}
 }
 
-int rd_chat_request(struct rd_chat *ch, struct rd_conn *c, const char *peer, const char *room,
-		    char *why, size_t cap)
+/* The end of a call: without a link, nothing stays open (listener, race). */
+static int settle(struct rd_chat *ch, int rc)
+{
+	ch->up = rc == 0;
+	if (rc != 0) {
+		rd_peer_free(ch->p);
+		ch->p = NULL;
+	}
+	return rc;
+}
+
+static int request(struct rd_chat *ch, struct rd_conn *c, const char *peer, const char *room,
+		   char *why, size_t cap)
 {
 	size_t rn = room ? strlen(room) : 0;
 	uint16_t port = 0, werr = 0;
@@ -366,12 +377,21 @@ int rd_chat_request(struct rd_chat *ch, struct rd_conn *c, const char *peer, con
 	/* the offer was only the question: it ends here, link or not */
 	if (rc != RD_ERR_CLOSED)
 		(void)rd_conn_offer_end(c, ch->offer_id, 0, &outcome, &werr);
-	ch->up = rc == 0;
 	return rc;
 }
 
-int rd_chat_accept(struct rd_chat *ch, struct rd_conn *c, uint32_t offer_id, const char *peer,
-		   char *why, size_t cap)
+int rd_chat_request(struct rd_chat *ch, struct rd_conn *c, const char *peer, const char *room,
+		    char *why, size_t cap)
+{
+	if (ch->started) {
+		snprintf(why, cap, "this chat was started before");
+		return RD_ERR_STATE;
+	}
+	return settle(ch, request(ch, c, peer, room, why, cap));
+}
+
+static int accept_chat(struct rd_chat *ch, struct rd_conn *c, uint32_t offer_id, const char *peer,
+		       char *why, size_t cap)
 {
 	uint16_t port = 0, werr = 0;
 	int rc;
@@ -397,9 +417,17 @@ int rd_chat_accept(struct rd_chat *ch, struct rd_conn *c, uint32_t offer_id, con
 		remote_text(c, rc, why, cap);
 		return rc;
 	}
-	rc = connect_link(ch, c, port, 0, why, cap);
-	ch->up = rc == 0;
-	return rc;
+	return connect_link(ch, c, port, 0, why, cap);
+}
+
+int rd_chat_accept(struct rd_chat *ch, struct rd_conn *c, uint32_t offer_id, const char *peer,
+		   char *why, size_t cap)
+{
+	if (ch->started) {
+		snprintf(why, cap, "this chat was started before");
+		return RD_ERR_STATE;
+	}
+	return settle(ch, accept_chat(ch, c, offer_id, peer, why, cap));
 }
 
 /* ---- the link ------------------------------------------------------------------------- */
