@@ -504,10 +504,20 @@ int cli_chat_reply(struct cli_session *s, const char *line)
 	return 1;
 }
 
+/* Make L's link (a room's, without a question) and say how it went: 0, or
+ * RD_ERR_CLOSED when the server went away meanwhile. */
+static int link_now(struct cli_session *s, struct chats *x, struct link *L, int accept)
+{
+	char why[1200];
+
+	if (tell_link(s, L, make_link(s, x, L, accept, why, sizeof(why)), why) == RD_ERR_CLOSED)
+		return RD_ERR_CLOSED;
+	return 0;
+}
+
 int cli_chat_pending(struct cli_session *s)
 {
 	struct chats *x = chats(s);
-	char why[1200];
 	uint16_t werr;
 	int rc;
 
@@ -524,11 +534,11 @@ int cli_chat_pending(struct cli_session *s)
 		if (rc != 0 && rc != RD_ERR_REMOTE)
 			return rc;
 	}
+	/* one link per call: the shell reads the terminal and its links in between
+	 * (cli_chat_busy keeps its poll from waiting while there is more) */
 	for (size_t i = 0; i < CLI_CHAT_LINKS; i++)
-		if (x->l[i].state == L_AUTO &&
-		    tell_link(s, &x->l[i], make_link(s, x, &x->l[i], 1, why, sizeof(why)), why) ==
-			    RD_ERR_CLOSED)
-			return RD_ERR_CLOSED;
+		if (x->l[i].state == L_AUTO)
+			return link_now(s, x, &x->l[i], 1);
 	if (x->need_who && x->droom[0]) {
 		struct rd_msg l;
 
@@ -553,11 +563,8 @@ int cli_chat_pending(struct cli_session *s)
 				break;
 			snprintf(L->nick, sizeof(L->nick), "%s", x->mem[i]);
 			snprintf(L->room, sizeof(L->room), "%s", x->droom);
-			if (tell_link(s, L, make_link(s, x, L, 0, why, sizeof(why)), why) ==
-			    RD_ERR_CLOSED)
-				return RD_ERR_CLOSED;
-			if (!x->droom[0])
-				break; /* switched off meanwhile */
+			x->need_links = 1; /* the others on the next turns */
+			return link_now(s, x, L, 0);
 		}
 	}
 	return 0;

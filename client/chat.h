@@ -10,9 +10,10 @@
  *
  * Everything runs on the shell's thread. The callback (on_chat, from the connection's
  * dispatch) only records; cli_chat_pending, called by the shell's loop, makes the
- * requests (answers, links). Making a link blocks the shell for at most the introduction
- * and race deadlines (about 8 s when the other side never answers), serving the server
- * connection meanwhile.
+ * requests (answers, links), one link per turn of the shell's loop. Making a link blocks
+ * the shell for at most the introduction and race deadlines (about 8 s when the other
+ * side never answers; a room link's question waits 10 s), serving the server connection
+ * meanwhile; between two links the shell reads the terminal and its links.
  *
  * ROOMDROP_TEST_P2P (tests only, as for file offers in direct.h): "loopback" listens on
  * 127.0.0.1 and reports no interface address; "unreachable" reports a closed port and
