@@ -56,6 +56,9 @@ struct chats {
 	char mem[MEMBERS_MAX][RD_NICK_BUF];
 	size_t nmem;
 	int need_who, need_links;
+	/* cli_chat_pending made requests: frames that came meanwhile may wait in the
+	 * connection's buffer, where poll() cannot see them (cli_chat_busy) */
+	int served;
 	struct {
 		uint32_t id;
 		char reason[64];
@@ -510,6 +513,7 @@ static int link_now(struct cli_session *s, struct chats *x, struct link *L, int 
 {
 	char why[1200];
 
+	x->served = 1;
 	if (tell_link(s, L, make_link(s, x, L, accept, why, sizeof(why)), why) == RD_ERR_CLOSED)
 		return RD_ERR_CLOSED;
 	return 0;
@@ -528,6 +532,7 @@ int cli_chat_pending(struct cli_session *s)
 		x->nmem = 0;
 	}
 	while (x->nrej > 0) {
+		x->served = 1;
 		x->nrej--;
 		rc = rd_conn_offer_answer(s->conn, x->rej[x->nrej].id, RD_ANSWER_REJECT, 0,
 					  x->rej[x->nrej].reason, NULL, 0, NULL, &werr);
@@ -543,6 +548,7 @@ int cli_chat_pending(struct cli_session *s)
 		struct rd_msg l;
 
 		x->need_who = 0;
+		x->served = 1;
 		if ((rc = rd_conn_who(s->conn, x->droom, &l, &werr)) != 0)
 			return rc == RD_ERR_REMOTE ? 0 : rc;
 		x->nmem = 0;
@@ -591,6 +597,10 @@ int cli_chat_busy(struct cli_session *s)
 
 	if (x == NULL)
 		return 0;
+	if (x->served) {
+		x->served = 0;
+		return 1;
+	}
 	for (size_t i = 0; i < CLI_CHAT_LINKS; i++)
 		if (x->l[i].state == L_AUTO)
 			return 1;

@@ -58,8 +58,9 @@ int cli_chat_pending(struct cli_session *s);
 /* The server connection is gone: forget the room's mode and the questions (the server
  * tells them again after the shell is back in its room); links stay. */
 void cli_chat_offline(struct cli_session *s);
-/* 1 when cli_chat_pending has work left (it came while it was busy): poll without a
- * wait. */
+/* 1 when cli_chat_pending has work left (it came while it was busy), or made requests
+ * (frames that arrived meanwhile may sit in the connection's buffer, which poll() does
+ * not see): poll without a wait, so that rd_conn_poll dispatches them. */
 int cli_chat_busy(struct cli_session *s);
 
 /* The links' descriptors for the shell's poll (at most cap); after poll, cli_chat_events
