@@ -273,11 +273,42 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 	}
 }
 
+void cli_print_direct(struct cli_session *s, const struct rd_msg *m)
+{
+	char where[RD_ROOM_BUF + 16];
+
+	begin(s);
+	if (m->type == RD_MSG_ROOM_MSG) {
+		snprintf(where, sizeof(where), "%s, direct", m->u.room_msg.room);
+		print_chat(s->out, where, m->u.room_msg.from, m->u.room_msg.kind,
+			   &m->u.room_msg.data);
+	} else if (m->type == RD_MSG_PRIVATE_MSG) {
+		print_chat(s->out, "private, direct", m->u.private_msg.from, m->u.private_msg.kind,
+			   &m->u.private_msg.data);
+	}
+	end(s);
+}
+
+void cli_note(struct cli_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	begin(s);
+	fputs("roomdrop: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	end(s);
+}
+
 static void on_msg(struct rd_conn *c, const struct rd_msg *m, void *user)
 {
 	struct cli_session *s = user;
 
 	(void)c;
+	if (s->on_chat != NULL && s->on_chat(s, m))
+		return;
 	if (s->on_offer != NULL &&
 	    (m->type == RD_MSG_OFFER_IN || m->type == RD_MSG_OFFER_ANSWERED ||
 	     m->type == RD_MSG_OFFER_RESULT || m->type == RD_MSG_OFFER_DATA ||

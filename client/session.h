@@ -40,6 +40,10 @@ struct cli_session {
 	 * dispatch: it must not make requests on the connection. */
 	void (*on_offer)(struct cli_session *s, const struct rd_msg *m);
 	void *offer_user;
+	/* Direct chats (chat.c) see every server message first: 1 = it was theirs (not
+	 * printed, not passed on). Same rule: no request from inside. */
+	int (*on_chat)(struct cli_session *s, const struct rd_msg *m);
+	void *chat_user;
 };
 
 void cli_session_init(struct cli_session *s, const struct cli_opts *o);
@@ -73,6 +77,12 @@ int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap);
 
 /* Print one event as one line (flushed); nothing for messages that are not events. */
 void cli_print_msg(struct cli_session *s, const struct rd_msg *m);
+/* A PRIVATE_MSG or ROOM_MSG that came over a direct link: "[private, direct] <alice> hi",
+ * "[general, direct] <alice> hi". */
+void cli_print_direct(struct cli_session *s, const struct rd_msg *m);
+/* A status line "roomdrop: ..." on stderr, around the shell's input line (escaped by the
+ * caller). */
+void cli_note(struct cli_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copy n bytes for the terminal (control characters and invalid UTF-8 as \xNN) into a
  * malloc'd string; never NULL (aborts on out of memory, like the rest of the program). */

@@ -29,6 +29,7 @@
 
 #include <editline/readline.h>
 
+#include "chat.h"
 #include "cli.h"
 #include "files.h"
 #include "offer.h"
@@ -70,7 +71,11 @@ static const char shell_help[] =
 	"Commands:\n"
 	"  /join ROOM           leave the current room and enter ROOM\n"
 	"  /leave               leave the current room\n"
-	"  /msg NICK TEXT       send TEXT to NICK only\n"
+	"  /msg NICK TEXT       send TEXT to NICK only (over the direct link if there is one)\n"
+	"  /p2p NICK            ask NICK for a direct chat: /msg NICK then goes peer to peer\n"
+	"  /direct on|off       switch the room to direct mode (at most 8 members): room\n"
+	"                       messages go member to member, through the server only to\n"
+	"                       members without a direct link\n"
 	"  /who [ROOM]          who is in ROOM (default: this room)\n"
 	"  /rooms               list the rooms\n"
 	"  /put FILE... [--overwrite|--rename]\n"
@@ -79,7 +84,8 @@ static const char shell_help[] =
 	"  /rm NAME             delete a file\n"
 	"  /offer NICK PATH...  offer files and folders to NICK (--everyone: to the room)\n"
 	"An offer made to you asks \"accept? [y/N/s]\": y takes everything into the current\n"
-	"folder, s asks file by file, anything else rejects it.\n"
+	"folder, s asks file by file, anything else rejects it. A direct chat request asks\n"
+	"\"accept? [y/N]\".\n"
 	"  /help                this text\n"
 	"  /quit                leave (Ctrl-D does the same)\n"
 	"Ctrl-C drops the line being typed, or stops the running command or transfer.\n"
@@ -88,8 +94,9 @@ static const char shell_help[] =
 
 static void set_prompt(struct shell *sh)
 {
-	if (cli_offers_question(sh->s, sh->prompt, sizeof(sh->prompt))) {
-		/* an offer waits for the user's answer: the prompt asks */
+	if (cli_offers_question(sh->s, sh->prompt, sizeof(sh->prompt)) ||
+	    cli_chat_question(sh->s, sh->prompt, sizeof(sh->prompt))) {
+		/* an offer or a direct chat waits for the user's answer: the prompt asks */
 	} else if (sh->s->room[0])
 		snprintf(sh->prompt, sizeof(sh->prompt), "%s@%s> ", sh->s->o->nick, sh->s->room);
 	else
@@ -266,6 +273,7 @@ static void go_offline(struct shell *sh, int rc)
 	char why[512];
 
 	sh->lost = 0;
+	cli_chat_offline(sh->s);
 	if (sh->s->kicked) {
 		sh->quit = 1;
 		sh->rc = CLI_EKICKED;
@@ -352,7 +360,11 @@ static void do_say(struct shell *sh, const char *text)
 			RD_CHAT_MAX);
 		return;
 	}
-	if ((rc = rd_conn_say(sh->s->conn, RD_KIND_TEXT, text, strlen(text))) != 0)
+	if ((rc = cli_chat_say(sh->s, text)) == 1)
+		return; /* a room in direct mode */
+	if (rc == 0)
+		rc = rd_conn_say(sh->s->conn, RD_KIND_TEXT, text, strlen(text));
+	if (rc != 0)
 		failed(sh, "cannot send the message", rc, 0);
 }
 
@@ -404,7 +416,7 @@ static void do_msg(struct shell *sh, char *rest)
 {
 	char *nick, *text, what[80];
 	uint16_t werr;
-	int rc;
+	int rc, said = 0;
 
 	while (*rest == ' ' || *rest == '\t')
 		rest++;
@@ -429,9 +441,16 @@ static void do_msg(struct shell *sh, char *rest)
 			RD_CHAT_MAX);
 		return;
 	}
+	if (cli_chat_msg(sh->s, nick, text, &said))
+		return; /* over the direct link */
 	if ((rc = rd_conn_tell(sh->s->conn, nick, RD_KIND_TEXT, text, strlen(text), &werr)) != 0) {
 		snprintf(what, sizeof(what), "cannot send to '%s'", nick);
 		failed(sh, what, rc, werr);
+	} else if (said) {
+		char *n = cli_escape(nick, strlen(nick));
+
+		note(sh, "-> %s (through the server)", n);
+		free(n);
 	}
 }
 
@@ -525,6 +544,26 @@ static void do_offer(struct shell *sh, int argc, char **argv)
 				  cli_offer(sh->s, argv[0], argc - 1, argv + 1));
 }
 
+/* /p2p NICK */
+static void do_p2p(struct shell *sh, int argc, char **argv)
+{
+	if (argc != 1 || rd_nick_check(argv[0], strlen(argv[0])) != 0) {
+		shell_error("usage: /p2p NICK");
+		return;
+	}
+	after_code(sh, cli_chat_open(sh->s, argv[0]));
+}
+
+/* /direct on|off */
+static void do_direct(struct shell *sh, int argc, char **argv)
+{
+	if (argc != 1 || (strcmp(argv[0], "on") != 0 && strcmp(argv[0], "off") != 0)) {
+		shell_error("usage: /direct on|off");
+		return;
+	}
+	after_code(sh, cli_chat_direct(sh->s, strcmp(argv[0], "on") == 0));
+}
+
 static void run_line(struct shell *sh, char *line)
 {
 	char *argv[SHELL_MAX_ARGS], *cmd, *rest;
@@ -534,7 +573,7 @@ static void run_line(struct shell *sh, char *line)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	/* an offer's question takes the line as its answer */
-	if (!sh->offline && cli_offers_reply(sh->s, line))
+	if (!sh->offline && (cli_offers_reply(sh->s, line) || cli_chat_reply(sh->s, line)))
 		return;
 	if (sh->offline && (line[0] != '/' || line[1] == '/') && n > 0) {
 		fputs("roomdrop: not connected (reconnecting): the line was not sent; Up brings "
@@ -586,6 +625,10 @@ static void run_line(struct shell *sh, char *line)
 		do_files(sh, cmd, argc, argv);
 	} else if (strcmp(cmd, "offer") == 0) {
 		do_offer(sh, argc, argv);
+	} else if (strcmp(cmd, "p2p") == 0) {
+		do_p2p(sh, argc, argv);
+	} else if (strcmp(cmd, "direct") == 0) {
+		do_direct(sh, argc, argv);
 	} else {
 		shell_error("unknown command /%s (try /help)", cmd);
 	}
@@ -675,7 +718,8 @@ static void read_plain(struct shell *sh)
 int cli_shell_run(struct cli_session *s)
 {
 	struct shell sh;
-	struct pollfd p[3];
+	struct pollfd p[3 + CLI_CHAT_LINKS];
+	size_t nlinks;
 	int rc = 0;
 
 	memset(&sh, 0, sizeof(sh));
@@ -700,7 +744,7 @@ int cli_shell_run(struct cli_session *s)
 	{
 		struct cli_offer_rules rules = { .policy = CLI_OFFERS_ASK, .into = "." };
 
-		if (cli_offers_listen(s, &rules) != 0)
+		if (cli_offers_listen(s, &rules) != 0 || cli_chat_init(s) != 0)
 			return CLI_ELOCAL;
 	}
 	set_prompt(&sh);
@@ -716,6 +760,8 @@ int cli_shell_run(struct cli_session *s)
 			rc = rd_conn_poll(s->conn, 0);
 			if (rc == 0) /* answers decided meanwhile */
 				rc = cli_offers_pending(s);
+			if (rc == 0) /* direct links to accept or to ask for */
+				rc = cli_chat_pending(s);
 			if (rc == RD_ERR_CANCELLED)
 				rc = 0; /* a signal: seen below */
 			if (rc != 0)
@@ -748,7 +794,10 @@ int cli_shell_run(struct cli_session *s)
 		p[2].fd = cli_signal_fd[0];
 		p[0].events = p[1].events = p[2].events = POLLIN;
 		p[0].revents = p[1].revents = p[2].revents = 0;
-		if (poll(p, 3, timeout) < 0) {
+		nlinks = cli_chat_pollfds(s, p + 3, CLI_CHAT_LINKS);
+		if (!sh.offline && cli_chat_busy(s))
+			timeout = 0; /* work recorded while a link was being made */
+		if (poll(p, 3 + nlinks, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -762,6 +811,7 @@ int cli_shell_run(struct cli_session *s)
 				cancel_line(&sh);
 			}
 		}
+		cli_chat_events(s, p + 3, nlinks);
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (sh.tty) {
 				sh.line_done = 0;
@@ -784,6 +834,7 @@ int cli_shell_run(struct cli_session *s)
 	fflush(stdout);
 	free(sh.pending);
 	cli_offers_stop(s);
+	cli_chat_stop(s);
 	s->print_begin = s->print_end = NULL;
 	g_shell = NULL;
 	return sh.rc;

@@ -141,6 +141,17 @@ static const struct rd_field f_broadcast[] = {
 static const struct rd_field f_kicked[] = {
 	CHARS(rd_msg_kicked, by, N_NICK), STR(rd_msg_kicked, reason, RD_REASON_MAX), END
 };
+static const struct rd_field f_room_direct[] = { INT(rd_msg_room_direct, on), END };
+static const struct rd_field f_room_mode[] = {
+	CHARS(rd_msg_room_mode, room, N_ROOM), INT(rd_msg_room_mode, direct),
+	CHARS(rd_msg_room_mode, by, N_NICK | N_EMPTY_OK), END
+};
+static const struct rd_field f_nick_entry[] = { CHARS(rd_nick_entry, nick, N_NICK), END };
+static const struct rd_field_list l_nick = { sizeof(struct rd_nick_entry), f_nick_entry };
+static const struct rd_field f_say_except[] = {
+	INT(rd_msg_say_except, kind), BYTES(rd_msg_say_except, data, RD_CHAT_MAX),
+	LIST(rd_msg_say_except, count, except, l_nick), END
+};
 
 static const struct rd_field f_offer[] = {
 	ENUM(rd_msg_offer, scope, RD_OFFER_TO_USER, RD_OFFER_TO_ROOM),
@@ -288,6 +299,9 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_PRESENCE, f_presence },
 	{ RD_MSG_BROADCAST, f_broadcast },
 	{ RD_MSG_KICKED, f_kicked },
+	{ RD_MSG_ROOM_DIRECT, f_room_direct },
+	{ RD_MSG_ROOM_MODE, f_room_mode },
+	{ RD_MSG_SAY_EXCEPT, f_say_except },
 	{ RD_MSG_OFFER, f_offer },
 	{ RD_MSG_OFFER_PENDING, f_offer_pending },
 	{ RD_MSG_OFFER_IN, f_offer_in },

@@ -149,6 +149,23 @@ struct rd_msg_kicked {
 	char by[RD_NICK_BUF];
 	struct rd_str reason;
 };
+struct rd_msg_room_direct {
+	uint8_t on; /* 1 direct mode, 0 back through the server */
+};
+struct rd_msg_room_mode {
+	char room[RD_ROOM_BUF];
+	uint8_t direct;       /* 1: members link pairwise; 0: through the server */
+	char by[RD_NICK_BUF]; /* who switched it; "" = the server (the room grew too big) */
+};
+struct rd_nick_entry {
+	char nick[RD_NICK_BUF];
+};
+struct rd_msg_say_except {
+	uint8_t kind;
+	struct rd_bytes data;
+	uint32_t count; /* members who do not get it (they had it directly) */
+	struct rd_nick_entry *except;
+};
 
 struct rd_msg_offer {
 	uint8_t scope; /* RD_OFFER_TO_USER (to = a nickname), RD_OFFER_TO_ROOM (to = "") */
@@ -335,6 +352,9 @@ struct rd_msg {
 		struct rd_msg_presence presence;
 		struct rd_msg_broadcast broadcast;
 		struct rd_msg_kicked kicked;
+		struct rd_msg_room_direct room_direct;
+		struct rd_msg_room_mode room_mode;
+		struct rd_msg_say_except say_except;
 		struct rd_msg_offer offer;
 		struct rd_msg_offer_pending offer_pending;
 		struct rd_msg_offer_in offer_in;

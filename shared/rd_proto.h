@@ -48,6 +48,8 @@ extern "C" {
 #define RD_CHUNK_SIZE (256u * 1024u) /* file chunk payload data, before compression */
 #define RD_DESCRIPTOR_MAX 65536u     /* offer descriptor and answer data bytes */
 #define RD_MAX_ROOMS 256u
+#define RD_ROOM_DIRECT_MAX 8u /* members of a room in direct mode (PROTOCOL.md 14.5) */
+#define RD_SAY_EXCEPT_MAX 32u /* names in SAY_EXCEPT.except */
 
 /* ---- timers (defaults, milliseconds) ----------------------------------------------- */
 #define RD_PING_INTERVAL_MS 30000u
@@ -100,6 +102,9 @@ enum rd_msg_type {
 	RD_MSG_PRESENCE = 0x0024,    /* S->C */
 	RD_MSG_BROADCAST = 0x0025,   /* S->C */
 	RD_MSG_KICKED = 0x0026,      /* S->C */
+	RD_MSG_ROOM_DIRECT = 0x0027, /* C->S: switch my room to direct mode, or back */
+	RD_MSG_ROOM_MODE = 0x0028,   /* S->C: the room's mode (to every member) */
+	RD_MSG_SAY_EXCEPT = 0x0029,  /* C->S: to my room, except the members named */
 	/* offers */
 	RD_MSG_OFFER = 0x0030,          /* C->S */
 	RD_MSG_OFFER_PENDING = 0x0031,  /* S->C (to offerer) */
@@ -171,6 +176,7 @@ enum rd_wire_err {
 	RD_E_MESSAGE_TOO_LONG = 303,
 	RD_E_SLOW_READER = 304, /* output bound exceeded; connection closed */
 	RD_E_PING_TIMEOUT = 305,
+	RD_E_ROOM_TOO_BIG = 306, /* direct mode: the room has more than RD_ROOM_DIRECT_MAX */
 	/* 4xx: offers and peer to peer */
 	RD_E_NO_SUCH_OFFER = 400,
 	RD_E_OFFER_SELF = 401,

@@ -168,6 +168,8 @@ static void handle_rooms(struct req *q)
 	free(items);
 }
 
+static void direct_after_join(struct rd_client *c, struct rd_room *r);
+
 static void handle_join(struct req *q)
 {
 	struct rd_client *c = q->c;
@@ -206,6 +208,83 @@ static void handle_join(struct req *q)
 	srv_copy_str(m.u.joined.room, sizeof(m.u.joined.room), r->name);
 	m.u.joined.members = members;
 	rd_client_send_msg(c, &m, q->f->hdr.req_id);
+	direct_after_join(c, r);
+}
+
+/* ---- direct mode (PROTOCOL.md 14.5) ---------------------------------------------------- */
+
+static void room_mode_msg(struct rd_msg *m, const struct rd_room *r, int direct, const char *by)
+{
+	rd_msg_init(m, RD_MSG_ROOM_MODE);
+	srv_copy_str(m->u.room_mode.room, sizeof(m->u.room_mode.room), r->name);
+	m->u.room_mode.direct = (uint8_t)direct;
+	srv_copy_str(m->u.room_mode.by, sizeof(m->u.room_mode.by), by);
+}
+
+/* c just joined r: in direct mode, it hears so (after JOINED); a join past the limit
+ * switches the room back, and every member hears that. */
+static void direct_after_join(struct rd_client *c, struct rd_room *r)
+{
+	struct rd_server *s = c->srv;
+	struct rd_msg m;
+	int direct, off = 0;
+
+	pthread_mutex_lock(&s->rooms_mtx);
+	direct = r->direct;
+	if (direct && r->n > RD_ROOM_DIRECT_MAX) {
+		r->direct = 0;
+		off = 1;
+	}
+	pthread_mutex_unlock(&s->rooms_mtx);
+	if (!direct)
+		return;
+	room_mode_msg(&m, r, !off, "");
+	if (off) {
+		srv_announce(s, r, NULL, &m);
+		srv_emit(s, RD_EV_INFO, c, r->name,
+			 "room back through the server: too many members");
+	} else {
+		rd_client_send_msg(c, &m, 0);
+	}
+}
+
+static void handle_room_direct(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct rd_room *r = c->room;
+	struct rd_msg m;
+	size_t n;
+	int on = q->m.u.room_direct.on != 0, was;
+	char text[160];
+
+	if (!r) {
+		reply_error(q, RD_E_NOT_IN_ROOM, "join a room first");
+		return;
+	}
+	pthread_mutex_lock(&s->rooms_mtx);
+	n = r->n;
+	was = r->direct;
+	if (!on || n <= RD_ROOM_DIRECT_MAX)
+		r->direct = on;
+	pthread_mutex_unlock(&s->rooms_mtx);
+	if (on && n > RD_ROOM_DIRECT_MAX) {
+		snprintf(text, sizeof(text),
+			 "room '%.32s' has %zu members: direct mode is for at most %u", r->name, n,
+			 RD_ROOM_DIRECT_MAX);
+		reply_error(q, RD_E_ROOM_TOO_BIG, text);
+		return;
+	}
+	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
+	room_mode_msg(&m, r, on, c->nick);
+	if (was == on) {
+		rd_client_send_msg(c, &m, 0); /* (no change: only the asker hears the mode) */
+		return;
+	}
+	srv_announce(s, r, NULL, &m);
+	snprintf(text, sizeof(text), "room %.32s %s", r->name,
+		 on ? "in direct mode" : "back through the server");
+	srv_emit(s, RD_EV_INFO, c, r->name, text);
 }
 
 static void handle_leave(struct req *q)
@@ -334,6 +413,37 @@ static void handle_say(struct req *q)
 	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
 }
 
+/* A room message for the members that did not get it over a direct link. */
+static void handle_say_except(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_room *r = c->room;
+	const struct rd_msg_say_except *e = &q->m.u.say_except;
+	struct rd_msg m;
+
+	if (!r) {
+		reply_error(q, RD_E_NOT_IN_ROOM, "join a room first");
+		return;
+	}
+	if (e->count > RD_SAY_EXCEPT_MAX) {
+		reply_error(q, RD_E_MALFORMED, "SAY_EXCEPT names at most 32 members");
+		return;
+	}
+	if (take_message_token(c) != 0) {
+		refuse_rate(q);
+		return;
+	}
+	rd_msg_init(&m, RD_MSG_ROOM_MSG);
+	srv_copy_str(m.u.room_msg.room, sizeof(m.u.room_msg.room), r->name);
+	memcpy(m.u.room_msg.from, c->nick, sizeof(c->nick));
+	m.u.room_msg.kind = e->kind;
+	m.u.room_msg.time_ms = rd_now_wall_ms();
+	m.u.room_msg.data = e->data;
+	srv_announce_except(c->srv, r, c, e->except, e->count, &m);
+	note_message(c);
+	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
+}
+
 static void handle_tell(struct req *q)
 {
 	struct rd_client *c = q->c;
@@ -420,6 +530,8 @@ static enum accept_class accept_class(uint16_t type)
 	case RD_MSG_WHO:
 	case RD_MSG_SAY:
 	case RD_MSG_TELL:
+	case RD_MSG_ROOM_DIRECT:
+	case RD_MSG_SAY_EXCEPT:
 	case RD_MSG_OFFER:
 	case RD_MSG_OFFER_ANSWER:
 	case RD_MSG_OFFER_CANCEL:
@@ -446,6 +558,7 @@ static uint16_t too_long_code(uint16_t type)
 		return RD_E_NO_SUCH_ROOM;
 	case RD_MSG_SAY:
 	case RD_MSG_TELL:
+	case RD_MSG_SAY_EXCEPT:
 		return RD_E_MESSAGE_TOO_LONG;
 	default:
 		return RD_E_MALFORMED;
@@ -543,6 +656,12 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_TELL:
 		handle_tell(&q);
+		break;
+	case RD_MSG_ROOM_DIRECT:
+		handle_room_direct(&q);
+		break;
+	case RD_MSG_SAY_EXCEPT:
+		handle_say_except(&q);
 		break;
 	case RD_MSG_OFFER:
 		srv_handle_offer(&q);

@@ -87,6 +87,7 @@ struct rd_room {
 	char name[RD_ROOM_BUF];
 	struct rd_client **members;
 	size_t n, cap;
+	int direct; /* direct mode (PROTOCOL.md 14.5); rooms_mtx, like the members */
 };
 
 struct rd_client {
@@ -224,6 +225,10 @@ void srv_begin_close(struct rd_client *c, uint8_t departure, const char *reason)
 /* srv_rooms.c */
 struct rd_room *srv_room_find(struct rd_server *s, const char *name);
 int srv_room_add_locked(struct rd_room *r, struct rd_client *c);
+/* srv_announce to the members of r but except and the members named in names[0..n). */
+unsigned srv_announce_except(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
+			     const struct rd_nick_entry *names, size_t nnames,
+			     const struct rd_msg *m);
 unsigned srv_announce(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
 		      const struct rd_msg *m);
 void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client *subject,

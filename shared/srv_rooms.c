@@ -39,11 +39,20 @@ int srv_room_add_locked(struct rd_room *r, struct rd_client *c)
 	return 0;
 }
 
+static int named(const struct rd_client *c, const struct rd_nick_entry *names, size_t nnames)
+{
+	for (size_t i = 0; i < nnames; i++)
+		if (rd_name_eq(c->nick, names[i].nick))
+			return 1;
+	return 0;
+}
+
 /* Take a reference to each member of room r, or to every registered client when r is
- * NULL, leaving out `except`. The caller sends outside the lock, then unrefs each and
- * frees *out. */
+ * NULL, leaving out `except` and the members of r named in names. The caller sends
+ * outside the lock, then unrefs each and frees *out. */
 static int collect(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
-		   struct rd_client ***out, size_t *n)
+		   const struct rd_nick_entry *names, size_t nnames, struct rd_client ***out,
+		   size_t *n)
 {
 	pthread_mutex_t *mtx = r ? &s->rooms_mtx : &s->clients_mtx;
 	struct rd_client **v;
@@ -56,7 +65,7 @@ static int collect(struct rd_server *s, struct rd_room *r, const struct rd_clien
 	v = malloc((max ? max : 1) * sizeof(*v));
 	if (v && r) {
 		for (size_t i = 0; i < r->n; i++)
-			if (r->members[i] != except)
+			if (r->members[i] != except && !named(r->members[i], names, nnames))
 				v[k++] = r->members[i];
 	} else if (v) {
 		for (struct rd_client *c = s->clients; c; c = c->next)
@@ -129,7 +138,7 @@ int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *
 	rd_buf_init(&b, 0);
 	if ((rc = rd_frame_append(&b, type, 0, payload, len, 0)) != 0)
 		goto out;
-	if ((rc = collect(s, r, except, &v, &k)) != 0)
+	if ((rc = collect(s, r, except, NULL, 0, &v, &k)) != 0)
 		goto out;
 	send_to_all(s, v, k, b.data, b.len);
 	if (n)
@@ -143,6 +152,13 @@ out:
 unsigned srv_announce(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
 		      const struct rd_msg *m)
 {
+	return srv_announce_except(s, r, except, NULL, 0, m);
+}
+
+unsigned srv_announce_except(struct rd_server *s, struct rd_room *r, const struct rd_client *except,
+			     const struct rd_nick_entry *names, size_t nnames,
+			     const struct rd_msg *m)
+{
 	struct rd_client **v;
 	struct rd_buf b;
 	size_t k = 0;
@@ -150,7 +166,7 @@ unsigned srv_announce(struct rd_server *s, struct rd_room *r, const struct rd_cl
 	rd_buf_init(&b, 0);
 	if (rd_msg_frame(&b, m, 0, 0) != 0)
 		goto out;
-	if (collect(s, r, except, &v, &k) != 0)
+	if (collect(s, r, except, names, nnames, &v, &k) != 0)
 		goto out;
 	send_to_all(s, v, k, b.data, b.len);
 out:
@@ -190,6 +206,8 @@ void srv_leave_room(struct rd_client *c, int announce_it)
 	pthread_mutex_lock(&s->rooms_mtx);
 	old = c->room;
 	room_remove_locked(c);
+	if (old && old->n == 0)
+		old->direct = 0; /* an empty room starts over through the server */
 	pthread_mutex_unlock(&s->rooms_mtx);
 	if (!old)
 		return;

@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 68 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 71 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -35,6 +35,7 @@ static struct rd_p2p_addr addrs_s[2] = { { "192.0.2.7:45679" }, { "[2001:db8::1]
 
 static struct rd_room_entry rooms_s[2] = { { "general", 3 }, { "random", 0 } };
 static struct rd_who_entry who_s[3] = { { "alice", 11 }, { "bob", 22 }, { "carol_9", 33 } };
+static struct rd_nick_entry except_s[2] = { { "bob" }, { "carol_9" } };
 static struct rdf_file_entry files_s[2] = {
 	{ "report.pdf", 1000, 111, { 0 }, "alice" },
 	{ "caf\xc3\xa9 menu.txt", 0, 222, { 0 }, "" }, /* uploader unknown */
@@ -131,6 +132,16 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_KICKED:
 		m->u.kicked = (struct rd_msg_kicked){ "server", reason };
+		break;
+	case RD_MSG_ROOM_DIRECT:
+		m->u.room_direct.on = 1;
+		break;
+	case RD_MSG_ROOM_MODE:
+		m->u.room_mode = (struct rd_msg_room_mode){ "general", 1, "alice" };
+		break;
+	case RD_MSG_SAY_EXCEPT:
+		m->u.say_except = (struct rd_msg_say_except){ RD_KIND_TEXT, bytes_of("hi all", 6),
+							      2, except_s };
 		break;
 	case RD_MSG_OFFER:
 		m->u.offer = (struct rd_msg_offer){ RD_OFFER_TO_USER, "bob", RDF_OFFER_APP_FILES,
@@ -328,6 +339,9 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 	case RD_MSG_KICKED:
 		v = &m->u.kicked.reason;
 		break;
+	case RD_MSG_SAY_EXCEPT:
+		v = &m->u.say_except.data;
+		break;
 	case RD_MSG_OFFER:
 		v = &m->u.offer.descriptor;
 		break;
@@ -387,6 +401,11 @@ static int list_of(struct rd_msg *m, uint32_t **count, void ***items, size_t *si
 		*count = &m->u.ctl_clients.count;
 		*items = (void **)&m->u.ctl_clients.items;
 		*size = sizeof(struct rd_ctl_client);
+		return 1;
+	case RD_MSG_SAY_EXCEPT:
+		*count = &m->u.say_except.count;
+		*items = (void **)&m->u.say_except.except;
+		*size = sizeof(struct rd_nick_entry);
 		return 1;
 	case RD_MSG_P2P_LISTEN:
 		*count = &m->u.p2p_listen.naddrs;
@@ -873,6 +892,42 @@ static void test_encoder_refuses_oversized_fields(void **state)
 	sample(RD_MSG_ROOM_LIST, &m);
 	m.u.room_list.items = NULL;
 	assert_refused(&m);
+}
+
+/* Direct mode (PROTOCOL.md 14.5): a SAY_EXCEPT count the payload cannot hold is
+ * malformed; the encoder wants nicknames in it; ROOM_MODE's `by` may be empty (the
+ * server) but its room not. */
+static void test_direct_mode_rows(void **state)
+{
+	static const uint8_t lying[] = { 0x00, 0x00, 0x00, 0x00, 0x00, /* kind, data "" */
+					 0xff, 0xff, 0xff, 0xff,       /* count 2^32-1 */
+					 0x00, 0x03, 'b',  'o',  'b' };
+	static const uint8_t bad_name[] = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+					    0x00, 0x01, 0x00, 0x03, 'b',  ' ',  'b' };
+	struct rd_msg m, d;
+	struct rd_buf b;
+
+	(void)state;
+	assert_int_equal(rd_msg_decode(RD_MSG_SAY_EXCEPT, lying, sizeof(lying), &d),
+			 RD_ERR_MALFORMED);
+	/* the decoder is lax on names (a name that is no nickname matches no member) */
+	assert_int_equal(rd_msg_decode(RD_MSG_SAY_EXCEPT, bad_name, sizeof(bad_name), &d), 0);
+	assert_int_equal(d.u.say_except.count, 1);
+	assert_string_equal(d.u.say_except.except[0].nick, "b b");
+	rd_msg_clear(&d);
+	sample(RD_MSG_ROOM_MODE, &m);
+	m.u.room_mode.by[0] = '\0';
+	rd_buf_init(&b, 0);
+	assert_int_equal(rd_msg_encode(&m, &b), 0);
+	assert_int_equal(rd_msg_decode(RD_MSG_ROOM_MODE, b.data, b.len, &d), 0);
+	assert_string_equal(d.u.room_mode.by, "");
+	rd_buf_free(&b);
+	m.u.room_mode.room[0] = '\0';
+	assert_refused(&m);
+	sample(RD_MSG_SAY_EXCEPT, &m);
+	strcpy(except_s[1].nick, "no way");
+	assert_refused(&m);
+	strcpy(except_s[1].nick, "carol_9");
 }
 
 static void test_encoder_refuses_bad_names(void **state)
@@ -1618,6 +1673,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_type_is_refused),
 		cmocka_unit_test(test_encoder_refuses_oversized_fields),
 		cmocka_unit_test(test_encoder_refuses_bad_names),
+		cmocka_unit_test(test_direct_mode_rows),
 		cmocka_unit_test(test_encoder_refuses_bad_enums),
 		cmocka_unit_test(test_decoder_string_limits),
 		cmocka_unit_test(test_decoder_refuses_embedded_nul),

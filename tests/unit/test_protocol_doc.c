@@ -279,6 +279,7 @@ static const uint8_t presence_payload[18] = { 0x01, 0x00, 0x03, 'b',  'o',  'b',
 
 static struct rd_room_entry room_items[1] = { { "general", 2 } };
 static struct rd_who_entry who_items[1] = { { "alice", T_MS } };
+static struct rd_nick_entry except_items[1] = { { "bob" } };
 /* the key fingerprint of the examples: the 32 bytes 00 01 ... 1f in text form (rd_tls.h) */
 #define FP_TEXT "AAAQ-EAYE-AUDA-OCAJ-BIFQ-YDIO-B4IB-CEQT-CQKR-MFYY-DENB-WHA5-DYPQ"
 static struct rd_ctl_client ctl_items[1] = {
@@ -561,6 +562,47 @@ static void c_kicked(const struct rd_msg *m)
 {
 	assert_string_equal(M->kicked.by, "server");
 	assert_true(str_is(M->kicked.reason, "spam"));
+}
+
+/* direct mode (section 14.5) */
+static void b_room_direct(struct rd_msg *m)
+{
+	M->room_direct = (struct rd_msg_room_direct){ 1 };
+}
+static void c_room_direct(const struct rd_msg *m)
+{
+	assert_int_equal(M->room_direct.on, 1);
+}
+static void b_room_mode(struct rd_msg *m)
+{
+	M->room_mode = (struct rd_msg_room_mode){ "general", 1, "alice" };
+}
+static void c_room_mode(const struct rd_msg *m)
+{
+	assert_string_equal(M->room_mode.room, "general");
+	assert_int_equal(M->room_mode.direct, 1);
+	assert_string_equal(M->room_mode.by, "alice");
+}
+static void b_say_except(struct rd_msg *m)
+{
+	M->say_except = (struct rd_msg_say_except){ RD_KIND_TEXT, B("hi", 2), 1, except_items };
+}
+static void c_say_except(const struct rd_msg *m)
+{
+	assert_int_equal(M->say_except.kind, RD_KIND_TEXT);
+	assert_true(bytes_are(M->say_except.data, "hi", 2));
+	assert_int_equal(M->say_except.count, 1);
+	assert_string_equal(M->say_except.except[0].nick, "bob");
+}
+static void b_error_room_too_big(struct rd_msg *m)
+{
+	M->error = (struct rd_msg_error){ RD_E_ROOM_TOO_BIG, RD_MSG_ROOM_DIRECT, S("9 members") };
+}
+static void c_error_room_too_big(const struct rd_msg *m)
+{
+	assert_int_equal(M->error.code, RD_E_ROOM_TOO_BIG);
+	assert_int_equal(M->error.for_type, RD_MSG_ROOM_DIRECT);
+	assert_true(str_is(M->error.text, "9 members"));
 }
 
 /* offers */
@@ -1067,6 +1109,10 @@ static const struct entry entries[] = {
 	{ "presence-kicked", RD_MSG_PRESENCE, 0, b_presence_kicked, c_presence_kicked },
 	{ "broadcast", RD_MSG_BROADCAST, 0, b_broadcast, c_broadcast },
 	{ "kicked", RD_MSG_KICKED, 0, b_kicked, c_kicked },
+	{ "room_direct", RD_MSG_ROOM_DIRECT, 1, b_room_direct, c_room_direct },
+	{ "room_mode", RD_MSG_ROOM_MODE, 0, b_room_mode, c_room_mode },
+	{ "say_except", RD_MSG_SAY_EXCEPT, 0, b_say_except, c_say_except },
+	{ "error-room-too-big", RD_MSG_ERROR, 1, b_error_room_too_big, c_error_room_too_big },
 	{ "offer", RD_MSG_OFFER, 1, b_offer, c_offer },
 	{ "offer_pending", RD_MSG_OFFER_PENDING, 1, b_offer_pending, c_offer_pending },
 	{ "offer_in", RD_MSG_OFFER_IN, 0, b_offer_in, c_offer_in },
@@ -1156,6 +1202,7 @@ static const struct code_name wire_errors[] = {
 	{ RD_E_MESSAGE_TOO_LONG, "MESSAGE_TOO_LONG" },
 	{ RD_E_SLOW_READER, "SLOW_READER" },
 	{ RD_E_PING_TIMEOUT, "PING_TIMEOUT" },
+	{ RD_E_ROOM_TOO_BIG, "ROOM_TOO_BIG" },
 	{ RD_E_NO_SUCH_OFFER, "NO_SUCH_OFFER" },
 	{ RD_E_OFFER_SELF, "OFFER_SELF" },
 	{ RD_E_OFFER_STATE, "OFFER_STATE" },

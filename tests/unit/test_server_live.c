@@ -1773,6 +1773,103 @@ static void expect_result(struct peer *p, uint32_t req, uint32_t id, uint8_t out
 	assert_int_equal(g.m.u.offer_result.accepted, accepted);
 }
 
+static void send_room_direct(struct peer *p, int on, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_ROOM_DIRECT);
+	m.u.room_direct.on = (uint8_t)on;
+	peer_send(p, &m, req);
+}
+
+static void expect_mode(struct peer *p, int direct, const char *by)
+{
+	struct got g;
+	expect_np(p, RD_MSG_ROOM_MODE, 0, &g);
+	assert_string_equal(g.m.u.room_mode.room, "general");
+	assert_int_equal(g.m.u.room_mode.direct, direct);
+	assert_string_equal(g.m.u.room_mode.by, by);
+}
+
+static void expect_text_skipping_presence(struct peer *p, const char *from, const char *text)
+{
+	struct got g;
+	expect_np(p, RD_MSG_ROOM_MSG, 0, &g);
+	assert_string_equal(g.m.u.room_msg.from, from);
+	assert_int_equal(g.m.u.room_msg.data.n, strlen(text));
+	assert_memory_equal(g.m.u.room_msg.data.p, text, strlen(text));
+}
+
+/* Section 14.5 on the wire: ROOM_DIRECT needs a room (301); switching on answers OK and
+ * sends ROOM_MODE(room, 1, by) to every member, and again to the asker alone; SAY_EXCEPT
+ * reaches the members it does not name, none it names, and more than 32 names are 100;
+ * a newcomer hears the mode after its JOINED; switching off is told to every member. */
+static void test_direct_mode_on_the_wire(void **state)
+{
+	struct srv s;
+	struct peer a, b, c, d;
+	struct rd_nick_entry names[RD_SAY_EXCEPT_MAX + 1];
+	struct got g;
+	struct rd_msg m;
+	(void)state;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	send_room_direct(&a, 1, 4);
+	expect_error(&a, 4, RD_E_NOT_IN_ROOM);
+	send_join(&a, "general", 5);
+	expect(&a, RD_MSG_JOINED, 5, &g);
+	enter(&b, s.port, "bob", "general");
+	enter(&c, s.port, "carol", "general");
+
+	send_room_direct(&a, 1, 6);
+	expect_np(&a, RD_MSG_OK, 6, &g);
+	expect_mode(&a, 1, "alice");
+	expect_mode(&b, 1, "alice");
+	expect_mode(&c, 1, "alice");
+	/* no change: the asker alone hears the mode (alice's next frame is carol's text) */
+	send_room_direct(&b, 1, 7);
+	expect(&b, RD_MSG_OK, 7, &g);
+	expect_mode(&b, 1, "bob");
+	send_say(&c, "after", 0);
+	expect_text_skipping_presence(&a, "carol", "after");
+	expect_text_skipping_presence(&b, "carol", "after");
+
+	/* SAY_EXCEPT naming bob: carol gets it, bob's next message is the one after */
+	memset(names, 0, sizeof(names));
+	snprintf(names[0].nick, sizeof(names[0].nick), "BOB"); /* (names match ignoring case) */
+	rd_msg_init(&m, RD_MSG_SAY_EXCEPT);
+	m.u.say_except.kind = RD_KIND_TEXT;
+	m.u.say_except.data = (struct rd_bytes){ (const uint8_t *)"x", 1 };
+	m.u.say_except.count = 1;
+	m.u.say_except.except = names;
+	peer_send(&a, &m, 0);
+	send_say(&a, "y", 0);
+	expect_text_skipping_presence(&c, "alice", "x");
+	expect_text_skipping_presence(&c, "alice", "y");
+	expect_text_skipping_presence(&b, "alice", "y");
+	/* more than 32 names: 100, nothing relayed */
+	for (size_t i = 0; i <= RD_SAY_EXCEPT_MAX; i++)
+		snprintf(names[i].nick, sizeof(names[i].nick), "n%zu", i);
+	m.u.say_except.count = RD_SAY_EXCEPT_MAX + 1;
+	peer_send(&a, &m, 8);
+	expect_error(&a, 8, RD_E_MALFORMED);
+
+	/* a newcomer hears the mode after its JOINED */
+	enter(&d, s.port, "dave", "general");
+	expect_mode(&d, 1, "");
+	/* off: every member hears it */
+	send_room_direct(&c, 0, 9);
+	expect_np(&c, RD_MSG_OK, 9, &g);
+	expect_mode(&c, 0, "carol");
+	expect_mode(&a, 0, "carol");
+	expect_mode(&b, 0, "carol");
+	expect_mode(&d, 0, "carol");
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	peer_close(&d);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 /* Section 13: an accepted offer reaches both sides: OFFER_IN with the descriptor, the
  * answer with its application bytes to the offerer, ACCEPTED, and an OFFER_END (an
  * invitation that moves no bytes) completes it on both sides. */
@@ -2478,6 +2575,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_registration_order_and_notices, teardown_servers),
 		cmocka_unit_test_teardown(test_nickname_refusals, teardown_servers),
+		cmocka_unit_test_teardown(test_direct_mode_on_the_wire, teardown_servers),
 		cmocka_unit_test_teardown(test_nothing_before_registration, teardown_servers),
 		cmocka_unit_test_teardown(test_version_mismatch_is_refused, teardown_servers),
 		cmocka_unit_test_teardown(test_room_isolation_and_private_messages,
