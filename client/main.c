@@ -876,7 +876,8 @@ static int cmd_listen(struct cli_session *s)
 		p[1].fd = cli_signal_fd[0];
 		p[1].events = POLLIN;
 		p[0].revents = p[1].revents = 0;
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+		/* (frames read past the replies of cli_offers_pending wake nothing) */
+		if (poll(p, 2, rd_conn_pending(s->conn) ? 0 : -1) < 0 && errno != EINTR) {
 			rc = RD_ERR_SYSTEM;
 			break;
 		}

@@ -795,8 +795,9 @@ int cli_shell_run(struct cli_session *s)
 		p[0].events = p[1].events = p[2].events = POLLIN;
 		p[0].revents = p[1].revents = p[2].revents = 0;
 		nlinks = cli_chat_pollfds(s, p + 3, CLI_CHAT_LINKS);
-		if (!sh.offline && cli_chat_busy(s))
-			timeout = 0; /* work recorded while a link was being made */
+		if (!sh.offline && (cli_chat_busy(s) || rd_conn_pending(s->conn)))
+			timeout = 0; /* work recorded while a link was being made, or frames
+				      * read past a reply: the descriptor will not wake us */
 		if (poll(p, 3 + nlinks, timeout) < 0) {
 			if (errno == EINTR)
 				continue;

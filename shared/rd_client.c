@@ -356,6 +356,11 @@ static void dispatch(struct rd_conn *c, const struct rd_frame *f)
 	rd_msg_clear(&m);
 }
 
+int rd_conn_pending(struct rd_conn *c)
+{
+	return c != NULL && c->link != NULL && !c->broken && rd_link_frame_ready(c->link);
+}
+
 int rd_conn_poll(struct rd_conn *c, int timeout_ms)
 {
 	struct rd_frame f;

@@ -178,6 +178,10 @@ uint32_t rd_conn_next_id(struct rd_conn *c);
  * dispatch them. 0 if something was handled or time ran out, RD_ERR_CLOSED when the
  * server closed the connection. */
 int rd_conn_poll(struct rd_conn *c, int timeout_ms);
+/* 1 when frames from the server are already read into memory (a request's wait read past
+ * its reply): rd_conn_poll(c, 0) handles them, and a caller that polls rd_conn_fd must
+ * not wait while this is 1, since the descriptor will not wake it for them. */
+int rd_conn_pending(struct rd_conn *c);
 /* Wait for the next frame with request id req_id (dispatching others). */
 int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struct rd_frame *f,
 		       uint16_t *werr);

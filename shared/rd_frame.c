@@ -206,6 +206,17 @@ size_t rd_frame_reader_pending(const struct rd_frame_reader *r)
 	return r->end - r->start;
 }
 
+int rd_frame_reader_ready(const struct rd_frame_reader *r)
+{
+	size_t n = r->end - r->start;
+
+	if (r->err)
+		return 1;
+	if (n < HDR)
+		return n > 0 && hdr_check_prefix(r->buf + r->start, n) != 0;
+	return (uint64_t)n >= (uint64_t)HDR + rd_be32_get(r->buf + r->start + 12);
+}
+
 void rd_frame_reader_trim(struct rd_frame_reader *r)
 {
 	rd_buf_free(&r->scratch);

@@ -74,6 +74,9 @@ void rd_frame_reader_commit(struct rd_frame_reader *r, size_t n);
 int rd_frame_reader_next(struct rd_frame_reader *r, struct rd_frame *f);
 /* Bytes buffered and not yet returned as frames. */
 size_t rd_frame_reader_pending(const struct rd_frame_reader *r);
+/* 1 when rd_frame_reader_next would return without more bytes: a whole frame is
+ * buffered, or the bytes are already an error. */
+int rd_frame_reader_ready(const struct rd_frame_reader *r);
 /* Release memory held by an idle reader (no pending bytes): keeps idle clients small. */
 void rd_frame_reader_trim(struct rd_frame_reader *r);
 

@@ -279,6 +279,11 @@ int rd_link_input_buffered(struct rd_link *l)
 	return n > 0;
 }
 
+int rd_link_frame_ready(struct rd_link *l)
+{
+	return rd_frame_reader_ready(l->r) || rd_link_input_buffered(l);
+}
+
 int rd_link_recv(struct rd_link *l, int timeout_ms, struct rd_frame *f)
 {
 	uint64_t deadline = deadline_in(timeout_ms);

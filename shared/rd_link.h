@@ -87,6 +87,10 @@ int rd_link_read_available(struct rd_link *l);
 int rd_link_next(struct rd_link *l, struct rd_frame *f);
 /* 1 when a read may make progress without waiting (bytes buffered in the transport). */
 int rd_link_input_buffered(struct rd_link *l);
+/* 1 when rd_link_recv would return without waiting on the socket: a whole frame is in the
+ * reader, or bytes wait in the transport. A program that polls the descriptor must not
+ * wait while this is 1: those bytes will not wake it. */
+int rd_link_frame_ready(struct rd_link *l);
 /* Change the reader's payload limit from the next frame on (rd_frame_reader_set_max). */
 void rd_link_set_max_payload(struct rd_link *l, uint32_t max_payload);
 /* Read and throw away whatever the peer still sends until it closes, the link dies or

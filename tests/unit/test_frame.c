@@ -721,10 +721,44 @@ static void test_recv_bad_magic(void **state)
 	rd_frame_reader_free(r);
 }
 
+/* rd_frame_reader_ready: a whole frame (or an error) is buffered, not a part of one. A
+ * client that polls its socket relies on it not to wait for frames it already holds. */
+static void test_reader_ready_only_for_whole_frames(void **state)
+{
+	struct rd_frame_reader *r = NULL;
+	struct rd_frame f;
+	struct rd_buf b;
+
+	(void)state;
+	rd_buf_init(&b, 0);
+	assert_int_equal(rd_frame_append(&b, RD_MSG_PING, 9, "hello", 5, 0), 0);
+	assert_int_equal(rd_frame_append(&b, RD_MSG_PONG, 9, "hi", 2, 0), 0);
+	assert_int_equal(rd_frame_reader_new(1024, &r), 0);
+	assert_int_equal(rd_frame_reader_ready(r), 0);
+	assert_int_equal(rd_frame_reader_feed(r, b.data, 10), 0); /* part of the header */
+	assert_int_equal(rd_frame_reader_ready(r), 0);
+	assert_int_equal(rd_frame_reader_feed(r, b.data + 10, 10), 0); /* part of the payload */
+	assert_int_equal(rd_frame_reader_ready(r), 0);
+	assert_int_equal(rd_frame_reader_feed(r, b.data + 20, 1), 0); /* the first is whole */
+	assert_int_equal(rd_frame_reader_ready(r), 1);
+	assert_int_equal(rd_frame_reader_feed(r, b.data + 21, b.len - 22), 0);
+	assert_int_equal(rd_frame_reader_next(r, &f), 0);
+	assert_int_equal(rd_frame_reader_ready(r), 0); /* the second lacks its last byte */
+	assert_int_equal(rd_frame_reader_feed(r, b.data + b.len - 1, 1), 0);
+	assert_int_equal(rd_frame_reader_ready(r), 1);
+	assert_int_equal(rd_frame_reader_next(r, &f), 0);
+	assert_int_equal(rd_frame_reader_ready(r), 0);
+	assert_int_equal(rd_frame_reader_feed(r, "XX", 2), 0); /* garbage: an error is ready */
+	assert_int_equal(rd_frame_reader_ready(r), 1);
+	rd_frame_reader_free(r);
+	rd_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdr_encode_bytes),
+		cmocka_unit_test(test_reader_ready_only_for_whole_frames),
 		cmocka_unit_test(test_hdr_decode_fields),
 		cmocka_unit_test(test_hdr_decode_checks_in_order),
 		cmocka_unit_test(test_unknown_flag_bits_ignored),
