@@ -212,6 +212,16 @@ fail:
 	return rc;
 }
 
+int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
+{
+	if (s == NULL || ops == NULL)
+		return RD_ERR_INVAL;
+	if (s->started)
+		return RD_ERR_STATE;
+	s->cluster = *ops;
+	return 0;
+}
+
 int rd_server_fingerprint(const struct rd_server *s, uint8_t fp[RD_TLS_FP_LEN])
 {
 	if (!s->cfg.tls || !s->has_fp)

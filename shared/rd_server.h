@@ -135,6 +135,36 @@ struct rd_server_hooks {
 	void (*on_event)(struct rd_server *s, const struct rd_event *ev, void *user);
 };
 
+/* ---- cluster hooks (PROTOCOL.md section 15) ------------------------------------------
+ * The core knows nothing about Redis: a program that runs several servers as one installs
+ * this table (rd_server_set_cluster) and the core calls it at the points below. Every
+ * member may be NULL. Calls come from client threads with no core lock held; a call that
+ * talks to a store of its own must bound its wait (the client's thread waits for it). */
+struct rd_cluster_route {
+	char host[RD_HOST_MAX + 1]; /* where the client should go */
+	uint16_t port;
+	uint8_t temporary;                /* 1: the redirect holds for this connection only */
+	char reason[RD_REASON_MAX + 1];   /* why, for the client's log */
+	uint8_t fp[RD_TLS_FP_LEN];        /* that server's key (all zero: it runs plaintext) */
+};
+struct rd_cluster_ops {
+	void *user;
+	/* A HELLO arrived while this server has `others` other connections. Return 1 with
+	 * *to filled to answer REDIRECT (or ERROR 205 SERVER_FULL to a client that does not
+	 * follow redirects) and close; 0 to serve the client here. Must answer from memory. */
+	int (*route)(void *user, unsigned others, struct rd_cluster_route *to);
+	/* Claim nick for this server across the cluster before it is given to a client:
+	 * 0 = claimed, else a wire error code sent to the client (RD_E_NICK_TAKEN when
+	 * another server holds it). Called after the local table found it free. */
+	uint16_t (*nick_claim)(void *user, const char *nick);
+	/* A nickname claimed above is free again (its client left, or the core could not
+	 * give it after all). */
+	void (*nick_release)(void *user, const char *nick);
+};
+
+/* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
+int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops);
+
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */
 int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hooks *hooks,

@@ -51,6 +51,8 @@ static void client_gone(struct rd_client *c)
 		if (s->hooks.on_disconnect)
 			s->hooks.on_disconnect(s, c, reason, s->hooks.user);
 	}
+	if (c->nick_claimed && s->cluster.nick_release)
+		s->cluster.nick_release(s->cluster.user, c->nick);
 	srv_emit(s, departure == RD_PRESENCE_KICKED ? RD_EV_KICKED : RD_EV_DISCONNECTED, c, room,
 		 reason);
 	srv_client_kill(c, NULL);

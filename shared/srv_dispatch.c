@@ -8,6 +8,48 @@ static void reply_error(struct req *q, uint16_t code, const char *text)
 	rd_client_send_error(q->c, q->f->hdr.req_id, q->f->hdr.type, code, text);
 }
 
+/* A master past its threshold sends the client elsewhere (PROTOCOL.md section 15):
+ * REDIRECT to a client that follows redirects, ERROR 205 SERVER_FULL to one that does
+ * not; then it closes. Returns 1 when it did. */
+static int route_elsewhere(struct req *q)
+{
+	struct rd_server *s = q->c->srv;
+	struct rd_cluster_route to;
+	struct rd_msg r;
+	unsigned others;
+	char text[RD_HOST_MAX + RD_REASON_MAX + 64];
+
+	if (s->cluster.route == NULL)
+		return 0;
+	pthread_mutex_lock(&s->clients_mtx);
+	others = s->nclients > 0 ? s->nclients - 1 : 0;
+	pthread_mutex_unlock(&s->clients_mtx);
+	memset(&to, 0, sizeof(to));
+	if (s->cluster.route(s->cluster.user, others, &to) != 1 || to.host[0] == '\0' ||
+	    to.port == 0)
+		return 0;
+	to.host[RD_HOST_MAX] = '\0';
+	to.reason[RD_REASON_MAX] = '\0';
+	if (!(q->m.u.hello.features & RD_FEAT_REDIRECT)) {
+		reply_error(q, RD_E_SERVER_FULL,
+			    "this server is full and your client does not follow redirects");
+		srv_emit(s, RD_EV_REFUSED, q->c, "", "full (the client does not follow redirects)");
+		srv_begin_close(q->c, 0, "server full");
+		return 1;
+	}
+	rd_msg_init(&r, RD_MSG_REDIRECT);
+	memcpy(r.u.redirect.host, to.host, sizeof(to.host));
+	r.u.redirect.port = to.port;
+	r.u.redirect.temporary = to.temporary ? 1 : 0;
+	r.u.redirect.reason = rd_str_c(to.reason);
+	memcpy(r.u.redirect.fp, to.fp, sizeof(to.fp));
+	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
+	snprintf(text, sizeof(text), "redirected to %s:%u (%s)", to.host, to.port, to.reason);
+	srv_emit(s, RD_EV_INFO, q->c, "", text);
+	srv_begin_close(q->c, 0, "redirected");
+	return 1;
+}
+
 static void handle_hello(struct req *q)
 {
 	struct rd_server *s = q->c->srv;
@@ -26,6 +68,8 @@ static void handle_hello(struct req *q)
 		srv_begin_close(q->c, 0, "protocol version mismatch");
 		return;
 	}
+	if (route_elsewhere(q))
+		return;
 	q->c->hello_done = 1;
 	q->c->quiet = (h->features & s->cfg.features & RD_FEAT_QUIET) != 0;
 	rd_msg_init(&r, RD_MSG_HELLO_OK);
@@ -70,6 +114,25 @@ static void handle_nick(struct req *q)
 		pthread_mutex_unlock(&s->clients_mtx);
 		reply_error(q, RD_E_NICK_TAKEN, "that nickname is taken");
 		return;
+	}
+	if (s->cluster.nick_claim) {
+		/* free here; now across the cluster (no lock held while the cluster answers),
+		 * then here again, since another of our clients may have taken it meanwhile */
+		pthread_mutex_unlock(&s->clients_mtx);
+		if ((code = s->cluster.nick_claim(s->cluster.user, nick)) != 0) {
+			reply_error(q, code,
+				    code == RD_E_NICK_TAKEN ? "that nickname is taken" : NULL);
+			return;
+		}
+		pthread_mutex_lock(&s->clients_mtx);
+		if (srv_find_nick_locked(s, nick)) {
+			pthread_mutex_unlock(&s->clients_mtx);
+			if (s->cluster.nick_release)
+				s->cluster.nick_release(s->cluster.user, nick);
+			reply_error(q, RD_E_NICK_TAKEN, "that nickname is taken");
+			return;
+		}
+		c->nick_claimed = 1;
 	}
 	srv_copy_str(c->nick, sizeof(c->nick), nick);
 	/* The first PING is due one interval from now. Set under the same lock hold as

@@ -108,6 +108,7 @@ struct rd_client {
 			 * registration; read by others after it) */
 	int bye;        /* BYE received: the reader stops (own thread) */
 	char nick[RD_NICK_BUF]; /* immutable once registered */
+	int nick_claimed;       /* the cluster holds nick for it (own thread, then client_gone) */
 
 	/* rooms_mtx */
 	struct rd_room *room;
@@ -193,6 +194,8 @@ struct rd_server {
 	unsigned noffers;
 	uint32_t next_offer_id;
 	atomic_uint_fast64_t relay_peak; /* most bulk bytes queued to one relay receiver */
+
+	struct rd_cluster_ops cluster; /* set before start, read-only after (all NULL = alone) */
 };
 
 struct req {
