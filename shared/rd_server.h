@@ -155,8 +155,9 @@ struct rd_cluster_ops {
 	int (*route)(void *user, unsigned others, struct rd_cluster_route *to);
 	/* Claim nick for this server across the cluster before it is given to a client:
 	 * 0 = claimed, else a wire error code sent to the client (RD_E_NICK_TAKEN when
-	 * another server holds it). Called after the local table found it free. */
-	uint16_t (*nick_claim)(void *user, const char *nick);
+	 * another server holds it) with the text put in why (cap bytes, "" = the code's
+	 * usual text). Called after the local table found it free. */
+	uint16_t (*nick_claim)(void *user, const char *nick, char *why, size_t cap);
 	/* A nickname claimed above is free again (its client left, or the core could not
 	 * give it after all). */
 	void (*nick_release)(void *user, const char *nick);

@@ -33,7 +33,8 @@ static int route_elsewhere(struct req *q)
 	if (!(q->m.u.hello.features & RD_FEAT_REDIRECT)) {
 		reply_error(q, RD_E_SERVER_FULL,
 			    "this server is full and your client does not follow redirects");
-		srv_emit(s, RD_EV_REFUSED, q->c, "", "full (the client does not follow redirects)");
+		srv_emit(s, RD_EV_REFUSED, q->c, "",
+			 "full, and the client does not follow redirects");
 		srv_begin_close(q->c, 0, "server full");
 		return 1;
 	}
@@ -44,7 +45,8 @@ static int route_elsewhere(struct req *q)
 	r.u.redirect.reason = rd_str_c(to.reason);
 	memcpy(r.u.redirect.fp, to.fp, sizeof(to.fp));
 	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
-	snprintf(text, sizeof(text), "redirected to %s:%u (%s)", to.host, to.port, to.reason);
+	snprintf(text, sizeof(text), "%s:%u redirected to %s:%u (%s)", q->c->ip, q->c->port,
+		 to.host, to.port, to.reason);
 	srv_emit(s, RD_EV_INFO, q->c, "", text);
 	srv_begin_close(q->c, 0, "redirected");
 	return 1;
@@ -118,10 +120,10 @@ static void handle_nick(struct req *q)
 	if (s->cluster.nick_claim) {
 		/* free here; now across the cluster (no lock held while the cluster answers),
 		 * then here again, since another of our clients may have taken it meanwhile */
+		char why[RD_REASON_MAX + 1] = "";
 		pthread_mutex_unlock(&s->clients_mtx);
-		if ((code = s->cluster.nick_claim(s->cluster.user, nick)) != 0) {
-			reply_error(q, code,
-				    code == RD_E_NICK_TAKEN ? "that nickname is taken" : NULL);
+		if ((code = s->cluster.nick_claim(s->cluster.user, nick, why, sizeof(why))) != 0) {
+			reply_error(q, code, why[0] ? why : NULL);
 			return;
 		}
 		pthread_mutex_lock(&s->clients_mtx);

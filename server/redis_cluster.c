@@ -1,0 +1,724 @@
+/* redis_cluster.c - cluster mode through Redis (hiredis): the registry, redirects and
+ * cluster-wide nicknames (cluster.h; PROTOCOL.md section 15 says what lives in Redis).
+ *
+ * Design
+ * ------
+ * Thread "rd-cluster" (started by cluster_start, joined by cluster_free) owns the
+ * registry connection `reg`: every CLUSTER_REFRESH_MS it writes this server's entry
+ * (HSET + PEXPIRE CLUSTER_TTL_MS, SADD to the member set), every CLUSTER_NICK_REFRESH_MS
+ * it re-asserts the nicknames this server holds, and it reads the registry back into
+ * `peers`, the snapshot that route() answers from, in memory, on a client's thread.
+ * When Redis does not answer it drops the connection, logs it once, and tries again on
+ * the next tick; the snapshot then goes stale and route() stops redirecting once it is
+ * older than CLUSTER_TTL_MS (the entries it holds may be gone by then).
+ *
+ * Client threads claim and release nicknames over a second connection, `cmd`, one at a
+ * time (cmd_mtx). Every hiredis call has a timeout (CLUSTER_REDIS_TIMEOUT_MS for the
+ * connect and for each reply), so no thread ever waits on Redis longer than that.
+ *
+ * Locks (never held together, never across a Redis call except cmd_mtx, which exists to
+ * serialise the use of `cmd`):
+ *   cl->mtx      peers, npeers, read_mono, held nicknames, stop
+ *   cl->cmd_mtx  the cmd connection
+ */
+#include "cluster.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rd_err.h"
+#include "rd_hash.h"
+#include "rd_net.h"
+
+#define ID_BYTES 8
+#define ID_TEXT (2 * ID_BYTES + 1)
+#define KEY_MAX (CLUSTER_NAME_MAX + RD_NICK_BUF + 32)
+#define PENDING_MS (2 * CLUSTER_REFRESH_MS) /* a redirect counts against its target so long */
+
+/* Claim a nickname when it is free or already ours; 1 = ours now, 0 = another's. */
+static const char claim_lua[] =
+	"local v = redis.call('GET', KEYS[1]) "
+	"if v == false or v == ARGV[1] then "
+	"redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+/* Delete a key only when it is ours. */
+static const char release_lua[] =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+	"return 0";
+
+struct peer {
+	char id[ID_TEXT];
+	char host[RD_HOST_MAX + 1];
+	uint16_t port;
+	uint8_t fp[RD_TLS_FP_LEN]; /* all zero: plaintext */
+	unsigned clients, capacity;
+	int master;
+	unsigned pending;      /* redirects sent to it lately (not yet in its entry) */
+	uint64_t pending_mono; /* when the last of them was sent */
+};
+
+struct cluster {
+	char redis[RD_HOST_MAX + 1]; /* Unix socket path, or host */
+	uint16_t redis_port;         /* 0 = Unix socket */
+	char name[CLUSTER_NAME_MAX + 1];
+	int master;
+	unsigned redirect_above;
+	char advertise[RD_HOST_MAX + 16]; /* as given, "" = the listen address */
+
+	char id[ID_TEXT];
+	char entry_key[KEY_MAX]; /* rd:NAME:server:ID */
+	char set_key[KEY_MAX];   /* rd:NAME:servers */
+
+	struct rd_server *srv;
+	char host[RD_HOST_MAX + 1]; /* advertised */
+	uint16_t port;
+	char fp_hex[2 * RD_TLS_FP_LEN + 1]; /* "" when plaintext */
+	unsigned capacity;
+
+	pthread_mutex_t mtx;
+	pthread_cond_t cv; /* rd_cond_init_mono: stop */
+	int stop;
+	struct peer *peers; /* the other live servers, as last read */
+	size_t npeers;
+	uint64_t read_mono; /* when peers was last read (0 = never) */
+	char **nicks;       /* nicknames this server holds (lower case) */
+	size_t nnicks, nickcap;
+
+	pthread_mutex_t cmd_mtx;
+	redisContext *cmd;
+
+	redisContext *reg; /* the cluster thread's own */
+	int reg_down_told; /* the thread said Redis is unreachable (and not yet that it is back) */
+	uint64_t nicks_mono;
+	pthread_t th;
+	int started;
+};
+
+int cluster_supported(void)
+{
+	return 1;
+}
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void post(struct cluster *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void post(struct cluster *cl, const char *fmt, ...)
+{
+	struct rd_event ev;
+	va_list ap;
+
+	if (cl->srv == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = RD_EV_INFO;
+	ev.time_ms = rd_now_wall_ms();
+	va_start(ap, fmt);
+	vsnprintf(ev.text, sizeof(ev.text), fmt, ap);
+	va_end(ap);
+	rd_server_post_event(cl->srv, &ev);
+}
+
+static void nick_key(const struct cluster *cl, const char *nick, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "rd:%s:nick:", cl->name);
+	for (; *nick && n + 1 < cap; nick++)
+		out[n++] = (char)(*nick >= 'A' && *nick <= 'Z' ? *nick - 'A' + 'a' : *nick);
+	out[n < cap ? n : cap - 1] = '\0';
+}
+
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CLUSTER_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* A connection to Redis with a timeout on the connect and on every reply. NULL on failure
+ * (why says what happened). */
+static redisContext *redis_open(const struct cluster *cl, char *why, size_t cap, int *rc)
+{
+	struct timeval tv = { CLUSTER_REDIS_TIMEOUT_MS / 1000,
+			      (CLUSTER_REDIS_TIMEOUT_MS % 1000) * 1000 };
+	redisContext *c;
+	redisReply *r;
+
+	*rc = 0;
+	c = cl->redis_port ? redisConnectWithTimeout(cl->redis, cl->redis_port, tv) :
+			     redisConnectUnixWithTimeout(cl->redis, tv);
+	if (c == NULL) {
+		snprintf(why, cap, "out of memory");
+		*rc = RD_ERR_NOMEM;
+		return NULL;
+	}
+	if (c->err == 0 && redisSetTimeout(c, tv) != REDIS_OK && c->err == 0)
+		c->err = REDIS_ERR_IO;
+	if (c->err == 0) {
+		r = redisCommand(c, "PING");
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			snprintf(why, cap, "%s",
+				 r ? r->str : c->errstr[0] ? c->errstr : "no answer to PING");
+			freeReplyObject(r);
+			redisFree(c);
+			*rc = RD_ERR_PROTOCOL;
+			return NULL;
+		}
+		freeReplyObject(r);
+		return c;
+	}
+	snprintf(why, cap, "%s", c->errstr[0] ? c->errstr : "cannot connect");
+	*rc = strstr(c->errstr, "refused") ? RD_ERR_REFUSED :
+	      strstr(c->errstr, "imed out") ? RD_ERR_TIMEOUT :
+					      RD_ERR_SYSTEM;
+	redisFree(c);
+	return NULL;
+}
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *why, size_t cap)
+{
+	struct cluster *cl;
+	uint8_t id[ID_BYTES];
+	char err[256];
+	int rc;
+
+	*out = NULL;
+	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		snprintf(why, cap, "out of memory");
+		return RD_ERR_NOMEM;
+	}
+	if (cfg->redis == NULL || cfg->redis[0] == '\0') {
+		snprintf(why, cap, "--redis needs a Unix socket path or HOST:PORT");
+		rc = RD_ERR_INVAL;
+		goto fail;
+	}
+	if (strchr(cfg->redis, '/')) {
+		if (strlen(cfg->redis) > RD_HOST_MAX) {
+			snprintf(why, cap, "--redis: the socket path is too long");
+			rc = RD_ERR_INVAL;
+			goto fail;
+		}
+		snprintf(cl->redis, sizeof(cl->redis), "%s", cfg->redis);
+	} else if (rd_net_parse_hostport(cfg->redis, 6379, cl->redis, sizeof(cl->redis),
+					 &cl->redis_port) != 0) {
+		snprintf(why, cap, "--redis '%s': expected a Unix socket path or HOST:PORT",
+			 cfg->redis);
+		rc = RD_ERR_INVAL;
+		goto fail;
+	}
+	if (!name_ok(cfg->name ? cfg->name : "")) {
+		snprintf(why, cap,
+			 "--cluster '%s': use 1-%u letters, digits, '_', '.', '-'",
+			 cfg->name ? cfg->name : "", CLUSTER_NAME_MAX);
+		rc = RD_ERR_INVAL;
+		goto fail;
+	}
+	snprintf(cl->name, sizeof(cl->name), "%s", cfg->name);
+	cl->master = cfg->master;
+	cl->redirect_above = cfg->redirect_above;
+	if (cfg->advertise)
+		snprintf(cl->advertise, sizeof(cl->advertise), "%s", cfg->advertise);
+	if ((rc = rd_random(id, sizeof(id))) != 0) {
+		snprintf(why, cap, "no random bytes for the server's id");
+		goto fail;
+	}
+	rd_hex(id, sizeof(id), cl->id);
+	snprintf(cl->entry_key, sizeof(cl->entry_key), "rd:%s:server:%s", cl->name, cl->id);
+	snprintf(cl->set_key, sizeof(cl->set_key), "rd:%s:servers", cl->name);
+	pthread_mutex_init(&cl->mtx, NULL);
+	pthread_mutex_init(&cl->cmd_mtx, NULL);
+	rd_cond_init_mono(&cl->cv);
+	if ((cl->cmd = redis_open(cl, err, sizeof(err), &rc)) == NULL) {
+		if (cl->redis_port)
+			snprintf(why, cap, "cannot reach Redis at %s:%u: %s", cl->redis,
+				 cl->redis_port, err);
+		else
+			snprintf(why, cap, "cannot reach Redis at %s: %s", cl->redis, err);
+		pthread_mutex_destroy(&cl->mtx);
+		pthread_mutex_destroy(&cl->cmd_mtx);
+		pthread_cond_destroy(&cl->cv);
+		goto fail;
+	}
+	*out = cl;
+	return 0;
+fail:
+	free(cl);
+	return rc;
+}
+
+/* ---- the registry --------------------------------------------------------------------- */
+
+/* Write this server's entry (one round trip: MULTI/EXEC pipelined). 0 or -1. */
+static int register_self(struct cluster *cl)
+{
+	struct rd_server_stats st;
+	char addr[RD_HOST_MAX + 16], clients[16], capacity[16];
+	redisReply *r;
+	int ok = 1, i;
+
+	rd_server_stats(cl->srv, &st);
+	snprintf(addr, sizeof(addr), strchr(cl->host, ':') ? "[%s]:%u" : "%s:%u", cl->host,
+		 cl->port);
+	snprintf(clients, sizeof(clients), "%u", st.clients);
+	snprintf(capacity, sizeof(capacity), "%u", cl->capacity);
+	redisAppendCommand(cl->reg, "MULTI");
+	redisAppendCommand(cl->reg, "HSET %s addr %s fp %s clients %s capacity %s role %s",
+			   cl->entry_key, addr, cl->fp_hex, clients, capacity,
+			   cl->master ? "master" : "secondary");
+	redisAppendCommand(cl->reg, "PEXPIRE %s %u", cl->entry_key, CLUSTER_TTL_MS);
+	redisAppendCommand(cl->reg, "SADD %s %s", cl->set_key, cl->id);
+	redisAppendCommand(cl->reg, "EXEC");
+	for (i = 0; i < 5; i++) {
+		if (redisGetReply(cl->reg, (void **)&r) != REDIS_OK || r == NULL)
+			return -1;
+		if (r->type == REDIS_REPLY_ERROR)
+			ok = 0;
+		freeReplyObject(r);
+	}
+	return ok ? 0 : -1;
+}
+
+/* Re-assert every nickname this server holds (claim_lua: free or ours -> ours again). */
+static int refresh_nicks(struct cluster *cl)
+{
+	char **v = NULL, key[KEY_MAX], ttl[16];
+	size_t n, i;
+	redisReply *r;
+	int rc = 0;
+
+	pthread_mutex_lock(&cl->mtx);
+	n = cl->nnicks;
+	if (n && (v = calloc(n, sizeof(*v))) != NULL)
+		for (i = 0; i < n; i++)
+			v[i] = strdup(cl->nicks[i]);
+	pthread_mutex_unlock(&cl->mtx);
+	if (n && v == NULL)
+		return 0; /* next time */
+	snprintf(ttl, sizeof(ttl), "%u", CLUSTER_NICK_TTL_MS);
+	for (i = 0; i < n; i++) {
+		nick_key(cl, v[i] ? v[i] : "", key, sizeof(key));
+		redisAppendCommand(cl->reg, "EVAL %s 1 %s %s %s", claim_lua, key, cl->id, ttl);
+	}
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(cl->reg, (void **)&r) != REDIS_OK || r == NULL) {
+			rc = -1;
+			break;
+		}
+		if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+			post(cl, "cluster: another server holds the nickname %s too", v[i]);
+		freeReplyObject(r);
+	}
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
+static const char *field(const redisReply *h, const char *name)
+{
+	if (h->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING &&
+		    h->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    !strcmp(h->element[i]->str, name))
+			return h->element[i + 1]->str;
+	return NULL;
+}
+
+/* One entry into p: 0, or -1 when it is gone (expired) or unreadable. */
+static int parse_entry(const redisReply *h, const char *id, struct peer *p)
+{
+	const char *addr = field(h, "addr"), *fp = field(h, "fp"), *cl = field(h, "clients"),
+		   *cap = field(h, "capacity"), *role = field(h, "role");
+
+	memset(p, 0, sizeof(*p));
+	if (!addr || !cl || !cap || !role || strlen(id) >= sizeof(p->id))
+		return -1;
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	if (rd_net_parse_hostport(addr, 0, p->host, sizeof(p->host), &p->port) != 0 ||
+	    p->port == 0)
+		return -1;
+	if (fp && fp[0] && rd_hex_parse(fp, p->fp, sizeof(p->fp)) != 0)
+		return -1;
+	p->clients = (unsigned)strtoul(cl, NULL, 10);
+	p->capacity = (unsigned)strtoul(cap, NULL, 10);
+	p->master = !strcmp(role, "master");
+	return 0;
+}
+
+static struct peer *find_peer(struct peer *v, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].id, id))
+			return &v[i];
+	return NULL;
+}
+
+/* Read every live entry (but ours) into cl->peers; forget members whose entry expired. */
+static int read_registry(struct cluster *cl)
+{
+	redisReply *set = NULL, *h;
+	struct peer *v = NULL, *old, *pp;
+	size_t n = 0, i, nold;
+	int rc = -1;
+	uint64_t now = rd_now_mono_ms();
+
+	set = redisCommand(cl->reg, "SMEMBERS %s", cl->set_key);
+	if (set == NULL || set->type != REDIS_REPLY_ARRAY)
+		goto out;
+	if (set->elements && (v = calloc(set->elements, sizeof(*v))) == NULL)
+		goto out;
+	for (i = 0; i < set->elements; i++) {
+		const char *id = set->element[i]->type == REDIS_REPLY_STRING ?
+					 set->element[i]->str :
+					 "";
+		redisAppendCommand(cl->reg, "HGETALL rd:%s:server:%s", cl->name, id);
+	}
+	for (i = 0; i < set->elements; i++) {
+		const char *id = set->element[i]->type == REDIS_REPLY_STRING ?
+					 set->element[i]->str :
+					 "";
+		if (redisGetReply(cl->reg, (void **)&h) != REDIS_OK || h == NULL)
+			goto out;
+		if (!strcmp(id, cl->id)) {
+			freeReplyObject(h);
+			continue;
+		}
+		if (parse_entry(h, id, &v[n]) == 0) {
+			n++;
+		} else if (h->type == REDIS_REPLY_ARRAY && h->elements == 0) {
+			/* expired: its server stopped refreshing it */
+			redisReply *d = redisCommand(cl->reg, "SREM %s %s", cl->set_key, id);
+			freeReplyObject(d);
+		}
+		freeReplyObject(h);
+	}
+	pthread_mutex_lock(&cl->mtx);
+	old = cl->peers;
+	nold = cl->npeers;
+	for (i = 0; i < n; i++)
+		if ((pp = find_peer(old, nold, v[i].id)) != NULL &&
+		    now - pp->pending_mono < PENDING_MS) {
+			v[i].pending = pp->pending;
+			v[i].pending_mono = pp->pending_mono;
+		}
+	cl->peers = v;
+	cl->npeers = n;
+	cl->read_mono = now;
+	pthread_mutex_unlock(&cl->mtx);
+	/* say who came and who went (only this thread changes peers) */
+	for (i = 0; i < n; i++)
+		if (!find_peer(old, nold, v[i].id))
+			post(cl, "cluster %s: %s %s at %s:%u joined (%u/%u clients)", cl->name,
+			     v[i].master ? "master" : "secondary", v[i].id, v[i].host, v[i].port,
+			     v[i].clients, v[i].capacity);
+	for (i = 0; i < nold; i++)
+		if (!find_peer(v, n, old[i].id))
+			post(cl, "cluster %s: %s %s at %s:%u left the registry", cl->name,
+			     old[i].master ? "master" : "secondary", old[i].id, old[i].host,
+			     old[i].port);
+	free(old);
+	v = NULL;
+	rc = 0;
+out:
+	free(v);
+	freeReplyObject(set);
+	return rc;
+}
+
+static void *cluster_main(void *arg)
+{
+	struct cluster *cl = arg;
+	char why[256];
+	uint64_t next = rd_now_mono_ms();
+	int rc, failed;
+
+	pthread_setname_np(pthread_self(), "rd-cluster");
+	for (;;) {
+		pthread_mutex_lock(&cl->mtx);
+		while (!cl->stop && rd_now_mono_ms() < next)
+			rd_cond_wait_until(&cl->cv, &cl->mtx, next);
+		if (cl->stop) {
+			pthread_mutex_unlock(&cl->mtx);
+			break;
+		}
+		pthread_mutex_unlock(&cl->mtx);
+		next = rd_now_mono_ms() + CLUSTER_REFRESH_MS;
+
+		if (cl->reg == NULL && (cl->reg = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
+			if (!cl->reg_down_told)
+				post(cl, "cluster %s: Redis does not answer (%s); serving the clients "
+					 "here, trying again every %u ms",
+				     cl->name, why, CLUSTER_REFRESH_MS);
+			cl->reg_down_told = 1;
+			continue;
+		}
+		failed = register_self(cl) != 0;
+		if (!failed && rd_now_mono_ms() >= cl->nicks_mono) {
+			failed = refresh_nicks(cl) != 0;
+			cl->nicks_mono = rd_now_mono_ms() + CLUSTER_NICK_REFRESH_MS;
+		}
+		if (!failed)
+			failed = read_registry(cl) != 0;
+		if (failed) {
+			if (!cl->reg_down_told)
+				post(cl, "cluster %s: lost Redis (%s); serving the clients here, "
+					 "trying again every %u ms",
+				     cl->name, cl->reg->errstr[0] ? cl->reg->errstr : "bad reply",
+				     CLUSTER_REFRESH_MS);
+			cl->reg_down_told = 1;
+			redisFree(cl->reg);
+			cl->reg = NULL;
+			continue;
+		}
+		if (cl->reg_down_told) {
+			post(cl, "cluster %s: Redis answers again", cl->name);
+			cl->reg_down_told = 0;
+			cl->nicks_mono = 0; /* re-assert the nicknames now */
+		}
+	}
+	return NULL;
+}
+
+/* ---- the core's hooks ---------------------------------------------------------------- */
+
+static int route(void *user, unsigned others, struct rd_cluster_route *to)
+{
+	struct cluster *cl = user;
+	struct peer *best = NULL;
+	uint64_t now = rd_now_mono_ms();
+	unsigned load = 0, best_load = 0;
+
+	if (!cl->master || cl->redirect_above == 0 || others < cl->redirect_above)
+		return 0;
+	pthread_mutex_lock(&cl->mtx);
+	/* a registry read older than an entry's life may list servers that are gone */
+	if (cl->read_mono == 0 || now - cl->read_mono > CLUSTER_TTL_MS)
+		goto out;
+	for (size_t i = 0; i < cl->npeers; i++) {
+		struct peer *p = &cl->peers[i];
+		if (p->master)
+			continue;
+		if (now - p->pending_mono >= PENDING_MS)
+			p->pending = 0;
+		load = p->clients + p->pending;
+		if (p->capacity && load >= p->capacity)
+			continue;
+		if (best == NULL || load < best_load) {
+			best = p;
+			best_load = load;
+		}
+	}
+	if (best) {
+		best->pending++;
+		best->pending_mono = now;
+		snprintf(to->host, sizeof(to->host), "%s", best->host);
+		to->port = best->port;
+		to->temporary = 1;
+		snprintf(to->reason, sizeof(to->reason),
+			 "the master has %u clients: server %s has %u", others, best->id,
+			 best_load);
+		memcpy(to->fp, best->fp, sizeof(to->fp));
+	}
+out:
+	pthread_mutex_unlock(&cl->mtx);
+	return best != NULL;
+}
+
+/* One command on the cmd connection (reconnecting once if it was lost). cmd_mtx held. */
+static redisReply *cmd_eval(struct cluster *cl, const char *script, const char *key,
+			    const char *ttl)
+{
+	char why[256];
+	redisReply *r;
+	int rc;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (cl->cmd == NULL && (cl->cmd = redis_open(cl, why, sizeof(why), &rc)) == NULL)
+			return NULL;
+		r = ttl ? redisCommand(cl->cmd, "EVAL %s 1 %s %s %s", script, key, cl->id, ttl) :
+			  redisCommand(cl->cmd, "EVAL %s 1 %s %s", script, key, cl->id);
+		if (r != NULL)
+			return r;
+		redisFree(cl->cmd); /* broken: a fresh connection, once */
+		cl->cmd = NULL;
+	}
+	return NULL;
+}
+
+static int hold_nick(struct cluster *cl, const char *nick)
+{
+	char **v;
+
+	pthread_mutex_lock(&cl->mtx);
+	if (cl->nnicks == cl->nickcap) {
+		size_t cap = cl->nickcap ? 2 * cl->nickcap : 16;
+		if ((v = realloc(cl->nicks, cap * sizeof(*v))) == NULL) {
+			pthread_mutex_unlock(&cl->mtx);
+			return -1;
+		}
+		cl->nicks = v;
+		cl->nickcap = cap;
+	}
+	if ((cl->nicks[cl->nnicks] = strdup(nick)) == NULL) {
+		pthread_mutex_unlock(&cl->mtx);
+		return -1;
+	}
+	cl->nnicks++;
+	pthread_mutex_unlock(&cl->mtx);
+	return 0;
+}
+
+static void drop_nick(struct cluster *cl, const char *nick)
+{
+	pthread_mutex_lock(&cl->mtx);
+	for (size_t i = 0; i < cl->nnicks; i++)
+		if (!strcasecmp(cl->nicks[i], nick)) {
+			free(cl->nicks[i]);
+			cl->nicks[i] = cl->nicks[--cl->nnicks];
+			break;
+		}
+	pthread_mutex_unlock(&cl->mtx);
+}
+
+static uint16_t nick_claim(void *user, const char *nick, char *why, size_t cap)
+{
+	struct cluster *cl = user;
+	char key[KEY_MAX], ttl[16];
+	redisReply *r;
+	uint16_t code;
+
+	nick_key(cl, nick, key, sizeof(key));
+	snprintf(ttl, sizeof(ttl), "%u", CLUSTER_NICK_TTL_MS);
+	pthread_mutex_lock(&cl->cmd_mtx);
+	r = cmd_eval(cl, claim_lua, key, ttl);
+	pthread_mutex_unlock(&cl->cmd_mtx);
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+		snprintf(why, cap,
+			 "the cluster cannot check nicknames right now (Redis does not answer): "
+			 "try again in a moment");
+		code = RD_E_INTERNAL;
+	} else if (r->integer == 1) {
+		code = hold_nick(cl, nick) == 0 ? 0 : RD_E_INTERNAL;
+	} else {
+		snprintf(why, cap, "that nickname is taken (on another server of the cluster)");
+		code = RD_E_NICK_TAKEN;
+	}
+	freeReplyObject(r);
+	return code;
+}
+
+static void nick_release(void *user, const char *nick)
+{
+	struct cluster *cl = user;
+	char key[KEY_MAX];
+	redisReply *r;
+
+	drop_nick(cl, nick);
+	nick_key(cl, nick, key, sizeof(key));
+	pthread_mutex_lock(&cl->cmd_mtx);
+	r = cmd_eval(cl, release_lua, key, NULL);
+	pthread_mutex_unlock(&cl->cmd_mtx);
+	freeReplyObject(r); /* unanswered: the claim expires by itself */
+}
+
+void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->user = cl;
+	ops->route = route;
+	ops->nick_claim = nick_claim;
+	ops->nick_release = nick_release;
+}
+
+/* ---- start and stop ------------------------------------------------------------------- */
+
+int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host,
+		  uint16_t port, const uint8_t *fp, unsigned capacity, char *why, size_t cap)
+{
+	cl->srv = srv;
+	cl->capacity = capacity;
+	if (cl->advertise[0]) {
+		if (rd_net_parse_hostport(cl->advertise, port, cl->host, sizeof(cl->host),
+					  &cl->port) != 0 ||
+		    cl->port == 0) {
+			snprintf(why, cap, "--advertise '%s': expected HOST:PORT", cl->advertise);
+			return RD_ERR_INVAL;
+		}
+	} else {
+		if (!strcmp(listen_host, "0.0.0.0") || !strcmp(listen_host, "::")) {
+			snprintf(why, cap,
+				 "listening on every address (%s): say with --advertise HOST:PORT "
+				 "where clients should connect",
+				 listen_host);
+			return RD_ERR_INVAL;
+		}
+		snprintf(cl->host, sizeof(cl->host), "%s", listen_host);
+		cl->port = port;
+	}
+	if (fp)
+		rd_hex(fp, RD_TLS_FP_LEN, cl->fp_hex);
+	if (pthread_create(&cl->th, NULL, cluster_main, cl) != 0) {
+		snprintf(why, cap, "cannot start the cluster thread: %s", strerror(errno));
+		return RD_ERR_SYSTEM;
+	}
+	cl->started = 1;
+	post(cl, "cluster %s: this %s is %s, advertised at %s:%u%s", cl->name,
+	     cl->master ? "master" : "secondary", cl->id, cl->host, cl->port,
+	     cl->master && cl->redirect_above ? " (redirects past the clients below)" : "");
+	if (cl->master && cl->redirect_above)
+		post(cl, "cluster %s: new clients go to a secondary while this server has %u",
+		     cl->name, cl->redirect_above);
+	return 0;
+}
+
+void cluster_free(struct cluster *cl)
+{
+	char key[KEY_MAX];
+	redisReply *r;
+
+	if (cl == NULL)
+		return;
+	if (cl->started) {
+		pthread_mutex_lock(&cl->mtx);
+		cl->stop = 1;
+		pthread_cond_signal(&cl->cv);
+		pthread_mutex_unlock(&cl->mtx);
+		pthread_join(cl->th, NULL);
+	}
+	/* leave the registry at once rather than when the entry expires */
+	if (cl->cmd) {
+		r = redisCommand(cl->cmd, "DEL %s", cl->entry_key);
+		freeReplyObject(r);
+		r = redisCommand(cl->cmd, "SREM %s %s", cl->set_key, cl->id);
+		freeReplyObject(r);
+		for (size_t i = 0; i < cl->nnicks && cl->cmd && !cl->cmd->err; i++) {
+			nick_key(cl, cl->nicks[i], key, sizeof(key));
+			r = redisCommand(cl->cmd, "EVAL %s 1 %s %s", release_lua, key, cl->id);
+			freeReplyObject(r);
+		}
+		redisFree(cl->cmd);
+	}
+	if (cl->reg)
+		redisFree(cl->reg);
+	for (size_t i = 0; i < cl->nnicks; i++)
+		free(cl->nicks[i]);
+	free(cl->nicks);
+	free(cl->peers);
+	pthread_mutex_destroy(&cl->mtx);
+	pthread_mutex_destroy(&cl->cmd_mtx);
+	pthread_cond_destroy(&cl->cv);
+	free(cl);
+}
