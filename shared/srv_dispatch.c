@@ -17,7 +17,7 @@ static int route_elsewhere(struct req *q)
 	struct rd_cluster_route to;
 	struct rd_msg r;
 	unsigned others;
-	char text[RD_HOST_MAX + RD_REASON_MAX + 64];
+	char text[2 * RD_HOST_MAX + RD_REASON_MAX + 64];
 
 	if (s->cluster.route == NULL)
 		return 0;
