@@ -120,6 +120,7 @@ need_cmd imagemagick compare "test_gui: the table is drawn (pixel compare)" Imag
 need_cmd tmux tmux "test_cli: the shell on a real terminal"
 need_cmd bsdutils script "test_demo: the demo on a pseudo-terminal"
 need_cmd redis-server redis-server "test_cluster: the cluster's registry and bus" "Redis server"
+need_cmd redis-tools redis-cli "test_cluster: reads the registry in Redis"
 need_cmd socat socat "make bench: the raw-copy baseline"
 need_cmd nginx-light nginx "make bench: HTTPS (TLS 1.3) file server to compare get with" nginx
 need_cmd curl curl "make bench: the HTTPS client of that comparison"
