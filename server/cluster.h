@@ -21,8 +21,8 @@
 #include "rd_server.h"
 #include "rd_tls.h"
 
-#define CLUSTER_TTL_MS 5000u      /* a registry entry lives this long after a refresh */
-#define CLUSTER_REFRESH_MS 1000u  /* ...and is refreshed this often */
+#define CLUSTER_TTL_MS 5000u       /* a registry entry lives this long after a refresh */
+#define CLUSTER_REFRESH_MS 1000u   /* ...and is refreshed this often */
 #define CLUSTER_NICK_TTL_MS 15000u /* a nickname claim lives this long after a refresh */
 #define CLUSTER_NICK_REFRESH_MS 5000u
 #define CLUSTER_REDIS_TIMEOUT_MS 1000 /* every Redis call: connect, and each reply */
@@ -54,8 +54,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops);
  * port: where the server listens (the default advertised address); fp: its key, NULL when
  * it runs plaintext. capacity: --max-clients. 0, or RD_ERR_INVAL for a bad --advertise,
  * RD_ERR_SYSTEM when the thread cannot start. */
-int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host,
-		  uint16_t port, const uint8_t *fp, unsigned capacity, char *why, size_t cap);
+int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host, uint16_t port,
+		  const uint8_t *fp, unsigned capacity, char *why, size_t cap);
 
 /* Leave the registry (delete this server's entry and its nicknames), stop the thread,
  * free. NULL is fine. Call after rd_server_stop. */

@@ -31,11 +31,11 @@
 
 enum server_exit {
 	SRV_OK = 0,
-	SRV_EFAIL = 1,   /* unexpected failure */
-	SRV_EUSAGE = 2,  /* bad option or value */
-	SRV_ELISTEN = 3, /* cannot listen: port in use, bad address, control socket taken */
-	SRV_ESTORE = 4,  /* the store folder cannot be created or written */
-	SRV_ETLS = 5,    /* the TLS key or certificate cannot be made or used */
+	SRV_EFAIL = 1,      /* unexpected failure */
+	SRV_EUSAGE = 2,     /* bad option or value */
+	SRV_ELISTEN = 3,    /* cannot listen: port in use, bad address, control socket taken */
+	SRV_ESTORE = 4,     /* the store folder cannot be created or written */
+	SRV_ETLS = 5,       /* the TLS key or certificate cannot be made or used */
 	SRV_ENOCLUSTER = 6, /* --redis, but this build has no cluster mode (no hiredis) */
 	SRV_EREDIS = 7      /* --redis: Redis cannot be reached at start */
 };
@@ -110,7 +110,9 @@ static void usage(FILE *to)
 		"unusable, 6 --redis given but this build has no cluster mode (no hiredis),\n"
 		"7 --redis: Redis cannot be reached.\n",
 		RD_DEFAULT_HOST, RD_DEFAULT_PORT,
-		cluster_supported() ? "" : "\n                           (not in this build: it has no hiredis)");
+		cluster_supported() ?
+			"" :
+			"\n                           (not in this build: it has no hiredis)");
 }
 
 /* ---- option values -------------------------------------------------------------------- */
@@ -291,39 +293,40 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_REDIRECT,
 		O_ADVERTISE
 	};
-	static const struct option lo[] = { { "listen", required_argument, NULL, O_LISTEN },
-					    { "rooms", required_argument, NULL, O_ROOMS },
-					    { "max-clients", required_argument, NULL, O_MAXC },
-					    { "ping-interval", required_argument, NULL, O_PINGI },
-					    { "ping-timeout", required_argument, NULL, O_PINGT },
-					    { "register-timeout", required_argument, NULL, O_REGT },
-					    { "log-level", required_argument, NULL, O_LOG },
-					    { "store", required_argument, NULL, O_STORE },
-					    { "max-file-size", required_argument, NULL, O_MAXF },
-					    { "room-quota", required_argument, NULL, O_QUOTA },
-					    { "min-free", required_argument, NULL, O_MINFREE },
-					    { "max-staged-per-user", required_argument, NULL,
-					      O_USTAGED },
-					    { "staging-ttl", required_argument, NULL, O_STTL },
-					    { "ctl-socket", required_argument, NULL, O_CTL },
-					    { "port-file", required_argument, NULL, O_PORTFILE },
-					    { "headless", no_argument, NULL, O_HEADLESS },
-					    { "out-limit", required_argument, NULL, O_OUTLIM },
-					    { "msg-rate", required_argument, NULL, O_RATE },
-					    { "tls", required_argument, NULL, O_TLS },
-					    { "tls-cert", required_argument, NULL, O_TLSCERT },
-					    { "tls-key", required_argument, NULL, O_TLSKEY },
-					    { "max-offers", required_argument, NULL, O_MAXOFFERS },
-					    { "offer-timeout", required_argument, NULL, O_OFFERT },
-					    { "offer-max", required_argument, NULL, O_OFFERMAX },
-					    { "redis", required_argument, NULL, O_REDIS },
-					    { "cluster", required_argument, NULL, O_CLUSTER },
-					    { "master", no_argument, NULL, O_MASTER },
-					    { "redirect-above", required_argument, NULL, O_REDIRECT },
-					    { "advertise", required_argument, NULL, O_ADVERTISE },
-					    { "help", no_argument, NULL, 'h' },
-					    { "version", no_argument, NULL, 'V' },
-					    { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "rooms", required_argument, NULL, O_ROOMS },
+		{ "max-clients", required_argument, NULL, O_MAXC },
+		{ "ping-interval", required_argument, NULL, O_PINGI },
+		{ "ping-timeout", required_argument, NULL, O_PINGT },
+		{ "register-timeout", required_argument, NULL, O_REGT },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "store", required_argument, NULL, O_STORE },
+		{ "max-file-size", required_argument, NULL, O_MAXF },
+		{ "room-quota", required_argument, NULL, O_QUOTA },
+		{ "min-free", required_argument, NULL, O_MINFREE },
+		{ "max-staged-per-user", required_argument, NULL, O_USTAGED },
+		{ "staging-ttl", required_argument, NULL, O_STTL },
+		{ "ctl-socket", required_argument, NULL, O_CTL },
+		{ "port-file", required_argument, NULL, O_PORTFILE },
+		{ "headless", no_argument, NULL, O_HEADLESS },
+		{ "out-limit", required_argument, NULL, O_OUTLIM },
+		{ "msg-rate", required_argument, NULL, O_RATE },
+		{ "tls", required_argument, NULL, O_TLS },
+		{ "tls-cert", required_argument, NULL, O_TLSCERT },
+		{ "tls-key", required_argument, NULL, O_TLSKEY },
+		{ "max-offers", required_argument, NULL, O_MAXOFFERS },
+		{ "offer-timeout", required_argument, NULL, O_OFFERT },
+		{ "offer-max", required_argument, NULL, O_OFFERMAX },
+		{ "redis", required_argument, NULL, O_REDIS },
+		{ "cluster", required_argument, NULL, O_CLUSTER },
+		{ "master", no_argument, NULL, O_MASTER },
+		{ "redirect-above", required_argument, NULL, O_REDIRECT },
+		{ "advertise", required_argument, NULL, O_ADVERTISE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	int ch;
 	uint64_t v;
 

@@ -26,8 +26,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 	(void)ops;
 }
 
-int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host,
-		  uint16_t port, const uint8_t *fp, unsigned capacity, char *why, size_t cap)
+int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host, uint16_t port,
+		  const uint8_t *fp, unsigned capacity, char *why, size_t cap)
 {
 	(void)cl;
 	(void)srv;

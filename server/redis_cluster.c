@@ -167,7 +167,9 @@ static redisContext *redis_open(const struct cluster *cl, char *why, size_t cap,
 		r = redisCommand(c, "PING");
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			snprintf(why, cap, "%s",
-				 r ? r->str : c->errstr[0] ? c->errstr : "no answer to PING");
+				 r            ? r->str :
+				 c->errstr[0] ? c->errstr :
+						"no answer to PING");
 			freeReplyObject(r);
 			redisFree(c);
 			*rc = RD_ERR_PROTOCOL;
@@ -177,7 +179,7 @@ static redisContext *redis_open(const struct cluster *cl, char *why, size_t cap,
 		return c;
 	}
 	snprintf(why, cap, "%s", c->errstr[0] ? c->errstr : "cannot connect");
-	*rc = strstr(c->errstr, "refused") ? RD_ERR_REFUSED :
+	*rc = strstr(c->errstr, "refused")  ? RD_ERR_REFUSED :
 	      strstr(c->errstr, "imed out") ? RD_ERR_TIMEOUT :
 					      RD_ERR_SYSTEM;
 	redisFree(c);
@@ -218,8 +220,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *wh
 		goto fail;
 	}
 	if (!name_ok(cfg->name ? cfg->name : "")) {
-		snprintf(why, cap,
-			 "--cluster '%s': use 1-%u letters, digits, '_', '.', '-'",
+		snprintf(why, cap, "--cluster '%s': use 1-%u letters, digits, '_', '.', '-'",
 			 cfg->name ? cfg->name : "", CLUSTER_NAME_MAX);
 		rc = RD_ERR_INVAL;
 		goto fail;
@@ -347,8 +348,7 @@ static int parse_entry(const redisReply *h, const char *id, struct peer *p)
 	if (!addr || !cl || !cap || !role || strlen(id) >= sizeof(p->id))
 		return -1;
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (rd_net_parse_hostport(addr, 0, p->host, sizeof(p->host), &p->port) != 0 ||
-	    p->port == 0)
+	if (rd_net_parse_hostport(addr, 0, p->host, sizeof(p->host), &p->port) != 0 || p->port == 0)
 		return -1;
 	if (fp && fp[0] && rd_hex_parse(fp, p->fp, sizeof(p->fp)) != 0)
 		return -1;
@@ -381,15 +381,13 @@ static int read_registry(struct cluster *cl)
 	if (set->elements && (v = calloc(set->elements, sizeof(*v))) == NULL)
 		goto out;
 	for (i = 0; i < set->elements; i++) {
-		const char *id = set->element[i]->type == REDIS_REPLY_STRING ?
-					 set->element[i]->str :
-					 "";
+		const char *id =
+			set->element[i]->type == REDIS_REPLY_STRING ? set->element[i]->str : "";
 		redisAppendCommand(cl->reg, "HGETALL rd:%s:server:%s", cl->name, id);
 	}
 	for (i = 0; i < set->elements; i++) {
-		const char *id = set->element[i]->type == REDIS_REPLY_STRING ?
-					 set->element[i]->str :
-					 "";
+		const char *id =
+			set->element[i]->type == REDIS_REPLY_STRING ? set->element[i]->str : "";
 		if (redisGetReply(cl->reg, (void **)&h) != REDIS_OK || h == NULL)
 			goto out;
 		if (!strcmp(id, cl->id)) {
@@ -459,8 +457,9 @@ static void *cluster_main(void *arg)
 
 		if (cl->reg == NULL && (cl->reg = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
 			if (!cl->reg_down_told)
-				post(cl, "cluster %s: Redis does not answer (%s); serving the clients "
-					 "here, trying again every %u ms",
+				post(cl,
+				     "cluster %s: Redis does not answer (%s); serving the clients "
+				     "here, trying again every %u ms",
 				     cl->name, why, CLUSTER_REFRESH_MS);
 			cl->reg_down_told = 1;
 			continue;
@@ -474,8 +473,9 @@ static void *cluster_main(void *arg)
 			failed = read_registry(cl) != 0;
 		if (failed) {
 			if (!cl->reg_down_told)
-				post(cl, "cluster %s: lost Redis (%s); serving the clients here, "
-					 "trying again every %u ms",
+				post(cl,
+				     "cluster %s: lost Redis (%s); serving the clients here, "
+				     "trying again every %u ms",
 				     cl->name, cl->reg->errstr[0] ? cl->reg->errstr : "bad reply",
 				     CLUSTER_REFRESH_MS);
 			cl->reg_down_told = 1;
@@ -645,8 +645,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 
 /* ---- start and stop ------------------------------------------------------------------- */
 
-int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host,
-		  uint16_t port, const uint8_t *fp, unsigned capacity, char *why, size_t cap)
+int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host, uint16_t port,
+		  const uint8_t *fp, unsigned capacity, char *why, size_t cap)
 {
 	cl->srv = srv;
 	cl->capacity = capacity;

@@ -25,14 +25,14 @@ struct rd_conn;
 
 /* How rd_conn_open came to trust the server (or why it did not). */
 enum rd_conn_trust {
-	RD_CONN_PLAIN = 0,     /* plaintext: nothing checked */
-	RD_CONN_PINNED = 1,    /* the key is the one given in server_fp */
-	RD_CONN_CA = 2,        /* the certificate chains to ca_file and names the host */
-	RD_CONN_KNOWN = 3,     /* the key is the one known_servers records for host:port */
-	RD_CONN_FIRST_USE = 4, /* first connection to host:port: its key was recorded now */
-	RD_CONN_CHANGED = 5,   /* refused: known_servers records another key (known_fp) */
-	RD_CONN_MISMATCH = 6,  /* refused: the key is not the pinned one */
-	RD_CONN_VOUCHED = 7,   /* after a REDIRECT: the key is the one the redirecting server
+	RD_CONN_PLAIN = 0,         /* plaintext: nothing checked */
+	RD_CONN_PINNED = 1,        /* the key is the one given in server_fp */
+	RD_CONN_CA = 2,            /* the certificate chains to ca_file and names the host */
+	RD_CONN_KNOWN = 3,         /* the key is the one known_servers records for host:port */
+	RD_CONN_FIRST_USE = 4,     /* first connection to host:port: its key was recorded now */
+	RD_CONN_CHANGED = 5,       /* refused: known_servers records another key (known_fp) */
+	RD_CONN_MISMATCH = 6,      /* refused: the key is not the pinned one */
+	RD_CONN_VOUCHED = 7,       /* after a REDIRECT: the key is the one the redirecting server
 				* vouched for (REDIRECT.fp), which the client trusted */
 	RD_CONN_VOUCH_MISMATCH = 8 /* refused: after a REDIRECT, the key is not the vouched one */
 };

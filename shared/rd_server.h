@@ -143,9 +143,9 @@ struct rd_server_hooks {
 struct rd_cluster_route {
 	char host[RD_HOST_MAX + 1]; /* where the client should go */
 	uint16_t port;
-	uint8_t temporary;                /* 1: the redirect holds for this connection only */
-	char reason[RD_REASON_MAX + 1];   /* why, for the client's log */
-	uint8_t fp[RD_TLS_FP_LEN];        /* that server's key (all zero: it runs plaintext) */
+	uint8_t temporary;              /* 1: the redirect holds for this connection only */
+	char reason[RD_REASON_MAX + 1]; /* why, for the client's log */
+	uint8_t fp[RD_TLS_FP_LEN];      /* that server's key (all zero: it runs plaintext) */
 };
 struct rd_cluster_ops {
 	void *user;
