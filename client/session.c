@@ -513,7 +513,7 @@ int cli_session_open(struct cli_session *s, int join)
 	s->opening = 0;
 	if ((saved = tls_outcome(s, addr)) != 0)
 		return saved;
-	if (s->tls.redirects > 0) {
+	if (s->tls.redirects > 0 && (rc != 0 || !o->quiet)) {
 		/* say which server this is: the user asked for another one */
 		char *text = cli_escape(s->tls.redirect_reason, strlen(s->tls.redirect_reason));
 		char key[RD_TLS_FP_TEXT_LEN] = "";

@@ -16,16 +16,29 @@
  * time (cmd_mtx). Every hiredis call has a timeout (CLUSTER_REDIS_TIMEOUT_MS for the
  * connect and for each reply), so no thread ever waits on Redis longer than that.
  *
+ * The bus (room messages, private messages, presence across servers): the core hands
+ * each event to publish() on the client's thread, which encodes it into the queue `outq`
+ * and returns; thread "rd-cl-pub" sends the queue in order, pipelined, with PUBLISH on
+ * the cluster's one channel rd:NAME:bus over its own connection `pub`, so events of one
+ * sender reach every server in the order they were made. Each message is tagged with
+ * this server's id and a sequence number; thread "rd-cl-sub" reads the channel over
+ * `sub` (SUBSCRIBE; it polls the socket so that it can stop), drops its own messages
+ * and out-of-order duplicates, and injects the others with rd_server_deliver. While
+ * Redis is away the queue holds at most CLUSTER_BUS_QUEUE_MAX events; later ones are
+ * dropped (counted and logged): those clients' events reach their own server only.
+ *
  * Locks (never held together, never across a Redis call except cmd_mtx, which exists to
  * serialise the use of `cmd`):
  *   cl->mtx      peers, npeers, read_mono, held nicknames, stop
  *   cl->cmd_mtx  the cmd connection
+ *   cl->q_mtx    outq, nq, dropped, seq (and q_cv wakes the publisher)
  */
 #include "cluster.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +54,9 @@
 #define ID_TEXT (2 * ID_BYTES + 1)
 #define KEY_MAX (CLUSTER_NAME_MAX + RD_NICK_BUF + 32)
 #define PENDING_MS (2 * CLUSTER_REFRESH_MS) /* a redirect counts against its target so long */
+#define CLUSTER_BUS_QUEUE_MAX 65536u        /* events waiting for the publisher */
+#define BUS_HEAD_MAX (ID_TEXT + RD_NICK_BUF + RD_ROOM_BUF + 64)
+#define MAX_ORIGINS 64 /* servers whose last sequence number the subscriber keeps */
 
 /* Claim a nickname when it is free or already ours; 1 = ours now, 0 = another's. */
 static const char claim_lua[] =
@@ -98,6 +114,23 @@ struct cluster {
 	uint64_t nicks_mono;
 	pthread_t th;
 	int started;
+
+	/* the bus */
+	char bus_key[KEY_MAX]; /* rd:NAME:bus */
+	pthread_mutex_t q_mtx;
+	pthread_cond_t q_cv;
+	struct rd_buf *outq; /* encoded messages, in order */
+	size_t nq, qcap;
+	uint64_t seq, dropped;
+	int q_stop;
+	pthread_t pub_th, sub_th;
+	int pub_started, sub_started;
+	redisContext *pub, *sub;
+	struct {
+		char id[ID_TEXT];
+		uint64_t seq;
+	} origins[MAX_ORIGINS]; /* subscriber thread only */
+	unsigned norigins;
 };
 
 int cluster_supported(void)
@@ -237,6 +270,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *wh
 	rd_hex(id, sizeof(id), cl->id);
 	snprintf(cl->entry_key, sizeof(cl->entry_key), "rd:%s:server:%s", cl->name, cl->id);
 	snprintf(cl->set_key, sizeof(cl->set_key), "rd:%s:servers", cl->name);
+	snprintf(cl->bus_key, sizeof(cl->bus_key), "rd:%s:bus", cl->name);
+	pthread_mutex_init(&cl->q_mtx, NULL);
+	rd_cond_init_mono(&cl->q_cv);
 	pthread_mutex_init(&cl->mtx, NULL);
 	pthread_mutex_init(&cl->cmd_mtx, NULL);
 	rd_cond_init_mono(&cl->cv);
@@ -249,6 +285,8 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *wh
 		pthread_mutex_destroy(&cl->mtx);
 		pthread_mutex_destroy(&cl->cmd_mtx);
 		pthread_cond_destroy(&cl->cv);
+		pthread_mutex_destroy(&cl->q_mtx);
+		pthread_cond_destroy(&cl->q_cv);
 		goto fail;
 	}
 	*out = cl;
@@ -440,7 +478,7 @@ static void *cluster_main(void *arg)
 {
 	struct cluster *cl = arg;
 	char why[256];
-	uint64_t next = rd_now_mono_ms();
+	uint64_t next = rd_now_mono_ms(), dropped, dropped_told = 0;
 	int rc, failed;
 
 	pthread_setname_np(pthread_self(), "rd-cluster");
@@ -454,6 +492,15 @@ static void *cluster_main(void *arg)
 		}
 		pthread_mutex_unlock(&cl->mtx);
 		next = rd_now_mono_ms() + CLUSTER_REFRESH_MS;
+		pthread_mutex_lock(&cl->q_mtx);
+		dropped = cl->dropped;
+		pthread_mutex_unlock(&cl->q_mtx);
+		if (dropped != dropped_told)
+			post(cl,
+			     "cluster %s: %" PRIu64 " events so far could not be queued for the "
+			     "other servers (Redis away): they reached this server's clients only",
+			     cl->name, dropped);
+		dropped_told = dropped;
 
 		if (cl->reg == NULL && (cl->reg = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
 			if (!cl->reg_down_told)
@@ -634,6 +681,250 @@ static void nick_release(void *user, const char *nick)
 	freeReplyObject(r); /* unanswered: the claim expires by itself */
 }
 
+/* ---- the bus ---------------------------------------------------------------------------
+ * A bus message: one text line "ORIGIN SEQ TYPE SCOPE TARGET\n" (SCOPE r = the members
+ * of room TARGET, a = everyone (TARGET -), u = the user TARGET), then the payload of the
+ * message as PROTOCOL.md section 12 defines it. */
+
+static void enqueue(struct cluster *cl, const struct rd_msg *m, char scope, const char *target)
+{
+	struct rd_buf b;
+	char head[BUS_HEAD_MAX];
+	int n;
+
+	rd_buf_init(&b, 0);
+	pthread_mutex_lock(&cl->q_mtx);
+	if (cl->nq >= CLUSTER_BUS_QUEUE_MAX || cl->q_stop) {
+		cl->dropped++;
+		goto out;
+	}
+	if (cl->nq == cl->qcap) {
+		size_t cap = cl->qcap ? 2 * cl->qcap : 64;
+		struct rd_buf *v = realloc(cl->outq, cap * sizeof(*v));
+		if (v == NULL) {
+			cl->dropped++;
+			goto out;
+		}
+		cl->outq = v;
+		cl->qcap = cap;
+	}
+	n = snprintf(head, sizeof(head), "%s %" PRIu64 " %u %c %s\n", cl->id, ++cl->seq,
+		     (unsigned)m->type, scope, target[0] ? target : "-");
+	if (n < 0 || (size_t)n >= sizeof(head) || rd_buf_put(&b, head, (size_t)n) != 0 ||
+	    rd_msg_encode(m, &b) != 0) {
+		cl->dropped++;
+		goto out;
+	}
+	cl->outq[cl->nq++] = b;
+	b.data = NULL;
+	pthread_cond_signal(&cl->q_cv);
+out:
+	pthread_mutex_unlock(&cl->q_mtx);
+	rd_buf_free(&b);
+}
+
+static void publish(void *user, const struct rd_msg *m, const char *scope)
+{
+	enqueue(user, m, scope[0] ? 'r' : 'a', scope);
+}
+
+/* A private message: to the server that holds the nickname, if one does. */
+static int tell(void *user, const struct rd_msg *m, const char *to)
+{
+	struct cluster *cl = user;
+	char key[KEY_MAX];
+	redisReply *r = NULL;
+	int rc = RD_ERR_NOT_FOUND;
+
+	nick_key(cl, to, key, sizeof(key));
+	pthread_mutex_lock(&cl->cmd_mtx);
+	for (int attempt = 0; attempt < 2 && r == NULL; attempt++) {
+		char why[256];
+		int erc;
+		if (cl->cmd == NULL && (cl->cmd = redis_open(cl, why, sizeof(why), &erc)) == NULL)
+			break;
+		if ((r = redisCommand(cl->cmd, "GET %s", key)) == NULL) {
+			redisFree(cl->cmd);
+			cl->cmd = NULL;
+		}
+	}
+	pthread_mutex_unlock(&cl->cmd_mtx);
+	if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, cl->id) != 0) {
+		enqueue(cl, m, 'u', to);
+		rc = 0;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Wait ms (less when the bus stops). */
+static void bus_pause(struct cluster *cl, uint64_t ms)
+{
+	uint64_t until = rd_now_mono_ms() + ms;
+
+	pthread_mutex_lock(&cl->q_mtx);
+	while (!cl->q_stop && rd_now_mono_ms() < until)
+		rd_cond_wait_until(&cl->q_cv, &cl->q_mtx, until);
+	pthread_mutex_unlock(&cl->q_mtx);
+}
+
+/* Thread "rd-cl-pub": PUBLISH the queue in order, pipelined. A batch that Redis did not
+ * take is sent again once it answers (a subscriber drops what it has seen). */
+static void *pub_main(void *arg)
+{
+	struct cluster *cl = arg;
+	struct rd_buf *batch = NULL;
+	size_t n = 0, i;
+	char why[256];
+	redisReply *r;
+	int rc, ok;
+
+	pthread_setname_np(pthread_self(), "rd-cl-pub");
+	for (;;) {
+		pthread_mutex_lock(&cl->q_mtx);
+		while (n == 0 && cl->nq == 0 && !cl->q_stop)
+			pthread_cond_wait(&cl->q_cv, &cl->q_mtx);
+		if (n == 0 && cl->nq) {
+			batch = cl->outq;
+			n = cl->nq;
+			cl->outq = NULL;
+			cl->nq = cl->qcap = 0;
+		}
+		if (cl->q_stop && (n == 0 || cl->pub == NULL)) {
+			pthread_mutex_unlock(&cl->q_mtx);
+			break;
+		}
+		pthread_mutex_unlock(&cl->q_mtx);
+
+		if (cl->pub == NULL && (cl->pub = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
+			/* try again shortly: the registry thread tells the log about Redis */
+			bus_pause(cl, CLUSTER_REFRESH_MS);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			redisAppendCommand(cl->pub, "PUBLISH %s %b", cl->bus_key, batch[i].data,
+					   batch[i].len);
+		ok = 1;
+		for (i = 0; i < n; i++) {
+			if (redisGetReply(cl->pub, (void **)&r) != REDIS_OK || r == NULL) {
+				ok = 0;
+				break;
+			}
+			freeReplyObject(r);
+		}
+		if (!ok) {
+			redisFree(cl->pub);
+			cl->pub = NULL;
+			continue; /* the same batch again */
+		}
+		for (i = 0; i < n; i++)
+			rd_buf_free(&batch[i]);
+		free(batch);
+		batch = NULL;
+		n = 0;
+	}
+	for (i = 0; i < n; i++)
+		rd_buf_free(&batch[i]);
+	free(batch);
+	return NULL;
+}
+
+/* 1 when this message from origin was seen already (its sequence is not above the last). */
+static int seen_before(struct cluster *cl, const char *origin, uint64_t seq)
+{
+	unsigned i;
+
+	for (i = 0; i < cl->norigins; i++)
+		if (!strcmp(cl->origins[i].id, origin))
+			break;
+	if (i == cl->norigins) {
+		if (cl->norigins == MAX_ORIGINS)
+			i = 0; /* forget one: at worst it is not checked for duplicates */
+		else
+			cl->norigins++;
+		snprintf(cl->origins[i].id, sizeof(cl->origins[i].id), "%s", origin);
+		cl->origins[i].seq = 0;
+	}
+	if (seq <= cl->origins[i].seq)
+		return 1;
+	cl->origins[i].seq = seq;
+	return 0;
+}
+
+/* One message from the channel: decode, drop our own and repeats, deliver the others. */
+static void bus_message(struct cluster *cl, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	char head[BUS_HEAD_MAX], origin[ID_TEXT], target[RD_HOST_MAX + 1], scope;
+	unsigned type;
+	uint64_t seq;
+	struct rd_msg m;
+
+	if (nl == NULL || (size_t)(nl - p) >= sizeof(head))
+		return;
+	memcpy(head, p, (size_t)(nl - p));
+	head[nl - p] = '\0';
+	if (sscanf(head, "%16s %" SCNu64 " %u %c %255s", origin, &seq, &type, &scope, target) != 5)
+		return;
+	if (!strcmp(origin, cl->id) || seen_before(cl, origin, seq))
+		return;
+	if (rd_msg_decode((uint16_t)type, (const uint8_t *)nl + 1, n - (size_t)(nl + 1 - p), &m) !=
+	    0)
+		return;
+	if ((scope == 'a' && m.type == RD_MSG_PRESENCE) ||
+	    (scope == 'r' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_ROOM_MSG)) ||
+	    (scope == 'u' && m.type == RD_MSG_PRIVATE_MSG))
+		(void)rd_server_deliver(cl->srv, &m, scope == 'a' ? "" : target, NULL);
+	rd_msg_clear(&m);
+}
+
+/* Thread "rd-cl-sub": SUBSCRIBE to the bus and deliver what comes. */
+static void *sub_main(void *arg)
+{
+	struct cluster *cl = arg;
+	char why[256];
+	redisReply *r;
+	int rc, stop;
+
+	pthread_setname_np(pthread_self(), "rd-cl-sub");
+	for (;;) {
+		pthread_mutex_lock(&cl->q_mtx);
+		stop = cl->q_stop;
+		pthread_mutex_unlock(&cl->q_mtx);
+		if (stop)
+			break;
+		if (cl->sub == NULL) {
+			if ((cl->sub = redis_open(cl, why, sizeof(why), &rc)) == NULL ||
+			    (r = redisCommand(cl->sub, "SUBSCRIBE %s", cl->bus_key)) == NULL) {
+				if (cl->sub)
+					redisFree(cl->sub);
+				cl->sub = NULL;
+				bus_pause(cl, CLUSTER_REFRESH_MS);
+				continue;
+			}
+			freeReplyObject(r);
+		}
+		/* wait for bytes (bounded, to see stop), then take every whole reply */
+		rc = rd_net_wait(cl->sub->fd, POLLIN, 200);
+		if (rc == RD_ERR_TIMEOUT)
+			continue;
+		if (rc != 0 || redisBufferRead(cl->sub) != REDIS_OK) {
+			redisFree(cl->sub);
+			cl->sub = NULL;
+			continue;
+		}
+		while (redisGetReplyFromReader(cl->sub, (void **)&r) == REDIS_OK && r) {
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+			    r->element[0]->type == REDIS_REPLY_STRING &&
+			    !strcmp(r->element[0]->str, "message") &&
+			    r->element[2]->type == REDIS_REPLY_STRING)
+				bus_message(cl, r->element[2]->str, r->element[2]->len);
+			freeReplyObject(r);
+		}
+	}
+	return NULL;
+}
+
 void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
@@ -641,6 +932,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 	ops->route = route;
 	ops->nick_claim = nick_claim;
 	ops->nick_release = nick_release;
+	ops->publish = publish;
+	ops->tell = tell;
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */
@@ -675,6 +968,16 @@ int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_
 		return RD_ERR_SYSTEM;
 	}
 	cl->started = 1;
+	if (pthread_create(&cl->pub_th, NULL, pub_main, cl) != 0) {
+		snprintf(why, cap, "cannot start the cluster's publisher: %s", strerror(errno));
+		return RD_ERR_SYSTEM;
+	}
+	cl->pub_started = 1;
+	if (pthread_create(&cl->sub_th, NULL, sub_main, cl) != 0) {
+		snprintf(why, cap, "cannot start the cluster's subscriber: %s", strerror(errno));
+		return RD_ERR_SYSTEM;
+	}
+	cl->sub_started = 1;
 	post(cl, "cluster %s: this %s is %s, advertised at %s:%u%s", cl->name,
 	     cl->master ? "master" : "secondary", cl->id, cl->host, cl->port,
 	     cl->master && cl->redirect_above ? " (redirects past the clients below)" : "");
@@ -698,6 +1001,27 @@ void cluster_free(struct cluster *cl)
 		pthread_mutex_unlock(&cl->mtx);
 		pthread_join(cl->th, NULL);
 	}
+	/* the publisher sends what is queued (the departures of this server's clients) */
+	pthread_mutex_lock(&cl->q_mtx);
+	cl->q_stop = 1;
+	pthread_cond_broadcast(&cl->q_cv);
+	pthread_mutex_unlock(&cl->q_mtx);
+	if (cl->pub_started)
+		pthread_join(cl->pub_th, NULL);
+	if (cl->sub_started)
+		pthread_join(cl->sub_th, NULL);
+	if (cl->pub)
+		redisFree(cl->pub);
+	if (cl->sub)
+		redisFree(cl->sub);
+	for (size_t i = 0; i < cl->nq; i++)
+		rd_buf_free(&cl->outq[i]);
+	free(cl->outq);
+	if (cl->dropped)
+		fprintf(stderr,
+			"roomdrop-server: cluster: %" PRIu64 " events could not reach the "
+			"other servers (Redis away)\n",
+			cl->dropped);
 	/* leave the registry at once rather than when the entry expires */
 	if (cl->cmd) {
 		r = redisCommand(cl->cmd, "DEL %s", cl->entry_key);
@@ -720,5 +1044,7 @@ void cluster_free(struct cluster *cl)
 	pthread_mutex_destroy(&cl->mtx);
 	pthread_mutex_destroy(&cl->cmd_mtx);
 	pthread_cond_destroy(&cl->cv);
+	pthread_mutex_destroy(&cl->q_mtx);
+	pthread_cond_destroy(&cl->q_cv);
 	free(cl);
 }

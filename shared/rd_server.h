@@ -161,10 +161,27 @@ struct rd_cluster_ops {
 	/* A nickname claimed above is free again (its client left, or the core could not
 	 * give it after all). */
 	void (*nick_release)(void *user, const char *nick);
+	/* One of this server's clients made an event that the clients of the other servers
+	 * must see too: m is a ROOM_MSG or a PRESENCE, already delivered here; scope is the
+	 * room whose members get it, or "" for every registered client. m (and its views)
+	 * is valid during the call only: copy what you keep. Must not block. */
+	void (*publish)(void *user, const struct rd_msg *m, const char *scope);
+	/* A PRIVATE_MSG m to `to`, a nickname that no client of this server has: 0 when the
+	 * cluster took it for the server that holds `to`, RD_ERR_NOT_FOUND when no server
+	 * does (the sender then gets ERROR 302 NO_SUCH_USER). May wait, bounded. */
+	int (*tell)(void *user, const struct rd_msg *m, const char *to);
 };
 
 /* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
 int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops);
+
+/* Deliver an event that happened on another server of the cluster to this server's
+ * clients, exactly as if one of them had made it here: ROOM_MSG and PRESENCE to the
+ * members of the room `target` (PRESENCE with target "": to every registered client),
+ * PRIVATE_MSG to the client named `target`. Never calls the publish or tell hooks. Any
+ * thread. *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is
+ * not here, RD_ERR_INVAL for another type. */
+int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n);
 
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */

@@ -340,6 +340,8 @@ static void handle_say(struct req *q)
 	m.u.room_msg.time_ms = rd_now_wall_ms();
 	m.u.room_msg.data = q->m.u.say.data;
 	srv_announce(s, r, c, &m);
+	if (s->cluster.publish)
+		s->cluster.publish(s->cluster.user, &m, r->name);
 	note_message(c);
 	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
 }
@@ -354,18 +356,20 @@ static void handle_tell(struct req *q)
 		refuse_rate(q);
 		return;
 	}
-	t = srv_get_by_nick(c->srv, q->m.u.tell.to);
-	if (!t) {
-		reply_error(q, RD_E_NO_SUCH_USER, "no such user is connected");
-		return;
-	}
 	rd_msg_init(&m, RD_MSG_PRIVATE_MSG);
 	memcpy(m.u.private_msg.from, c->nick, sizeof(c->nick));
 	m.u.private_msg.kind = q->m.u.tell.kind; /* relayed unchanged, like the data */
 	m.u.private_msg.time_ms = rd_now_wall_ms();
 	m.u.private_msg.data = q->m.u.tell.data;
-	rd_client_send_msg(t, &m, 0);
-	srv_client_unref(t);
+	t = srv_get_by_nick(c->srv, q->m.u.tell.to);
+	if (t) {
+		rd_client_send_msg(t, &m, 0);
+		srv_client_unref(t);
+	} else if (!c->srv->cluster.tell ||
+		   c->srv->cluster.tell(c->srv->cluster.user, &m, q->m.u.tell.to) != 0) {
+		reply_error(q, RD_E_NO_SUCH_USER, "no such user is connected");
+		return;
+	}
 	note_message(c);
 	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
 }

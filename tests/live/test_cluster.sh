@@ -6,6 +6,8 @@
 #     the master, the third and fourth are redirected, one to each secondary, and each
 #     says where it landed; ctl list on each secondary shows its client;
 #   * a nickname held on one server is refused on another (cluster-wide nicknames);
+#   * presence notices, room messages (exactly once) and private messages reach clients
+#     on other servers (the bus: Redis pub/sub);
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -122,6 +124,28 @@ run 4 "$CLI" --port "$M" --nick c1 rooms
 contains "$OUT" "taken"
 run 4 "$CLI" --port "$M" --nick C3 rooms
 contains "$OUT" "taken"
+
+# ---- one set of rooms: presence, room and private messages cross servers ------------------
+# c1 (master) heard c3 and c4 (secondaries) arrive; c3 heard c4 (the other secondary)
+wait_for "$RD_TMP/c1.out" "* c3 joined general" 10
+wait_for "$RD_TMP/c1.out" "* c4 joined general" 10
+wait_for "$RD_TMP/$([[ $p3 == "$S1" ]] && echo c3 || echo c4).out" "joined general" 10
+# a room message from a client on a secondary reaches every member on every server, once
+run 0 "$CLI" --port "$M" --nick talker --quiet say "hello cluster one"
+for n in c1 c2 c3 c4; do wait_for "$RD_TMP/$n.out" "[general] <talker> hello cluster one" 10; done
+run 0 "$CLI" --port "$M" --nick talker --quiet say "hello cluster two"
+for n in c1 c2 c3 c4; do
+	wait_for "$RD_TMP/$n.out" "[general] <talker> hello cluster two" 10
+	(($(grep -c "hello cluster one" "$RD_TMP/$n.out") == 1)) ||
+		fail "$n got the room message $(grep -c "hello cluster one" "$RD_TMP/$n.out") times"
+done
+# a private message to a client on another server; to nobody: exit 5
+run 0 "$CLI" --port "$M" --nick whisperer --quiet msg c1 "psst c1"
+wait_for "$RD_TMP/c1.out" "[private] <whisperer> psst c1" 10
+run 0 "$CLI" --port "$M" --nick whisperer --quiet msg c3 "psst c3"
+wait_for "$RD_TMP/c3.out" "[private] <whisperer> psst c3" 10
+run 5 "$CLI" --port "$M" --nick whisperer msg nobody "hello?"
+contains "$OUT" "no such user"
 
 # ---- a secondary whose key is not the one the registry vouches for ---------------------
 # S3 registers its own key but advertises the address of R, a server with another key:
