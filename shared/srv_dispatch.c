@@ -411,7 +411,7 @@ static void handle_bye(struct req *q)
 /* What a client may send to the server, by type (PROTOCOL.md section 10). */
 enum accept_class {
 	A_NEVER,   /* no handler here: unknown, server-to-client, CTL_* (local socket only),
-		     * and the peer-to-peer and link messages this server does not implement */
+		     * the peer-to-peer messages the server does not take, reserved numbers */
 	A_ANY,     /* accepted in every state */
 	A_REG,     /* needs a registered client */
 	A_IGNORED, /* ERROR from a client: logged, never answered (two peers must never
