@@ -24,8 +24,9 @@
  * this server's id and a sequence number; thread "rd-cl-sub" reads the channel over
  * `sub` (SUBSCRIBE; it polls the socket so that it can stop), drops its own messages
  * and out-of-order duplicates, and injects the others with rd_server_deliver. While
- * Redis is away the queue holds at most CLUSTER_BUS_QUEUE_MAX events; later ones are
- * dropped (counted and logged): those clients' events reach their own server only.
+ * Redis is away the queue holds at most CLUSTER_BUS_QUEUE_MAX events and
+ * CLUSTER_BUS_QUEUE_BYTES bytes; later ones are dropped (counted and logged): those
+ * clients' events reach their own server only.
  *
  * Locks (never held together, never across a Redis call except cmd_mtx, which exists to
  * serialise the use of `cmd`):
@@ -55,6 +56,7 @@
 #define KEY_MAX (CLUSTER_NAME_MAX + RD_NICK_BUF + 32)
 #define PENDING_MS (2 * CLUSTER_REFRESH_MS) /* a redirect counts against its target so long */
 #define CLUSTER_BUS_QUEUE_MAX 65536u        /* events waiting for the publisher */
+#define CLUSTER_BUS_QUEUE_BYTES (64u * 1024 * 1024) /* ...and their bytes */
 #define BUS_HEAD_MAX (ID_TEXT + RD_NICK_BUF + RD_ROOM_BUF + 64)
 #define MAX_ORIGINS 64 /* servers whose last sequence number the subscriber keeps */
 
@@ -120,7 +122,7 @@ struct cluster {
 	pthread_mutex_t q_mtx;
 	pthread_cond_t q_cv;
 	struct rd_buf *outq; /* encoded messages, in order */
-	size_t nq, qcap;
+	size_t nq, qcap, qbytes;
 	uint64_t seq, dropped;
 	int q_stop;
 	pthread_t pub_th, sub_th;
@@ -711,10 +713,11 @@ static void enqueue(struct cluster *cl, const struct rd_msg *m, char scope, cons
 	n = snprintf(head, sizeof(head), "%s %" PRIu64 " %u %c %s\n", cl->id, ++cl->seq,
 		     (unsigned)m->type, scope, target[0] ? target : "-");
 	if (n < 0 || (size_t)n >= sizeof(head) || rd_buf_put(&b, head, (size_t)n) != 0 ||
-	    rd_msg_encode(m, &b) != 0) {
+	    rd_msg_encode(m, &b) != 0 || cl->qbytes + b.len > CLUSTER_BUS_QUEUE_BYTES) {
 		cl->dropped++;
 		goto out;
 	}
+	cl->qbytes += b.len;
 	cl->outq[cl->nq++] = b;
 	b.data = NULL;
 	pthread_cond_signal(&cl->q_cv);
@@ -788,7 +791,7 @@ static void *pub_main(void *arg)
 			batch = cl->outq;
 			n = cl->nq;
 			cl->outq = NULL;
-			cl->nq = cl->qcap = 0;
+			cl->nq = cl->qcap = cl->qbytes = 0;
 		}
 		if (cl->q_stop && (n == 0 || cl->pub == NULL)) {
 			pthread_mutex_unlock(&cl->q_mtx);
