@@ -731,7 +731,8 @@ static void publish(void *user, const struct rd_msg *m, const char *scope)
 	enqueue(user, m, scope[0] ? 'r' : 'a', scope);
 }
 
-/* A private message: to the server that holds the nickname, if one does. */
+/* A private message, a broadcast to one user or a kick: to the server that holds the
+ * nickname, if one does. */
 static int tell(void *user, const struct rd_msg *m, const char *to)
 {
 	struct cluster *cl = user;
@@ -874,9 +875,11 @@ static void bus_message(struct cluster *cl, const char *p, size_t n)
 	if (rd_msg_decode((uint16_t)type, (const uint8_t *)nl + 1, n - (size_t)(nl + 1 - p), &m) !=
 	    0)
 		return;
-	if ((scope == 'a' && m.type == RD_MSG_PRESENCE) ||
-	    (scope == 'r' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_ROOM_MSG)) ||
-	    (scope == 'u' && m.type == RD_MSG_PRIVATE_MSG))
+	if ((scope == 'a' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_BROADCAST)) ||
+	    (scope == 'r' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_ROOM_MSG ||
+			      m.type == RD_MSG_BROADCAST)) ||
+	    (scope == 'u' && (m.type == RD_MSG_PRIVATE_MSG || m.type == RD_MSG_BROADCAST ||
+			      m.type == RD_MSG_KICKED)))
 		(void)rd_server_deliver(cl->srv, &m, scope == 'a' ? "" : target, NULL);
 	rd_msg_clear(&m);
 }

@@ -161,14 +161,16 @@ struct rd_cluster_ops {
 	/* A nickname claimed above is free again (its client left, or the core could not
 	 * give it after all). */
 	void (*nick_release)(void *user, const char *nick);
-	/* One of this server's clients made an event that the clients of the other servers
-	 * must see too: m is a ROOM_MSG or a PRESENCE, already delivered here; scope is the
-	 * room whose members get it, or "" for every registered client. m (and its views)
-	 * is valid during the call only: copy what you keep. Must not block. */
+	/* This server made an event that the clients of the other servers must see too: m is
+	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), already delivered here;
+	 * scope is the room whose members get it, or "" for every registered client. m (and
+	 * its views) is valid during the call only: copy what you keep. Must not block. */
 	void (*publish)(void *user, const struct rd_msg *m, const char *scope);
-	/* A PRIVATE_MSG m to `to`, a nickname that no client of this server has: 0 when the
+	/* A message for `to`, a nickname that no client of this server has: a PRIVATE_MSG, a
+	 * BROADCAST of scope USER, or a KICKED (the administrator kicks `to`). 0 when the
 	 * cluster took it for the server that holds `to`, RD_ERR_NOT_FOUND when no server
-	 * does (the sender then gets ERROR 302 NO_SUCH_USER). May wait, bounded. */
+	 * does (ERROR 302 NO_SUCH_USER to the sender; RD_ERR_NOT_FOUND from
+	 * rd_server_broadcast / rd_server_kick). May wait, bounded. */
 	int (*tell)(void *user, const struct rd_msg *m, const char *to);
 };
 
@@ -176,11 +178,14 @@ struct rd_cluster_ops {
 int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops);
 
 /* Deliver an event that happened on another server of the cluster to this server's
- * clients, exactly as if one of them had made it here: ROOM_MSG and PRESENCE to the
- * members of the room `target` (PRESENCE with target "": to every registered client),
- * PRIVATE_MSG to the client named `target`. Never calls the publish or tell hooks. Any
- * thread. *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is
- * not here, RD_ERR_INVAL for another type. */
+ * clients, exactly as if it had happened here: ROOM_MSG, PRESENCE and BROADCAST (scope
+ * ALL or ROOM) to the members of the room `target` (PRESENCE and BROADCAST with target
+ * "": to every registered client); PRIVATE_MSG and BROADCAST of scope USER to the client
+ * named `target`; KICKED: that client is kicked (m's reason), and its departure is
+ * announced as a local kick's. Never hands the event back to the cluster hooks, except
+ * the departure of a kicked client, which is this server's own event. Any thread.
+ * *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is not
+ * here, RD_ERR_INVAL for another type. */
 int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n);
 
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
@@ -203,10 +208,12 @@ void rd_server_free(struct rd_server *s);
 /* Snapshot of all connections (registered or not), sorted by id. Caller frees *out. */
 int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *n);
 /* Kick by nickname: KICKED(by="server", reason) to it, "NICK was kicked" to the others.
- * RD_ERR_NOT_FOUND if no such registered client. */
+ * RD_ERR_NOT_FOUND if no such registered client (here, or through the cluster hooks on
+ * another server of the cluster). */
 int rd_server_kick(struct rd_server *s, const char *nick, const char *reason);
-/* Broadcast text to everyone (scope RD_SCOPE_ALL, target NULL), a room or one user.
- * *delivered = number of recipients. RD_ERR_NOT_FOUND for an unknown room or user. */
+/* Broadcast text to everyone (scope RD_SCOPE_ALL, target NULL), a room or one user (in a
+ * cluster: on every server). *delivered = number of recipients on this server (a user on
+ * another server counts as 1). RD_ERR_NOT_FOUND for an unknown room or user. */
 int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, const char *text,
 			unsigned *delivered);
 /* Room names and member counts. Caller frees *out. */

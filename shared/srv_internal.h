@@ -246,6 +246,9 @@ void srv_offers_tick(struct rd_server *s, uint64_t now);
 void srv_offers_client_gone(struct rd_client *c, const char *reason);
 void srv_offers_free(struct rd_server *s);
 
+/* rd_server.c */
+int srv_kick_local(struct rd_server *s, const char *nick, const char *reason);
+
 /* srv_timer.c */
 void *srv_timer_main(void *arg);
 

@@ -177,40 +177,6 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 		s->cluster.publish(s->cluster.user, &m, r ? r->name : "");
 }
 
-int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n)
-{
-	struct rd_room *r = NULL;
-	struct rd_client *t;
-	unsigned k = 0;
-	int rc = 0;
-
-	if (n)
-		*n = 0;
-	if (s == NULL || m == NULL || target == NULL)
-		return RD_ERR_INVAL;
-	switch (m->type) {
-	case RD_MSG_ROOM_MSG:
-	case RD_MSG_PRESENCE:
-		if ((target[0] || m->type == RD_MSG_ROOM_MSG) &&
-		    (r = srv_room_find(s, target)) == NULL)
-			return RD_ERR_NOT_FOUND;
-		k = srv_announce(s, r, NULL, m);
-		break;
-	case RD_MSG_PRIVATE_MSG:
-		if ((t = srv_get_by_nick(s, target)) == NULL)
-			return RD_ERR_NOT_FOUND;
-		rc = rd_client_send_msg(t, m, 0);
-		k = rc == 0;
-		srv_client_unref(t);
-		break;
-	default:
-		return RD_ERR_INVAL;
-	}
-	if (n)
-		*n = k;
-	return rc;
-}
-
 struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick)
 {
 	for (struct rd_client *c = s->clients; c; c = c->next)

@@ -7,7 +7,8 @@
 #     says where it landed; ctl list on each secondary shows its client;
 #   * a nickname held on one server is refused on another (cluster-wide nicknames);
 #   * presence notices, room messages (exactly once) and private messages reach clients
-#     on other servers (the bus: Redis pub/sub);
+#     on other servers (the bus: Redis pub/sub), and so do the broadcasts (all, room, one
+#     user) and kicks of the master's control socket;
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -148,6 +149,24 @@ run 0 "$CLI" --port "$M" --nick whisperer --quiet msg c3 "psst c3"
 wait_for "$RD_TMP/c3.out" "[private] <whisperer> psst c3" 10
 run 5 "$CLI" --port "$M" --nick whisperer msg nobody "hello?"
 contains "$OUT" "no such user"
+
+# ---- broadcast and kick from the master's control socket act on every server -------------
+mctl() { "$SRV" ctl --socket "$RD_TMP/m.ctl" "$@"; }
+mctl broadcast "maintenance at noon" >/dev/null || fail "ctl broadcast failed"
+mctl broadcast --room general "general closes at six" >/dev/null || fail "ctl broadcast --room failed"
+mctl broadcast --to c3 "just for c3" >/dev/null || fail "ctl broadcast --to c3 (another server) failed"
+for n in c1 c2 c3 c4; do
+	wait_for "$RD_TMP/$n.out" "maintenance at noon" 10
+	wait_for "$RD_TMP/$n.out" "general closes at six" 10
+done
+wait_for "$RD_TMP/c3.out" "just for c3" 10
+run 5 mctl broadcast --to nobody "hello?"
+listen_as k1 # on a secondary: the master has c1 and c2
+[[ -n $(landed k1) ]] || fail "k1 was not redirected"
+mctl kick k1 --reason flooding >/dev/null || fail "ctl kick of a client on another server failed"
+wait_for "$RD_TMP/k1.out" "* You were kicked: flooding" 10
+wait_for "$RD_TMP/c1.out" "* k1 was kicked (flooding)" 10
+run 5 mctl kick nobody
 
 # ---- a secondary whose key is not the one the registry vouches for ---------------------
 # S3 registers its own key but advertises the address of R, a server with another key:
