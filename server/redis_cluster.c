@@ -159,13 +159,24 @@ static void post(struct cluster *cl, const char *fmt, ...)
 	rd_server_post_event(cl->srv, &ev);
 }
 
-static void nick_key(const struct cluster *cl, const char *nick, char *out, size_t cap)
+/* "rd:NAME:KIND:name" with name in lower case (names compare without case), or, with
+ * kind NULL, the name alone in lower case. */
+static void lower_key(const struct cluster *cl, const char *kind, const char *name, char *out,
+		      size_t cap)
 {
-	size_t n = (size_t)snprintf(out, cap, "rd:%s:nick:", cl->name);
-	for (; *nick && n + 1 < cap; nick++)
-		out[n++] = (char)(*nick >= 'A' && *nick <= 'Z' ? *nick - 'A' + 'a' : *nick);
+	size_t n = kind ? (size_t)snprintf(out, cap, "rd:%s:%s:", cl->name, kind) : 0;
+	for (; *name && n + 1 < cap; name++)
+		out[n++] = (char)(*name >= 'A' && *name <= 'Z' ? *name - 'A' + 'a' : *name);
 	out[n < cap ? n : cap - 1] = '\0';
 }
+
+static void nick_key(const struct cluster *cl, const char *nick, char *out, size_t cap)
+{
+	lower_key(cl, "nick", nick, out, cap);
+}
+
+static void reassert_members(struct cluster *cl);
+static void reap(struct cluster *cl, const struct peer *dead);
 
 static int name_ok(const char *s)
 {
@@ -463,10 +474,12 @@ static int read_registry(struct cluster *cl)
 			     v[i].master ? "master" : "secondary", v[i].id, v[i].host, v[i].port,
 			     v[i].clients, v[i].capacity);
 	for (i = 0; i < nold; i++)
-		if (!find_peer(v, n, old[i].id))
+		if (!find_peer(v, n, old[i].id)) {
 			post(cl, "cluster %s: %s %s at %s:%u left the registry", cl->name,
 			     old[i].master ? "master" : "secondary", old[i].id, old[i].host,
 			     old[i].port);
+			reap(cl, &old[i]);
+		}
 	free(old);
 	v = NULL;
 	rc = 0;
@@ -536,6 +549,7 @@ static void *cluster_main(void *arg)
 			post(cl, "cluster %s: Redis answers again", cl->name);
 			cl->reg_down_told = 0;
 			cl->nicks_mono = 0; /* re-assert the nicknames now */
+			reassert_members(cl);
 		}
 	}
 	return NULL;
@@ -688,6 +702,53 @@ static void nick_release(void *user, const char *nick)
  * of room TARGET, a = everyone (TARGET -), u = the user TARGET), then the payload of the
  * message as PROTOCOL.md section 12 defines it. */
 
+/* Queue items: 'P' then a bus message (PUBLISH it), or 'C' then a command's arguments,
+ * each ended by a NUL (keys, names and numbers: none has a NUL of its own). */
+#define ITEM_PUBLISH 'P'
+#define ITEM_COMMAND 'C'
+#define ITEM_MAX_ARGS 6
+
+/* Room for one more item: q_mtx held. 0, or -1 (counted as dropped). */
+static int queue_room(struct cluster *cl)
+{
+	if (cl->nq >= CLUSTER_BUS_QUEUE_MAX || cl->q_stop)
+		return -1;
+	if (cl->nq == cl->qcap) {
+		size_t cap = cl->qcap ? 2 * cl->qcap : 64;
+		struct rd_buf *v = realloc(cl->outq, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		cl->outq = v;
+		cl->qcap = cap;
+	}
+	return 0;
+}
+
+/* Queue one Redis command (argc arguments) for the publisher thread, after every event
+ * queued before it. */
+static void enqueue_cmd(struct cluster *cl, int argc, const char *const *argv)
+{
+	struct rd_buf b;
+	char kind = ITEM_COMMAND;
+	int ok;
+
+	rd_buf_init(&b, 0);
+	ok = rd_buf_put(&b, &kind, 1) == 0;
+	for (int i = 0; ok && i < argc; i++)
+		ok = rd_buf_put(&b, argv[i], strlen(argv[i]) + 1) == 0;
+	pthread_mutex_lock(&cl->q_mtx);
+	if (!ok || queue_room(cl) != 0 || cl->qbytes + b.len > CLUSTER_BUS_QUEUE_BYTES) {
+		cl->dropped++;
+	} else {
+		cl->qbytes += b.len;
+		cl->outq[cl->nq++] = b;
+		b.data = NULL;
+		pthread_cond_signal(&cl->q_cv);
+	}
+	pthread_mutex_unlock(&cl->q_mtx);
+	rd_buf_free(&b);
+}
+
 static void enqueue(struct cluster *cl, const struct rd_msg *m, char scope, const char *target)
 {
 	struct rd_buf b;
@@ -696,22 +757,12 @@ static void enqueue(struct cluster *cl, const struct rd_msg *m, char scope, cons
 
 	rd_buf_init(&b, 0);
 	pthread_mutex_lock(&cl->q_mtx);
-	if (cl->nq >= CLUSTER_BUS_QUEUE_MAX || cl->q_stop) {
+	if (queue_room(cl) != 0) {
 		cl->dropped++;
 		goto out;
 	}
-	if (cl->nq == cl->qcap) {
-		size_t cap = cl->qcap ? 2 * cl->qcap : 64;
-		struct rd_buf *v = realloc(cl->outq, cap * sizeof(*v));
-		if (v == NULL) {
-			cl->dropped++;
-			goto out;
-		}
-		cl->outq = v;
-		cl->qcap = cap;
-	}
-	n = snprintf(head, sizeof(head), "%s %" PRIu64 " %u %c %s\n", cl->id, ++cl->seq,
-		     (unsigned)m->type, scope, target[0] ? target : "-");
+	n = snprintf(head, sizeof(head), "%c%s %" PRIu64 " %u %c %s\n", ITEM_PUBLISH, cl->id,
+		     ++cl->seq, (unsigned)m->type, scope, target[0] ? target : "-");
 	if (n < 0 || (size_t)n >= sizeof(head) || rd_buf_put(&b, head, (size_t)n) != 0 ||
 	    rd_msg_encode(m, &b) != 0 || cl->qbytes + b.len > CLUSTER_BUS_QUEUE_BYTES) {
 		cl->dropped++;
@@ -805,9 +856,28 @@ static void *pub_main(void *arg)
 			bus_pause(cl, CLUSTER_REFRESH_MS);
 			continue;
 		}
-		for (i = 0; i < n; i++)
-			redisAppendCommand(cl->pub, "PUBLISH %s %b", cl->bus_key, batch[i].data,
-					   batch[i].len);
+		for (i = 0; i < n; i++) {
+			const char *argv[ITEM_MAX_ARGS], *p = (const char *)batch[i].data + 1;
+			const char *end = (const char *)batch[i].data + batch[i].len;
+			size_t lens[ITEM_MAX_ARGS];
+			int argc = 0;
+			if (batch[i].data[0] == ITEM_PUBLISH) {
+				argv[0] = "PUBLISH";
+				argv[1] = cl->bus_key;
+				argv[2] = p;
+				lens[0] = 7;
+				lens[1] = strlen(cl->bus_key);
+				lens[2] = (size_t)(end - p);
+				argc = 3;
+			} else {
+				while (p < end && argc < ITEM_MAX_ARGS) {
+					argv[argc] = p;
+					lens[argc] = strlen(p);
+					p += lens[argc++] + 1;
+				}
+			}
+			redisAppendCommandArgv(cl->pub, argc, argv, lens);
+		}
 		ok = 1;
 		for (i = 0; i < n; i++) {
 			if (redisGetReply(cl->pub, (void **)&r) != REDIS_OK || r == NULL) {
@@ -931,6 +1001,196 @@ static void *sub_main(void *arg)
 	return NULL;
 }
 
+/* ---- membership across servers --------------------------------------------------------
+ * rd:NAME:room:ROOM   hash: nick (lower case) -> "SERVERID SINCE_MS Nick"
+ * rd:NAME:members:ID  hash: nick (lower case) -> Room, what server ID has where (to
+ *                     re-assert it, and to clear it when ID dies)
+ * Written in order by the publisher thread; read by WHO and ROOMS, which count only the
+ * entries of servers live in the registry as last read. */
+
+static void member(void *user, const char *nick, const char *room, int joined, uint64_t since_ms)
+{
+	struct cluster *cl = user;
+	char rkey[KEY_MAX], mkey[KEY_MAX], field[RD_NICK_BUF], value[ID_TEXT + RD_NICK_BUF + 32];
+
+	lower_key(cl, "room", room, rkey, sizeof(rkey));
+	snprintf(mkey, sizeof(mkey), "rd:%s:members:%s", cl->name, cl->id);
+	lower_key(cl, NULL, nick, field, sizeof(field));
+	if (joined) {
+		snprintf(value, sizeof(value), "%s %" PRIu64 " %s", cl->id, since_ms, nick);
+		enqueue_cmd(cl, 4, (const char *const[]){ "HSET", rkey, field, value });
+		enqueue_cmd(cl, 4, (const char *const[]){ "HSET", mkey, field, room });
+	} else {
+		enqueue_cmd(cl, 3, (const char *const[]){ "HDEL", rkey, field });
+		enqueue_cmd(cl, 3, (const char *const[]){ "HDEL", mkey, field });
+	}
+}
+
+/* The server id, since and nickname of a room entry; 0, or -1 when it is not one. */
+static int parse_member(const char *v, char id[ID_TEXT], uint64_t *since, char nick[RD_NICK_BUF])
+{
+	return sscanf(v, "%16s %" SCNu64 " %32s", id, since, nick) == 3 ? 0 : -1;
+}
+
+/* Is id another server, live in the registry as last read? cl->mtx held. */
+static int live_other_locked(const struct cluster *cl, const char *id)
+{
+	uint64_t now = rd_now_mono_ms();
+
+	if (!strcmp(id, cl->id) || cl->read_mono == 0 || now - cl->read_mono > CLUSTER_TTL_MS)
+		return 0;
+	for (size_t i = 0; i < cl->npeers; i++)
+		if (!strcmp(cl->peers[i].id, id))
+			return 1;
+	return 0;
+}
+
+/* HGETALL / HVALS of one key on the cmd connection (reconnecting once). */
+static redisReply *cmd_get(struct cluster *cl, const char *verb, const char *key)
+{
+	redisReply *r = NULL;
+	char why[256];
+	int rc;
+
+	pthread_mutex_lock(&cl->cmd_mtx);
+	for (int attempt = 0; attempt < 2 && r == NULL; attempt++) {
+		if (cl->cmd == NULL && (cl->cmd = redis_open(cl, why, sizeof(why), &rc)) == NULL)
+			break;
+		if ((r = redisCommand(cl->cmd, "%s %s", verb, key)) == NULL) {
+			redisFree(cl->cmd);
+			cl->cmd = NULL;
+		}
+	}
+	pthread_mutex_unlock(&cl->cmd_mtx);
+	if (r && r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static int who(void *user, const char *room, struct rd_who_entry **out, size_t *n)
+{
+	struct cluster *cl = user;
+	char key[KEY_MAX], id[ID_TEXT];
+	redisReply *r;
+	struct rd_who_entry *v;
+	uint64_t since;
+
+	*out = NULL;
+	*n = 0;
+	lower_key(cl, "room", room, key, sizeof(key));
+	if ((r = cmd_get(cl, "HVALS", key)) == NULL)
+		return RD_ERR_STATE;
+	if ((v = calloc(r->elements ? r->elements : 1, sizeof(*v))) == NULL) {
+		freeReplyObject(r);
+		return RD_ERR_NOMEM;
+	}
+	pthread_mutex_lock(&cl->mtx);
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    parse_member(r->element[i]->str, id, &since, v[*n].nick) == 0 &&
+		    live_other_locked(cl, id))
+			v[(*n)++].since_ms = since;
+	pthread_mutex_unlock(&cl->mtx);
+	freeReplyObject(r);
+	*out = v;
+	return 0;
+}
+
+static void room_counts(void *user, struct rd_room_entry *rooms, size_t n)
+{
+	struct cluster *cl = user;
+	char key[KEY_MAX], id[ID_TEXT], nick[RD_NICK_BUF];
+	uint64_t since;
+	redisReply *r;
+
+	for (size_t i = 0; i < n; i++) {
+		lower_key(cl, "room", rooms[i].name, key, sizeof(key));
+		if ((r = cmd_get(cl, "HVALS", key)) == NULL)
+			return; /* Redis away: this server's counts */
+		pthread_mutex_lock(&cl->mtx);
+		for (size_t j = 0; j < r->elements; j++)
+			if (r->element[j]->type == REDIS_REPLY_STRING &&
+			    parse_member(r->element[j]->str, id, &since, nick) == 0 &&
+			    live_other_locked(cl, id))
+				rooms[i].members++;
+		pthread_mutex_unlock(&cl->mtx);
+		freeReplyObject(r);
+	}
+}
+
+/* Redis answers again (perhaps empty, after a restart): write this server's members. */
+static void reassert_members(struct cluster *cl)
+{
+	struct rd_client_info *v = NULL;
+	size_t n = 0;
+
+	if (rd_server_clients(cl->srv, &v, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].nick[0] && v[i].room[0])
+			member(cl, v[i].nick, v[i].room, 1, v[i].connected_ms);
+	free(v);
+}
+
+/* A server left the registry without a word (killed, or cut off from Redis): one server
+ * (the first to take rd:NAME:reap:ID) announces its clients' departure everywhere, clears
+ * their room entries and frees their nicknames. Registry thread, on `reg`. */
+static void reap(struct cluster *cl, const struct peer *dead)
+{
+	char key[KEY_MAX], mkey[KEY_MAX], rkey[KEY_MAX], reason[96], id[ID_TEXT], nick[RD_NICK_BUF];
+	redisReply *r, *m, *e;
+	struct rd_msg msg;
+	uint64_t since;
+	unsigned gone = 0;
+
+	snprintf(key, sizeof(key), "rd:%s:reap:%s", cl->name, dead->id);
+	r = redisCommand(cl->reg, "SET %s %s NX PX 60000", key, cl->id);
+	if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		return; /* another server does it (or Redis is away: the next one will) */
+	}
+	freeReplyObject(r);
+	snprintf(mkey, sizeof(mkey), "rd:%s:members:%s", cl->name, dead->id);
+	if ((m = redisCommand(cl->reg, "HGETALL %s", mkey)) == NULL)
+		return;
+	snprintf(reason, sizeof(reason), "its server %s:%u stopped answering", dead->host,
+		 dead->port);
+	for (size_t i = 0; m->type == REDIS_REPLY_ARRAY && i + 1 < m->elements; i += 2) {
+		const char *field = m->element[i]->str, *room = m->element[i + 1]->str;
+		if (m->element[i]->type != REDIS_REPLY_STRING ||
+		    m->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		lower_key(cl, "room", room, rkey, sizeof(rkey));
+		e = redisCommand(cl->reg, "HGET %s %s", rkey, field);
+		snprintf(nick, sizeof(nick), "%s", field);
+		if (e && e->type == REDIS_REPLY_STRING &&
+		    parse_member(e->str, id, &since, nick) == 0 && !strcmp(id, dead->id)) {
+			freeReplyObject(redisCommand(cl->reg, "HDEL %s %s", rkey, field));
+		}
+		freeReplyObject(e);
+		nick_key(cl, field, key, sizeof(key));
+		freeReplyObject(
+			redisCommand(cl->reg, "EVAL %s 1 %s %s", release_lua, key, dead->id));
+		/* everyone hears it, here too (our own bus messages are not delivered back) */
+		rd_msg_init(&msg, RD_MSG_PRESENCE);
+		msg.u.presence.event = RD_PRESENCE_DISCONNECTED;
+		snprintf(msg.u.presence.nick, sizeof(msg.u.presence.nick), "%s", nick);
+		snprintf(msg.u.presence.room, sizeof(msg.u.presence.room), "%s", room);
+		msg.u.presence.time_ms = rd_now_wall_ms();
+		msg.u.presence.reason = rd_str_c(reason);
+		(void)rd_server_deliver(cl->srv, &msg, "", NULL);
+		enqueue(cl, &msg, 'a', "");
+		gone++;
+	}
+	freeReplyObject(m);
+	freeReplyObject(redisCommand(cl->reg, "DEL %s", mkey));
+	if (gone)
+		post(cl, "cluster %s: announced the departure of the %u client%s of %s:%u",
+		     cl->name, gone, gone == 1 ? "" : "s", dead->host, dead->port);
+}
+
 void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
@@ -940,6 +1200,9 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 	ops->nick_release = nick_release;
 	ops->publish = publish;
 	ops->tell = tell;
+	ops->member = member;
+	ops->who = who;
+	ops->room_counts = room_counts;
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */
@@ -1033,6 +1296,8 @@ void cluster_free(struct cluster *cl)
 		r = redisCommand(cl->cmd, "DEL %s", cl->entry_key);
 		freeReplyObject(r);
 		r = redisCommand(cl->cmd, "SREM %s %s", cl->set_key, cl->id);
+		freeReplyObject(r);
+		r = redisCommand(cl->cmd, "DEL rd:%s:members:%s", cl->name, cl->id);
 		freeReplyObject(r);
 		for (size_t i = 0; i < cl->nnicks && cl->cmd && !cl->cmd->err; i++) {
 			nick_key(cl, cl->nicks[i], key, sizeof(key));

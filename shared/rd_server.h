@@ -172,6 +172,15 @@ struct rd_cluster_ops {
 	 * does (ERROR 302 NO_SUCH_USER to the sender; RD_ERR_NOT_FOUND from
 	 * rd_server_broadcast / rd_server_kick). May wait, bounded. */
 	int (*tell)(void *user, const struct rd_msg *m, const char *to);
+	/* Membership changed here: the client `nick` entered `room` (joined 1; since_ms: when
+	 * it connected, wall clock) or left it (joined 0). Must not block. */
+	void (*member)(void *user, const char *nick, const char *room, int joined,
+		       uint64_t since_ms);
+	/* WHO: the members of `room` on the other servers, into *out (malloc'd, freed by the
+	 * core), *n entries. 0, or an error (the reply then lists this server's members). */
+	int (*who)(void *user, const char *room, struct rd_who_entry **out, size_t *n);
+	/* ROOMS and JOINED: add to each count the members on the other servers. */
+	void (*room_counts)(void *user, struct rd_room_entry *rooms, size_t n);
 };
 
 /* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */

@@ -171,6 +171,8 @@ static void handle_rooms(struct req *q)
 		reply_error(q, RD_E_INTERNAL, NULL);
 		return;
 	}
+	if (s->cluster.room_counts)
+		s->cluster.room_counts(s->cluster.user, items, n);
 	rd_msg_init(&r, RD_MSG_ROOM_LIST);
 	r.u.room_list.count = (uint32_t)n;
 	r.u.room_list.items = items;
@@ -207,10 +209,18 @@ static void handle_join(struct req *q)
 			reply_error(q, RD_E_INTERNAL, NULL);
 			return;
 		}
+		if (s->cluster.member)
+			s->cluster.member(s->cluster.user, c->nick, r->name, 1, c->connected_ms);
 		srv_presence(s, r, c, RD_PRESENCE_JOINED, c->nick, r->name, NULL);
 		srv_emit(s, RD_EV_JOINED, c, r->name, NULL);
 		if (s->hooks.on_join)
 			s->hooks.on_join(s, c, r->name, s->hooks.user);
+	}
+	if (s->cluster.room_counts) {
+		struct rd_room_entry e = { .members = members };
+		srv_copy_str(e.name, sizeof(e.name), r->name);
+		s->cluster.room_counts(s->cluster.user, &e, 1);
+		members = e.members;
 	}
 	rd_msg_init(&m, RD_MSG_JOINED);
 	srv_copy_str(m.u.joined.room, sizeof(m.u.joined.room), r->name);
@@ -257,6 +267,18 @@ static void handle_who(struct req *q)
 		}
 	}
 	pthread_mutex_unlock(&s->rooms_mtx);
+	if (items && s->cluster.who) {
+		/* and the members on the other servers of the cluster */
+		struct rd_who_entry *more = NULL, *all;
+		size_t k = 0;
+		if (s->cluster.who(s->cluster.user, r->name, &more, &k) == 0 && k > 0 &&
+		    (all = realloc(items, (n + k) * sizeof(*all))) != NULL) {
+			memcpy(all + n, more, k * sizeof(*all));
+			items = all;
+			n += k;
+		}
+		free(more);
+	}
 	if (!items) {
 		reply_error(q, RD_E_INTERNAL, NULL);
 		return;

@@ -195,6 +195,8 @@ void srv_leave_room(struct rd_client *c, int announce_it)
 	pthread_mutex_unlock(&s->rooms_mtx);
 	if (!old)
 		return;
+	if (s->cluster.member)
+		s->cluster.member(s->cluster.user, c->nick, old->name, 0, 0);
 	if (announce_it) {
 		srv_presence(s, old, c, RD_PRESENCE_LEFT, c->nick, old->name, NULL);
 		srv_emit(s, RD_EV_LEFT, c, old->name, NULL);

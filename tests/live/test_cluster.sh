@@ -11,10 +11,11 @@
 #     user) and kicks of the master's control socket;
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
+#   * who and rooms count the members of every server;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
-#     (CLUSTER_TTL_MS = 5 s, read every second: the wait allows 10 s), the next client goes
-#     to the other one, and its clients' nicknames are free again once their claims
-#     expire (CLUSTER_NICK_TTL_MS = 15 s: the wait allows 25 s);
+#     (CLUSTER_TTL_MS = 5 s, read every second: the wait allows 10 s), its clients'
+#     departure is announced once on the other servers, who no longer lists them, their
+#     nicknames are free again, and the next client goes to the other secondary;
 #   * a master with no live secondary serves the client itself up to --max-clients, then
 #     answers SERVER_FULL (exit 10);
 #   * --redis where nothing answers: exit 7 and a clear message (a build without hiredis:
@@ -128,7 +129,14 @@ contains "$OUT" "taken"
 run 4 "$CLI" --port "$M" --nick C3 rooms
 contains "$OUT" "taken"
 
-# ---- one set of rooms: presence, room and private messages cross servers ------------------
+# ---- one set of rooms: membership, presence, room and private messages cross servers -------
+# who and rooms count every member on every server (asked of the master and of S2)
+run 0 "$CLI" --port "$M" --nick asker1 --quiet who general
+for n in c1 c2 c3 c4; do grep -Eq "^$n " <<<"$OUT" || fail "who general lacks $n: $OUT"; done
+run 0 "$CLI" --port "$M" --nick asker2 --quiet rooms
+grep -Eq '^general +4 members' <<<"$OUT" || fail "rooms on the master: $OUT"
+run 0 "$CLI" --port "$S2" --nick asker3 --quiet rooms
+grep -Eq '^general +4 members' <<<"$OUT" || fail "rooms on a secondary: $OUT"
 # c1 (master) heard c3 and c4 (secondaries) arrive; c3 heard c4 (the other secondary)
 wait_for "$RD_TMP/c1.out" "* c3 joined general" 10
 wait_for "$RD_TMP/c1.out" "* c4 joined general" 10
@@ -192,14 +200,19 @@ kill -KILL "$S1PID"
 rd_stop_pid "$S1PID"
 wait_for "$MLOG" "at 127.0.0.1:$S1 left the registry" 10
 [[ $(rcli exists "rd:t1:server:$S1ID") == 0 ]] || fail "S1's entry is still in Redis"
+# its clients' departure is announced everywhere (once, by one surviving server)
+wait_for "$RD_TMP/c1.out" "* $on_s1 disconnected (its server 127.0.0.1:$S1 stopped answering)" 10
+(($(grep -c "$on_s1 disconnected" "$RD_TMP/c1.out") == 1)) || fail "the departure came twice"
+run 0 "$CLI" --port "$M" --nick asker4 --quiet who general
+grep -Eq "^$on_s1 " <<<"$OUT" && fail "who still lists $on_s1 after its server died: $OUT"
 listen_as c5
 [[ $(landed c5) == "$S2" ]] || fail "after S1 died, c5 went to $(landed c5), not $S2"
-# its nicknames: the claims expire without their owner's refresh
-for ((i = 0; i < 500; i++)); do
+# its nicknames: freed by the server that announced the departures
+for ((i = 0; i < 200; i++)); do
 	[[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] && break
 	sleep 0.05
 done
-[[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] || fail "$on_s1's claim outlived its dead server by 25 s"
+[[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] || fail "$on_s1's claim outlived its dead server"
 
 # ---- a master with no live secondary: serves up to its limit, then SERVER_FULL -------------
 rd_start_server --store "$(rd_tmpdir)" --redis "$RSOCK" --cluster t2 --master \
