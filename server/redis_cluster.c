@@ -1,5 +1,6 @@
-/* redis_cluster.c - cluster mode through Redis (hiredis): the registry, redirects and
- * cluster-wide nicknames (cluster.h; PROTOCOL.md section 15 says what lives in Redis).
+/* redis_cluster.c - cluster mode through Redis (hiredis): the registry, redirects,
+ * cluster-wide nicknames and membership, and the bus that carries events between servers
+ * (cluster.h; PROTOCOL.md section 15 says what lives in Redis).
  *
  * Design
  * ------
@@ -10,7 +11,10 @@
  * `peers`, the snapshot that route() answers from, in memory, on a client's thread.
  * When Redis does not answer it drops the connection, logs it once, and tries again on
  * the next tick; the snapshot then goes stale and route() stops redirecting once it is
- * older than CLUSTER_TTL_MS (the entries it holds may be gone by then).
+ * older than CLUSTER_TTL_MS (the entries it holds may be gone by then). When a server
+ * leaves the registry, this thread may be the one that reaps it (reap(): its clients'
+ * departures announced, their room entries and nicknames cleared); when Redis answers
+ * again after an outage it re-asserts this server's nicknames and members.
  *
  * Client threads claim and release nicknames over a second connection, `cmd`, one at a
  * time (cmd_mtx). Every hiredis call has a timeout (CLUSTER_REDIS_TIMEOUT_MS for the
