@@ -493,6 +493,34 @@ out:
 	return rc;
 }
 
+#define DEGRADED_TEXT                                                                         \
+	"the cluster is degraded (its shared state does not answer): you are served by this " \
+	"server alone, new nicknames and redirects wait until it heals"
+#define HEALED_TEXT "the cluster is whole again"
+
+/* Tell this server's clients (only them: the other servers have their own view). */
+static void tell_clients(struct cluster *cl, const char *text)
+{
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_BROADCAST);
+	m.u.broadcast.scope = RD_SCOPE_ALL;
+	m.u.broadcast.time_ms = rd_now_wall_ms();
+	m.u.broadcast.text = rd_str_c(text);
+	(void)rd_server_deliver(cl->srv, &m, "", NULL);
+}
+
+/* Redis stopped answering: say it once, in the log and to this server's clients. */
+static void went_down(struct cluster *cl, const char *what, const char *why)
+{
+	if (cl->reg_down_told)
+		return;
+	post(cl, "cluster %s: %s (%s); serving the clients here, trying again every %u ms",
+	     cl->name, what, why, CLUSTER_REFRESH_MS);
+	tell_clients(cl, DEGRADED_TEXT);
+	cl->reg_down_told = 1;
+}
+
 static void *cluster_main(void *arg)
 {
 	struct cluster *cl = arg;
@@ -522,12 +550,7 @@ static void *cluster_main(void *arg)
 		dropped_told = dropped;
 
 		if (cl->reg == NULL && (cl->reg = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
-			if (!cl->reg_down_told)
-				post(cl,
-				     "cluster %s: Redis does not answer (%s); serving the clients "
-				     "here, trying again every %u ms",
-				     cl->name, why, CLUSTER_REFRESH_MS);
-			cl->reg_down_told = 1;
+			went_down(cl, "Redis does not answer", why);
 			continue;
 		}
 		failed = register_self(cl) != 0;
@@ -538,19 +561,15 @@ static void *cluster_main(void *arg)
 		if (!failed)
 			failed = read_registry(cl) != 0;
 		if (failed) {
-			if (!cl->reg_down_told)
-				post(cl,
-				     "cluster %s: lost Redis (%s); serving the clients here, "
-				     "trying again every %u ms",
-				     cl->name, cl->reg->errstr[0] ? cl->reg->errstr : "bad reply",
-				     CLUSTER_REFRESH_MS);
-			cl->reg_down_told = 1;
+			went_down(cl, "lost Redis",
+				  cl->reg->errstr[0] ? cl->reg->errstr : "bad reply");
 			redisFree(cl->reg);
 			cl->reg = NULL;
 			continue;
 		}
 		if (cl->reg_down_told) {
 			post(cl, "cluster %s: Redis answers again", cl->name);
+			tell_clients(cl, HEALED_TEXT);
 			cl->reg_down_told = 0;
 			cl->nicks_mono = 0; /* re-assert the nicknames now */
 			reassert_members(cl);

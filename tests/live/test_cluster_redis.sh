@@ -5,7 +5,8 @@
 #     broadcast from the control socket still arrives); a new nickname claim is refused
 #     within the client's timeout with ERROR 900 and "try again" (every Redis call has a
 #     1 s timeout); after SIGCONT the same nickname is accepted;
-#   * Redis killed: the servers log that they lost it and keep serving; Redis restarted
+#   * Redis killed: the servers log that they lost it, tell their clients once that the
+#     cluster is degraded, and keep serving; Redis restarted
 #     empty on the same socket: each server registers again, re-asserts its clients'
 #     nicknames, the master redirects again, and room messages cross servers again.
 set -euo pipefail
@@ -86,15 +87,44 @@ done
 ((ok)) || fail "after SIGCONT the nickname is still refused: $(cat "$RD_TMP/out")"
 
 # ---- Redis killed, then back, empty --------------------------------------------------------
+# wait_more FILE REGEX N: until FILE has more than N lines matching REGEX (10 s), else fail
+wait_more()
+{
+	local i
+	for ((i = 0; i < 200; i++)); do
+		(($(grep -cE -- "$2" "$1" || true) > $3)) && return 0
+		sleep 0.05
+	done
+	fail "no new '$2' in $1 within 10 s"
+}
+DOWN='lost Redis|Redis does not answer'
+UP='Redis answers again'
+# both servers healed from the freeze (as many recoveries as losses), then count
+for log in "$MLOG" "$SLOG"; do
+	for ((i = 0; i < 200; i++)); do
+		(($(grep -cE "$DOWN" "$log" || true) == $(grep -cE "$UP" "$log" || true))) && break
+		sleep 0.05
+	done
+	(($(grep -cE "$DOWN" "$log" || true) == $(grep -cE "$UP" "$log" || true))) ||
+		fail "a server did not recover from the freeze within 10 s: $log"
+done
+m_down=$(grep -cE "$DOWN" "$MLOG" || true)
+s_down=$(grep -cE "$DOWN" "$SLOG" || true)
 rd_stop_pid "$REDIS_PID"
-wait_for "$MLOG" "lost Redis" 10
-wait_for "$SLOG" "lost Redis" 10
+wait_more "$MLOG" "$DOWN" "$m_down"
+wait_more "$SLOG" "$DOWN" "$s_down"
+# each server tells its own clients, once per outage
+wait_more "$RD_TMP/a1.out" "the cluster is degraded" "$m_down"
+wait_more "$RD_TMP/a2.out" "the cluster is degraded" "$s_down"
 "$SRV" ctl --socket "$RD_TMP/s.ctl" broadcast "secondary still serving" >/dev/null ||
 	fail "ctl broadcast failed while Redis is gone"
 wait_for "$RD_TMP/a2.out" "secondary still serving" 10
 start_redis
-wait_for "$MLOG" "Redis answers again" 10
-wait_for "$SLOG" "Redis answers again" 10
+wait_more "$MLOG" "$UP" "$m_down"
+wait_more "$SLOG" "$UP" "$s_down"
+wait_more "$RD_TMP/a1.out" "the cluster is whole again" "$m_down"
+(($(grep -c "the cluster is degraded" "$RD_TMP/a1.out") == m_down + 1)) ||
+	fail "a1 was not told once per outage: $(grep -c "the cluster is degraded" "$RD_TMP/a1.out") notices for $((m_down + 1)) outages"
 for n in a1 a2; do
 	for ((i = 0; i < 200; i++)); do
 		[[ -n $(rcli get "rd:t3:nick:$n") ]] && break
