@@ -192,7 +192,7 @@ check-unit: all tests
 	@scripts/run-unit-tests.sh $(BUILD) $(UNIT_TESTS)
 
 check-live: all tests
-	@BUILD=$(BUILD) GUI=$(GUI) HIREDIS=$(HIREDIS) scripts/run-live-tests.sh
+	@BUILD=$(BUILD) GUI=$(GUI) scripts/run-live-tests.sh
 
 # ---- demo and bench -----------------------------------------------------------------------
 demo: deps
