@@ -58,7 +58,7 @@
 #define ID_BYTES 8
 #define ID_TEXT (2 * ID_BYTES + 1)
 #define KEY_MAX (CLUSTER_NAME_MAX + RD_NICK_BUF + 32)
-#define PENDING_MS (2 * CLUSTER_REFRESH_MS) /* a redirect counts against its target so long */
+#define PENDING_MS (3 * CLUSTER_REFRESH_MS) /* a redirect counts against its target so long */
 #define CLUSTER_BUS_QUEUE_MAX 65536u        /* events waiting for the publisher */
 #define CLUSTER_BUS_QUEUE_BYTES (64u * 1024 * 1024) /* ...and their bytes */
 #define BUS_HEAD_MAX (ID_TEXT + RD_NICK_BUF + RD_ROOM_BUF + 64)
