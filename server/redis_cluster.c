@@ -644,11 +644,19 @@ static redisReply *cmd_eval(struct cluster *cl, const char *script, const char *
 	return NULL;
 }
 
+/* Note that this server holds nick: 0, 1 when it holds it already (another of its clients
+ * claims it at the same moment), -1 out of memory. The claim in Redis ("free or this
+ * server's") cannot tell two clients of one server apart: this list does. */
 static int hold_nick(struct cluster *cl, const char *nick)
 {
 	char **v;
 
 	pthread_mutex_lock(&cl->mtx);
+	for (size_t i = 0; i < cl->nnicks; i++)
+		if (!strcasecmp(cl->nicks[i], nick)) {
+			pthread_mutex_unlock(&cl->mtx);
+			return 1;
+		}
 	if (cl->nnicks == cl->nickcap) {
 		size_t cap = cl->nickcap ? 2 * cl->nickcap : 16;
 		if ((v = realloc(cl->nicks, cap * sizeof(*v))) == NULL) {
@@ -686,6 +694,15 @@ static uint16_t nick_claim(void *user, const char *nick, char *why, size_t cap)
 	redisReply *r;
 	uint16_t code;
 
+	switch (hold_nick(cl, nick)) { /* first here, so two of our clients cannot both win */
+	case 0:
+		break;
+	case 1:
+		snprintf(why, cap, "that nickname is taken");
+		return RD_E_NICK_TAKEN;
+	default:
+		return RD_E_INTERNAL;
+	}
 	nick_key(cl, nick, key, sizeof(key));
 	snprintf(ttl, sizeof(ttl), "%u", CLUSTER_NICK_TTL_MS);
 	pthread_mutex_lock(&cl->cmd_mtx);
@@ -697,11 +714,13 @@ static uint16_t nick_claim(void *user, const char *nick, char *why, size_t cap)
 			 "try again in a moment");
 		code = RD_E_INTERNAL;
 	} else if (r->integer == 1) {
-		code = hold_nick(cl, nick) == 0 ? 0 : RD_E_INTERNAL;
+		code = 0;
 	} else {
 		snprintf(why, cap, "that nickname is taken (on another server of the cluster)");
 		code = RD_E_NICK_TAKEN;
 	}
+	if (code != 0)
+		drop_nick(cl, nick);
 	freeReplyObject(r);
 	return code;
 }
