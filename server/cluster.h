@@ -58,6 +58,11 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops);
 int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_host, uint16_t port,
 		  const uint8_t *fp, unsigned capacity, char *why, size_t cap);
 
+/* For `ctl list`: the clients of the other live servers that are in a room (the room
+ * entries in Redis), as CTL_CLIENTS entries with id 0, nick, room, connected_ms and server
+ * (HOST:PORT) set. *out malloc'd (caller frees). 0, or an error (Redis away: none). */
+int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n);
+
 /* Leave the registry (delete this server's entry and its nicknames), stop the thread,
  * free. NULL is fine. Call after rd_server_stop. */
 void cluster_free(struct cluster *cl);

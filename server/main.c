@@ -857,7 +857,7 @@ int main(int argc, char **argv)
 		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
-	if ((rc = ctl_server_start(srv, ctl_path, listen_text, started, &ctl)) != 0) {
+	if ((rc = ctl_server_start(srv, cluster, ctl_path, listen_text, started, &ctl)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
 			ctl_path,
 			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :

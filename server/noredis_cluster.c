@@ -39,6 +39,14 @@ int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_
 	return RD_ERR_STATE;
 }
 
+int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n)
+{
+	(void)cl;
+	*out = NULL;
+	*n = 0;
+	return RD_ERR_STATE;
+}
+
 void cluster_free(struct cluster *cl)
 {
 	(void)cl;

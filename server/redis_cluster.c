@@ -1162,6 +1162,65 @@ static void room_counts(void *user, struct rd_room_entry *rooms, size_t n)
 	}
 }
 
+int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n)
+{
+	struct rd_room_entry *rooms = NULL;
+	struct rd_ctl_client *v = NULL, *bigger;
+	size_t nrooms = 0, cap = 0;
+	char key[KEY_MAX], id[ID_TEXT];
+	redisReply *r;
+	uint64_t since;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = rd_server_rooms(cl->srv, &rooms, &nrooms)) != 0)
+		return rc;
+	for (size_t i = 0; i < nrooms && rc == 0; i++) {
+		lower_key(cl, "room", rooms[i].name, key, sizeof(key));
+		if ((r = cmd_get(cl, "HVALS", key)) == NULL) {
+			rc = RD_ERR_STATE;
+			break;
+		}
+		pthread_mutex_lock(&cl->mtx);
+		for (size_t j = 0; j < r->elements; j++) {
+			struct rd_ctl_client e;
+			const struct peer *p = NULL;
+			memset(&e, 0, sizeof(e));
+			if (r->element[j]->type != REDIS_REPLY_STRING ||
+			    parse_member(r->element[j]->str, id, &since, e.nick) != 0 ||
+			    !live_other_locked(cl, id))
+				continue;
+			for (size_t k = 0; k < cl->npeers && !p; k++)
+				if (!strcmp(cl->peers[k].id, id))
+					p = &cl->peers[k];
+			snprintf(e.room, sizeof(e.room), "%s", rooms[i].name);
+			e.connected_ms = since;
+			snprintf(e.server, sizeof(e.server),
+				 strchr(p->host, ':') ? "[%s]:%u" : "%s:%u", p->host, p->port);
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 16;
+				if ((bigger = realloc(v, cap * sizeof(*v))) == NULL) {
+					rc = RD_ERR_NOMEM;
+					break;
+				}
+				v = bigger;
+			}
+			v[(*n)++] = e;
+		}
+		pthread_mutex_unlock(&cl->mtx);
+		freeReplyObject(r);
+	}
+	free(rooms);
+	if (rc != 0) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Redis answers again (perhaps empty, after a restart): write this server's members. */
 static void reassert_members(struct cluster *cl)
 {

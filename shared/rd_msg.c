@@ -213,7 +213,8 @@ static const struct rd_field f_ctl_client[] = {
 	CHARS(rd_ctl_client, nick, N_NICK | N_EMPTY_OK), CHARS(rd_ctl_client, room, N_ROOM | N_EMPTY_OK),
 	INT(rd_ctl_client, connected_ms), INT(rd_ctl_client, last_msg_ms),
 	INT(rd_ctl_client, bytes_in), INT(rd_ctl_client, bytes_out),
-	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY), END
+	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY),
+	CHARS(rd_ctl_client, server, N_ANY), END
 };
 static const struct rd_field_list l_ctl_client = { sizeof(struct rd_ctl_client), f_ctl_client };
 static const struct rd_field f_ctl_clients[] = {

@@ -247,6 +247,8 @@ struct rd_ctl_client {
 	uint64_t connected_ms, last_msg_ms, bytes_in, bytes_out;
 	char activity[96];
 	char fingerprint[RD_FP_TEXT_BUF]; /* its TLS key's (rd_tls_fp_format), "" if none */
+	char server[RD_HOST_MAX + 8];     /* "" = this server; else the HOST:PORT of the
+					   * cluster's server it is on */
 };
 struct rd_msg_ctl_clients {
 	uint32_t count;

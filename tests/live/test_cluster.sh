@@ -11,7 +11,8 @@
 #     user) and kicks of the master's control socket;
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
-#   * who and rooms count the members of every server;
+#   * who and rooms count the members of every server, and the master's ctl list shows
+#     the clients of the secondaries with the server each is on;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
 #     (CLUSTER_TTL_MS = 5 s, read every second: the wait allows 10 s), its clients'
 #     departure is announced once on the other servers, who no longer lists them, their
@@ -119,8 +120,13 @@ for n in c3 c4; do
 	"$SRV" ctl --socket "$ctl" list >"$RD_TMP/list" || fail "ctl list failed"
 	grep -qw "$n" "$RD_TMP/list" || fail "ctl list on port $p does not show $n: $(cat "$RD_TMP/list")"
 done
+# the master's ctl list shows every client of the cluster, with the server it is on
 "$SRV" ctl --socket "$RD_TMP/m.ctl" list >"$RD_TMP/list" || fail "ctl list failed"
-grep -qw c3 "$RD_TMP/list" && fail "the master still lists c3"
+grep -Eq "^127\.0\.0\.1 +[0-9]+ +c1 " "$RD_TMP/list" || fail "master's ctl list lacks c1: $(cat "$RD_TMP/list")"
+grep -Eq "^- +- +c3 .*on server 127\.0\.0\.1:$p3\$" "$RD_TMP/list" ||
+	fail "master's ctl list does not show c3 on 127.0.0.1:$p3: $(cat "$RD_TMP/list")"
+grep -Eq "^- +- +c4 .*on server 127\.0\.0\.1:$p4\$" "$RD_TMP/list" ||
+	fail "master's ctl list does not show c4 on 127.0.0.1:$p4: $(cat "$RD_TMP/list")"
 
 # ---- nicknames are unique across the cluster ------------------------------------------
 # (this client is redirected to a secondary: c1 is on the master)

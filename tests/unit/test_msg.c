@@ -45,6 +45,8 @@ static struct rd_ctl_client clients_s[2] = {
 	{ 7, "127.0.0.1", 40000, "alice", "general", 1, 2, 3, 4, "uploading a.pdf 45%", FP_TEXT },
 	{ 8, "::1", 40001, "", "", 5, 6, 7, 8, "", "" }, /* not registered yet, no key */
 };
+/* a client of another server of the cluster (CTL_CLIENTS entry with server set) */
+static const char remote_server[] = "10.0.0.2:7000";
 
 static struct rd_bytes bytes_of(const void *p, size_t n)
 {
@@ -792,6 +794,11 @@ static void test_encoder_refuses_oversized_fields(void **state)
 	assert_refused(&m);
 	clients_s[1].fingerprint[0] = '\0';
 	assert_encodes(&m);
+	strcpy(clients_s[1].server, remote_server);
+	assert_encodes(&m);
+	memset(clients_s[1].server, 'h', sizeof(clients_s[1].server)); /* no room for its NUL */
+	assert_refused(&m);
+	clients_s[1].server[0] = '\0';
 	sample(RD_MSG_CTL_SERVER_INFO, &m);
 	memset(m.u.ctl_server_info.fingerprint, 'K', sizeof(m.u.ctl_server_info.fingerprint));
 	assert_refused(&m);
@@ -1096,8 +1103,9 @@ static void build_list(struct rd_buf *b, uint16_t type, uint32_t count, uint32_t
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			for (int k = 0; k < 4; k++)
 				assert_int_equal(rd_buf_put_u64(b, i), 0);
-			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
-			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* activity */
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* fingerprint */
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* server */
 			break;
 		}
 	}

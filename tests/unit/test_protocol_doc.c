@@ -755,6 +755,7 @@ static void c_ctl_clients(const struct rd_msg *m)
 	assert_true(e->bytes_in == 100 && e->bytes_out == 200);
 	assert_string_equal(e->activity, "");
 	assert_string_equal(e->fingerprint, FP_TEXT);
+	assert_string_equal(e->server, "");
 	/* the document's claim: FP_TEXT is the text form of the bytes 00 01 ... 1f */
 	assert_int_equal(rd_tls_fp_parse(e->fingerprint, fp), 0);
 	for (int i = 0; i < RD_TLS_FP_LEN; i++)
