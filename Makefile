@@ -7,10 +7,12 @@
 #   make fuzz FUZZ_SECONDS=N  run the libFuzzer target (clang)
 #   make SANITIZER=address|undefined|thread ...   same, in build/<sanitizer>/
 #   make GUI=0                build the server without GTK
+#   make HIREDIS=0            build the server without cluster mode (--redis)
 #   make install PREFIX=/usr DESTDIR=/tmp/x
 #
 # New .c files are picked up by directory: shared/*.c -> libroomdrop.a, server/*.c ->
-# roomdrop-server (server/gui_*.c with GUI=1, else server/nogui_*.c), client/*.c -> roomdrop,
+# roomdrop-server (server/gui_*.c with GUI=1, else server/nogui_*.c; server/redis_*.c with
+# HIREDIS=1, else server/noredis_*.c), client/*.c -> roomdrop,
 # shared/examples/*.c, tests/unit/test_*.c, tests/fuzz/fuzz_*.c, bench/*.c: one program each.
 
 VERSION   := 0.1.0
@@ -29,6 +31,9 @@ endif
 
 # GTK is used when present unless GUI=0 is given.
 GUI ?= $(shell $(PKG_CONFIG) --exists gtk4 2>/dev/null && echo 1 || echo 0)
+
+# Cluster mode (server --redis) needs hiredis; without it the server builds and refuses --redis.
+HIREDIS ?= $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1 || echo 0)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
         -Wno-missing-field-initializers
@@ -64,6 +69,11 @@ GTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags gtk4 2>/dev/null)
 GTK_LIBS   := $(shell $(PKG_CONFIG) --libs gtk4 2>/dev/null)
 endif
 
+ifeq ($(HIREDIS),1)
+HIREDIS_CFLAGS := $(shell $(PKG_CONFIG) --cflags hiredis 2>/dev/null)
+HIREDIS_LIBS   := $(shell $(PKG_CONFIG) --libs hiredis 2>/dev/null)
+endif
+
 CFLAGS_ALL := $(CFLAGS_BASE) -Ishared $(DEP_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(DEP_LIBS) $(LDLIBS)
 
@@ -75,11 +85,17 @@ LIB        := $(BUILD)/libroomdrop.a
 FILES_SRC  := $(wildcard shared/files/*.c)
 FILES_LIB  := $(BUILD)/libroomdrop_files.a
 
-SERVER_SRC := $(filter-out server/gui_%.c server/nogui_%.c,$(wildcard server/*.c))
+SERVER_SRC := $(filter-out server/gui_%.c server/nogui_%.c server/redis_%.c server/noredis_%.c,\
+                $(wildcard server/*.c))
 ifeq ($(GUI),1)
 SERVER_SRC += $(wildcard server/gui_*.c)
 else
 SERVER_SRC += $(wildcard server/nogui_*.c)
+endif
+ifeq ($(HIREDIS),1)
+SERVER_SRC += $(wildcard server/redis_*.c)
+else
+SERVER_SRC += $(wildcard server/noredis_*.c)
 endif
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER     := $(BUILD)/roomdrop-server
@@ -109,6 +125,7 @@ help:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(if $(filter server/gui_%,$<),$(GTK_CFLAGS)) \
+	  $(if $(filter server/redis_%,$<),$(HIREDIS_CFLAGS)) \
 	  $(if $(filter client/%,$<),$(EDIT_CFLAGS)) $(if $(filter tests/%,$<),$(CMOCKA_CFLAGS)) \
 	  $(if $(filter server/state.c,$<),$(SQLITE_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
@@ -125,7 +142,7 @@ $(FILES_LIB): $(FILES_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(SERVER): $(SERVER_OBJ) $(FILES_LIB) $(LIB)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(FILES_LIB) $(LIB) $(GTK_LIBS) $(SQLITE_LIBS) \
-	  $(LDLIBS_ALL)
+	  $(HIREDIS_LIBS) $(LDLIBS_ALL)
 
 $(CLIENT): $(CLIENT_OBJ) $(FILES_LIB) $(LIB)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(CLIENT_OBJ) $(FILES_LIB) $(LIB) $(EDIT_LIBS) $(LDLIBS_ALL) -lm

@@ -447,6 +447,18 @@ static int tls_outcome(struct cli_session *s, const char *addr)
 			"is %s. Nothing was sent.\n",
 			addr, r->server_fp[0] || r->server_fp[1] ? seen : "unknown");
 		return CLI_EKEY;
+	case RD_CONN_VOUCH_MISMATCH: {
+		char vouched[RD_TLS_FP_TEXT_LEN];
+		rd_tls_fp_format(r->vouched_fp, vouched);
+		fprintf(stderr,
+			"roomdrop: %s:%u redirected you to %s:%u and vouched for the key\n    %s\n"
+			"but the server there presented\n    %s\nNothing was sent. Either that server "
+			"got a new key that the cluster does not know yet, or someone is between you "
+			"and it: tell the administrator of %s.\n",
+			r->via_host, r->via_port, r->host, r->port, vouched,
+			r->server_fp[0] || r->server_fp[1] ? seen : "(none)", addr);
+		return CLI_EKEY;
+	}
 	default:
 		return 0;
 	}
@@ -546,6 +558,19 @@ int cli_session_open(struct cli_session *s, int join)
 	s->opening = 0;
 	if ((saved = tls_outcome(s, addr)) != 0)
 		return saved;
+	if (s->tls.redirects > 0 && (rc != 0 || !o->quiet)) {
+		/* say which server this is: the user asked for another one */
+		char *text = cli_escape(s->tls.redirect_reason, strlen(s->tls.redirect_reason));
+		char key[RD_TLS_FP_TEXT_LEN] = "";
+		if (s->tls.trust == RD_CONN_VOUCHED)
+			rd_tls_fp_format(s->tls.vouched_fp, key);
+		fprintf(stderr, "roomdrop: %s:%u redirected you to %s:%u (%s%s)%s%s%s\n",
+			s->tls.via_host, s->tls.via_port, s->tls.host, s->tls.port,
+			s->tls.redirect_temporary ? "temporary: " : "", text ? text : "",
+			rc == 0 ? "; connected there" : "", key[0] ? ", key vouched for: " : "",
+			key);
+		free(text);
+	}
 	if (rc == RD_ERR_REMOTE && werr == RD_E_TLS_REQUIRED) {
 		fprintf(stderr,
 			"roomdrop: cannot connect to %s: the server speaks TLS only; leave out "

@@ -103,6 +103,7 @@ need_lib cmocka libcmocka-dev "the unit tests"
 need_lib libedit libedit-dev "the client's interactive shell"
 need_lib sqlite3 libsqlite3-dev "the server's persistent state: nickname owners (an embedded database)"
 need_lib gtk4 libgtk-4-dev "the server's admin window"
+need_lib hiredis libhiredis-dev "the server's cluster mode (--redis; hiredis/hiredis.h)"
 # fuzzing: clang with libFuzzer and the sanitizer runtimes
 need_cmd clang clang "make fuzz (libFuzzer)"
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -119,6 +120,8 @@ need_cmd imagemagick compare "test_gui: the table is drawn (pixel compare)" Imag
 # live tests, the demo and the benchmarks
 need_cmd tmux tmux "test_cli: the shell on a real terminal"
 need_cmd bsdutils script "test_demo: the demo on a pseudo-terminal"
+need_cmd redis-server redis-server "test_cluster: the cluster's registry and bus" "Redis server"
+need_cmd redis-tools redis-cli "test_cluster: reads the registry in Redis"
 need_cmd socat socat "make bench: the raw-copy baseline"
 need_cmd nginx-light nginx "make bench: HTTPS (TLS 1.3) file server to compare get with" nginx
 need_cmd curl curl "make bench: the HTTPS client of that comparison"

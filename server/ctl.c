@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "ctl.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -44,8 +45,9 @@ enum ctl_exit {
 
 struct ctl_server {
 	struct rd_server *srv;
-	struct state *state; /* owners, operators, admitted keys, invitations; or NULL */
-	int open_nicks;      /* --open-nicks: CTL_RELEASE and CTL_OP mean nothing */
+	struct state *state;     /* owners, operators, admitted keys, invitations; or NULL */
+	int open_nicks;          /* --open-nicks: CTL_RELEASE and CTL_OP mean nothing */
+	struct cluster *cluster; /* NULL when alone */
 	int fd;
 	int stop_pipe[2];
 	pthread_t th;
@@ -130,8 +132,8 @@ static void reply_msg(int fd, const struct rd_msg *m, uint32_t req)
 static void serve_list(struct ctl_server *cs, int fd, uint32_t req)
 {
 	struct rd_client_info *v = NULL;
-	struct rd_ctl_client *items = NULL;
-	size_t n = 0;
+	struct rd_ctl_client *items = NULL, *more = NULL, *all;
+	size_t n = 0, k = 0;
 	struct rd_msg m;
 
 	if (rd_server_clients(cs->srv, &v, &n) != 0 ||
@@ -152,6 +154,14 @@ static void serve_list(struct ctl_server *cs, int fd, uint32_t req)
 		memcpy(items[i].activity, v[i].activity, sizeof(items[i].activity));
 		memcpy(items[i].fingerprint, v[i].fingerprint, sizeof(items[i].fingerprint));
 	}
+	/* then the clients of the other servers of the cluster (none when Redis is away) */
+	if (cs->cluster && cluster_clients(cs->cluster, &more, &k) == 0 && k > 0 &&
+	    (all = realloc(items, (n + k) * sizeof(*all))) != NULL) {
+		memcpy(all + n, more, k * sizeof(*all));
+		items = all;
+		n += k;
+	}
+	free(more);
 	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
 	m.u.ctl_clients.count = (uint32_t)n;
 	m.u.ctl_clients.items = items;
@@ -403,8 +413,9 @@ static void *ctl_main_thread(void *arg)
 	return NULL;
 }
 
-int ctl_server_start(struct rd_server *s, struct state *st, int open_nicks, const char *path,
-		     const char *listen_text, uint64_t started_mono_ms, struct ctl_server **out)
+int ctl_server_start(struct rd_server *s, struct cluster *cl, struct state *st, int open_nicks,
+		     const char *path, const char *listen_text, uint64_t started_mono_ms,
+		     struct ctl_server **out)
 {
 	struct ctl_server *cs;
 	struct sockaddr_un sa;
@@ -424,6 +435,7 @@ int ctl_server_start(struct rd_server *s, struct state *st, int open_nicks, cons
 	cs->srv = s;
 	cs->state = st;
 	cs->open_nicks = open_nicks;
+	cs->cluster = cl;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
 	snprintf(cs->listen, sizeof(cs->listen), "%s", listen_text);
 	cs->started_mono_ms = started_mono_ms;
@@ -548,6 +560,16 @@ static void print_clients(const struct rd_msg_ctl_clients *l)
 		rd_escape_display(e->nick, strlen(e->nick), nick, sizeof(nick));
 		rd_escape_display(e->activity, strlen(e->activity), act, sizeof(act));
 		rd_escape_display(e->fingerprint, strlen(e->fingerprint), key, sizeof(key));
+		if (e->server[0]) {
+			/* a client of another server of the cluster: where it is, not how */
+			char where[300];
+			rd_escape_display(e->server, strlen(e->server), where, sizeof(where));
+			printf("%-15s %5s  %-16s %-12s %-19s  %-19s  %11s %11s  on server %s\n",
+			       "-", "-", nick, e->room[0] ? e->room : "-", since, "-", "-", "-",
+			       where);
+			printf("%23s%s\n", "", "-");
+			continue;
+		}
 		printf("%-15s %5u  %-16s %-12s %-19s  %-19s  %11" PRIu64 " %11" PRIu64 "  %s\n",
 		       e->ip, e->port, nick[0] ? nick : "(unregistered)",
 		       e->room[0] ? e->room : "-", since, last, e->bytes_in, e->bytes_out,

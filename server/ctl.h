@@ -27,8 +27,11 @@ void ctl_default_path(uint16_t port, char *out, size_t cap);
  * it) and start the "rd-ctl" thread. listen_text is the listening address as text
  * ("127.0.0.1:7878", "[::1]:7878"; copied) and started_mono_ms the rd_now_mono_ms() at which
  * the server started listening: CTL_SERVER_INFO reports them. */
-int ctl_server_start(struct rd_server *s, struct state *st, int open_nicks, const char *path,
-		     const char *listen_text, uint64_t started_mono_ms, struct ctl_server **out);
+struct cluster;
+/* cl (NULL when alone): `ctl list` adds the clients of the cluster's other servers. */
+int ctl_server_start(struct rd_server *s, struct cluster *cl, struct state *st, int open_nicks,
+		     const char *path, const char *listen_text, uint64_t started_mono_ms,
+		     struct ctl_server **out);
 /* Stop the thread, remove the socket file. */
 void ctl_server_stop(struct ctl_server *c);
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "admin_ui.h"
+#include "cluster.h"
 #include "ctl.h"
 #include "files.h"
 #include "rd_err.h"
@@ -40,11 +41,13 @@ enum admission {
 
 enum server_exit {
 	SRV_OK = 0,
-	SRV_EFAIL = 1,   /* unexpected failure */
-	SRV_EUSAGE = 2,  /* bad option or value */
-	SRV_ELISTEN = 3, /* cannot listen: port in use, bad address, control socket taken */
-	SRV_ESTORE = 4,  /* the store folder cannot be created or written */
-	SRV_ETLS = 5     /* the TLS key or certificate cannot be made or used */
+	SRV_EFAIL = 1,      /* unexpected failure */
+	SRV_EUSAGE = 2,     /* bad option or value */
+	SRV_ELISTEN = 3,    /* cannot listen: port in use, bad address, control socket taken */
+	SRV_ESTORE = 4,     /* the store folder cannot be created or written */
+	SRV_ETLS = 5,       /* the TLS key or certificate cannot be made or used */
+	SRV_ENOCLUSTER = 6, /* --redis, but this build has no cluster mode (no hiredis) */
+	SRV_EREDIS = 7      /* --redis: Redis cannot be reached at start */
 };
 
 static enum rd_log_level g_level = RD_LOG_INFO;
@@ -106,6 +109,16 @@ static void usage(FILE *to)
 		"  --tls-cert FILE          use this certificate (PEM, chain allowed) and\n"
 		"  --tls-key FILE           this key instead of the one made on first start\n"
 		"                           (kept in STORE.tls/, mode 0600)\n"
+		"Cluster (several servers as one, through Redis; PROTOCOL.md section 15):\n"
+		"  --redis URL              join a cluster: Redis at a Unix socket path (with a\n"
+		"                           '/') or HOST:PORT (default port 6379)%s\n"
+		"  --cluster NAME           the cluster's name (default roomdrop)\n"
+		"  --advertise HOST:PORT    where clients should connect to this server (default\n"
+		"                           the --listen address and the bound port)\n"
+		"  --master                 this server sends clients on past --redirect-above\n"
+		"  --redirect-above N       a master redirects the HELLO of a client arriving\n"
+		"                           while it has N clients to the least-loaded secondary\n"
+		"                           (serves it itself when no secondary is live)\n"
 		"Administration:\n"
 		"  --ctl-socket PATH        control socket (default $XDG_RUNTIME_DIR/roomdrop-PORT.sock\n"
 		"                           or /tmp/roomdrop-UID-PORT.sock)\n"
@@ -118,8 +131,12 @@ static void usage(FILE *to)
 		"\n"
 		"Exit codes: 0 stopped cleanly, 1 unexpected failure, 2 bad option, 3 cannot listen\n"
 		"(address in use or invalid), 4 store folder or state database unusable, 5 TLS\n"
-		"key or certificate unusable.\n",
-		RD_DEFAULT_HOST, RD_DEFAULT_PORT);
+		"key or certificate unusable, 6 --redis given but this build has no cluster mode\n"
+		"(no hiredis), 7 --redis: Redis cannot be reached.\n",
+		RD_DEFAULT_HOST, RD_DEFAULT_PORT,
+		cluster_supported() ?
+			"" :
+			"\n                           (not in this build: it has no hiredis)");
 }
 
 /* ---- option values -------------------------------------------------------------------- */
@@ -213,8 +230,9 @@ struct opts {
 	const char *state_path; /* --state FILE (default STORE.state.db) */
 	int open_nicks;         /* --open-nicks: first come, first served, no owners */
 	uint64_t nick_expiry_ms;
-	enum admission admission;  /* --admission */
-	const char *password_file; /* --password-file (admission password) */
+	enum admission admission;      /* --admission */
+	const char *password_file;     /* --password-file (admission password) */
+	struct cluster_config cluster; /* cluster.redis NULL = alone */
 };
 
 #define FAIL_SLOTS 64         /* addresses whose recent AUTH failures are remembered */
@@ -323,7 +341,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		O_OPENNICKS,
 		O_NICKEXP,
 		O_ADMISSION,
-		O_PASSFILE
+		O_PASSFILE,
+		O_REDIS,
+		O_CLUSTER,
+		O_MASTER,
+		O_REDIRECT,
+		O_ADVERTISE
 	};
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -355,6 +378,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "nick-expiry", required_argument, NULL, O_NICKEXP },
 		{ "admission", required_argument, NULL, O_ADMISSION },
 		{ "password-file", required_argument, NULL, O_PASSFILE },
+		{ "redis", required_argument, NULL, O_REDIS },
+		{ "cluster", required_argument, NULL, O_CLUSTER },
+		{ "master", no_argument, NULL, O_MASTER },
+		{ "redirect-above", required_argument, NULL, O_REDIRECT },
+		{ "advertise", required_argument, NULL, O_ADVERTISE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -523,6 +551,31 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->nick_expiry_ms = (uint64_t)days * 86400000ull;
 			break;
 		}
+		case O_REDIS:
+			if (!optarg[0])
+				return bad("--redis", optarg, "a Unix socket path or HOST:PORT");
+			o->cluster.redis = optarg;
+			break;
+		case O_CLUSTER:
+			o->cluster.name = optarg;
+			break;
+		case O_MASTER:
+			o->cluster.master = 1;
+			break;
+		case O_REDIRECT:
+			if (parse_size(optarg, &v) != 0 || v < 1 || v > 100000)
+				return bad("--redirect-above", optarg, "a number from 1 to 100000");
+			o->cluster.redirect_above = (unsigned)v;
+			break;
+		case O_ADVERTISE: {
+			char h[RD_HOST_MAX + 1];
+			uint16_t p;
+			if (rd_net_parse_hostport(optarg, 0, h, sizeof(h), &p) != 0 || p == 0)
+				return bad("--advertise", optarg,
+					   "HOST:PORT where clients can reach this server");
+			o->cluster.advertise = optarg;
+			break;
+		}
 		case O_CTL:
 			o->ctl_socket = optarg;
 			break;
@@ -567,6 +620,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 							  "invite");
 		return SRV_EUSAGE;
 	}
+	if (!o->cluster.redis && (o->cluster.name || o->cluster.master ||
+				  o->cluster.redirect_above || o->cluster.advertise)) {
+		fprintf(stderr, "roomdrop-server: --cluster, --master, --redirect-above and "
+				"--advertise need --redis\n");
+		return SRV_EUSAGE;
+	}
+	if (o->cluster.redirect_above && !o->cluster.master) {
+		fprintf(stderr, "roomdrop-server: --redirect-above needs --master\n");
+		return SRV_EUSAGE;
+	}
+	if (o->cluster.redis && !o->cluster.name)
+		o->cluster.name = "roomdrop";
 	if (optind < argc) {
 		fprintf(stderr, "roomdrop-server: unexpected argument '%s'\n", argv[optind]);
 		fprintf(stderr, "Try 'roomdrop-server --help'.\n");
@@ -1010,6 +1075,7 @@ int main(int argc, char **argv)
 	struct rd_server *srv = NULL;
 	struct files *files = NULL;
 	struct ctl_server *ctl = NULL;
+	struct cluster *cluster = NULL;
 	struct rd_server_hooks hooks;
 	struct app app = { 0 };
 	char listen_text[RD_HOST_MAX + 16], ctl_path[108], fp_text[RD_TLS_FP_TEXT_LEN] = "";
@@ -1036,6 +1102,18 @@ int main(int argc, char **argv)
 	sigaddset(&g_sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
 	rd_net_ignore_sigpipe();
+
+	if (o.cluster.redis) {
+		/* before anything else: a cluster member that cannot join must not serve */
+		char why[512];
+		if ((rc = cluster_new(&o.cluster, &cluster, why, sizeof(why))) != 0) {
+			fprintf(stderr, "roomdrop-server: cluster mode: %s\n", why);
+			code = rc == RD_ERR_STATE ? SRV_ENOCLUSTER :
+			       rc == RD_ERR_INVAL ? SRV_EUSAGE :
+						    SRV_EREDIS;
+			goto out;
+		}
+	}
 
 	if ((rc = files_new(&o.files, &files)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot use the store folder '%s': %s\n",
@@ -1094,6 +1172,11 @@ int main(int argc, char **argv)
 	}
 	files_attach(files, srv);
 	files_set_state(files, app.state);
+	if (cluster) {
+		struct rd_cluster_ops ops;
+		cluster_ops(cluster, &ops);
+		rd_server_set_cluster(srv, &ops);
+	}
 	if ((rc = rd_server_start(srv)) != 0) {
 		if (rc == RD_ERR_ADDR_IN_USE)
 			fprintf(stderr,
@@ -1128,8 +1211,8 @@ int main(int argc, char **argv)
 		snprintf(ctl_path, sizeof(ctl_path), "%s", o.ctl_socket);
 	else
 		ctl_default_path(port, ctl_path, sizeof(ctl_path));
-	if ((rc = ctl_server_start(srv, app.state, o.open_nicks, ctl_path, listen_text, started,
-				   &ctl)) != 0) {
+	if ((rc = ctl_server_start(srv, cluster, app.state, o.open_nicks, ctl_path, listen_text,
+				   started, &ctl)) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot create the control socket %s: %s\n",
 			ctl_path,
 			rc == RD_ERR_ADDR_IN_USE ? "another server is using it" :
@@ -1137,6 +1220,15 @@ int main(int argc, char **argv)
 						   rd_strerror(rc));
 		code = SRV_ELISTEN;
 		goto out;
+	}
+	if (cluster) {
+		char why[512];
+		if ((rc = cluster_start(cluster, srv, o.host, port, tls ? fp : NULL,
+					o.cfg.max_clients, why, sizeof(why))) != 0) {
+			fprintf(stderr, "roomdrop-server: cluster mode: %s\n", why);
+			code = rc == RD_ERR_INVAL ? SRV_EUSAGE : SRV_EFAIL;
+			goto out;
+		}
 	}
 	if (o.port_file && write_port_file(o.port_file, port) != 0) {
 		fprintf(stderr, "roomdrop-server: cannot write %s: %s\n", o.port_file,
@@ -1198,10 +1290,10 @@ int main(int argc, char **argv)
 	code = SRV_OK;
 out:
 	ctl_server_stop(ctl);
-	if (srv) {
+	if (srv)
 		rd_server_stop(srv, "the server is shutting down", 3000);
-		rd_server_free(srv);
-	}
+	cluster_free(cluster); /* after the stop: the core calls its hooks until then */
+	rd_server_free(srv);
 	files_free(files);
 	state_close(app.state);
 	for (size_t i = 0; i < o.nrooms; i++)

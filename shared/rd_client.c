@@ -61,6 +61,8 @@ struct rd_conn {
 	int shutdown;             /* SHUTDOWN received */
 	struct rd_conn_tls_report report;
 	char shutdown_reason[RD_REASON_MAX + 1];
+	int vouched; /* after a REDIRECT that named a key: the next server must present it */
+	uint8_t vouched_fp[RD_TLS_FP_LEN];
 };
 
 void rd_conn_options_defaults(struct rd_conn_options *o)
@@ -529,7 +531,12 @@ static int open_link(struct rd_conn *c, const char *host, uint16_t port,
 			snprintf(dir, sizeof(dir), "%s", o->config_dir);
 		else if (rd_tls_config_dir(dir, sizeof(dir)) != 0)
 			dir[0] = '\0';
-		if (o->server_fp) {
+		if (c->vouched) {
+			/* trust carries over from the server that redirected us */
+			memcpy(ex.pin, c->vouched_fp, sizeof(ex.pin));
+			ex.has_pin = 1;
+			rep->trust = RD_CONN_VOUCHED;
+		} else if (o->server_fp) {
 			if (rd_tls_fp_parse(o->server_fp, ex.pin) != 0) {
 				snprintf(rep->reason, sizeof(rep->reason),
 					 "'%.100s' is not a fingerprint", o->server_fp);
@@ -574,12 +581,12 @@ static int open_link(struct rd_conn *c, const char *host, uint16_t port,
 						rd_link_reason(c->link));
 		rep->server_plaintext = rd_link_peer_spoke(c->link) == RD_TLS_SNIFF_FRAME;
 		if (rc == RD_ERR_MISMATCH && ex.has_pin)
-			rep->trust = RD_CONN_MISMATCH;
+			rep->trust = c->vouched ? RD_CONN_VOUCH_MISMATCH : RD_CONN_MISMATCH;
 		goto out;
 	}
 	if ((rc = rd_link_peer_fp(c->link, rep->server_fp)) != 0)
 		goto out;
-	if (ex.has_pin || o->ca_file)
+	if (ex.has_pin || (o->ca_file && !c->vouched))
 		goto out;
 	/* trust on first use: known_servers decides before anything is sent */
 	if ((rc = rd_tls_trust_check(trust, host, port, rep->server_fp, &tr, rep->known_fp)) != 0) {
@@ -607,8 +614,9 @@ out:
 	return rc;
 }
 
-/* HELLO / HELLO_OK on the current socket. A REDIRECT fills *redir and returns 1. */
-static int hello(struct rd_conn *c, struct rd_msg_redirect *redir, uint16_t *werr)
+/* HELLO / HELLO_OK on the current socket. A REDIRECT fills *redir (its reason copied into
+ * reason[RD_REASON_MAX + 1]) and returns 1. */
+static int hello(struct rd_conn *c, struct rd_msg_redirect *redir, char *reason, uint16_t *werr)
 {
 	struct rd_frame f;
 	struct rd_msg m, reply;
@@ -640,6 +648,9 @@ static int hello(struct rd_conn *c, struct rd_msg_redirect *redir, uint16_t *wer
 		break;
 	case RD_MSG_REDIRECT:
 		*redir = reply.u.redirect;
+		snprintf(reason, RD_REASON_MAX + 1, "%.*s",
+			 (int)(redir->reason.n > RD_REASON_MAX ? RD_REASON_MAX : redir->reason.n),
+			 redir->reason.p ? redir->reason.p : "");
 		redir->reason.p = NULL; /* a view into the reader: not kept */
 		redir->reason.n = 0;
 		rc = 1;
@@ -658,8 +669,10 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 	struct rd_conn *c = NULL;
 	struct rd_msg_redirect redir;
 	struct rd_conn_tls_report own, *rep = opt && opt->report ? opt->report : &own;
-	char cur_host[RD_HOST_MAX + 1];
+	struct rd_conn_tls_report route; /* the redirect part of the report, kept across hops */
+	char cur_host[RD_HOST_MAX + 1], reason[RD_REASON_MAX + 1];
 	uint16_t cur_port = port;
+	static const uint8_t zero_fp[RD_TLS_FP_LEN];
 	int rc, hops;
 
 	if (werr)
@@ -695,11 +708,22 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 		c->cb = *cb;
 	rd_buf_init(&c->out, 0);
 	snprintf(cur_host, sizeof(cur_host), "%s", host);
+	memset(&route, 0, sizeof(route));
 
 	for (hops = 0;; hops++) {
-		if ((rc = open_link(c, cur_host, cur_port, rep)) != 0)
+		rc = open_link(c, cur_host, cur_port, rep);
+		/* open_link starts the report afresh: put back where this connection went */
+		snprintf(rep->host, sizeof(rep->host), "%s", cur_host);
+		rep->port = cur_port;
+		rep->redirects = route.redirects;
+		memcpy(rep->via_host, route.via_host, sizeof(rep->via_host));
+		rep->via_port = route.via_port;
+		memcpy(rep->redirect_reason, route.redirect_reason, sizeof(rep->redirect_reason));
+		rep->redirect_temporary = route.redirect_temporary;
+		memcpy(rep->vouched_fp, route.vouched_fp, sizeof(rep->vouched_fp));
+		if (rc != 0)
 			goto out;
-		rc = hello(c, &redir, werr);
+		rc = hello(c, &redir, reason, werr);
 		if (rc <= 0)
 			goto out;
 		/* REDIRECT: start again at the address it gives, a bounded number of times */
@@ -707,11 +731,25 @@ int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *
 		c->eof = 0;
 		c->broken = 0;
 		if (hops + 1 > RD_CONN_MAX_REDIRECTS || redir.host[0] == '\0' || redir.port == 0) {
+			snprintf(rep->reason, sizeof(rep->reason), "%s",
+				 hops + 1 > RD_CONN_MAX_REDIRECTS ?
+					 "more than 3 redirects in a row" :
+					 "a redirect to no address");
 			rc = RD_ERR_PROTOCOL;
 			goto out;
 		}
-		RD_LOG(RD_LOG_INFO, "redirected from %s:%u to %s:%u", cur_host, cur_port,
-		       redir.host, redir.port);
+		RD_LOG(RD_LOG_INFO, "redirected from %s:%u to %s:%u (%s)", cur_host, cur_port,
+		       redir.host, redir.port, reason);
+		route.redirects = (unsigned)hops + 1;
+		snprintf(route.via_host, sizeof(route.via_host), "%s", cur_host);
+		route.via_port = cur_port;
+		memcpy(route.redirect_reason, reason, sizeof(route.redirect_reason));
+		route.redirect_temporary = redir.temporary != 0;
+		memcpy(route.vouched_fp, redir.fp, sizeof(route.vouched_fp));
+		/* a key of all zeros vouches for nothing: the next server runs plaintext, or the
+		 * client falls back to its own checks (known_servers by host:port) */
+		c->vouched = memcmp(redir.fp, zero_fp, sizeof(zero_fp)) != 0;
+		memcpy(c->vouched_fp, redir.fp, sizeof(c->vouched_fp));
 		snprintf(cur_host, sizeof(cur_host), "%s", redir.host);
 		cur_port = redir.port;
 	}

@@ -25,13 +25,16 @@ struct rd_conn;
 
 /* How rd_conn_open came to trust the server (or why it did not). */
 enum rd_conn_trust {
-	RD_CONN_PLAIN = 0,     /* plaintext: nothing checked */
-	RD_CONN_PINNED = 1,    /* the key is the one given in server_fp */
-	RD_CONN_CA = 2,        /* the certificate chains to ca_file and names the host */
-	RD_CONN_KNOWN = 3,     /* the key is the one known_servers records for host:port */
-	RD_CONN_FIRST_USE = 4, /* first connection to host:port: its key was recorded now */
-	RD_CONN_CHANGED = 5,   /* refused: known_servers records another key (known_fp) */
-	RD_CONN_MISMATCH = 6   /* refused: the key is not the pinned one */
+	RD_CONN_PLAIN = 0,         /* plaintext: nothing checked */
+	RD_CONN_PINNED = 1,        /* the key is the one given in server_fp */
+	RD_CONN_CA = 2,            /* the certificate chains to ca_file and names the host */
+	RD_CONN_KNOWN = 3,         /* the key is the one known_servers records for host:port */
+	RD_CONN_FIRST_USE = 4,     /* first connection to host:port: its key was recorded now */
+	RD_CONN_CHANGED = 5,       /* refused: known_servers records another key (known_fp) */
+	RD_CONN_MISMATCH = 6,      /* refused: the key is not the pinned one */
+	RD_CONN_VOUCHED = 7,       /* after a REDIRECT: the key is the one the redirecting server
+				* vouched for (REDIRECT.fp), which the client trusted */
+	RD_CONN_VOUCH_MISMATCH = 8 /* refused: after a REDIRECT, the key is not the vouched one */
 };
 
 struct rd_conn_tls_report {
@@ -43,6 +46,18 @@ struct rd_conn_tls_report {
 	uint8_t client_fp[RD_TLS_FP_LEN]; /* the key this client presented */
 	int server_plaintext; /* the server answered in plaintext: it runs with --tls off */
 	char reason[200];     /* one line on what failed, "" if nothing did */
+	/* Where the connection went (PROTOCOL.md section 15): the server connected to (or
+	 * last tried), and after REDIRECTs how many were followed, which server sent the last
+	 * one, its reason, whether it was temporary, and the key it vouched for (all zero:
+	 * none, the new server runs plaintext). */
+	char host[RD_HOST_MAX + 1];
+	uint16_t port;
+	unsigned redirects;
+	char via_host[RD_HOST_MAX + 1];
+	uint16_t via_port;
+	char redirect_reason[RD_REASON_MAX + 1];
+	int redirect_temporary;
+	uint8_t vouched_fp[RD_TLS_FP_LEN];
 };
 
 struct rd_conn_callbacks {
@@ -85,7 +100,11 @@ struct rd_conn_options {
 void rd_conn_options_defaults(struct rd_conn_options *o);
 
 /* Connect and exchange HELLO / HELLO_OK. On RD_ERR_REMOTE, *werr (if not NULL) holds the
- * server's ERROR code (e.g. RD_E_SERVER_FULL, RD_E_BAD_VERSION). */
+ * server's ERROR code (e.g. RD_E_SERVER_FULL, RD_E_BAD_VERSION). A REDIRECT is followed
+ * (at most 3 in a row, else RD_ERR_PROTOCOL): the next server must present the key the
+ * redirecting one vouched for (REDIRECT.fp; instead of server_fp, ca_file and
+ * known_servers, which name the first server), else RD_ERR_MISMATCH with report->trust
+ * RD_CONN_VOUCH_MISMATCH. The report says where the connection landed. */
 int rd_conn_open(const char *host, uint16_t port, const struct rd_conn_options *opt,
 		 const struct rd_conn_callbacks *cb, struct rd_conn **out, uint16_t *werr);
 /* Send BYE if still connected, wait (at most 1 s) for the server to close its side, so

@@ -86,7 +86,8 @@ static const struct rd_field f_ping[] = { INT(rd_msg_ping, nonce), END };
 static const struct rd_field f_bye[] = { STR(rd_msg_bye, reason, RD_REASON_MAX), END };
 static const struct rd_field f_redirect[] = {
 	CHARS(rd_msg_redirect, host, N_NONEMPTY), INT(rd_msg_redirect, port),
-	STR(rd_msg_redirect, reason, RD_REASON_MAX), END
+	ENUM(rd_msg_redirect, temporary, 0, 1), STR(rd_msg_redirect, reason, RD_REASON_MAX),
+	RAW(rd_msg_redirect, fp), END
 };
 
 static const struct rd_field f_room_entry[] = {
@@ -216,16 +217,6 @@ static const struct rd_field f_p2p_failed[] = {
 	INT(rd_msg_p2p_failed, offer_id), STR(rd_msg_p2p_failed, reason, RD_REASON_MAX), END
 };
 
-/* A LINK_EVENT carries another message's payload: bounded only by the frame. */
-#define LINK_INNER_MAX (RD_MAX_PAYLOAD_HARD - 6u)
-static const struct rd_field f_link_hello[] = {
-	CHARS(rd_msg_link_hello, name, N_NONEMPTY), INT(rd_msg_link_hello, capacity),
-	INT(rd_msg_link_hello, clients), END
-};
-static const struct rd_field f_link_event[] = {
-	INT(rd_msg_link_event, inner_type), BYTES(rd_msg_link_event, inner, LINK_INNER_MAX), END
-};
-
 /* Control-socket listing: unregistered connections have nick "" and room ""; plaintext
  * connections and TLS clients without a certificate have fingerprint "". */
 static const struct rd_field f_ctl_client[] = {
@@ -233,7 +224,8 @@ static const struct rd_field f_ctl_client[] = {
 	CHARS(rd_ctl_client, nick, N_NICK | N_EMPTY_OK), CHARS(rd_ctl_client, room, N_ROOM | N_EMPTY_OK),
 	INT(rd_ctl_client, connected_ms), INT(rd_ctl_client, last_msg_ms),
 	INT(rd_ctl_client, bytes_in), INT(rd_ctl_client, bytes_out),
-	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY), END
+	CHARS(rd_ctl_client, activity, N_ANY), CHARS(rd_ctl_client, fingerprint, N_ANY),
+	CHARS(rd_ctl_client, server, N_ANY), END
 };
 static const struct rd_field_list l_ctl_client = { sizeof(struct rd_ctl_client), f_ctl_client };
 static const struct rd_field f_ctl_clients[] = {
@@ -316,8 +308,6 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_P2P_HELLO, f_p2p_hello },
 	{ RD_MSG_P2P_READY, f_offer_id },
 	{ RD_MSG_P2P_FAILED, f_p2p_failed },
-	{ RD_MSG_LINK_HELLO, f_link_hello },
-	{ RD_MSG_LINK_EVENT, f_link_event },
 	{ RD_MSG_CTL_LIST, f_empty },
 	{ RD_MSG_CTL_CLIENTS, f_ctl_clients },
 	{ RD_MSG_CTL_KICK, f_ctl_kick },

@@ -82,7 +82,10 @@ struct rd_msg_bye {
 struct rd_msg_redirect {
 	char host[RD_HOST_MAX + 1];
 	uint16_t port;
+	uint8_t temporary; /* 0 or 1: 1 = for this connection only (come back next time) */
 	struct rd_str reason;
+	uint8_t fp[RD_FP_SIZE]; /* that server's key as the redirecting server vouches for it;
+				 * all zero = it runs plaintext */
 };
 
 struct rd_room_entry {
@@ -251,16 +254,6 @@ struct rd_msg_p2p_failed {
 	struct rd_str reason;
 };
 
-struct rd_msg_link_hello {
-	char name[RD_HOST_MAX + 1];
-	uint32_t capacity;
-	uint32_t clients;
-};
-struct rd_msg_link_event {
-	uint16_t inner_type;
-	struct rd_bytes inner;
-};
-
 /* local administration */
 struct rd_ctl_client {
 	uint32_t id;
@@ -271,6 +264,8 @@ struct rd_ctl_client {
 	uint64_t connected_ms, last_msg_ms, bytes_in, bytes_out;
 	char activity[96];
 	char fingerprint[RD_FP_TEXT_BUF]; /* its TLS key's (rd_tls_fp_format), "" if none */
+	char server[RD_HOST_MAX + 8];     /* "" = this server; else the HOST:PORT of the
+					   * cluster's server it is on */
 };
 struct rd_msg_ctl_clients {
 	uint32_t count;
@@ -368,8 +363,6 @@ struct rd_msg {
 		struct rd_msg_p2p_intro p2p_intro;
 		struct rd_msg_p2p_hello p2p_hello;
 		struct rd_msg_p2p_failed p2p_failed;
-		struct rd_msg_link_hello link_hello;
-		struct rd_msg_link_event link_event;
 		struct rd_msg_ctl_clients ctl_clients; /* CTL_LIST has no fields */
 		struct rd_msg_ctl_kick ctl_kick;
 		struct rd_msg_ctl_release ctl_release;

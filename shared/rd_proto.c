@@ -59,8 +59,6 @@ static const struct code_text type_names[] = {
 	NAME(P2P_HELLO),
 	NAME(P2P_READY),
 	NAME(P2P_FAILED),
-	NAME(LINK_HELLO),
-	NAME(LINK_EVENT),
 	NAME(CTL_LIST),
 	NAME(CTL_CLIENTS),
 	NAME(CTL_KICK),

@@ -42,6 +42,7 @@ extern "C" {
 #define RD_HOST_MAX 255u
 #define RD_TOKEN_SIZE 16u
 #define RD_P2P_FP_SIZE 32u   /* a key fingerprint in P2P_INTRO (SHA-256) */
+#define RD_FP_SIZE 32u       /* a key fingerprint in REDIRECT (SHA-256; all zero = none) */
 #define RD_P2P_ADDR_BUF 64u  /* "IP:PORT" or "[V6]:PORT" and NUL */
 #define RD_P2P_MAX_ADDRS 16u /* addresses in P2P_LISTEN / P2P_INTRO */
 #define RD_SHA256_SIZE 32u
@@ -121,9 +122,8 @@ enum rd_msg_type {
 	RD_MSG_P2P_HELLO = 0x0042,  /* peer->peer (connecting side) */
 	RD_MSG_P2P_READY = 0x0043,  /* peer->peer (listening side) */
 	RD_MSG_P2P_FAILED = 0x0044, /* C->S, S->C: no direct link, fall back */
-	/* server links (multi-server mode; reserved, specified in PROTOCOL.md) */
-	RD_MSG_LINK_HELLO = 0x0050,
-	RD_MSG_LINK_EVENT = 0x0051,
+	/* 0x0050-0x005F: reserved (once planned for server links; servers of a cluster share
+	 * state through Redis instead, PROTOCOL.md section 15) */
 	/* local administration (Unix control socket only; never accepted over TCP) */
 	RD_MSG_CTL_LIST = 0x0060,        /* ctl->S */
 	RD_MSG_CTL_CLIENTS = 0x0061,     /* S->ctl */

@@ -212,6 +212,16 @@ fail:
 	return rc;
 }
 
+int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
+{
+	if (s == NULL || ops == NULL)
+		return RD_ERR_INVAL;
+	if (s->started)
+		return RD_ERR_STATE;
+	s->cluster = *ops;
+	return 0;
+}
+
 int rd_server_fingerprint(const struct rd_server *s, uint8_t fp[RD_TLS_FP_LEN])
 {
 	if (!s->cfg.tls || !s->has_fp)
@@ -400,14 +410,12 @@ int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *
 	return 0;
 }
 
-int rd_server_kick(struct rd_server *s, const char *nick, const char *reason)
+int srv_kick_local(struct rd_server *s, const char *nick, const char *reason)
 {
 	struct rd_client *c;
 	struct rd_msg m;
 	char why[RD_REASON_MAX + 1];
 
-	if (!nick)
-		return RD_ERR_INVAL;
 	c = srv_get_by_nick(s, nick);
 	if (!c)
 		return RD_ERR_NOT_FOUND;
@@ -419,6 +427,22 @@ int rd_server_kick(struct rd_server *s, const char *nick, const char *reason)
 	srv_begin_close(c, RD_PRESENCE_KICKED, why);
 	srv_client_unref(c);
 	return 0;
+}
+
+int rd_server_kick(struct rd_server *s, const char *nick, const char *reason)
+{
+	struct rd_msg m;
+	int rc;
+
+	if (!nick)
+		return RD_ERR_INVAL;
+	if ((rc = srv_kick_local(s, nick, reason)) != RD_ERR_NOT_FOUND || !s->cluster.tell)
+		return rc;
+	/* on another server of the cluster, perhaps: that server kicks it */
+	rd_msg_init(&m, RD_MSG_KICKED);
+	srv_copy_str(m.u.kicked.by, sizeof(m.u.kicked.by), "server");
+	m.u.kicked.reason = rd_str_c(reason && reason[0] ? reason : "no reason given");
+	return s->cluster.tell(s->cluster.user, &m, nick) == 0 ? 0 : RD_ERR_NOT_FOUND;
 }
 
 int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, const char *text,
@@ -439,6 +463,8 @@ int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, 
 	switch (scope) {
 	case RD_SCOPE_ALL:
 		n = srv_announce(s, NULL, NULL, &m);
+		if (s->cluster.publish)
+			s->cluster.publish(s->cluster.user, &m, "");
 		break;
 	case RD_SCOPE_ROOM: {
 		struct rd_room *r = target ? srv_room_find(s, target) : NULL;
@@ -446,12 +472,22 @@ int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, 
 			return RD_ERR_NOT_FOUND;
 		srv_copy_str(m.u.broadcast.target, sizeof(m.u.broadcast.target), r->name);
 		n = srv_announce(s, r, NULL, &m);
+		if (s->cluster.publish)
+			s->cluster.publish(s->cluster.user, &m, r->name);
 		break;
 	}
 	case RD_SCOPE_USER: {
 		struct rd_client *c = target ? srv_get_by_nick(s, target) : NULL;
-		if (!c)
-			return RD_ERR_NOT_FOUND;
+		if (!c) {
+			/* on another server of the cluster, perhaps */
+			if (!target || !s->cluster.tell || strlen(target) > RD_NICK_MAX)
+				return RD_ERR_NOT_FOUND;
+			srv_copy_str(m.u.broadcast.target, sizeof(m.u.broadcast.target), target);
+			if (s->cluster.tell(s->cluster.user, &m, target) != 0)
+				return RD_ERR_NOT_FOUND;
+			n = 1;
+			break;
+		}
 		srv_copy_str(m.u.broadcast.target, sizeof(m.u.broadcast.target), c->nick);
 		rc = rd_client_send_msg(c, &m, 0);
 		n = rc == 0;
@@ -464,6 +500,56 @@ int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, 
 	if (delivered)
 		*delivered = n;
 	srv_emit(s, RD_EV_BROADCAST, NULL, scope == RD_SCOPE_ROOM ? target : "", text);
+	return rc;
+}
+
+int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n)
+{
+	struct rd_room *r = NULL;
+	struct rd_client *t;
+	unsigned k = 0;
+	int rc = 0;
+
+	if (n)
+		*n = 0;
+	if (s == NULL || m == NULL || target == NULL)
+		return RD_ERR_INVAL;
+	switch (m->type) {
+	case RD_MSG_BROADCAST:
+		if (m->u.broadcast.scope == RD_SCOPE_USER)
+			goto one;
+		/* fall through */
+	case RD_MSG_ROOM_MSG:
+	case RD_MSG_PRESENCE:
+		if ((target[0] || m->type == RD_MSG_ROOM_MSG) &&
+		    (r = srv_room_find(s, target)) == NULL)
+			return RD_ERR_NOT_FOUND;
+		k = srv_announce(s, r, NULL, m);
+		break;
+	case RD_MSG_KICKED: {
+		char reason[RD_REASON_MAX + 1];
+		size_t len = m->u.kicked.reason.n < RD_REASON_MAX ? m->u.kicked.reason.n :
+								    RD_REASON_MAX;
+		memcpy(reason, m->u.kicked.reason.p ? m->u.kicked.reason.p : "", len);
+		reason[len] = '\0';
+		if ((rc = srv_kick_local(s, target, reason)) != 0)
+			return rc;
+		k = 1;
+		break;
+	}
+	case RD_MSG_PRIVATE_MSG:
+one:
+		if ((t = srv_get_by_nick(s, target)) == NULL)
+			return RD_ERR_NOT_FOUND;
+		rc = rd_client_send_msg(t, m, 0);
+		k = rc == 0;
+		srv_client_unref(t);
+		break;
+	default:
+		return RD_ERR_INVAL;
+	}
+	if (n)
+		*n = k;
 	return rc;
 }
 

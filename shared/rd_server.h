@@ -149,6 +149,68 @@ struct rd_server_hooks {
 	void (*on_event)(struct rd_server *s, const struct rd_event *ev, void *user);
 };
 
+/* ---- cluster hooks (PROTOCOL.md section 15) ------------------------------------------
+ * The core knows nothing about Redis: a program that runs several servers as one installs
+ * this table (rd_server_set_cluster) and the core calls it at the points below. Every
+ * member may be NULL. Calls come from client threads with no core lock held; a call that
+ * talks to a store of its own must bound its wait (the client's thread waits for it). */
+struct rd_cluster_route {
+	char host[RD_HOST_MAX + 1]; /* where the client should go */
+	uint16_t port;
+	uint8_t temporary;              /* 1: the redirect holds for this connection only */
+	char reason[RD_REASON_MAX + 1]; /* why, for the client's log */
+	uint8_t fp[RD_TLS_FP_LEN];      /* that server's key (all zero: it runs plaintext) */
+};
+struct rd_cluster_ops {
+	void *user;
+	/* A HELLO arrived while this server has `others` other connections. Return 1 with
+	 * *to filled to answer REDIRECT (or ERROR 205 SERVER_FULL to a client that does not
+	 * follow redirects) and close; 0 to serve the client here. Must answer from memory. */
+	int (*route)(void *user, unsigned others, struct rd_cluster_route *to);
+	/* Claim nick for this server across the cluster before it is given to a client:
+	 * 0 = claimed, else a wire error code sent to the client (RD_E_NICK_TAKEN when
+	 * another server holds it) with the text put in why (cap bytes, "" = the code's
+	 * usual text). Called after the local table found it free. */
+	uint16_t (*nick_claim)(void *user, const char *nick, char *why, size_t cap);
+	/* A nickname claimed above is free again (its client left, or the core could not
+	 * give it after all). */
+	void (*nick_release)(void *user, const char *nick);
+	/* This server made an event that the clients of the other servers must see too: m is
+	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), already delivered here;
+	 * scope is the room whose members get it, or "" for every registered client. m (and
+	 * its views) is valid during the call only: copy what you keep. Must not block. */
+	void (*publish)(void *user, const struct rd_msg *m, const char *scope);
+	/* A message for `to`, a nickname that no client of this server has: a PRIVATE_MSG, a
+	 * BROADCAST of scope USER, or a KICKED (the administrator kicks `to`). 0 when the
+	 * cluster took it for the server that holds `to`, RD_ERR_NOT_FOUND when no server
+	 * does (ERROR 302 NO_SUCH_USER to the sender; RD_ERR_NOT_FOUND from
+	 * rd_server_broadcast / rd_server_kick). May wait, bounded. */
+	int (*tell)(void *user, const struct rd_msg *m, const char *to);
+	/* Membership changed here: the client `nick` entered `room` (joined 1; since_ms: when
+	 * it connected, wall clock) or left it (joined 0). Must not block. */
+	void (*member)(void *user, const char *nick, const char *room, int joined,
+		       uint64_t since_ms);
+	/* WHO: the members of `room` on the other servers, into *out (malloc'd, freed by the
+	 * core), *n entries. 0, or an error (the reply then lists this server's members). */
+	int (*who)(void *user, const char *room, struct rd_who_entry **out, size_t *n);
+	/* ROOMS and JOINED: add to each count the members on the other servers. */
+	void (*room_counts)(void *user, struct rd_room_entry *rooms, size_t n);
+};
+
+/* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
+int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops);
+
+/* Deliver an event that happened on another server of the cluster to this server's
+ * clients, exactly as if it had happened here: ROOM_MSG, PRESENCE and BROADCAST (scope
+ * ALL or ROOM) to the members of the room `target` (PRESENCE and BROADCAST with target
+ * "": to every registered client); PRIVATE_MSG and BROADCAST of scope USER to the client
+ * named `target`; KICKED: that client is kicked (m's reason), and its departure is
+ * announced as a local kick's. Never hands the event back to the cluster hooks, except
+ * the departure of a kicked client, which is this server's own event. Any thread.
+ * *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is not
+ * here, RD_ERR_INVAL for another type. */
+int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n);
+
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */
 int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hooks *hooks,
@@ -169,10 +231,12 @@ void rd_server_free(struct rd_server *s);
 /* Snapshot of all connections (registered or not), sorted by id. Caller frees *out. */
 int rd_server_clients(struct rd_server *s, struct rd_client_info **out, size_t *n);
 /* Kick by nickname: KICKED(by="server", reason) to it, "NICK was kicked" to the others.
- * RD_ERR_NOT_FOUND if no such registered client. */
+ * RD_ERR_NOT_FOUND if no such registered client (here, or through the cluster hooks on
+ * another server of the cluster). */
 int rd_server_kick(struct rd_server *s, const char *nick, const char *reason);
-/* Broadcast text to everyone (scope RD_SCOPE_ALL, target NULL), a room or one user.
- * *delivered = number of recipients. RD_ERR_NOT_FOUND for an unknown room or user. */
+/* Broadcast text to everyone (scope RD_SCOPE_ALL, target NULL), a room or one user (in a
+ * cluster: on every server). *delivered = number of recipients on this server (a user on
+ * another server counts as 1). RD_ERR_NOT_FOUND for an unknown room or user. */
 int rd_server_broadcast(struct rd_server *s, uint8_t scope, const char *target, const char *text,
 			unsigned *delivered);
 /* Room names and member counts. Caller frees *out. */

@@ -33,6 +33,9 @@ static void client_gone(struct rd_client *c)
 	if (registered)
 		s->nregistered--;
 	pthread_mutex_unlock(&s->clients_mtx);
+	/* free across the cluster as soon as here (a client that quits may come back at once) */
+	if (c->nick_claimed && s->cluster.nick_release)
+		s->cluster.nick_release(s->cluster.user, c->nick);
 
 	pthread_mutex_lock(&s->rooms_mtx);
 	if (c->room)

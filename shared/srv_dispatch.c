@@ -8,6 +8,50 @@ static void reply_error(struct req *q, uint16_t code, const char *text)
 	rd_client_send_error(q->c, q->f->hdr.req_id, q->f->hdr.type, code, text);
 }
 
+/* A master past its threshold sends the client elsewhere (PROTOCOL.md section 15):
+ * REDIRECT to a client that follows redirects, ERROR 205 SERVER_FULL to one that does
+ * not; then it closes. Returns 1 when it did. */
+static int route_elsewhere(struct req *q)
+{
+	struct rd_server *s = q->c->srv;
+	struct rd_cluster_route to;
+	struct rd_msg r;
+	unsigned others;
+	char text[2 * RD_HOST_MAX + RD_REASON_MAX + 64];
+
+	if (s->cluster.route == NULL)
+		return 0;
+	pthread_mutex_lock(&s->clients_mtx);
+	others = s->nclients > 0 ? s->nclients - 1 : 0;
+	pthread_mutex_unlock(&s->clients_mtx);
+	memset(&to, 0, sizeof(to));
+	if (s->cluster.route(s->cluster.user, others, &to) != 1 || to.host[0] == '\0' ||
+	    to.port == 0)
+		return 0;
+	to.host[RD_HOST_MAX] = '\0';
+	to.reason[RD_REASON_MAX] = '\0';
+	if (!(q->m.u.hello.features & RD_FEAT_REDIRECT)) {
+		reply_error(q, RD_E_SERVER_FULL,
+			    "this server is full and your client does not follow redirects");
+		srv_emit(s, RD_EV_REFUSED, q->c, "",
+			 "full, and the client does not follow redirects");
+		srv_begin_close(q->c, 0, "server full");
+		return 1;
+	}
+	rd_msg_init(&r, RD_MSG_REDIRECT);
+	memcpy(r.u.redirect.host, to.host, sizeof(to.host));
+	r.u.redirect.port = to.port;
+	r.u.redirect.temporary = to.temporary ? 1 : 0;
+	r.u.redirect.reason = rd_str_c(to.reason);
+	memcpy(r.u.redirect.fp, to.fp, sizeof(to.fp));
+	rd_client_send_msg(q->c, &r, q->f->hdr.req_id);
+	snprintf(text, sizeof(text), "%s:%u redirected to %s:%u (%s)", q->c->ip, q->c->port,
+		 to.host, to.port, to.reason);
+	srv_emit(s, RD_EV_INFO, q->c, "", text);
+	srv_begin_close(q->c, 0, "redirected");
+	return 1;
+}
+
 static void handle_hello(struct req *q)
 {
 	struct rd_server *s = q->c->srv;
@@ -26,6 +70,8 @@ static void handle_hello(struct req *q)
 		srv_begin_close(q->c, 0, "protocol version mismatch");
 		return;
 	}
+	if (route_elsewhere(q))
+		return;
 	q->c->hello_done = 1;
 	q->c->quiet = (h->features & s->cfg.features & RD_FEAT_QUIET) != 0;
 	rd_msg_init(&r, RD_MSG_HELLO_OK);
@@ -126,6 +172,25 @@ static void handle_nick(struct req *q)
 		reply_error(q, RD_E_NICK_TAKEN, "that nickname is taken");
 		return;
 	}
+	if (s->cluster.nick_claim) {
+		/* free here; now across the cluster (no lock held while the cluster answers),
+		 * then here again, since another of our clients may have taken it meanwhile */
+		char why[RD_REASON_MAX + 1] = "";
+		pthread_mutex_unlock(&s->clients_mtx);
+		if ((code = s->cluster.nick_claim(s->cluster.user, nick, why, sizeof(why))) != 0) {
+			reply_error(q, code, why[0] ? why : NULL);
+			return;
+		}
+		pthread_mutex_lock(&s->clients_mtx);
+		if (srv_find_nick_locked(s, nick)) {
+			pthread_mutex_unlock(&s->clients_mtx);
+			if (s->cluster.nick_release)
+				s->cluster.nick_release(s->cluster.user, nick);
+			reply_error(q, RD_E_NICK_TAKEN, "that nickname is taken");
+			return;
+		}
+		c->nick_claimed = 1;
+	}
 	srv_copy_str(c->nick, sizeof(c->nick), nick);
 	/* The first PING is due one interval from now. Set under the same lock hold as
 	 * `registered`, so the timer never sees a registered client without its deadline. */
@@ -161,6 +226,8 @@ static void handle_rooms(struct req *q)
 		reply_error(q, RD_E_INTERNAL, NULL);
 		return;
 	}
+	if (s->cluster.room_counts)
+		s->cluster.room_counts(s->cluster.user, items, n);
 	rd_msg_init(&r, RD_MSG_ROOM_LIST);
 	r.u.room_list.count = (uint32_t)n;
 	r.u.room_list.items = items;
@@ -199,10 +266,18 @@ static void handle_join(struct req *q)
 			reply_error(q, RD_E_INTERNAL, NULL);
 			return;
 		}
+		if (s->cluster.member)
+			s->cluster.member(s->cluster.user, c->nick, r->name, 1, c->connected_ms);
 		srv_presence(s, r, c, RD_PRESENCE_JOINED, c->nick, r->name, NULL);
 		srv_emit(s, RD_EV_JOINED, c, r->name, NULL);
 		if (s->hooks.on_join)
 			s->hooks.on_join(s, c, r->name, s->hooks.user);
+	}
+	if (s->cluster.room_counts) {
+		struct rd_room_entry e = { .members = members };
+		srv_copy_str(e.name, sizeof(e.name), r->name);
+		s->cluster.room_counts(s->cluster.user, &e, 1);
+		members = e.members;
 	}
 	rd_msg_init(&m, RD_MSG_JOINED);
 	srv_copy_str(m.u.joined.room, sizeof(m.u.joined.room), r->name);
@@ -326,6 +401,18 @@ static void handle_who(struct req *q)
 		}
 	}
 	pthread_mutex_unlock(&s->rooms_mtx);
+	if (items && s->cluster.who) {
+		/* and the members on the other servers of the cluster */
+		struct rd_who_entry *more = NULL, *all;
+		size_t k = 0;
+		if (s->cluster.who(s->cluster.user, r->name, &more, &k) == 0 && k > 0 &&
+		    (all = realloc(items, (n + k) * sizeof(*all))) != NULL) {
+			memcpy(all + n, more, k * sizeof(*all));
+			items = all;
+			n += k;
+		}
+		free(more);
+	}
 	if (!items) {
 		reply_error(q, RD_E_INTERNAL, NULL);
 		return;
@@ -409,6 +496,8 @@ static void handle_say(struct req *q)
 	m.u.room_msg.time_ms = rd_now_wall_ms();
 	m.u.room_msg.data = q->m.u.say.data;
 	srv_announce(s, r, c, &m);
+	if (s->cluster.publish)
+		s->cluster.publish(s->cluster.user, &m, r->name);
 	note_message(c);
 	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
 }
@@ -454,18 +543,20 @@ static void handle_tell(struct req *q)
 		refuse_rate(q);
 		return;
 	}
-	t = srv_get_by_nick(c->srv, q->m.u.tell.to);
-	if (!t) {
-		reply_error(q, RD_E_NO_SUCH_USER, "no such user is connected");
-		return;
-	}
 	rd_msg_init(&m, RD_MSG_PRIVATE_MSG);
 	memcpy(m.u.private_msg.from, c->nick, sizeof(c->nick));
 	m.u.private_msg.kind = q->m.u.tell.kind; /* relayed unchanged, like the data */
 	m.u.private_msg.time_ms = rd_now_wall_ms();
 	m.u.private_msg.data = q->m.u.tell.data;
-	rd_client_send_msg(t, &m, 0);
-	srv_client_unref(t);
+	t = srv_get_by_nick(c->srv, q->m.u.tell.to);
+	if (t) {
+		rd_client_send_msg(t, &m, 0);
+		srv_client_unref(t);
+	} else if (!c->srv->cluster.tell ||
+		   c->srv->cluster.tell(c->srv->cluster.user, &m, q->m.u.tell.to) != 0) {
+		reply_error(q, RD_E_NO_SUCH_USER, "no such user is connected");
+		return;
+	}
 	note_message(c);
 	srv_send_ok(c, q->f->hdr.req_id, q->f->hdr.type);
 }
@@ -507,7 +598,7 @@ static void handle_bye(struct req *q)
 /* What a client may send to the server, by type (PROTOCOL.md section 10). */
 enum accept_class {
 	A_NEVER,   /* no handler here: unknown, server-to-client, CTL_* (local socket only),
-		     * and the peer-to-peer and link messages this server does not implement */
+		     * the peer-to-peer messages the server does not take, reserved numbers */
 	A_ANY,     /* accepted in every state */
 	A_REG,     /* needs a registered client */
 	A_IGNORED, /* ERROR from a client: logged, never answered (two peers must never

@@ -109,6 +109,7 @@ struct rd_client {
 			 * registration; read by others after it) */
 	int bye;        /* BYE received: the reader stops (own thread) */
 	char nick[RD_NICK_BUF]; /* immutable once registered */
+	int nick_claimed;       /* the cluster holds nick for it (own thread, then client_gone) */
 
 	/* rooms_mtx */
 	struct rd_room *room;
@@ -195,6 +196,8 @@ struct rd_server {
 	unsigned noffers;
 	uint32_t next_offer_id;
 	atomic_uint_fast64_t relay_peak; /* most bulk bytes queued to one relay receiver */
+
+	struct rd_cluster_ops cluster; /* set before start, read-only after (all NULL = alone) */
 };
 
 struct req {
@@ -248,6 +251,9 @@ void srv_handle_p2p_failed(struct req *q);
 void srv_offers_tick(struct rd_server *s, uint64_t now);
 void srv_offers_client_gone(struct rd_client *c, const char *reason);
 void srv_offers_free(struct rd_server *s);
+
+/* rd_server.c */
+int srv_kick_local(struct rd_server *s, const char *nick, const char *reason);
 
 /* srv_timer.c */
 void *srv_timer_main(void *arg);

@@ -189,6 +189,8 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 	m.u.presence.time_ms = rd_now_wall_ms();
 	m.u.presence.reason = rd_str_c(reason);
 	srv_announce(s, r, subject, &m);
+	if (s->cluster.publish)
+		s->cluster.publish(s->cluster.user, &m, r ? r->name : "");
 }
 
 struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick)
@@ -211,6 +213,8 @@ void srv_leave_room(struct rd_client *c, int announce_it)
 	pthread_mutex_unlock(&s->rooms_mtx);
 	if (!old)
 		return;
+	if (s->cluster.member)
+		s->cluster.member(s->cluster.user, c->nick, old->name, 0, 0);
 	if (announce_it) {
 		srv_presence(s, old, c, RD_PRESENCE_LEFT, c->nick, old->name, NULL);
 		srv_emit(s, RD_EV_LEFT, c, old->name, NULL);

@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 71 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 69 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -46,6 +46,8 @@ static struct rd_ctl_client clients_s[2] = {
 	{ 7, "127.0.0.1", 40000, "alice", "general", 1, 2, 3, 4, "uploading a.pdf 45%", FP_TEXT },
 	{ 8, "::1", 40001, "", "", 5, 6, 7, 8, "", "" }, /* not registered yet, no key */
 };
+/* a client of another server of the cluster (CTL_CLIENTS entry with server set) */
+static const char remote_server[] = "10.0.0.2:7000";
 
 static struct rd_bytes bytes_of(const void *p, size_t n)
 {
@@ -91,7 +93,8 @@ static int sample(uint16_t type, struct rd_msg *m)
 		m->u.bye.reason = reason;
 		break;
 	case RD_MSG_REDIRECT:
-		m->u.redirect = (struct rd_msg_redirect){ "second.example.org", 7001, reason };
+		m->u.redirect = (struct rd_msg_redirect){ "second.example.org", 7001, 1, reason };
+		memset(m->u.redirect.fp, 0xcd, sizeof(m->u.redirect.fp));
 		break;
 	case RD_MSG_ROOM_LIST:
 		m->u.room_list = (struct rd_msg_room_list){ 2, rooms_s };
@@ -194,12 +197,6 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_P2P_FAILED:
 		m->u.p2p_failed = (struct rd_msg_p2p_failed){ 14, reason };
-		break;
-	case RD_MSG_LINK_HELLO:
-		m->u.link_hello = (struct rd_msg_link_hello){ "node-b", 100, 17 };
-		break;
-	case RD_MSG_LINK_EVENT:
-		m->u.link_event = (struct rd_msg_link_event){ RD_MSG_ROOM_MSG, bytes_of(blob, 40) };
 		break;
 	case RD_MSG_CTL_CLIENTS:
 		m->u.ctl_clients = (struct rd_msg_ctl_clients){ 2, clients_s };
@@ -362,9 +359,6 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 		break;
 	case RD_MSG_P2P_FAILED:
 		v = &m->u.p2p_failed.reason;
-		break;
-	case RD_MSG_LINK_EVENT:
-		v = &m->u.link_event.inner;
 		break;
 	case RD_MSG_CTL_KICK:
 		v = &m->u.ctl_kick.reason;
@@ -846,6 +840,11 @@ static void test_encoder_refuses_oversized_fields(void **state)
 	assert_refused(&m);
 	clients_s[1].fingerprint[0] = '\0';
 	assert_encodes(&m);
+	strcpy(clients_s[1].server, remote_server);
+	assert_encodes(&m);
+	memset(clients_s[1].server, 'h', sizeof(clients_s[1].server)); /* no room for its NUL */
+	assert_refused(&m);
+	clients_s[1].server[0] = '\0';
 	sample(RD_MSG_CTL_SERVER_INFO, &m);
 	memset(m.u.ctl_server_info.fingerprint, 'K', sizeof(m.u.ctl_server_info.fingerprint));
 	assert_refused(&m);
@@ -996,9 +995,12 @@ static void test_encoder_refuses_bad_names(void **state)
 	sample(RD_MSG_REDIRECT, &m);
 	strcpy(m.u.redirect.host, "");
 	assert_refused(&m);
-	sample(RD_MSG_LINK_HELLO, &m);
-	strcpy(m.u.link_hello.name, "");
+	sample(RD_MSG_REDIRECT, &m);
+	m.u.redirect.temporary = 2; /* 0 or 1 only */
 	assert_refused(&m);
+	sample(RD_MSG_REDIRECT, &m);
+	m.u.redirect.port = 0; /* a u16 like any: the client refuses port 0, not the codec */
+	assert_encodes(&m);
 	sample(RD_MSG_P2P_INTRO, &m);
 	m.u.p2p_intro.naddrs = 0;
 	assert_encodes(&m);
@@ -1183,8 +1185,9 @@ static void build_list(struct rd_buf *b, uint16_t type, uint32_t count, uint32_t
 			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
 			for (int k = 0; k < 4; k++)
 				assert_int_equal(rd_buf_put_u64(b, i), 0);
-			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
-			assert_int_equal(rd_buf_put_cstr(b, ""), 0);
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* activity */
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* fingerprint */
+			assert_int_equal(rd_buf_put_cstr(b, ""), 0); /* server */
 			break;
 		}
 	}
@@ -1568,9 +1571,6 @@ static void test_protocol_md_example_values(void **state)
 	}
 	for (int i = 0; i < 16; i++)
 		m.u.p2p_intro.token[i] = (uint8_t)(i * 0x11);
-	assert_doc_example_is(doc, &m);
-	rd_msg_init(&m, RD_MSG_LINK_HELLO);
-	m.u.link_hello = (struct rd_msg_link_hello){ "s2", 1000, 10 };
 	assert_doc_example_is(doc, &m);
 	rd_msg_init(&m, RD_MSG_CTL_CLIENTS);
 	m.u.ctl_clients = (struct rd_msg_ctl_clients){ 1, &client };

@@ -273,10 +273,6 @@ static const uint8_t sha_abc[RD_SHA256_SIZE] = {
 static const uint8_t token[RD_TOKEN_SIZE] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 					      0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
 static const uint8_t descriptor[2] = { 0x01, 0x02 };
-/* PRESENCE(CONNECTED, "bob", "", T, "") as a payload, for LINK_EVENT */
-static const uint8_t presence_payload[18] = { 0x01, 0x00, 0x03, 'b',  'o',  'b',  0x00, 0x00, 0x00,
-					      0x00, 0x01, 0x9c, 0x13, 0xa5, 0x34, 0xc0, 0x00, 0x00 };
-
 static struct rd_room_entry room_items[1] = { { "general", 2 } };
 static struct rd_who_entry who_items[1] = { { "alice", T_MS } };
 static struct rd_nick_entry except_items[1] = { { "bob" } };
@@ -415,13 +411,18 @@ static void c_shutdown(const struct rd_msg *m)
 }
 static void b_redirect(struct rd_msg *m)
 {
-	M->redirect = (struct rd_msg_redirect){ "10.0.0.2", 7000, S("full") };
+	M->redirect = (struct rd_msg_redirect){ "10.0.0.2", 7000, 1, S("full") };
+	for (unsigned i = 0; i < RD_FP_SIZE; i++)
+		M->redirect.fp[i] = (uint8_t)i; /* the examples' key: FP_TEXT */
 }
 static void c_redirect(const struct rd_msg *m)
 {
 	assert_string_equal(M->redirect.host, "10.0.0.2");
 	assert_int_equal(M->redirect.port, 7000);
+	assert_int_equal(M->redirect.temporary, 1);
 	assert_true(str_is(M->redirect.reason, "full"));
+	for (unsigned i = 0; i < RD_FP_SIZE; i++)
+		assert_int_equal(M->redirect.fp[i], i);
 }
 
 /* rooms */
@@ -778,35 +779,6 @@ static void c_p2p_failed(const struct rd_msg *m)
 	assert_true(str_is(M->p2p_failed.reason, "refused"));
 }
 
-/* server links */
-static void b_link_hello(struct rd_msg *m)
-{
-	M->link_hello = (struct rd_msg_link_hello){ "s2", 1000, 10 };
-}
-static void c_link_hello(const struct rd_msg *m)
-{
-	assert_string_equal(M->link_hello.name, "s2");
-	assert_int_equal(M->link_hello.capacity, 1000);
-	assert_int_equal(M->link_hello.clients, 10);
-}
-static void b_link_event(struct rd_msg *m)
-{
-	M->link_event = (struct rd_msg_link_event){ RD_MSG_PRESENCE,
-						    B(presence_payload, sizeof(presence_payload)) };
-}
-static void c_link_event(const struct rd_msg *m)
-{
-	struct rd_msg inner;
-
-	assert_int_equal(M->link_event.inner_type, RD_MSG_PRESENCE);
-	assert_int_equal(rd_msg_decode(M->link_event.inner_type, M->link_event.inner.p,
-				       M->link_event.inner.n, &inner),
-			 0);
-	assert_string_equal(inner.u.presence.nick, "bob");
-	assert_true(inner.u.presence.time_ms == T_MS);
-	rd_msg_clear(&inner);
-}
-
 /* local administration */
 static void b_ctl_clients(struct rd_msg *m)
 {
@@ -825,6 +797,7 @@ static void c_ctl_clients(const struct rd_msg *m)
 	assert_true(e->bytes_in == 100 && e->bytes_out == 200);
 	assert_string_equal(e->activity, "");
 	assert_string_equal(e->fingerprint, FP_TEXT);
+	assert_string_equal(e->server, "");
 	/* the document's claim: FP_TEXT is the text form of the bytes 00 01 ... 1f */
 	assert_int_equal(rd_tls_fp_parse(e->fingerprint, fp), 0);
 	for (int i = 0; i < RD_TLS_FP_LEN; i++)
@@ -1129,8 +1102,6 @@ static const struct entry entries[] = {
 	{ "p2p_failed", RD_MSG_P2P_FAILED, 1, b_p2p_failed, c_p2p_failed },
 	{ "ok-p2p-hello", RD_MSG_OK, 1, b_ok_p2p_hello, c_ok_p2p_hello },
 	{ "error-bad-token", RD_MSG_ERROR, 1, b_error_bad_token, c_error_bad_token },
-	{ "link_hello", RD_MSG_LINK_HELLO, 1, b_link_hello, c_link_hello },
-	{ "link_event", RD_MSG_LINK_EVENT, 0, b_link_event, c_link_event },
 	{ "ctl_list", RD_MSG_CTL_LIST, 1, b_empty, c_empty },
 	{ "ctl_clients", RD_MSG_CTL_CLIENTS, 1, b_ctl_clients, c_ctl_clients },
 	{ "ctl_kick", RD_MSG_CTL_KICK, 1, b_ctl_kick, c_ctl_kick },
