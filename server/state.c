@@ -153,6 +153,16 @@ int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint
 	return RD_ERR_EXISTS;
 }
 
+/* End the transaction begun under st->mu: COMMIT when rc is 0, else ROLLBACK. rc, or
+ * RD_ERR_SYSTEM when the commit failed. */
+static int tx_end_locked(struct state *st, int rc)
+{
+	if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc == 0 ? RD_ERR_SYSTEM : rc;
+}
+
 int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms)
 {
 	uint8_t owner[RD_TLS_FP_LEN];
@@ -183,15 +193,10 @@ int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint
 	    (own == 0 && sqlite3_bind_blob(q, 4, fp, RD_TLS_FP_LEN, SQLITE_STATIC) != SQLITE_OK) ||
 	    sqlite3_step(q) != SQLITE_DONE)
 		goto rollback;
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-		rc = 0;
-		goto unlock;
-	}
+	rc = 0;
 rollback:
 	sqlite3_finalize(q);
-	(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = tx_end_locked(st, rc);
 unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -419,15 +424,10 @@ int state_invite_use(struct state *st, const uint8_t *secret, size_t n,
 	k = key_set_locked(st, fp, 1, now_ms);
 	if (k != 0 && k != RD_ERR_EXISTS)
 		goto rollback;
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-		rc = 0;
-		goto unlock;
-	}
+	rc = 0;
 rollback:
 	sqlite3_finalize(q);
-	(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = tx_end_locked(st, rc);
 unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
