@@ -22,6 +22,7 @@
 
 #include "cluster.h"
 #include "ctl.h"
+#include "rd_display.h"
 #include "rd_err.h"
 #include "rd_frame.h"
 #include "rd_hash.h"
@@ -916,8 +917,11 @@ int ctl_main(int argc, char **argv)
 		goto out;
 	}
 	if (reply.type == RD_MSG_ERROR) {
-		fprintf(stderr, "roomdrop-server ctl: %.*s\n", (int)reply.u.error.text.n,
-			reply.u.error.text.p ? reply.u.error.text.p : "");
+		char esc[RD_REASON_MAX * 4 + 8];
+
+		rd_display_escape(reply.u.error.text.p ? reply.u.error.text.p : "",
+				  reply.u.error.text.n, esc, sizeof(esc)); /* (from the wire) */
+		fprintf(stderr, "roomdrop-server ctl: %s\n", esc);
 		code = (reply.u.error.code == RD_E_NO_SUCH_USER ||
 			reply.u.error.code == RD_E_NO_SUCH_ROOM) ?
 			       CTL_ENOTFOUND :
