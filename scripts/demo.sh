@@ -6,7 +6,8 @@
 #      Every connection is TLS 1.3: the server's key fingerprint, a client's first
 #      connection recording it, a client pinned to it, and a plaintext client refused
 #      A nickname belongs to the key that registered it first: another key is refused,
-#      and the administrator frees it with `ctl release`
+#      and the administrator frees it with `ctl release`. A second, private server admits
+#      by invitation: a stranger is refused, `ctl invite` makes a link, join-invite uses it
 #   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
 #   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
 #      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
@@ -67,6 +68,9 @@ else
 	echo "server pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT (headless), store $RD_TMP/store"
 fi
 
+DEMO_PORT=$RD_PORT
+DEMO_SERVER_PID=$RD_SERVER_PID
+
 step "1b. TLS: the server's key, a first connection, a pinned one, a plaintext one"
 # (the demo's clients keep their key and known_servers in its temporary folder)
 fp=$("$SRV" fingerprint --store "$RD_TMP/store")
@@ -85,6 +89,25 @@ XDG_CONFIG_HOME=$RD_TMP/mallory "$CLI" --port "$RD_PORT" --nick alice rooms 2>&1
 ctl release alice
 printf '  (alice is free: the next key to register it owns it; this demo gives it back)\n'
 "$CLI" --port "$RD_PORT" --nick alice --quiet rooms >/dev/null
+
+step "1d. a private server: admission by invitation"
+rd_start_server --store "$RD_TMP/private" --ctl-socket "$RD_TMP/private.sock" --admission invite
+private_port=$RD_PORT
+printf '$ roomdrop --port %s --nick zoe rooms      (a key the server does not know)\n' \
+	"$private_port"
+XDG_CONFIG_HOME=$RD_TMP/zoe "$CLI" --port "$private_port" --nick zoe rooms 2>&1 |
+	grep -v 'first connection' | sed 's/^/  /' || true
+printf '$ roomdrop-server ctl invite\n'
+link=$("$SRV" ctl --socket "$RD_TMP/private.sock" invite 2>/dev/null)
+printf '  %s\n' "$link"
+printf '$ roomdrop join-invite LINK\n'
+XDG_CONFIG_HOME=$RD_TMP/zoe "$CLI" join-invite "$link" 2>&1 | sed 's/^/  /'
+printf '$ roomdrop --port %s --nick zoe rooms\n' "$private_port"
+XDG_CONFIG_HOME=$RD_TMP/zoe "$CLI" --port "$private_port" --nick zoe rooms 2>&1 |
+	sed 's/^/  /'
+rd_stop_server
+RD_PORT=$DEMO_PORT
+RD_SERVER_PID=$DEMO_SERVER_PID
 
 step "2. people join and chat"
 for who in dave:general erin:general frank:random; do

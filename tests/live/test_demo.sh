@@ -30,6 +30,10 @@ echo "no escape sequence when the output is a file"
 grep -q "nickname 'alice' refused: alice is registered to another key" "$out" ||
 	fail "the demo does not show a nickname refused to another key"
 echo "the demo shows a nickname refused to another key"
+grep -q "this server admits only known keys" "$out" ||
+	fail "the demo does not show a stranger refused by the private server"
+grep -q "admitted to 127.0.0.1:" "$out" || fail "the demo does not show an invitation used"
+echo "the demo shows a private server: a stranger refused, an invitation used"
 
 # ---- 3. the checksum table (from the same run) ------------------------------------------
 
