@@ -153,6 +153,28 @@ int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint
 	return RD_ERR_EXISTS;
 }
 
+#define USED_GRAIN_MS 3600000u /* a claim's last use is recorded to the hour */
+
+/* 1 when fp owns key and used it less than USED_GRAIN_MS ago. Under st->mu. */
+static int owner_used_recently_locked(struct state *st, const char *key, const uint8_t *fp,
+				      uint64_t now_ms)
+{
+	sqlite3_stmt *q = NULL;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT fp, used_ms FROM nick_owner WHERE fold = ?1", -1, &q,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == RD_TLS_FP_LEN &&
+	    memcmp(sqlite3_column_blob(q, 0), fp, RD_TLS_FP_LEN) == 0) {
+		uint64_t used = (uint64_t)sqlite3_column_int64(q, 1);
+
+		yes = now_ms >= used && now_ms - used < USED_GRAIN_MS;
+	}
+	sqlite3_finalize(q);
+	return yes;
+}
+
 /* End the transaction begun under st->mu: COMMIT when rc is 0, else ROLLBACK. rc, or
  * RD_ERR_SYSTEM when the commit failed. */
 static int tx_end_locked(struct state *st, int rc)
@@ -172,6 +194,11 @@ int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint
 
 	fold(nick, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
+	/* its owner back within the hour: no write (a reconnecting client costs a read) */
+	if (owner_used_recently_locked(st, key, fp, now_ms)) {
+		rc = 0;
+		goto unlock;
+	}
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto unlock;
 	own = owner_locked(st, key, now_ms, owner);

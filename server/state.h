@@ -42,7 +42,8 @@ void state_close(struct state *st);
 int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms,
 		     uint8_t *owner_fp);
 
-/* fp now holds nick: claim it if free (or expired), else mark it used. 0; RD_ERR_EXISTS
+/* fp now holds nick: claim it if free (or expired), else mark it used (to the hour: a
+ * use within the hour of the last one writes nothing). 0; RD_ERR_EXISTS
  * (another key claimed it meanwhile); RD_ERR_SYSTEM. */
 int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint64_t now_ms);
 
