@@ -34,6 +34,7 @@
 #include "files/rdf_proto.h"
 #include "progress.h"
 #include "rd_buf.h"
+#include "rd_chat.h"
 #include "rd_display.h"
 #include "rd_err.h"
 #include "rd_frame.h"
@@ -1243,13 +1244,6 @@ static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg
 	int accept;
 
 	from = cli_escape(in->from, strlen(in->from));
-	if (in->app_type != RDF_OFFER_APP_FILES) {
-		printf("%s offers something roomdrop does not know (type 0x%04x): ignored\n", from,
-		       in->app_type);
-		fflush(stdout);
-		free(from);
-		return;
-	}
 	if ((o = calloc(1, sizeof(*o))) == NULL) {
 		free(from);
 		return;
@@ -1259,6 +1253,17 @@ static void rx_offer_in(struct cli_session *s, struct rx *x, const struct rd_msg
 	snprintf(o->from, sizeof(o->from), "%s", in->from);
 	o->next = x->list;
 	x->list = o;
+	if (in->app_type != RDF_OFFER_APP_FILES) {
+		/* said at once, so that the offerer does not wait for an answer that never comes */
+		printf("%s offers something this program does not take (type 0x%04x): rejected\n",
+		       from, in->app_type);
+		fflush(stdout);
+		o->answer = RD_ANSWER_REJECT;
+		snprintf(o->reason, sizeof(o->reason), "%s",
+			 in->app_type == RD_APP_CHAT ? "no direct chat here (roomdrop listen)" :
+						       "roomdrop takes file offers only");
+		goto out;
+	}
 	if (rdf_file_offer_decode(in->descriptor.p, in->descriptor.n, &o->desc, why, sizeof(why)) !=
 	    0) {
 		printf("%s offers files, refused: %s\n", from, why);

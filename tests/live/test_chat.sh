@@ -5,6 +5,7 @@
 #      "direct", and the server did not carry it (its BYTES IN from alice and BYTES OUT to
 #      bob in `ctl list` grow far less than the message's size);
 #   2. a direct chat request refused: the asker hears it, and /msg goes through the server;
+#      a `roomdrop listen` refuses one at once with its reason;
 #   3. a peer that cannot be reached (ROOMDROP_TEST_P2P=unreachable): no link, and /msg
 #      still arrives, through the server, and the shell says so; a link that closes (bob
 #      leaves) is said too;
@@ -133,6 +134,15 @@ read -r _ c_out1 <<<"$(counts carol)"
 # (the counters do see a relayed message: the check of 1 can fail)
 ((c_out1 - c_out0 > ${#long})) || fail "the server sent carol only $((c_out1 - c_out0)) bytes for a relayed /msg of ${#long}"
 echo "2. refused: the asker heard it; /msg went through the server ($((c_out1 - c_out0)) bytes to carol)"
+# a `roomdrop listen` takes file offers only: it refuses a chat at once, with its reason
+rd_spawn "$CLI" --port "$RD_PORT" --nick lena listen >"$RD_TMP/lena.log" 2>&1
+LENA=$RD_LAST_PID
+joined lena
+say alice "/p2p lena"
+wait_for "$RD_TMP/alice.log" "no direct link with lena (lena said no: no direct chat here (roomdrop listen))"
+wait_for "$RD_TMP/lena.log" "offers something this program does not take (type 0x0070): rejected"
+rd_stop_pid "$LENA"
+echo "2b. roomdrop listen refused a direct chat at once, and said why"
 
 # ---- 3. unreachable --------------------------------------------------------------------------
 ROOMDROP_TEST_P2P=unreachable shell dave
