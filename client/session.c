@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -107,6 +108,36 @@ int cli_shutdown_said(struct rd_conn *c, char *out, size_t cap)
 		return 0;
 	cli_shutdown_text(reason, out, cap);
 	return 1;
+}
+
+/* A password from the terminal, without echo, into s->typed: 0, or -1 when there is no
+ * terminal to ask on (standard input and error) or nothing was typed. */
+static int ask_password(struct cli_session *s, const char *addr)
+{
+	char line[RD_SECRET_MAX + 2];
+	struct termios old, quiet;
+	int got;
+	size_t n;
+
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO) || tcgetattr(STDIN_FILENO, &old) != 0)
+		return -1;
+	fprintf(stderr, "%s wants a password: ", addr);
+	fflush(stderr);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	(void)tcsetattr(STDIN_FILENO, TCSANOW, &quiet); /* (what was typed ahead is kept) */
+	got = fgets(line, sizeof(line), stdin) != NULL;
+	(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
+	fputc('\n', stderr);
+	n = got ? strcspn(line, "\r\n") : 0;
+	if (n == 0 || n > RD_SECRET_MAX) {
+		explicit_bzero(line, sizeof(line));
+		return -1;
+	}
+	memcpy(s->typed, line, n);
+	s->ntyped = n;
+	explicit_bzero(line, sizeof(line));
+	return 0;
 }
 
 void cli_session_init(struct cli_session *s, const struct cli_opts *o)
@@ -519,6 +550,8 @@ int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
 	s->open_err[0] = '\0';
 	rc = rd_conn_open(s->o->host, s->o->port, &opt, &cb, &s->conn, &werr);
 	s->opening = 0;
+	if (rc == 0 && s->o->secret_kind == 0 && s->ntyped > 0)
+		rc = rd_conn_auth(s->conn, RD_AUTH_PASSWORD, s->typed, s->ntyped, &werr);
 	if (rc == 0 && s->o->secret_kind != 0)
 		rc = rd_conn_auth(s->conn, s->o->secret_kind, s->o->secret, s->o->secret_len,
 				  &werr);
@@ -640,7 +673,15 @@ int cli_session_open(struct cli_session *s, int join)
 				  rc, werr);
 	if (o->no_register)
 		return CLI_OK;
-	if ((rc = rd_conn_register(s->conn, o->nick, &werr)) != 0) {
+	rc = rd_conn_register(s->conn, o->nick, &werr);
+	if (rc == RD_ERR_REMOTE && werr == RD_E_AUTH_REQUIRED && o->secret_kind == 0 &&
+	    ask_password(s, addr) == 0) {
+		/* the server wants a password and a person is there to type it */
+		if ((rc = rd_conn_auth(s->conn, RD_AUTH_PASSWORD, s->typed, s->ntyped, &werr)) != 0)
+			return cli_report(s, "password refused", rc, werr);
+		rc = rd_conn_register(s->conn, o->nick, &werr);
+	}
+	if (rc != 0) {
 		snprintf(what, sizeof(what),
 			 rc == RD_ERR_REMOTE ? "nickname '%s' refused" : "registering as '%s'",
 			 o->nick);
@@ -667,6 +708,7 @@ void cli_signals_drain(void)
 
 void cli_session_close(struct cli_session *s)
 {
+	explicit_bzero(s->typed, sizeof(s->typed));
 	rd_conn_close(s->conn);
 	s->conn = NULL;
 }

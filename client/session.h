@@ -16,6 +16,10 @@
 struct cli_session {
 	const struct cli_opts *o;
 	struct rd_conn *conn;
+	/* the password typed at the prompt (the server asked for one and o has none): kept
+	 * for the shell's reconnections */
+	uint8_t typed[RD_SECRET_MAX];
+	size_t ntyped;
 	char room[RD_ROOM_BUF];        /* room joined, "" if none */
 	int kicked;                    /* KICKED received */
 	int shutdown;                  /* SHUTDOWN received */

@@ -4,7 +4,7 @@
 # real server and clients on 127.0.0.1:
 #   1. --admission password: no password is exit 17 ("wants a password"); a wrong one is
 #      exit 17 and answered later each time (the server logs the growing delay); the right
-#      one gets in; the server refuses to start with a password and --tls off, or without
+#      one gets in, from --password-file or typed at the prompt on a terminal (not echoed); the server refuses to start with a password and --tls off, or without
 #      --password-file;
 #   2. --admission allowlist: an unknown key is refused (exit 17) and told its fingerprint;
 #      `ctl admit` that fingerprint lets it in, `ctl revoke` shuts it out again;
@@ -52,6 +52,22 @@ run 0 as k1 alice --password-file "$RD_TMP/pw"
 contains "$OUT" "general"
 run 12 as k1 alice --password-file "$RD_TMP/missing"
 contains "$OUT" "cannot read the password file"
+# on a terminal without --password-file, it asks (and does not echo what is typed)
+command -v script >/dev/null 2>&1 || fail "script (util-linux) is missing: install-deps installs it"
+# (typed once the prompt is there, as a person would: echo is off by then)
+: >"$RD_TMP/tty.out"
+{
+	for ((i = 0; i < 400; i++)); do
+		grep -q "wants a password" "$RD_TMP/tty.out" && break
+		sleep 0.05
+	done
+	printf 'correct horse\n'
+} | XDG_CONFIG_HOME=$RD_TMP/k1 script -qec \
+	"$CLI --port $RD_PORT --timeout 20 --nick alice rooms" /dev/null >"$RD_TMP/tty.out" 2>&1 ||
+	fail "the password typed at the prompt was refused: $(cat "$RD_TMP/tty.out")"
+contains "$(cat "$RD_TMP/tty.out")" "127.0.0.1:$RD_PORT wants a password: "
+contains "$(cat "$RD_TMP/tty.out")" "general"
+grep -q "correct horse" "$RD_TMP/tty.out" && fail "the password was echoed: $(cat "$RD_TMP/tty.out")"
 rd_stop_server
 echo "1. password: none and wrong ones refused (exit 17, slower each time), the right one admitted"
 
