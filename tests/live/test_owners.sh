@@ -16,6 +16,9 @@
 #      without a key (plaintext, --tls off) may take a nickname and owns nothing;
 #   5. --nick-expiry: a bad value is exit 2; an unusable --state file is exit 4 with the
 #      reason. (When a claim lapses is test_state's: it needs a clock of its own.)
+#   6. two servers on one machine (a cluster's, say) given one --state share owners and
+#      admitted keys: a key admitted through one is admitted by the other, and a nickname
+#      its key owns there is refused to another key here.
 # Each key is a client configuration folder of its own (XDG_CONFIG_HOME).
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
@@ -124,5 +127,25 @@ contains "$OUT" "cannot use the state database $RD_TMP/notafile.db"
 rd_start_server --store "$STORE" --ctl-socket "$CTL" --nick-expiry 0
 run 4 as k1 alice
 echo "5. --nick-expiry: a bad value is exit 2, 0 is taken; an unusable --state: exit 4"
+
+# ---- 6. two servers on one machine share one state database -------------------------------------
+rd_stop_server
+rd_start_server --store "$RD_TMP/one" --state "$RD_TMP/shared.db" --admission allowlist \
+	--ctl-socket "$RD_TMP/one.sock"
+PORT_ONE=$RD_PORT
+rd_start_server --store "$RD_TMP/two" --state "$RD_TMP/shared.db" --admission allowlist \
+	--ctl-socket "$RD_TMP/two.sock"
+PORT_TWO=$RD_PORT
+RD_PORT=$PORT_ONE run 17 as k7 gus
+[[ $OUT =~ yours\ is\ ([A-Z2-7-]+) ]] || fail "no fingerprint in: $OUT"
+run 0 "$SRV" ctl --socket "$RD_TMP/two.sock" admit "${BASH_REMATCH[1]}" # through the other
+RD_PORT=$PORT_ONE run 0 as k7 gus
+RD_PORT=$PORT_TWO run 0 as k7 gus
+RD_PORT=$PORT_TWO run 17 as k8 gus
+[[ $OUT =~ yours\ is\ ([A-Z2-7-]+) ]] || fail "no fingerprint in: $OUT"
+run 0 "$SRV" ctl --socket "$RD_TMP/one.sock" admit "${BASH_REMATCH[1]}"
+RD_PORT=$PORT_TWO run 4 as k8 gus # gus is k7's, whichever server it registered on
+contains "$OUT" "gus is registered to another key"
+echo "6. two servers with one --state: admitted keys and nickname owners are the same on both"
 
 pass
