@@ -123,10 +123,18 @@ static void usage(FILE *to)
 		"Administration:\n"
 		"  --config FILE            read settings from FILE first (INI: [server] takes\n"
 		"                           these options without the dashes, [room NAME] takes\n"
-		"                           operator = KEY; README \"Configuration file\"); the\n"
-		"                           command line wins over the file\n"
+		"                           operator, allow = KEY and key-file = FILE; README\n"
+		"                           \"Configuration file\"); the command line wins\n"
+		"                           over the file\n"
 		"  --operator ROOM:KEY      the key with that fingerprint may delete and replace\n"
 		"                           anyone's files in ROOM (repeat for more)\n"
+		"  --room-allow ROOM:KEY    restrict ROOM to the keys named so (repeat for more),\n"
+		"                           its operators and the holders of its room key; to\n"
+		"                           everyone else it does not exist\n"
+		"  --room-key-file ROOM:FILE\n"
+		"                           restrict ROOM to the holders of the key on FILE's\n"
+		"                           first line (clients: --room-key-file FILE), its\n"
+		"                           operators and the --room-allow keys\n"
 		"  --ctl-socket PATH        control socket (default $XDG_RUNTIME_DIR/roomdrop-PORT.sock\n"
 		"                           or /tmp/roomdrop-UID-PORT.sock)\n"
 		"  --headless               never open the window\n"
@@ -228,6 +236,18 @@ struct operator_entry {
 	int line; /* in the configuration file, 0 = from --operator */
 };
 
+/* A restricted room (PROTOCOL.md section 7, "Restricted rooms"): only these keys, the
+ * room's operators and holders of its key may see and enter it. */
+struct room_rule {
+	char room[RD_ROOM_BUF];
+	uint8_t (*allow)[RD_TLS_FP_LEN];
+	size_t nallow;
+	const char *key_file; /* NULL: no room key */
+	int key_line;         /* its line in the configuration file, 0 = --room-key-file */
+	int has_key;
+	uint8_t key_hash[RD_SHA256_SIZE];
+};
+
 struct opts {
 	char host[RD_HOST_MAX + 1];
 	uint16_t port;
@@ -251,6 +271,8 @@ struct opts {
 	const char *config_path;
 	struct operator_entry *operators; /* --operator and the file's [room] operator */
 	size_t noperators;
+	struct room_rule *rules; /* restricted rooms: --room-allow, --room-key-file, [room] */
+	size_t nrules;
 };
 
 #define FAIL_SLOTS 64         /* addresses whose recent AUTH failures are remembered */
@@ -260,7 +282,9 @@ struct opts {
 /* What the server's hooks work on (hooks.user). */
 struct app {
 	struct files *files;
-	struct state *state; /* NULL with --open-nicks and open or password admission */
+	struct state *state;           /* NULL with --open-nicks and open or password admission */
+	const struct room_rule *rules; /* restricted rooms (the options' list) */
+	size_t nrules;
 	int open_nicks;
 	enum admission admission;
 	uint8_t password_hash[RD_SHA256_SIZE]; /* admission password: SHA-256 of the secret */
@@ -287,6 +311,41 @@ static int bad(const char *opt, const char *val, const char *why)
 	fprintf(stderr, "roomdrop-server: invalid value '%s' for %s: %s\n", val, opt, why);
 	fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 	return SRV_EUSAGE;
+}
+
+/* The rule of room (n bytes of name), made if new; NULL for a bad name or no memory. */
+static struct room_rule *rule_for(struct opts *o, const char *name, size_t n)
+{
+	char room[RD_ROOM_BUF];
+	struct room_rule *v;
+
+	if (n == 0 || n > RD_ROOM_MAX || rd_room_check(name, n) != 0)
+		return NULL;
+	snprintf(room, sizeof(room), "%.*s", (int)n, name);
+	for (size_t i = 0; i < o->nrules; i++)
+		if (rd_name_eq(o->rules[i].room, room))
+			return &o->rules[i];
+	if (!(v = realloc(o->rules, (o->nrules + 1) * sizeof(*v))))
+		return NULL;
+	o->rules = v;
+	v += o->nrules++;
+	memset(v, 0, sizeof(*v));
+	memcpy(v->room, room, sizeof(room));
+	return v;
+}
+
+static int rule_allow(struct room_rule *r, const uint8_t fp[RD_TLS_FP_LEN])
+{
+	uint8_t(*v)[RD_TLS_FP_LEN];
+
+	for (size_t i = 0; i < r->nallow; i++)
+		if (!memcmp(r->allow[i], fp, RD_TLS_FP_LEN))
+			return 0;
+	if (!(v = realloc(r->allow, (r->nallow + 1) * sizeof(*v))))
+		return -1;
+	r->allow = v;
+	memcpy(v[r->nallow++], fp, RD_TLS_FP_LEN);
+	return 0;
 }
 
 /* --operator ROOM:FP (the room is checked against the room list once all is read) */
@@ -392,7 +451,9 @@ enum {
 	O_REDIRECT,
 	O_ADVERTISE,
 	O_CONFIG,
-	O_OPERATOR
+	O_OPERATOR,
+	O_ROOMALLOW,
+	O_ROOMKEY
 };
 static const struct option g_options[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
@@ -431,6 +492,8 @@ static const struct option g_options[] = {
 	{ "advertise", required_argument, NULL, O_ADVERTISE },
 	{ "config", required_argument, NULL, O_CONFIG },
 	{ "operator", required_argument, NULL, O_OPERATOR },
+	{ "room-allow", required_argument, NULL, O_ROOMALLOW },
+	{ "room-key-file", required_argument, NULL, O_ROOMKEY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -629,6 +692,28 @@ static int apply_opt(struct opts *o, int ch, const char *arg)
 		if (add_operator(o, arg) != 0)
 			return bad("--operator", arg, "ROOM:FINGERPRINT");
 		break;
+	case O_ROOMALLOW: {
+		const char *colon = strchr(arg, ':');
+		struct room_rule *r;
+		uint8_t fp[RD_TLS_FP_LEN];
+
+		if (!colon || rd_tls_fp_parse(colon + 1, fp) != 0 ||
+		    !(r = rule_for(o, arg, (size_t)(colon - arg))))
+			return bad("--room-allow", arg, "ROOM:FINGERPRINT");
+		if (rule_allow(r, fp) != 0)
+			return SRV_EFAIL;
+		break;
+	}
+	case O_ROOMKEY: {
+		const char *colon = strchr(arg, ':');
+		struct room_rule *r;
+
+		if (!colon || !colon[1] || !(r = rule_for(o, arg, (size_t)(colon - arg))))
+			return bad("--room-key-file", arg, "ROOM:FILE");
+		r->key_file = colon + 1;
+		r->key_line = 0;
+		break;
+	}
 	default:
 		return -1;
 	}
@@ -671,6 +756,19 @@ static int load_config(struct opts *o, const char *path)
 		const struct conf_room *r = &o->conf->rooms[i];
 		struct operator_entry *v;
 
+		if (r->nallow || r->key_file) {
+			struct room_rule *rule = rule_for(o, r->name, strlen(r->name));
+
+			if (!rule)
+				return SRV_EFAIL;
+			for (size_t k = 0; k < r->nallow; k++)
+				if (rule_allow(rule, r->allow[k]) != 0)
+					return SRV_EFAIL;
+			if (r->key_file) {
+				rule->key_file = r->key_file;
+				rule->key_line = r->key_line;
+			}
+		}
 		if (r->noperators == 0)
 			continue;
 		v = realloc(o->operators, (o->noperators + r->noperators) * sizeof(*v));
@@ -783,6 +881,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				o->config_path, o->conf->rooms[i].line, o->conf->rooms[i].name);
 			return SRV_EUSAGE;
 		}
+	for (size_t i = 0; i < o->nrules; i++)
+		if (!room_listed(o, o->rules[i].room)) {
+			fprintf(stderr,
+				"roomdrop-server: --room-allow / --room-key-file %s: no such room\n",
+				o->rules[i].room);
+			return SRV_EUSAGE;
+		}
+	if (o->nrules && o->tls_off) {
+		fprintf(stderr,
+			"roomdrop-server: restricted rooms need TLS (a key or a room key is "
+			"never checked over a plaintext link): leave out --tls off\n");
+		return SRV_EUSAGE;
+	}
 	for (size_t i = 0; i < o->noperators; i++)
 		if (!o->operators[i].line && !room_listed(o, o->operators[i].room)) {
 			fprintf(stderr, "roomdrop-server: --operator %s: no such room\n",
@@ -1029,6 +1140,34 @@ static uint16_t app_on_auth(struct rd_server *s, struct rd_client *c, uint8_t ki
 }
 
 /* NICK: the admission gate, then refused when another key owns the nickname (ERROR 207). */
+/* hooks.may_enter: a restricted room is for its listed keys, its operators and the
+ * holders of its key; to everyone else it does not exist. */
+static int app_may_enter(struct rd_server *s, struct rd_client *c, const char *room,
+			 const uint8_t *key, size_t n, void *user)
+{
+	struct app *a = user;
+	const struct room_rule *r = NULL;
+	uint8_t fp[RD_TLS_FP_LEN], h[RD_SHA256_SIZE];
+
+	(void)s;
+	for (size_t i = 0; i < a->nrules && !r; i++)
+		if (rd_name_eq(a->rules[i].room, room))
+			r = &a->rules[i];
+	if (!r)
+		return 1;
+	if (!c)
+		return 0;
+	if (rd_client_fingerprint(c, fp) == 0) {
+		for (size_t i = 0; i < r->nallow; i++)
+			if (rd_tls_fp_equal(r->allow[i], fp))
+				return 1;
+		if (a->state && state_op_is(a->state, r->room, fp))
+			return 1;
+	}
+	return n > 0 && r->has_key && rd_sha256(key, n, h) == 0 &&
+	       rd_ct_equal(h, r->key_hash, RD_SHA256_SIZE);
+}
+
 static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char *nick,
 			    const uint8_t *fp, char *why, size_t cap, void *user)
 {
@@ -1095,8 +1234,10 @@ static void app_on_register(struct rd_server *s, struct rd_client *c, void *user
 	}
 }
 
-/* --password-file: its first line, kept as its SHA-256 only. 0 or SRV_EUSAGE. */
-static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
+/* --password-file, a room's key-file: its first line, kept as its SHA-256 only (where:
+ * "FILE:LINE: " of the configuration file that names it, or ""). 0 or SRV_EUSAGE. */
+static int load_secret(const char *path, const char *what, const char *where,
+		       uint8_t hash[RD_SHA256_SIZE])
 {
 	char line[RD_SECRET_MAX + 2];
 	FILE *f = fopen(path, "r");
@@ -1104,8 +1245,8 @@ static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
 	int rc;
 
 	if (f == NULL) {
-		fprintf(stderr, "roomdrop-server: cannot read the password file %s: %s\n", path,
-			strerror(errno));
+		fprintf(stderr, "roomdrop-server: %scannot read the %s file %s: %s\n", where, what,
+			path, strerror(errno));
 		return SRV_EUSAGE;
 	}
 	if (fgets(line, sizeof(line), f) == NULL)
@@ -1114,14 +1255,35 @@ static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
 	n = strcspn(line, "\r\n");
 	if (n == 0 || n > RD_SECRET_MAX) {
 		fprintf(stderr,
-			"roomdrop-server: the password file %s must hold the password on its first "
-			"line (1 to %u bytes)\n",
-			path, RD_SECRET_MAX);
+			"roomdrop-server: %sthe %s file %s must hold the %s on its first line (1 "
+			"to %u bytes)\n",
+			where, what, path, what, RD_SECRET_MAX);
 		return SRV_EUSAGE;
 	}
 	rc = rd_sha256(line, n, hash);
 	explicit_bzero(line, sizeof(line));
 	return rc == 0 ? 0 : SRV_EFAIL;
+}
+
+/* The room keys of restricted rooms: each key file's first line, as its SHA-256. */
+static int load_room_keys(struct opts *o)
+{
+	char where[PATH_MAX + 32];
+	int rc;
+
+	for (size_t i = 0; i < o->nrules; i++) {
+		struct room_rule *r = &o->rules[i];
+
+		if (!r->key_file)
+			continue;
+		where[0] = '\0';
+		if (r->key_line)
+			snprintf(where, sizeof(where), "%s:%d: ", o->config_path, r->key_line);
+		if ((rc = load_secret(r->key_file, "room key", where, r->key_hash)) != 0)
+			return rc;
+		r->has_key = 1;
+	}
+	return 0;
 }
 
 /* STORE.state.db (or --state FILE): open it, or say why not. 0 or SRV_ESTORE. */
@@ -1307,8 +1469,12 @@ int main(int argc, char **argv)
 	app.open_nicks = o.open_nicks;
 	app.admission = o.admission;
 	if (o.admission == ADMIT_PASSWORD &&
-	    (code = load_password(o.password_file, app.password_hash)) != 0)
+	    (code = load_secret(o.password_file, "password", "", app.password_hash)) != 0)
 		goto out;
+	if ((code = load_room_keys(&o)) != 0)
+		goto out;
+	app.rules = o.rules;
+	app.nrules = o.nrules;
 	/* (the database holds owners, operators, admitted keys and invitations) */
 	if ((!o.open_nicks || o.admission == ADMIT_ALLOWLIST || o.admission == ADMIT_INVITE ||
 	     o.noperators > 0) &&
@@ -1337,6 +1503,8 @@ int main(int argc, char **argv)
 	hooks.on_nick = app_on_nick;
 	hooks.on_auth = app_on_auth;
 	hooks.on_register = app_on_register;
+	if (o.nrules > 0)
+		hooks.may_enter = app_may_enter;
 	hooks.on_event = on_event;
 	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
 		if (rc == RD_ERR_INVAL) {
@@ -1483,6 +1651,9 @@ out:
 		free(o.rooms[i]);
 	free(o.rooms);
 	free(o.operators);
+	for (size_t i = 0; i < o.nrules; i++)
+		free(o.rules[i].allow);
+	free(o.rules);
 	conf_free(o.conf);
 	if (code == SRV_OK && srv)
 		log_line("info", "stopped");
