@@ -167,6 +167,7 @@ $(BUILD)/tests/test_state: $(BUILD)/obj/server/state.o
 $(BUILD)/tests/test_state: TEST_LIBS = $(SQLITE_LIBS)
 $(BUILD)/tests/test_conf: $(BUILD)/obj/server/conf.o
 $(BUILD)/tests/test_conf: TEST_LIBS = $(INIH_LIBS)
+$(BUILD)/tests/test_refused: $(BUILD)/obj/server/refused.o
 
 # a client module's unit test links that module too
 $(BUILD)/tests/test_bundle: $(BUILD)/obj/client/bundle.o

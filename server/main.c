@@ -31,6 +31,8 @@
 #include "rd_server.h"
 #include "state.h"
 #include "conf.h"
+#include "admin_ops.h"
+#include "refused.h"
 
 /* --admission (PROTOCOL.md section 7, "Admission"). */
 enum admission {
@@ -288,6 +290,7 @@ struct app {
 	int open_nicks;
 	enum admission admission;
 	uint8_t password_hash[RD_SHA256_SIZE]; /* admission password: SHA-256 of the secret */
+	struct refused refused;                /* keys lately refused admission, for the window */
 	/* AUTH failures by address: each failure is answered after a delay that doubles
 	 * (250 ms, 500 ms ... 8 s) while the address keeps failing */
 	pthread_mutex_t fail_mu;
@@ -1190,6 +1193,7 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 		rd_client_ip(c, ip);
 		snprintf(line, sizeof(line), "%s: the key %s is not admitted (refused)", ip, text);
 		log_line("warn", line);
+		refused_add(&a->refused, fp, ip, nick, rd_now_wall_ms());
 		snprintf(why, cap, "this server admits only known keys; yours is %s: %s", text,
 			 a->admission == ADMIT_INVITE ?
 				 "ask its administrator for an invitation" :
@@ -1466,6 +1470,7 @@ int main(int argc, char **argv)
 	}
 
 	pthread_mutex_init(&app.fail_mu, NULL);
+	refused_init(&app.refused);
 	app.open_nicks = o.open_nicks;
 	app.admission = o.admission;
 	if (o.admission == ADMIT_PASSWORD &&
@@ -1612,9 +1617,23 @@ int main(int argc, char **argv)
 				 "build has no GTK): running headless");
 	if (want_ui) {
 		pthread_t sth;
+		static const char *const modes[] = { "open", "password", "allowlist", "invite" };
+		struct admin_ops_ctx actx = { .srv = srv,
+					      .state = app.state,
+					      .refused = &app.refused,
+					      .open_nicks = o.open_nicks,
+					      .keys = o.admission == ADMIT_ALLOWLIST ||
+						      o.admission == ADMIT_INVITE,
+					      .mode = modes[o.admission],
+					      .listen = listen_text,
+					      .fingerprint = fp_text,
+					      .log = log_line };
+		struct admin_ui_ops ops;
 		struct admin_ui_info info = { .listen = listen_text,
 					      .store = o.files.store_root,
-					      .fingerprint = fp_text };
+					      .fingerprint = fp_text,
+					      .ops = &ops };
+		admin_ops_fill(&actx, &ops);
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
 		if (admin_ui_run(srv, &info) != 0) {
 			log_line("warn", "the window could not be opened: running headless");
