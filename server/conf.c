@@ -206,6 +206,28 @@ static int room_key(struct ctx *x, const char *room, const char *name, const cha
 	return 0;
 }
 
+/* [operators] ROOM = KEY, KEY...: the same as [room ROOM] operator = KEY for each. */
+static int operators_key(struct ctx *x, const char *room, const char *value)
+{
+	struct conf_room *r = room_section(x, room);
+	char *copy, *save = NULL;
+	int ok = 1;
+
+	if (!r)
+		return 0;
+	if (!(copy = strdup(value))) {
+		x->nomem = 1;
+		return 0;
+	}
+	for (char *t = strtok_r(copy, ",", &save); t && ok; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ' || *t == '\t')
+			t++;
+		ok = add_fp(x, &r->operators, &r->noperators, "operators", t);
+	}
+	free(copy);
+	return ok;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct ctx *x = user;
@@ -214,6 +236,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1; /* the first error is the one reported */
 	if (!strcmp(section, "server"))
 		return server_key(x, name, value);
+	if (!strcmp(section, "operators"))
+		return operators_key(x, name, value);
 	if (!strncmp(section, "room", 4) && (section[4] == ' ' || section[4] == '\t')) {
 		const char *room = section + 5;
 		while (*room == ' ' || *room == '\t')
@@ -223,7 +247,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (!section[0])
 		fail(x, "'%s' comes before any section: start with [server] or [room NAME]", name);
 	else
-		fail(x, "unknown section [%s]: [server] or [room NAME]", section);
+		fail(x, "unknown section [%s]: [server], [operators] or [room NAME]", section);
 	return 0;
 }
 

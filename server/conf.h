@@ -5,7 +5,8 @@
  * command line by name, without the dashes ("max-clients = 50"; a flag such as
  * "headless" takes yes/no). [room NAME] takes "operator = FINGERPRINT" and
  * "allow = FINGERPRINT" (one key per line, repeat the line for more) and
- * "key-file = PATH" (the room key, its first line). README.md, "Configuration file",
+ * "key-file = PATH" (the room key, its first line). [operators] takes "ROOM = KEY, KEY..."
+ * (the same as operator lines in [room ROOM]). README.md, "Configuration file",
  * is the user's description; this module only reads and checks the file's shape: the
  * values of [server] are checked by the program, which knows what they mean.
  */

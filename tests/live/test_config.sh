@@ -6,8 +6,9 @@
 #      section of a room that is not in the list, a file that cannot be read;
 #   2. a server runs from the file alone (listen, port-file, headless, store, ctl-socket,
 #      rooms), and the command line wins over the file (--rooms);
-#   3. operators named in the file ([room NAME] operator = FINGERPRINT) may delete
-#      another key's file in that room; without that line they may not (exit 16).
+#   3. operators named in the file ([operators] ROOM = KEY, KEY...; the same as
+#      [room NAME] operator = KEY, which test_conf reads) may delete another key's file in
+#      that room; without that line they may not (exit 16).
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -100,7 +101,7 @@ run 0 cli k1 ann --room alpha put "$work/a.txt"
 run 0 cli k3 ben --room alpha ls # makes k3's key
 run 16 cli k3 ben --room alpha rm a.txt
 rd_stop_server
-printf '\n[room alpha]\noperator = %s\n' "$(key_fp k3)" >>"$CONF"
+printf '\n[operators]\nalpha = %s, %s\n' "$(key_fp k2)" "$(key_fp k3)" >>"$CONF"
 rd_start_server --config "$CONF" --ctl-socket "$CTL"
 grep -q "operator of alpha (configuration file)" "$RD_SERVER_LOG" ||
 	fail "the operator was not logged"

@@ -88,7 +88,10 @@ static void test_good_file(void **state)
 		   "allow = " FP_B "\n"
 		   "key-file = /etc/roomdrop/team.key\n"
 		   "[room General]\n"
-		   "operator = " FP_B "\n");
+		   "operator = " FP_B "\n"
+		   "[operators]\n"
+		   "random = " FP_A ", " FP_B "\n"
+		   "team = " FP_B "\n");
 	assert_int_equal(conf_load(g_path, options, &c, &line, why, sizeof(why)), 0);
 	assert_non_null(c);
 	assert_int_equal(line, 0);
@@ -100,10 +103,10 @@ static void test_good_file(void **state)
 	assert_int_equal(c->opts[1].line, 5);
 	assert_string_equal(c->opts[2].name, "headless");
 	assert_string_equal(c->opts[2].value, "1"); /* a flag: yes -> "1" */
-	assert_int_equal(c->nrooms, 2);
+	assert_int_equal(c->nrooms, 3);
 	assert_non_null(r = conf_room_find(c, "TEAM"));
-	assert_int_equal(r->line, 9); /* its first setting's line */
-	assert_int_equal(r->noperators, 1);
+	assert_int_equal(r->line, 9);       /* its first setting's line */
+	assert_int_equal(r->noperators, 2); /* its own, and [operators] team = (line 18) */
 	assert_int_equal(r->operators[0][0], 0x00);
 	assert_int_equal(r->operators[0][31], 0x1f);
 	assert_int_equal(r->nallow, 2); /* the same key in hex is the same key; twice is once */
@@ -112,7 +115,11 @@ static void test_good_file(void **state)
 	assert_non_null(r = conf_room_find(c, "general"));
 	assert_int_equal(r->noperators, 1);
 	assert_null(r->key_file);
-	assert_null(conf_room_find(c, "random"));
+	assert_non_null(r = conf_room_find(c, "random")); /* [operators]: a list per room */
+	assert_int_equal(r->noperators, 2);
+	assert_int_equal(r->operators[1][0], 0xff);
+	assert_int_equal(r->line, 17);
+	assert_int_equal(conf_room_find(c, "team")->noperators, 2); /* both sections add up */
 	conf_free(c);
 }
 
@@ -180,6 +187,8 @@ static void test_bad_values(void **state)
 	assert_non_null(strstr(why, "wants a key fingerprint"));
 	assert_int_equal(refused("[room bad/name]\nallow = " FP_A "\n", why, sizeof(why)), 2);
 	assert_non_null(strstr(why, "invalid room name"));
+	assert_int_equal(refused("[operators]\na = " FP_A ",nope\n", why, sizeof(why)), 2);
+	assert_non_null(strstr(why, "'operators' wants a key fingerprint"));
 	assert_int_equal(refused("[room a]\nkey-file = k1\nkey-file = k2\n", why, sizeof(why)), 3);
 	assert_non_null(strstr(why, "key-file already (line 2)"));
 }
