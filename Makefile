@@ -64,6 +64,9 @@ EDIT_LIBS   := $(shell $(PKG_CONFIG) --libs libedit 2>/dev/null)
 # the server's persistent state (server/state.c: nickname owners)
 SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3 2>/dev/null)
 SQLITE_LIBS   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null)
+# the server's configuration file (server/conf.c, --config): inih, an INI reader
+INIH_CFLAGS := $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)
+INIH_LIBS   := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null)
 ifeq ($(GUI),1)
 GTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags gtk4 2>/dev/null)
 GTK_LIBS   := $(shell $(PKG_CONFIG) --libs gtk4 2>/dev/null)
@@ -128,6 +131,7 @@ $(BUILD)/obj/%.o: %.c
 	  $(if $(filter server/redis_%,$<),$(HIREDIS_CFLAGS)) \
 	  $(if $(filter client/%,$<),$(EDIT_CFLAGS)) $(if $(filter tests/%,$<),$(CMOCKA_CFLAGS)) \
 	  $(if $(filter server/state.c,$<),$(SQLITE_CFLAGS)) \
+	  $(if $(filter server/conf.c,$<),$(INIH_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
@@ -142,6 +146,7 @@ $(FILES_LIB): $(FILES_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(SERVER): $(SERVER_OBJ) $(FILES_LIB) $(LIB)
 	$(CC) $(LDFLAGS_BASE) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(FILES_LIB) $(LIB) $(GTK_LIBS) $(SQLITE_LIBS) \
+	  $(INIH_LIBS) \
 	  $(HIREDIS_LIBS) $(LDLIBS_ALL)
 
 $(CLIENT): $(CLIENT_OBJ) $(FILES_LIB) $(LIB)
@@ -160,6 +165,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(FILES_LIB) $(LIB)
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
 $(BUILD)/tests/test_state: $(BUILD)/obj/server/state.o
 $(BUILD)/tests/test_state: TEST_LIBS = $(SQLITE_LIBS)
+$(BUILD)/tests/test_conf: $(BUILD)/obj/server/conf.o
+$(BUILD)/tests/test_conf: TEST_LIBS = $(INIH_LIBS)
+$(BUILD)/tests/test_refused: $(BUILD)/obj/server/refused.o
 
 # a client module's unit test links that module too
 $(BUILD)/tests/test_bundle: $(BUILD)/obj/client/bundle.o

@@ -49,6 +49,10 @@ struct cli_opts {
 	uint8_t secret[RD_SECRET_MAX]; /* read from password_file, or join-invite's link */
 	size_t secret_len;
 	int no_register; /* join-invite: connect and AUTH only */
+	/* --room-key-file FILE: the key of a restricted --room (its first line), JOIN_KEY */
+	const char *room_key_file;
+	uint8_t room_key[RD_SECRET_MAX];
+	size_t room_key_len;
 	/* offers */
 	int everyone;            /* offer --everyone: to every other member of the room */
 	int accept_all;          /* listen --accept-all */

@@ -103,6 +103,9 @@ static const char usage_text[] =
 	"                     the server's password, on the first line of FILE (for a\n"
 	"                     server run with --admission password; on a terminal,\n"
 	"                     without it, roomdrop asks for the password)\n"
+	"  --room-key-file FILE\n"
+	"                     the key of --room, on the first line of FILE (for a room\n"
+	"                     the server restricts to holders of its key)\n"
 	"  --plain            no TLS: for a server run with --tls off only\n"
 	"  --overwrite        put: replace a file of the same name; get: replace a local file\n"
 	"  --rename           put: store as \"name (1).ext\" if the name is taken\n"
@@ -453,6 +456,9 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 		} else if (strcmp(name, "--password-file") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.password_file = val;
+		} else if (strcmp(name, "--room-key-file") == 0) {
+			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
+				cl->o.room_key_file = val;
 		} else if (strcmp(name, "--ca") == 0) {
 			if ((rc = take_value(argc, argv, &i, name, eq, &val)) == 0)
 				cl->o.ca_file = val;
@@ -585,16 +591,17 @@ bad:
 			   link);
 }
 
-/* --password-file: its first line, without the line end. */
-static int read_password(struct cli_opts *o)
+/* The first line of a secret's file (what: "password" or "room key"), without the line
+ * end, into out. */
+static int read_secret(const char *path, const char *what, uint8_t *out, size_t *len)
 {
 	char line[RD_SECRET_MAX + 2];
-	FILE *f = fopen(o->password_file, "r");
+	FILE *f = fopen(path, "r");
 	size_t n;
 
 	if (f == NULL) {
-		fprintf(stderr, "roomdrop: cannot read the password file %s: %s\n",
-			o->password_file, strerror(errno));
+		fprintf(stderr, "roomdrop: cannot read the %s file %s: %s\n", what, path,
+			strerror(errno));
 		return CLI_ELOCAL;
 	}
 	if (fgets(line, sizeof(line), f) == NULL)
@@ -602,14 +609,23 @@ static int read_password(struct cli_opts *o)
 	fclose(f);
 	n = strcspn(line, "\r\n");
 	if (n == 0 || n > RD_SECRET_MAX)
-		return usage_error("the password file %s must hold the password on its first line "
+		return usage_error("the %s file %s must hold the %s on its first line "
 				   "(1 to %u bytes)",
-				   o->password_file, RD_SECRET_MAX);
-	memcpy(o->secret, line, n);
-	o->secret_len = n;
-	o->secret_kind = RD_AUTH_PASSWORD;
+				   what, path, what, RD_SECRET_MAX);
+	memcpy(out, line, n);
+	*len = n;
 	explicit_bzero(line, sizeof(line));
 	return 0;
+}
+
+/* --password-file: its first line, without the line end. */
+static int read_password(struct cli_opts *o)
+{
+	int rc = read_secret(o->password_file, "password", o->secret, &o->secret_len);
+
+	if (rc == 0)
+		o->secret_kind = RD_AUTH_PASSWORD;
+	return rc;
 }
 
 /* Everything that can be checked without the network. */
@@ -628,6 +644,9 @@ static int validate(struct cmdline *cl)
 			return rc;
 	}
 	if (cl->o.password_file && (rc = read_password(&cl->o)) != 0)
+		return rc;
+	if (cl->o.room_key_file && (rc = read_secret(cl->o.room_key_file, "room key",
+						     cl->o.room_key, &cl->o.room_key_len)) != 0)
 		return rc;
 
 	if (cl->port_arg && rd_net_parse_port(cl->port_arg, &cl->o.port) != 0) {

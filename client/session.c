@@ -556,8 +556,10 @@ int cli_session_reconnect(struct cli_session *s, char *why, size_t cap)
 		rc = rd_conn_auth(s->conn, s->o->secret_kind, s->o->secret, s->o->secret_len,
 				  &werr);
 	if (rc == 0 && (rc = rd_conn_register(s->conn, s->o->nick, &werr)) == 0 && s->room[0] &&
-	    (rc = rd_conn_join(s->conn, s->room, NULL, &werr)) != 0 && rc == RD_ERR_REMOTE &&
-	    werr == RD_E_NO_SUCH_ROOM) {
+	    (rc = rd_conn_join_key(s->conn, s->room, s->o->room_key,
+				   rd_name_eq(s->room, s->o->room) ? s->o->room_key_len : 0, NULL,
+				   &werr)) != 0 &&
+	    rc == RD_ERR_REMOTE && werr == RD_E_NO_SUCH_ROOM) {
 		s->room[0] = '\0'; /* connected; the room did not come back */
 		rc = 0;
 	}
@@ -688,7 +690,8 @@ int cli_session_open(struct cli_session *s, int join)
 		return cli_report(s, what, rc, werr);
 	}
 	if (join) {
-		if ((rc = rd_conn_join(s->conn, o->room, NULL, &werr)) != 0) {
+		if ((rc = rd_conn_join_key(s->conn, o->room, o->room_key, o->room_key_len, NULL,
+					   &werr)) != 0) {
 			snprintf(what, sizeof(what), "cannot join room '%s'", o->room);
 			return cli_report(s, what, rc, werr);
 		}

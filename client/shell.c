@@ -384,7 +384,10 @@ static void do_join(struct shell *sh, int argc, char **argv)
 			    argv[0]);
 		return;
 	}
-	if ((rc = rd_conn_join(sh->s->conn, argv[0], &members, &werr)) != 0) {
+	/* --room-key-file is the key of --room: given for that room only */
+	if ((rc = rd_conn_join_key(sh->s->conn, argv[0], sh->s->o->room_key,
+				   rd_name_eq(argv[0], sh->s->o->room) ? sh->s->o->room_key_len : 0,
+				   &members, &werr)) != 0) {
 		snprintf(what, sizeof(what), "cannot join room '%s'", argv[0]);
 		failed(sh, what, rc, werr);
 		return;

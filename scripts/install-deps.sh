@@ -102,6 +102,7 @@ need_lib libutf8proc libutf8proc-dev "Unicode rules for names: NFC, format chara
 need_lib cmocka libcmocka-dev "the unit tests"
 need_lib libedit libedit-dev "the client's interactive shell"
 need_lib sqlite3 libsqlite3-dev "the server's persistent state: nickname owners (an embedded database)"
+need_lib inih libinih-dev "the server's configuration file (--config: an INI reader)"
 need_lib gtk4 libgtk-4-dev "the server's admin window"
 need_lib hiredis libhiredis-dev "the server's cluster mode (--redis; hiredis/hiredis.h)"
 # fuzzing: clang with libFuzzer and the sanitizer runtimes

@@ -11,10 +11,45 @@
 
 #include "rd_server.h"
 
+/* A key lately refused admission (newest first), for admin_ui_ops.refused. */
+struct admin_ui_refused {
+	uint64_t last_ms;                     /* wall clock */
+	unsigned count;                       /* attempts */
+	char fingerprint[RD_TLS_FP_TEXT_LEN]; /* "" for a client that showed no key */
+	char ip[48];
+	char nick[RD_NICK_BUF];
+};
+
+/* An operator of a room, for admin_ui_ops.operators. */
+struct admin_ui_operator {
+	char room[RD_ROOM_BUF];
+	char fingerprint[RD_TLS_FP_TEXT_LEN];
+};
+
+/* What the window may ask of the program about admission and ownership (issue 12 point 6).
+ * Called on the window's (main) thread only; each call is short (a local SQLite statement)
+ * and logs what it did in the server's log. Actions return 0 or -1, with a sentence for
+ * the administrator in msg either way. A NULL member: the window offers no such action
+ * (e.g. release with --open-nicks). */
+struct admin_ui_ops {
+	void *user;
+	/* the admission state of a client, a few words ("key admitted", "password", ...) */
+	void (*admission)(void *user, const struct rd_client_info *ci, char *out, size_t cap);
+	size_t (*refused)(void *user, struct admin_ui_refused *out, size_t max);
+	size_t (*operators)(void *user, struct admin_ui_operator *out, size_t max);
+	/* admit (1) or revoke (0) the key with this fingerprint (text form) */
+	int (*admit)(void *user, const char *fingerprint, int admit, char *msg, size_t cap);
+	int (*release)(void *user, const char *nick, char *msg, size_t cap);
+	/* an invitation for one use, valid 24 h; host: where the invited connect (NULL or
+	 * "": the listening address). link gets the roomdrop:// link. */
+	int (*invite)(void *user, const char *host, char *link, size_t lcap, char *msg, size_t cap);
+};
+
 struct admin_ui_info {
-	const char *listen;      /* "127.0.0.1:7878", for the window title/subtitle */
-	const char *store;       /* store root, or NULL */
-	const char *fingerprint; /* the server's TLS key fingerprint, "" when TLS is off */
+	const char *listen;             /* "127.0.0.1:7878", for the window title/subtitle */
+	const char *store;              /* store root, or NULL */
+	const char *fingerprint;        /* the server's TLS key fingerprint, "" when TLS is off */
+	const struct admin_ui_ops *ops; /* NULL: no admission panel */
 };
 
 /* 1 if this build has a window and it can be shown: not headless, and a display

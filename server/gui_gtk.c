@@ -131,7 +131,7 @@ static int row_shown_differs(const struct rd_client_info *a, const struct rd_cli
 	return a->port != b->port || a->connected_ms != b->connected_ms ||
 	       a->last_msg_ms != b->last_msg_ms || strcmp(a->ip, b->ip) != 0 ||
 	       strcmp(a->nick, b->nick) != 0 || strcmp(a->room, b->room) != 0 ||
-	       strcmp(a->activity, b->activity) != 0;
+	       strcmp(a->activity, b->activity) != 0 || strcmp(a->fingerprint, b->fingerprint) != 0;
 }
 
 /* ---- the window's state (main thread only) -------------------------------------- */
@@ -145,12 +145,13 @@ enum col {
 	COL_LAST,
 	COL_ACTIVITY,
 	COL_KEY,
+	COL_ADMISSION,
 	NCOLS
 };
 
 static const char *const col_titles[NCOLS] = {
-	"IP address",      "Port",         "Nickname", "Room",
-	"Connected since", "Last message", "Activity", "Client key",
+	"IP address",   "Port",     "Nickname",   "Room",      "Connected since",
+	"Last message", "Activity", "Client key", "Admission",
 };
 
 enum scope_item {
@@ -183,6 +184,13 @@ struct ui {
 	gint64 last_refresh_us;
 	int dirty;
 	int close_confirmed;
+	/* admission and keys (issue 12): the program's actions, and the side panel */
+	struct admin_ui_ops ops;
+	int has_ops;
+	GtkListBox *refused_list;
+	GtkListBox *op_list;
+	char *refused_sig, *op_sig; /* what the lists show, to rebuild them only on change */
+	gint64 ops_refresh_us;
 	char **nicks;     /* registered nicknames of the last snapshot (NULL-ended) */
 	struct evq drain; /* swapped with q_pending each tick */
 };
@@ -283,6 +291,12 @@ static void cell_text(const struct rd_client_info *ci, enum col c, char *out, si
 	case COL_KEY: /* the first two groups of its TLS key's fingerprint (ctl list: all) */
 		if (ci->fingerprint[0])
 			snprintf(out, cap, "%.9s\u2026", ci->fingerprint);
+		else
+			snprintf(out, cap, "\u2014");
+		break;
+	case COL_ADMISSION:
+		if (ui.has_ops && ui.ops.admission)
+			ui.ops.admission(ui.ops.user, ci, out, cap);
 		else
 			snprintf(out, cap, "\u2014");
 		break;
@@ -496,6 +510,9 @@ static int row_compare(gconstpointer pa, gconstpointer pb, gpointer col)
 	case COL_KEY:
 		r = cmp_str(a->fingerprint, b->fingerprint);
 		break;
+	case COL_ADMISSION: /* by what decides it */
+		r = cmp_str(a->nick[0] ? "1" : "0", b->nick[0] ? "1" : "0");
+		break;
 	default:
 		break;
 	}
@@ -680,6 +697,8 @@ static void refresh_targets(void)
 	g_ptr_array_unref(want);
 }
 
+static void keys_refresh(int force);
+
 static void refresh(void)
 {
 	struct rd_client_info *ci = NULL;
@@ -727,6 +746,7 @@ static void refresh(void)
 	free(ci);
 	refresh_targets();
 	update_kick_sensitivity();
+	keys_refresh(0);
 }
 
 /* ---- the log pane --------------------------------------------------------------------- */
@@ -1225,6 +1245,426 @@ static void on_window_destroy(GtkWidget *w, gpointer data)
 	ui.win = NULL;
 }
 
+/* ---- admission and keys (issue 12): refused keys, operators, admit / revoke / release /
+ * invite. The program does the work (admin_ui_ops, logged in the server's log); the
+ * window asks first, says what happened in the status line and its log. ---------------- */
+
+#define KEYS_REFRESH_US (2 * G_USEC_PER_SEC) /* the operators come from the database */
+
+/* The text of a list row (set when the row is made), for Ctrl+C and the admit dialog. */
+static const char *row_text(GtkWidget *row, const char *what)
+{
+	return row ? g_object_get_data(G_OBJECT(row), what) : NULL;
+}
+
+static void remove_rows(GtkListBox *list)
+{
+	GtkWidget *child;
+
+	while ((child = gtk_widget_get_first_child(GTK_WIDGET(list))) != NULL)
+		gtk_list_box_remove(list, child);
+}
+
+static void admit_row_clicked(GtkWidget *w, gpointer data);
+
+/* One row: its text (selectable by Ctrl+C), and an Admit button for a refused key. */
+static void add_row(GtkListBox *list, const char *text, const char *fp, int admit_button)
+{
+	GtkWidget *row = gtk_list_box_row_new(), *box, *lab;
+
+	box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	lab = gtk_label_new(text);
+	gtk_label_set_xalign(GTK_LABEL(lab), 0.0f);
+	gtk_label_set_ellipsize(GTK_LABEL(lab), PANGO_ELLIPSIZE_END);
+	gtk_widget_set_hexpand(lab, TRUE);
+	gtk_widget_set_tooltip_text(lab, text);
+	gtk_box_append(GTK_BOX(box), lab);
+	if (admit_button && fp[0]) {
+		GtkWidget *b = gtk_button_new_with_label("Admit");
+		gtk_widget_set_tooltip_text(b, "Admit this key (or Enter on the row)");
+		g_signal_connect(b, "clicked", G_CALLBACK(admit_row_clicked), row);
+		gtk_box_append(GTK_BOX(box), b);
+	}
+	gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), box);
+	g_object_set_data_full(G_OBJECT(row), "text", g_strdup(text), g_free);
+	g_object_set_data_full(G_OBJECT(row), "fp", g_strdup(fp), g_free);
+	gtk_list_box_append(list, row);
+}
+
+/* Rebuild list from lines ("fp\ttext" each) only when they changed since last time. */
+static void set_rows(GtkListBox *list, char **sig, GString *lines, int admit_button,
+		     const char *empty)
+{
+	char **v;
+
+	if (*sig && !strcmp(*sig, lines->str))
+		return;
+	g_free(*sig);
+	*sig = g_strdup(lines->str);
+	remove_rows(list);
+	v = g_strsplit(lines->str, "\n", -1);
+	for (char **l = v; *l; l++) {
+		char *tab = strchr(*l, '\t');
+		if (!**l || !tab)
+			continue;
+		*tab = '\0';
+		add_row(list, tab + 1, *l, admit_button);
+	}
+	if (!lines->len)
+		add_row(list, empty, "", 0);
+	g_strfreev(v);
+}
+
+static void keys_refresh(int force)
+{
+	struct admin_ui_refused r[64];
+	struct admin_ui_operator o[256];
+	GString *lines;
+	size_t n;
+	char when[32], nick[96], fp[RD_TLS_FP_TEXT_LEN + 8];
+
+	if (!ui.has_ops || !ui.refused_list)
+		return;
+	lines = g_string_new(NULL);
+	n = ui.ops.refused ? ui.ops.refused(ui.ops.user, r, G_N_ELEMENTS(r)) : 0;
+	for (size_t i = 0; i < n; i++) {
+		fmt_time(r[i].last_ms, when, sizeof when);
+		esc(r[i].nick, nick, sizeof nick);
+		g_string_append_printf(lines, "%s\t%s \u2014 %s from %s, %u time%s, last %s\n",
+				       r[i].fingerprint,
+				       r[i].fingerprint[0] ? r[i].fingerprint : "(no key)", nick,
+				       r[i].ip, r[i].count, r[i].count == 1 ? "" : "s", when);
+	}
+	set_rows(ui.refused_list, &ui.refused_sig, lines, 1, "No key refused");
+	if (force || g_get_monotonic_time() - ui.ops_refresh_us >= KEYS_REFRESH_US) {
+		ui.ops_refresh_us = g_get_monotonic_time();
+		g_string_truncate(lines, 0);
+		n = ui.ops.operators ? ui.ops.operators(ui.ops.user, o, G_N_ELEMENTS(o)) : 0;
+		for (size_t i = 0; i < n; i++) {
+			snprintf(fp, sizeof fp, "%s", o[i].fingerprint);
+			g_string_append_printf(lines, "%s\t%s: %s\n", fp, o[i].room,
+					       o[i].fingerprint);
+		}
+		set_rows(ui.op_list, &ui.op_sig, lines, 0, "No operators");
+	}
+	g_string_free(lines, TRUE);
+}
+
+static void copy_text(const char *text)
+{
+	gdk_clipboard_set_text(gtk_widget_get_clipboard(GTK_WIDGET(ui.win)), text);
+}
+
+/* After an action: the status line (and the window's log) says what the program did. */
+static void action_done(int rc, const char *msg)
+{
+	set_status("%s%s", rc == 0 ? "" : "Not done: ", msg);
+	keys_refresh(1);
+	ui.dirty = 1;
+}
+
+static void do_admit(const char *unused, void *arg)
+{
+	char msg[512];
+	int rc;
+
+	(void)unused;
+	rc = ui.ops.admit(ui.ops.user, arg, 1, msg, sizeof msg);
+	action_done(rc, msg);
+}
+
+static void admit_dialog(const char *fp, const char *about)
+{
+	char *markup;
+
+	if (!fp || !fp[0]) {
+		set_status("That client showed no key: there is nothing to admit");
+		return;
+	}
+	markup = g_markup_printf_escaped("<b><big>Admit this key?</big></b>\n\n%s\n\n%s\n\n"
+					 "Its owner can then use this server.",
+					 fp, about ? about : "");
+	confirm_dialog("Admit key", markup, NULL, "_Admit", "admit-dialog", do_admit, g_strdup(fp),
+		       g_free);
+	g_free(markup);
+}
+
+static void admit_row_clicked(GtkWidget *w, gpointer data)
+{
+	(void)w;
+	admit_dialog(row_text(data, "fp"), row_text(data, "text"));
+}
+
+static void refused_row_activated(GtkListBox *list, GtkListBoxRow *row, gpointer data)
+{
+	(void)list;
+	(void)data;
+	admit_row_clicked(NULL, row);
+}
+
+/* win.admit: the refused key whose row has the focus, else the one refused last. */
+static void admit_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	GtkWidget *row;
+
+	(void)a;
+	(void)param;
+	(void)data;
+	if (!ui.refused_list)
+		return;
+	row = gtk_widget_get_focus_child(GTK_WIDGET(ui.refused_list));
+	if (!row || !row_text(row, "fp") || !row_text(row, "fp")[0])
+		row = GTK_WIDGET(gtk_list_box_get_row_at_index(ui.refused_list, 0));
+	if (!row || !row_text(row, "fp") || !row_text(row, "fp")[0]) {
+		set_status("No refused key to admit");
+		return;
+	}
+	admit_row_clicked(NULL, row);
+}
+
+static void do_revoke(const char *unused, void *arg)
+{
+	char msg[512];
+	int rc;
+
+	(void)unused;
+	rc = ui.ops.admit(ui.ops.user, arg, 0, msg, sizeof msg);
+	action_done(rc, msg);
+}
+
+/* win.revoke: the key of the selected client. */
+static void revoke_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	AdmRow *r = selected_row();
+	char *markup;
+
+	(void)a;
+	(void)param;
+	(void)data;
+	if (!r || !r->info.fingerprint[0]) {
+		set_status(r ? "That client showed no key" : "Select a client to revoke first");
+		return;
+	}
+	markup = g_markup_printf_escaped(
+		"<b><big>Revoke the key of %s?</big></b>\n\n%s\n\nIt is no longer admitted, and "
+		"its connections are closed.",
+		r->info.nick[0] ? r->info.nick : r->info.ip, r->info.fingerprint);
+	confirm_dialog("Revoke key", markup, NULL, "Re_voke", "revoke-dialog", do_revoke,
+		       g_strdup(r->info.fingerprint), g_free);
+	g_free(markup);
+}
+
+/* The entry of the open dialog: its text, selected, and what it is for. */
+static void dialog_entry(const char *text, const char *placeholder, const char *name,
+			 const char *label)
+{
+	struct confirm *c = ui.dialog ? g_object_get_data(G_OBJECT(ui.dialog), "adm-confirm") :
+					NULL;
+
+	if (!c || !c->entry)
+		return;
+	gtk_entry_set_max_length(c->entry, 255);
+	gtk_entry_set_placeholder_text(c->entry, placeholder);
+	gtk_editable_set_text(GTK_EDITABLE(c->entry), text ? text : "");
+	gtk_editable_select_region(GTK_EDITABLE(c->entry), 0, -1);
+	set_accessible_label(GTK_WIDGET(c->entry), name, label);
+}
+
+static void do_release(const char *nick, void *arg)
+{
+	char msg[512];
+	int rc;
+
+	(void)arg;
+	if (!nick || !*nick) {
+		set_status("Not done: no nickname given");
+		return;
+	}
+	rc = ui.ops.release(ui.ops.user, nick, msg, sizeof msg);
+	action_done(rc, msg);
+}
+
+/* win.release: a nickname (the selected client's, or typed). */
+static void release_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	AdmRow *r = selected_row();
+
+	(void)a;
+	(void)param;
+	(void)data;
+	confirm_dialog("Release nickname",
+		       "<b><big>Release a nickname?</big></b>\n\nThe key that owns it loses it; "
+		       "the next key to register it owns it.",
+		       "_Nickname:", "_Release", "release-dialog", do_release, NULL, NULL);
+	dialog_entry(r && r->info.nick[0] ? r->info.nick : "", "nickname", "release-nick",
+		     "Nickname");
+}
+
+static void do_invite(const char *host, void *arg)
+{
+	char msg[512], link[512];
+	int rc;
+
+	(void)arg;
+	rc = ui.ops.invite(ui.ops.user, host, link, sizeof link, msg, sizeof msg);
+	if (rc == 0) {
+		/* the link is for the administrator's eyes: the window's log, the clipboard */
+		log_line(now_ms(), "invitation link: %s", link);
+		copy_text(link);
+		explicit_bzero(link, sizeof link);
+	}
+	action_done(rc, msg);
+}
+
+/* win.invite: a link for one person, one use, 24 hours. */
+static void invite_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	char host[128];
+	const char *colon = strrchr(ui.listen, ':');
+
+	(void)a;
+	(void)param;
+	(void)data;
+	snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ui.listen) : 0, ui.listen);
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+		host[0] = '\0';
+	confirm_dialog("Make an invitation",
+		       "<b><big>Make an invitation?</big></b>\n\nA link for one person, good for "
+		       "one use within 24 hours: it carries this server's key, and admits the "
+		       "key of whoever uses it (roomdrop join-invite LINK). It goes to the log "
+		       "below and to the clipboard.",
+		       "_Host the invited connect to:", "_Invite", "invite-dialog", do_invite, NULL,
+		       NULL);
+	dialog_entry(host, "host name or address", "invite-host", "Host");
+}
+
+/* win.copy-client: the selected client, with its whole key, to the clipboard. */
+static void copy_client_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	AdmRow *r = selected_row();
+	char adm[96] = "", nick[96], *text;
+
+	(void)a;
+	(void)param;
+	(void)data;
+	if (!r) {
+		set_status("Select a client to copy first");
+		return;
+	}
+	cell_text(&r->info, COL_ADMISSION, adm, sizeof adm);
+	esc(r->info.nick[0] ? r->info.nick : "(registering)", nick, sizeof nick);
+	text = g_strdup_printf("%s %s:%u key %s admission %s", nick, r->info.ip,
+			       (unsigned)r->info.port,
+			       r->info.fingerprint[0] ? r->info.fingerprint : "none", adm);
+	copy_text(text);
+	gtk_label_set_text(ui.status, "Copied the selected client (with its key)");
+	g_free(text);
+}
+
+/* Ctrl+C in a list: the focused row's text. */
+static gboolean copy_row(GtkWidget *list, GVariant *args, gpointer data)
+{
+	GtkWidget *row = gtk_widget_get_focus_child(list);
+
+	(void)args;
+	(void)data;
+	if (row && row_text(row, "text"))
+		copy_text(row_text(row, "text"));
+	return TRUE;
+}
+
+/* The header bar's buttons of the actions. */
+static void add_key_buttons(GtkHeaderBar *header)
+{
+	static const struct {
+		const char *label, *action, *tip;
+	} acts[] = {
+		{ "_Admit\u2026", "win.admit", "Admit the refused key (Ctrl+Shift+A)" },
+		{ "Re_voke\u2026", "win.revoke",
+		  "Revoke the selected client's key (Ctrl+Shift+R)" },
+		{ "_Release\u2026", "win.release", "Free a nickname (Ctrl+Shift+N)" },
+		{ "_Invite\u2026", "win.invite", "Make an invitation link (Ctrl+I)" },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(acts); i++) {
+		GtkWidget *b = gtk_button_new_with_mnemonic(acts[i].label);
+		gtk_actionable_set_action_name(GTK_ACTIONABLE(b), acts[i].action);
+		gtk_widget_set_tooltip_text(b, acts[i].tip);
+		gtk_header_bar_pack_start(header, b);
+	}
+}
+
+/* Alt+F, Alt+O: the keyboard to the refused keys / the operators (the first row). */
+static void focus_list(GtkListBox *list)
+{
+	GtkListBoxRow *row = gtk_list_box_get_row_at_index(list, 0);
+
+	if (row) {
+		gtk_list_box_select_row(list, row);
+		gtk_widget_grab_focus(GTK_WIDGET(row));
+	}
+}
+
+static void focus_refused_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	(void)a;
+	(void)param;
+	(void)data;
+	focus_list(ui.refused_list);
+}
+
+static void focus_operators_activated(GSimpleAction *a, GVariant *param, gpointer data)
+{
+	(void)a;
+	(void)param;
+	(void)data;
+	focus_list(ui.op_list);
+}
+
+/* The side panel: refused keys (Enter or Admit on a row admits it) and operators. */
+static GtkWidget *build_keys(void)
+{
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4), *lab, *sw, *list;
+
+	gtk_widget_set_margin_start(box, 6);
+	gtk_widget_set_margin_end(box, 6);
+	for (int k = 0; k < 2; k++) {
+		lab = gtk_label_new(k == 0 ? "Refused keys (Alt+F)" : "Operators (Alt+O)");
+		gtk_label_set_xalign(GTK_LABEL(lab), 0.0f);
+		gtk_widget_add_css_class(lab, "heading");
+		gtk_widget_set_margin_top(lab, 4);
+		list = gtk_list_box_new();
+		gtk_list_box_set_selection_mode(GTK_LIST_BOX(list), GTK_SELECTION_SINGLE);
+		set_accessible_label(list, k == 0 ? "refused-keys" : "operators",
+				     k == 0 ? "Keys refused admission" : "Room operators");
+		{
+			GtkEventController *keys = gtk_shortcut_controller_new();
+			gtk_shortcut_controller_add_shortcut(
+				GTK_SHORTCUT_CONTROLLER(keys),
+				gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_c,
+									GDK_CONTROL_MASK),
+						 gtk_callback_action_new(copy_row, NULL, NULL)));
+			gtk_widget_add_controller(list, keys);
+		}
+		sw = gtk_scrolled_window_new();
+		gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(sw), list);
+		gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(sw), GTK_POLICY_NEVER,
+					       GTK_POLICY_AUTOMATIC);
+		gtk_widget_set_vexpand(sw, TRUE);
+		gtk_box_append(GTK_BOX(box), lab);
+		gtk_box_append(GTK_BOX(box), sw);
+		if (k == 0) {
+			ui.refused_list = GTK_LIST_BOX(list);
+			g_signal_connect(list, "row-activated", G_CALLBACK(refused_row_activated),
+					 NULL);
+		} else {
+			ui.op_list = GTK_LIST_BOX(list);
+		}
+	}
+	gtk_widget_set_size_request(box, 300, -1);
+	return box;
+}
+
 /* ---- building the window ---------------------------------------------------------------- */
 
 static GtkWidget *build_table(void)
@@ -1234,7 +1674,7 @@ static GtkWidget *build_table(void)
 	GtkSorter *sorter;
 	GtkSortListModel *sorted;
 	GtkEventController *keys;
-	static const int widths[NCOLS] = { 120, 70, 140, 110, 165, 165, -1, 110 };
+	static const int widths[NCOLS] = { 120, 70, 140, 110, 165, 165, -1, 110, 130 };
 
 	ui.view = GTK_COLUMN_VIEW(view);
 	for (int c = 0; c < NCOLS; c++) {
@@ -1363,6 +1803,13 @@ static const GActionEntry win_actions[] = {
 	{ .name = "close", .activate = close_activated },
 	{ .name = "focus-broadcast", .activate = focus_broadcast_activated },
 	{ .name = "focus-clients", .activate = focus_clients_activated },
+	{ .name = "admit", .activate = admit_activated },
+	{ .name = "revoke", .activate = revoke_activated },
+	{ .name = "release", .activate = release_activated },
+	{ .name = "invite", .activate = invite_activated },
+	{ .name = "copy-client", .activate = copy_client_activated },
+	{ .name = "focus-refused", .activate = focus_refused_activated },
+	{ .name = "focus-operators", .activate = focus_operators_activated },
 };
 
 /* The theme gives a progress bar a minimum width of about 150 px, wider than the
@@ -1399,7 +1846,7 @@ static void on_activate(GtkApplication *app, gpointer data)
 	wtitle = g_strdup_printf("roomdrop \u2014 %s", ui.listen);
 	gtk_window_set_title(ui.win, wtitle);
 	g_free(wtitle);
-	gtk_window_set_default_size(ui.win, 960, 600);
+	gtk_window_set_default_size(ui.win, ui.has_ops ? 1240 : 960, 600);
 	gtk_widget_set_name(win, "roomdrop-admin");
 	add_css();
 
@@ -1410,6 +1857,23 @@ static void on_activate(GtkApplication *app, gpointer data)
 	gtk_application_set_accels_for_action(app, "win.close", accel_close);
 	gtk_application_set_accels_for_action(app, "win.focus-broadcast", accel_bcast);
 	gtk_application_set_accels_for_action(app, "win.focus-clients", accel_clients);
+	if (ui.has_ops) {
+		static const char *const admit[] = { "<Control><Shift>a", NULL };
+		static const char *const revoke[] = { "<Control><Shift>r", NULL };
+		static const char *const release[] = { "<Control><Shift>n", NULL };
+		static const char *const invite[] = { "<Control>i", NULL };
+		static const char *const copy[] = { "<Control><Shift>c", NULL };
+		static const char *const frefused[] = { "<Alt>f", NULL };
+		static const char *const fops[] = { "<Alt>o", NULL };
+
+		gtk_application_set_accels_for_action(app, "win.admit", admit);
+		gtk_application_set_accels_for_action(app, "win.revoke", revoke);
+		gtk_application_set_accels_for_action(app, "win.release", release);
+		gtk_application_set_accels_for_action(app, "win.invite", invite);
+		gtk_application_set_accels_for_action(app, "win.copy-client", copy);
+		gtk_application_set_accels_for_action(app, "win.focus-refused", frefused);
+		gtk_application_set_accels_for_action(app, "win.focus-operators", fops);
+	}
 
 	header = gtk_header_bar_new();
 	titlebox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
@@ -1437,6 +1901,8 @@ static void on_activate(GtkApplication *app, gpointer data)
 				    "Kick the selected client (Ctrl+K, or Delete in the table)");
 	set_accessible_label(kick, "kick-button", "Kick the selected client");
 	gtk_header_bar_pack_start(GTK_HEADER_BAR(header), kick);
+	if (ui.has_ops)
+		add_key_buttons(GTK_HEADER_BAR(header));
 	gtk_window_set_titlebar(ui.win, header);
 
 	vbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
@@ -1461,6 +1927,14 @@ static void on_activate(GtkApplication *app, gpointer data)
 	gtk_box_append(GTK_BOX(logbox), loglabel);
 	gtk_box_append(GTK_BOX(logbox), build_log());
 	gtk_label_set_mnemonic_widget(GTK_LABEL(loglabel), GTK_WIDGET(ui.log));
+	if (ui.has_ops) { /* the keys panel beside the log */
+		GtkWidget *hp = gtk_paned_new(GTK_ORIENTATION_HORIZONTAL);
+		gtk_paned_set_start_child(GTK_PANED(hp), logbox);
+		gtk_paned_set_end_child(GTK_PANED(hp), build_keys());
+		gtk_paned_set_resize_end_child(GTK_PANED(hp), FALSE);
+		gtk_paned_set_shrink_end_child(GTK_PANED(hp), FALSE);
+		logbox = hp;
+	}
 	gtk_paned_set_end_child(GTK_PANED(paned), logbox);
 	gtk_paned_set_position(GTK_PANED(paned), 300);
 	gtk_paned_set_resize_end_child(GTK_PANED(paned), TRUE);
@@ -1506,6 +1980,10 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 	snprintf(ui.fingerprint, sizeof ui.fingerprint, "%s",
 		 info && info->fingerprint ? info->fingerprint : "");
 	ui.log_pending = g_string_new(NULL);
+	if (info && info->ops) {
+		ui.ops = *info->ops;
+		ui.has_ops = 1;
+	}
 
 	pthread_mutex_lock(&q_lock);
 	q_open = 1;
@@ -1535,6 +2013,8 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 	g_clear_object(&ui.store);
 	g_clear_object(&ui.sel);
 	g_clear_object(&ui.targets);
+	g_free(ui.refused_sig);
+	g_free(ui.op_sig);
 	memset(&ui, 0, sizeof ui);
 	return status == 0 && shown ? 0 : 1;
 }

@@ -30,6 +30,9 @@
 #include "rd_hash.h"
 #include "rd_server.h"
 #include "state.h"
+#include "conf.h"
+#include "admin_ops.h"
+#include "refused.h"
 
 /* --admission (PROTOCOL.md section 7, "Admission"). */
 enum admission {
@@ -120,6 +123,21 @@ static void usage(FILE *to)
 		"                           while it has N clients to the least-loaded secondary\n"
 		"                           (serves it itself when no secondary is live)\n"
 		"Administration:\n"
+		"  --config FILE            read settings from FILE first (INI: [server] takes\n"
+		"                           these options without the dashes, [room NAME] takes\n"
+		"                           operator, allow = KEY and key-file = FILE, and\n"
+		"                           [operators] ROOM = KEY, KEY...; README\n"
+		"                           \"Configuration file\"); the command line wins\n"
+		"                           over the file\n"
+		"  --operator ROOM:KEY      the key with that fingerprint may delete and replace\n"
+		"                           anyone's files in ROOM (repeat for more)\n"
+		"  --room-allow ROOM:KEY    restrict ROOM to the keys named so (repeat for more),\n"
+		"                           its operators and the holders of its room key; to\n"
+		"                           everyone else it does not exist\n"
+		"  --room-key-file ROOM:FILE\n"
+		"                           restrict ROOM to the holders of the key on FILE's\n"
+		"                           first line (clients: --room-key-file FILE), its\n"
+		"                           operators and the --room-allow keys\n"
 		"  --ctl-socket PATH        control socket (default $XDG_RUNTIME_DIR/roomdrop-PORT.sock\n"
 		"                           or /tmp/roomdrop-UID-PORT.sock)\n"
 		"  --headless               never open the window\n"
@@ -214,6 +232,25 @@ static int parse_duration_ms(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A key made operator of a room at start (PROTOCOL.md section 7, "Files have owners"). */
+struct operator_entry {
+	char room[RD_ROOM_BUF];
+	uint8_t fp[RD_TLS_FP_LEN];
+	int line; /* in the configuration file, 0 = from --operator */
+};
+
+/* A restricted room (PROTOCOL.md section 7, "Restricted rooms"): only these keys, the
+ * room's operators and holders of its key may see and enter it. */
+struct room_rule {
+	char room[RD_ROOM_BUF];
+	uint8_t (*allow)[RD_TLS_FP_LEN];
+	size_t nallow;
+	const char *key_file; /* NULL: no room key */
+	int key_line;         /* its line in the configuration file, 0 = --room-key-file */
+	int has_key;
+	uint8_t key_hash[RD_SHA256_SIZE];
+};
+
 struct opts {
 	char host[RD_HOST_MAX + 1];
 	uint16_t port;
@@ -233,6 +270,12 @@ struct opts {
 	enum admission admission;      /* --admission */
 	const char *password_file;     /* --password-file (admission password) */
 	struct cluster_config cluster; /* cluster.redis NULL = alone */
+	struct conf *conf;             /* --config FILE: its values live as long as o */
+	const char *config_path;
+	struct operator_entry *operators; /* --operator and the file's [room] operator */
+	size_t noperators;
+	struct room_rule *rules; /* restricted rooms: --room-allow, --room-key-file, [room] */
+	size_t nrules;
 };
 
 #define FAIL_SLOTS 64         /* addresses whose recent AUTH failures are remembered */
@@ -242,10 +285,13 @@ struct opts {
 /* What the server's hooks work on (hooks.user). */
 struct app {
 	struct files *files;
-	struct state *state; /* NULL with --open-nicks and open or password admission */
+	struct state *state;           /* NULL with --open-nicks and open or password admission */
+	const struct room_rule *rules; /* restricted rooms (the options' list) */
+	size_t nrules;
 	int open_nicks;
 	enum admission admission;
 	uint8_t password_hash[RD_SHA256_SIZE]; /* admission password: SHA-256 of the secret */
+	struct refused refused;                /* keys lately refused admission, for the window */
 	/* AUTH failures by address: each failure is answered after a delay that doubles
 	 * (250 ms, 500 ms ... 8 s) while the address keeps failing */
 	pthread_mutex_t fail_mu;
@@ -256,11 +302,74 @@ struct app {
 	} fails[FAIL_SLOTS];
 };
 
+/* "FILE:LINE: " while the configuration file's settings are applied, else "" */
+static char g_where[PATH_MAX + 32];
+
 static int bad(const char *opt, const char *val, const char *why)
 {
+	if (g_where[0]) {
+		fprintf(stderr, "roomdrop-server: %sinvalid value '%s' for %s: %s\n", g_where, val,
+			opt + 2, why);
+		return SRV_EUSAGE;
+	}
 	fprintf(stderr, "roomdrop-server: invalid value '%s' for %s: %s\n", val, opt, why);
 	fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 	return SRV_EUSAGE;
+}
+
+/* The rule of room (n bytes of name), made if new; NULL for a bad name or no memory. */
+static struct room_rule *rule_for(struct opts *o, const char *name, size_t n)
+{
+	char room[RD_ROOM_BUF];
+	struct room_rule *v;
+
+	if (n == 0 || n > RD_ROOM_MAX || rd_room_check(name, n) != 0)
+		return NULL;
+	snprintf(room, sizeof(room), "%.*s", (int)n, name);
+	for (size_t i = 0; i < o->nrules; i++)
+		if (rd_name_eq(o->rules[i].room, room))
+			return &o->rules[i];
+	if (!(v = realloc(o->rules, (o->nrules + 1) * sizeof(*v))))
+		return NULL;
+	o->rules = v;
+	v += o->nrules++;
+	memset(v, 0, sizeof(*v));
+	memcpy(v->room, room, sizeof(room));
+	return v;
+}
+
+static int rule_allow(struct room_rule *r, const uint8_t fp[RD_TLS_FP_LEN])
+{
+	uint8_t(*v)[RD_TLS_FP_LEN];
+
+	for (size_t i = 0; i < r->nallow; i++)
+		if (!memcmp(r->allow[i], fp, RD_TLS_FP_LEN))
+			return 0;
+	if (!(v = realloc(r->allow, (r->nallow + 1) * sizeof(*v))))
+		return -1;
+	r->allow = v;
+	memcpy(v[r->nallow++], fp, RD_TLS_FP_LEN);
+	return 0;
+}
+
+/* --operator ROOM:FP (the room is checked against the room list once all is read) */
+static int add_operator(struct opts *o, const char *arg)
+{
+	const char *colon = strchr(arg, ':'); /* room names have none; fingerprints may */
+	struct operator_entry *v;
+	uint8_t fp[RD_TLS_FP_LEN];
+
+	if (!colon || colon == arg || (size_t)(colon - arg) > RD_ROOM_MAX ||
+	    rd_tls_fp_parse(colon + 1, fp) != 0)
+		return -1;
+	if (!(v = realloc(o->operators, (o->noperators + 1) * sizeof(*v))))
+		return -1;
+	o->operators = v;
+	v += o->noperators++;
+	snprintf(v->room, sizeof(v->room), "%.*s", (int)(colon - arg), arg);
+	memcpy(v->fp, fp, RD_TLS_FP_LEN);
+	v->line = 0;
+	return 0;
 }
 
 static int split_rooms(struct opts *o, const char *list)
@@ -271,15 +380,16 @@ static int split_rooms(struct opts *o, const char *list)
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (rd_room_check(t, strlen(t)) != 0) {
 			fprintf(stderr,
-				"roomdrop-server: invalid room name '%s': use 1-32 letters, digits, "
+				"roomdrop-server: %sinvalid room name '%s': use 1-32 letters, digits, "
 				"'_', '.', '-'\n",
-				t);
+				g_where, t);
 			free(copy);
 			return -1;
 		}
 		for (size_t i = 0; i < o->nrooms; i++)
 			if (rd_name_eq(o->rooms[i], t)) {
-				fprintf(stderr, "roomdrop-server: room '%s' is listed twice\n", t);
+				fprintf(stderr, "roomdrop-server: %sroom '%s' is listed twice\n",
+					g_where, t);
 				free(copy);
 				return -1;
 			}
@@ -309,86 +419,394 @@ static int split_rooms(struct opts *o, const char *list)
 	return 0;
 }
 
+enum {
+	O_LISTEN = 256,
+	O_ROOMS,
+	O_MAXC,
+	O_PINGI,
+	O_PINGT,
+	O_REGT,
+	O_LOG,
+	O_STORE,
+	O_MAXF,
+	O_QUOTA,
+	O_MINFREE,
+	O_STTL,
+	O_CTL,
+	O_PORTFILE,
+	O_HEADLESS,
+	O_OUTLIM,
+	O_RATE,
+	O_USTAGED,
+	O_TLS,
+	O_TLSCERT,
+	O_TLSKEY,
+	O_MAXOFFERS,
+	O_OFFERT,
+	O_OFFERMAX,
+	O_STATE,
+	O_OPENNICKS,
+	O_NICKEXP,
+	O_ADMISSION,
+	O_PASSFILE,
+	O_REDIS,
+	O_CLUSTER,
+	O_MASTER,
+	O_REDIRECT,
+	O_ADVERTISE,
+	O_CONFIG,
+	O_OPERATOR,
+	O_ROOMALLOW,
+	O_ROOMKEY
+};
+static const struct option g_options[] = {
+	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "rooms", required_argument, NULL, O_ROOMS },
+	{ "max-clients", required_argument, NULL, O_MAXC },
+	{ "ping-interval", required_argument, NULL, O_PINGI },
+	{ "ping-timeout", required_argument, NULL, O_PINGT },
+	{ "register-timeout", required_argument, NULL, O_REGT },
+	{ "log-level", required_argument, NULL, O_LOG },
+	{ "store", required_argument, NULL, O_STORE },
+	{ "max-file-size", required_argument, NULL, O_MAXF },
+	{ "room-quota", required_argument, NULL, O_QUOTA },
+	{ "min-free", required_argument, NULL, O_MINFREE },
+	{ "max-staged-per-user", required_argument, NULL, O_USTAGED },
+	{ "staging-ttl", required_argument, NULL, O_STTL },
+	{ "ctl-socket", required_argument, NULL, O_CTL },
+	{ "port-file", required_argument, NULL, O_PORTFILE },
+	{ "headless", no_argument, NULL, O_HEADLESS },
+	{ "out-limit", required_argument, NULL, O_OUTLIM },
+	{ "msg-rate", required_argument, NULL, O_RATE },
+	{ "tls", required_argument, NULL, O_TLS },
+	{ "tls-cert", required_argument, NULL, O_TLSCERT },
+	{ "tls-key", required_argument, NULL, O_TLSKEY },
+	{ "max-offers", required_argument, NULL, O_MAXOFFERS },
+	{ "offer-timeout", required_argument, NULL, O_OFFERT },
+	{ "offer-max", required_argument, NULL, O_OFFERMAX },
+	{ "state", required_argument, NULL, O_STATE },
+	{ "open-nicks", no_argument, NULL, O_OPENNICKS },
+	{ "nick-expiry", required_argument, NULL, O_NICKEXP },
+	{ "admission", required_argument, NULL, O_ADMISSION },
+	{ "password-file", required_argument, NULL, O_PASSFILE },
+	{ "redis", required_argument, NULL, O_REDIS },
+	{ "cluster", required_argument, NULL, O_CLUSTER },
+	{ "master", no_argument, NULL, O_MASTER },
+	{ "redirect-above", required_argument, NULL, O_REDIRECT },
+	{ "advertise", required_argument, NULL, O_ADVERTISE },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "operator", required_argument, NULL, O_OPERATOR },
+	{ "room-allow", required_argument, NULL, O_ROOMALLOW },
+	{ "room-key-file", required_argument, NULL, O_ROOMKEY },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+/* One option, from the command line or the configuration file (where g_where names the
+ * line). Returns -1 to continue, else an exit code. */
+static int apply_opt(struct opts *o, int ch, const char *arg)
+{
+	uint64_t v;
+
+	switch (ch) {
+	case O_LISTEN: {
+		/* port 0 is allowed here (any free port), unlike for clients */
+		const char *colon = strrchr(arg, ':');
+		if (colon && !strcmp(colon, ":0")) {
+			char tmp[RD_HOST_MAX + 8];
+			snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - arg), arg);
+			if (rd_net_parse_hostport(tmp, RD_DEFAULT_PORT, o->host, sizeof(o->host),
+						  &o->port) != 0)
+				return bad("--listen", arg, "expected ADDR:PORT");
+			o->port = 0;
+		} else if (rd_net_parse_hostport(arg, RD_DEFAULT_PORT, o->host, sizeof(o->host),
+						 &o->port) != 0) {
+			return bad("--listen", arg,
+				   "expected ADDR:PORT with a port from 0 to 65535");
+		}
+		break;
+	}
+	case O_ROOMS:
+		for (size_t i = 0; i < o->nrooms; i++)
+			free(o->rooms[i]);
+		o->nrooms = 0;
+		if (split_rooms(o, arg) != 0)
+			return SRV_EUSAGE;
+		break;
+	case O_MAXC:
+		if (parse_size(arg, &v) != 0 || v < 1 || v > 100000)
+			return bad("--max-clients", arg, "a number from 1 to 100000");
+		o->cfg.max_clients = (unsigned)v;
+		break;
+	case O_PINGI:
+	case O_PINGT:
+	case O_REGT:
+		if (parse_duration_ms(arg, &v) != 0 || v < 10)
+			return bad(ch == O_PINGI ? "--ping-interval" :
+				   ch == O_PINGT ? "--ping-timeout" :
+						   "--register-timeout",
+				   arg, "a duration of at least 10ms, e.g. 30s or 500ms");
+		if (ch == O_PINGI)
+			o->cfg.ping_interval_ms = (uint32_t)v;
+		else if (ch == O_PINGT)
+			o->cfg.ping_timeout_ms = (uint32_t)v;
+		else
+			o->cfg.register_timeout_ms = (uint32_t)v;
+		break;
+	case O_LOG:
+		if (rd_log_level_parse(arg, &g_level) != 0)
+			return bad("--log-level", arg, "one of error, warn, info, debug");
+		break;
+	case O_STORE:
+		if (!arg[0])
+			return bad("--store", arg, "a folder name");
+		o->files.store_root = arg;
+		break;
+	case O_MAXF:
+		if (parse_size(arg, &v) != 0)
+			return bad("--max-file-size", arg, "a size such as 100M or 2G");
+		o->files.max_file_size = v;
+		break;
+	case O_QUOTA:
+		if (parse_size(arg, &v) != 0)
+			return bad("--room-quota", arg, "a size such as 1G");
+		o->files.room_quota = v;
+		break;
+	case O_TLS:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return bad("--tls", arg, "on or off");
+		o->tls_off = !strcmp(arg, "off");
+		break;
+	case O_TLSCERT:
+		o->tls_cert = arg;
+		break;
+	case O_TLSKEY:
+		o->tls_key = arg;
+		break;
+	case O_USTAGED:
+		if (parse_size(arg, &v) != 0)
+			return bad("--max-staged-per-user", arg, "a size such as 8G");
+		o->files.max_staged_per_user = v;
+		break;
+	case O_MINFREE:
+		if (parse_size(arg, &v) != 0)
+			return bad("--min-free", arg, "a size such as 64M");
+		o->files.min_free_bytes = v;
+		break;
+	case O_STTL:
+		if (parse_duration_ms(arg, &v) != 0 || v < 1000)
+			return bad("--staging-ttl", arg, "a duration of at least 1s");
+		o->files.staging_ttl_s = (uint32_t)(v / 1000);
+		break;
+	case O_OUTLIM:
+		if (parse_size(arg, &v) != 0 || v < 65536 || v > (1ull << 32))
+			return bad("--out-limit", arg, "a size from 64K to 4G");
+		o->cfg.out_limit = (size_t)v;
+		break;
+	case O_RATE:
+		if (parse_size(arg, &v) != 0 || v > 1000000)
+			return bad("--msg-rate", arg, "a number from 0 (no limit) to 1000000");
+		o->cfg.msg_rate = (uint32_t)v;
+		break;
+	case O_MAXOFFERS:
+		if (parse_size(arg, &v) != 0 || v < 1 || v > 1000)
+			return bad("--max-offers", arg, "a number from 1 to 1000");
+		o->cfg.max_offers = (unsigned)v;
+		break;
+	case O_OFFERT:
+	case O_OFFERMAX:
+		if (parse_duration_ms(arg, &v) != 0 || v < 10 || v > 86400000)
+			return bad(ch == O_OFFERT ? "--offer-timeout" : "--offer-max", arg,
+				   "a duration from 10ms to 24h, e.g. 60s");
+		if (ch == O_OFFERT)
+			o->cfg.offer_timeout_ms = (uint32_t)v;
+		else
+			o->cfg.offer_max_ms = (uint32_t)v;
+		break;
+	case O_STATE:
+		if (!arg[0])
+			return bad("--state", arg, "a file name");
+		o->state_path = arg;
+		break;
+	case O_OPENNICKS:
+		o->open_nicks = !arg || strcmp(arg, "0");
+		break;
+	case O_ADMISSION:
+		if (!strcmp(arg, "open"))
+			o->admission = ADMIT_OPEN;
+		else if (!strcmp(arg, "password"))
+			o->admission = ADMIT_PASSWORD;
+		else if (!strcmp(arg, "allowlist"))
+			o->admission = ADMIT_ALLOWLIST;
+		else if (!strcmp(arg, "invite"))
+			o->admission = ADMIT_INVITE;
+		else
+			return bad("--admission", arg, "open, password, allowlist or invite");
+		break;
+	case O_PASSFILE:
+		o->password_file = arg;
+		break;
+	case O_NICKEXP: {
+		char *end = NULL;
+		unsigned long days;
+
+		errno = 0;
+		days = strtoul(arg, &end, 10);
+		if (errno || end == arg || *end || arg[0] == '-' || days > 36500)
+			return bad("--nick-expiry", arg,
+				   "a number of days from 0 (never) to 36500");
+		o->nick_expiry_ms = (uint64_t)days * 86400000ull;
+		break;
+	}
+	case O_REDIS:
+		if (!arg[0])
+			return bad("--redis", arg, "a Unix socket path or HOST:PORT");
+		o->cluster.redis = arg;
+		break;
+	case O_CLUSTER:
+		o->cluster.name = arg;
+		break;
+	case O_MASTER:
+		o->cluster.master = !arg || strcmp(arg, "0");
+		break;
+	case O_REDIRECT:
+		if (parse_size(arg, &v) != 0 || v < 1 || v > 100000)
+			return bad("--redirect-above", arg, "a number from 1 to 100000");
+		o->cluster.redirect_above = (unsigned)v;
+		break;
+	case O_ADVERTISE: {
+		char h[RD_HOST_MAX + 1];
+		uint16_t p;
+		if (rd_net_parse_hostport(arg, 0, h, sizeof(h), &p) != 0 || p == 0)
+			return bad("--advertise", arg,
+				   "HOST:PORT where clients can reach this server");
+		o->cluster.advertise = arg;
+		break;
+	}
+	case O_CTL:
+		o->ctl_socket = arg;
+		break;
+	case O_PORTFILE:
+		o->port_file = arg;
+		break;
+	case O_HEADLESS:
+		o->headless = !arg || strcmp(arg, "0");
+		break;
+	case O_OPERATOR:
+		if (add_operator(o, arg) != 0)
+			return bad("--operator", arg, "ROOM:FINGERPRINT");
+		break;
+	case O_ROOMALLOW: {
+		const char *colon = strchr(arg, ':');
+		struct room_rule *r;
+		uint8_t fp[RD_TLS_FP_LEN];
+
+		if (!colon || rd_tls_fp_parse(colon + 1, fp) != 0 ||
+		    !(r = rule_for(o, arg, (size_t)(colon - arg))))
+			return bad("--room-allow", arg, "ROOM:FINGERPRINT");
+		if (rule_allow(r, fp) != 0)
+			return SRV_EFAIL;
+		break;
+	}
+	case O_ROOMKEY: {
+		const char *colon = strchr(arg, ':');
+		struct room_rule *r;
+
+		if (!colon || !colon[1] || !(r = rule_for(o, arg, (size_t)(colon - arg))))
+			return bad("--room-key-file", arg, "ROOM:FILE");
+		r->key_file = colon + 1;
+		r->key_line = 0;
+		break;
+	}
+	default:
+		return -1;
+	}
+	return -1;
+}
+
+/* --config FILE: read it (a bad file is refused with its line) and apply its [server]
+ * settings as if given first on the command line; keep its [room] sections in o->conf.
+ * Returns -1 to continue, else an exit code. */
+static int load_config(struct opts *o, const char *path)
+{
+	char why[256];
+	int line, rc;
+
+	o->config_path = path;
+	rc = conf_load(path, g_options, &o->conf, &line, why, sizeof(why));
+	if (rc == RD_ERR_INVAL) {
+		fprintf(stderr, "roomdrop-server: %s:%d: %s\n", path, line, why);
+		return SRV_EUSAGE;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "roomdrop-server: cannot read the configuration file %s: %s\n",
+			path, rc == RD_ERR_SYSTEM ? strerror(errno) : rd_strerror(rc));
+		return SRV_EUSAGE;
+	}
+	for (size_t i = 0; i < o->conf->nopts; i++) {
+		const struct conf_opt *c = &o->conf->opts[i];
+		int ch = 0;
+
+		for (const struct option *p = g_options; p->name; p++)
+			if (!strcmp(p->name, c->name))
+				ch = p->val;
+		snprintf(g_where, sizeof(g_where), "%s:%d: ", path, c->line);
+		rc = apply_opt(o, ch, c->value);
+		g_where[0] = '\0';
+		if (rc >= 0)
+			return rc;
+	}
+	for (size_t i = 0; i < o->conf->nrooms; i++) {
+		const struct conf_room *r = &o->conf->rooms[i];
+		struct operator_entry *v;
+
+		if (r->nallow || r->key_file) {
+			struct room_rule *rule = rule_for(o, r->name, strlen(r->name));
+
+			if (!rule)
+				return SRV_EFAIL;
+			for (size_t k = 0; k < r->nallow; k++)
+				if (rule_allow(rule, r->allow[k]) != 0)
+					return SRV_EFAIL;
+			if (r->key_file) {
+				rule->key_file = r->key_file;
+				rule->key_line = r->key_line;
+			}
+		}
+		if (r->noperators == 0)
+			continue;
+		v = realloc(o->operators, (o->noperators + r->noperators) * sizeof(*v));
+		if (!v)
+			return SRV_EFAIL;
+		o->operators = v;
+		for (size_t k = 0; k < r->noperators; k++) {
+			v = &o->operators[o->noperators++];
+			snprintf(v->room, sizeof(v->room), "%s", r->name);
+			memcpy(v->fp, r->operators[k], RD_TLS_FP_LEN);
+			v->line = r->line;
+		}
+	}
+	return -1;
+}
+
+/* Is room one of the server's rooms (the list, or the default one)? */
+static int room_listed(const struct opts *o, const char *room)
+{
+	static const char *const defaults[] = { "general", "random" };
+
+	if (o->nrooms == 0)
+		return rd_name_eq(room, defaults[0]) || rd_name_eq(room, defaults[1]);
+	for (size_t i = 0; i < o->nrooms; i++)
+		if (rd_name_eq(o->rooms[i], room))
+			return 1;
+	return 0;
+}
+
 /* Returns -1 to continue, else an exit code. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum {
-		O_LISTEN = 256,
-		O_ROOMS,
-		O_MAXC,
-		O_PINGI,
-		O_PINGT,
-		O_REGT,
-		O_LOG,
-		O_STORE,
-		O_MAXF,
-		O_QUOTA,
-		O_MINFREE,
-		O_STTL,
-		O_CTL,
-		O_PORTFILE,
-		O_HEADLESS,
-		O_OUTLIM,
-		O_RATE,
-		O_USTAGED,
-		O_TLS,
-		O_TLSCERT,
-		O_TLSKEY,
-		O_MAXOFFERS,
-		O_OFFERT,
-		O_OFFERMAX,
-		O_STATE,
-		O_OPENNICKS,
-		O_NICKEXP,
-		O_ADMISSION,
-		O_PASSFILE,
-		O_REDIS,
-		O_CLUSTER,
-		O_MASTER,
-		O_REDIRECT,
-		O_ADVERTISE
-	};
-	static const struct option lo[] = {
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "rooms", required_argument, NULL, O_ROOMS },
-		{ "max-clients", required_argument, NULL, O_MAXC },
-		{ "ping-interval", required_argument, NULL, O_PINGI },
-		{ "ping-timeout", required_argument, NULL, O_PINGT },
-		{ "register-timeout", required_argument, NULL, O_REGT },
-		{ "log-level", required_argument, NULL, O_LOG },
-		{ "store", required_argument, NULL, O_STORE },
-		{ "max-file-size", required_argument, NULL, O_MAXF },
-		{ "room-quota", required_argument, NULL, O_QUOTA },
-		{ "min-free", required_argument, NULL, O_MINFREE },
-		{ "max-staged-per-user", required_argument, NULL, O_USTAGED },
-		{ "staging-ttl", required_argument, NULL, O_STTL },
-		{ "ctl-socket", required_argument, NULL, O_CTL },
-		{ "port-file", required_argument, NULL, O_PORTFILE },
-		{ "headless", no_argument, NULL, O_HEADLESS },
-		{ "out-limit", required_argument, NULL, O_OUTLIM },
-		{ "msg-rate", required_argument, NULL, O_RATE },
-		{ "tls", required_argument, NULL, O_TLS },
-		{ "tls-cert", required_argument, NULL, O_TLSCERT },
-		{ "tls-key", required_argument, NULL, O_TLSKEY },
-		{ "max-offers", required_argument, NULL, O_MAXOFFERS },
-		{ "offer-timeout", required_argument, NULL, O_OFFERT },
-		{ "offer-max", required_argument, NULL, O_OFFERMAX },
-		{ "state", required_argument, NULL, O_STATE },
-		{ "open-nicks", no_argument, NULL, O_OPENNICKS },
-		{ "nick-expiry", required_argument, NULL, O_NICKEXP },
-		{ "admission", required_argument, NULL, O_ADMISSION },
-		{ "password-file", required_argument, NULL, O_PASSFILE },
-		{ "redis", required_argument, NULL, O_REDIS },
-		{ "cluster", required_argument, NULL, O_CLUSTER },
-		{ "master", no_argument, NULL, O_MASTER },
-		{ "redirect-above", required_argument, NULL, O_REDIRECT },
-		{ "advertise", required_argument, NULL, O_ADVERTISE },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int ch;
-	uint64_t v;
+	const char *config = NULL;
+	int ch, rc;
 
 	snprintf(o->host, sizeof(o->host), "%s", RD_DEFAULT_HOST);
 	o->port = RD_DEFAULT_PORT;
@@ -396,195 +814,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	files_config_defaults(&o->files);
 	o->nick_expiry_ms = (uint64_t)STATE_NICK_EXPIRY_DAYS * 86400000ull;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
+	/* the file first, so that the command line wins over it */
+	while ((ch = getopt_long(argc, argv, ":hV", g_options, NULL)) != -1)
+		if (ch == O_CONFIG)
+			config = optarg;
+	if (config && (rc = load_config(o, config)) >= 0)
+		return rc;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":hV", g_options, NULL)) != -1) {
 		switch (ch) {
-		case O_LISTEN: {
-			/* port 0 is allowed here (any free port), unlike for clients */
-			const char *colon = strrchr(optarg, ':');
-			if (colon && !strcmp(colon, ":0")) {
-				char tmp[RD_HOST_MAX + 8];
-				snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - optarg), optarg);
-				if (rd_net_parse_hostport(tmp, RD_DEFAULT_PORT, o->host,
-							  sizeof(o->host), &o->port) != 0)
-					return bad("--listen", optarg, "expected ADDR:PORT");
-				o->port = 0;
-			} else if (rd_net_parse_hostport(optarg, RD_DEFAULT_PORT, o->host,
-							 sizeof(o->host), &o->port) != 0) {
-				return bad("--listen", optarg,
-					   "expected ADDR:PORT with a port from 0 to 65535");
-			}
-			break;
-		}
-		case O_ROOMS:
-			for (size_t i = 0; i < o->nrooms; i++)
-				free(o->rooms[i]);
-			o->nrooms = 0;
-			if (split_rooms(o, optarg) != 0)
-				return SRV_EUSAGE;
-			break;
-		case O_MAXC:
-			if (parse_size(optarg, &v) != 0 || v < 1 || v > 100000)
-				return bad("--max-clients", optarg, "a number from 1 to 100000");
-			o->cfg.max_clients = (unsigned)v;
-			break;
-		case O_PINGI:
-		case O_PINGT:
-		case O_REGT:
-			if (parse_duration_ms(optarg, &v) != 0 || v < 10)
-				return bad(ch == O_PINGI ? "--ping-interval" :
-					   ch == O_PINGT ? "--ping-timeout" :
-							   "--register-timeout",
-					   optarg,
-					   "a duration of at least 10ms, e.g. 30s or 500ms");
-			if (ch == O_PINGI)
-				o->cfg.ping_interval_ms = (uint32_t)v;
-			else if (ch == O_PINGT)
-				o->cfg.ping_timeout_ms = (uint32_t)v;
-			else
-				o->cfg.register_timeout_ms = (uint32_t)v;
-			break;
-		case O_LOG:
-			if (rd_log_level_parse(optarg, &g_level) != 0)
-				return bad("--log-level", optarg,
-					   "one of error, warn, info, debug");
-			break;
-		case O_STORE:
-			if (!optarg[0])
-				return bad("--store", optarg, "a folder name");
-			o->files.store_root = optarg;
-			break;
-		case O_MAXF:
-			if (parse_size(optarg, &v) != 0)
-				return bad("--max-file-size", optarg, "a size such as 100M or 2G");
-			o->files.max_file_size = v;
-			break;
-		case O_QUOTA:
-			if (parse_size(optarg, &v) != 0)
-				return bad("--room-quota", optarg, "a size such as 1G");
-			o->files.room_quota = v;
-			break;
-		case O_TLS:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return bad("--tls", optarg, "on or off");
-			o->tls_off = !strcmp(optarg, "off");
-			break;
-		case O_TLSCERT:
-			o->tls_cert = optarg;
-			break;
-		case O_TLSKEY:
-			o->tls_key = optarg;
-			break;
-		case O_USTAGED:
-			if (parse_size(optarg, &v) != 0)
-				return bad("--max-staged-per-user", optarg, "a size such as 8G");
-			o->files.max_staged_per_user = v;
-			break;
-		case O_MINFREE:
-			if (parse_size(optarg, &v) != 0)
-				return bad("--min-free", optarg, "a size such as 64M");
-			o->files.min_free_bytes = v;
-			break;
-		case O_STTL:
-			if (parse_duration_ms(optarg, &v) != 0 || v < 1000)
-				return bad("--staging-ttl", optarg, "a duration of at least 1s");
-			o->files.staging_ttl_s = (uint32_t)(v / 1000);
-			break;
-		case O_OUTLIM:
-			if (parse_size(optarg, &v) != 0 || v < 65536 || v > (1ull << 32))
-				return bad("--out-limit", optarg, "a size from 64K to 4G");
-			o->cfg.out_limit = (size_t)v;
-			break;
-		case O_RATE:
-			if (parse_size(optarg, &v) != 0 || v > 1000000)
-				return bad("--msg-rate", optarg,
-					   "a number from 0 (no limit) to 1000000");
-			o->cfg.msg_rate = (uint32_t)v;
-			break;
-		case O_MAXOFFERS:
-			if (parse_size(optarg, &v) != 0 || v < 1 || v > 1000)
-				return bad("--max-offers", optarg, "a number from 1 to 1000");
-			o->cfg.max_offers = (unsigned)v;
-			break;
-		case O_OFFERT:
-		case O_OFFERMAX:
-			if (parse_duration_ms(optarg, &v) != 0 || v < 10 || v > 86400000)
-				return bad(ch == O_OFFERT ? "--offer-timeout" : "--offer-max",
-					   optarg, "a duration from 10ms to 24h, e.g. 60s");
-			if (ch == O_OFFERT)
-				o->cfg.offer_timeout_ms = (uint32_t)v;
-			else
-				o->cfg.offer_max_ms = (uint32_t)v;
-			break;
-		case O_STATE:
-			if (!optarg[0])
-				return bad("--state", optarg, "a file name");
-			o->state_path = optarg;
-			break;
-		case O_OPENNICKS:
-			o->open_nicks = 1;
-			break;
-		case O_ADMISSION:
-			if (!strcmp(optarg, "open"))
-				o->admission = ADMIT_OPEN;
-			else if (!strcmp(optarg, "password"))
-				o->admission = ADMIT_PASSWORD;
-			else if (!strcmp(optarg, "allowlist"))
-				o->admission = ADMIT_ALLOWLIST;
-			else if (!strcmp(optarg, "invite"))
-				o->admission = ADMIT_INVITE;
-			else
-				return bad("--admission", optarg,
-					   "open, password, allowlist or invite");
-			break;
-		case O_PASSFILE:
-			o->password_file = optarg;
-			break;
-		case O_NICKEXP: {
-			char *end = NULL;
-			unsigned long days;
-
-			errno = 0;
-			days = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || days > 36500)
-				return bad("--nick-expiry", optarg,
-					   "a number of days from 0 (never) to 36500");
-			o->nick_expiry_ms = (uint64_t)days * 86400000ull;
-			break;
-		}
-		case O_REDIS:
-			if (!optarg[0])
-				return bad("--redis", optarg, "a Unix socket path or HOST:PORT");
-			o->cluster.redis = optarg;
-			break;
-		case O_CLUSTER:
-			o->cluster.name = optarg;
-			break;
-		case O_MASTER:
-			o->cluster.master = 1;
-			break;
-		case O_REDIRECT:
-			if (parse_size(optarg, &v) != 0 || v < 1 || v > 100000)
-				return bad("--redirect-above", optarg, "a number from 1 to 100000");
-			o->cluster.redirect_above = (unsigned)v;
-			break;
-		case O_ADVERTISE: {
-			char h[RD_HOST_MAX + 1];
-			uint16_t p;
-			if (rd_net_parse_hostport(optarg, 0, h, sizeof(h), &p) != 0 || p == 0)
-				return bad("--advertise", optarg,
-					   "HOST:PORT where clients can reach this server");
-			o->cluster.advertise = optarg;
-			break;
-		}
-		case O_CTL:
-			o->ctl_socket = optarg;
-			break;
-		case O_PORTFILE:
-			o->port_file = optarg;
-			break;
-		case O_HEADLESS:
-			o->headless = 1;
-			break;
 		case 'h':
 			usage(stdout);
 			return SRV_OK;
@@ -596,7 +834,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				argv[optind - 1]);
 			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 			return SRV_EUSAGE;
+		case O_CONFIG: /* read first, below */
+			break;
 		default:
+			if (ch >= O_LISTEN) {
+				if ((rc = apply_opt(o, ch, optarg)) >= 0)
+					return rc;
+				break;
+			}
 			fprintf(stderr, "roomdrop-server: unknown option '%s'\n", argv[optind - 1]);
 			fprintf(stderr, "Try 'roomdrop-server --help'.\n");
 			return SRV_EUSAGE;
@@ -632,6 +877,33 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->cluster.redis && !o->cluster.name)
 		o->cluster.name = "roomdrop";
+	for (size_t i = 0; o->conf && i < o->conf->nrooms; i++)
+		if (!room_listed(o, o->conf->rooms[i].name)) {
+			fprintf(stderr,
+				"roomdrop-server: %s:%d: [room %s]: no such room (the rooms "
+				"are those of 'rooms =' or --rooms)\n",
+				o->config_path, o->conf->rooms[i].line, o->conf->rooms[i].name);
+			return SRV_EUSAGE;
+		}
+	for (size_t i = 0; i < o->nrules; i++)
+		if (!room_listed(o, o->rules[i].room)) {
+			fprintf(stderr,
+				"roomdrop-server: --room-allow / --room-key-file %s: no such room\n",
+				o->rules[i].room);
+			return SRV_EUSAGE;
+		}
+	if (o->nrules && o->tls_off) {
+		fprintf(stderr,
+			"roomdrop-server: restricted rooms need TLS (a key or a room key is "
+			"never checked over a plaintext link): leave out --tls off\n");
+		return SRV_EUSAGE;
+	}
+	for (size_t i = 0; i < o->noperators; i++)
+		if (!o->operators[i].line && !room_listed(o, o->operators[i].room)) {
+			fprintf(stderr, "roomdrop-server: --operator %s: no such room\n",
+				o->operators[i].room);
+			return SRV_EUSAGE;
+		}
 	if (optind < argc) {
 		fprintf(stderr, "roomdrop-server: unexpected argument '%s'\n", argv[optind]);
 		fprintf(stderr, "Try 'roomdrop-server --help'.\n");
@@ -872,6 +1144,34 @@ static uint16_t app_on_auth(struct rd_server *s, struct rd_client *c, uint8_t ki
 }
 
 /* NICK: the admission gate, then refused when another key owns the nickname (ERROR 207). */
+/* hooks.may_enter: a restricted room is for its listed keys, its operators and the
+ * holders of its key; to everyone else it does not exist. */
+static int app_may_enter(struct rd_server *s, struct rd_client *c, const char *room,
+			 const uint8_t *key, size_t n, void *user)
+{
+	struct app *a = user;
+	const struct room_rule *r = NULL;
+	uint8_t fp[RD_TLS_FP_LEN], h[RD_SHA256_SIZE];
+
+	(void)s;
+	for (size_t i = 0; i < a->nrules && !r; i++)
+		if (rd_name_eq(a->rules[i].room, room))
+			r = &a->rules[i];
+	if (!r)
+		return 1;
+	if (!c)
+		return 0;
+	if (rd_client_fingerprint(c, fp) == 0) {
+		for (size_t i = 0; i < r->nallow; i++)
+			if (rd_tls_fp_equal(r->allow[i], fp))
+				return 1;
+		if (a->state && state_op_is(a->state, r->room, fp))
+			return 1;
+	}
+	return n > 0 && r->has_key && rd_sha256(key, n, h) == 0 &&
+	       rd_ct_equal(h, r->key_hash, RD_SHA256_SIZE);
+}
+
 static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char *nick,
 			    const uint8_t *fp, char *why, size_t cap, void *user)
 {
@@ -894,6 +1194,7 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 		rd_client_ip(c, ip);
 		snprintf(line, sizeof(line), "%s: the key %s is not admitted (refused)", ip, text);
 		log_line("warn", line);
+		refused_add(&a->refused, fp, ip, nick, rd_now_wall_ms());
 		snprintf(why, cap, "this server admits only known keys; yours is %s: %s", text,
 			 a->admission == ADMIT_INVITE ?
 				 "ask its administrator for an invitation" :
@@ -938,8 +1239,10 @@ static void app_on_register(struct rd_server *s, struct rd_client *c, void *user
 	}
 }
 
-/* --password-file: its first line, kept as its SHA-256 only. 0 or SRV_EUSAGE. */
-static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
+/* --password-file, a room's key-file: its first line, kept as its SHA-256 only (where:
+ * "FILE:LINE: " of the configuration file that names it, or ""). 0 or SRV_EUSAGE. */
+static int load_secret(const char *path, const char *what, const char *where,
+		       uint8_t hash[RD_SHA256_SIZE])
 {
 	char line[RD_SECRET_MAX + 2];
 	FILE *f = fopen(path, "r");
@@ -947,8 +1250,8 @@ static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
 	int rc;
 
 	if (f == NULL) {
-		fprintf(stderr, "roomdrop-server: cannot read the password file %s: %s\n", path,
-			strerror(errno));
+		fprintf(stderr, "roomdrop-server: %scannot read the %s file %s: %s\n", where, what,
+			path, strerror(errno));
 		return SRV_EUSAGE;
 	}
 	if (fgets(line, sizeof(line), f) == NULL)
@@ -957,14 +1260,35 @@ static int load_password(const char *path, uint8_t hash[RD_SHA256_SIZE])
 	n = strcspn(line, "\r\n");
 	if (n == 0 || n > RD_SECRET_MAX) {
 		fprintf(stderr,
-			"roomdrop-server: the password file %s must hold the password on its first "
-			"line (1 to %u bytes)\n",
-			path, RD_SECRET_MAX);
+			"roomdrop-server: %sthe %s file %s must hold the %s on its first line (1 "
+			"to %u bytes)\n",
+			where, what, path, what, RD_SECRET_MAX);
 		return SRV_EUSAGE;
 	}
 	rc = rd_sha256(line, n, hash);
 	explicit_bzero(line, sizeof(line));
 	return rc == 0 ? 0 : SRV_EFAIL;
+}
+
+/* The room keys of restricted rooms: each key file's first line, as its SHA-256. */
+static int load_room_keys(struct opts *o)
+{
+	char where[PATH_MAX + 32];
+	int rc;
+
+	for (size_t i = 0; i < o->nrules; i++) {
+		struct room_rule *r = &o->rules[i];
+
+		if (!r->key_file)
+			continue;
+		where[0] = '\0';
+		if (r->key_line)
+			snprintf(where, sizeof(where), "%s:%d: ", o->config_path, r->key_line);
+		if ((rc = load_secret(r->key_file, "room key", where, r->key_hash)) != 0)
+			return rc;
+		r->has_key = 1;
+	}
+	return 0;
 }
 
 /* STORE.state.db (or --state FILE): open it, or say why not. 0 or SRV_ESTORE. */
@@ -987,6 +1311,29 @@ static int open_state(const struct opts *o, struct state **st)
 		fprintf(stderr, "roomdrop-server: cannot use the state database %s: %s\n", path,
 			why[0] ? why : "out of memory");
 		return SRV_ESTORE;
+	}
+	return 0;
+}
+
+/* The operators named in the configuration file and by --operator: granted at every
+ * start (a `ctl deop` lasts until the next one). 0 or SRV_ESTORE. */
+static int grant_operators(const struct opts *o, struct state *st)
+{
+	char text[RD_TLS_FP_TEXT_LEN], line[512];
+	uint64_t now = (uint64_t)time(NULL) * 1000;
+	int rc;
+
+	for (size_t i = 0; i < o->noperators; i++) {
+		rc = state_op_set(st, o->operators[i].room, o->operators[i].fp, 1, now);
+		if (rc != 0 && rc != RD_ERR_EXISTS) {
+			fprintf(stderr, "roomdrop-server: cannot record the operators: %s\n",
+				rd_strerror(rc));
+			return SRV_ESTORE;
+		}
+		rd_tls_fp_format(o->operators[i].fp, text);
+		snprintf(line, sizeof(line), "operator of %s (%s): %s", o->operators[i].room,
+			 o->operators[i].line ? "configuration file" : "--operator", text);
+		log_line("info", line);
 	}
 	return 0;
 }
@@ -1124,14 +1471,22 @@ int main(int argc, char **argv)
 	}
 
 	pthread_mutex_init(&app.fail_mu, NULL);
+	refused_init(&app.refused);
 	app.open_nicks = o.open_nicks;
 	app.admission = o.admission;
 	if (o.admission == ADMIT_PASSWORD &&
-	    (code = load_password(o.password_file, app.password_hash)) != 0)
+	    (code = load_secret(o.password_file, "password", "", app.password_hash)) != 0)
 		goto out;
+	if ((code = load_room_keys(&o)) != 0)
+		goto out;
+	app.rules = o.rules;
+	app.nrules = o.nrules;
 	/* (the database holds owners, operators, admitted keys and invitations) */
-	if ((!o.open_nicks || o.admission == ADMIT_ALLOWLIST || o.admission == ADMIT_INVITE) &&
+	if ((!o.open_nicks || o.admission == ADMIT_ALLOWLIST || o.admission == ADMIT_INVITE ||
+	     o.noperators > 0) &&
 	    (code = open_state(&o, &app.state)) != 0)
+		goto out;
+	if ((code = grant_operators(&o, app.state)) != 0)
 		goto out;
 	code = SRV_EFAIL;
 
@@ -1154,6 +1509,8 @@ int main(int argc, char **argv)
 	hooks.on_nick = app_on_nick;
 	hooks.on_auth = app_on_auth;
 	hooks.on_register = app_on_register;
+	if (o.nrules > 0)
+		hooks.may_enter = app_may_enter;
 	hooks.on_event = on_event;
 	if ((rc = rd_server_new(&o.cfg, &hooks, &srv)) != 0) {
 		if (rc == RD_ERR_INVAL) {
@@ -1261,9 +1618,23 @@ int main(int argc, char **argv)
 				 "build has no GTK): running headless");
 	if (want_ui) {
 		pthread_t sth;
+		static const char *const modes[] = { "open", "password", "allowlist", "invite" };
+		struct admin_ops_ctx actx = { .srv = srv,
+					      .state = app.state,
+					      .refused = &app.refused,
+					      .open_nicks = o.open_nicks,
+					      .keys = o.admission == ADMIT_ALLOWLIST ||
+						      o.admission == ADMIT_INVITE,
+					      .mode = modes[o.admission],
+					      .listen = listen_text,
+					      .fingerprint = fp_text,
+					      .log = log_line };
+		struct admin_ui_ops ops;
 		struct admin_ui_info info = { .listen = listen_text,
 					      .store = o.files.store_root,
-					      .fingerprint = fp_text };
+					      .fingerprint = fp_text,
+					      .ops = &ops };
+		admin_ops_fill(&actx, &ops);
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
 		if (admin_ui_run(srv, &info) != 0) {
 			log_line("warn", "the window could not be opened: running headless");
@@ -1299,6 +1670,11 @@ out:
 	for (size_t i = 0; i < o.nrooms; i++)
 		free(o.rooms[i]);
 	free(o.rooms);
+	free(o.operators);
+	for (size_t i = 0; i < o.nrules; i++)
+		free(o.rules[i].allow);
+	free(o.rules);
+	conf_free(o.conf);
 	if (code == SRV_OK && srv)
 		log_line("info", "stopped");
 	return code;

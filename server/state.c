@@ -347,6 +347,46 @@ int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_L
 	return is;
 }
 
+int state_op_list(struct state *st, struct state_op **out, size_t *n)
+{
+	sqlite3_stmt *q = NULL;
+	struct state_op *v = NULL, *nv;
+	size_t k = 0;
+	int rc = RD_ERR_SYSTEM, step;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "SELECT room, fp FROM room_operator ORDER BY room, fp", -1,
+			       &q, NULL) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *room = sqlite3_column_text(q, 0);
+
+		if ((nv = realloc(v, (k + 1) * sizeof(*v))) == NULL) {
+			rc = RD_ERR_NOMEM;
+			goto out;
+		}
+		v = nv;
+		memset(&v[k], 0, sizeof(v[k]));
+		snprintf(v[k].room, sizeof(v[k].room), "%s", room ? (const char *)room : "");
+		if (sqlite3_column_bytes(q, 1) == RD_TLS_FP_LEN)
+			memcpy(v[k].fp, sqlite3_column_blob(q, 1), RD_TLS_FP_LEN);
+		k++;
+	}
+	if (step == SQLITE_DONE) {
+		rc = 0;
+		*out = v;
+		*n = k;
+		v = NULL;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->mu);
+	free(v);
+	return rc;
+}
+
 /* One statement with blob/int parameters, under st->mu (the caller's). SQLITE_DONE or ROW. */
 static int key_set_locked(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit,
 			  uint64_t now_ms)

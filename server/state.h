@@ -66,6 +66,14 @@ int state_op_set(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_
 		 uint64_t now_ms);
 int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_LEN]);
 
+/* One operator, for state_op_list (room in its folded, lower-case spelling). */
+struct state_op {
+	char room[64];
+	uint8_t fp[RD_TLS_FP_LEN];
+};
+/* Every operator, sorted by room; caller frees *out. 0, RD_ERR_NOMEM, RD_ERR_SYSTEM. */
+int state_op_list(struct state *st, struct state_op **out, size_t *n);
+
 /* Admitted keys (--admission allowlist or invite). state_key_set: admit (1) or revoke (0);
  * 0, RD_ERR_EXISTS (admitted already), RD_ERR_NOT_FOUND (revoking one that is not),
  * RD_ERR_SYSTEM. state_key_admitted: 1 or 0 (a failing database says 0). */

@@ -847,6 +847,12 @@ int rd_conn_auth(struct rd_conn *c, uint8_t kind, const void *secret, size_t n, 
 
 int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_t *werr)
 {
+	return rd_conn_join_key(c, room, NULL, 0, members, werr);
+}
+
+int rd_conn_join_key(struct rd_conn *c, const char *room, const void *key, size_t n,
+		     uint32_t *members, uint16_t *werr)
+{
 	struct rd_msg m, reply;
 	int rc;
 
@@ -854,10 +860,18 @@ int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_
 		*werr = 0;
 	if (members)
 		*members = 0;
-	if (c == NULL || room == NULL || strlen(room) > RD_ROOM_MAX)
+	if (c == NULL || room == NULL || strlen(room) > RD_ROOM_MAX || n > RD_SECRET_MAX ||
+	    (n > 0 && key == NULL))
 		return RD_ERR_INVAL;
-	rd_msg_init(&m, RD_MSG_JOIN);
-	strcpy(m.u.room.room, room);
+	if (n == 0) {
+		rd_msg_init(&m, RD_MSG_JOIN);
+		strcpy(m.u.room.room, room);
+	} else {
+		rd_msg_init(&m, RD_MSG_JOIN_KEY);
+		strcpy(m.u.join_key.room, room);
+		m.u.join_key.key.p = key;
+		m.u.join_key.key.n = n;
+	}
 	if ((rc = request_expect(c, &m, RD_MSG_JOINED, &reply, werr)) != 0)
 		return rc;
 	if (members)

@@ -122,6 +122,11 @@ int rd_conn_auth(struct rd_conn *c, uint8_t kind, const void *secret, size_t n, 
 /* Register a nickname. RD_ERR_REMOTE with *werr = RD_E_NICK_TAKEN etc. */
 int rd_conn_register(struct rd_conn *c, const char *nick, uint16_t *werr);
 int rd_conn_join(struct rd_conn *c, const char *room, uint32_t *members, uint16_t *werr);
+/* JOIN_KEY: join a room restricted to holders of its key (PROTOCOL.md section 7,
+ * "Restricted rooms"), 1 <= n <= RD_SECRET_MAX, TLS only. As rd_conn_join; a wrong key
+ * is RD_ERR_REMOTE with *werr RD_E_NO_SUCH_ROOM, like a room that does not exist. */
+int rd_conn_join_key(struct rd_conn *c, const char *room, const void *key, size_t n,
+		     uint32_t *members, uint16_t *werr);
 int rd_conn_leave(struct rd_conn *c, uint16_t *werr);
 /* ROOM_LIST / WHO_LIST into *out (rd_msg_clear it afterwards). */
 int rd_conn_rooms(struct rd_conn *c, struct rd_msg *out, uint16_t *werr);

@@ -98,6 +98,8 @@ static const struct rd_field f_room_list[] = {
 	LIST(rd_msg_room_list, count, items, l_room), END
 };
 static const struct rd_field f_join[] = { CHARS(rd_msg_room, room, N_ROOM), END };
+static const struct rd_field f_join_key[] = { CHARS(rd_msg_join_key, room, N_ROOM),
+					      BYTES(rd_msg_join_key, key, RD_SECRET_MAX), END };
 static const struct rd_field f_who[] = { CHARS(rd_msg_room, room, N_ROOM | N_EMPTY_OK), END };
 static const struct rd_field f_joined[] = {
 	CHARS(rd_msg_joined, room, N_ROOM), INT(rd_msg_joined, members), END
@@ -284,6 +286,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_LEAVE, f_empty },
 	{ RD_MSG_WHO, f_who },
 	{ RD_MSG_WHO_LIST, f_who_list },
+	{ RD_MSG_JOIN_KEY, f_join_key },
 	{ RD_MSG_SAY, f_say },
 	{ RD_MSG_TELL, f_tell },
 	{ RD_MSG_ROOM_MSG, f_room_msg },

@@ -99,6 +99,10 @@ struct rd_msg_room_list {
 struct rd_msg_room {
 	char room[RD_ROOM_BUF];
 }; /* JOIN, WHO (empty room = mine) */
+struct rd_msg_join_key {
+	char room[RD_ROOM_BUF];
+	struct rd_bytes key; /* 1..RD_SECRET_MAX bytes: the room key (PROTOCOL.md section 7) */
+};
 struct rd_msg_joined {
 	char room[RD_ROOM_BUF];
 	uint32_t members;
@@ -338,6 +342,7 @@ struct rd_msg {
 		struct rd_msg_redirect redirect;
 		struct rd_msg_room_list room_list;
 		struct rd_msg_room room; /* JOIN, WHO */
+		struct rd_msg_join_key join_key;
 		struct rd_msg_joined joined;
 		struct rd_msg_who_list who_list;
 		struct rd_msg_say say;

@@ -36,6 +36,7 @@ static const struct code_text type_names[] = {
 	NAME(LEAVE),
 	NAME(WHO),
 	NAME(WHO_LIST),
+	NAME(JOIN_KEY),
 	NAME(SAY),
 	NAME(TELL),
 	NAME(ROOM_MSG),

@@ -95,6 +95,7 @@ enum rd_msg_type {
 	RD_MSG_LEAVE = 0x0014,     /* C->S */
 	RD_MSG_WHO = 0x0015,       /* C->S */
 	RD_MSG_WHO_LIST = 0x0016,  /* S->C */
+	RD_MSG_JOIN_KEY = 0x0017,  /* C->S: JOIN with the room key of a restricted room */
 	/* messages and notices */
 	RD_MSG_SAY = 0x0020,         /* C->S: to my room */
 	RD_MSG_TELL = 0x0021,        /* C->S: to one user */

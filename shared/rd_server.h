@@ -145,6 +145,16 @@ struct rd_server_hooks {
 	void (*on_leave)(struct rd_server *s, struct rd_client *c, const char *room, void *user);
 	void (*on_disconnect)(struct rd_server *s, struct rd_client *c, const char *reason,
 			      void *user);
+	/* Restricted rooms (PROTOCOL.md section 7, "Restricted rooms"): may client c see and
+	 * enter room? key, n: the room key of JOIN_KEY (NULL, 0 for JOIN, ROOMS and WHO).
+	 * Return 1 to allow; 0 and the room does not exist for c: it is left out of
+	 * ROOM_LIST, and JOIN, JOIN_KEY and WHO get ERROR 300 as for an unknown room. A
+	 * client always sees the room it is in. c NULL asks "may anyone?": when not, the
+	 * room's name is left out of what goes to every client (a departure's PRESENCE).
+	 * NULL hook: every room is open. Client's thread (any thread for c NULL), no core
+	 * lock held; must not block on another client. */
+	int (*may_enter)(struct rd_server *s, struct rd_client *c, const char *room,
+			 const uint8_t *key, size_t n, void *user);
 	/* Every event, from any thread, with no core lock held. Must not block. */
 	void (*on_event)(struct rd_server *s, const struct rd_event *ev, void *user);
 };

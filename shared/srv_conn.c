@@ -50,7 +50,10 @@ static void client_gone(struct rd_client *c)
 
 	srv_offers_client_gone(c, reason);
 	if (registered) {
-		srv_presence(s, NULL, c, departure, c->nick, room, reason);
+		/* to every client: the name of a room not everyone may see stays out */
+		int hide = room[0] && s->hooks.may_enter &&
+			   !s->hooks.may_enter(s, NULL, room, NULL, 0, s->hooks.user);
+		srv_presence(s, NULL, c, departure, c->nick, hide ? "" : room, reason);
 		if (s->hooks.on_disconnect)
 			s->hooks.on_disconnect(s, c, reason, s->hooks.user);
 	}

@@ -215,17 +215,35 @@ static void handle_nick(struct req *q)
 		s->hooks.on_register(s, c, s->hooks.user);
 }
 
+/* May c see room (its own, or one the application lets it enter without a room key)? */
+static int room_visible(struct rd_client *c, const char *room)
+{
+	struct rd_server *s = c->srv;
+	int mine;
+
+	if (!s->hooks.may_enter)
+		return 1;
+	pthread_mutex_lock(&s->rooms_mtx);
+	mine = c->room && rd_name_eq(c->room->name, room);
+	pthread_mutex_unlock(&s->rooms_mtx);
+	return mine || s->hooks.may_enter(s, c, room, NULL, 0, s->hooks.user);
+}
+
 static void handle_rooms(struct req *q)
 {
 	struct rd_server *s = q->c->srv;
 	struct rd_msg r;
 	struct rd_room_entry *items = NULL;
-	size_t n = 0;
+	size_t n = 0, kept = 0;
 
 	if (rd_server_rooms(s, &items, &n) != 0) {
 		reply_error(q, RD_E_INTERNAL, NULL);
 		return;
 	}
+	for (size_t i = 0; i < n; i++) /* a room it may not see does not exist for it */
+		if (room_visible(q->c, items[i].name))
+			items[kept++] = items[i];
+	n = kept;
 	if (s->cluster.room_counts)
 		s->cluster.room_counts(s->cluster.user, items, n);
 	rd_msg_init(&r, RD_MSG_ROOM_LIST);
@@ -237,18 +255,21 @@ static void handle_rooms(struct req *q)
 
 static void direct_after_join(struct rd_client *c, struct rd_room *r);
 
-static void handle_join(struct req *q)
+/* JOIN, and JOIN_KEY with the room key (key, n). */
+static void join_room(struct req *q, const char *room, const uint8_t *key, size_t n)
 {
 	struct rd_client *c = q->c;
 	struct rd_server *s = c->srv;
-	struct rd_room *r = srv_room_find(s, q->m.u.room.room);
+	struct rd_room *r = srv_room_find(s, room);
 	struct rd_msg m;
 	uint32_t members;
 
-	if (!r) {
+	/* a room it may not enter answers exactly as one that does not exist */
+	if (!r || (s->hooks.may_enter && c->room != r &&
+		   !s->hooks.may_enter(s, c, r->name, key, n, s->hooks.user))) {
 		char text[96];
 		snprintf(text, sizeof(text), "no room named '%.32s' (the list: roomdrop rooms)",
-			 q->m.u.room.room);
+			 room);
 		reply_error(q, RD_E_NO_SUCH_ROOM, text);
 		return;
 	}
@@ -372,6 +393,20 @@ static void handle_leave(struct req *q)
 	srv_send_ok(q->c, q->f->hdr.req_id, q->f->hdr.type);
 }
 
+static void handle_join(struct req *q)
+{
+	join_room(q, q->m.u.room.room, NULL, 0);
+}
+
+static void handle_join_key(struct req *q)
+{
+	if (q->c->srv->cfg.plain) { /* a secret never travels in clear */
+		reply_error(q, RD_E_TLS_REQUIRED, "JOIN_KEY needs a TLS connection");
+		return;
+	}
+	join_room(q, q->m.u.join_key.room, q->m.u.join_key.key.p, q->m.u.join_key.key.n);
+}
+
 static void handle_who(struct req *q)
 {
 	struct rd_client *c = q->c;
@@ -383,7 +418,7 @@ static void handle_who(struct req *q)
 
 	if (q->m.u.room.room[0]) {
 		r = srv_room_find(s, q->m.u.room.room);
-		if (!r) {
+		if (!r || !room_visible(c, r->name)) {
 			reply_error(q, RD_E_NO_SUCH_ROOM, NULL);
 			return;
 		}
@@ -617,6 +652,7 @@ static enum accept_class accept_class(uint16_t type)
 		return A_ANY;
 	case RD_MSG_ROOMS:
 	case RD_MSG_JOIN:
+	case RD_MSG_JOIN_KEY:
 	case RD_MSG_LEAVE:
 	case RD_MSG_WHO:
 	case RD_MSG_SAY:
@@ -645,6 +681,7 @@ static uint16_t too_long_code(uint16_t type)
 	case RD_MSG_NICK:
 		return RD_E_NICK_LENGTH;
 	case RD_MSG_JOIN:
+	case RD_MSG_JOIN_KEY:
 	case RD_MSG_WHO:
 		return RD_E_NO_SUCH_ROOM;
 	case RD_MSG_SAY:
@@ -735,6 +772,9 @@ void srv_dispatch(struct rd_client *c, const struct rd_frame *f)
 		break;
 	case RD_MSG_JOIN:
 		handle_join(&q);
+		break;
+	case RD_MSG_JOIN_KEY:
+		handle_join_key(&q);
 		break;
 	case RD_MSG_LEAVE:
 		handle_leave(&q);

@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 69 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 70 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -104,6 +104,10 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_WHO:
 		strcpy(m->u.room.room, "");
+		break;
+	case RD_MSG_JOIN_KEY:
+		strcpy(m->u.join_key.room, "vault");
+		m->u.join_key.key = bytes_of(blob, 16);
 		break;
 	case RD_MSG_JOINED:
 		m->u.joined = (struct rd_msg_joined){ "random", 9 };
@@ -314,6 +318,9 @@ static struct rd_bytes *view_of(struct rd_msg *m)
 		break;
 	case RD_MSG_AUTH:
 		v = &m->u.auth.secret;
+		break;
+	case RD_MSG_JOIN_KEY:
+		v = &m->u.join_key.key;
 		break;
 	case RD_MSG_SAY:
 		v = &m->u.say.data;
@@ -766,7 +773,7 @@ static void test_trailing_bytes_are_ignored(void **state)
 
 static void test_unknown_type_is_refused(void **state)
 {
-	static const uint16_t unknown[] = { 0x0000, 0x000d, 0x0017, 0x0045, 0x1000,
+	static const uint16_t unknown[] = { 0x0000, 0x000d, 0x0018, 0x0045, 0x1000,
 					    0x100f, 0x1100, 0x7fff, 0x8000, 0xffff };
 	struct rd_msg m, d;
 	struct rd_buf b;

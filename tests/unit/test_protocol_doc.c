@@ -452,6 +452,17 @@ static void c_join(const struct rd_msg *m)
 {
 	assert_string_equal(M->room.room, "general");
 }
+static void b_join_key(struct rd_msg *m)
+{
+	strcpy(M->join_key.room, "vault");
+	M->join_key.key = (struct rd_bytes){ (const uint8_t *)"open sesame", 11 };
+}
+static void c_join_key(const struct rd_msg *m)
+{
+	assert_string_equal(M->join_key.room, "vault");
+	assert_int_equal(M->join_key.key.n, 11);
+	assert_memory_equal(M->join_key.key.p, "open sesame", 11);
+}
 static void b_joined(struct rd_msg *m)
 {
 	M->joined = (struct rd_msg_joined){ "general", 2 };
@@ -1071,6 +1082,7 @@ static const struct entry entries[] = {
 	{ "room_list", RD_MSG_ROOM_LIST, 1, b_room_list, c_room_list },
 	{ "join", RD_MSG_JOIN, 1, b_join, c_join },
 	{ "joined", RD_MSG_JOINED, 1, b_joined, c_joined },
+	{ "join_key", RD_MSG_JOIN_KEY, 1, b_join_key, c_join_key },
 	{ "leave", RD_MSG_LEAVE, 1, b_empty, c_empty },
 	{ "who", RD_MSG_WHO, 1, b_who, c_who },
 	{ "who_list", RD_MSG_WHO_LIST, 1, b_who_list, c_who_list },

@@ -2563,6 +2563,109 @@ static void test_p2p_intro_reaches_both_sides(void **state)
 	}
 }
 
+/* ROOMS as p: the rooms listed, "a,b,..." into out. */
+static void room_names(struct peer *p, uint32_t req, char *out, size_t cap)
+{
+	struct rd_frame f;
+	struct rd_msg m, w;
+
+	rd_msg_init(&m, RD_MSG_ROOMS);
+	peer_send(p, &m, req);
+	assert_int_equal(rd_link_recv(p->l, WAIT_MS, &f), 0);
+	assert_int_equal(f.hdr.type, RD_MSG_ROOM_LIST);
+	assert_int_equal(rd_msg_decode(f.hdr.type, f.payload, f.len, &w), 0);
+	out[0] = '\0';
+	for (uint32_t i = 0; i < w.u.room_list.count; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "",
+			 w.u.room_list.items[i].name);
+	rd_msg_clear(&w);
+}
+
+static void send_join_key(struct peer *p, const char *room, const char *key, uint32_t req)
+{
+	struct rd_msg m;
+	rd_msg_init(&m, RD_MSG_JOIN_KEY);
+	snprintf(m.u.join_key.room, sizeof(m.u.join_key.room), "%s", room);
+	m.u.join_key.key.p = (const uint8_t *)key;
+	m.u.join_key.key.n = strlen(key);
+	peer_send(p, &m, req);
+}
+
+/* PROTOCOL.md section 7, "Restricted rooms": a room restricted to holders of its key is
+ * not in ROOM_LIST, WHO and JOIN of it are ERROR 300 as for no room, and so is JOIN_KEY
+ * with a wrong key; JOIN_KEY with its key enters it, and then its member sees it; a
+ * departure's PRESENCE to everyone does not name it. */
+static void test_restricted_room_on_the_wire(void **state)
+{
+	struct srv s;
+	struct peer a, b;
+	struct got g;
+	struct rd_msg m;
+	char keyfile[PATH_MAX], arg[PATH_MAX + 16], names[256];
+	FILE *f;
+
+	(void)state;
+	snprintf(keyfile, sizeof(keyfile), "/tmp/rd-roomkey-%d", (int)getpid());
+	assert_non_null(f = fopen(keyfile, "w"));
+	fputs("open sesame\n", f);
+	fclose(f);
+	snprintf(arg, sizeof(arg), "vault:%s", keyfile);
+	srv_start(&s, "--rooms", "general,vault", "--room-key-file", arg, NULL);
+	unlink(keyfile);
+	enter(&a, s.port, "alice", "general");
+	enter(&b, s.port, "bob", NULL);
+	expect_presence(&a, RD_PRESENCE_CONNECTED, "bob", NULL);
+
+	room_names(&b, 3, names, sizeof(names));
+	assert_string_equal(names, "general");
+	send_join(&b, "vault", 4);
+	expect_error(&b, 4, RD_E_NO_SUCH_ROOM);
+	rd_msg_init(&m, RD_MSG_WHO);
+	snprintf(m.u.room.room, sizeof(m.u.room.room), "vault");
+	peer_send(&b, &m, 5);
+	expect_error(&b, 5, RD_E_NO_SUCH_ROOM);
+	send_join_key(&b, "vault", "open barley", 6);
+	expect_error(&b, 6, RD_E_NO_SUCH_ROOM);
+	send_join_key(&b, "nowhere", "open sesame", 7);
+	expect_error(&b, 7, RD_E_NO_SUCH_ROOM);
+
+	send_join_key(&b, "VAULT", "open sesame", 8);
+	expect(&b, RD_MSG_JOINED, 8, &g);
+	assert_string_equal(g.m.u.joined.room, "vault");
+	room_names(&b, 9, names, sizeof(names)); /* its own room it sees */
+	assert_string_equal(names, "general,vault");
+	send_join(&b, "vault", 10); /* the room it is in: no key needed */
+	expect(&b, RD_MSG_JOINED, 10, &g);
+	room_names(&a, 11, names, sizeof(names));
+	assert_string_equal(names, "general");
+	expect_quiet(&a, 200); /* alice heard nothing of bob's joining vault */
+
+	peer_close(&b);
+	expect(&a, RD_MSG_PRESENCE, 0, &g);
+	assert_int_equal(g.m.u.presence.event, RD_PRESENCE_DISCONNECTED);
+	assert_string_equal(g.m.u.presence.nick, "bob");
+	assert_string_equal(g.m.u.presence.room, ""); /* not "vault" */
+	peer_close(&a);
+	assert_int_equal(srv_stop(&s), 0);
+}
+
+/* JOIN_KEY carries a secret: never over plaintext (ERROR 109). */
+static void test_join_key_needs_tls(void **state)
+{
+	struct srv s;
+	struct peer a;
+
+	(void)state;
+	g_plain = 1;
+	srv_start(&s, NULL);
+	enter(&a, s.port, "alice", NULL);
+	send_join_key(&a, "general", "open sesame", 3);
+	expect_error(&a, 3, RD_E_TLS_REQUIRED);
+	peer_close(&a);
+	g_plain = 0;
+	assert_int_equal(srv_stop(&s), 0);
+}
+
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX];
@@ -2575,6 +2678,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_registration_order_and_notices, teardown_servers),
 		cmocka_unit_test_teardown(test_nickname_refusals, teardown_servers),
+		cmocka_unit_test_teardown(test_restricted_room_on_the_wire, teardown_servers),
+		cmocka_unit_test_teardown(test_join_key_needs_tls, teardown_servers),
 		cmocka_unit_test_teardown(test_direct_mode_on_the_wire, teardown_servers),
 		cmocka_unit_test_teardown(test_nothing_before_registration, teardown_servers),
 		cmocka_unit_test_teardown(test_version_mismatch_is_refused, teardown_servers),

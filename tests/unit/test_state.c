@@ -162,6 +162,21 @@ static void test_operators_and_owner_lookup(void **state)
 	assert_int_equal(state_op_is(f->st, "GENERAL", K1), 1);
 	assert_int_equal(state_op_is(f->st, "general", K2), 0);
 	assert_int_equal(state_op_is(f->st, "random", K1), 0);
+	{
+		/* the list, by room (folded), for the window */
+		struct state_op *ops = NULL;
+		size_t n = 9;
+
+		assert_int_equal(state_op_set(f->st, "Random", K2, 1, 6), 0);
+		assert_int_equal(state_op_list(f->st, &ops, &n), 0);
+		assert_int_equal(n, 2);
+		assert_string_equal(ops[0].room, "general");
+		assert_memory_equal(ops[0].fp, K1, RD_TLS_FP_LEN);
+		assert_string_equal(ops[1].room, "random");
+		assert_memory_equal(ops[1].fp, K2, RD_TLS_FP_LEN);
+		free(ops);
+		assert_int_equal(state_op_set(f->st, "random", K2, 0, 6), 0);
+	}
 	assert_int_equal(state_op_set(f->st, "general", K1, 0, 7), 0);
 	assert_int_equal(state_op_set(f->st, "general", K1, 0, 8), RD_ERR_NOT_FOUND);
 	assert_int_equal(state_op_is(f->st, "general", K1), 0);
