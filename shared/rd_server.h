@@ -195,6 +195,16 @@ struct rd_cluster_ops {
 	int (*who)(void *user, const char *room, struct rd_who_entry **out, size_t *n);
 	/* ROOMS and JOINED: add to each count the members on the other servers. */
 	void (*room_counts)(void *user, struct rd_room_entry *rooms, size_t n);
+	/* Offers across servers (PROTOCOL.md 15.8). 1 when another live server of the cluster
+	 * holds nick, else 0 (no such server, or the cluster cannot tell). May wait, bounded. */
+	int (*holds)(void *user, const char *nick);
+	/* A recipient on this server acted on an offer whose offerer `to` is on another server:
+	 * m is an OFFER_ANSWERED (its answer), a P2P_INTRO (it listens for a direct link: its
+	 * nickname, key and addresses) or a P2P_FAILED, for that server's
+	 * rd_server_offer_home. 0, or RD_ERR_NOT_FOUND when no server holds `to`. May wait,
+	 * bounded. (What the offer's server owes such a recipient goes through tell: an
+	 * OFFER_IN, OFFER_RESULT, OFFER_END, P2P_INTRO or P2P_FAILED for it.) */
+	int (*offer_home)(void *user, const struct rd_msg *m, const char *to);
 };
 
 /* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
@@ -210,6 +220,14 @@ int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
  * *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is not
  * here, RD_ERR_INVAL for another type. */
 int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n);
+/* Offers across servers: also delivered by rd_server_deliver to the client `target` are an
+ * OFFER_IN (the client may then answer it here: its answers go to the offer's server
+ * through the offer_home hook), an OFFER_RESULT, OFFER_END, P2P_INTRO and P2P_FAILED of
+ * such an offer. rd_server_offer_home takes what offer_home sent: m (OFFER_ANSWERED,
+ * P2P_INTRO or P2P_FAILED) about an offer made here by the client `offerer`, from its
+ * recipient on another server (named in m). 0, RD_ERR_NOT_FOUND when no such offer or
+ * recipient is here, RD_ERR_INVAL for another type. Any thread. */
+int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char *offerer);
 
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */

@@ -11,6 +11,9 @@
 #     user) and kicks of the master's control socket;
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
+#   * an offer to a client on another server goes over a direct link (the introduction
+#     crosses servers) and verifies; one that would need the servers to relay its bytes
+#     is refused with a clear error (PROTOCOL.md 15.8);
 #   * who and rooms count the members of every server, and the master's ctl list shows
 #     the clients of the secondaries with the server each is on;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -163,6 +166,30 @@ run 0 "$CLI" --port "$M" --nick whisperer --quiet msg c3 "psst c3"
 wait_for "$RD_TMP/c3.out" "[private] <whisperer> psst c3" 10
 run 5 "$CLI" --port "$M" --nick whisperer msg nobody "hello?"
 contains "$OUT" "no such user"
+
+# ---- an offer between clients on different servers (PROTOCOL.md 15.8) -----------------------
+# ob1 listens on S1, ob2 (--p2p never) on S2; the offers come from a client on the other
+# secondary: directly (the introduction crosses the bus), and through the server refused
+offer_dir=$(rd_tmpdir)
+head -c 300000 /dev/urandom >"$offer_dir/cross.bin"
+want=$(sha256sum "$offer_dir/cross.bin" | cut -d' ' -f1)
+mkdir -p "$offer_dir/ob1" "$offer_dir/ob2"
+rd_spawn "$CLI" --port "$S1" --nick ob1 listen --accept-all --into "$offer_dir/ob1" \
+	>"$RD_TMP/ob1.out" 2>&1
+rd_spawn "$CLI" --port "$S2" --nick ob2 listen --accept-all --p2p never \
+	--into "$offer_dir/ob2" >"$RD_TMP/ob2.out" 2>&1
+wait_for "$RD_TMP/ob1.out" "listening in general as ob1" 15
+wait_for "$RD_TMP/ob2.out" "listening in general as ob2" 15
+run 0 "$CLI" --port "$S2" --nick offerer --timeout 20 offer ob1 "$offer_dir/cross.bin"
+contains "$OUT" "sent directly to ob1"
+wait_for "$RD_TMP/ob1.out" "received cross.bin from offerer (direct), sha256" 10
+[[ $(sha256sum "$offer_dir/ob1/cross.bin" | cut -d' ' -f1) == "$want" ]] ||
+	fail "the file offered across servers differs"
+echo "an offer from S2 to a client on S1 went directly and verified"
+run 7 "$CLI" --port "$S1" --nick offerer2 --timeout 20 offer ob2 "$offer_dir/cross.bin"
+contains "$OUT" "bytes are not relayed across servers"
+[[ -e $offer_dir/ob2/cross.bin ]] && fail "ob2 got a file that could only come through the servers"
+echo "an offer across servers with no direct link: refused with a clear error"
 
 # ---- broadcast and kick from the master's control socket act on every server -------------
 mctl() { "$SRV" ctl --socket "$RD_TMP/m.ctl" "$@"; }
