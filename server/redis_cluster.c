@@ -1012,7 +1012,7 @@ static void bus_message(struct cluster *cl, const char *p, size_t n)
 		return;
 	if ((scope == 'a' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_BROADCAST)) ||
 	    (scope == 'r' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_ROOM_MSG ||
-			      m.type == RD_MSG_BROADCAST)) ||
+			      m.type == RD_MSG_BROADCAST || m.type >= RD_TYPE_APP_FIRST)) ||
 	    (scope == 'u' && (m.type == RD_MSG_PRIVATE_MSG || m.type == RD_MSG_BROADCAST ||
 			      m.type == RD_MSG_KICKED || m.type == RD_MSG_OFFER_IN ||
 			      m.type == RD_MSG_OFFER_RESULT || m.type == RD_MSG_OFFER_END ||

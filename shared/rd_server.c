@@ -562,8 +562,17 @@ one:
 		k = rc == 0;
 		srv_client_unref(t);
 		break;
-	default:
-		return RD_ERR_INVAL;
+	default: {
+		/* an application's frame to a room (rd_room_send on another server) */
+		struct rd_buf b;
+		if (m->type < RD_TYPE_APP_FIRST || !target[0])
+			return RD_ERR_INVAL;
+		rd_buf_init(&b, 0);
+		if ((rc = rd_msg_encode(m, &b)) == 0)
+			rc = srv_room_send_local(s, target, NULL, m->type, b.data, b.len, &k);
+		rd_buf_free(&b);
+		break;
+	}
 	}
 	if (n)
 		*n = k;

@@ -176,7 +176,8 @@ struct rd_cluster_ops {
 	 * give it after all). */
 	void (*nick_release)(void *user, const char *nick);
 	/* This server made an event that the clients of the other servers must see too: m is
-	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), already delivered here;
+	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), or an application's
+	 * message to a room (rd_room_send, e.g. a file notice), already delivered here;
 	 * scope is the room whose members get it, or "" for every registered client. m (and
 	 * its views) is valid during the call only: copy what you keep. Must not block. */
 	void (*publish)(void *user, const struct rd_msg *m, const char *scope);
@@ -215,7 +216,8 @@ int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
  * ALL or ROOM) to the members of the room `target` (PRESENCE and BROADCAST with target
  * "": to every registered client); PRIVATE_MSG and BROADCAST of scope USER to the client
  * named `target`; KICKED: that client is kicked (m's reason), and its departure is
- * announced as a local kick's. Never hands the event back to the cluster hooks, except
+ * announced as a local kick's; an application's message (type RD_TYPE_APP_FIRST and up)
+ * to the members of the room `target`. Never hands the event back to the cluster hooks, except
  * the departure of a kicked client, which is this server's own event. Any thread.
  * *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is not
  * here, RD_ERR_INVAL for another type. */

@@ -244,6 +244,9 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick);
 void srv_leave_room(struct rd_client *c, int announce_it);
 struct rd_client *srv_get_by_nick(struct rd_server *s, const char *nick);
+/* rd_room_send to this server's members only (what came from another server). */
+int srv_room_send_local(struct rd_server *s, const char *room, const struct rd_client *except,
+			uint16_t type, const void *payload, size_t len, unsigned *n);
 
 /* srv_offers.c */
 void srv_handle_offer(struct req *q);

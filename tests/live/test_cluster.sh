@@ -14,6 +14,8 @@
 #   * an offer to a client on another server goes over a direct link (the introduction
 #     crosses servers) and verifies; one that would need the servers to relay its bytes
 #     is refused with a clear error (PROTOCOL.md 15.8);
+#   * two servers with one store: a file put through one is listed and fetched through the
+#     other, and its added/removed notices reach a listener on the other (the bus);
 #   * who and rooms count the members of every server, and the master's ctl list shows
 #     the clients of the secondaries with the server each is on;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -246,6 +248,32 @@ for ((i = 0; i < 200; i++)); do
 	sleep 0.05
 done
 [[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] || fail "$on_s1's claim outlived its dead server"
+
+# ---- one store for two servers: files and their notices cross servers ---------------------
+# F1 and F2 share a store (as servers of one machine do): a file put through F2 is listed
+# and fetched through F1, a listener on F1 hears it added and removed (the notice crosses
+# the bus), and a put of the same name through F1 meets the same conflict as on one server
+fstore=$(rd_tmpdir)
+rd_start_server --store "$fstore" --redis "$RSOCK" --cluster t5
+F1=$RD_PORT
+F1LOG=$RD_SERVER_LOG
+rd_start_server --store "$fstore" --redis "$RSOCK" --cluster t5
+F2=$RD_PORT
+wait_for "$F1LOG" "at 127.0.0.1:$F2 joined" 10
+rd_spawn "$CLI" --port "$F1" --nick fl listen >"$RD_TMP/fl.out" 2>&1
+wait_for "$RD_TMP/fl.out" "listening in general as fl" 15
+head -c 200000 /dev/urandom >"$offer_dir/shared.bin"
+run 0 "$CLI" --port "$F2" --nick fput --quiet put "$offer_dir/shared.bin"
+wait_for "$RD_TMP/fl.out" "* fput added shared.bin" 10
+run 0 "$CLI" --port "$F1" --nick fls --quiet ls
+contains "$OUT" "shared.bin"
+mkdir -p "$offer_dir/got"
+run 0 "$CLI" --port "$F1" --nick fget --quiet -o "$offer_dir/got" get shared.bin
+cmp "$offer_dir/shared.bin" "$offer_dir/got/shared.bin" || fail "the file fetched through F1 differs"
+run 6 "$CLI" --port "$F1" --nick fput2 put "$offer_dir/shared.bin"
+run 0 "$CLI" --port "$F2" --nick fput --quiet rm shared.bin
+wait_for "$RD_TMP/fl.out" "* fput removed shared.bin" 10
+echo "one store: put through one server, listed, fetched and noticed through the other"
 
 # ---- a master with no live secondary: serves up to its limit, then SERVER_FULL -------------
 rd_start_server --store "$(rd_tmpdir)" --redis "$RSOCK" --cluster t2 --master \
