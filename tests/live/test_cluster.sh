@@ -15,7 +15,8 @@
 #     crosses servers) and verifies; one that would need the servers to relay its bytes
 #     is refused with a clear error (PROTOCOL.md 15.8);
 #   * two servers with one store: a file put through one is listed and fetched through the
-#     other, and its added/removed notices reach a listener on the other (the bus);
+#     other, and its added/removed notices reach a listener on the other (the bus); an
+#     upload in progress on one holds its staging file against the other (busy);
 #   * who and rooms count the members of every server, and the master's ctl list shows
 #     the clients of the secondaries with the server each is on;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -273,6 +274,16 @@ cmp "$offer_dir/shared.bin" "$offer_dir/got/shared.bin" || fail "the file fetche
 run 6 "$CLI" --port "$F1" --nick fput2 put "$offer_dir/shared.bin"
 run 0 "$CLI" --port "$F2" --nick fput --quiet rm shared.bin
 wait_for "$RD_TMP/fl.out" "* fput removed shared.bin" 10
+# an upload in progress through F1 holds its staging file across processes: the same
+# content through F2 meanwhile is refused as busy, not written into the same file
+head -c 3000000 /dev/urandom >"$offer_dir/staged.bin"
+rd_spawn "$BUILD/tests/rawput" --port "$F1" --nick holder put "$offer_dir/staged.bin" \
+	--stop-after 2 >"$RD_TMP/holder.out" 2>&1
+HOLDER=$RD_LAST_PID
+wait_for "$RD_TMP/holder.out" "stopped after" 10
+run 6 "$CLI" --port "$F2" --nick second put "$offer_dir/staged.bin"
+contains "$OUT" "busy with another transfer"
+rd_stop_pid "$HOLDER"
 echo "one store: put through one server, listed, fetched and noticed through the other"
 
 # ---- a master with no live secondary: serves up to its limit, then SERVER_FULL -------------
