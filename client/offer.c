@@ -375,6 +375,13 @@ static int tx_receipts_in(const struct tx *t)
 	return 1;
 }
 
+/* Through the server: the offer's end (it failed, or everyone who took something is gone)
+ * also ends the wait for receipts: none can come. */
+static int tx_receipts_or_end(const struct tx *t)
+{
+	return tx_receipts_in(t) || t->ended;
+}
+
 /* While the direct link is the path: a RESUME also ends the wait (the link broke on the
  * recipient's side), as does the offer's end. */
 static int tx_receipts_or_resume(const struct tx *t)
@@ -719,7 +726,7 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	}
 	if (!told)
 		tx_tell_path(s, &t, st.off, to, nodirect);
-	rc = waited ? 0 : wait_until(s, &t, tx_receipts_in, rd_now_mono_ms() + RECEIPT_WAIT_MS);
+	rc = waited ? 0 : wait_until(s, &t, tx_receipts_or_end, rd_now_mono_ms() + RECEIPT_WAIT_MS);
 	if (rc != 0 && rc != RD_ERR_TIMEOUT) {
 		code = cli_report(s, "offer", rc, 0);
 		goto out;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# demo.sh - `make demo`: everything that works so far, on one local server.
+# demo.sh - `make demo`: everything that works so far, on one local server, then a cluster.
 #
 #   1. a server on 127.0.0.1 (a kernel-chosen port; the store in a temporary folder);
 #      with a display (DISPLAY or WAYLAND_DISPLAY) and GTK built in, its admin window opens.
@@ -13,8 +13,13 @@
 #      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
 #   4. the administrator: `roomdrop-server ctl info` and `list` (with each client's key),
 #      broadcast, kick
-#   5. what each listener saw, then (with a window, on a terminal) the demo waits while you
-#      try the window yourself: kick someone, broadcast; close the window to finish
+#   5. what each listener saw
+#   6. several servers as one: a redis-server of the demo's own, a master that redirects
+#      past one client and two secondaries; three clients land on three servers and hear a
+#      conversation across them (when the build has hiredis and redis-server is installed;
+#      otherwise the step says why it is skipped)
+#   then (with a window, on a terminal) the demo waits while you try the window yourself:
+#   kick someone, broadcast; close the window to finish
 #
 #   BUILD=build scripts/demo.sh     DEMO_HEADLESS=1 never opens the window
 #                                   DEMO_KEEP=1 keeps the temporary folder
@@ -168,6 +173,81 @@ for nick in dave erin frank; do
 	echo "--- $nick"
 	sed 's/^/  /' "$RD_TMP/$nick.log"
 done
+
+step "6. several servers as one (a cluster through Redis)"
+# a master that redirects past one client and two secondaries, sharing rooms through a
+# redis-server of the demo's own (a Unix socket in the temporary folder, persistence off)
+cluster_skip=""
+if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
+	cluster_skip="this roomdrop-server was built without hiredis (scripts/install-deps.sh installs libhiredis-dev)"
+elif ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	cluster_skip="redis-server is not installed (scripts/install-deps.sh installs it)"
+fi
+if [[ -n $cluster_skip ]]; then
+	echo "cluster step skipped: $cluster_skip"
+else
+	main_pid=$RD_SERVER_PID main_port=$RD_PORT # the first server keeps running
+	rsock=$RD_TMP/redis.sock
+	rd_spawn redis-server --port 0 --unixsocket "$rsock" --unixsocketperm 700 --save '' \
+		--appendonly no --dir "$RD_TMP" >"$RD_TMP/redis.log" 2>&1
+	redis_pid=$RD_LAST_PID
+	for _ in $(seq 1 100); do
+		[[ $(timeout 5 redis-cli -s "$rsock" ping 2>/dev/null || true) == PONG ]] && break
+		sleep 0.05
+	done
+	echo "redis-server pid $redis_pid on $rsock"
+	cl=(--redis "$rsock" --cluster demo --rooms general)
+	printf '$ roomdrop-server --redis %s --cluster demo --master --redirect-above 1\n' "$rsock"
+	rd_start_server --store "$RD_TMP/cstore" --ctl-socket "$RD_TMP/m.ctl" "${cl[@]}" \
+		--master --redirect-above 1
+	m_port=$RD_PORT m_pid=$RD_SERVER_PID m_log=$RD_SERVER_LOG
+	echo "  master pid $m_pid on 127.0.0.1:$m_port"
+	sec_pids=()
+	for i in 1 2; do
+		printf '$ roomdrop-server --redis %s --cluster demo      (secondary %s)\n' "$rsock" "$i"
+		rd_start_server --store "$RD_TMP/cstore" "${cl[@]}"
+		sec_pids+=("$RD_SERVER_PID")
+		echo "  secondary pid $RD_SERVER_PID on 127.0.0.1:$RD_PORT"
+		for _ in $(seq 1 100); do
+			grep -q "at 127.0.0.1:$RD_PORT joined" "$m_log" && break
+			sleep 0.1
+		done
+	done
+	echo "(all three use one store; the master keeps its first client and sends the next ones on)"
+	for nick in kim lee max; do
+		rd_spawn "$CLI" --port "$m_port" --nick "$nick" listen >"$RD_TMP/c-$nick.log" 2>&1
+		for _ in $(seq 1 150); do
+			grep -q "listening in general as $nick" "$RD_TMP/c-$nick.log" && break
+			sleep 0.1
+		done
+		printf '$ roomdrop --port %s --nick %s listen\n' "$m_port" "$nick"
+		if grep -q 'redirected you' "$RD_TMP/c-$nick.log"; then
+			grep 'redirected you' "$RD_TMP/c-$nick.log" | sed 's/^/  /'
+		else
+			echo "  (stays on the master)"
+		fi
+	done
+	RD_PORT=$m_port
+	run --nick nia who general
+	printf '$ roomdrop --port %s --nick nia say ...\n' "$m_port"
+	"$CLI" --port "$m_port" --nick nia --quiet say "hello, all three servers"
+	"$CLI" --port "$m_port" --nick nia --quiet msg max "max, this crosses servers too"
+	for _ in $(seq 1 100); do
+		grep -q "this crosses servers" "$RD_TMP/c-max.log" &&
+			grep -q "all three servers" "$RD_TMP/c-kim.log" &&
+			grep -q "all three servers" "$RD_TMP/c-lee.log" && break
+		sleep 0.1
+	done
+	printf '$ roomdrop-server ctl list      (on the master: every client, with its server)\n'
+	"$SRV" ctl --socket "$RD_TMP/m.ctl" list | sed 's/^/  /'
+	for nick in kim lee max; do
+		echo "--- what $nick saw"
+		grep -v 'first connection' "$RD_TMP/c-$nick.log" | sed 's/^/  /' || true
+	done
+	for pid in "${sec_pids[@]}" "$m_pid" "$redis_pid"; do rd_stop_pid "$pid"; done
+	echo "cluster step done: the servers and redis-server stopped"
+	RD_SERVER_PID=$main_pid RD_PORT=$main_port
+fi
 
 if ((window)) && [[ -t 0 ]]; then
 	step "the window is yours"

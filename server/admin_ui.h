@@ -50,6 +50,12 @@ struct admin_ui_info {
 	const char *store;              /* store root, or NULL */
 	const char *fingerprint;        /* the server's TLS key fingerprint, "" when TLS is off */
 	const struct admin_ui_ops *ops; /* NULL: no admission panel */
+	/* In a cluster: the clients of the other servers (NULL when alone), into *out
+	 * (malloc'd, the caller frees), *n entries, with id 0, ip "-", port 0 and activity
+	 * "on server HOST:PORT". 0, or an error (none shown). May wait on the network
+	 * (bounded): the window calls it on a worker thread, at most once a second. */
+	int (*others)(void *user, struct rd_client_info **out, size_t *n);
+	void *others_user;
 };
 
 /* 1 if this build has a window and it can be shown: not headless, and a display

@@ -8,7 +8,9 @@
  * (--master --redirect-above N) sends the HELLO of a client that arrives while it has N
  * clients to the least-loaded live secondary (REDIRECT, through the room core's cluster
  * hooks: rd_server.h, struct rd_cluster_ops). Nicknames are claimed cluster-wide; room
- * membership, room and private messages, presence, broadcasts and kicks cross servers.
+ * membership, room and private messages, presence, broadcasts and kicks cross servers, and
+ * so do an application's room messages (file notices) and what an offer to a client of
+ * another server needs (its answers and the peer-to-peer introduction; no relayed bytes).
  *
  * Two implementations: redis_cluster.c (hiredis) when the build has hiredis, and
  * noredis_cluster.c otherwise, whose cluster_new always fails with RD_ERR_STATE.

@@ -1133,6 +1133,13 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		code = RD_E_INTERNAL;
 		goto out;
 	}
+	/* another server of a shared store (a cluster) may be writing the same staging file:
+	 * an open-file-description lock says so across processes (released with x->fd) */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(x->fd, F_OFD_SETLK, &fl) != 0) {
+		code = errno == EAGAIN || errno == EACCES ? RDF_E_BUSY : RD_E_INTERNAL;
+		goto out;
+	}
 	/* resume: what is staged is re-hashed (in the background); more than declared starts over */
 	x->received = (uint64_t)sb.st_size;
 	if (x->received > x->size) {

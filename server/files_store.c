@@ -1,7 +1,9 @@
 /* files_store.c - the on-disk layout of the file application: store root, room folders,
  * metadata records, staging names, atomic commit, quota usage and the staging sweep.
  * No state of its own beyond struct store; callers serialise nothing here (every
- * operation is a single filesystem call or works on private temp names).
+ * operation is a single filesystem call or works on private temp names). Across processes
+ * (servers of a cluster sharing the store): an upload holds an open-file-description
+ * write lock (F_OFD_SETLK) on its staging file, and the sweep removes none that is locked.
  */
 #include "files_store.h"
 
@@ -798,8 +800,15 @@ static void sweep_room(int dfd, const char *room, int64_t now_s, uint32_t ttl_s,
 			continue;
 		if (claim != NULL && claim(room, de->d_name, 0, user) != 0)
 			continue;
-		if (unlinkat(dfd, de->d_name, 0) == 0)
+		/* an upload through another server of a shared store holds it locked (files.c:
+		 * F_OFD_SETLK on its descriptor): left alone, it may yet be resumed */
+		int fd = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
 			(*removed)++;
+		if (fd >= 0)
+			close(fd);
 		if (claim != NULL)
 			(void)claim(room, de->d_name, 1, user);
 	}

@@ -13,7 +13,11 @@
  * REFRESH_MAX_MS, so 500 clients arriving at once cost a few table refreshes, not 500.
  * Rows are GObjects updated in place by client id, so selection and sort order survive
  * refreshes. The rd_server_* admin calls never block (their contract), so the window
- * never waits on the network.
+ * never waits on the network. In a cluster the clients of the other servers (info->others,
+ * which asks Redis) are fetched on a GTask worker thread at most every OTHERS_EVERY_MS,
+ * and their last list is merged into each refresh with ids of their own (OTHERS_ID_BIT
+ * set: a hash of server and nickname, stable across refreshes); admin_ui_run waits for a
+ * fetch in flight before it returns.
  */
 #include <gtk/gtk.h>
 
@@ -39,6 +43,8 @@
 #define LOG_KEEP 5000
 #define LOG_SLACK 500 /* trim when LOG_KEEP + LOG_SLACK lines are reached */
 #define DEFAULT_KICK_REASON "kicked by the administrator"
+#define OTHERS_EVERY_MS 1000
+#define OTHERS_ID_BIT 0x80000000u /* local ids stay below it */
 
 /* ---- the event queue (any thread) ------------------------------------------------- */
 
@@ -193,6 +199,13 @@ struct ui {
 	gint64 ops_refresh_us;
 	char **nicks;     /* registered nicknames of the last snapshot (NULL-ended) */
 	struct evq drain; /* swapped with q_pending each tick */
+	/* the clients of the other servers of a cluster (main thread only) */
+	int (*others)(void *user, struct rd_client_info **out, size_t *n);
+	void *others_user;
+	struct rd_client_info *other; /* the last list, ids set, sorted by id */
+	size_t nother;
+	int others_busy;       /* a fetch is in flight */
+	gint64 others_last_us; /* when the last one started */
 };
 
 static struct ui ui;
@@ -699,6 +712,79 @@ static void refresh_targets(void)
 
 static void keys_refresh(int force);
 
+/* ---- the clients of the other servers (a cluster) ------------------------------------- */
+
+struct others_result {
+	struct rd_client_info *v;
+	size_t n;
+};
+
+static void others_result_free(gpointer p)
+{
+	struct others_result *r = p;
+	free(r->v);
+	g_free(r);
+}
+
+/* The worker thread: the only place that calls ui.others (it may wait on Redis). */
+static void others_fetch(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+	int (*fn)(void *, struct rd_client_info **, size_t *) = ui.others;
+	struct others_result *r = g_new0(struct others_result, 1);
+	(void)src;
+	(void)cancel;
+	if (fn(data, &r->v, &r->n) != 0) {
+		r->v = NULL;
+		r->n = 0;
+	}
+	g_task_return_pointer(task, r, others_result_free);
+}
+
+static int cmp_info_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct rd_client_info *)a)->id,
+		 y = ((const struct rd_client_info *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+/* Back on the main thread: keep the list (ids of their own), and show it at the next tick. */
+static void others_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+	struct others_result *r = g_task_propagate_pointer(G_TASK(res), NULL);
+	(void)src;
+	(void)data;
+	ui.others_busy = 0;
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		char key[RD_NICK_BUF + 128];
+		snprintf(key, sizeof key, "%s@%s", r->v[i].nick, r->v[i].activity);
+		r->v[i].id = OTHERS_ID_BIT | (g_str_hash(key) & ~OTHERS_ID_BIT);
+	}
+	qsort(r->v, r->n, sizeof(*r->v), cmp_info_id);
+	free(ui.other);
+	ui.other = r->v;
+	ui.nother = r->n;
+	r->v = NULL;
+	others_result_free(r);
+	ui.dirty = 1;
+}
+
+static void others_maybe_fetch(void)
+{
+	GTask *task;
+
+	if (!ui.others || ui.others_busy ||
+	    g_get_monotonic_time() - ui.others_last_us < OTHERS_EVERY_MS * 1000)
+		return;
+	ui.others_busy = 1;
+	ui.others_last_us = g_get_monotonic_time();
+	task = g_task_new(NULL, NULL, others_done, NULL);
+	g_task_set_task_data(task, ui.others_user, NULL);
+	g_task_run_in_thread(task, others_fetch);
+	g_object_unref(task);
+}
+
 static void refresh(void)
 {
 	struct rd_client_info *ci = NULL;
@@ -715,6 +801,16 @@ static void refresh(void)
 		ci = NULL;
 		n = 0;
 	}
+	size_t nlocal = n;
+	others_maybe_fetch();
+	if (ui.nother) { /* after the local ones: their ids are all above */
+		struct rd_client_info *all = realloc(ci, (n + ui.nother) * sizeof(*ci));
+		if (all) {
+			memcpy(all + n, ui.other, ui.nother * sizeof(*ci));
+			ci = all;
+			n += ui.nother;
+		}
+	}
 	sel = selected_row();
 	sel_id = sel ? sel->info.id : 0;
 	merge_rows(ci, n);
@@ -727,7 +823,7 @@ static void refresh(void)
 	g_strfreev(ui.nicks);
 	ui.nicks = g_new0(char *, n + 1);
 	for (size_t i = 0; i < n; i++) {
-		if (ci[i].activity[0])
+		if (i < nlocal && ci[i].activity[0])
 			transfers++;
 		if (ci[i].nick[0])
 			ui.nicks[nreg++] = g_strdup(ci[i].nick);
@@ -737,10 +833,14 @@ static void refresh(void)
 	rd_server_stats(ui.server, &st);
 	fmt_bytes(st.bytes_in, in, sizeof in);
 	fmt_bytes(st.bytes_out, out, sizeof out);
-	text = g_strdup_printf("%zu client%s (%zu registered) \u00b7 %u room%s \u00b7 "
+	char more[64] = "";
+	if (n > nlocal)
+		snprintf(more, sizeof more, " + %zu on other servers", n - nlocal);
+	text = g_strdup_printf("%zu client%s (%zu registered)%s \u00b7 %u room%s \u00b7 "
 			       "%u transfer%s in progress \u00b7 in %s \u00b7 out %s",
-			       n, n == 1 ? "" : "s", nreg, st.rooms, st.rooms == 1 ? "" : "s",
-			       transfers, transfers == 1 ? "" : "s", in, out);
+			       nlocal, nlocal == 1 ? "" : "s", nreg - (n - nlocal), more, st.rooms,
+			       st.rooms == 1 ? "" : "s", transfers, transfers == 1 ? "" : "s", in,
+			       out);
 	gtk_label_set_text(ui.summary, text);
 	g_free(text);
 	free(ci);
@@ -1980,6 +2080,10 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 	snprintf(ui.fingerprint, sizeof ui.fingerprint, "%s",
 		 info && info->fingerprint ? info->fingerprint : "");
 	ui.log_pending = g_string_new(NULL);
+	if (info) {
+		ui.others = info->others;
+		ui.others_user = info->others_user;
+	}
 	if (info && info->ops) {
 		ui.ops = *info->ops;
 		ui.has_ops = 1;
@@ -1998,6 +2102,9 @@ int admin_ui_run(struct rd_server *s, const struct admin_ui_info *info)
 		gtk_window_destroy(ui.win);
 	if (ui.tick_id)
 		g_source_remove(ui.tick_id);
+	while (ui.others_busy) /* its worker uses what the caller frees next */
+		g_main_context_iteration(NULL, TRUE);
+	free(ui.other);
 	g_object_unref(app);
 
 	pthread_mutex_lock(&q_lock);

@@ -1024,6 +1024,36 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
+/* admin_ui_info.others: the clients of the other servers of the cluster, as the window's
+ * rows (cluster_clients, as `ctl list` shows them). */
+static int window_others(void *user, struct rd_client_info **out, size_t *n)
+{
+	struct rd_ctl_client *v = NULL;
+	size_t k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = cluster_clients(user, &v, &k)) != 0)
+		return rc;
+	if (k && (*out = calloc(k, sizeof(**out))) == NULL) {
+		free(v);
+		return RD_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct rd_client_info *c = &(*out)[i];
+		snprintf(c->ip, sizeof(c->ip), "-");
+		memcpy(c->nick, v[i].nick, sizeof(c->nick));
+		memcpy(c->room, v[i].room, sizeof(c->room));
+		c->connected_ms = v[i].connected_ms;
+		c->last_msg_ms = v[i].last_msg_ms;
+		snprintf(c->activity, sizeof(c->activity), "on server %.80s", v[i].server);
+	}
+	*n = k;
+	free(v);
+	return 0;
+}
+
 static int write_port_file(const char *path, uint16_t port)
 {
 	char tmp[4096];
@@ -1633,7 +1663,9 @@ int main(int argc, char **argv)
 		struct admin_ui_info info = { .listen = listen_text,
 					      .store = o.files.store_root,
 					      .fingerprint = fp_text,
-					      .ops = &ops };
+					      .ops = &ops,
+					      .others = cluster ? window_others : NULL,
+					      .others_user = cluster };
 		admin_ops_fill(&actx, &ops);
 		int have_sig = pthread_create(&sth, NULL, signal_main, NULL) == 0;
 		if (admin_ui_run(srv, &info) != 0) {

@@ -824,14 +824,12 @@ static void publish(void *user, const struct rd_msg *m, const char *scope)
 	enqueue(user, m, scope[0] ? 'r' : 'a', scope);
 }
 
-/* A private message, a broadcast to one user or a kick: to the server that holds the
- * nickname, if one does. */
-static int tell(void *user, const struct rd_msg *m, const char *to)
+/* 1 when another server holds the nickname `to` (its claim in Redis), else 0. */
+static int held_elsewhere(struct cluster *cl, const char *to)
 {
-	struct cluster *cl = user;
 	char key[KEY_MAX];
 	redisReply *r = NULL;
-	int rc = RD_ERR_NOT_FOUND;
+	int rc = 0;
 
 	nick_key(cl, to, key, sizeof(key));
 	pthread_mutex_lock(&cl->cmd_mtx);
@@ -846,12 +844,37 @@ static int tell(void *user, const struct rd_msg *m, const char *to)
 		}
 	}
 	pthread_mutex_unlock(&cl->cmd_mtx);
-	if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, cl->id) != 0) {
-		enqueue(cl, m, 'u', to);
-		rc = 0;
-	}
+	rc = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, cl->id) != 0;
 	freeReplyObject(r);
 	return rc;
+}
+
+/* A private message, a broadcast to one user, a kick, or what an offer made here owes its
+ * recipient: to the server that holds the nickname, if one does. */
+static int tell(void *user, const struct rd_msg *m, const char *to)
+{
+	struct cluster *cl = user;
+
+	if (!held_elsewhere(cl, to))
+		return RD_ERR_NOT_FOUND;
+	enqueue(cl, m, 'u', to);
+	return 0;
+}
+
+static int holds(void *user, const char *nick)
+{
+	return held_elsewhere(user, nick);
+}
+
+/* A recipient's answer, listen or failure: to the server of the offerer `to` (scope 'o'). */
+static int offer_home(void *user, const struct rd_msg *m, const char *to)
+{
+	struct cluster *cl = user;
+
+	if (!held_elsewhere(cl, to))
+		return RD_ERR_NOT_FOUND;
+	enqueue(cl, m, 'o', to);
+	return 0;
 }
 
 /* Wait ms (less when the bus stops). */
@@ -989,10 +1012,14 @@ static void bus_message(struct cluster *cl, const char *p, size_t n)
 		return;
 	if ((scope == 'a' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_BROADCAST)) ||
 	    (scope == 'r' && (m.type == RD_MSG_PRESENCE || m.type == RD_MSG_ROOM_MSG ||
-			      m.type == RD_MSG_BROADCAST)) ||
+			      m.type == RD_MSG_BROADCAST || m.type >= RD_TYPE_APP_FIRST)) ||
 	    (scope == 'u' && (m.type == RD_MSG_PRIVATE_MSG || m.type == RD_MSG_BROADCAST ||
-			      m.type == RD_MSG_KICKED)))
+			      m.type == RD_MSG_KICKED || m.type == RD_MSG_OFFER_IN ||
+			      m.type == RD_MSG_OFFER_RESULT || m.type == RD_MSG_OFFER_END ||
+			      m.type == RD_MSG_P2P_INTRO || m.type == RD_MSG_P2P_FAILED)))
 		(void)rd_server_deliver(cl->srv, &m, scope == 'a' ? "" : target, NULL);
+	else if (scope == 'o')
+		(void)rd_server_offer_home(cl->srv, &m, target);
 	rd_msg_clear(&m);
 }
 
@@ -1304,6 +1331,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 	ops->member = member;
 	ops->who = who;
 	ops->room_counts = room_counts;
+	ops->holds = holds;
+	ops->offer_home = offer_home;
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */

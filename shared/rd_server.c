@@ -4,6 +4,8 @@
  */
 #include "srv_internal.h"
 
+#include "rd_hash.h"
+
 static const char *const default_rooms[] = { "general", "random" };
 
 void rd_server_config_defaults(struct rd_server_config *c)
@@ -219,6 +221,11 @@ int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
 	if (s->started)
 		return RD_ERR_STATE;
 	s->cluster = *ops;
+	/* offer ids of the servers of a cluster meet on the recipients' servers
+	 * (srv_offers.c): start each server's at a random point */
+	if (rd_random(&s->next_offer_id, sizeof(s->next_offer_id)) != 0)
+		s->next_offer_id = 0;
+	s->next_offer_id &= 0x7fffffffu;
 	return 0;
 }
 
@@ -537,16 +544,35 @@ int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *t
 		k = 1;
 		break;
 	}
+	case RD_MSG_OFFER_IN:
+	case RD_MSG_OFFER_RESULT:
+	case RD_MSG_OFFER_END:
+	case RD_MSG_P2P_INTRO:
+	case RD_MSG_P2P_FAILED:
 	case RD_MSG_PRIVATE_MSG:
 one:
 		if ((t = srv_get_by_nick(s, target)) == NULL)
 			return RD_ERR_NOT_FOUND;
+		if (m->type != RD_MSG_PRIVATE_MSG && m->type != RD_MSG_BROADCAST &&
+		    (rc = srv_offers_note_remote(s, t, m)) != 0) {
+			srv_client_unref(t);
+			return rc;
+		}
 		rc = rd_client_send_msg(t, m, 0);
 		k = rc == 0;
 		srv_client_unref(t);
 		break;
-	default:
-		return RD_ERR_INVAL;
+	default: {
+		/* an application's frame to a room (rd_room_send on another server) */
+		struct rd_buf b;
+		if (m->type < RD_TYPE_APP_FIRST || !target[0])
+			return RD_ERR_INVAL;
+		rd_buf_init(&b, 0);
+		if ((rc = rd_msg_encode(m, &b)) == 0)
+			rc = srv_room_send_local(s, target, NULL, m->type, b.data, b.len, &k);
+		rd_buf_free(&b);
+		break;
+	}
 	}
 	if (n)
 		*n = k;

@@ -186,7 +186,8 @@ struct rd_cluster_ops {
 	 * give it after all). */
 	void (*nick_release)(void *user, const char *nick);
 	/* This server made an event that the clients of the other servers must see too: m is
-	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), already delivered here;
+	 * a ROOM_MSG, a PRESENCE or a BROADCAST (scope ALL or ROOM), or an application's
+	 * message to a room (rd_room_send, e.g. a file notice), already delivered here;
 	 * scope is the room whose members get it, or "" for every registered client. m (and
 	 * its views) is valid during the call only: copy what you keep. Must not block. */
 	void (*publish)(void *user, const struct rd_msg *m, const char *scope);
@@ -205,6 +206,16 @@ struct rd_cluster_ops {
 	int (*who)(void *user, const char *room, struct rd_who_entry **out, size_t *n);
 	/* ROOMS and JOINED: add to each count the members on the other servers. */
 	void (*room_counts)(void *user, struct rd_room_entry *rooms, size_t n);
+	/* Offers across servers (PROTOCOL.md 15.8). 1 when another live server of the cluster
+	 * holds nick, else 0 (no such server, or the cluster cannot tell). May wait, bounded. */
+	int (*holds)(void *user, const char *nick);
+	/* A recipient on this server acted on an offer whose offerer `to` is on another server:
+	 * m is an OFFER_ANSWERED (its answer), a P2P_INTRO (it listens for a direct link: its
+	 * nickname, key and addresses) or a P2P_FAILED, for that server's
+	 * rd_server_offer_home. 0, or RD_ERR_NOT_FOUND when no server holds `to`. May wait,
+	 * bounded. (What the offer's server owes such a recipient goes through tell: an
+	 * OFFER_IN, OFFER_RESULT, OFFER_END, P2P_INTRO or P2P_FAILED for it.) */
+	int (*offer_home)(void *user, const struct rd_msg *m, const char *to);
 };
 
 /* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
@@ -215,11 +226,20 @@ int rd_server_set_cluster(struct rd_server *s, const struct rd_cluster_ops *ops)
  * ALL or ROOM) to the members of the room `target` (PRESENCE and BROADCAST with target
  * "": to every registered client); PRIVATE_MSG and BROADCAST of scope USER to the client
  * named `target`; KICKED: that client is kicked (m's reason), and its departure is
- * announced as a local kick's. Never hands the event back to the cluster hooks, except
+ * announced as a local kick's; an application's message (type RD_TYPE_APP_FIRST and up)
+ * to the members of the room `target`. Never hands the event back to the cluster hooks, except
  * the departure of a kicked client, which is this server's own event. Any thread.
  * *n (may be NULL) = recipients. RD_ERR_NOT_FOUND for a room or nickname that is not
  * here, RD_ERR_INVAL for another type. */
 int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *target, unsigned *n);
+/* Offers across servers: also delivered by rd_server_deliver to the client `target` are an
+ * OFFER_IN (the client may then answer it here: its answers go to the offer's server
+ * through the offer_home hook), an OFFER_RESULT, OFFER_END, P2P_INTRO and P2P_FAILED of
+ * such an offer. rd_server_offer_home takes what offer_home sent: m (OFFER_ANSWERED,
+ * P2P_INTRO or P2P_FAILED) about an offer made here by the client `offerer`, from its
+ * recipient on another server (named in m). 0, RD_ERR_NOT_FOUND when no such offer or
+ * recipient is here, RD_ERR_INVAL for another type. Any thread. */
+int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char *offerer);
 
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */

@@ -133,6 +133,9 @@ struct rd_client {
 	int offers_gone;          /* offers_mtx: gone, no new offer may name it */
 
 	int ep_added; /* flusher-owned: fd registered in the flusher's epoll */
+	int remote;   /* immutable: a stand-in for a client of another server of the cluster,
+		       * the recipient of an offer made here (srv_offers.c): no link; what is
+		       * owed to it goes through the cluster's tell hook */
 	int has_fp;   /* c->mtx: TLS: the client showed a certificate, fp is its fingerprint */
 	int admitted; /* c->mtx: hooks.on_auth admitted it (AUTH) */
 	uint8_t fp[RD_TLS_FP_LEN];
@@ -195,6 +198,8 @@ struct rd_server {
 	struct srv_offer *offers; /* list head (srv_offers.c) */
 	unsigned noffers;
 	uint32_t next_offer_id;
+	struct srv_proxy *proxies; /* offers_mtx: offers of other servers to clients here */
+	unsigned nproxies;
 	atomic_uint_fast64_t relay_peak; /* most bulk bytes queued to one relay receiver */
 
 	struct rd_cluster_ops cluster; /* set before start, read-only after (all NULL = alone) */
@@ -239,6 +244,9 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 struct rd_client *srv_find_nick_locked(struct rd_server *s, const char *nick);
 void srv_leave_room(struct rd_client *c, int announce_it);
 struct rd_client *srv_get_by_nick(struct rd_server *s, const char *nick);
+/* rd_room_send to this server's members only (what came from another server). */
+int srv_room_send_local(struct rd_server *s, const char *room, const struct rd_client *except,
+			uint16_t type, const void *payload, size_t len, unsigned *n);
 
 /* srv_offers.c */
 void srv_handle_offer(struct req *q);
@@ -251,6 +259,10 @@ void srv_handle_p2p_failed(struct req *q);
 void srv_offers_tick(struct rd_server *s, uint64_t now);
 void srv_offers_client_gone(struct rd_client *c, const char *reason);
 void srv_offers_free(struct rd_server *s);
+/* Offers across servers (PROTOCOL.md 15.8). Before rd_server_deliver hands m to the client
+ * t: note an OFFER_IN (t may answer it here), forget one after a final OFFER_RESULT. 0, or
+ * RD_ERR_NOT_FOUND when t is gone (nothing to deliver). */
+int srv_offers_note_remote(struct rd_server *s, struct rd_client *t, const struct rd_msg *m);
 
 /* rd_server.c */
 int srv_kick_local(struct rd_server *s, const char *nick, const char *reason);

@@ -19,6 +19,16 @@
  * slow receiver slows its sender and the server's memory stays bounded
  * (srv_client_queue_bulk).
  *
+ * Across servers (PROTOCOL.md 15.8): an offer to a user on another server of the cluster
+ * lives here, on its offerer's server, with a stand-in client for the recipient (remote = 1,
+ * no link): what the table owes the stand-in is encoded as a message and handed to the
+ * cluster's tell hook after the lock (out_send), and that server delivers it. There the
+ * OFFER_IN is noted in s->proxies (offers_mtx), so that the recipient's OFFER_ANSWER,
+ * P2P_LISTEN and P2P_FAILED go back through the offer_home hook, as OFFER_ANSWERED,
+ * P2P_INTRO (its key and addresses as that server sees them) and P2P_FAILED; its own
+ * server answers its requests (OK, OFFER_PENDING). Bytes are not relayed across servers:
+ * such an offer needs a direct link (OFFER_DATA is refused with OFFER_STATE).
+ *
  * The administrator's window shows offers in the activity column ("offer 7 to bob:
  * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
  * usual events.
@@ -26,6 +36,7 @@
 #include "srv_internal.h"
 
 #include <stdarg.h>
+#include <strings.h>
 
 #include "rd_display.h"
 #include "rd_hash.h"
@@ -66,9 +77,21 @@ struct srv_offer {
 
 struct out_item {
 	struct rd_client *c; /* referenced */
-	struct rd_buf b;     /* whole frames */
+	struct rd_buf b;     /* whole frames; to a stand-in (c->remote): one message's payload */
 	int bulk;            /* 1: behind relayed data (bulk class), 0: events */
+	uint16_t type;       /* to a stand-in: the message's type */
 };
+
+/* An offer of another server to a client of this one (offers_mtx): noted when its OFFER_IN
+ * is delivered here, forgotten after its final OFFER_RESULT or when the client goes. */
+struct srv_proxy {
+	struct srv_proxy *next;
+	uint32_t id;
+	struct rd_client *c; /* not referenced: srv_offers_client_gone removes its entries */
+	char from[RD_NICK_BUF];
+};
+
+#define PROXIES_MAX 1024u /* per server; past it the oldest is forgotten */
 
 /* An activity text for the administrator's window ("" = clear it), applied after the lock:
  * it only replaces an empty text or an offer's, so a running upload keeps its own. */
@@ -112,6 +135,8 @@ static void out_activity(struct outbox *o, struct rd_client *c, const char *fmt,
 static void apply_activity(struct rd_client *c, const char *text)
 {
 	int changed = 0;
+	if (c->remote)
+		return; /* (its own server's window shows it) */
 	pthread_mutex_lock(&c->mtx);
 	if (!c->activity[0] || strncmp(c->activity, ACT_PREFIX, strlen(ACT_PREFIX)) == 0) {
 		changed = strcmp(c->activity, text) != 0;
@@ -160,7 +185,16 @@ static void out_msg(struct outbox *o, struct rd_client *c, const struct rd_msg *
 	}
 	it = &o->v[o->n];
 	rd_buf_init(&it->b, 0);
-	if ((rc = rd_msg_frame(&it->b, m, req, 0)) != 0) {
+	it->type = m->type;
+	if (c->remote) {
+		/* its own server answers its requests; the rest goes there as a message */
+		if (m->type == RD_MSG_OK || m->type == RD_MSG_OFFER_PENDING)
+			return;
+		rc = rd_msg_encode(m, &it->b);
+	} else {
+		rc = rd_msg_frame(&it->b, m, req, 0);
+	}
+	if (rc != 0) {
 		RD_LOG(RD_LOG_ERROR, "offers: cannot encode %s: %s", rd_msg_type_name(m->type),
 		       rd_strerror(rc));
 		rd_buf_free(&it->b);
@@ -172,12 +206,28 @@ static void out_msg(struct outbox *o, struct rd_client *c, const struct rd_msg *
 	o->n++;
 }
 
+/* To a stand-in: the message to its server, through the cluster (bounded wait). */
+static void remote_send(const struct out_item *it)
+{
+	struct rd_server *s = it->c->srv;
+	struct rd_msg m;
+
+	if (!s->cluster.tell || rd_msg_decode(it->type, it->b.data, it->b.len, &m) != 0)
+		return;
+	if (s->cluster.tell(s->cluster.user, &m, it->c->nick) != 0)
+		RD_LOG(RD_LOG_WARN, "offers: %s for %s: no server of the cluster holds it",
+		       rd_msg_type_name(it->type), it->c->nick);
+	rd_msg_clear(&m);
+}
+
 /* Queue everything owed, in order, then give back the references. No lock held. */
 static void out_send(struct outbox *o, struct rd_client *producer)
 {
 	for (size_t i = 0; i < o->n; i++) {
 		struct out_item *it = &o->v[i];
-		if (it->bulk)
+		if (it->c->remote)
+			remote_send(it);
+		else if (it->bulk)
 			(void)srv_client_queue_bulk(it->c, it->b.data, it->b.len, producer);
 		else
 			(void)srv_client_queue_event(it->c, it->b.data, it->b.len);
@@ -302,11 +352,225 @@ static int maybe_decide_locked(struct rd_server *s, struct srv_offer *o, const c
 	return 1;
 }
 
-/* ---- handlers (the client's reader thread) ------------------------------------------- */
+/* ---- errors to the sender ---------------------------------------------------------------- */
 
 static void reply_error(struct req *q, uint16_t code, const char *text)
 {
 	rd_client_send_error(q->c, q->f->hdr.req_id, q->f->hdr.type, code, text);
+}
+
+/* ---- offers of other servers to clients here (s->proxies) ----------------------------- */
+
+static uint32_t p2p_candidates(const struct p2p_side *sd, const struct rd_client *c,
+			       struct rd_p2p_addr *out);
+
+/* Forget the entry (id, c), if any (offers_mtx held). */
+static void proxy_forget_locked(struct rd_server *s, uint32_t id, const struct rd_client *c)
+{
+	for (struct srv_proxy **pp = &s->proxies; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id && (*pp)->c == c) {
+			struct srv_proxy *p = *pp;
+			*pp = p->next;
+			free(p);
+			s->nproxies--;
+			return;
+		}
+}
+
+int srv_offers_note_remote(struct rd_server *s, struct rd_client *t, const struct rd_msg *m)
+{
+	struct srv_proxy *p = NULL;
+
+	if (m->type == RD_MSG_OFFER_IN && (p = calloc(1, sizeof(*p))) == NULL)
+		RD_LOG(RD_LOG_ERROR, "offers: out of memory: %s cannot answer offer %u", t->nick,
+		       m->u.offer_in.offer_id);
+	pthread_mutex_lock(&s->offers_mtx);
+	if (t->offers_gone) {
+		pthread_mutex_unlock(&s->offers_mtx);
+		free(p);
+		return RD_ERR_NOT_FOUND;
+	}
+	if (p) {
+		if (s->nproxies >= PROXIES_MAX) { /* forget the oldest (the list's tail) */
+			struct srv_proxy **pp = &s->proxies;
+			while ((*pp)->next)
+				pp = &(*pp)->next;
+			free(*pp);
+			*pp = NULL;
+			s->nproxies--;
+		}
+		p->id = m->u.offer_in.offer_id;
+		p->c = t;
+		srv_copy_str(p->from, sizeof(p->from), m->u.offer_in.from);
+		p->next = s->proxies;
+		s->proxies = p;
+		s->nproxies++;
+	} else if (m->type == RD_MSG_OFFER_RESULT) { /* (to a recipient: always the last word) */
+		proxy_forget_locked(s, m->u.offer_result.offer_id, t);
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	return 0;
+}
+
+/* An OFFER_ANSWER, P2P_LISTEN or P2P_FAILED from q's client about an offer of another
+ * server: sent there (offer_home) as OFFER_ANSWERED, P2P_INTRO or P2P_FAILED, and answered
+ * here (OK, or OFFER_PENDING to a HOLD). 1 when it was handled (or an error sent), 0 when
+ * the offer is not another server's. */
+static int proxy_forward(struct req *q)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	struct rd_p2p_addr addrs[RD_P2P_MAX_ADDRS];
+	char from[RD_NICK_BUF] = "", text[200];
+	struct rd_msg m, r;
+	uint32_t id;
+	int forget = 0;
+
+	switch (q->m.type) {
+	case RD_MSG_OFFER_ANSWER:
+		id = q->m.u.offer_answer.offer_id;
+		break;
+	case RD_MSG_P2P_LISTEN:
+		id = q->m.u.p2p_listen.offer_id;
+		break;
+	case RD_MSG_P2P_FAILED:
+		id = q->m.u.p2p_failed.offer_id;
+		break;
+	default:
+		return 0;
+	}
+	if (!s->cluster.offer_home)
+		return 0;
+	pthread_mutex_lock(&s->offers_mtx);
+	for (struct srv_proxy *p = s->proxies; p; p = p->next)
+		if (p->id == id && p->c == c) {
+			srv_copy_str(from, sizeof(from), p->from);
+			break;
+		}
+	pthread_mutex_unlock(&s->offers_mtx);
+	if (!from[0])
+		return 0;
+	rd_msg_init(&r, RD_MSG_OK);
+	r.u.ok.for_type = q->m.type;
+	if (q->m.type == RD_MSG_OFFER_ANSWER) {
+		const struct rd_msg_offer_answer *a = &q->m.u.offer_answer;
+		if ((a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) &&
+		    a->answer != RD_ANSWER_DONE && a->answer != RD_ANSWER_RESUME)
+			return 0; /* (answer_offer says what is wrong) */
+		rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
+		m.u.offer_answered.offer_id = id;
+		srv_copy_str(m.u.offer_answered.peer, sizeof(m.u.offer_answered.peer), c->nick);
+		m.u.offer_answered.answer = a->answer;
+		m.u.offer_answered.expires_in_ms = a->hold_ms; /* HOLD: the time it wants */
+		m.u.offer_answered.reason = a->reason;
+		m.u.offer_answered.data = a->data;
+		if (a->answer == RD_ANSWER_HOLD) {
+			rd_msg_init(&r, RD_MSG_OFFER_PENDING);
+			r.u.offer_pending.offer_id = id;
+			r.u.offer_pending.expires_in_ms = a->hold_ms ? a->hold_ms :
+								       s->cfg.offer_timeout_ms;
+			r.u.offer_pending.recipients = 1;
+		}
+		forget = a->answer == RD_ANSWER_REJECT;
+	} else if (q->m.type == RD_MSG_P2P_LISTEN) {
+		const struct rd_msg_p2p_listen *l = &q->m.u.p2p_listen;
+		struct p2p_side sd = { .listened = 1, .port = l->port };
+		int has_fp;
+
+		pthread_mutex_lock(&c->mtx);
+		has_fp = c->has_fp;
+		rd_msg_init(&m, RD_MSG_P2P_INTRO);
+		memcpy(m.u.p2p_intro.fp, c->fp, sizeof(m.u.p2p_intro.fp));
+		pthread_mutex_unlock(&c->mtx);
+		if (l->port == 0) {
+			reply_error(q, RD_E_MALFORMED, "P2P_LISTEN port is 1..65535");
+			return 1;
+		}
+		if (!has_fp) {
+			reply_error(q, RD_E_OFFER_STATE,
+				    "direct links need TLS and a client key on the server "
+				    "connection");
+			return 1;
+		}
+		for (uint32_t i = 0; i < l->naddrs && i < RD_P2P_MAX_ADDRS - 1; i++)
+			sd.addrs[sd.naddrs++] = l->addrs[i];
+		m.u.p2p_intro.offer_id = id;
+		m.u.p2p_intro.role = RD_P2P_FOLLOWER; /* (what it is; the offer's server decides) */
+		srv_copy_str(m.u.p2p_intro.peer, sizeof(m.u.p2p_intro.peer), c->nick);
+		m.u.p2p_intro.naddrs = p2p_candidates(&sd, c, addrs);
+		m.u.p2p_intro.addrs = addrs;
+	} else {
+		rd_msg_init(&m, RD_MSG_P2P_FAILED);
+		m.u.p2p_failed = q->m.u.p2p_failed;
+	}
+	if (s->cluster.offer_home(s->cluster.user, &m, from) != 0) {
+		forget = 1;
+		snprintf(text, sizeof(text), "offer %u: its offerer %s is no longer connected", id,
+			 from);
+		reply_error(q, RD_E_NO_SUCH_OFFER, text);
+	} else {
+		(void)rd_client_send_msg(c, &r, q->f->hdr.req_id);
+	}
+	if (forget) {
+		pthread_mutex_lock(&s->offers_mtx);
+		proxy_forget_locked(s, id, c);
+		pthread_mutex_unlock(&s->offers_mtx);
+	}
+	return 1;
+}
+
+/* The recipient gone: its offers of other servers hear it (offer_home, no lock held). */
+static void proxy_client_gone(struct rd_client *c, const char *why)
+{
+	struct rd_server *s = c->srv;
+	struct srv_proxy *mine = NULL;
+
+	pthread_mutex_lock(&s->offers_mtx);
+	for (struct srv_proxy **pp = &s->proxies; *pp;) {
+		struct srv_proxy *p = *pp;
+		if (p->c != c) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		s->nproxies--;
+		p->next = mine;
+		mine = p;
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	while (mine) {
+		struct srv_proxy *p = mine;
+		struct rd_msg m;
+		mine = p->next;
+		rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
+		m.u.offer_answered.offer_id = p->id;
+		srv_copy_str(m.u.offer_answered.peer, sizeof(m.u.offer_answered.peer), c->nick);
+		m.u.offer_answered.answer = RD_ANSWER_GONE;
+		m.u.offer_answered.reason = rd_str_c(why);
+		if (s->cluster.offer_home)
+			(void)s->cluster.offer_home(s->cluster.user, &m, p->from);
+		free(p);
+	}
+}
+
+/* ---- handlers (the client's reader thread) ------------------------------------------- */
+
+/* A stand-in for nick, a client of another server of the cluster (one reference), or NULL
+ * when out of memory. */
+static struct rd_client *remote_client(struct rd_server *s, const char *nick)
+{
+	struct rd_client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->remote = 1;
+	c->srv = s;
+	c->fd = -1;
+	c->registered = 1;
+	atomic_init(&c->refs, 1);
+	srv_copy_str(c->nick, sizeof(c->nick), nick);
+	pthread_mutex_init(&c->mtx, NULL);
+	return c;
 }
 
 /* The recipients of a new offer, referenced, into *out (caller frees and unrefs). 0, or a
@@ -322,8 +586,15 @@ static int pick_recipients(struct req *q, struct rd_client ***out, size_t *n, ch
 	*n = 0;
 	room[0] = '\0';
 	if (m->scope == RD_OFFER_TO_USER) {
-		struct rd_client *t;
-		if (!m->to[0] || !(t = srv_get_by_nick(s, m->to))) {
+		struct rd_client *t = m->to[0] ? srv_get_by_nick(s, m->to) : NULL;
+		/* not here: on another server of the cluster? */
+		if (!t && m->to[0] && s->cluster.holds && s->cluster.tell &&
+		    s->cluster.holds(s->cluster.user, m->to) == 1 &&
+		    !(t = remote_client(s, m->to))) {
+			reply_error(q, RD_E_INTERNAL, NULL);
+			return -1;
+		}
+		if (!t) {
 			snprintf(text, sizeof(text), "no user '%.32s' is connected", m->to);
 			reply_error(q, RD_E_NO_SUCH_USER, text);
 			return -1;
@@ -479,23 +750,24 @@ out:
 	free(o);
 }
 
-void srv_handle_offer_answer(struct req *q)
+/* The answer a of c (a client here, or a stand-in for one of another server) to an offer
+ * made here; req: its request's id. 0, or a wire error code with its text in text (nothing
+ * sent). event: a line for the log, or "". */
+static uint16_t answer_offer(struct rd_server *s, struct rd_client *c,
+			     const struct rd_msg_offer_answer *a, uint32_t req, char *text,
+			     size_t tn, char *event, size_t evn)
 {
-	struct rd_client *c = q->c;
-	struct rd_server *s = c->srv;
-	const struct rd_msg_offer_answer *a = &q->m.u.offer_answer;
 	struct outbox ob = { 0 };
 	struct srv_offer *o;
 	struct rcpt *me = NULL;
-	char text[160], event[160] = "";
 	uint64_t now = rd_now_mono_ms();
 
 	if ((a->answer < RD_ANSWER_ACCEPT || a->answer > RD_ANSWER_HOLD) &&
 	    a->answer != RD_ANSWER_DONE && a->answer != RD_ANSWER_RESUME) {
-		reply_error(q, RD_E_MALFORMED,
-			    "OFFER_ANSWER answer is 1 (accept), 2 (reject), 3 (hold), 6 (done) or "
-			    "7 (resume)");
-		return;
+		snprintf(text, tn,
+			 "OFFER_ANSWER answer is 1 (accept), 2 (reject), 3 (hold), 6 (done) or "
+			 "7 (resume)");
+		return RD_E_MALFORMED;
 	}
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, a->offer_id);
@@ -504,19 +776,17 @@ void srv_handle_offer_answer(struct req *q)
 			me = &o->r[i];
 	if (!me) {
 		pthread_mutex_unlock(&s->offers_mtx);
-		snprintf(text, sizeof(text), "no offer %u is waiting for your answer", a->offer_id);
-		reply_error(q, RD_E_NO_SUCH_OFFER, text);
-		return;
+		snprintf(text, tn, "no offer %u is waiting for your answer", a->offer_id);
+		return RD_E_NO_SUCH_OFFER;
 	}
 	if (a->answer == RD_ANSWER_DONE || a->answer == RD_ANSWER_RESUME) {
 		/* a receipt: only from a recipient that accepted, once; a new account of what
 		 * it needs (resume): from one that accepted, before its receipt, any number */
 		if (me->answer != RD_ANSWER_ACCEPT || me->done) {
 			pthread_mutex_unlock(&s->offers_mtx);
-			snprintf(text, sizeof(text), "offer %u: %s", a->offer_id,
+			snprintf(text, tn, "offer %u: %s", a->offer_id,
 				 me->done ? "you said done already" : "you did not accept it");
-			reply_error(q, RD_E_OFFER_STATE, text);
-			return;
+			return RD_E_OFFER_STATE;
 		}
 		struct rd_msg r;
 
@@ -529,17 +799,16 @@ void srv_handle_offer_answer(struct req *q)
 			out_activity(&ob, c, "%s", "");
 		rd_msg_init(&r, RD_MSG_OK);
 		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
-		if (q->f->hdr.req_id)
-			out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+		if (req)
+			out_msg(&ob, c, &r, req, 0);
 		pthread_mutex_unlock(&s->offers_mtx);
-		out_send(&ob, c);
-		return;
+		out_send(&ob, c->remote ? NULL : c);
+		return 0;
 	}
 	if (me->answer) {
 		pthread_mutex_unlock(&s->offers_mtx);
-		snprintf(text, sizeof(text), "offer %u already has your answer", a->offer_id);
-		reply_error(q, RD_E_OFFER_STATE, text);
-		return;
+		snprintf(text, tn, "offer %u already has your answer", a->offer_id);
+		return RD_E_OFFER_STATE;
 	}
 	if (a->answer == RD_ANSWER_HOLD) {
 		uint64_t want = a->hold_ms ? a->hold_ms : s->cfg.offer_timeout_ms;
@@ -551,7 +820,7 @@ void srv_handle_offer_answer(struct req *q)
 		r.u.offer_pending.offer_id = o->id;
 		r.u.offer_pending.expires_in_ms = left_ms(o, now);
 		r.u.offer_pending.recipients = (uint32_t)o->n;
-		out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
+		out_msg(&ob, c, &r, req, 0);
 		answered_to_offerer(&ob, o, c->nick, RD_ANSWER_HOLD, now, a->reason, a->data);
 	} else {
 		char reason[RD_REASON_MAX + 1];
@@ -567,14 +836,28 @@ void srv_handle_offer_answer(struct req *q)
 		struct rd_msg r;
 		rd_msg_init(&r, RD_MSG_OK);
 		r.u.ok.for_type = RD_MSG_OFFER_ANSWER;
-		if (q->f->hdr.req_id)
-			out_msg(&ob, c, &r, q->f->hdr.req_id, 0);
-		(void)maybe_decide_locked(s, o, reason, &ob, event, sizeof(event));
+		if (req)
+			out_msg(&ob, c, &r, req, 0);
+		(void)maybe_decide_locked(s, o, reason, &ob, event, evn);
 	}
 	pthread_mutex_unlock(&s->offers_mtx);
-	out_send(&ob, c);
+	out_send(&ob, c->remote ? NULL : c);
+	return 0;
+}
+
+void srv_handle_offer_answer(struct req *q)
+{
+	char text[160], event[160] = "";
+	uint16_t code;
+
+	if (proxy_forward(q))
+		return;
+	code = answer_offer(q->c->srv, q->c, &q->m.u.offer_answer, q->f->hdr.req_id, text,
+			    sizeof(text), event, sizeof(event));
+	if (code)
+		reply_error(q, code, text);
 	if (event[0])
-		srv_emit(s, RD_EV_INFO, c, "", event);
+		srv_emit(q->c->srv, RD_EV_INFO, q->c, "", event);
 }
 
 void srv_handle_offer_cancel(struct req *q)
@@ -615,8 +898,9 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 {
 	struct rd_server *s = q->c->srv;
 	struct rd_client **v = NULL;
+	struct outbox mine = { 0 };
 	struct srv_offer *o;
-	char text[160];
+	char text[200];
 	uint16_t code = 0;
 
 	*n = 0;
@@ -628,6 +912,19 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	} else if (!o->decided) {
 		code = RD_E_OFFER_STATE;
 		snprintf(text, sizeof(text), "offer %u is not accepted (yet)", id);
+	} else if (!remove && o->r[0].c->remote) {
+		/* (a stand-in is only ever the one recipient of an offer to a user): the offer
+		 * fails on both sides, once; what is still on its way gets NO_SUCH_OFFER */
+		code = RD_E_OFFER_STATE;
+		snprintf(text, sizeof(text),
+			 "offer %u: %s is on another server of the cluster: bytes are not relayed "
+			 "across servers (only a direct link can carry them)",
+			 id, o->r[0].nick);
+		result_to(&mine, o->r[0].c, 0, o->id, RD_OFFER_FAILED, o->from_nick,
+			  "no direct link, and bytes are not relayed across servers", 0, 0);
+		result_to(&mine, o->from, 0, o->id, RD_OFFER_FAILED, o->r[0].nick,
+			  "no direct link, and bytes are not relayed across servers", 0, 0);
+		remove_locked(s, o, &mine);
 	} else if (!(v = calloc(o->n, sizeof(*v)))) {
 		code = RD_E_INTERNAL;
 		snprintf(text, sizeof(text), "out of memory");
@@ -645,6 +942,7 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	pthread_mutex_unlock(&s->offers_mtx);
 	if (code)
 		reply_error(q, code, text);
+	out_send(&mine, q->c);
 	return v;
 }
 
@@ -739,6 +1037,11 @@ static uint32_t p2p_candidates(const struct p2p_side *sd, const struct rd_client
 {
 	uint32_t n = 0;
 
+	if (c->remote) { /* its server made the list (proxy_forward) */
+		for (uint32_t i = 0; i < sd->naddrs && n < RD_P2P_MAX_ADDRS; i++)
+			out[n++] = sd->addrs[i];
+		return n;
+	}
 	snprintf(out[n++].addr, RD_P2P_ADDR_BUF, strchr(c->ip, ':') ? "[%s]:%u" : "%s:%u", c->ip,
 		 sd->port);
 	for (uint32_t i = 0; i < sd->naddrs && n < RD_P2P_MAX_ADDRS; i++)
@@ -783,14 +1086,13 @@ static void p2p_introduce_locked(struct srv_offer *o, struct outbox *ob)
 	memset(token, 0, sizeof(token));
 }
 
-void srv_handle_p2p_listen(struct req *q)
+/* c (a client here, or a stand-in) listens for a direct link for offer l->offer_id; req:
+ * its request's id. 0, or a wire error code with its text (nothing sent). */
+static uint16_t p2p_listen(struct rd_server *s, struct rd_client *c,
+			   const struct rd_msg_p2p_listen *l, uint32_t req, char *text, size_t tn)
 {
-	struct rd_client *c = q->c;
-	struct rd_server *s = c->srv;
-	const struct rd_msg_p2p_listen *l = &q->m.u.p2p_listen;
 	struct outbox ob = { 0 };
 	struct srv_offer *o;
-	char text[160];
 	uint16_t code = 0;
 	int side, has_fp;
 	struct rd_msg ok;
@@ -800,63 +1102,75 @@ void srv_handle_p2p_listen(struct req *q)
 	pthread_mutex_unlock(&c->mtx);
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, l->offer_id);
-	side = p2p_side_locked(o, c, l->offer_id, &code, text, sizeof(text));
+	side = p2p_side_locked(o, c, l->offer_id, &code, text, tn);
 	if (side >= 0 && (o->introduced || o->p2p[side].listened)) {
 		code = RD_E_OFFER_STATE;
-		snprintf(text, sizeof(text), "offer %u: you are already listening", o->id);
-	} else if (side >= 0 && l->port == 0) {
+		snprintf(text, tn, "offer %u: you are already listening", o->id);
+	} else if (side >= 0 && l->port == 0 && !c->remote) {
 		code = RD_E_MALFORMED;
-		snprintf(text, sizeof(text), "P2P_LISTEN port is 1..65535");
+		snprintf(text, tn, "P2P_LISTEN port is 1..65535");
 	} else if (side >= 0 && !has_fp) {
 		code = RD_E_OFFER_STATE;
-		snprintf(text, sizeof(text),
+		snprintf(text, tn,
 			 "direct links need TLS and a client key on the server connection");
 	}
 	if (code) {
 		pthread_mutex_unlock(&s->offers_mtx);
-		reply_error(q, code, text);
-		return;
+		return code;
 	}
 	o->p2p[side].listened = 1;
 	o->p2p[side].port = l->port;
 	o->p2p[side].naddrs = 0;
-	for (uint32_t i = 0; i < l->naddrs && i < RD_P2P_MAX_ADDRS - 1; i++)
+	for (uint32_t i = 0; i < l->naddrs && i < RD_P2P_MAX_ADDRS - !c->remote; i++)
 		o->p2p[side].addrs[o->p2p[side].naddrs++] = l->addrs[i];
 	rd_msg_init(&ok, RD_MSG_OK);
 	ok.u.ok.for_type = RD_MSG_P2P_LISTEN;
-	out_msg(&ob, c, &ok, q->f->hdr.req_id, 0);
+	out_msg(&ob, c, &ok, req, 0);
 	if (o->p2p[0].listened && o->p2p[1].listened)
 		p2p_introduce_locked(o, &ob);
-	snprintf(text, sizeof(text), "offer %u: %s listens for a direct link%s", o->id, c->nick,
+	snprintf(text, tn, "offer %u: %s listens for a direct link%s", o->id, c->nick,
 		 o->introduced ? "; both introduced" : "");
 	pthread_mutex_unlock(&s->offers_mtx);
-	out_send(&ob, c);
-	srv_emit(s, RD_EV_INFO, c, "", text);
+	out_send(&ob, c->remote ? NULL : c);
+	return 0;
 }
 
-void srv_handle_p2p_failed(struct req *q)
+void srv_handle_p2p_listen(struct req *q)
 {
-	struct rd_client *c = q->c;
-	struct rd_server *s = c->srv;
-	const struct rd_msg_p2p_failed *f = &q->m.u.p2p_failed;
+	char text[160];
+	uint16_t code;
+
+	if (proxy_forward(q))
+		return;
+	code = p2p_listen(q->c->srv, q->c, &q->m.u.p2p_listen, q->f->hdr.req_id, text,
+			  sizeof(text));
+	if (code)
+		reply_error(q, code, text);
+	else
+		srv_emit(q->c->srv, RD_EV_INFO, q->c, "", text);
+}
+
+/* c (a client here, or a stand-in) could make no direct link for offer f->offer_id: the
+ * other side hears it. 0, or a wire error code with its text (nothing sent). */
+static uint16_t p2p_failed(struct rd_server *s, struct rd_client *c,
+			   const struct rd_msg_p2p_failed *f, uint32_t req, char *text, size_t tn)
+{
 	struct outbox ob = { 0 };
 	struct srv_offer *o;
-	char text[300], esc[RD_REASON_MAX * 4 + 8];
 	uint16_t code = 0;
 	int side;
 	struct rd_msg m;
 
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, f->offer_id);
-	side = p2p_side_locked(o, c, f->offer_id, &code, text, sizeof(text));
+	side = p2p_side_locked(o, c, f->offer_id, &code, text, tn);
 	if (side < 0) {
 		pthread_mutex_unlock(&s->offers_mtx);
-		reply_error(q, code, text);
-		return;
+		return code;
 	}
 	rd_msg_init(&m, RD_MSG_OK);
 	m.u.ok.for_type = RD_MSG_P2P_FAILED;
-	out_msg(&ob, c, &m, q->f->hdr.req_id, 0);
+	out_msg(&ob, c, &m, req, 0);
 	rd_msg_init(&m, RD_MSG_P2P_FAILED);
 	m.u.p2p_failed = *f;
 	out_msg(&ob, side == 0 ? o->r[0].c : o->from, &m, 0, 0);
@@ -864,11 +1178,27 @@ void srv_handle_p2p_failed(struct req *q)
 	out_activity(&ob, o->r[0].c, ACT_PREFIX "%u from %s: through the server", o->id,
 		     o->from_nick);
 	pthread_mutex_unlock(&s->offers_mtx);
-	out_send(&ob, c);
+	out_send(&ob, c->remote ? NULL : c);
+	return 0;
+}
+
+void srv_handle_p2p_failed(struct req *q)
+{
+	const struct rd_msg_p2p_failed *f = &q->m.u.p2p_failed;
+	char text[300], esc[RD_REASON_MAX * 4 + 8];
+	uint16_t code;
+
+	if (proxy_forward(q))
+		return;
+	code = p2p_failed(q->c->srv, q->c, f, q->f->hdr.req_id, text, sizeof(text));
+	if (code) {
+		reply_error(q, code, text);
+		return;
+	}
 	rd_display_escape(f->reason.p, f->reason.n, esc, sizeof(esc));
 	snprintf(text, sizeof(text), "offer %u: no direct link from %s: %.100s", f->offer_id,
-		 c->nick, esc);
-	srv_emit(s, RD_EV_INFO, c, "", text);
+		 q->c->nick, esc);
+	srv_emit(q->c->srv, RD_EV_INFO, q->c, "", text);
 }
 
 /* ---- deadlines (timer thread) and departures (the departing client's thread) ---------- */
@@ -899,6 +1229,25 @@ void srv_offers_tick(struct rd_server *s, uint64_t now)
 	out_send(&ob, NULL);
 }
 
+/* The recipient r of o is gone (why): the offerer hears it; o is decided, or removed when
+ * nobody who accepted is left. */
+static void rcpt_gone_locked(struct rd_server *s, struct srv_offer *o, struct rcpt *r,
+			     const char *why, uint64_t now, struct outbox *ob, char *event,
+			     size_t evn)
+{
+	if (r->answer && r->answer != RD_ANSWER_ACCEPT)
+		return;
+	r->answer = RD_ANSWER_GONE;
+	answered_to_offerer(ob, o, r->nick, RD_ANSWER_GONE, now, rd_str_c(why),
+			    (struct rd_bytes){ 0 });
+	if (!o->decided) {
+		(void)maybe_decide_locked(s, o, why, ob, event, evn);
+	} else if (count(o, RD_ANSWER_ACCEPT) == 0) {
+		result_to(ob, o->from, 0, o->id, RD_OFFER_PEER_GONE, result_peer(o), why, 0, 0);
+		remove_locked(s, o, ob);
+	}
+}
+
 void srv_offers_client_gone(struct rd_client *c, const char *reason)
 {
 	struct rd_server *s = c->srv;
@@ -919,25 +1268,96 @@ void srv_offers_client_gone(struct rd_client *c, const char *reason)
 			remove_locked(s, o, &ob);
 			continue;
 		}
-		for (size_t i = 0; i < o->n; i++) {
-			struct rcpt *r = &o->r[i];
-			if (r->c != c || (r->answer && r->answer != RD_ANSWER_ACCEPT))
-				continue;
-			r->answer = RD_ANSWER_GONE;
-			answered_to_offerer(&ob, o, r->nick, RD_ANSWER_GONE, now, rd_str_c(why),
-					    (struct rd_bytes){ 0 });
-			if (!o->decided) {
-				(void)maybe_decide_locked(s, o, why, &ob, event, sizeof(event));
-			} else if (count(o, RD_ANSWER_ACCEPT) == 0) {
-				result_to(&ob, o->from, 0, o->id, RD_OFFER_PEER_GONE,
-					  result_peer(o), why, 0, 0);
-				remove_locked(s, o, &ob);
+		for (size_t i = 0; i < o->n; i++)
+			if (o->r[i].c == c) {
+				rcpt_gone_locked(s, o, &o->r[i], why, now, &ob, event,
+						 sizeof(event));
+				break;
 			}
-			break;
-		}
 	}
 	pthread_mutex_unlock(&s->offers_mtx);
 	out_send(&ob, NULL);
+	proxy_client_gone(c, why);
+}
+
+int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char *offerer)
+{
+	struct rd_client *c = NULL;
+	struct srv_offer *o;
+	const char *peer = NULL;
+	char text[300], event[160] = "";
+	uint16_t code = 0;
+	uint32_t id;
+
+	if (s == NULL || m == NULL || offerer == NULL)
+		return RD_ERR_INVAL;
+	switch (m->type) {
+	case RD_MSG_OFFER_ANSWERED:
+		id = m->u.offer_answered.offer_id;
+		peer = m->u.offer_answered.peer;
+		break;
+	case RD_MSG_P2P_INTRO:
+		id = m->u.p2p_intro.offer_id;
+		peer = m->u.p2p_intro.peer;
+		break;
+	case RD_MSG_P2P_FAILED:
+		id = m->u.p2p_failed.offer_id;
+		break;
+	default:
+		return RD_ERR_INVAL;
+	}
+	/* the stand-in for the recipient of offer id, made here by offerer */
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, id);
+	if (o && !strcasecmp(o->from_nick, offerer) && o->r[0].c->remote &&
+	    (!peer || !strcasecmp(o->r[0].nick, peer))) {
+		c = o->r[0].c;
+		srv_client_ref(c);
+		if (m->type == RD_MSG_OFFER_ANSWERED &&
+		    m->u.offer_answered.answer == RD_ANSWER_GONE) {
+			struct outbox ob = { 0 };
+			char why[RD_REASON_MAX + 1];
+			snprintf(why, sizeof(why), "%.*s", (int)m->u.offer_answered.reason.n,
+				 m->u.offer_answered.reason.p ? m->u.offer_answered.reason.p : "");
+			rcpt_gone_locked(s, o, &o->r[0], why, rd_now_mono_ms(), &ob, event,
+					 sizeof(event));
+			pthread_mutex_unlock(&s->offers_mtx);
+			out_send(&ob, NULL);
+			goto out;
+		}
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	if (c == NULL)
+		return RD_ERR_NOT_FOUND;
+	if (m->type == RD_MSG_OFFER_ANSWERED) {
+		const struct rd_msg_offer_answered *a = &m->u.offer_answered;
+		struct rd_msg_offer_answer an = { .offer_id = id,
+						  .answer = a->answer,
+						  .hold_ms = a->expires_in_ms,
+						  .reason = a->reason,
+						  .data = a->data };
+		code = answer_offer(s, c, &an, 0, text, sizeof(text), event, sizeof(event));
+	} else if (m->type == RD_MSG_P2P_INTRO) {
+		struct rd_msg_p2p_listen l = { .offer_id = id,
+					       .naddrs = m->u.p2p_intro.naddrs,
+					       .addrs = m->u.p2p_intro.addrs };
+		pthread_mutex_lock(&c->mtx);
+		memcpy(c->fp, m->u.p2p_intro.fp, sizeof(c->fp));
+		c->has_fp = 1;
+		pthread_mutex_unlock(&c->mtx);
+		if ((code = p2p_listen(s, c, &l, 0, text, sizeof(text))) == 0)
+			srv_copy_str(event, sizeof(event), text);
+	} else {
+		code = p2p_failed(s, c, &m->u.p2p_failed, 0, text, sizeof(text));
+	}
+	if (code)
+		RD_LOG(RD_LOG_WARN, "offers: %s from %s (on another server) for offer %u: %s",
+		       rd_msg_type_name(m->type), c->nick, id, text);
+out:
+	if (event[0])
+		srv_emit(s, RD_EV_INFO, NULL, "", event);
+	srv_client_unref(c);
+	return 0;
 }
 
 void srv_offers_free(struct rd_server *s)
@@ -946,6 +1366,12 @@ void srv_offers_free(struct rd_server *s)
 	pthread_mutex_lock(&s->offers_mtx);
 	while (s->offers)
 		remove_locked(s, s->offers, &ob);
+	while (s->proxies) {
+		struct srv_proxy *p = s->proxies;
+		s->proxies = p->next;
+		free(p);
+	}
+	s->nproxies = 0;
 	pthread_mutex_unlock(&s->offers_mtx);
 	for (size_t i = 0; i < ob.nact; i++)
 		srv_client_unref(ob.act[i].c);

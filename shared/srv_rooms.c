@@ -125,6 +125,21 @@ static void send_to_all(struct rd_server *s, struct rd_client **v, size_t n, con
 int rd_room_send(struct rd_server *s, const char *room, const struct rd_client *except,
 		 uint16_t type, const void *payload, size_t len, unsigned *n)
 {
+	int rc = srv_room_send_local(s, room, except, type, payload, len, n);
+	struct rd_msg m;
+
+	/* in a cluster: to the room's members on the other servers too (a type the codec
+	 * knows: the application registered it) */
+	if (rc == 0 && s->cluster.publish && rd_msg_decode(type, payload, len, &m) == 0) {
+		s->cluster.publish(s->cluster.user, &m, room);
+		rd_msg_clear(&m);
+	}
+	return rc;
+}
+
+int srv_room_send_local(struct rd_server *s, const char *room, const struct rd_client *except,
+			uint16_t type, const void *payload, size_t len, unsigned *n)
+{
 	struct rd_room *r = srv_room_find(s, room);
 	struct rd_client **v;
 	struct rd_buf b;

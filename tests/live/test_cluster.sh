@@ -11,6 +11,12 @@
 #     user) and kicks of the master's control socket;
 #   * a secondary whose advertised address leads to a server with another key than the
 #     one the registry vouches for is refused by the client (exit 14, nothing sent);
+#   * an offer to a client on another server goes over a direct link (the introduction
+#     crosses servers) and verifies; one that would need the servers to relay its bytes
+#     is refused with a clear error (PROTOCOL.md 15.8);
+#   * two servers with one store: a file put through one is listed and fetched through the
+#     other, and its added/removed notices reach a listener on the other (the bus); an
+#     upload in progress on one holds its staging file against the other (busy);
 #   * who and rooms count the members of every server, and the master's ctl list shows
 #     the clients of the secondaries with the server each is on;
 #   * a secondary killed with kill -9 leaves the registry within its entry's life
@@ -164,6 +170,30 @@ wait_for "$RD_TMP/c3.out" "[private] <whisperer> psst c3" 10
 run 5 "$CLI" --port "$M" --nick whisperer msg nobody "hello?"
 contains "$OUT" "no such user"
 
+# ---- an offer between clients on different servers (PROTOCOL.md 15.8) -----------------------
+# ob1 listens on S1, ob2 (--p2p never) on S2; the offers come from a client on the other
+# secondary: directly (the introduction crosses the bus), and through the server refused
+offer_dir=$(rd_tmpdir)
+head -c 300000 /dev/urandom >"$offer_dir/cross.bin"
+want=$(sha256sum "$offer_dir/cross.bin" | cut -d' ' -f1)
+mkdir -p "$offer_dir/ob1" "$offer_dir/ob2"
+rd_spawn "$CLI" --port "$S1" --nick ob1 listen --accept-all --into "$offer_dir/ob1" \
+	>"$RD_TMP/ob1.out" 2>&1
+rd_spawn "$CLI" --port "$S2" --nick ob2 listen --accept-all --p2p never \
+	--into "$offer_dir/ob2" >"$RD_TMP/ob2.out" 2>&1
+wait_for "$RD_TMP/ob1.out" "listening in general as ob1" 15
+wait_for "$RD_TMP/ob2.out" "listening in general as ob2" 15
+run 0 "$CLI" --port "$S2" --nick offerer --timeout 20 offer ob1 "$offer_dir/cross.bin"
+contains "$OUT" "sent directly to ob1"
+wait_for "$RD_TMP/ob1.out" "received cross.bin from offerer (direct), sha256" 10
+[[ $(sha256sum "$offer_dir/ob1/cross.bin" | cut -d' ' -f1) == "$want" ]] ||
+	fail "the file offered across servers differs"
+echo "an offer from S2 to a client on S1 went directly and verified"
+run 7 "$CLI" --port "$S1" --nick offerer2 --timeout 20 offer ob2 "$offer_dir/cross.bin"
+contains "$OUT" "bytes are not relayed across servers"
+[[ -e $offer_dir/ob2/cross.bin ]] && fail "ob2 got a file that could only come through the servers"
+echo "an offer across servers with no direct link: refused with a clear error"
+
 # ---- broadcast and kick from the master's control socket act on every server -------------
 mctl() { "$SRV" ctl --socket "$RD_TMP/m.ctl" "$@"; }
 mctl broadcast "maintenance at noon" >/dev/null || fail "ctl broadcast failed"
@@ -219,6 +249,42 @@ for ((i = 0; i < 200; i++)); do
 	sleep 0.05
 done
 [[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] || fail "$on_s1's claim outlived its dead server"
+
+# ---- one store for two servers: files and their notices cross servers ---------------------
+# F1 and F2 share a store (as servers of one machine do): a file put through F2 is listed
+# and fetched through F1, a listener on F1 hears it added and removed (the notice crosses
+# the bus), and a put of the same name through F1 meets the same conflict as on one server
+fstore=$(rd_tmpdir)
+rd_start_server --store "$fstore" --redis "$RSOCK" --cluster t5
+F1=$RD_PORT
+F1LOG=$RD_SERVER_LOG
+rd_start_server --store "$fstore" --redis "$RSOCK" --cluster t5
+F2=$RD_PORT
+wait_for "$F1LOG" "at 127.0.0.1:$F2 joined" 10
+rd_spawn "$CLI" --port "$F1" --nick fl listen >"$RD_TMP/fl.out" 2>&1
+wait_for "$RD_TMP/fl.out" "listening in general as fl" 15
+head -c 200000 /dev/urandom >"$offer_dir/shared.bin"
+run 0 "$CLI" --port "$F2" --nick fput --quiet put "$offer_dir/shared.bin"
+wait_for "$RD_TMP/fl.out" "* fput added shared.bin" 10
+run 0 "$CLI" --port "$F1" --nick fls --quiet ls
+contains "$OUT" "shared.bin"
+mkdir -p "$offer_dir/got"
+run 0 "$CLI" --port "$F1" --nick fget --quiet -o "$offer_dir/got" get shared.bin
+cmp "$offer_dir/shared.bin" "$offer_dir/got/shared.bin" || fail "the file fetched through F1 differs"
+run 6 "$CLI" --port "$F1" --nick fput2 put "$offer_dir/shared.bin"
+run 0 "$CLI" --port "$F2" --nick fput --quiet rm shared.bin
+wait_for "$RD_TMP/fl.out" "* fput removed shared.bin" 10
+# an upload in progress through F1 holds its staging file across processes: the same
+# content through F2 meanwhile is refused as busy, not written into the same file
+head -c 3000000 /dev/urandom >"$offer_dir/staged.bin"
+rd_spawn "$BUILD/tests/rawput" --port "$F1" --nick holder put "$offer_dir/staged.bin" \
+	--stop-after 2 >"$RD_TMP/holder.out" 2>&1
+HOLDER=$RD_LAST_PID
+wait_for "$RD_TMP/holder.out" "stopped after" 10
+run 6 "$CLI" --port "$F2" --nick second put "$offer_dir/staged.bin"
+contains "$OUT" "busy with another transfer"
+rd_stop_pid "$HOLDER"
+echo "one store: put through one server, listed, fetched and noticed through the other"
 
 # ---- a master with no live secondary: serves up to its limit, then SERVER_FULL -------------
 rd_start_server --store "$(rd_tmpdir)" --redis "$RSOCK" --cluster t2 --master \

@@ -4,8 +4,11 @@
 #   2. on a terminal (a pty from `script`): the step titles are bold; with NO_COLOR set
 #      (https://no-color.org), no escape sequence again;
 #   3. the checksum table is aligned by display width, with "naïve café.txt" (two 2-byte
-#      characters) among the names: every row's OK ends in the same column.
-# The demo runs headless (DEMO_HEADLESS=1) on its own server; about 4 s a run.
+#      characters) among the names: every row's OK ends in the same column;
+#   6. the cluster step (issue 11 point 10) ran: two clients redirected by the master, a
+#      room message heard on all three servers, the master's ctl list showing the other
+#      servers' clients; or it said why it was skipped (no hiredis, no redis-server).
+# The demo runs headless (DEMO_HEADLESS=1) on its own server; about 12 s a run.
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +37,25 @@ grep -q "this server admits only known keys" "$out" ||
 	fail "the demo does not show a stranger refused by the private server"
 grep -q "admitted to 127.0.0.1:" "$out" || fail "the demo does not show an invitation used"
 echo "the demo shows a private server: a stranger refused, an invitation used"
+
+# ---- 6. the cluster step ran, or said why it could not --------------------------------------
+if grep -q '^cluster step skipped: ' "$out"; then
+	grep '^cluster step skipped: ' "$out"
+	[[ -n ${CI:-} ]] && fail "the demo skipped its cluster step, but CI must show it"
+else
+	grep -q '^cluster step done' "$out" || fail "the demo's cluster step did not finish: $out"
+	sed -n '/^== 6\./,/^cluster step done/p' "$out" >"$RD_TMP/cluster.out"
+	(($(grep -c 'redirected you to 127.0.0.1:' "$RD_TMP/cluster.out") >= 2)) ||
+		fail "the cluster step shows no two redirects: $(cat "$RD_TMP/cluster.out")"
+	for n in kim lee max; do
+		sed -n "/^--- what $n saw/,/^---\|^cluster step/p" "$RD_TMP/cluster.out" |
+			grep -q '\[general\] <nia> hello, all three servers' ||
+			fail "$n did not hear the conversation across servers: $(cat "$RD_TMP/cluster.out")"
+	done
+	grep -q 'on server 127.0.0.1:' "$RD_TMP/cluster.out" ||
+		fail "the master's ctl list shows no client on another server"
+	echo "the demo shows a master redirecting to two secondaries and a conversation across them"
+fi
 
 # ---- 3. the checksum table (from the same run) ------------------------------------------
 
