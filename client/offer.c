@@ -1165,8 +1165,7 @@ static int rx_direct(struct cli_session *s, struct rx *x, struct rx_offer *o)
 	}
 	if (o->d == NULL)
 		return RD_ERR_NOMEM;
-	o->busy = 1;
-	rc = direct_start(s, o->d, 0, why, sizeof(why));
+	rc = direct_start(s, o->d, 0, why, sizeof(why)); /* (o is busy: rx_owed's caller) */
 	if (rc == 0) {
 		o->direct = 1;
 		while (!o->finished && !o->broken && !rx_all_ended(o)) {
@@ -1197,7 +1196,6 @@ static int rx_direct(struct cli_session *s, struct rx *x, struct rx_offer *o)
 	}
 	direct_free(o->d);
 	o->d = NULL;
-	o->busy = 0;
 	return rc == RD_ERR_CANCELLED || rc == RD_ERR_CLOSED ? rc : 0;
 }
 
@@ -1396,11 +1394,69 @@ int cli_offers_listen(struct cli_session *s, const struct cli_offer_rules *rules
 	return 0;
 }
 
+/* What o owes the server now: its answer (and, after an accept of an offer to us alone,
+ * the direct link's attempt), or its receipt. Every request here waits for its reply and
+ * meanwhile runs the callbacks, which may free offers that are not busy: the caller marks
+ * o busy, and walks the list again from its head afterwards. */
+static int rx_owed(struct cli_session *s, struct rx *x, struct rx_offer *o, struct rd_buf *data)
+{
+	uint16_t werr = 0;
+	int rc = 0;
+
+	data->len = 0;
+	if (o->answer == RD_ANSWER_ACCEPT || o->answer == RD_ANSWER_RESUME) {
+		struct rdf_file_accept a = { o->desc.count, NULL };
+
+		if ((a.items = calloc(o->desc.count, sizeof(*a.items))) == NULL)
+			return RD_ERR_NOMEM;
+		/* (a RESUME leaves out the files that ended) */
+		for (uint32_t i = 0; i < o->desc.count; i++) {
+			a.items[i].take =
+				(uint8_t)(o->f[i].take &&
+					  (o->answer == RD_ANSWER_ACCEPT || !o->f[i].ended));
+			a.items[i].offset = a.items[i].take ? o->f[i].have : 0;
+		}
+		rc = rdf_file_accept_encode(&a, data);
+		free(a.items);
+	}
+	if (rc == 0 && o->answer != 0) {
+		uint8_t answer = (uint8_t)o->answer;
+
+		o->answer = 0; /* once, whatever happens */
+		rc = rd_conn_offer_answer(s->conn, o->id, answer, 0,
+					  answer == RD_ANSWER_REJECT ? o->reason : NULL, data->data,
+					  data->len, NULL, &werr);
+		if (rc == 0 && answer == RD_ANSWER_ACCEPT && o->to_user)
+			rc = rx_direct(s, x, o);
+		if (rc == RD_ERR_REMOTE) /* gone or expired meanwhile: not fatal */
+			rc = 0;
+	}
+	if (rc == 0 && o->receipt_due && !o->receipt_sent) {
+		struct rdf_file_done d = { o->desc.count, NULL };
+
+		o->receipt_sent = 1;
+		if ((d.items = calloc(o->desc.count, sizeof(*d.items))) == NULL)
+			return RD_ERR_NOMEM;
+		for (uint32_t i = 0; i < o->desc.count; i++) {
+			d.items[i].status = o->f[i].take ? o->f[i].status : RDF_DONE_NOT_TAKEN;
+			d.items[i].code = o->f[i].code;
+		}
+		data->len = 0;
+		rc = rdf_file_done_encode(&d, data);
+		free(d.items);
+		if (rc == 0)
+			rc = rd_conn_offer_answer(s->conn, o->id, RD_ANSWER_DONE, 0, NULL,
+						  data->data, data->len, NULL, &werr);
+		if (rc == RD_ERR_REMOTE)
+			rc = 0;
+	}
+	return rc;
+}
+
 int cli_offers_pending(struct cli_session *s)
 {
 	struct rx *x = s->offer_user;
 	struct rd_buf data;
-	uint16_t werr = 0;
 	int rc = 0, ran;
 
 	if (x == NULL || s->on_offer != rx_on_offer)
@@ -1408,58 +1464,14 @@ int cli_offers_pending(struct cli_session *s)
 	rd_buf_init(&data, RD_DESCRIPTOR_MAX);
 again:
 	ran = 0;
-	for (struct rx_offer *o = x->list; o != NULL && rc == 0 && !ran; o = o->next) {
-		data.len = 0;
-		if (o->answer == RD_ANSWER_ACCEPT || o->answer == RD_ANSWER_RESUME) {
-			struct rdf_file_accept a = { o->desc.count, NULL };
-
-			if ((a.items = calloc(o->desc.count, sizeof(*a.items))) == NULL)
-				break;
-			/* (a RESUME leaves out the files that ended) */
-			for (uint32_t i = 0; i < o->desc.count; i++) {
-				a.items[i].take =
-					(uint8_t)(o->f[i].take && (o->answer == RD_ANSWER_ACCEPT ||
-								   !o->f[i].ended));
-				a.items[i].offset = a.items[i].take ? o->f[i].have : 0;
-			}
-			rc = rdf_file_accept_encode(&a, &data);
-			free(a.items);
-		}
-		if (rc == 0 && o->answer != 0) {
-			uint8_t answer = (uint8_t)o->answer;
-
-			o->answer = 0; /* once, whatever happens */
-			rc = rd_conn_offer_answer(s->conn, o->id, answer, 0,
-						  answer == RD_ANSWER_REJECT ? o->reason : NULL,
-						  data.data, data.len, NULL, &werr);
-			if (rc == 0 && answer == RD_ANSWER_ACCEPT && o->to_user) {
-				/* the list may change meanwhile: start over afterwards */
-				rc = rx_direct(s, x, o);
-				ran = 1;
-			}
-			if (rc == RD_ERR_REMOTE) /* gone or expired meanwhile: not fatal */
-				rc = 0;
-		}
-		if (rc == 0 && o->receipt_due && !o->receipt_sent) {
-			struct rdf_file_done d = { o->desc.count, NULL };
-
-			o->receipt_sent = 1;
-			if ((d.items = calloc(o->desc.count, sizeof(*d.items))) == NULL)
-				break;
-			for (uint32_t i = 0; i < o->desc.count; i++) {
-				d.items[i].status = o->f[i].take ? o->f[i].status :
-								   RDF_DONE_NOT_TAKEN;
-				d.items[i].code = o->f[i].code;
-			}
-			data.len = 0;
-			rc = rdf_file_done_encode(&d, &data);
-			free(d.items);
-			if (rc == 0)
-				rc = rd_conn_offer_answer(s->conn, o->id, RD_ANSWER_DONE, 0, NULL,
-							  data.data, data.len, NULL, &werr);
-			if (rc == RD_ERR_REMOTE)
-				rc = 0;
-		}
+	for (struct rx_offer *o = x->list; o != NULL; o = o->next) {
+		if (o->answer == 0 && !(o->receipt_due && !o->receipt_sent))
+			continue;
+		o->busy = 1; /* (not freed by the callbacks while its requests wait) */
+		rc = rx_owed(s, x, o, &data);
+		o->busy = 0;
+		ran = 1;
+		break; /* the list may have changed meanwhile: from its head again */
 	}
 	for (struct rx_offer **pp = &x->list; *pp != NULL;) {
 		struct rx_offer *o = *pp;
