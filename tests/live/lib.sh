@@ -189,6 +189,31 @@ rd_start_server()
 	export RD_PORT RD_SERVER_PID RD_SERVER_LOG RD_SERVER_DIR
 }
 
+# rd_start_redis: a Redis of the test's own on the Unix socket RSOCK ($RD_TMP/redis.sock
+# unless set), persistence off, empty; waits (10 s at most) until it answers. Sets RSOCK
+# and REDIS_PID (stopped by PID with the rest at exit); its output goes to
+# $RD_TMP/redis.log. redis-server or redis-cli missing is a failure, not a skip:
+# scripts/install-deps.sh installs them. rcli ARGS... runs redis-cli on it.
+rd_start_redis()
+{
+	local i
+	command -v redis-server >/dev/null ||
+		fail "redis-server not found: scripts/install-deps.sh installs it (package redis-server)"
+	command -v redis-cli >/dev/null ||
+		fail "redis-cli not found: scripts/install-deps.sh installs it (package redis-tools)"
+	RSOCK=${RSOCK:-$RD_TMP/redis.sock}
+	rd_spawn redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
+		--appendonly no --dir "$RD_TMP" >>"$RD_TMP/redis.log" 2>&1
+	REDIS_PID=$RD_LAST_PID
+	for ((i = 0; i < 200; i++)); do
+		[[ $(rcli ping 2>/dev/null || true) == PONG ]] && return 0
+		kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited: $(cat "$RD_TMP/redis.log")"
+		sleep 0.05
+	done
+	fail "redis-server did not answer within 10 s"
+}
+rcli() { timeout 10 redis-cli -s "$RSOCK" "$@"; }
+
 # rd_stop_server [PID]: stop the last server started (or PID); RD_STOP_STATUS is its exit
 # status, so a test can check that a clean shutdown exits 0.
 # shellcheck disable=SC2120 # arguments are optional

@@ -44,10 +44,6 @@ if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
 	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (install libhiredis-dev: scripts/install-deps.sh)"
 	skip "this build has no cluster mode (no hiredis); its refusal was checked"
 fi
-command -v redis-server >/dev/null ||
-	fail "redis-server not found: scripts/install-deps.sh installs it (package redis-server)"
-command -v redis-cli >/dev/null ||
-	fail "redis-cli not found: scripts/install-deps.sh installs it (package redis-tools)"
 
 # ---- usage errors and an unreachable Redis ----------------------------------------------
 run 2 "$SRV" --headless --redirect-above 2
@@ -58,17 +54,7 @@ run 7 "$SRV" --headless --listen 127.0.0.1:0 --store "$(rd_tmpdir)" --redis "$RD
 contains "$OUT" "cannot reach Redis at $RD_TMP/nothing.sock"
 
 # ---- our own Redis -----------------------------------------------------------------------
-RSOCK=$RD_TMP/redis.sock
-rd_spawn redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
-	--appendonly no --dir "$RD_TMP" >"$RD_TMP/redis.log" 2>&1
-REDIS_PID=$RD_LAST_PID
-rcli() { timeout 10 redis-cli -s "$RSOCK" "$@"; }
-for ((i = 0; i < 200; i++)); do
-	[[ $(rcli ping 2>/dev/null || true) == PONG ]] && break
-	kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited: $(cat "$RD_TMP/redis.log")"
-	sleep 0.05
-done
-[[ $(rcli ping 2>/dev/null || true) == PONG ]] || fail "redis-server did not answer within 10 s"
+rd_start_redis
 
 # ---- a master and two secondaries ----------------------------------------------------------
 cluster=(--redis "$RSOCK" --cluster t1)

@@ -35,10 +35,6 @@ if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
 	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (scripts/install-deps.sh)"
 	skip "this build has no cluster mode (no hiredis)"
 fi
-command -v redis-server >/dev/null ||
-	fail "redis-server not found: scripts/install-deps.sh installs it (package redis-server)"
-command -v redis-cli >/dev/null ||
-	fail "redis-cli not found: scripts/install-deps.sh installs it (package redis-tools)"
 command -v Xvfb >/dev/null 2>&1 ||
 	skip "Xvfb is not installed (scripts/install-deps.sh installs it)"
 command -v xdotool >/dev/null 2>&1 || fail "xdotool is missing (scripts/install-deps.sh installs it)"
@@ -75,12 +71,7 @@ xdpy_ok() { xdotool getdisplaygeometry >/dev/null 2>&1; }
 wait_until 10 xdpy_ok || skip "Xvfb on $DISPLAY does not answer"
 
 # ---- Redis, the master with its window, a secondary ----------------------------------------
-RSOCK=$RD_TMP/redis.sock
-rd_spawn redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
-	--appendonly no --dir "$RD_TMP" >"$RD_TMP/redis.log" 2>&1
-REDIS_PID=$RD_LAST_PID
-redis_up() { [[ $(timeout 5 redis-cli -s "$RSOCK" ping 2>/dev/null || true) == PONG ]]; }
-wait_until 10 redis_up || fail "redis-server did not answer within 10 s"
+rd_start_redis
 
 mdir=$RD_TMP/master
 mkdir -p "$mdir"

@@ -21,32 +21,12 @@ if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
 	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (scripts/install-deps.sh)"
 	skip "this build has no cluster mode (no hiredis)"
 fi
-command -v redis-server >/dev/null ||
-	fail "redis-server not found: scripts/install-deps.sh installs it (package redis-server)"
-command -v redis-cli >/dev/null ||
-	fail "redis-cli not found: scripts/install-deps.sh installs it (package redis-tools)"
 
-RSOCK=$RD_TMP/redis.sock
-rcli() { timeout 10 redis-cli -s "$RSOCK" "$@"; }
-# start_redis: a fresh, empty Redis on RSOCK (persistence off); REDIS_PID
-start_redis()
-{
-	local i
-	rd_spawn redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
-		--appendonly no --dir "$RD_TMP" >>"$RD_TMP/redis.log" 2>&1
-	REDIS_PID=$RD_LAST_PID
-	for ((i = 0; i < 200; i++)); do
-		[[ $(rcli ping 2>/dev/null || true) == PONG ]] && return 0
-		kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited: $(cat "$RD_TMP/redis.log")"
-		sleep 0.05
-	done
-	fail "redis-server did not answer within 10 s"
-}
 # resume_redis: SIGCONT, registered to run at exit too (a stopped process ignores TERM)
 resume_redis() { kill -CONT "$REDIS_PID" 2>/dev/null || true; }
 rd_on_exit resume_redis
 
-start_redis
+rd_start_redis
 cluster=(--redis "$RSOCK" --cluster t3)
 rd_start_server --store "$(rd_tmpdir)" --ctl-socket "$RD_TMP/m.ctl" "${cluster[@]}" \
 	--master --redirect-above 1
@@ -119,7 +99,7 @@ wait_more "$RD_TMP/a2.out" "the cluster is degraded" "$s_down"
 "$SRV" ctl --socket "$RD_TMP/s.ctl" broadcast "secondary still serving" >/dev/null ||
 	fail "ctl broadcast failed while Redis is gone"
 wait_for "$RD_TMP/a2.out" "secondary still serving" 10
-start_redis
+rd_start_redis
 wait_more "$MLOG" "$UP" "$m_down"
 wait_more "$SLOG" "$UP" "$s_down"
 wait_more "$RD_TMP/a1.out" "the cluster is whole again" "$m_down"
