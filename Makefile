@@ -163,7 +163,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(FILES_LIB) $(LIB)
 
 # A unit test of a server module links that module's object (it never includes the .c).
 $(BUILD)/tests/test_files_store: $(BUILD)/obj/server/files_store.o
-$(BUILD)/tests/test_state: $(BUILD)/obj/server/state.o
+# (a unit test of the SQLite state: the Redis half is test_cluster_state's, live)
+$(BUILD)/tests/test_state: $(BUILD)/obj/server/state.o $(BUILD)/obj/server/noredis_cluster.o
 $(BUILD)/tests/test_state: TEST_LIBS = $(SQLITE_LIBS)
 $(BUILD)/tests/test_conf: $(BUILD)/obj/server/conf.o
 $(BUILD)/tests/test_conf: TEST_LIBS = $(INIH_LIBS)

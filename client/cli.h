@@ -25,7 +25,8 @@ enum cli_exit {
 	CLI_EKEY = 14,      /* the server's key is not the recorded or pinned one */
 	CLI_ENODIRECT = 15, /* offer --p2p only: no direct link to the recipient */
 	CLI_EPERM = 16,     /* not allowed: the file belongs to another key */
-	CLI_EADMIT = 17     /* not admitted: password, key or invitation refused */
+	CLI_EADMIT = 17,    /* not admitted: password, key or invitation refused */
+	CLI_EDEGRADED = 18  /* the cluster is degraded (Redis away): try again in a moment */
 };
 
 struct cli_opts {

@@ -152,6 +152,8 @@ static const char usage_text[] =
 	"      operator of the room may replace or delete it)\n"
 	"  17  not admitted: the server wants a password (--password-file), the password or\n"
 	"      the invitation was refused, or it admits only known keys and not yours\n"
+	"  18  the server's cluster is degraded (its shared state, Redis, does not answer):\n"
+	"      it cannot check nicknames or admissions now; try again in a moment\n"
 	"\n"
 	"Security: every connection uses TLS 1.3. The first connection to a server\n"
 	"records its key in ~/.config/roomdrop/known_servers and says so; later ones\n"
@@ -213,6 +215,8 @@ int cli_exit_for(int rc, uint16_t werr)
 	case RD_E_NOT_ADMITTED:
 	case RD_E_BAD_SECRET:
 		return CLI_EADMIT;
+	case RD_E_CLUSTER_DEGRADED:
+		return CLI_EDEGRADED;
 	case RDF_E_HASH_MISMATCH:
 	case RDF_E_SIZE_MISMATCH:
 		return CLI_EVERIFY;

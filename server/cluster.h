@@ -65,6 +65,14 @@ int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_
  * (HOST:PORT) set. *out malloc'd (caller frees). 0, or an error (Redis away: none). */
 int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n);
 
+/* For the state kept in Redis (redis_state.c): a new connection to the cluster's Redis
+ * (as cluster_new makes its own: the same timeouts; NULL, *rc and why on failure), and
+ * the cluster's name. */
+struct redisContext;
+struct redisContext *cluster_redis_connect(const struct cluster *cl, char *why, size_t cap,
+					   int *rc);
+const char *cluster_name(const struct cluster *cl);
+
 /* Leave the registry (delete this server's entry and its nicknames), stop the thread,
  * free. NULL is fine. Call after rd_server_stop. */
 void cluster_free(struct cluster *cl);

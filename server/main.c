@@ -286,6 +286,7 @@ struct opts {
 struct app {
 	struct files *files;
 	struct state *state;           /* NULL with --open-nicks and open or password admission */
+	int clustered;                 /* --redis: state failures are the cluster's (902) */
 	const struct room_rule *rules; /* restricted rooms (the options' list) */
 	size_t nrules;
 	int open_nicks;
@@ -1113,6 +1114,27 @@ static unsigned fail_delay_ms(struct app *a, const char *ip, int failed)
 	return count >= 6 ? FAIL_DELAY_MAX_MS : 250u << (count - 1);
 }
 
+/* The state (SQLite, or Redis in cluster mode) did not answer while the server had to
+ * `what`: logged, and a retryable refusal: 902 CLUSTER_DEGRADED in a cluster, else 900. */
+static uint16_t state_down(struct app *a, const char *what, char *why, size_t cap)
+{
+	char line[200];
+
+	snprintf(line, sizeof(line), "the %s did not answer: could not %s",
+		 a->clustered ? "cluster's Redis" : "state database", what);
+	log_line("error", line);
+	if (a->clustered) {
+		snprintf(why, cap,
+			 "the cluster is degraded (its shared state does not answer): the server "
+			 "cannot %s now; try again in a moment",
+			 what);
+		return RD_E_CLUSTER_DEGRADED;
+	}
+	snprintf(why, cap, "the server cannot %s now (its state database failed); try again later",
+		 what);
+	return RD_E_INTERNAL;
+}
+
 /* AUTH: a password (admission password), or an invitation (any mode but open: it admits
  * the key for good). A failure is answered late (fail_delay_ms) and logged. */
 static uint16_t app_on_auth(struct rd_server *s, struct rd_client *c, uint8_t kind,
@@ -1143,7 +1165,11 @@ static uint16_t app_on_auth(struct rd_server *s, struct rd_client *c, uint8_t ki
 				 "an invitation admits a key, and this client shows none");
 			return RD_E_BAD_SECRET;
 		}
-		ok = state_invite_use(a->state, secret, n, fp, rd_now_wall_ms()) == 0;
+		int rc = state_invite_use(a->state, secret, n, fp, rd_now_wall_ms());
+
+		if (rc == RD_ERR_SYSTEM) /* not the client's fault: no delay, a retryable code */
+			return state_down(a, "use the invitation", why, cap);
+		ok = rc == 0;
 		if (ok) {
 			char text[RD_TLS_FP_TEXT_LEN];
 
@@ -1206,7 +1232,7 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 			    const uint8_t *fp, char *why, size_t cap, void *user)
 {
 	struct app *a = user;
-	int rc;
+	int rc = 0;
 
 	(void)s;
 	if (a->admission == ADMIT_PASSWORD && !rd_client_admitted(c)) {
@@ -1216,7 +1242,11 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 		return RD_E_AUTH_REQUIRED;
 	}
 	if ((a->admission == ADMIT_ALLOWLIST || a->admission == ADMIT_INVITE) &&
-	    !rd_client_admitted(c) && (fp == NULL || !state_key_admitted(a->state, fp))) {
+	    !rd_client_admitted(c) && fp != NULL && (rc = state_key_admitted(a->state, fp)) != 0 &&
+	    rc != 1)
+		return state_down(a, "check that your key is admitted", why, cap);
+	if ((a->admission == ADMIT_ALLOWLIST || a->admission == ADMIT_INVITE) &&
+	    !rd_client_admitted(c) && (fp == NULL || rc != 1)) {
 		char text[RD_TLS_FP_TEXT_LEN] = "none", ip[48], line[200];
 
 		if (fp != NULL)
@@ -1241,10 +1271,7 @@ static uint16_t app_on_nick(struct rd_server *s, struct rd_client *c, const char
 			 fp != NULL ? "" : " (this connection shows none)");
 		return RD_E_NICK_OWNED;
 	}
-	snprintf(why, cap, "the state database failed while checking the owner of %s", nick);
-	log_line("error", why);
-	snprintf(why, cap, "the server cannot check who owns %s now; try again later", nick);
-	return RD_E_INTERNAL;
+	return state_down(a, "check who owns this nickname", why, cap);
 }
 
 /* Registered: its key owns the nickname from now on (or used it once more). */
@@ -1321,12 +1348,26 @@ static int load_room_keys(struct opts *o)
 	return 0;
 }
 
-/* STORE.state.db (or --state FILE): open it, or say why not. 0 or SRV_ESTORE. */
-static int open_state(const struct opts *o, struct state **st)
+/* STORE.state.db (or --state FILE), or in cluster mode without --state the cluster's
+ * Redis: open it, or say why not. 0, SRV_ESTORE or SRV_EREDIS. */
+static int open_state(const struct opts *o, struct cluster *cl, struct state **st)
 {
 	char path[PATH_MAX + 16], why[256];
 	size_t n;
 
+	if (cl != NULL && o->state_path == NULL) {
+		why[0] = '\0';
+		if (state_open_cluster(cl, o->nick_expiry_ms, st, why, sizeof(why)) != 0) {
+			fprintf(stderr, "roomdrop-server: cannot keep the state in Redis: %s\n",
+				why[0] ? why : "out of memory");
+			return SRV_EREDIS;
+		}
+		if (why[0] != '\0')
+			log_line("warn", why);
+		log_line("info", "nickname owners, operators, admitted keys and invitations are "
+				 "kept in the cluster's Redis (shared by its servers)");
+		return 0;
+	}
 	if (o->state_path != NULL) {
 		snprintf(path, sizeof(path), "%s", o->state_path);
 	} else {
@@ -1504,6 +1545,7 @@ int main(int argc, char **argv)
 	refused_init(&app.refused);
 	app.open_nicks = o.open_nicks;
 	app.admission = o.admission;
+	app.clustered = cluster != NULL && o.state_path == NULL;
 	if (o.admission == ADMIT_PASSWORD &&
 	    (code = load_secret(o.password_file, "password", "", app.password_hash)) != 0)
 		goto out;
@@ -1514,7 +1556,7 @@ int main(int argc, char **argv)
 	/* (the database holds owners, operators, admitted keys and invitations) */
 	if ((!o.open_nicks || o.admission == ADMIT_ALLOWLIST || o.admission == ADMIT_INVITE ||
 	     o.noperators > 0) &&
-	    (code = open_state(&o, &app.state)) != 0)
+	    (code = open_state(&o, cluster, &app.state)) != 0)
 		goto out;
 	if ((code = grant_operators(&o, app.state)) != 0)
 		goto out;

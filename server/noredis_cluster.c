@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "rd_err.h"
+#include "state_redis.h"
 
 int cluster_supported(void)
 {
@@ -50,4 +51,15 @@ int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n)
 void cluster_free(struct cluster *cl)
 {
 	(void)cl;
+}
+
+int state_redis_open(struct cluster *cl, uint64_t expiry_ms, struct state_redis **out,
+		     const struct state_redis_ops **ops, char *why, size_t cap)
+{
+	(void)cl;
+	(void)expiry_ms;
+	*out = NULL;
+	*ops = NULL;
+	snprintf(why, cap, "this roomdrop-server was built without cluster mode");
+	return RD_ERR_STATE;
 }

@@ -236,6 +236,16 @@ static redisContext *redis_open(const struct cluster *cl, char *why, size_t cap,
 	return NULL;
 }
 
+redisContext *cluster_redis_connect(const struct cluster *cl, char *why, size_t cap, int *rc)
+{
+	return redis_open(cl, why, cap, rc);
+}
+
+const char *cluster_name(const struct cluster *cl)
+{
+	return cl->name;
+}
+
 /* ---- configuration ------------------------------------------------------------------- */
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *why, size_t cap)
@@ -710,9 +720,9 @@ static uint16_t nick_claim(void *user, const char *nick, char *why, size_t cap)
 	pthread_mutex_unlock(&cl->cmd_mtx);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		snprintf(why, cap,
-			 "the cluster cannot check nicknames right now (Redis does not answer): "
-			 "try again in a moment");
-		code = RD_E_INTERNAL;
+			 "the cluster is degraded (its shared state does not answer): it cannot "
+			 "check nicknames right now; try again in a moment");
+		code = RD_E_CLUSTER_DEGRADED;
 	} else if (r->integer == 1) {
 		code = 0;
 	} else {

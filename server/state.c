@@ -10,12 +10,15 @@
 
 #include "rd_err.h"
 #include "rd_hash.h"
+#include "state_redis.h"
 
 #define BUSY_MS 2000 /* another process (ctl, a second server) holds the write lock */
 
 struct state {
 	pthread_mutex_t mu;
-	sqlite3 *db;
+	sqlite3 *db; /* NULL in cluster mode: */
+	struct state_redis *rs;
+	const struct state_redis_ops *ro;
 	uint64_t expiry_ms;
 };
 
@@ -87,10 +90,33 @@ int state_open(const char *path, uint64_t expiry_ms, struct state **out, char *w
 	return 0;
 }
 
+int state_open_cluster(struct cluster *cl, uint64_t expiry_ms, struct state **out, char *why,
+		       size_t cap)
+{
+	struct state *st;
+	int rc;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return RD_ERR_NOMEM;
+	st->expiry_ms = expiry_ms;
+	if ((rc = state_redis_open(cl, expiry_ms, &st->rs, &st->ro, why, cap)) != 0) {
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
 void state_close(struct state *st)
 {
 	if (st == NULL)
 		return;
+	if (st->rs != NULL) {
+		st->ro->close(st->rs);
+		free(st);
+		return;
+	}
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
@@ -139,6 +165,9 @@ int state_nick_check(struct state *st, const char *nick, const uint8_t *fp, uint
 	uint8_t owner[RD_TLS_FP_LEN];
 	char key[64];
 	int own;
+
+	if (st->rs != NULL)
+		return st->ro->nick_check(st->rs, nick, fp, owner_fp);
 
 	fold(nick, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
@@ -192,6 +221,9 @@ int state_nick_claim(struct state *st, const char *nick, const uint8_t *fp, uint
 	char key[64];
 	int own, rc = RD_ERR_SYSTEM;
 
+	if (st->rs != NULL)
+		return st->ro->nick_claim(st->rs, nick, fp, now_ms);
+
 	fold(nick, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
 	/* its owner back within the hour: no write (a reconnecting client costs a read) */
@@ -235,6 +267,9 @@ int state_nick_release(struct state *st, const char *nick)
 	char key[64];
 	int rc = RD_ERR_SYSTEM;
 
+	if (st->rs != NULL)
+		return st->ro->nick_release(st->rs, nick);
+
 	fold(nick, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, "DELETE FROM nick_owner WHERE fold = ?1", -1, &q, NULL) ==
@@ -253,6 +288,9 @@ int state_nick_list(struct state *st, uint64_t now_ms, struct state_owner **out,
 	struct state_owner *v = NULL, *nv;
 	size_t k = 0;
 	int rc = RD_ERR_SYSTEM, step;
+
+	if (st->rs != NULL)
+		return st->ro->nick_list(st->rs, out, n);
 
 	*out = NULL;
 	*n = 0;
@@ -298,6 +336,9 @@ int state_nick_owner(struct state *st, const char *nick, uint64_t now_ms, uint8_
 	char key[64];
 	int own;
 
+	if (st->rs != NULL)
+		return st->ro->nick_owner(st->rs, nick, fp);
+
 	fold(nick, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
 	own = owner_locked(st, key, now_ms, fp);
@@ -311,6 +352,9 @@ int state_op_set(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_
 	sqlite3_stmt *q = NULL;
 	char key[64];
 	int rc = RD_ERR_SYSTEM;
+
+	if (st->rs != NULL)
+		return st->ro->op_set(st->rs, room, fp, grant);
 
 	fold(room, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
@@ -335,6 +379,9 @@ int state_op_is(struct state *st, const char *room, const uint8_t fp[RD_TLS_FP_L
 	char key[64];
 	int is = 0;
 
+	if (st->rs != NULL)
+		return st->ro->op_is(st->rs, room, fp);
+
 	fold(room, key, sizeof(key));
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM room_operator WHERE room = ?1 AND fp = ?2",
@@ -353,6 +400,9 @@ int state_op_list(struct state *st, struct state_op **out, size_t *n)
 	struct state_op *v = NULL, *nv;
 	size_t k = 0;
 	int rc = RD_ERR_SYSTEM, step;
+
+	if (st->rs != NULL)
+		return st->ro->op_list(st->rs, out, n);
 
 	*out = NULL;
 	*n = 0;
@@ -411,6 +461,9 @@ int state_key_set(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit, 
 {
 	int rc;
 
+	if (st->rs != NULL)
+		return st->ro->key_set(st->rs, fp, admit, now_ms);
+
 	pthread_mutex_lock(&st->mu);
 	rc = key_set_locked(st, fp, admit, now_ms);
 	pthread_mutex_unlock(&st->mu);
@@ -420,13 +473,19 @@ int state_key_set(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit, 
 int state_key_admitted(struct state *st, const uint8_t fp[RD_TLS_FP_LEN])
 {
 	sqlite3_stmt *q = NULL;
-	int is = 0;
+	int is = RD_ERR_SYSTEM;
+
+	if (st->rs != NULL)
+		return st->ro->key_admitted(st->rs, fp);
 
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM admitted_key WHERE fp = ?1", -1, &q, NULL) ==
 		    SQLITE_OK &&
-	    sqlite3_bind_blob(q, 1, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK)
-		is = sqlite3_step(q) == SQLITE_ROW;
+	    sqlite3_bind_blob(q, 1, fp, RD_TLS_FP_LEN, SQLITE_STATIC) == SQLITE_OK) {
+		int step = sqlite3_step(q);
+
+		is = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : RD_ERR_SYSTEM;
+	}
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&st->mu);
 	return is;
@@ -445,6 +504,8 @@ int state_invite_new(struct state *st, unsigned uses, uint64_t expires_ms, uint6
 		return RD_ERR_CRYPTO;
 	rd_hex(hash, RD_SHA256_SIZE, hex);
 	snprintf(id, STATE_INVITE_ID_BUF, "%.8s", hex);
+	if (st->rs != NULL)
+		return st->ro->invite_new(st->rs, hash, id, uses, expires_ms, now_ms);
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(
 		    st->db,
@@ -473,6 +534,8 @@ int state_invite_use(struct state *st, const uint8_t *secret, size_t n,
 	/* (looked up by its hash: no secret is compared byte by byte) */
 	if (rd_sha256(secret, n, hash) != 0)
 		return RD_ERR_SYSTEM;
+	if (st->rs != NULL)
+		return st->ro->invite_use(st->rs, hash, fp, now_ms);
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto unlock;
@@ -504,6 +567,9 @@ int state_invite_revoke(struct state *st, const char *id)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = RD_ERR_SYSTEM;
+
+	if (st->rs != NULL)
+		return st->ro->invite_revoke(st->rs, id);
 
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, "DELETE FROM invitation WHERE id = ?1", -1, &q, NULL) ==

@@ -36,6 +36,14 @@ struct state_owner {
 int state_open(const char *path, uint64_t expiry_ms, struct state **out, char *why, size_t cap);
 void state_close(struct state *st);
 
+/* Cluster mode: the same state in the cluster's Redis (redis_state.c), shared by every
+ * server of the cluster; each call below then asks Redis (RD_ERR_SYSTEM when it does not
+ * answer within CLUSTER_REDIS_TIMEOUT_MS), and claims expire by Redis's own expiry. 0
+ * (why may hold a warning to log), or as cluster_new (why says what). */
+struct cluster;
+int state_open_cluster(struct cluster *cl, uint64_t expiry_ms, struct state **out, char *why,
+		       size_t cap);
+
 /* May the key fp (NULL: a client without a key) have nick at now_ms? 0: yes (nobody owns
  * it, its claim expired, or fp owns it); RD_ERR_EXISTS: another key owns it (*owner_fp, if
  * not NULL, gets that key); RD_ERR_SYSTEM: the database failed (the caller refuses). */
@@ -76,7 +84,8 @@ int state_op_list(struct state *st, struct state_op **out, size_t *n);
 
 /* Admitted keys (--admission allowlist or invite). state_key_set: admit (1) or revoke (0);
  * 0, RD_ERR_EXISTS (admitted already), RD_ERR_NOT_FOUND (revoking one that is not),
- * RD_ERR_SYSTEM. state_key_admitted: 1 or 0 (a failing database says 0). */
+ * RD_ERR_SYSTEM. state_key_admitted: 1, 0, or RD_ERR_SYSTEM (the database or, in cluster
+ * mode, Redis does not answer: the caller cannot tell, and refuses for now). */
 int state_key_set(struct state *st, const uint8_t fp[RD_TLS_FP_LEN], int admit, uint64_t now_ms);
 int state_key_admitted(struct state *st, const uint8_t fp[RD_TLS_FP_LEN]);
 

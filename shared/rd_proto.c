@@ -114,6 +114,7 @@ static const struct code_text wire_errors[] = {
 	{ RD_E_OFFER_NOBODY, "nobody to offer to" },
 	{ RD_E_INTERNAL, "internal server error" },
 	{ RD_E_SHUTTING_DOWN, "server shutting down" },
+	{ RD_E_CLUSTER_DEGRADED, "cluster degraded, try again" },
 };
 
 static const char *find(const struct code_text *t, size_t n, uint16_t code)

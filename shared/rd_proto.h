@@ -189,6 +189,7 @@ enum rd_wire_err {
 	/* 9xx: server */
 	RD_E_INTERNAL = 900,
 	RD_E_SHUTTING_DOWN = 901,
+	RD_E_CLUSTER_DEGRADED = 902, /* the cluster's shared state (Redis) does not answer */
 };
 
 /* Short fixed text for a wire error code ("nickname taken"), including the codes that

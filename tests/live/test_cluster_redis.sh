@@ -3,7 +3,7 @@
 # blocks and nothing crashes, and service heals when Redis comes back:
 #   * Redis frozen (SIGSTOP): the servers keep serving their connected clients (a
 #     broadcast from the control socket still arrives); a new nickname claim is refused
-#     within the client's timeout with ERROR 900 and "try again" (every Redis call has a
+#     within the client's timeout with ERROR 902 (exit 18) and "try again" (every Redis call has a
 #     1 s timeout); after SIGCONT the same nickname is accepted;
 #   * Redis killed: the servers log that they lost it, tell their clients once that the
 #     cluster is degraded, and keep serving; Redis restarted
@@ -53,7 +53,7 @@ kill -STOP "$REDIS_PID"
 "$SRV" ctl --socket "$RD_TMP/m.ctl" broadcast "still serving" >/dev/null ||
 	fail "ctl broadcast failed while Redis is frozen"
 wait_for "$RD_TMP/a1.out" "still serving" 10
-run 1 "$CLI" --port "$S" --nick newbie --timeout 10 rooms
+run 18 "$CLI" --port "$S" --nick newbie --timeout 10 rooms
 contains "$OUT" "try again"
 kill -CONT "$REDIS_PID"
 ok=0

@@ -1208,6 +1208,7 @@ static const struct code_name wire_errors[] = {
 	{ RDF_E_STORAGE, "STORAGE" },
 	{ RD_E_INTERNAL, "INTERNAL" },
 	{ RD_E_SHUTTING_DOWN, "SHUTTING_DOWN" },
+	{ RD_E_CLUSTER_DEGRADED, "CLUSTER_DEGRADED" },
 };
 #define NERRORS (sizeof(wire_errors) / sizeof(wire_errors[0]))
 
