@@ -1303,7 +1303,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	struct put_xfer *x;
 	struct stat sb;
 	struct rd_msg m, r;
-	int room_fd = -1, existed = 0, rc;
+	int room_fd = -1, existed = 0, name_lock = -1, rc;
 	uint16_t code;
 	double secs;
 
@@ -1349,13 +1349,25 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		put_free(f, c, fc, x, 0);
 		return rc == RD_ERR_SYSTEM ? 0 : RD_E_INTERNAL;
 	}
+	/* the owner check of a replacement, the commit and the record are one step for every
+	 * thread and server (a --rename's name is only known at its commit: none there) */
+	if (x->mode != RDF_PUT_RENAME &&
+	    store_name_lock(&f->st, x->room, x->name, &name_lock) != 0) {
+		store_fail(f, c, fr, errno, x->room, what);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return 0;
+	}
 	if (x->mode == RDF_PUT_OVERWRITE &&
 	    (code = may_change(f, c, fr, x->room, room_fd, x->name, "replace")) != 0) {
+		store_name_unlock(name_lock);
 		put_free(f, c, fc, x, 0); /* (kept: a --rename of it resumes) */
 		close(room_fd);
 		return code == RDF_E_PERMISSION ? 0 : code;
 	}
 	code = commit(f, x, room_fd, stored, &existed);
+	if (code != 0)
+		store_name_unlock(name_lock);
 	if (code == RD_E_INTERNAL) { /* errno says why */
 		store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
@@ -1392,6 +1404,7 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 	meta.has_owner = rd_client_fingerprint(c, meta.owner_fp) == 0;
 	(void)store_meta_write(&f->st, x->room, stored,
 			       &meta); /* a cache: LIST re-hashes without it */
+	store_name_unlock(name_lock);
 
 	rd_msg_init(&r, RDF_MSG_PUT_DONE);
 	rdf_body(&r)->put_done.xfer_id = x->id;
@@ -1806,7 +1819,7 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], esc[128], hs[32], what[200];
 	struct stat sb;
 	struct rd_msg m, r;
-	int room_fd = -1, rc;
+	int room_fd = -1, name_lock = -1, rc;
 	uint16_t code = 0;
 
 	if (!name_field_ok(fr))
@@ -1819,6 +1832,9 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	shown(rdf_body(&m)->name.name, esc, sizeof(esc));
 	snprintf(what, sizeof(what), "cannot remove %s in %s", esc, room);
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
+	/* the owner check, the unlink and the record: one step for every server */
+	if (rc == 0 && store_name_lock(&f->st, room, rdf_body(&m)->name.name, &name_lock) != 0)
+		rc = RD_ERR_SYSTEM;
 	if (rc == 0 && fstatat(room_fd, rdf_body(&m)->name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
 	if (rc == 0 && !S_ISREG(sb.st_mode))
@@ -1841,6 +1857,8 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	}
 	(void)fsync(room_fd);
 	(void)store_meta_remove(&f->st, room, rdf_body(&m)->name.name);
+	store_name_unlock(name_lock);
+	name_lock = -1;
 	rd_msg_init(&r, RD_MSG_OK);
 	r.u.ok.for_type = RDF_MSG_DELETE;
 	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
@@ -1849,6 +1867,7 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	rd_format_size((uint64_t)sb.st_size, hs, sizeof(hs));
 	post_info(f, c, room, "%s removed %s (%s) from %s", nick, esc, hs, room);
 out:
+	store_name_unlock(name_lock);
 	if (room_fd >= 0)
 		close(room_fd);
 	return code;

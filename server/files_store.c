@@ -605,6 +605,49 @@ int store_file_info(const struct store *st, const char *room, const char *name, 
 	return 0;
 }
 
+#define LOCK_FILE ".locks"    /* in .meta: names starting with '.' are no room's */
+#define LOCK_BYTES (1u << 20) /* bytes to hash names over */
+
+int store_name_lock(const struct store *st, const char *room, const char *name, int *lock_fd)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over "room/name", room folded */
+	struct flock fl;
+	int fd;
+
+	*lock_fd = -1;
+	for (const char *p = room; *p; p++)
+		h = (h ^ (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p)) *
+		    1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	fd = openat(st->meta_fd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return RD_ERR_SYSTEM;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)(h % LOCK_BYTES);
+	fl.l_len = 1;
+	while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+		if (errno != EINTR) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return RD_ERR_SYSTEM;
+		}
+	}
+	*lock_fd = fd;
+	return 0;
+}
+
+void store_name_unlock(int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd); /* (closing the description releases its locks) */
+}
+
 int store_commit(int from_dir, const char *from, int to_dir, const char *to, int replace)
 {
 	if (from == NULL || to == NULL)

@@ -110,6 +110,16 @@ int store_file_info(const struct store *st, const char *room, const char *name, 
 int store_meta_get(const struct store *st, const char *room, const char *name, int fd,
 		   struct store_meta *out);
 
+/* Hold the name ROOM/NAME against every other thread and process using this store (a
+ * cluster's servers share one): an open-file-description write lock (F_OFD_SETLKW) on one
+ * byte of STORE/.meta/.locks chosen by a hash of the folded room and the name, so two
+ * names rarely share a byte (and then only wait for each other). Held around what must
+ * not interleave with another server's: the owner check, the commit of a replacement or
+ * a delete, and the file's record. The kernel drops it if the process dies. *lock_fd is
+ * released by store_name_unlock. 0, RD_ERR_SYSTEM (errno). */
+int store_name_lock(const struct store *st, const char *room, const char *name, int *lock_fd);
+void store_name_unlock(int lock_fd);
+
 /* Move from_dir/from to to_dir/to. replace != 0: atomically replace an existing file;
  * replace == 0: RD_ERR_EXISTS if to exists (renameat2 RENAME_NOREPLACE, or link + unlink
  * where the filesystem lacks it), so of two racing commits exactly one wins. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,6 +302,68 @@ static void test_commit_one_winner(void **state)
 	close(stage);
 }
 
+/* Whether a lock held by another open file description covers any byte of .meta/.locks:
+ * F_OFD_GETLK from a description of our own (which holds nothing). */
+static int locks_held(const struct fixture *fx)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	int fd = openat(fx->st.meta_fd, ".locks", O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type != F_UNLCK;
+}
+
+/* store_name_lock holds a name against other descriptions, threads and processes (a
+ * cluster's servers sharing the store) until store_name_unlock, and a process that dies
+ * holding it leaves nothing locked. */
+static void test_name_lock_across_processes(void **state)
+{
+	struct fixture *fx = *state;
+	int fd, fd2, go[2], hold[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(store_name_lock(&fx->st, "general", "a.txt", &fd), 0);
+	assert_true(fd >= 0);
+	assert_true(locks_held(fx));
+	store_name_unlock(fd);
+	assert_false(locks_held(fx));
+	/* the room's case does not matter; two names can both be held at once */
+	assert_int_equal(store_name_lock(&fx->st, "General", "a.txt", &fd), 0);
+	assert_int_equal(store_name_lock(&fx->st, "general", "b.txt", &fd2), 0);
+	store_name_unlock(fd2);
+	assert_true(locks_held(fx));
+	store_name_unlock(fd);
+
+	/* another process holds it: seen from here, released when that process dies */
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int lfd;
+
+		close(go[0]);
+		close(hold[1]);
+		if (store_name_lock(&fx->st, "general", "a.txt", &lfd) != 0)
+			_exit(1);
+		(void)!write(go[1], "x", 1);
+		(void)!read(hold[0], &c, 1); /* until the parent closes its end */
+		_exit(0);                    /* (no unlock: the kernel drops the lock) */
+	}
+	close(go[1]);
+	close(hold[0]);
+	assert_int_equal(read(go[0], &c, 1), 1);
+	assert_true(locks_held(fx));
+	close(hold[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_false(locks_held(fx));
+	close(go[0]);
+	store_name_unlock(-1); /* nothing held: nothing done */
+}
+
 static void test_room_folders_are_checked(void **state)
 {
 	struct fixture *fx = *state;
@@ -533,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_meta_parse_refuses_hostile_records),
 		cmocka_unit_test(test_staging_key),
 		cmocka_unit_test_setup_teardown(test_commit_one_winner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_lock_across_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_folders_are_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_refuses_links_and_specials, setup,
 						teardown),
