@@ -19,8 +19,10 @@
  */
 #include "files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,23 +420,334 @@ out:
 	return code;
 }
 
+/* ---- many small files: pipelined ----------------------------------------------------------
+ * Files of at most one chunk are sent without a round trip each: up to PIPE_PUTS PUTs wait
+ * for their PUT_READY at once (the server allows 8 uploads in flight per connection), each
+ * PUT_READY is answered at once with the chunk and PUT_END, and up to PIPE_MAX files wait
+ * for their PUT_DONE, which the server sends after a group commit (PROTOCOL.md section 17,
+ * "Batches"). Replies are told apart by request id. A larger file waits until the pipe is
+ * empty and goes on its own (put_one). */
+#define PIPE_PUTS 8u
+#define PIPE_MAX 64u
+
+struct pput {
+	const char *path;
+	char name[RD_NAME_BUF];
+	uint8_t *buf; /* CHUNK_FIXED + the file's bytes */
+	size_t size;
+	uint8_t sha[RD_SHA256_SIZE];
+	uint32_t req_put, req_end;
+	uint64_t from, t0;
+	int ended;   /* chunk and PUT_END sent */
+	int retried; /* sent whole again after the server dropped a partial upload */
+};
+
+/* A regular file of at most one chunk (pipelined), 0 otherwise or when it cannot be
+ * looked at (put_one then says why). */
+static int pipe_fits(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size <= RD_CHUNK_SIZE;
+}
+
+/* Read, hash and announce path (PUT). 0, or the exit code of a failure already reported. */
+static int pipe_start(struct rd_conn *c, const struct cli_opts *o, const char *path, struct pput *p)
+{
+	char esc[NAME_SHOWN], why[160];
+	const char *name = strrchr(path, '/');
+	struct stat sb;
+	struct rd_msg m;
+	int fd, rc;
+
+	memset(p, 0, sizeof(*p));
+	p->path = path;
+	name = name != NULL ? name + 1 : path;
+	if (wire_name(name, p->name, why, sizeof(why)) != 0) {
+		fprintf(stderr, "roomdrop: put %s: not a file name the server accepts: %s\n",
+			shown(path, esc, sizeof(esc)), why);
+		return CLI_EUSAGE;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return local_fail("put", path, "cannot open", errno);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > RD_CHUNK_SIZE) {
+		close(fd);
+		return local_fail("put", path, "not a regular file (or it changed)", 0);
+	}
+	p->size = (size_t)sb.st_size;
+	if ((p->buf = malloc(CHUNK_FIXED + p->size + 1)) == NULL) {
+		close(fd);
+		return local_fail("put", path, "out of memory", 0);
+	}
+	rc = rd_pread_full(fd, p->buf + CHUNK_FIXED, p->size, 0);
+	close(fd);
+	if (rc != 0)
+		return local_fail("put", path, "cannot read", errno);
+	if (rd_sha256(p->buf + CHUNK_FIXED, p->size, p->sha) != 0)
+		return local_fail("put", path, "cannot hash", 0);
+	rd_msg_init(&m, RDF_MSG_PUT);
+	snprintf(rdf_body(&m)->put.name, sizeof(rdf_body(&m)->put.name), "%s", p->name);
+	rdf_body(&m)->put.size = p->size;
+	memcpy(rdf_body(&m)->put.sha256, p->sha, RD_SHA256_SIZE);
+	rdf_body(&m)->put.mode = o->overwrite ? RDF_PUT_OVERWRITE :
+				 o->rename    ? RDF_PUT_RENAME :
+						RDF_PUT_REFUSE;
+	p->req_put = rd_conn_next_id(c);
+	p->t0 = rd_now_mono_ms();
+	if ((rc = rd_conn_send_msg(c, &m, p->req_put)) != 0)
+		return remote_fail(c, "put", p->name, rc, 0);
+	return 0;
+}
+
+/* PUT_READY for p: its bytes from the offset asked for, and PUT_END, without waiting. */
+static int pipe_send(struct rd_conn *c, struct pput *p, const struct rd_frame *f)
+{
+	struct rd_msg r;
+	uint32_t xfer;
+	unsigned opts = 0;
+	size_t n;
+	int rc;
+
+	if (f->hdr.type != RDF_MSG_PUT_READY ||
+	    rd_msg_decode(RDF_MSG_PUT_READY, f->payload, f->len, &r) != 0)
+		return RD_ERR_PROTOCOL;
+	xfer = rdf_body(&r)->put_ready.xfer_id;
+	p->from = rdf_body(&r)->put_ready.offset;
+	rc = p->from > p->size || rd_filename_check(rdf_body(&r)->put_ready.name,
+						    strlen(rdf_body(&r)->put_ready.name)) != 0;
+	rd_msg_clear(&r);
+	if (rc)
+		return RD_ERR_PROTOCOL;
+	p->req_end = rd_conn_next_id(c);
+	n = p->size - (size_t)p->from;
+	if (n > 0) {
+		/* (the chunk's bytes move to follow its fixed fields) */
+		memmove(p->buf + CHUNK_FIXED, p->buf + CHUNK_FIXED + p->from, n);
+		rd_be32_put(p->buf, xfer);
+		rd_be64_put(p->buf + 4, p->from);
+		rd_be32_put(p->buf + 12, (uint32_t)n);
+		if (rd_zip_sample_worth(p->buf + CHUNK_FIXED, n < SAMPLE_SIZE ? n : SAMPLE_SIZE))
+			opts = RD_FRAME_COMPRESS;
+		if ((rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, p->req_end, p->buf, CHUNK_FIXED + n,
+				       opts)) != 0)
+			return rc;
+	}
+	rd_msg_init(&r, RDF_MSG_PUT_END);
+	rdf_body(&r)->xfer.xfer_id = xfer;
+	if ((rc = rd_conn_send_msg(c, &r, p->req_end)) != 0)
+		return rc;
+	p->ended = 1;
+	return 0;
+}
+
+/* PUT_DONE for p: checked against what was sent, and reported. */
+static int pipe_done(struct rd_conn *c, struct pput *p, const struct rd_frame *f)
+{
+	struct rd_msg r;
+	int ok;
+
+	ok = f->hdr.type == RDF_MSG_PUT_DONE &&
+	     rd_msg_decode(RDF_MSG_PUT_DONE, f->payload, f->len, &r) == 0;
+	if (ok) {
+		ok = rdf_body(&r)->put_done.size == p->size &&
+		     rd_ct_equal(rdf_body(&r)->put_done.sha256, p->sha, RD_SHA256_SIZE);
+		if (ok)
+			summary("put", p->name, rdf_body(&r)->put_done.name, p->size, p->from,
+				(double)(rd_now_mono_ms() - p->t0) / 1000.0, p->sha, 0);
+		rd_msg_clear(&r);
+	}
+	return ok ? CLI_OK : remote_fail(c, "put", p->name, RD_ERR_PROTOCOL, 0);
+}
+
+/* Put paths[0..n) through the pipe (put_one for those that do not fit it). The worst exit
+ * code. */
+static int put_many(struct rd_conn *c, const struct cli_opts *o, char **paths, int n)
+{
+	struct pput act[PIPE_MAX];
+	char esc[NAME_SHOWN];
+	unsigned nact = 0, waiting_ready = 0, i;
+	int next = 0, worst = CLI_OK, code, rc;
+	struct rd_frame f;
+	uint16_t werr;
+
+#define WORSE(x)                                     \
+	do {                                         \
+		int w_ = (x);                        \
+		if (w_ != CLI_OK && worst == CLI_OK) \
+			worst = w_;                  \
+	} while (0)
+	while ((next < n || nact > 0) && !cli_stop) {
+		while (next < n && waiting_ready < PIPE_PUTS && nact < PIPE_MAX) {
+			if (!pipe_fits(paths[next])) {
+				if (nact > 0)
+					break; /* the pipe empties first: replies stay in order */
+				code = put_one(c, o, paths[next++]);
+				WORSE(code);
+				if (code == CLI_ELOST || cli_stop)
+					goto out;
+				continue;
+			}
+			code = pipe_start(c, o, paths[next++], &act[nact]);
+			if (code != CLI_OK) {
+				free(act[nact].buf);
+				WORSE(code);
+				if (code == CLI_ELOST)
+					goto out;
+				continue;
+			}
+			nact++;
+			waiting_ready++;
+		}
+		if (nact == 0)
+			continue;
+		rc = rd_conn_wait_any_reply(c, o->timeout_ms + END_EXTRA_MS, &f, &werr);
+		if (rc != 0 && rc != RD_ERR_REMOTE) { /* the connection: every file left fails */
+			for (i = 0; i < nact; i++) {
+				WORSE(remote_fail(c, "put", act[i].name, rc, 0));
+				free(act[i].buf);
+			}
+			nact = 0;
+			goto out;
+		}
+		for (i = 0; i < nact; i++)
+			if ((!act[i].ended && f.hdr.req_id == act[i].req_put) ||
+			    (act[i].ended && f.hdr.req_id == act[i].req_end))
+				break;
+		if (i == nact)
+			continue; /* (a second ERROR for an upload already answered) */
+		if (!act[i].ended) {
+			waiting_ready--;
+			code = rc == RD_ERR_REMOTE ? remote_fail(c, "put", act[i].name, rc, werr) :
+			       (rc = pipe_send(c, &act[i], &f)) != 0 ?
+						     remote_fail(c, "put", act[i].name, rc, 0) :
+						     CLI_OK;
+			WORSE(code);
+			if (code == CLI_OK)
+				continue; /* now waits for its PUT_DONE */
+		} else if (rc == RD_ERR_REMOTE && werr == RDF_E_HASH_MISMATCH && act[i].from > 0 &&
+			   !act[i].retried) {
+			/* what the server had staged was not a prefix of this file: it dropped
+			 * it; the whole file again, once */
+			if (!o->quiet)
+				fprintf(stderr,
+					"roomdrop: put %s: the partial upload on the server did not "
+					"match; sending the whole file again\n",
+					shown(act[i].name, esc, sizeof(esc)));
+			free(act[i].buf);
+			code = pipe_start(c, o, act[i].path, &act[i]);
+			act[i].retried = 1;
+			if (code == CLI_OK) {
+				waiting_ready++;
+				continue;
+			}
+			WORSE(code);
+		} else {
+			WORSE(rc == RD_ERR_REMOTE ? remote_fail(c, "put", act[i].name, rc, werr) :
+						    pipe_done(c, &act[i], &f));
+		}
+		free(act[i].buf);
+		memmove(&act[i], &act[i + 1], (nact - i - 1) * sizeof(act[0]));
+		nact--;
+	}
+out:
+	for (i = 0; i < nact; i++) { /* interrupted (Ctrl-C) */
+		WORSE(remote_fail(c, "put", act[i].name, RD_ERR_CANCELLED, 0));
+		free(act[i].buf);
+	}
+	return worst;
+#undef WORSE
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* `put DIR`: the regular files directly in DIR (room folders are flat: a folder inside is
+ * left out, and said so), sorted, appended to *v as malloc'd paths. 0 or an exit code. */
+static int expand_dir(const char *dir, char ***v, size_t *n, size_t *cap)
+{
+	char esc[NAME_SHOWN], *path, **nv;
+	struct dirent *de;
+	struct stat sb;
+	size_t first = *n;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return local_fail("put", dir, "cannot read the folder", errno);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' &&
+		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			continue;
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+			closedir(d);
+			return local_fail("put", dir, "out of memory", 0);
+		}
+		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			if (S_ISDIR(sb.st_mode))
+				fprintf(stderr,
+					"roomdrop: put %s: a folder inside a folder is left out (a "
+					"room's folder is flat)\n",
+					shown(path, esc, sizeof(esc)));
+			free(path);
+			continue;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 64;
+			if ((nv = realloc(*v, *cap * sizeof(*nv))) == NULL) {
+				free(path);
+				closedir(d);
+				return local_fail("put", dir, "out of memory", 0);
+			}
+			*v = nv;
+		}
+		(*v)[(*n)++] = path;
+	}
+	closedir(d);
+	qsort(*v + first, *n - first, sizeof(**v), name_cmp);
+	return CLI_OK;
+}
+
 int cli_files_put(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
 {
-	int i, rc, worst = CLI_OK;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	struct stat sb;
+	int worst = CLI_OK, code;
 
 	if (argc < 1) {
 		fprintf(stderr, "roomdrop: put needs at least one FILE (try --help)\n");
 		return CLI_EUSAGE;
 	}
-	tally_start(o);
-	for (i = 0; i < argc; i++) {
-		rc = put_one(c, o, argv[i]);
-		if (rc != CLI_OK && worst == CLI_OK)
-			worst = rc;
-		if (rc == CLI_ELOST || cli_stop)
-			break;
+	for (int i = 0; i < argc; i++) {
+		if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if ((code = expand_dir(argv[i], &v, &n, &cap)) != CLI_OK && worst == CLI_OK)
+				worst = code;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((nv = realloc(v, cap * sizeof(*nv))) == NULL) {
+				worst = local_fail("put", argv[i], "out of memory", 0);
+				goto out;
+			}
+			v = nv;
+		}
+		if ((v[n] = strdup(argv[i])) == NULL) {
+			worst = local_fail("put", argv[i], "out of memory", 0);
+			goto out;
+		}
+		n++;
 	}
-	tally_print("put", "stored", argc);
+	tally_start(o);
+	code = put_many(c, o, v, (int)n);
+	if (code != CLI_OK && worst == CLI_OK)
+		worst = code;
+	tally_print("put", "stored", (int)n);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 	return worst;
 }
 
@@ -775,11 +1088,78 @@ out:
 	return code;
 }
 
+static int ls_fetch(struct rd_conn *c, const struct cli_opts *o, struct rdf_file_entry **out,
+		    size_t *n, char *room, size_t room_cap);
+
+/* v with room for twice *cap pointers (*cap updated), or NULL (v freed). */
+static const char **grow_ptrs(const char **v, size_t *cap)
+{
+	const char **nv = realloc(v, 2 * *cap * sizeof(*v));
+
+	if (nv == NULL) {
+		free(v);
+		return NULL;
+	}
+	*cap *= 2;
+	return nv;
+}
+
+/* One NAME of `get` after its pattern is expanded (a name with *, ? or [ is a shell
+ * pattern matched against the room's listing: fnmatch). Fills *names (malloc'd array of
+ * pointers into argv or into *list). 0, or an exit code (the listing failed, or a pattern
+ * matched nothing: CLI_ENOTFOUND, said). */
+static int get_expand(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv,
+		      const char ***names, size_t *n, struct rdf_file_entry **list, size_t *nlist)
+{
+	char esc[NAME_SHOWN], room[RD_ROOM_BUF];
+	const char **v;
+	size_t k = 0, cap = (size_t)argc;
+	int rc, worst = CLI_OK, listed = 0;
+
+	if ((v = malloc(cap * sizeof(*v))) == NULL)
+		return local_fail("get", argv[0], "out of memory", 0);
+	for (int i = 0; i < argc; i++) {
+		if (strpbrk(argv[i], "*?[") == NULL) {
+			if (k == cap && (v = grow_ptrs(v, &cap)) == NULL)
+				return local_fail("get", argv[i], "out of memory", 0);
+			v[k++] = argv[i];
+			continue;
+		}
+		if (!listed) {
+			if ((rc = ls_fetch(c, o, list, nlist, room, sizeof(room))) != CLI_OK) {
+				free(v);
+				return rc;
+			}
+			listed = 1;
+		}
+		size_t before = k;
+
+		for (size_t j = 0; j < *nlist; j++) {
+			if (fnmatch(argv[i], (*list)[j].name, FNM_PERIOD) != 0)
+				continue;
+			if (k == cap && (v = grow_ptrs(v, &cap)) == NULL)
+				return local_fail("get", argv[i], "out of memory", 0);
+			v[k++] = (*list)[j].name;
+		}
+		if (k == before) {
+			fprintf(stderr, "roomdrop: get %s: no file of the room matches\n",
+				shown(argv[i], esc, sizeof(esc)));
+			worst = CLI_ENOTFOUND;
+		}
+	}
+	*names = v;
+	*n = k;
+	return worst;
+}
+
 int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **argv)
 {
 	const char *dir = o->outdir != NULL ? o->outdir : ".";
 	char esc[NAME_SHOWN], nfc[RD_NAME_BUF], why[160];
-	int i, rc, worst = CLI_OK, dfd;
+	struct rdf_file_entry *list = NULL;
+	const char **names = NULL;
+	size_t nnames = 0, nlist = 0;
+	int rc, worst = CLI_OK, dfd;
 
 	if (argc < 1) {
 		fprintf(stderr, "roomdrop: get needs at least one NAME (try --help)\n");
@@ -799,10 +1179,13 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 	tally_start(o);
 	if (dfd < 0)
 		g_tally.out = stderr;
-	for (i = 0; i < argc; i++) {
-		if (wire_name(argv[i], nfc, why, sizeof(why)) != 0) {
+	worst = get_expand(c, o, argc, argv, &names, &nnames, &list, &nlist);
+	if (worst == CLI_ELOST || names == NULL)
+		goto out;
+	for (size_t i = 0; i < nnames; i++) {
+		if (wire_name(names[i], nfc, why, sizeof(why)) != 0) {
 			fprintf(stderr, "roomdrop: get %s: not a valid file name: %s\n",
-				shown(argv[i], esc, sizeof(esc)), why);
+				shown(names[i], esc, sizeof(esc)), why);
 			rc = CLI_EUSAGE;
 		} else {
 			rc = dfd < 0 ? get_stdout(c, o, nfc) : get_one(c, o, dfd, dir, nfc);
@@ -812,7 +1195,10 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 		if (rc == CLI_ELOST || cli_stop)
 			break;
 	}
-	tally_print("get", dfd < 0 ? "written out" : "saved", argc);
+	tally_print("get", dfd < 0 ? "written out" : "saved", (int)nnames);
+out:
+	free(names);
+	free(list);
 	if (dfd >= 0)
 		close(dfd);
 	return worst;

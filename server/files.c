@@ -89,6 +89,13 @@
 #define SAMPLE_SIZE (16u * 1024u)
 #define LIST_PAYLOAD_BUDGET (RD_MAX_PAYLOAD_DEFAULT - 4096u)
 #define WORK_MAX_BYTES (4u << 20) /* frames queued for a client's worker before the reader waits */
+/* Group commit (PROTOCOL.md section 17, "Batches"): an upload of at most BATCH_FILE_MAX
+ * bytes that ends while more of its client's frames wait is committed with the others
+ * that end before the queue runs dry, at most BATCH_MAX at a time: one syncfs makes their
+ * data durable, then they are renamed into place and one more syncfs makes the names and
+ * records durable, and only then is each PUT_DONE sent. */
+#define BATCH_MAX 64u
+#define BATCH_FILE_MAX (1u << 20)
 
 struct active {
 	struct active *next;
@@ -98,6 +105,7 @@ struct active {
 	char nick[RD_NICK_BUF];   /* the uploader ("" for the sweeper) */
 	uint64_t size;            /* bytes this upload adds to its room */
 	uint32_t xfer_id;         /* 0 = held by the sweeper */
+	const void *owner;        /* the connection's fclient (NULL for the sweeper) */
 };
 
 /* A staging file kept for a resume after its upload ended without a commit. */
@@ -138,6 +146,9 @@ struct put_xfer {
 	int pct;       /* last percentage shown as activity */
 	struct active *act;
 	struct hasher *hs; /* hashes the staging file behind the writes */
+	/* ended, waiting in its client's batch (no longer in fclient.puts): */
+	struct rd_frame end; /* the PUT_END's header (no payload): whom to answer */
+	uint8_t got[RD_SHA256_SIZE];
 };
 
 struct get_xfer;
@@ -169,6 +180,8 @@ struct fclient {
 	struct worker w;
 	struct put_xfer *puts;
 	unsigned nputs;
+	struct put_xfer *batch; /* ended uploads waiting for their group commit, in order */
+	unsigned nbatch;
 	struct get_xfer *get; /* the download in progress (or finished, not yet joined) */
 	uint32_t aborted[4];  /* uploads ended by an error: their chunks still on the */
 	unsigned naborted;    /* way are dropped without a reply each */
@@ -859,17 +872,30 @@ static struct put_xfer *put_find(struct fclient *fc, uint32_t id)
 
 /* Claim the staging key of x, waiting a little for a connection that is going away
  * (a client killed and restarted at once). RDF_E_BUSY when the same upload (room, size,
- * SHA-256) stays in progress elsewhere. */
+ * SHA-256) stays in progress elsewhere. The same content twice on one connection (a
+ * pipelined batch of equal files) takes the key's next variant instead ("<key>.1", ...):
+ * waiting there would wait for itself. */
+#define KEY_ALT_MAX 1000u
 static uint16_t claim_key(struct files *f, struct put_xfer *x)
 {
 	char key[STORE_KEY_BUF];
+	struct active *a;
 	uint16_t code = 0;
 	uint64_t until;
+	unsigned alt;
 
-	store_staging_key(x->sha, x->size, 0, key);
 	until = rd_now_mono_ms() + BUSY_WAIT_MS;
 	pthread_mutex_lock(&f->lock);
-	while (active_find_key(f, x->room, key) != NULL) {
+	for (;;) {
+		for (alt = 0;; alt++) {
+			store_staging_key(x->sha, x->size, alt, key);
+			a = active_find_key(f, x->room, key);
+			if (a == NULL || a->owner == NULL || a->owner != x->act->owner ||
+			    alt == KEY_ALT_MAX)
+				break;
+		}
+		if (a == NULL)
+			break;
 		if (rd_cond_wait_until(&f->released, &f->lock, until) == RD_ERR_TIMEOUT &&
 		    active_find_key(f, x->room, key) != NULL) {
 			code = RDF_E_BUSY;
@@ -1004,6 +1030,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	x->start_ms = rd_now_mono_ms();
 	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
 	x->act->xfer_id = x->id;
+	x->act->owner = rd_client_app_data(c);
 	x->act->size = x->size;
 	snprintf(x->act->nick, sizeof(x->act->nick), "%s", nick);
 	/* in the table from now on: holds a --rename reservation, counts for quotas */
@@ -1294,18 +1321,201 @@ static uint16_t commit(struct files *f, struct put_xfer *x, int room_fd, char *s
 	return RDF_E_FILE_EXISTS;
 }
 
+/* Commit x (ended, its data durable) into its room: the owner check of a replacement, the
+ * rename and the record, under the name's lock. sync: make the rename and the record
+ * durable here (else the caller's syncfs will). 0 (stored, *existed set), or -1 when x
+ * was answered with an ERROR and freed. */
+static int put_commit(struct files *f, struct rd_client *c, struct fclient *fc, struct put_xfer *x,
+		      int sync, char stored[RD_NAME_BUF], int *existed)
+{
+	const struct rd_frame *fr = &x->end;
+	char nick[RD_NICK_BUF], esc[128], what[200];
+	struct store_meta meta;
+	struct stat sb;
+	int room_fd = -1, name_lock = -1, rc;
+	uint16_t code;
+
+	*existed = 0;
+	shown(x->name, esc, sizeof(esc));
+	snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc, x->room);
+	if (fstat(x->fd, &sb) != 0) {
+		store_fail(f, c, fr, errno, x->room, what);
+		put_free(f, c, fc, x, 0);
+		return -1;
+	}
+	if ((rc = store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd)) != 0) {
+		if (rc == RD_ERR_SYSTEM)
+			store_fail(f, c, fr, errno, x->room, what);
+		else
+			fail(c, fr, RD_E_INTERNAL, "%s", what);
+		put_free(f, c, fc, x, 0);
+		return -1;
+	}
+	/* the owner check of a replacement, the commit and the record are one step for every
+	 * thread and server (a --rename's name is only known at its commit: none there) */
+	if (x->mode != RDF_PUT_RENAME &&
+	    store_name_lock(&f->st, x->room, x->name, &name_lock) != 0) {
+		store_fail(f, c, fr, errno, x->room, what);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return -1;
+	}
+	if (x->mode == RDF_PUT_OVERWRITE &&
+	    (code = may_change(f, c, fr, x->room, room_fd, x->name, "replace")) != 0) {
+		if (code != RDF_E_PERMISSION) /* (that one is answered) */
+			fail(c, fr, code, "%s", what);
+		store_name_unlock(name_lock);
+		put_free(f, c, fc, x, 0); /* (kept: a --rename of it resumes) */
+		close(room_fd);
+		return -1;
+	}
+	code = commit(f, x, room_fd, stored, existed);
+	if (code != 0) {
+		store_name_unlock(name_lock);
+		if (code == RD_E_INTERNAL) /* errno says why */
+			store_fail(f, c, fr, errno, x->room, what);
+		else if (code == RDF_E_FILE_EXISTS)
+			/* lost the race: the staging data stays for a retry with --overwrite/--rename */
+			fail(c, fr, RDF_E_FILE_EXISTS,
+			     "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
+			     esc, x->room);
+		else
+			fail(c, fr, code, "%s", what);
+		put_free(f, c, fc, x, 0);
+		close(room_fd);
+		return -1;
+	}
+	if (sync) {
+		(void)fsync(room_fd);
+		(void)fsync(x->stage_dir);
+	}
+	close(room_fd);
+	x->key[0] = '\0'; /* renamed away */
+
+	rd_client_nick(c, nick);
+	memset(&meta, 0, sizeof(meta));
+	memcpy(meta.sha256, x->got, RD_SHA256_SIZE);
+	meta.size = x->size;
+	meta.ino = (uint64_t)sb.st_ino;
+	meta.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	meta.time_ms = rd_now_wall_ms();
+	snprintf(meta.uploader, sizeof(meta.uploader), "%s", nick);
+	meta.has_owner = rd_client_fingerprint(c, meta.owner_fp) == 0;
+	/* (a cache and the owner: LIST re-hashes without it) */
+	if (sync)
+		(void)store_meta_write(&f->st, x->room, stored, &meta);
+	else
+		(void)store_meta_write_nosync(&f->st, x->room, stored, &meta);
+	store_name_unlock(name_lock);
+	return 0;
+}
+
+/* x is stored (durably) as `stored`: PUT_DONE, the room's notice, the log; x freed. */
+static void put_done(struct files *f, struct rd_client *c, struct fclient *fc, struct put_xfer *x,
+		     const char *stored, int existed)
+{
+	char nick[RD_NICK_BUF], esc[128], hs[32];
+	struct rd_msg r;
+	double secs;
+
+	rd_client_nick(c, nick);
+	rd_msg_init(&r, RDF_MSG_PUT_DONE);
+	rdf_body(&r)->put_done.xfer_id = x->id;
+	snprintf(rdf_body(&r)->put_done.name, sizeof(rdf_body(&r)->put_done.name), "%s", stored);
+	rdf_body(&r)->put_done.size = x->size;
+	memcpy(rdf_body(&r)->put_done.sha256, x->got, RD_SHA256_SIZE);
+	(void)rd_client_send_msg(c, &r, x->end.hdr.req_id);
+	notice_room(f, x->room, nick, existed ? RDF_FILE_REPLACED : RDF_FILE_ADDED, stored,
+		    x->size);
+	rd_format_size(x->size, hs, sizeof(hs));
+	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
+	shown(stored, esc, sizeof(esc));
+	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick,
+		  existed ? "replaced" : "added", esc, hs, x->room, secs,
+		  x->offset0 > 0 ? ", resumed" : "");
+	put_free(f, c, fc, x, 0);
+}
+
+/* Whether more of the client's frames wait for its worker. */
+static int jobs_waiting(struct worker *w)
+{
+	int more;
+
+	pthread_mutex_lock(&w->mu);
+	more = w->head != NULL;
+	pthread_mutex_unlock(&w->mu);
+	return more;
+}
+
+/* x ended (size and hash verified): out of the uploads in flight, onto the batch. */
+static void batch_add(struct fclient *fc, struct put_xfer *x)
+{
+	struct put_xfer **pp;
+
+	for (pp = &fc->puts; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			fc->nputs--;
+			break;
+		}
+	x->next = NULL;
+	for (pp = &fc->batch; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = x;
+	fc->nbatch++;
+}
+
+/* The group commit of the client's batch (see BATCH_MAX): its data made durable by one
+ * syncfs, each file committed, one more syncfs for the names and records, then every
+ * PUT_DONE. A failure is answered for the files it concerns only. */
+static void batch_flush(struct files *f, struct rd_client *c, struct fclient *fc)
+{
+	char stored[BATCH_MAX][RD_NAME_BUF], esc[128], what[200];
+	struct put_xfer *done[BATCH_MAX], *x;
+	int existed[BATCH_MAX], data_ok;
+	unsigned n = 0;
+
+	if (fc->batch == NULL)
+		return;
+	/* durable before visible: the data of the whole batch at once */
+	data_ok = syncfs(fc->batch->fd) == 0;
+	while (n < BATCH_MAX && (x = fc->batch) != NULL) {
+		fc->batch = x->next;
+		fc->nbatch--;
+		x->next = NULL;
+		if (futimens(x->fd, NULL) != 0 || (!data_ok && fsync(x->fd) != 0)) {
+			shown(x->name, esc, sizeof(esc));
+			snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc,
+				 x->room);
+			store_fail(f, c, &x->end, errno, x->room, what);
+			put_free(f, NULL, fc, x, 0);
+			continue;
+		}
+		if (put_commit(f, c, fc, x, 0, stored[n], &existed[n]) == 0)
+			done[n++] = x;
+	}
+	/* the renames and records: one more flush (the staging folders' entries ride along) */
+	if (n > 0 && syncfs(done[0]->stage_dir) != 0)
+		for (unsigned i = 0; i < n; i++)
+			(void)fsync(done[i]->stage_dir);
+	if (n > 1)
+		post_info(f, c, done[0]->room, "%u uploads committed together (one flush)", n);
+	for (unsigned i = 0; i < n; i++)
+		put_done(f, c, fc, done[i], stored[i], existed[i]);
+	if (fc->puts == NULL)
+		rd_client_set_activity(c, NULL);
+	if (fc->batch != NULL) /* (more than BATCH_MAX: the rest now) */
+		batch_flush(f, c, fc);
+}
+
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
-	char nick[RD_NICK_BUF], esc[128], hs[32], stored[RD_NAME_BUF], what[200];
+	char esc[128], stored[RD_NAME_BUF], what[200];
 	struct fclient *fc = rd_client_app_data(c);
 	uint8_t got[RD_SHA256_SIZE];
-	struct store_meta meta;
 	struct put_xfer *x;
-	struct stat sb;
-	struct rd_msg m, r;
-	int room_fd = -1, existed = 0, name_lock = -1, rc;
-	uint16_t code;
-	double secs;
+	struct rd_msg m;
+	int existed = 0, rc;
 
 	if (rd_msg_decode(RDF_MSG_PUT_END, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
@@ -1336,91 +1546,23 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		put_free(f, c, fc, x, 1);
 		return 0;
 	}
+	memcpy(x->got, got, RD_SHA256_SIZE);
+	x->end.hdr = fr->hdr;
+	if (x->size <= BATCH_FILE_MAX && (fc->batch != NULL || jobs_waiting(&fc->w))) {
+		batch_add(fc, x);
+		if (fc->nbatch >= BATCH_MAX)
+			batch_flush(f, c, fc);
+		return 0;
+	}
 	/* durable before visible */
 	snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc, x->room);
-	if (futimens(x->fd, NULL) != 0 || fsync(x->fd) != 0 || fstat(x->fd, &sb) != 0) {
+	if (futimens(x->fd, NULL) != 0 || fsync(x->fd) != 0) {
 		store_fail(f, c, fr, errno, x->room, what);
 		put_free(f, c, fc, x, 0);
 		return 0;
 	}
-	if ((rc = store_room_open(&f->st, STORE_VISIBLE, x->room, 1, &room_fd)) != 0) {
-		if (rc == RD_ERR_SYSTEM)
-			store_fail(f, c, fr, errno, x->room, what);
-		put_free(f, c, fc, x, 0);
-		return rc == RD_ERR_SYSTEM ? 0 : RD_E_INTERNAL;
-	}
-	/* the owner check of a replacement, the commit and the record are one step for every
-	 * thread and server (a --rename's name is only known at its commit: none there) */
-	if (x->mode != RDF_PUT_RENAME &&
-	    store_name_lock(&f->st, x->room, x->name, &name_lock) != 0) {
-		store_fail(f, c, fr, errno, x->room, what);
-		put_free(f, c, fc, x, 0);
-		close(room_fd);
-		return 0;
-	}
-	if (x->mode == RDF_PUT_OVERWRITE &&
-	    (code = may_change(f, c, fr, x->room, room_fd, x->name, "replace")) != 0) {
-		store_name_unlock(name_lock);
-		put_free(f, c, fc, x, 0); /* (kept: a --rename of it resumes) */
-		close(room_fd);
-		return code == RDF_E_PERMISSION ? 0 : code;
-	}
-	code = commit(f, x, room_fd, stored, &existed);
-	if (code != 0)
-		store_name_unlock(name_lock);
-	if (code == RD_E_INTERNAL) { /* errno says why */
-		store_fail(f, c, fr, errno, x->room, what);
-		put_free(f, c, fc, x, 0);
-		close(room_fd);
-		return 0;
-	}
-	if (code == RDF_E_FILE_EXISTS) {
-		/* lost the race: the staging data stays for a retry with --overwrite/--rename */
-		fail(c, fr, RDF_E_FILE_EXISTS,
-		     "%s already exists in %s: someone else stored it first (use --overwrite or --rename)",
-		     esc, x->room);
-		put_free(f, c, fc, x, 0);
-		close(room_fd);
-		return 0;
-	}
-	if (code != 0) {
-		put_free(f, c, fc, x, 0);
-		close(room_fd);
-		return code;
-	}
-	(void)fsync(room_fd);
-	(void)fsync(x->stage_dir);
-	close(room_fd);
-	x->key[0] = '\0'; /* renamed away */
-
-	rd_client_nick(c, nick);
-	memset(&meta, 0, sizeof(meta));
-	memcpy(meta.sha256, got, RD_SHA256_SIZE);
-	meta.size = x->size;
-	meta.ino = (uint64_t)sb.st_ino;
-	meta.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-	meta.time_ms = rd_now_wall_ms();
-	snprintf(meta.uploader, sizeof(meta.uploader), "%s", nick);
-	meta.has_owner = rd_client_fingerprint(c, meta.owner_fp) == 0;
-	(void)store_meta_write(&f->st, x->room, stored,
-			       &meta); /* a cache: LIST re-hashes without it */
-	store_name_unlock(name_lock);
-
-	rd_msg_init(&r, RDF_MSG_PUT_DONE);
-	rdf_body(&r)->put_done.xfer_id = x->id;
-	snprintf(rdf_body(&r)->put_done.name, sizeof(rdf_body(&r)->put_done.name), "%s", stored);
-	rdf_body(&r)->put_done.size = x->size;
-	memcpy(rdf_body(&r)->put_done.sha256, got, RD_SHA256_SIZE);
-	(void)rd_client_send_msg(c, &r, fr->hdr.req_id);
-	notice_room(f, x->room, nick, existed ? RDF_FILE_REPLACED : RDF_FILE_ADDED, stored,
-		    x->size);
-	rd_format_size(x->size, hs, sizeof(hs));
-	secs = (double)(rd_now_mono_ms() - x->start_ms) / 1000.0;
-	shown(stored, esc, sizeof(esc));
-	post_info(f, c, x->room, "%s %s %s (%s) in %s, %.1f s%s", nick,
-		  existed ? "replaced" : "added", esc, hs, x->room, secs,
-		  x->offset0 > 0 ? ", resumed" : "");
-	put_free(f, c, fc, x, 0);
+	if (put_commit(f, c, fc, x, 1, stored, &existed) == 0)
+		put_done(f, c, fc, x, stored, existed);
 	return 0;
 }
 
@@ -1832,7 +1974,12 @@ static uint16_t handle_delete(struct files *f, struct rd_client *c, const struct
 	shown(rdf_body(&m)->name.name, esc, sizeof(esc));
 	snprintf(what, sizeof(what), "cannot remove %s in %s", esc, room);
 	rc = store_room_open(&f->st, STORE_VISIBLE, room, 0, &room_fd);
-	/* the owner check, the unlink and the record: one step for every server */
+	if (rc == 0 && fstatat(room_fd, rdf_body(&m)->name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		rc = errno == ENOENT ? RD_ERR_NOT_FOUND : RD_ERR_SYSTEM;
+	if (rc == 0 && !S_ISREG(sb.st_mode))
+		rc = RD_ERR_NOT_FOUND;
+	/* the owner check, the unlink and the record: one step for every server (and the
+	 * file looked at again once the name is held) */
 	if (rc == 0 && store_name_lock(&f->st, room, rdf_body(&m)->name.name, &name_lock) != 0)
 		rc = RD_ERR_SYSTEM;
 	if (rc == 0 && fstatat(room_fd, rdf_body(&m)->name.name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
@@ -1926,6 +2073,7 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->head == NULL) { /* stopped, and everything the client sent is done */
 			pthread_mutex_unlock(&w->mu);
+			batch_flush(w->f, w->c, rd_client_app_data(w->c));
 			return NULL;
 		}
 		j = w->head;
@@ -1935,10 +2083,19 @@ static void *worker_main(void *arg)
 		w->bytes -= j->f.len;
 		pthread_cond_broadcast(&w->cv); /* room in the queue */
 		pthread_mutex_unlock(&w->mu);
+		struct fclient *fc = rd_client_app_data(w->c);
+
+		/* a batch is committed before anything but an upload's frames, so that what
+		 * follows (a LIST, a GET) sees it, and when nothing more waits */
+		if (fc->batch != NULL && j->f.hdr.type != RDF_MSG_PUT &&
+		    j->f.hdr.type != RDF_MSG_PUT_CHUNK && j->f.hdr.type != RDF_MSG_PUT_END)
+			batch_flush(w->f, w->c, fc);
 		uint16_t code = dispatch_job(w->f, w->c, &j->f);
 		if (code)
 			rd_client_send_error(w->c, j->f.hdr.req_id, j->f.hdr.type, code, NULL);
 		free(j);
+		if (fc->batch != NULL && !jobs_waiting(w))
+			batch_flush(w->f, w->c, fc);
 	}
 }
 

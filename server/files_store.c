@@ -447,8 +447,8 @@ static int write_all_fd(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int store_meta_write(const struct store *st, const char *room, const char *name,
-		     const struct store_meta *m)
+static int meta_write(const struct store *st, const char *room, const char *name,
+		      const struct store_meta *m, int sync)
 {
 	char buf[META_MAX], tmp[64];
 	int dfd = -1, fd = -1, rc, made = 0;
@@ -472,7 +472,7 @@ int store_meta_write(const struct store *st, const char *room, const char *name,
 	made = 1;
 	if ((rc = write_all_fd(fd, buf, len)) != 0)
 		goto out;
-	if (fsync(fd) != 0) {
+	if (sync && fsync(fd) != 0) {
 		rc = RD_ERR_SYSTEM;
 		goto out;
 	}
@@ -481,7 +481,8 @@ int store_meta_write(const struct store *st, const char *room, const char *name,
 		goto out;
 	}
 	made = 0;
-	(void)fsync(dfd);
+	if (sync)
+		(void)fsync(dfd);
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -491,6 +492,18 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	return rc;
+}
+
+int store_meta_write(const struct store *st, const char *room, const char *name,
+		     const struct store_meta *m)
+{
+	return meta_write(st, room, name, m, 1);
+}
+
+int store_meta_write_nosync(const struct store *st, const char *room, const char *name,
+			    const struct store_meta *m)
+{
+	return meta_write(st, room, name, m, 0);
 }
 
 int store_meta_remove(const struct store *st, const char *room, const char *name)

@@ -97,6 +97,10 @@ int store_meta_parse(const char *buf, size_t n, struct store_meta *m);
 /* Write the record of name in room (temp file, fsync, rename, fsync folder). */
 int store_meta_write(const struct store *st, const char *room, const char *name,
 		     const struct store_meta *m);
+/* The same without its fsyncs, for a batch that makes the whole filesystem durable at once
+ * afterwards (syncfs). */
+int store_meta_write_nosync(const struct store *st, const char *room, const char *name,
+			    const struct store_meta *m);
 /* Remove the record (missing is fine). */
 int store_meta_remove(const struct store *st, const char *room, const char *name);
 /* Facts about the open committed file fd (called name in room): the record when it still

@@ -414,6 +414,35 @@ int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struc
 	}
 }
 
+int rd_conn_wait_any_reply(struct rd_conn *c, int timeout_ms, struct rd_frame *f, uint16_t *werr)
+{
+	struct rd_msg m;
+	uint64_t deadline = deadline_in(timeout_ms);
+	int rc;
+
+	if (werr)
+		*werr = 0;
+	if (c == NULL || f == NULL)
+		return RD_ERR_INVAL;
+	for (;;) {
+		if ((rc = next_frame(c, deadline, f)) != 0)
+			return rc;
+		if (f->hdr.req_id == 0 || f->hdr.type == RD_MSG_PING) {
+			dispatch(c, f);
+			continue;
+		}
+		if (f->hdr.type != RD_MSG_ERROR)
+			return 0;
+		if (rd_msg_decode(RD_MSG_ERROR, f->payload, f->len, &m) != 0)
+			return RD_ERR_PROTOCOL;
+		keep_error_text(c, &m.u.error);
+		if (werr)
+			*werr = m.u.error.code;
+		rd_msg_clear(&m);
+		return RD_ERR_REMOTE;
+	}
+}
+
 int rd_conn_request_raw(struct rd_conn *c, uint16_t type, const void *payload, size_t n,
 			unsigned opts, struct rd_frame *reply_frame, uint16_t *werr)
 {

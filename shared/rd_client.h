@@ -206,6 +206,12 @@ int rd_conn_poll(struct rd_conn *c, int timeout_ms);
  * its reply): rd_conn_poll(c, 0) handles them, and a caller that polls rd_conn_fd must
  * not wait while this is 1, since the descriptor will not wake it for them. */
 int rd_conn_pending(struct rd_conn *c);
+/* Wait for the next reply to any request (a frame whose request id is not 0; notices and
+ * PINGs are dispatched meanwhile), for a caller with several requests in flight: f gets
+ * it, and the caller tells them apart by f->hdr.req_id. 0, RD_ERR_REMOTE when it is an
+ * ERROR (f set too, *werr its code, its text kept as rd_conn_wait_reply keeps it), or
+ * the errors of rd_conn_wait_reply. */
+int rd_conn_wait_any_reply(struct rd_conn *c, int timeout_ms, struct rd_frame *f, uint16_t *werr);
 /* Wait for the next frame with request id req_id (dispatching others). */
 int rd_conn_wait_reply(struct rd_conn *c, uint32_t req_id, int timeout_ms, struct rd_frame *f,
 		       uint16_t *werr);
