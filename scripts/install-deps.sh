@@ -127,6 +127,7 @@ need_cmd socat socat "make bench: the raw-copy baseline"
 need_cmd nginx-light nginx "make bench: HTTPS (TLS 1.3) file server to compare get with" nginx
 need_cmd curl curl "make bench: the HTTPS client of that comparison"
 need_cmd openssl openssl "make bench: a self-signed certificate for nginx (openssl req)"
+need_cmd rsync rsync "make bench: the rsync daemon that 1,000 small files are compared with" "rsync  version"
 need_cmd procps ps "live tests: process checks"
 need_cmd procps pkill "live tests: stopping helpers"
 need_cmd coreutils timeout "every wait in the tests is bounded"
