@@ -78,7 +78,7 @@
 #define CLOSE_GRACE_MS 2000u     /* after a polite close, force it after this long */
 #define EVENT_MSG_EVERY_MS 1000u /* at most one RD_EV_MESSAGE per client per second */
 #define COALESCE_MIN_BATCH 32    /* a flusher batch this large means a big fan-out... */
-#define COALESCE_US 5000L        /* ...so it waits this long before the next batch */
+#define COALESCE_US 5000L        /* ...so, if more work is already waiting, it waits this long */
 
 struct flusher;
 struct srv_offer;

@@ -87,7 +87,7 @@ void *srv_flusher_main(void *arg)
 
 	snprintf(name, sizeof(name), "rd-flush%u", f->idx);
 	pthread_setname_np(pthread_self(), name);
-	size_t last_batch = 0;
+	size_t last_batch = 0, backlog = 0;
 	for (;;) {
 		size_t nb = 0;
 		int timeout = 0;
@@ -97,8 +97,10 @@ void *srv_flusher_main(void *arg)
 		 * server's CPU per delivery is almost all the kernel's work per send() (measured
 		 * with perf), so this is the lever: about 7 frames per send at 1M deliveries/s
 		 * with 1000 members, p99 still under 20 ms. Costs at most COALESCE_US of latency,
-		 * and only while 32+ clients are being written to at once. */
-		if (last_batch >= COALESCE_MIN_BATCH) {
+		 * and only under a backlog: the last batch wrote to 32+ clients and more became
+		 * ready while it did. A big fan-out at low load (one message now and then to a
+		 * large room) goes out at once: waiting would gain nothing but latency. */
+		if (last_batch >= COALESCE_MIN_BATCH && backlog > 0) {
 			struct timespec ts = { 0, COALESCE_US * 1000L };
 			nanosleep(&ts, NULL);
 		}
@@ -148,6 +150,9 @@ void *srv_flusher_main(void *arg)
 			srv_client_unref(batch[i]);
 		}
 		last_batch = nb;
+		pthread_mutex_lock(&f->mtx);
+		backlog = f->n; /* made ready while this batch was written */
+		pthread_mutex_unlock(&f->mtx);
 	}
 	free(batch);
 	return NULL;
