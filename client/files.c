@@ -34,6 +34,7 @@
 #include <linux/tcp.h>
 #include <netinet/in.h>
 
+#include "digest.h"
 #include "progress.h"
 #include "files/rdf_proto.h"
 #include "rd_buf.h"
@@ -304,7 +305,7 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	unsigned opts = 0;
 	uint32_t req;
 	uint16_t werr = 0;
-	int fd = -1, rc, code, attempt = 0;
+	int fd = -1, rc, code, attempt = 0, cached = 0;
 	ssize_t got;
 
 	name = name != NULL ? name + 1 : path;
@@ -327,21 +328,34 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 		goto out;
 	}
 	size = (uint64_t)sb.st_size;
-	/* 1. declare size and SHA-256: hash first */
-	if (rd_sha256_new(&h) != 0) {
-		code = local_fail("put", path, "out of memory", 0);
-		goto out;
-	}
-	progress_start(&pg, "hash", name, size, 0, o->quiet);
-	rc = hash_fd(c, fd, size, h, &pg);
-	progress_end(&pg);
-	if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
-		code = local_fail("put", path, "cannot read", errno);
-		goto out;
-	}
-	if (rc != 0 || (rc = rd_sha256_final(h, sha)) != 0) {
-		code = remote_fail(c, "put", name, rc, 0);
-		goto out;
+	/* 1. declare size and SHA-256: hash first, unless the digest cache knows this very
+	 * file (same inode, size, mtime and ctime as when it was hashed: digest.h) */
+rehash:
+	cached = digest_get(&sb, sha);
+	if (!cached) {
+		struct stat after;
+
+		if (rd_sha256_new(&h) != 0) {
+			code = local_fail("put", path, "out of memory", 0);
+			goto out;
+		}
+		progress_start(&pg, "hash", name, size, 0, o->quiet);
+		rc = hash_fd(c, fd, size, h, &pg);
+		progress_end(&pg);
+		if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
+			code = local_fail("put", path, "cannot read", errno);
+			goto out;
+		}
+		if (rc != 0 || (rc = rd_sha256_final(h, sha)) != 0) {
+			code = remote_fail(c, "put", name, rc, 0);
+			goto out;
+		}
+		if (fstat(fd, &after) == 0 && after.st_size == sb.st_size &&
+		    after.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
+		    after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
+		    after.st_ctim.tv_sec == sb.st_ctim.tv_sec &&
+		    after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
+			digest_put(&after, sha); /* (unchanged while it was hashed) */
 	}
 	/* 2. chunk rule, decided once per file from a sample */
 	do
@@ -384,6 +398,13 @@ again:
 	if (rc == RD_ERR_SYSTEM || rc == RD_ERR_MISMATCH) {
 		code = local_fail("put", path, "cannot read", errno);
 		goto out;
+	}
+	if (rc == RD_ERR_REMOTE && werr == RDF_E_HASH_MISMATCH && cached) {
+		/* the cached digest was wrong (it cannot be, short of a clock set back): forget
+		 * it and hash the file */
+		digest_forget(&sb);
+		rd_msg_clear(&r);
+		goto rehash;
 	}
 	if (rc == RD_ERR_REMOTE && werr == RDF_E_HASH_MISMATCH && from > 0 && attempt++ == 0) {
 		/* what the server had staged was not a prefix of this file: it dropped it */

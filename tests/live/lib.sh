@@ -32,6 +32,8 @@ export RD_TMP
 # The clients' keys and known_servers live in the test's scratch dir, never in the real
 # ~/.config/roomdrop (each test starts as a user who never connected anywhere).
 export XDG_CONFIG_HOME=$RD_TMP/config
+# ...and so does the client's digest cache (client/digest.h), never ~/.cache/roomdrop.
+export XDG_CACHE_HOME=$RD_TMP/cache
 # Direct links between clients (file offers) listen on 127.0.0.1 only and report no other
 # address (client/direct.h; a test may set "unreachable" for one client).
 export ROOMDROP_TEST_P2P=${ROOMDROP_TEST_P2P:-loopback}

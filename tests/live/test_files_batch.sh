@@ -10,7 +10,12 @@
 #   3. `put --overwrite DIR` again: every file replaced, verified;
 #   4. a batch in which one file may not be replaced (another key's: exit 16) stores the
 #      others all the same;
-#   5. a listing right after a batch, on the same connection (the shell), shows the batch.
+#   5. a listing right after a batch, on the same connection (the shell), shows the batch;
+#   6. the digest cache (issue 13 point 1): a put of a large file records its SHA-256 under
+#      $XDG_CACHE_HOME/roomdrop/sha256/, keyed by the file's inode, size, mtime and ctime;
+#      a change of its bytes that keeps size and mtime does not reuse it (ctime moved); a
+#      record that lies (planted) is caught by the server, forgotten, and the file is
+#      hashed and stored right.
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -82,5 +87,31 @@ run 0 rdc shell <"$RD_TMP/shell.in"
 contains "$OUT" "s29.txt"
 (($(grep -Ec '^ *s[0-9]+\.txt ' <<<"$OUT") >= 30)) || fail "/ls after /put did not list the batch: $OUT"
 echo "5. the shell: /ls right after /put lists the whole batch"
+
+# ---- 6. the digest cache ---------------------------------------------------------------------
+cache=$XDG_CACHE_HOME/roomdrop/sha256
+big=$RD_TMP/cached.bin
+head -c 3000000 /dev/urandom >"$big"
+run 0 rdc put "$big"
+rec=$cache/$(stat -c '%d-%i' "$big")
+[[ -f $rec ]] || fail "no digest recorded in $cache: $(ls "$cache" 2>&1)"
+[[ $(cut -d' ' -f4 "$rec") == $(sha256sum "$big" | cut -d' ' -f1) ]] || fail "wrong digest: $(cat "$rec")"
+mtime=$(stat -c %y "$big")
+printf 'XXXX' | dd of="$big" bs=1 seek=1000 conv=notrunc status=none
+touch -d "$mtime" "$big" # same size, same mtime: only its ctime says it changed
+run 0 rdc put --overwrite "$big"
+cmp -s "$big" "$RD_TMP/store/general/cached.bin" || fail "the changed file was not stored right"
+[[ $(cut -d' ' -f4 "$rec") == $(sha256sum "$big" | cut -d' ' -f1) ]] || fail "the record was not renewed"
+# a lying record for the file as it is now: the server refuses the digest, the client
+# forgets it, hashes, and stores the file
+read -r s m c _ <"$rec"
+printf '%s %s %s %064d\n' "$s" "$m" "$c" 0 >"$rec"
+head -c 3000000 /dev/urandom >"$RD_TMP/other.bin"
+before=$(grep -c "SHA-256 mismatch" "$RD_SERVER_LOG" || true)
+run 0 rdc put --overwrite "$big"
+(($(grep -c "SHA-256 mismatch" "$RD_SERVER_LOG") > before)) || fail "the planted digest was not used"
+cmp -s "$big" "$RD_TMP/store/general/cached.bin" || fail "not stored right after the lying record"
+[[ $(cut -d' ' -f4 "$rec") == $(sha256sum "$big" | cut -d' ' -f1) ]] || fail "the lying record stayed"
+echo "6. the digest cache: recorded, not reused after a change that kept size and mtime, a lie caught"
 
 pass
