@@ -35,6 +35,7 @@ struct cli_opts {
 	const char *nick;      /* --nick / ROOMDROP_NICK, default $USER (made valid) */
 	const char *room;      /* --room / ROOMDROP_ROOM, default "general" */
 	int quiet;             /* --quiet: no progress bars or chatter, errors and one summary */
+	int no_compress;       /* --no-compress: put sends every chunk raw */
 	int overwrite;         /* --overwrite */
 	int rename;            /* --rename */
 	const char *outdir;    /* -o DIR for get, default "." */

@@ -247,13 +247,14 @@ static void summary(const char *verb, const char *name, const char *stored, uint
 
 /* Stream [from, size) of fd as PUT_CHUNK frames with request id req. */
 static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, uint64_t from,
-		      uint64_t size, unsigned opts, struct progress *pg, uint16_t *werr)
+		      uint64_t size, unsigned opts, struct rd_zip_adapt *za, struct progress *pg,
+		      uint16_t *werr)
 {
 	struct rd_frame f;
-	uint64_t off = from;
+	uint64_t off = from, t0;
 	uint8_t *buf;
 	size_t n;
-	int rc = 0;
+	int rc = 0, zip;
 
 	buf = malloc(CHUNK_FIXED + RD_CHUNK_SIZE);
 	if (buf == NULL)
@@ -265,8 +266,14 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 		rd_be32_put(buf, xfer);
 		rd_be64_put(buf + 4, off);
 		rd_be32_put(buf + 12, (uint32_t)n);
-		if ((rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, req, buf, CHUNK_FIXED + n, opts)) != 0)
+		/* a compressible file: each chunk compressed only while that saves time */
+		zip = (opts & RD_FRAME_COMPRESS) && rd_zip_adapt_choose(za);
+		t0 = rd_now_mono_ns();
+		if ((rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, req, buf, CHUNK_FIXED + n,
+				       zip ? opts : opts & ~(unsigned)RD_FRAME_COMPRESS)) != 0)
 			break;
+		if (opts & RD_FRAME_COMPRESS)
+			rd_zip_adapt_record(za, zip, n, rd_now_mono_ns() - t0);
 		off += n;
 		progress_update(pg, off);
 		/* an ERROR for a chunk, PINGs, notices: handled without waiting */
@@ -305,6 +312,7 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	unsigned opts = 0;
 	uint32_t req;
 	uint16_t werr = 0;
+	struct rd_zip_adapt za;
 	int fd = -1, rc, code, attempt = 0, cached = 0;
 	ssize_t got;
 
@@ -361,7 +369,7 @@ rehash:
 	do
 		got = pread(fd, sample, sizeof(sample), 0);
 	while (got < 0 && errno == EINTR);
-	if (got > 0 && rd_zip_sample_worth(sample, (size_t)got))
+	if (got > 0 && !o->no_compress && rd_zip_adapt_start(&za, sample, (size_t)got))
 		opts = RD_FRAME_COMPRESS;
 again:
 	rd_msg_init(&m, RDF_MSG_PUT);
@@ -386,7 +394,8 @@ again:
 	/* 3. the chunks, then PUT_END, all under one request id */
 	req = rd_conn_next_id(c);
 	progress_start(&pg, "put", name, size, from, o->quiet);
-	rc = put_stream(c, fd, rdf_body(&r)->put_ready.xfer_id, req, from, size, opts, &pg, &werr);
+	rc = put_stream(c, fd, rdf_body(&r)->put_ready.xfer_id, req, from, size, opts, &za, &pg,
+			&werr);
 	if (rc == 0) {
 		rd_msg_init(&m, RDF_MSG_PUT_END);
 		rdf_body(&m)->xfer.xfer_id = rdf_body(&r)->put_ready.xfer_id;
@@ -521,7 +530,7 @@ static int pipe_start(struct rd_conn *c, const struct cli_opts *o, const char *p
 }
 
 /* PUT_READY for p: its bytes from the offset asked for, and PUT_END, without waiting. */
-static int pipe_send(struct rd_conn *c, struct pput *p, const struct rd_frame *f)
+static int pipe_send(struct rd_conn *c, struct pput *p, const struct rd_frame *f, int no_compress)
 {
 	struct rd_msg r;
 	uint32_t xfer;
@@ -547,7 +556,8 @@ static int pipe_send(struct rd_conn *c, struct pput *p, const struct rd_frame *f
 		rd_be32_put(p->buf, xfer);
 		rd_be64_put(p->buf + 4, p->from);
 		rd_be32_put(p->buf + 12, (uint32_t)n);
-		if (rd_zip_sample_worth(p->buf + CHUNK_FIXED, n < SAMPLE_SIZE ? n : SAMPLE_SIZE))
+		if (!no_compress &&
+		    rd_zip_sample_worth(p->buf + CHUNK_FIXED, n < SAMPLE_SIZE ? n : SAMPLE_SIZE))
 			opts = RD_FRAME_COMPRESS;
 		if ((rc = rd_conn_send(c, RDF_MSG_PUT_CHUNK, p->req_end, p->buf, CHUNK_FIXED + n,
 				       opts)) != 0)
@@ -639,7 +649,7 @@ static int put_many(struct rd_conn *c, const struct cli_opts *o, char **paths, i
 		if (!act[i].ended) {
 			waiting_ready--;
 			code = rc == RD_ERR_REMOTE ? remote_fail(c, "put", act[i].name, rc, werr) :
-			       (rc = pipe_send(c, &act[i], &f)) != 0 ?
+			       (rc = pipe_send(c, &act[i], &f, o->no_compress)) != 0 ?
 						     remote_fail(c, "put", act[i].name, rc, 0) :
 						     CLI_OK;
 			WORSE(code);

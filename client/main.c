@@ -99,6 +99,8 @@ static const char usage_text[] =
 	"                     shell: how long to keep reconnecting after the connection is\n"
 	"                     lost or the server restarts (default 60; 0 = never), then exit 8\n"
 	"  -q, --quiet        no progress bars or chatter: only errors and one summary line\n"
+	"  --no-compress      put: send every chunk raw (by default a compressible file's\n"
+	"                     chunks are compressed while that saves time on this link)\n"
 	"  --server-fp FP     accept only the server whose key has this fingerprint (as\n"
 	"                     `roomdrop-server fingerprint` prints it); for scripts\n"
 	"  --ca FILE          verify the server's certificate with this CA and its name\n"
@@ -501,6 +503,8 @@ static int parse_args(int argc, char **argv, struct cmdline *cl)
 			cl->o.quiet = 1;
 		} else if (strcmp(a, "--plain") == 0) {
 			cl->o.plain = 1;
+		} else if (strcmp(a, "--no-compress") == 0) {
+			cl->o.no_compress = 1;
 		} else if (strcmp(a, "--overwrite") == 0) {
 			cl->o.overwrite = 1;
 		} else if (strcmp(a, "--rename") == 0) {

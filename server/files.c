@@ -1606,6 +1606,7 @@ struct get_xfer {
 	int fd;
 	uint32_t id, req;
 	uint64_t off, size;
+	struct rd_zip_adapt za; /* compressible: each chunk compressed or not */
 	int compressible;
 	char room[RD_ROOM_BUF], nick[RD_NICK_BUF], name[RD_NAME_BUF];
 };
@@ -1615,11 +1616,12 @@ static int send_chunks(struct get_xfer *g)
 {
 	struct rd_buf pre, frame, payload;
 	uint8_t hdr[RD_FRAME_HEADER_SIZE], *dst;
+	struct rd_zip_adapt *za = &g->za;
 	struct rd_frame_hdr h;
 	struct rd_msg m;
-	uint64_t off = g->off;
+	uint64_t off = g->off, t0;
 	size_t fixed = 0, n;
-	int rc = 0, pct = -1;
+	int rc = 0, pct = -1, zip;
 
 	rd_buf_init(&pre, 0);
 	rd_buf_init(&frame, 0);
@@ -1634,7 +1636,10 @@ static int send_chunks(struct get_xfer *g)
 		if ((rc = chunk_prefix(g->id, off, n, &pre, &fixed)) != 0)
 			break;
 		rd_buf_reset(&frame);
-		if (!g->compressible) {
+		/* a compressible file: each chunk compressed only while that saves time */
+		zip = g->compressible && rd_zip_adapt_choose(za);
+		t0 = rd_now_mono_ns();
+		if (!zip) {
 			/* header + fixed fields from memory, the data by sendfile */
 			memset(&h, 0, sizeof(h));
 			h.type = RDF_MSG_GET_CHUNK;
@@ -1661,6 +1666,8 @@ static int send_chunks(struct get_xfer *g)
 		}
 		if (rc != 0)
 			break;
+		if (g->compressible)
+			rd_zip_adapt_record(za, zip, n, rd_now_mono_ns() - t0);
 		off += n;
 		activity(g->c, "downloading", g->name, off, g->size, &pct);
 	}
@@ -1785,7 +1792,7 @@ static uint16_t handle_get(struct files *f, struct rd_client *c, const struct rd
 	do
 		got = pread(fd, sample, sizeof(sample), 0);
 	while (got < 0 && errno == EINTR);
-	g->compressible = got > 0 && rd_zip_sample_worth(sample, (size_t)got);
+	g->compressible = got > 0 && rd_zip_adapt_start(&g->za, sample, (size_t)got);
 
 	rd_msg_init(&r, RDF_MSG_GET_BEGIN);
 	rdf_body(&r)->get_begin.xfer_id = g->id;

@@ -77,6 +77,8 @@ int rd_net_sendfile_all(int sock, int in_fd, off_t off, size_t n, int timeout_ms
 
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t rd_now_mono_ms(void);
+/* The same clock in nanoseconds (timing a chunk). */
+uint64_t rd_now_mono_ns(void);
 uint64_t rd_now_wall_ms(void);
 
 /* Condition variables whose timed waits run on CLOCK_MONOTONIC, so that a step of the wall

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -177,4 +178,64 @@ int rd_zip_sample_worth(const void *p, size_t n)
 	rc = deflate_bounded(p, sample, 1, dst, wmax - ZIP_PREFIX, &produced);
 	free(dst);
 	return rc == 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int rd_zip_adapt_start(struct rd_zip_adapt *a, const void *sample, size_t n)
+{
+	uint64_t t0 = mono_ns();
+	int worth = rd_zip_sample_worth(sample, n);
+	double per = n > 0 ? (double)(mono_ns() - t0) / (double)n : 0;
+
+	memset(a, 0, sizeof(*a));
+	/* (the sample is compressed at level 1, chunks at the frame's level: the measure is a
+	 * first guess, which compressed chunks then correct) */
+	a->ns_zip = per > 0 ? per : 1e-3;
+	return worth;
+}
+
+int rd_zip_adapt_choose(struct rd_zip_adapt *a)
+{
+	int zip;
+
+	a->probing = 0;
+	if (a->ns_raw == 0)
+		return 0; /* measure the path first */
+	zip = a->ns_raw > 2 * a->ns_zip;
+	if (a->gap == 0) {
+		a->gap = RD_ZIP_PROBE_MIN;
+		a->next_probe = a->chunks + a->gap;
+	}
+	if (a->chunks >= a->next_probe) {
+		a->probing = 1;
+		return !zip; /* now and then, the other way */
+	}
+	return zip;
+}
+
+void rd_zip_adapt_record(struct rd_zip_adapt *a, int compressed, size_t n, uint64_t ns)
+{
+	double per = n > 0 ? (double)ns / (double)n : 0,
+	       *avg = compressed ? &a->ns_zip : &a->ns_raw;
+	int was_zip = a->ns_raw > 2 * a->ns_zip;
+
+	if (per <= 0)
+		per = 1e-3; /* (a clock too coarse to see it: nearly free) */
+	/* a try is the first look at that way in a while: it replaces what is known of it */
+	*avg = *avg == 0 || a->probing ? per : 0.75 * *avg + 0.25 * per;
+	a->chunks++;
+	if (a->probing) { /* did the try change the choice? back off, or look again soon */
+		a->gap = (a->ns_raw > 2 * a->ns_zip) == was_zip ?
+				 (a->gap * 2 > RD_ZIP_PROBE_MAX ? RD_ZIP_PROBE_MAX : a->gap * 2) :
+				 RD_ZIP_PROBE_MIN;
+		a->next_probe = a->chunks + a->gap;
+		a->probing = 0;
+	}
 }

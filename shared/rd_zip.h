@@ -37,6 +37,35 @@ int rd_zip_decompress(const void *p, size_t n, size_t max_out, struct rd_buf *ou
  * and applies the 10% rule to it. Used to skip compressing incompressible files. */
 int rd_zip_sample_worth(const void *p, size_t n);
 
+/* Compression that weighs time as well as size (issue 13 point 2), for a sender of a
+ * stream of chunks. rd_zip_adapt_start times the compression of a sample (the compressor's
+ * cost per byte on this data and this CPU) and says whether the data is compressible at
+ * all (rd_zip_sample_worth). Then each chunk is timed from its start until the socket took
+ * it: raw chunks measure how fast the path drains (the link, or the receiver), compressed
+ * ones what compressing and sending cost. A chunk is compressed while the path costs more
+ * than twice what compression does per byte (twice: on a small machine the compressor
+ * takes a core the receiver or the sender's I/O would use). On loopback the path is fast
+ * and chunks go raw; on a slow link they go compressed. Now and then one chunk tries the
+ * way not in use, so that a link that changes speed is followed: RD_ZIP_PROBE_MIN chunks
+ * after the choice last changed, twice as many after each try that confirms it (at most
+ * RD_ZIP_PROBE_MAX). One per stream, zero-initialised; not thread-safe. */
+#define RD_ZIP_PROBE_MIN 16u
+#define RD_ZIP_PROBE_MAX 256u
+struct rd_zip_adapt {
+	double ns_raw, ns_zip; /* moving averages, ns per input byte; 0 = not measured yet */
+	unsigned chunks;       /* since the start */
+	unsigned gap;          /* chunks between tries of the other way (0: RD_ZIP_PROBE_MIN) */
+	unsigned next_probe;   /* the chunk that tries it next */
+	int probing;           /* the chunk being sent is such a try */
+};
+/* Start a stream whose first bytes are sample[0..n): 1 when they are compressible (as
+ * rd_zip_sample_worth), with the compressor's cost measured; 0 (send everything raw). */
+int rd_zip_adapt_start(struct rd_zip_adapt *a, const void *sample, size_t n);
+/* 1: compress the next chunk; 0: send it raw. */
+int rd_zip_adapt_choose(struct rd_zip_adapt *a);
+/* The chunk of n input bytes just sent, compressed (1) or raw (0), took ns nanoseconds. */
+void rd_zip_adapt_record(struct rd_zip_adapt *a, int compressed, size_t n, uint64_t ns);
+
 #ifdef __cplusplus
 }
 #endif

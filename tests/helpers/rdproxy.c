@@ -13,6 +13,8 @@
  *   --notice-after K    after the K-th delayed frame, send the client a FILE_NOTICE
  *                       ("bob added small.txt (6 B)") as if the server had
  *   --log PATH          one line per frame: "c2s 0x1234" or "s2c 0x1234" (flushed)
+ *   --rate BYTES_PER_S  a slow link: each direction forwards at most this many bytes a
+ *                       second (whole frames, paced; the sender feels it as a full socket)
  *
  * Listens on 127.0.0.1 on a port the kernel picks and writes it to PATH; one thread per
  * connection; runs until killed (the test stops it by PID; the threads die with it). */
@@ -41,6 +43,7 @@
 static uint16_t g_port;
 static long g_shutdown_on = -1, g_hold_after = -1, g_delay_type = -1;
 static int g_delay_ms, g_notice_after = -1;
+static double g_rate; /* bytes per second per direction; 0 = as fast as it goes */
 static const char *g_reason = "proxy shutdown";
 static FILE *g_log;
 static pthread_mutex_t g_log_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -49,10 +52,33 @@ struct dir {
 	int from, to;
 	uint8_t *buf;
 	size_t len, cap;
-	int s2c;     /* server to client */
-	int held;    /* dropping everything */
-	int delayed; /* frames delayed so far */
+	int s2c;          /* server to client */
+	int held;         /* dropping everything */
+	int delayed;      /* frames delayed so far */
+	uint64_t next_ns; /* --rate: when the link is free again (CLOCK_MONOTONIC) */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --rate: wait until the link is free, then hold it for n bytes' time. */
+static void pace(struct dir *d, size_t n)
+{
+	uint64_t now = mono_ns(), start = d->next_ns > now ? d->next_ns : now;
+
+	if (start > now) {
+		struct timespec ts = { (time_t)((start - now) / 1000000000u),
+				       (long)((start - now) % 1000000000u) };
+
+		nanosleep(&ts, NULL);
+	}
+	d->next_ns = start + (uint64_t)((double)n * 1e9 / g_rate);
+}
 
 struct pair {
 	int cfd, sfd;
@@ -131,6 +157,8 @@ static int pump(struct dir *d)
 
 			nanosleep(&ts, NULL);
 		}
+		if (g_rate > 0 && !d->held)
+			pace(d, n);
 		if (!d->held && rd_net_write_all(d->to, d->buf, n, 10000) != 0)
 			return 1;
 		if (d->s2c && (long)type == g_hold_after)
@@ -217,6 +245,8 @@ int main(int argc, char **argv)
 			g_port = (uint16_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
 			port_file = argv[++i];
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+			g_rate = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--log") && i + 1 < argc)
 			g_log = fopen(argv[++i], "w");
 		else if (!strcmp(argv[i], "--shutdown-on") && i + 1 < argc)

@@ -350,6 +350,46 @@ static void test_sample_worth_small_inputs(void **state)
 	assert_int_equal(rd_zip_sample_worth(r, sizeof(r)), 1);
 }
 
+/* rd_zip_adapt against a simulated link: ns_raw and ns_zip per input byte for each chunk.
+ * Returns how many of the chunks [from, to) it compressed. */
+static unsigned adapt_run(struct rd_zip_adapt *a, unsigned chunks, double ns_raw, double ns_zip)
+{
+	unsigned zipped = 0;
+
+	for (unsigned i = 0; i < chunks; i++) {
+		int zip = rd_zip_adapt_choose(a);
+
+		zipped += (unsigned)zip;
+		rd_zip_adapt_record(a, zip, 262144, (uint64_t)(262144 * (zip ? ns_zip : ns_raw)));
+	}
+	return zipped;
+}
+
+/* A fast link (the compressor is the bottleneck): nearly every chunk raw, the tries of the
+ * other way few (backing off); a slow link: nearly every chunk compressed; a link that
+ * slows down mid-stream is followed within RD_ZIP_PROBE_MAX chunks. */
+static void test_adapt_weighs_time(void **state)
+{
+	struct rd_zip_adapt a;
+	unsigned z;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	z = adapt_run(&a, 1000, 1.0, 5.0);
+	assert_true(z >= 1 && z <= 12); /* the first measure, then tries at 16, 32, 64... */
+	memset(&a, 0, sizeof(a));
+	z = adapt_run(&a, 1000, 80.0, 20.0);
+	assert_true(z >= 988);
+	/* fast for 600 chunks, then slow: compressed again well before the end */
+	memset(&a, 0, sizeof(a));
+	(void)adapt_run(&a, 600, 1.0, 5.0);
+	(void)adapt_run(&a, RD_ZIP_PROBE_MAX + 8, 80.0, 20.0);
+	assert_int_equal(adapt_run(&a, 10, 80.0, 20.0), 10);
+	/* and back */
+	(void)adapt_run(&a, RD_ZIP_PROBE_MAX + 8, 1.0, 5.0);
+	assert_int_equal(adapt_run(&a, 10, 1.0, 5.0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_streams),
 		cmocka_unit_test(test_trailing_and_corrupt_refused),
 		cmocka_unit_test(test_sample_worth_small_inputs),
+		cmocka_unit_test(test_adapt_weighs_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
