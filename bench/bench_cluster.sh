@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench_cluster.sh - one 1000-member room on one server against the same room spread over
+# the three servers of a cluster (issue 11 point 9), in one run, run by `make bench`.
+#
+#   BUILD=build bench/bench_cluster.sh
+#
+# Starts a redis-server of its own (Unix socket in a temporary directory, persistence off,
+# stopped by PID), then, each against fresh servers, over TLS (the default):
+#   alone    one server without --redis: the reference the goal is set against;
+#   of one   the same server with --redis (a cluster of one: what joining costs when there
+#            is nobody to forward to; every event is still published once);
+#   cluster  three servers of one cluster (peers: no --master, so no redirects), bot i
+#            connected to server i mod 3 (loadbot --port P1,P2,P3).
+# Every row offers the same load: SENDERS senders (bot0..bot2, one on each server of the
+# cluster) each paced to RATE room messages per second, MESSAGES each, 32 bytes, to 999
+# other members. loadbot checks every delivery (exactly once, in order per sender) and
+# reports deliveries per second and send-to-receipt latency (p50/p99); the CPU per delivery
+# is the user + system time of every server of the row plus redis-server, read from /proc
+# around the sending phase only. A room message crosses servers as one PUBLISH on the
+# cluster's bus, read by each other server, which fans it out to its own members.
+# Goal: the cluster's p99 < 2x that of the server alone, every delivery exactly once.
+#
+# Environment: SENDERS (3), RATE (messages/s per sender, default 50: 3 x 50 x 999 =
+# about 150,000 deliveries/s), MESSAGES (per sender, default 500: 10 s), MEMBERS (1000),
+# WINDOW (64, the most messages a sender has in flight). A missing redis-server or a server
+# built without hiredis is a skip (exit 0), not a failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD=$root/$BUILD
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+SENDERS=${SENDERS:-3}
+RATE=${RATE:-50}
+MESSAGES=${MESSAGES:-500}
+MEMBERS=${MEMBERS:-1000}
+WINDOW=${WINDOW:-64}
+bot=$BUILD/tests/loadbot
+srvbin=$BUILD/roomdrop-server
+[[ -x $bot && -x $srvbin ]] || { echo "bench_cluster: build first (make all tests)"; exit 1; }
+command -v redis-server >/dev/null || { echo "bench_cluster: skipped: redis-server not installed"; exit 0; }
+if "$srvbin" --help | grep -q 'not in this build'; then
+	echo "bench_cluster: skipped: this server is built without cluster mode (no hiredis)"
+	exit 0
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+tmp=$(mktemp -d)
+PIDS=()
+REDIS_PID=
+cleanup()
+{
+	local p
+	for p in "${PIDS[@]}" $REDIS_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+bench_redis_start "$tmp" || { echo "bench_cluster: redis-server did not start"; exit 1; }
+
+# start_server NAME [ARGS...]: one more server of the row (PIDS, PORTS), its store shared
+# by the row (as a cluster's is); started one after the other, so that the first makes the
+# store's TLS key and the others read it.
+PORTS=()
+start_server()
+{
+	local name=$1 i
+	shift
+	"$srvbin" --headless --listen 127.0.0.1:0 --port-file "$tmp/$name.port" \
+		--store "$tmp/store-$row" --ctl-socket "$tmp/$name.ctl" --max-clients $((MEMBERS + 50)) \
+		--msg-rate 0 --log-level error "$@" >"$tmp/$name.log" 2>&1 &
+	PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $tmp/$name.port ]] && break
+		kill -0 "${PIDS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	[[ -s $tmp/$name.port ]] || { echo "bench_cluster: server $name did not start"; cat "$tmp/$name.log"; exit 1; }
+	PORTS+=("$(cat "$tmp/$name.port")")
+}
+stop_servers()
+{
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" || true
+	done
+	PIDS=()
+	PORTS=()
+}
+val() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" "$2" | head -1; }
+ms() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1000 }'; }
+
+declare -A P99 EXACT
+# run_row ROW LABEL: loadbot against the servers started for ROW, CPU of them (+ Redis
+# when the row uses it) summed
+run_row()
+{
+	local row=$1 label=$2 out=$tmp/$1.out ok=yes pids
+	pids=$(IFS=,; echo "${PIDS[*]}")
+	[[ $row != alone ]] && pids=$pids,$REDIS_PID
+	"$bot" --port "$(IFS=,; echo "${PORTS[*]}")" --clients "$MEMBERS" --senders "$SENDERS" \
+		--messages "$MESSAGES" --rate "$RATE" --window "$WINDOW" --server-pid "$pids" \
+		--timeout 120 --quiet >"$out" 2>"$tmp/$row.err" || ok=NO
+	[[ -s $tmp/$row.err ]] && sed 's/^/  /' "$tmp/$row.err"
+	P99[$row]=$(val latency_p99_us "$out")
+	EXACT[$row]=$ok
+	printf '%-30s %13s %8s %8s %9s %6s\n' "$label" "$(val deliveries_per_second "$out")" \
+		"$(ms "$(val latency_p50_us "$out")")" "$(ms "${P99[$row]}")" \
+		"$(val server_cpu_us_per_delivery "$out")" "$ok"
+	[[ $ok == yes ]] || grep '^deliveries=' "$out" | sed 's/^/  /'
+	stop_servers
+}
+
+offered=$(awk -v s="$SENDERS" -v r="$RATE" -v m="$MEMBERS" 'BEGIN { printf "%.0f", s * r * (m - 1) }')
+echo "$MEMBERS members in one room, $SENDERS senders x $RATE msg/s x $MESSAGES messages" \
+	"(offered: $offered deliveries/s), TLS"
+printf '%-30s %13s %8s %8s %9s %6s\n' "servers" "deliveries/s" "p50 ms" "p99 ms" \
+	"us/deliv" "exact"
+
+row=alone
+start_server a0
+run_row alone "1 server, no Redis"
+
+row=one
+start_server o0 --redis "$RSOCK" --cluster bench-one
+run_row one "1 server + Redis (cluster of 1)"
+
+row=cluster
+for i in 0 1 2; do start_server "c$i" --redis "$RSOCK" --cluster bench-three; done
+run_row cluster "3 servers + Redis, spread"
+
+echo "us/deliv: CPU (user + system) per delivery, the row's servers and redis-server summed"
+r=$(awk -v a="${P99[cluster]:-0}" -v b="${P99[alone]:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+met=$(awk -v r="$r" 'BEGIN { print (r != "-" && r < 2) ? "MET" : "NOT MET" }')
+[[ ${EXACT[cluster]} == yes && ${EXACT[alone]} == yes ]] || met="NOT MET"
+echo "goal: cluster p99 < 2x one server's (alone) at the same load: ${r}x," \
+	"every delivery exactly once: ${EXACT[cluster]}: $met"
