@@ -20,7 +20,8 @@
  * given several PIDs (the servers of a cluster and its Redis), their sum, and each one's
  * share as cpu_seconds_pid_PID. Several ports (a comma list, or --port repeated) spread
  * the bots over several servers, bot i on the (i mod count)th: the members of one room
- * on several servers of a cluster.
+ * on several servers of a cluster; the latency is then also reported apart for receivers
+ * on their sender's server (latency_near_*) and on another (latency_far_*).
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
  * exit 0: used to measure the server's memory per idle client. --rooms K (K > 1, only with
  * --senders 0) spreads the bots over rooms R0..R(K-1), so that thousands of idle bots do
@@ -94,6 +95,7 @@ static atomic_ullong delivered, errors_order, errors_dup;
 static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
 static atomic_int stop_flag;
 static uint64_t *lat_us; /* sampled latencies */
+static uint8_t *lat_far; /* per sample: 1 = the receiver is on another server than the sender */
 static atomic_size_t nlat;
 static size_t lat_cap;
 
@@ -235,8 +237,11 @@ static void on_frame(struct bot *b, const struct rd_frame *f)
 		atomic_store(&last_seen[sender], seq + 1);
 	if ((seq & 7) == 0 || opt.messages < 1000) {
 		size_t k = atomic_fetch_add(&nlat, 1);
-		if (k < lat_cap)
+		if (k < lat_cap) {
 			lat_us[k] = (now_ns() - sent) / 1000;
+			lat_far[k] = (uint32_t)b->idx % (uint32_t)opt.nports !=
+				     sender % (uint32_t)opt.nports;
+		}
 	}
 }
 
@@ -403,6 +408,28 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* With several servers: the latency percentiles of receivers on the sender's server (near)
+ * and on another (far: the message crossed the cluster's bus), from the first nl samples. */
+static void print_near_far(size_t nl)
+{
+	uint64_t *v = malloc(nl * sizeof(*v));
+	if (!v)
+		return;
+	for (int far = 0; far <= 1; far++) {
+		size_t n = 0;
+		for (size_t i = 0; i < nl; i++)
+			if (lat_far[i] == far)
+				v[n++] = lat_us[i];
+		if (n == 0)
+			continue;
+		qsort(v, n, sizeof(*v), cmp_u64);
+		printf("latency_%s_p50_us=%llu latency_%s_p99_us=%llu\n", far ? "far" : "near",
+		       (unsigned long long)v[n / 2], far ? "far" : "near",
+		       (unsigned long long)v[n * 99 / 100]);
+	}
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "host", required_argument, NULL, 'H' },
@@ -500,10 +527,16 @@ int main(int argc, char **argv)
 	}
 	bots = calloc((size_t)opt.clients + (size_t)opt.stalled, sizeof(*bots));
 	last_seen = calloc((size_t)opt.senders + 1, sizeof(*last_seen));
-	lat_cap = 200000;
+	/* room for every sample of the run (every 8th delivery from 1000 messages on), so that
+	 * the percentiles cover all of it, not its first part; at most 4M samples (36 MB) */
+	uint64_t all = (uint64_t)opt.clients * (uint64_t)opt.senders * (uint64_t)opt.messages;
+	lat_cap =
+		(size_t)(opt.messages < 1000 ? all : all / 8 + (uint64_t)opt.clients * opt.senders);
+	lat_cap = lat_cap < 1024 ? 1024 : lat_cap > (1u << 22) ? (1u << 22) : lat_cap;
 	lat_us = calloc(lat_cap, sizeof(*lat_us));
+	lat_far = calloc(lat_cap, 1);
 	ep = epoll_create1(0);
-	if (!bots || !last_seen || !lat_us || ep < 0)
+	if (!bots || !last_seen || !lat_us || !lat_far || ep < 0)
 		return 1;
 
 	/* the receiver runs during setup so presence notices are drained as they come */
@@ -561,6 +594,7 @@ int main(int argc, char **argv)
 		}
 		free(bots);
 		free(lat_us);
+		free(lat_far);
 		free((void *)last_seen);
 		return 0;
 	}
@@ -597,6 +631,8 @@ int main(int argc, char **argv)
 	size_t nl = atomic_load(&nlat);
 	if (nl > lat_cap)
 		nl = lat_cap;
+	if (opt.nports > 1 && nl)
+		print_near_far(nl);
 	qsort(lat_us, nl, sizeof(*lat_us), cmp_u64);
 	printf("deliveries=%llu expected=%llu missing=%llu duplicates=%llu out_of_order=%llu\n",
 	       (unsigned long long)atomic_load(&delivered), (unsigned long long)expected,
@@ -629,6 +665,7 @@ int main(int argc, char **argv)
 	free(bots);
 	free(sth);
 	free(lat_us);
+	free(lat_far);
 	free((void *)last_seen);
 	close(ep);
 	int ok = missing == 0 && atomic_load(&errors_dup) == 0 && atomic_load(&errors_order) == 0 &&
