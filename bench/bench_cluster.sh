@@ -19,11 +19,22 @@
 # around the sending phase only. A room message crosses servers as one PUBLISH on the
 # cluster's bus, read by each other server, which fans it out to its own members.
 # Goal: the cluster's p99 < 2x that of the server alone, every delivery exactly once.
+# The machine is shared, so one run's p99 can change threefold from a minute to the next:
+# alone and cluster run ROUNDS times, in alternating order, and the goal compares the
+# medians (a run that loses, repeats or reorders a delivery makes its row NO).
 #
-# Environment: SENDERS (3), RATE (messages/s per sender, default 50: 3 x 50 x 999 =
-# about 150,000 deliveries/s), MESSAGES (per sender, default 500: 10 s), MEMBERS (1000),
-# WINDOW (64, the most messages a sender has in flight). A missing redis-server or a server
-# built without hiredis is a skip (exit 0), not a failure.
+# The load: about 100,000 deliveries/s, which this 2-core machine sustains for the cluster
+# with room to spare: at that load the cluster's servers and Redis take about 0.8 of a
+# core and loadbot 0.6. The cluster costs about 1.5x the CPU per delivery of one server
+# (three processes each flush their third of the room: fewer frames per send() and more
+# threads on two cores), so at 150,000/s (RATE=50) it is at the machine's edge and its
+# p99 follows the other work on the machine; at 1,000,000/s (RATE=333, the load of
+# bench_rooms' paced table) it needs more than two cores (README "Measured").
+#
+# Environment: SENDERS (3), RATE (messages/s per sender, default 33.4: 3 x 33.4 x 999 =
+# about 100,000 deliveries/s), MESSAGES (per sender, default 200: 6 s), MEMBERS (1000),
+# WINDOW (64, the most messages a sender has in flight), ROUNDS (3). A missing
+# redis-server or a server built without hiredis is a skip (exit 0), not a failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -31,8 +42,8 @@ BUILD=${BUILD:-build}
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 SENDERS=${SENDERS:-3}
-RATE=${RATE:-50}
-MESSAGES=${MESSAGES:-500}
+RATE=${RATE:-33.4}
+MESSAGES=${MESSAGES:-200}
 MEMBERS=${MEMBERS:-1000}
 WINDOW=${WINDOW:-64}
 ROUNDS=${ROUNDS:-3}
