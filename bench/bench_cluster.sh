@@ -179,8 +179,8 @@ done
 line "  its members on the sender's server" "" "" "$(printf %.1f "$(median 1 <<<"${FAR[cluster]}")")" "" ""
 line "  its members on the other servers" "" "" "$(printf %.1f "$(median 2 <<<"${FAR[cluster]}")")" "" ""
 echo "us/deliv: CPU (user + system) per delivery, the row's servers and redis-server summed"
-a=$(median 3 <<<"${RUNS[alone]}")
-c=$(median 3 <<<"${RUNS[cluster]}")
+a=$(printf %.1f "$(median 3 <<<"${RUNS[alone]}")")
+c=$(printf %.1f "$(median 3 <<<"${RUNS[cluster]}")")
 r=$(awk -v a="$c" -v b="$a" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
 met=$(awk -v r="$r" 'BEGIN { print (r != "-" && r < 2) ? "MET" : "NOT MET" }')
 [[ ${EXACT[cluster]} == yes && ${EXACT[alone]} == yes ]] || met="NOT MET"
