@@ -59,3 +59,29 @@ socat_copy()
 	[[ $(stat -c %s "$2") == $(stat -c %s "$1") ]] || fail "socat copy incomplete"
 	best "$3" $((t1 - t0))
 }
+
+# bench_redis_start DIR: a redis-server of the benchmark's own on the Unix socket
+# DIR/redis.sock (no TCP port), persistence off, empty, as the live tests start theirs
+# (tests/live/lib.sh rd_start_redis) but needing nothing else from there. Sets RSOCK and
+# REDIS_PID (the caller stops it by PID); returns 1, with its log on stderr, when it does not
+# answer within 10 s. Its output goes to DIR/redis.log.
+bench_redis_start()
+{
+	local i
+	RSOCK=$1/redis.sock
+	redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
+		--appendonly no --dir "$1" >>"$1/redis.log" 2>&1 &
+	REDIS_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		if command -v redis-cli >/dev/null; then
+			[[ $(timeout 5 redis-cli -s "$RSOCK" ping 2>/dev/null || true) == PONG ]] &&
+				return 0
+		elif [[ -S $RSOCK ]]; then
+			return 0
+		fi
+		kill -0 "$REDIS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$1/redis.log" >&2
+	return 1
+}

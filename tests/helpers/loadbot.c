@@ -1,8 +1,8 @@
 /* loadbot.c - many scripted clients against a live server, for tests and benchmarks.
  *
- *   loadbot --port P [--clients N] [--senders S] [--messages M] [--size B] [--room R]
- *           [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS] [--rooms K]
- *           [--timeout SECONDS] [--server-pid PID] [--plain] [--quiet]
+ *   loadbot --port P[,P...] [--clients N] [--senders S] [--messages M] [--size B]
+ *           [--room R] [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
+ *           [--rooms K] [--timeout SECONDS] [--server-pid PID[,PID...]] [--plain] [--quiet]
  *
  * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
  * join too, then never read again. The first S bots each send M room messages carrying
@@ -16,7 +16,12 @@
  * sender threads send. A sender keeps at most W messages in flight
  * (sent but not yet seen by an observing bot), so queues stay bounded; with --rate it also
  * paces itself to that many messages per second (to measure latency at a given load).
- * With --server-pid it reports the server's CPU time per delivery during the sending.
+ * With --server-pid it reports the server's CPU time per delivery during the sending;
+ * given several PIDs (the servers of a cluster and its Redis), their sum, and each one's
+ * share as cpu_seconds_pid_PID. Several ports (a comma list, or --port repeated) spread
+ * the bots over several servers, bot i on the (i mod count)th: the members of one room
+ * on several servers of a cluster; the latency is then also reported apart for receivers
+ * on their sender's server (latency_near_*) and on another (latency_far_*).
  * With --idle, the bots connect, then stay idle (answering PINGs) for that many seconds and
  * exit 0: used to measure the server's memory per idle client. --rooms K (K > 1, only with
  * --senders 0) spreads the bots over rooms R0..R(K-1), so that thousands of idle bots do
@@ -50,6 +55,11 @@
 #include "rd_net.h"
 #include "rd_tls.h"
 
+enum {
+	PORTS_MAX = 16,
+	PIDS_MAX = 16
+};
+
 struct bot {
 	int idx;
 	int fd;
@@ -61,9 +71,11 @@ struct bot {
 
 static struct {
 	const char *host;
-	uint16_t port;
+	int ports[PORTS_MAX]; /* bot i connects to ports[i % nports] */
+	int nports;
 	int clients, senders, messages, size, window, stalled, idle_s, timeout_s, quiet, rooms;
-	int server_pid;
+	int server_pids[PIDS_MAX]; /* CPU of these processes is summed */
+	int npids;
 	int plain;   /* plaintext frames instead of TLS */
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
@@ -83,6 +95,7 @@ static atomic_ullong delivered, errors_order, errors_dup;
 static atomic_uint *last_seen; /* per sender: messages seen by the last bot */
 static atomic_int stop_flag;
 static uint64_t *lat_us; /* sampled latencies */
+static uint8_t *lat_far; /* per sample: 1 = the receiver is on another server than the sender */
 static atomic_size_t nlat;
 static size_t lat_cap;
 
@@ -137,8 +150,9 @@ static int request(struct bot *b, const struct rd_msg *m, uint32_t req, uint16_t
 static int connect_link(struct bot *b)
 {
 	struct rd_tls_conn *t;
+	uint16_t port = (uint16_t)opt.ports[b->idx % opt.nports];
 	int fd, rc;
-	if ((rc = rd_net_connect(opt.host, opt.port, 5000, &fd)) != 0)
+	if ((rc = rd_net_connect(opt.host, port, 5000, &fd)) != 0)
 		return rc;
 	rc = opt.plain ? rd_tls_conn_plain_new(fd, &t) : rd_tls_conn_tls_new(tls_ctx, fd, NULL, &t);
 	if (rc != 0) {
@@ -223,8 +237,11 @@ static void on_frame(struct bot *b, const struct rd_frame *f)
 		atomic_store(&last_seen[sender], seq + 1);
 	if ((seq & 7) == 0 || opt.messages < 1000) {
 		size_t k = atomic_fetch_add(&nlat, 1);
-		if (k < lat_cap)
+		if (k < lat_cap) {
 			lat_us[k] = (now_ns() - sent) / 1000;
+			lat_far[k] = (uint32_t)b->idx % (uint32_t)opt.nports !=
+				     sender % (uint32_t)opt.nports;
+		}
 	}
 }
 
@@ -349,10 +366,68 @@ static double proc_cpu_seconds(int pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* One item of a comma list: a port, or a process id. */
+static int port_item(const char *s, int *v)
+{
+	uint16_t port;
+	if (rd_net_parse_port(s, &port) != 0)
+		return -1;
+	*v = port;
+	return 0;
+}
+
+static int pid_item(const char *s, int *v)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || n <= 0 || n > 0x7fffffff)
+		return -1;
+	*v = (int)n;
+	return 0;
+}
+
+/* Append the items of the comma list s to out (n of them so far, max at most); -1 on a
+ * bad item or too many. Repeating the option appends. */
+static int parse_list(const char *s, int (*item)(const char *, int *), int *out, int *n, int max)
+{
+	char buf[256];
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n >= max || item(t, &out[*n]) != 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* With several servers: the latency percentiles of receivers on the sender's server (near)
+ * and on another (far: the message crossed the cluster's bus), from the first nl samples. */
+static void print_near_far(size_t nl)
+{
+	uint64_t *v = malloc(nl * sizeof(*v));
+	if (!v)
+		return;
+	for (int far = 0; far <= 1; far++) {
+		size_t n = 0;
+		for (size_t i = 0; i < nl; i++)
+			if (lat_far[i] == far)
+				v[n++] = lat_us[i];
+		if (n == 0)
+			continue;
+		qsort(v, n, sizeof(*v), cmp_u64);
+		printf("latency_%s_p50_us=%llu latency_%s_p99_us=%llu\n", far ? "far" : "near",
+		       (unsigned long long)v[n / 2], far ? "far" : "near",
+		       (unsigned long long)v[n * 99 / 100]);
+	}
+	free(v);
 }
 
 int main(int argc, char **argv)
@@ -384,7 +459,7 @@ int main(int argc, char **argv)
 			opt.host = optarg;
 			break;
 		case 'p':
-			if (rd_net_parse_port(optarg, &opt.port) != 0)
+			if (parse_list(optarg, port_item, opt.ports, &opt.nports, PORTS_MAX) != 0)
 				return 2;
 			break;
 		case 'n':
@@ -418,7 +493,9 @@ int main(int argc, char **argv)
 			opt.quiet = 1;
 			break;
 		case 'P':
-			opt.server_pid = atoi(optarg);
+			if (parse_list(optarg, pid_item, opt.server_pids, &opt.npids, PIDS_MAX) !=
+			    0)
+				return 2;
 			break;
 		case 'R':
 			opt.rate = atof(optarg);
@@ -433,7 +510,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!opt.port || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
+	if (!opt.nports || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
 	    opt.size < 16 || opt.size > 65536 || opt.window < 1 || opt.rooms < 1 ||
 	    (opt.rooms > 1 && opt.senders > 0)) {
 		fprintf(stderr, "loadbot: bad arguments\n");
@@ -450,10 +527,16 @@ int main(int argc, char **argv)
 	}
 	bots = calloc((size_t)opt.clients + (size_t)opt.stalled, sizeof(*bots));
 	last_seen = calloc((size_t)opt.senders + 1, sizeof(*last_seen));
-	lat_cap = 200000;
+	/* room for every sample of the run (every 8th delivery from 1000 messages on), so that
+	 * the percentiles cover all of it, not its first part; at most 4M samples (36 MB) */
+	uint64_t all = (uint64_t)opt.clients * (uint64_t)opt.senders * (uint64_t)opt.messages;
+	lat_cap =
+		(size_t)(opt.messages < 1000 ? all : all / 8 + (uint64_t)opt.clients * opt.senders);
+	lat_cap = lat_cap < 1024 ? 1024 : lat_cap > (1u << 22) ? (1u << 22) : lat_cap;
 	lat_us = calloc(lat_cap, sizeof(*lat_us));
+	lat_far = calloc(lat_cap, 1);
 	ep = epoll_create1(0);
-	if (!bots || !last_seen || !lat_us || ep < 0)
+	if (!bots || !last_seen || !lat_us || !lat_far || ep < 0)
 		return 1;
 
 	/* the receiver runs during setup so presence notices are drained as they come */
@@ -511,13 +594,16 @@ int main(int argc, char **argv)
 		}
 		free(bots);
 		free(lat_us);
+		free(lat_far);
 		free((void *)last_seen);
 		return 0;
 	}
 
 	sth = calloc((size_t)opt.senders + 1, sizeof(*sth));
 	usleep(200000); /* let setup traffic (presence notices) drain before measuring */
-	double cpu0 = opt.server_pid ? proc_cpu_seconds(opt.server_pid) : -1;
+	double cpu0[PIDS_MAX], cpu1[PIDS_MAX];
+	for (int k = 0; k < opt.npids; k++)
+		cpu0[k] = proc_cpu_seconds(opt.server_pids[k]);
 	uint64_t start = now_ns();
 	for (int s = 0; s < opt.senders; s++)
 		pthread_create(&sth[s], NULL, sender_main, (void *)(intptr_t)s);
@@ -528,7 +614,8 @@ int main(int argc, char **argv)
 	while (atomic_load(&delivered) < expected && now_ns() < deadline)
 		usleep(1000);
 	uint64_t end = now_ns();
-	double cpu1 = opt.server_pid ? proc_cpu_seconds(opt.server_pid) : -1;
+	for (int k = 0; k < opt.npids; k++)
+		cpu1[k] = proc_cpu_seconds(opt.server_pids[k]);
 	atomic_store(&stop_flag, 1);
 	for (int s = 0; s < opt.senders; s++)
 		pthread_join(sth[s], NULL);
@@ -544,6 +631,8 @@ int main(int argc, char **argv)
 	size_t nl = atomic_load(&nlat);
 	if (nl > lat_cap)
 		nl = lat_cap;
+	if (opt.nports > 1 && nl)
+		print_near_far(nl);
 	qsort(lat_us, nl, sizeof(*lat_us), cmp_u64);
 	printf("deliveries=%llu expected=%llu missing=%llu duplicates=%llu out_of_order=%llu\n",
 	       (unsigned long long)atomic_load(&delivered), (unsigned long long)expected,
@@ -551,9 +640,18 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&errors_order));
 	printf("seconds=%.3f deliveries_per_second=%.0f\n", secs,
 	       secs > 0 ? (double)atomic_load(&delivered) / secs : 0.0);
-	if (cpu0 >= 0 && cpu1 >= 0 && atomic_load(&delivered))
-		printf("server_cpu_seconds=%.2f server_cpu_us_per_delivery=%.3f\n", cpu1 - cpu0,
-		       (cpu1 - cpu0) * 1e6 / (double)atomic_load(&delivered));
+	double cpu = 0;
+	int cpu_known = opt.npids > 0;
+	for (int k = 0; k < opt.npids; k++) {
+		if (cpu0[k] < 0 || cpu1[k] < 0)
+			cpu_known = 0;
+		cpu += cpu1[k] - cpu0[k];
+		if (opt.npids > 1)
+			printf("cpu_seconds_pid_%d=%.2f\n", opt.server_pids[k], cpu1[k] - cpu0[k]);
+	}
+	if (cpu_known && atomic_load(&delivered))
+		printf("server_cpu_seconds=%.2f server_cpu_us_per_delivery=%.3f\n", cpu,
+		       cpu * 1e6 / (double)atomic_load(&delivered));
 	if (nl)
 		printf("latency_p50_us=%llu latency_p99_us=%llu latency_max_us=%llu\n",
 		       (unsigned long long)lat_us[nl / 2],
@@ -567,6 +665,7 @@ int main(int argc, char **argv)
 	free(bots);
 	free(sth);
 	free(lat_us);
+	free(lat_far);
 	free((void *)last_seen);
 	close(ep);
 	int ok = missing == 0 && atomic_load(&errors_dup) == 0 && atomic_load(&errors_order) == 0 &&
