@@ -155,6 +155,17 @@ static redisContext *relay_open(struct relay *r, char *why, size_t cap)
 	return c;
 }
 
+/* What went wrong on c, for a user: hiredis says "Resource temporarily unavailable" for a
+ * reply that did not come in time. */
+static const char *redis_why(const redisContext *c, const redisReply *rep)
+{
+	if (c->err == REDIS_ERR_IO && strstr(c->errstr, "temporarily unavailable"))
+		return "no answer within 3 s";
+	if (c->errstr[0])
+		return c->errstr;
+	return rep && rep->type == REDIS_REPLY_ERROR && rep->str ? rep->str : "bad reply";
+}
+
 /* Wait ms, less when the relay stops. */
 static void relay_pause(struct relay *r, uint64_t ms)
 {
@@ -228,7 +239,7 @@ static int find_dest(struct relay *r, struct sender *s, char *why, size_t cap)
 	key[n] = '\0';
 	if ((rep = redisCommand(s->c, "GET %s", key)) == NULL) {
 		snprintf(why, cap, "the cluster's Redis failed during the relay: %s",
-			 s->c->errstr[0] ? s->c->errstr : "no answer");
+			 redis_why(s->c, NULL));
 		return RD_ERR_PROTOCOL;
 	}
 	if (rep->type != REDIS_REPLY_STRING || rep->len >= ID_TEXT || !strcmp(rep->str, r->id)) {
@@ -292,9 +303,7 @@ static int push_frame(struct relay *r, struct sender *s, const void *frame, size
 	    redisGetReply(s->c, (void **)&exp) != REDIS_OK || exp == NULL ||
 	    rep->type != REDIS_REPLY_INTEGER) {
 		snprintf(why, cap, "the cluster's Redis failed during the relay: %s",
-			 s->c->errstr[0] ? s->c->errstr :
-			 rep && rep->str ? rep->str :
-					   "no answer");
+			 redis_why(s->c, rep));
 		rc = RD_ERR_PROTOCOL;
 		goto fail;
 	}
@@ -316,7 +325,7 @@ static int push_frame(struct relay *r, struct sender *s, const void *frame, size
 		}
 		if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
 			snprintf(why, cap, "the cluster's Redis failed during the relay: %s",
-				 s->c->errstr[0] ? s->c->errstr : "bad reply");
+				 redis_why(s->c, rep));
 			rc = RD_ERR_PROTOCOL;
 			goto fail;
 		}

@@ -16,7 +16,7 @@
 
 #define RELAY_WINDOW 8u          /* frames in Redis per offer before the offerer waits */
 #define RELAY_KEY_TTL_MS 60000u  /* a relay's lists expire this long after their last write */
-#define RELAY_STALL_MS 30000u    /* Redis away this long during a relay: it fails */
+#define RELAY_STALL_MS 10000u    /* Redis away this long: the recipient is told */
 #define RELAY_ANNOUNCE_MS 5000u  /* a full window this long: the relay is announced again */
 #define RELAY_CONSUMERS_MAX 256u /* relays into one server at once */
 

@@ -12,6 +12,8 @@
 #     server stopped answering and exits 7; the recipient keeps its .part;
 #   * the offerer's server killed mid-transfer: the recipient is told (PEER_GONE) and keeps
 #     its .part;
+#   * Redis stopped (SIGSTOP) mid-transfer: the offerer is told at once (FAILED) and exits
+#     7, the recipient within 10 s (FAILED), and it keeps its .part;
 #   * nothing of a finished relay is left in Redis.
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
@@ -124,7 +126,7 @@ kill -9 "$S3PID"
 rc=0
 wait "$TX2" || rc=$?
 ((rc == 7)) || fail "the offerer exited $rc, not 7, when its recipient's server died: $(cat "$RD_TMP/tx2.out")"
-contains "$(cat "$RD_TMP/tx2.out")" "127.0.0.1:$S3 stopped answering"
+contains "$(cat "$RD_TMP/tx2.out")" "ended: disconnected: its server 127.0.0.1:$S3 stopped answering"
 kill -CONT "$RX2"
 rd_stop_pid "$RX2"
 [[ -n $(find "$dir/rx2" -name '*.part' -size +0) ]] || fail "the recipient lost its .part"
@@ -153,7 +155,40 @@ rd_stop_pid "$RX3"
 sed 's/^/  recipient: /' "$RD_TMP/rx3.out"
 echo "the offerer's server died mid-transfer: the recipient was told"
 
-rd_stop_server "$S1PID"
-((RD_STOP_STATUS == 0)) || fail "S1 exited $RD_STOP_STATUS on SIGTERM"
+# ---- Redis stops answering mid-transfer ------------------------------------------------------
+rd_start_server --store "$(rd_tmpdir)" "${cluster[@]}"
+S4=$RD_PORT
+S4PID=$RD_SERVER_PID
+wait_for "$S1LOG" "at 127.0.0.1:$S4 joined" 10
+mkdir -p "$dir/rx4"
+rd_spawn "$CLI" --port "$S1" --nick rx4 listen --accept-all --p2p never --into "$dir/rx4" \
+	>"$RD_TMP/rx4.out" 2>&1
+RX4=$RD_LAST_PID
+wait_for "$RD_TMP/rx4.out" "listening" 15
+rd_spawn "$CLI" --port "$S4" --nick tx4 --timeout 60 offer rx4 "$dir/huge.bin" \
+	>"$RD_TMP/tx4.out" 2>&1
+TX4=$RD_LAST_PID
+wait_part "$dir/rx4" >/dev/null
+kill -STOP "$RX4"
+wait_llen 8
+kill -STOP "$REDIS_PID"
+kill -CONT "$RX4"
+rc=0
+wait "$TX4" || rc=$?
+((rc == 7)) || fail "the offerer exited $rc, not 7, when Redis stopped answering: $(cat "$RD_TMP/tx4.out")"
+contains "$(cat "$RD_TMP/tx4.out")" "ended: the cluster's Redis failed during the relay: no answer within 3 s"
+wait_for "$RD_TMP/rx4.out" "from tx4: ended" 30
+kill -CONT "$REDIS_PID"
+rd_stop_pid "$RX4"
+[[ -n $(find "$dir/rx4" -name '*.part' -size +0) ]] || fail "the recipient lost its .part"
+[[ -e $dir/rx4/huge.bin ]] && fail "the recipient saved a file that never arrived whole"
+sed 's/^/  offerer: /' "$RD_TMP/tx4.out"
+sed 's/^/  recipient: /' "$RD_TMP/rx4.out"
+echo "Redis stopped answering mid-transfer: both sides were told"
+
+for pid in "$S1PID" "$S4PID"; do
+	rd_stop_server "$pid"
+	((RD_STOP_STATUS == 0)) || fail "a server exited $RD_STOP_STATUS on SIGTERM"
+done
 rd_stop_pid "$REDIS_PID"
 pass
