@@ -57,14 +57,17 @@ wait_llen()
 	done
 	fail "the relay list never held $1 frames (last: ${n:-none})"
 }
-# wait_part DIR: until a .part file with bytes in it is in DIR (30 s); prints its path
+# wait_part DIR: until a .part file with bytes in it is in DIR (30 s). Polled every 10 ms
+# without spawning anything: the caller stops the recipient right after, long before the
+# rest of a file of tens of MB can have crossed (a 40 MB relay takes about half a second).
 wait_part()
 {
 	local i f
-	for ((i = 0; i < 300; i++)); do
-		f=$(find "$1" -name '*.part' -size +0 | head -n 1)
-		[[ -n $f ]] && echo "$f" && return 0
-		sleep 0.1
+	for ((i = 0; i < 3000; i++)); do
+		for f in "$1"/*.part; do
+			[[ -s $f ]] && return 0
+		done
+		sleep 0.01
 	done
 	fail "no .part appeared in $1"
 }
@@ -80,7 +83,7 @@ wait_for "$RD_TMP/rx.out" "listening" 15
 rd_spawn "$CLI" --port "$S2" --nick tx --timeout 60 offer rx "$dir/big.bin" >"$RD_TMP/tx.out" 2>&1
 TX=$RD_LAST_PID
 # flow control: the recipient stops reading; the window fills and stops there
-wait_part "$dir/rx" >/dev/null
+wait_part "$dir/rx"
 kill -STOP "$RX"
 wait_llen 8
 key=$(relay_key)
@@ -119,7 +122,7 @@ wait_for "$RD_TMP/rx2.out" "listening" 15
 rd_spawn "$CLI" --port "$S2" --nick tx2 --timeout 60 offer rx2 "$dir/huge.bin" \
 	>"$RD_TMP/tx2.out" 2>&1
 TX2=$RD_LAST_PID
-wait_part "$dir/rx2" >/dev/null
+wait_part "$dir/rx2"
 kill -STOP "$RX2"
 wait_llen 8
 kill -9 "$S3PID"
@@ -143,7 +146,7 @@ wait_for "$RD_TMP/rx3.out" "listening" 15
 rd_spawn "$CLI" --port "$S2" --nick tx3 --timeout 60 offer rx3 "$dir/huge.bin" \
 	>"$RD_TMP/tx3.out" 2>&1
 TX3=$RD_LAST_PID
-wait_part "$dir/rx3" >/dev/null
+wait_part "$dir/rx3"
 kill -STOP "$RX3"
 wait_llen 8
 kill -9 "$S2PID"
@@ -168,7 +171,7 @@ wait_for "$RD_TMP/rx4.out" "listening" 15
 rd_spawn "$CLI" --port "$S4" --nick tx4 --timeout 60 offer rx4 "$dir/huge.bin" \
 	>"$RD_TMP/tx4.out" 2>&1
 TX4=$RD_LAST_PID
-wait_part "$dir/rx4" >/dev/null
+wait_part "$dir/rx4"
 kill -STOP "$RX4"
 wait_llen 8
 kill -STOP "$REDIS_PID"
