@@ -1117,7 +1117,9 @@ void srv_handle_offer_data(struct req *q)
 		char why[RD_REASON_MAX + 1];
 
 		if (rc == 0 && v[i]->remote) {
-			if (relay_remote(q, id, v[i], &b, 0, why, sizeof(why)) != 0)
+			int err = relay_remote(q, id, v[i], &b, 0, why, sizeof(why));
+			/* (an offerer that left: its departure ends the offer, PEER_GONE) */
+			if (err != 0 && !(err == RD_ERR_CANCELLED && rd_link_dead(q->c->link)))
 				relay_failed(q, id, v[i]->nick, why);
 		} else if (rc == 0) {
 			(void)srv_client_queue_bulk(v[i], b.data, b.len, q->c);
