@@ -1358,12 +1358,6 @@ static void relay_close_hook(void *user, uint32_t offer_id)
 
 /* ---- for redis_relay.c (redis_relay.h) ---- */
 
-redisContext *cluster_redis_open(struct cluster *cl, char *why, size_t cap)
-{
-	int rc;
-	return redis_open(cl, why, cap, &rc);
-}
-
 int cluster_peer_live(struct cluster *cl, const char *id, char *addr, size_t cap)
 {
 	const struct peer *p;

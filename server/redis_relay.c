@@ -145,7 +145,8 @@ static void relay_keys(const struct relay *r, const char *origin, uint32_t id, c
 static redisContext *relay_open(struct relay *r, char *why, size_t cap)
 {
 	struct timeval tv = { RELAY_CONN_TIMEOUT_MS / 1000, (RELAY_CONN_TIMEOUT_MS % 1000) * 1000 };
-	redisContext *c = cluster_redis_open(r->cl, why, cap);
+	int rc;
+	redisContext *c = cluster_redis_connect(r->cl, why, cap, &rc);
 
 	if (c != NULL && redisSetTimeout(c, tv) != REDIS_OK) {
 		snprintf(why, cap, "cannot set a timeout");

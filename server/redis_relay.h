@@ -24,9 +24,7 @@ struct cluster;
 struct relay;
 
 /* ---- provided by redis_cluster.c ---- */
-/* A new connection to the cluster's Redis (timeouts as every connection's). NULL on
- * failure, why filled. */
-redisContext *cluster_redis_open(struct cluster *cl, char *why, size_t cap);
+/* (and cluster_redis_connect, cluster.h) */
 /* 1 when server `id` is live in the registry as last read (addr gets its HOST:PORT), else
  * 0 (addr gets "" or the address it had when it was last seen). */
 int cluster_peer_live(struct cluster *cl, const char *id, char *addr, size_t cap);
