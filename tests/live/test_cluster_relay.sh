@@ -49,7 +49,7 @@ wait_llen()
 	for ((i = 0; i < 300; i++)); do
 		key=$(relay_key)
 		if [[ -n $key ]]; then
-			n=$(rcli llen "$key")
+			n=$(rcli llen "$key") || fail "redis-cli llen $key failed"
 			((n <= 8)) || fail "the relay list holds $n frames: more than the window of 8"
 			((n == $1)) && return 0
 		fi
@@ -84,7 +84,7 @@ rd_spawn "$CLI" --port "$S2" --nick tx --timeout 60 offer rx "$dir/big.bin" >"$R
 TX=$RD_LAST_PID
 # flow control: the recipient stops reading; the window fills and stops there
 wait_part "$dir/rx"
-kill -STOP "$RX"
+kill -STOP "$RX" || fail "the recipient exited early: $(cat "$RD_TMP/rx.out")"
 wait_llen 8
 key=$(relay_key)
 ttl=$(rcli pttl "$key")
@@ -123,7 +123,7 @@ rd_spawn "$CLI" --port "$S2" --nick tx2 --timeout 60 offer rx2 "$dir/huge.bin" \
 	>"$RD_TMP/tx2.out" 2>&1
 TX2=$RD_LAST_PID
 wait_part "$dir/rx2"
-kill -STOP "$RX2"
+kill -STOP "$RX2" || fail "the recipient exited early: $(cat "$RD_TMP/rx2.out")"
 wait_llen 8
 kill -9 "$S3PID"
 rc=0
@@ -147,7 +147,7 @@ rd_spawn "$CLI" --port "$S2" --nick tx3 --timeout 60 offer rx3 "$dir/huge.bin" \
 	>"$RD_TMP/tx3.out" 2>&1
 TX3=$RD_LAST_PID
 wait_part "$dir/rx3"
-kill -STOP "$RX3"
+kill -STOP "$RX3" || fail "the recipient exited early: $(cat "$RD_TMP/rx3.out")"
 wait_llen 8
 kill -9 "$S2PID"
 kill -CONT "$RX3"
@@ -172,7 +172,7 @@ rd_spawn "$CLI" --port "$S4" --nick tx4 --timeout 60 offer rx4 "$dir/huge.bin" \
 	>"$RD_TMP/tx4.out" 2>&1
 TX4=$RD_LAST_PID
 wait_part "$dir/rx4"
-kill -STOP "$RX4"
+kill -STOP "$RX4" || fail "the recipient exited early: $(cat "$RD_TMP/rx4.out")"
 wait_llen 8
 kill -STOP "$REDIS_PID"
 kill -CONT "$RX4"
