@@ -63,11 +63,12 @@ struct sender {
 	struct sender *next;
 	uint32_t id;
 	char from[RD_NICK_BUF], to[RD_NICK_BUF];
-	char dest[ID_TEXT]; /* the recipient's server, "" until known */
-	redisContext *c;    /* used by the pushing thread only */
-	int busy;           /* a push runs: the record stays */
-	int closed;         /* the relay failed (why): every push fails */
-	int released;       /* relay_close came: freed once not busy */
+	char dest[ID_TEXT];               /* the recipient's server, "" until known */
+	char dest_addr[RD_HOST_MAX + 16]; /* ...and where it was, as the registry said */
+	redisContext *c;                  /* used by the pushing thread only */
+	int busy;                         /* a push runs: the record stays */
+	int closed;                       /* the relay failed (why): every push fails */
+	int released;                     /* relay_close came: freed once not busy */
 	char why[RD_REASON_MAX + 1];
 };
 
@@ -248,10 +249,44 @@ static int find_dest(struct relay *r, struct sender *s, char *why, size_t cap)
 		rc = RD_ERR_CLOSED;
 	} else {
 		snprintf(s->dest, sizeof(s->dest), "%s", rep->str);
+		(void)cluster_peer_live(r->cl, s->dest, s->dest_addr, sizeof(s->dest_addr));
 		announce(r, s);
 	}
 	freeReplyObject(rep);
 	return rc;
+}
+
+/* The recipient's server (at addr) is gone: for the offer's server, its recipient left
+ * (OFFER_ANSWERED(GONE) and OFFER_RESULT(PEER_GONE) to the offerer, the offer removed,
+ * relay_close). No lock held. */
+static void recipient_gone(struct relay *r, uint32_t id, const char *from, const char *to,
+			   const char *addr)
+{
+	char why[RD_REASON_MAX + 1];
+	struct rd_msg m;
+
+	snprintf(why, sizeof(why), "disconnected: its server %.120s stopped answering", addr);
+	rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
+	m.u.offer_answered.offer_id = id;
+	snprintf(m.u.offer_answered.peer, sizeof(m.u.offer_answered.peer), "%s", to);
+	m.u.offer_answered.answer = RD_ANSWER_GONE;
+	m.u.offer_answered.reason = rd_str_c(why);
+	if (rd_server_offer_home(r->srv, &m, from) == 0)
+		post(r,
+		     "offer %" PRIu32 " from %s: the relay to %s failed: its server %s stopped "
+		     "answering",
+		     id, from, to, addr);
+}
+
+/* s's relay fails because its recipient's server is gone (addr), once; 1 when this call
+ * did it (then call recipient_gone). r->mtx held. */
+static int sender_dest_gone_locked(struct sender *s, const char *addr)
+{
+	if (s->closed || s->released)
+		return 0;
+	s->closed = 1;
+	snprintf(s->why, sizeof(s->why), "%s's server %.120s stopped answering", s->to, addr);
+	return 1;
 }
 
 /* 0 while the relay may go on; else an error with why filled. */
@@ -259,7 +294,7 @@ static int sender_check(struct relay *r, struct sender *s, int (*keep_going)(voi
 			char *why, size_t cap)
 {
 	char addr[RD_HOST_MAX + 16];
-	int rc = 0;
+	int rc = 0, gone = 0;
 
 	if (!keep_going(arg)) {
 		snprintf(why, cap, "the offerer or this server is going");
@@ -272,8 +307,14 @@ static int sender_check(struct relay *r, struct sender *s, int (*keep_going)(voi
 	}
 	pthread_mutex_unlock(&r->mtx);
 	if (rc == 0 && !cluster_peer_live(r->cl, s->dest, addr, sizeof(addr))) {
-		snprintf(why, cap, "%s's server %s stopped answering", s->to,
-			 addr[0] ? addr : s->dest);
+		/* (the registry thread may be about to say so too: the first one does it) */
+		snprintf(addr, sizeof(addr), "%s", s->dest_addr[0] ? s->dest_addr : s->dest);
+		pthread_mutex_lock(&r->mtx);
+		gone = sender_dest_gone_locked(s, addr);
+		snprintf(why, cap, "%s", s->why);
+		pthread_mutex_unlock(&r->mtx);
+		if (gone)
+			recipient_gone(r, s->id, s->from, s->to, addr);
 		rc = RD_ERR_CLOSED;
 	}
 	return rc;
@@ -614,23 +655,20 @@ void relay_peer_gone(struct relay *r, const char *id, const char *addr)
 		char from[RD_NICK_BUF], to[RD_NICK_BUF];
 	} *v = NULL;
 	size_t n = 0, cap = 0;
-	char why[RD_REASON_MAX + 1];
 
-	snprintf(why, sizeof(why), "disconnected: its server %s stopped answering", addr);
 	pthread_mutex_lock(&r->mtx);
 	for (struct sender *s = r->senders; s; s = s->next) {
-		if (s->closed || s->released || strcmp(s->dest, id) != 0)
+		if (strcmp(s->dest, id) != 0 || s->closed || s->released)
 			continue;
-		s->closed = 1;
-		snprintf(s->why, sizeof(s->why), "%s's server %s stopped answering", s->to, addr);
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 4;
 			struct gone *p = realloc(v, ncap * sizeof(*p));
 			if (p == NULL)
-				continue; /* (its push fails on its own; the offerer hears that) */
+				continue; /* (its pusher finds the server gone on its own) */
 			v = p;
 			cap = ncap;
 		}
+		(void)sender_dest_gone_locked(s, addr);
 		v[n].id = s->id;
 		snprintf(v[n].from, sizeof(v[n].from), "%s", s->from);
 		snprintf(v[n].to, sizeof(v[n].to), "%s", s->to);
@@ -639,24 +677,12 @@ void relay_peer_gone(struct relay *r, const char *id, const char *addr)
 	for (struct consumer *k = r->consumers; k; k = k->next)
 		if (!strcmp(k->origin, id)) {
 			k->origin_gone = 1;
-			snprintf(k->why, sizeof(k->why), "%s", why);
+			snprintf(k->why, sizeof(k->why),
+				 "disconnected: its server %.120s stopped answering", addr);
 		}
 	pthread_mutex_unlock(&r->mtx);
-	/* the recipient counts as gone for the offer's server: the offerer hears it */
-	for (size_t i = 0; i < n; i++) {
-		struct rd_msg m;
-
-		rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
-		m.u.offer_answered.offer_id = v[i].id;
-		snprintf(m.u.offer_answered.peer, sizeof(m.u.offer_answered.peer), "%s", v[i].to);
-		m.u.offer_answered.answer = RD_ANSWER_GONE;
-		m.u.offer_answered.reason = rd_str_c(why);
-		(void)rd_server_offer_home(r->srv, &m, v[i].from);
-		post(r,
-		     "offer %" PRIu32 " from %s: the relay to %s failed: its server %s stopped "
-		     "answering",
-		     v[i].id, v[i].from, v[i].to, addr);
-	}
+	for (size_t i = 0; i < n; i++)
+		recipient_gone(r, v[i].id, v[i].from, v[i].to, addr);
 	free(v);
 }
 
