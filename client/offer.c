@@ -97,7 +97,8 @@ struct tx {
 	size_t nr;
 	int result; /* OFFER_RESULT came */
 	uint8_t outcome;
-	int ended; /* cancelled, peer gone... while streaming */
+	int ended;    /* cancelled, peer gone... while streaming */
+	int told_end; /* ...and the user was told why */
 	struct cli_session *s;
 	struct direct *d; /* the direct link's state (offers to one user), or NULL */
 	int direct;       /* the bytes go over it */
@@ -190,8 +191,15 @@ static void tx_on_offer(struct cli_session *s, const struct rd_msg *m)
 		fflush(stdout);
 	} else if (m->type == RD_MSG_OFFER_RESULT && m->u.offer_result.offer_id == t->id) {
 		t->outcome = m->u.offer_result.outcome;
-		if (t->result && t->outcome != RD_OFFER_COMPLETED)
+		if (t->result && t->outcome != RD_OFFER_COMPLETED) {
 			t->ended = 1; /* cancelled or everyone gone while we stream */
+			/* the server's reason (a relay between servers that broke...) */
+			reason_suffix(m->u.offer_result.reason, why, sizeof(why));
+			if (why[0] && !t->told_end)
+				fprintf(stderr, "roomdrop: offer %" PRIu32 " ended%s\n", t->id,
+					why);
+			t->told_end = 1;
+		}
 		t->result = 1;
 	}
 }
@@ -219,6 +227,7 @@ struct stream {
 	struct rd_buf b;
 	struct cli_session *s;
 	struct direct *d; /* set: the frames go over this direct link, one by one */
+	const int *ended; /* the offer ended meanwhile (its tx's): stop */
 };
 
 /* Send the buffered stream in OFFER_DATA pieces; all of it when flush, else whole pieces
@@ -343,6 +352,10 @@ static int stream_file(struct stream *st, struct bundle *b, size_t i, uint64_t f
 		off += n;
 		if (cli_stop)
 			rc = RD_ERR_CANCELLED;
+		if (rc == 0 && st->ended && *st->ended) {
+			progress_end(&pg);
+			goto out; /* (the caller says why) */
+		}
 	}
 	progress_end(&pg);
 	if (rc == 0) {
@@ -466,7 +479,7 @@ static int stream_all(struct stream *st, struct tx *t, struct bundle *b, int qui
 		if (from != UINT64_MAX)
 			rc = stream_file(st, b, i, from, quiet, buf);
 	}
-	if (rc == 0)
+	if (rc == 0 && !t->ended)
 		rc = st->d != NULL ? direct_flush(st->s, st->d) : stream_push(st, 1);
 	return rc;
 }
@@ -693,6 +706,7 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 	st.id = t.id;
 	st.s = s;
 	st.d = t.direct ? t.d : NULL;
+	st.ended = &t.ended;
 	rd_buf_init(&st.b, 4 * RD_CHUNK_SIZE);
 	rc = stream_all(&st, &t, &b, s->o->quiet, buf);
 	if (rc == 0 && t.direct && !t.ended) {
@@ -718,10 +732,8 @@ int cli_offer(struct cli_session *s, const char *to, int argc, char **argv)
 			(void)rd_conn_offer_cancel(s->conn, t.id, &werr);
 		code = t.ended && rc == 0 ? CLI_EVERIFY : cli_report(s, "offer", rc, 0);
 		if (t.ended && rc == 0)
-			fprintf(stderr,
-				"roomdrop: offer %" PRIu32 ": ended before it was sent: "
-				"the recipients are gone\n",
-				t.id);
+			fprintf(stderr, "roomdrop: offer %" PRIu32 ": ended before it was sent%s\n",
+				t.id, t.told_end ? "" : ": the recipients are gone");
 		goto out;
 	}
 	if (!told)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -196,6 +197,8 @@ int sink_start(struct sink **out, int fd, enum sink_kind kind, uint64_t pos, str
 {
 	struct sink *s;
 	struct stat sb;
+	sigset_t all, old;
+	int rc;
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s))))
@@ -227,7 +230,13 @@ int sink_start(struct sink **out, int fd, enum sink_kind kind, uint64_t pos, str
 
 		s->direct = fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
 	}
-	if (pthread_create(&s->thread, NULL, sink_main, s) != 0) {
+	/* the writer takes no signal: they stay with the thread that polls (cli_stop is read
+	 * there, and a handler run on this thread would race with it) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, sink_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		sink_free(s);
 		return RD_ERR_SYSTEM;
 	}

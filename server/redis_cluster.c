@@ -54,6 +54,7 @@
 #include "rd_err.h"
 #include "rd_hash.h"
 #include "rd_net.h"
+#include "redis_relay.h"
 
 #define ID_BYTES 8
 #define ID_TEXT (2 * ID_BYTES + 1)
@@ -137,6 +138,8 @@ struct cluster {
 		uint64_t seq;
 	} origins[MAX_ORIGINS]; /* subscriber thread only */
 	unsigned norigins;
+
+	struct relay *relay; /* offers' bytes between servers (redis_relay.c) */
 };
 
 int cluster_supported(void)
@@ -303,12 +306,18 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out, char *wh
 	pthread_mutex_init(&cl->mtx, NULL);
 	pthread_mutex_init(&cl->cmd_mtx, NULL);
 	rd_cond_init_mono(&cl->cv);
-	if ((cl->cmd = redis_open(cl, err, sizeof(err), &rc)) == NULL) {
+	if ((cl->relay = relay_new(cl, cl->name, cl->id)) == NULL) {
+		snprintf(why, cap, "out of memory");
+		rc = RD_ERR_NOMEM;
+	} else if ((cl->cmd = redis_open(cl, err, sizeof(err), &rc)) == NULL) {
+		relay_free(cl->relay);
 		if (cl->redis_port)
 			snprintf(why, cap, "cannot reach Redis at %s:%u: %s", cl->redis,
 				 cl->redis_port, err);
 		else
 			snprintf(why, cap, "cannot reach Redis at %s: %s", cl->redis, err);
+	}
+	if (rc != 0) {
 		pthread_mutex_destroy(&cl->mtx);
 		pthread_mutex_destroy(&cl->cmd_mtx);
 		pthread_cond_destroy(&cl->cv);
@@ -436,6 +445,7 @@ static int read_registry(struct cluster *cl)
 {
 	redisReply *set = NULL, *h;
 	struct peer *v = NULL, *old, *pp;
+	char addr[RD_HOST_MAX + 16];
 	size_t n = 0, i, nold;
 	int rc = -1;
 	uint64_t now = rd_now_mono_ms();
@@ -493,6 +503,8 @@ static int read_registry(struct cluster *cl)
 			     old[i].master ? "master" : "secondary", old[i].id, old[i].host,
 			     old[i].port);
 			reap(cl, &old[i]);
+			snprintf(addr, sizeof(addr), "%s:%u", old[i].host, old[i].port);
+			relay_peer_gone(cl->relay, old[i].id, addr);
 		}
 	free(old);
 	v = NULL;
@@ -1030,6 +1042,8 @@ static void bus_message(struct cluster *cl, const char *p, size_t n)
 		(void)rd_server_deliver(cl->srv, &m, scope == 'a' ? "" : target, NULL);
 	else if (scope == 'o')
 		(void)rd_server_offer_home(cl->srv, &m, target);
+	else if (scope == 'd' && m.type == RD_MSG_OFFER_DATA)
+		relay_announced(cl->relay, origin, target, &m);
 	rd_msg_clear(&m);
 }
 
@@ -1329,6 +1343,42 @@ static void reap(struct cluster *cl, const struct peer *dead)
 		     cl->name, gone, gone == 1 ? "" : "s", dead->host, dead->port);
 }
 
+static int relay_hook(void *user, uint32_t offer_id, const char *from, const char *to,
+		      const void *frame, size_t n, int last, int (*keep_going)(void *arg),
+		      void *arg, char *why, size_t cap)
+{
+	return relay_push(((struct cluster *)user)->relay, offer_id, from, to, frame, n, last,
+			  keep_going, arg, why, cap);
+}
+
+static void relay_close_hook(void *user, uint32_t offer_id)
+{
+	relay_close(((struct cluster *)user)->relay, offer_id);
+}
+
+/* ---- for redis_relay.c (redis_relay.h) ---- */
+
+int cluster_peer_live(struct cluster *cl, const char *id, char *addr, size_t cap)
+{
+	const struct peer *p;
+	int live;
+
+	pthread_mutex_lock(&cl->mtx);
+	p = find_peer(cl->peers, cl->npeers, id);
+	live = p != NULL;
+	snprintf(addr, cap, p && strchr(p->host, ':') ? "[%s]:%u" : "%s:%u", p ? p->host : "",
+		 p ? p->port : 0);
+	if (!p)
+		addr[0] = '\0';
+	pthread_mutex_unlock(&cl->mtx);
+	return live;
+}
+
+void cluster_bus_send(struct cluster *cl, const struct rd_msg *m, char scope, const char *target)
+{
+	enqueue(cl, m, scope, target);
+}
+
 void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
@@ -1343,6 +1393,8 @@ void cluster_ops(struct cluster *cl, struct rd_cluster_ops *ops)
 	ops->room_counts = room_counts;
 	ops->holds = holds;
 	ops->offer_home = offer_home;
+	ops->relay = relay_hook;
+	ops->relay_close = relay_close_hook;
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */
@@ -1351,6 +1403,7 @@ int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_
 		  const uint8_t *fp, unsigned capacity, char *why, size_t cap)
 {
 	cl->srv = srv;
+	relay_set_server(cl->relay, srv);
 	cl->capacity = capacity;
 	if (cl->advertise[0]) {
 		if (rd_net_parse_hostport(cl->advertise, port, cl->host, sizeof(cl->host),
@@ -1419,6 +1472,7 @@ void cluster_free(struct cluster *cl)
 		pthread_join(cl->pub_th, NULL);
 	if (cl->sub_started)
 		pthread_join(cl->sub_th, NULL);
+	relay_free(cl->relay); /* (after the threads that call it) */
 	if (cl->pub)
 		redisFree(cl->pub);
 	if (cl->sub)

@@ -216,6 +216,23 @@ struct rd_cluster_ops {
 	 * bounded. (What the offer's server owes such a recipient goes through tell: an
 	 * OFFER_IN, OFFER_RESULT, OFFER_END, P2P_INTRO or P2P_FAILED for it.) */
 	int (*offer_home)(void *user, const struct rd_msg *m, const char *to);
+	/* Relaying an offer's bytes to its recipient `to` on another server (PROTOCOL.md
+	 * 15.8): frame is one whole frame that `to` must get behind the ones before it, in its
+	 * bulk class: an OFFER_DATA as this server would queue it to a recipient of its own,
+	 * then OFFER_END and the final OFFER_RESULT(COMPLETED or FAILED) (last = 1). Offer
+	 * `offer_id` was made here by `from`. Called on the offerer's reader thread, which it
+	 * may keep while the offer's window is full (the server then reads nothing more from
+	 * the offerer), polling keep_going(arg) at least every second and returning
+	 * RD_ERR_CANCELLED when it says 0. 0 when the frame is on its way; else the relay is
+	 * over and why (cap bytes) says why for the users: RD_ERR_CLOSED (the recipient or its
+	 * server is gone, or relay_close came), another error (Redis failed). NULL: bytes are
+	 * not relayed across servers (OFFER_DATA is refused with ERROR 402 OFFER_STATE). */
+	int (*relay)(void *user, uint32_t offer_id, const char *from, const char *to,
+		     const void *frame, size_t n, int last, int (*keep_going)(void *arg), void *arg,
+		     char *why, size_t cap);
+	/* Offer `offer_id` made here, whose bytes went through relay, is finished (ended,
+	 * cancelled, or one side gone): its relay stops. Must not block. */
+	void (*relay_close)(void *user, uint32_t offer_id);
 };
 
 /* Install the cluster hooks (copied). Before rd_server_start: RD_ERR_STATE after it. */
@@ -240,6 +257,17 @@ int rd_server_deliver(struct rd_server *s, const struct rd_msg *m, const char *t
  * recipient on another server (named in m). 0, RD_ERR_NOT_FOUND when no such offer or
  * recipient is here, RD_ERR_INVAL for another type. Any thread. */
 int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char *offerer);
+/* The other end of the relay hook, on the recipient's server: frame (n bytes, one whole
+ * frame as the relay hook got it) for the client `to` here, about offer `offer_id` of
+ * another server. Queued in the client's bulk class, waiting while that class is over its
+ * high watermark (so that the caller, one thread per relayed offer, is slowed by its
+ * recipient alone). *last = 1 after the offer's final OFFER_RESULT (the offer is then
+ * forgotten here). With n == 0, only checks that `to` still waits for that offer. 0;
+ * RD_ERR_NOT_FOUND (no client `to`, or it no longer waits for that offer: stop);
+ * RD_ERR_MALFORMED (not a frame of that offer: dropped); RD_ERR_CLOSED or
+ * RD_ERR_CANCELLED (the client or the server went while waiting). Any thread. */
+int rd_server_relay_in(struct rd_server *s, const char *to, uint32_t offer_id, const void *frame,
+		       size_t n, int *last);
 
 /* Create a server (nothing started). RD_ERR_INVAL for a bad config (room names...); the
  * errors of rd_tls_identity_ensure when its TLS identity cannot be loaded or made. */

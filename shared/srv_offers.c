@@ -26,8 +26,13 @@
  * OFFER_IN is noted in s->proxies (offers_mtx), so that the recipient's OFFER_ANSWER,
  * P2P_LISTEN and P2P_FAILED go back through the offer_home hook, as OFFER_ANSWERED,
  * P2P_INTRO (its key and addresses as that server sees them) and P2P_FAILED; its own
- * server answers its requests (OK, OFFER_PENDING). Bytes are not relayed across servers:
- * such an offer needs a direct link (OFFER_DATA is refused with OFFER_STATE).
+ * server answers its requests (OK, OFFER_PENDING). Its relayed bytes (OFFER_DATA, then
+ * OFFER_END and the outcome behind them) go to the cluster's relay hook on the offerer's
+ * reader thread, no lock held; the hook may keep that thread while the offer's window is
+ * full, as srv_client_queue_bulk does for a slow recipient here. On the recipient's server
+ * they come back in through rd_server_relay_in, into the recipient's bulk class. When such
+ * an offer leaves the table, relay_close is called after the lock (the outbox's `closed`).
+ * Without a relay hook, OFFER_DATA to a stand-in is refused with OFFER_STATE.
  *
  * The administrator's window shows offers in the activity column ("offer 7 to bob:
  * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
@@ -69,6 +74,7 @@ struct srv_offer {
 		struct rd_p2p_addr addrs[RD_P2P_MAX_ADDRS];
 	} p2p[2];
 	int introduced; /* P2P_INTRO sent to both */
+	int relayed;    /* bytes went to a stand-in through the cluster's relay hook */
 	size_t n;
 	struct rcpt r[];
 };
@@ -107,6 +113,9 @@ struct outbox {
 	size_t ndrop, capdrop;
 	struct act_item *act;
 	size_t nact, capact;
+	struct rd_server *srv; /* set with closed */
+	uint32_t *closed;      /* relayed offers that left the table: relay_close after the lock */
+	size_t nclosed, capclosed;
 };
 
 #define ACT_PREFIX "offer "
@@ -240,9 +249,13 @@ static void out_send(struct outbox *o, struct rd_client *producer)
 	}
 	for (size_t i = 0; i < o->ndrop; i++)
 		srv_client_unref(o->drop[i]);
+	for (size_t i = 0; i < o->nclosed; i++)
+		if (o->srv->cluster.relay_close)
+			o->srv->cluster.relay_close(o->srv->cluster.user, o->closed[i]);
 	free(o->v);
 	free(o->drop);
 	free(o->act);
+	free(o->closed);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -265,6 +278,19 @@ static void remove_locked(struct rd_server *s, struct srv_offer *o, struct outbo
 			break;
 		}
 	s->noffers--;
+	if (o->relayed) {
+		if (ob->nclosed == ob->capclosed) {
+			size_t ncap = ob->capclosed ? ob->capclosed * 2 : 4;
+			uint32_t *p = realloc(ob->closed, ncap * sizeof(*p));
+			if (p) {
+				ob->closed = p;
+				ob->capclosed = ncap;
+			}
+		}
+		if (ob->nclosed < ob->capclosed) /* (else its relay ends by its own checks) */
+			ob->closed[ob->nclosed++] = o->id;
+		ob->srv = s;
+	}
 	out_activity(ob, o->from, "%s", "");
 	out_drop(ob, o->from);
 	for (size_t i = 0; i < o->n; i++) {
@@ -517,6 +543,70 @@ static int proxy_forward(struct req *q)
 		pthread_mutex_unlock(&s->offers_mtx);
 	}
 	return 1;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* 1 when c waits for offer id of another server (offers_mtx held). */
+static int proxy_noted_locked(const struct rd_server *s, uint32_t id, const struct rd_client *c)
+{
+	for (const struct srv_proxy *p = s->proxies; p; p = p->next)
+		if (p->id == id && p->c == c)
+			return 1;
+	return 0;
+}
+
+int rd_server_relay_in(struct rd_server *s, const char *to, uint32_t offer_id, const void *frame,
+		       size_t n, int *last)
+{
+	struct rd_client *c;
+	struct rd_frame_hdr h;
+	const uint8_t *p = frame;
+	int rc = 0, noted;
+
+	if (last)
+		*last = 0;
+	if (s == NULL || to == NULL || last == NULL || (frame == NULL && n > 0))
+		return RD_ERR_INVAL;
+	if ((c = srv_get_by_nick(s, to)) == NULL)
+		return RD_ERR_NOT_FOUND;
+	pthread_mutex_lock(&s->offers_mtx);
+	noted = !c->offers_gone && proxy_noted_locked(s, offer_id, c);
+	pthread_mutex_unlock(&s->offers_mtx);
+	if (!noted) {
+		rc = RD_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	/* another server's bytes: one whole frame of this offer, or nothing */
+	if (rd_frame_hdr_decode(p, n, RD_MAX_PAYLOAD_HARD, &h) != 0 ||
+	    (size_t)h.len != n - RD_FRAME_HEADER_SIZE || h.req_id != 0 ||
+	    (h.type != RD_MSG_OFFER_DATA && h.type != RD_MSG_OFFER_END &&
+	     h.type != RD_MSG_OFFER_RESULT) ||
+	    (!(h.flags & RD_FLAG_COMPRESSED) &&
+	     (h.len < 4 || be32(p + RD_FRAME_HEADER_SIZE) != offer_id))) {
+		RD_LOG(RD_LOG_WARN,
+		       "offers: a relayed frame for %s (offer %u) is not one of its "
+		       "frames: dropped",
+		       c->nick, offer_id);
+		rc = RD_ERR_MALFORMED;
+		goto out;
+	}
+	if ((rc = srv_client_queue_bulk(c, p, n, NULL)) != 0)
+		goto out;
+	if (h.type == RD_MSG_OFFER_RESULT) { /* (to a recipient: always the last word) */
+		*last = 1;
+		pthread_mutex_lock(&s->offers_mtx);
+		proxy_forget_locked(s, offer_id, c);
+		pthread_mutex_unlock(&s->offers_mtx);
+	}
+out:
+	srv_client_unref(c);
+	return rc;
 }
 
 /* The recipient gone: its offers of other servers hear it (offer_home, no lock held). */
@@ -892,9 +982,10 @@ void srv_handle_offer_cancel(struct req *q)
 /* The accepting recipients of offer id, if q's client is its offerer and it is accepted
  * (else the error is sent and NULL returned). Referenced; *n of them (the array may be
  * empty but is not NULL). With remove, the offer leaves the table (its references to ob)
- * and *peer gets the name for the offerer's OFFER_RESULT. */
+ * and *peer gets the name for the offerer's OFFER_RESULT. *relayed: bytes of the offer
+ * went (or, without remove, now go) to a stand-in through the cluster's relay hook. */
 static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, int remove,
-					char *peer, struct outbox *ob)
+					char *peer, struct outbox *ob, int *relayed)
 {
 	struct rd_server *s = q->c->srv;
 	struct rd_client **v = NULL;
@@ -904,6 +995,7 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	uint16_t code = 0;
 
 	*n = 0;
+	*relayed = 0;
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, id);
 	if (!o || o->from != q->c) {
@@ -912,7 +1004,7 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	} else if (!o->decided) {
 		code = RD_E_OFFER_STATE;
 		snprintf(text, sizeof(text), "offer %u is not accepted (yet)", id);
-	} else if (!remove && o->r[0].c->remote) {
+	} else if (!remove && o->r[0].c->remote && !s->cluster.relay) {
 		/* (a stand-in is only ever the one recipient of an offer to a user): the offer
 		 * fails on both sides, once; what is still on its way gets NO_SUCH_OFFER */
 		code = RD_E_OFFER_STATE;
@@ -934,6 +1026,9 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 				srv_client_ref(o->r[i].c);
 				v[(*n)++] = o->r[i].c;
 			}
+		if (!remove && o->r[0].c->remote)
+			o->relayed = 1;
+		*relayed = o->relayed;
 		if (peer)
 			srv_copy_str(peer, RD_NICK_BUF, result_peer(o));
 		if (remove)
@@ -946,11 +1041,70 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	return v;
 }
 
+/* The relay hook's keep_going: the offerer is still here and the server not stopping. */
+static int offerer_here(void *arg)
+{
+	struct rd_client *c = arg;
+	return !rd_link_dead(c->link) && !atomic_load(&c->srv->stopping);
+}
+
+/* The relay of offer id (made by q's client) through the cluster broke (why): the offer
+ * fails on both sides, once; what is still on its way gets NO_SUCH_OFFER. */
+static void relay_failed(struct req *q, uint32_t id, const char *to, const char *why)
+{
+	struct rd_server *s = q->c->srv;
+	struct outbox ob = { 0 };
+	struct srv_offer *o;
+	char text[320];
+
+	pthread_mutex_lock(&s->offers_mtx);
+	o = find_locked(s, id);
+	if (o && o->from == q->c) {
+		result_to(&ob, o->r[0].c, 0, o->id, RD_OFFER_FAILED, o->from_nick, why, 0, 0);
+		result_to(&ob, o->from, 0, o->id, RD_OFFER_FAILED, o->r[0].nick, why, 1, 0);
+		remove_locked(s, o, &ob);
+	}
+	pthread_mutex_unlock(&s->offers_mtx);
+	out_send(&ob, q->c);
+	snprintf(text, sizeof(text), "offer %u to %s (on another server) failed: %s", id, to, why);
+	srv_emit(s, RD_EV_INFO, q->c, "", text);
+}
+
+/* One whole frame for the stand-in `to` through the cluster's relay hook, on the offerer's
+ * reader thread (which the hook may keep while the offer's window is full: the offerer is
+ * spared the heartbeat timeout meanwhile, as for a slow receiver here). 0, or the hook's
+ * error with why filled. */
+static int relay_remote(struct req *q, uint32_t id, const struct rd_client *to,
+			const struct rd_buf *b, int last, char *why, size_t cap)
+{
+	struct rd_client *c = q->c;
+	struct rd_server *s = c->srv;
+	int rc;
+
+	pthread_mutex_lock(&c->mtx);
+	c->relay_wait_mono = rd_now_mono_ms();
+	pthread_mutex_unlock(&c->mtx);
+	why[0] = '\0';
+	rc = s->cluster.relay(s->cluster.user, id, c->nick, to->nick, b->data, b->len, last,
+			      offerer_here, c, why, cap);
+	pthread_mutex_lock(&c->mtx);
+	c->relay_wait_mono = 0;
+	if (c->ping_outstanding)
+		c->ping_sent_mono = rd_now_mono_ms();
+	pthread_mutex_unlock(&c->mtx);
+	if (rc != 0 && !why[0])
+		snprintf(why, cap, "the relay to %s's server failed: %s", to->nick,
+			 rd_strerror(rc));
+	return rc;
+}
+
 void srv_handle_offer_data(struct req *q)
 {
 	size_t n;
 	struct rd_buf b;
-	struct rd_client **v = relay_targets(q, q->m.u.offer_data.offer_id, &n, 0, NULL, NULL);
+	uint32_t id = q->m.u.offer_data.offer_id;
+	int relayed;
+	struct rd_client **v = relay_targets(q, id, &n, 0, NULL, NULL, &relayed);
 	int rc;
 
 	if (!v)
@@ -960,12 +1114,53 @@ void srv_handle_offer_data(struct req *q)
 	rc = rd_frame_append(&b, RD_MSG_OFFER_DATA, 0, q->f->payload, q->f->len,
 			     (q->f->hdr.flags & RD_FLAG_COMPRESSED) ? RD_FRAME_COMPRESS : 0);
 	for (size_t i = 0; i < n; i++) {
-		if (rc == 0)
+		char why[RD_REASON_MAX + 1];
+
+		if (rc == 0 && v[i]->remote) {
+			int err = relay_remote(q, id, v[i], &b, 0, why, sizeof(why));
+			/* (an offerer that left: its departure ends the offer, PEER_GONE) */
+			if (err != 0 && !(err == RD_ERR_CANCELLED && rd_link_dead(q->c->link)))
+				relay_failed(q, id, v[i]->nick, why);
+		} else if (rc == 0) {
 			(void)srv_client_queue_bulk(v[i], b.data, b.len, q->c);
+		}
 		srv_client_unref(v[i]);
 	}
 	rd_buf_free(&b);
 	free(v);
+}
+
+/* OFFER_END, then OFFER_RESULT(outcome, why), to the stand-in `to` through the relay,
+ * behind the relayed bytes. 0, or an error with broke filled. */
+static int relay_end_remote(struct req *q, const struct rd_msg_offer_end *e,
+			    const struct rd_client *to, uint8_t outcome, const char *why,
+			    char *broke, size_t cap)
+{
+	struct rd_msg m;
+	struct rd_buf b;
+	int rc;
+
+	rd_buf_init(&b, 0);
+	rd_msg_init(&m, RD_MSG_OFFER_END);
+	m.u.offer_end = *e;
+	if ((rc = rd_msg_frame(&b, &m, 0, 0)) != 0 ||
+	    (rc = relay_remote(q, e->offer_id, to, &b, 0, broke, cap)) != 0)
+		goto out;
+	rd_buf_free(&b);
+	rd_buf_init(&b, 0);
+	rd_msg_init(&m, RD_MSG_OFFER_RESULT);
+	m.u.offer_result.offer_id = e->offer_id;
+	m.u.offer_result.outcome = outcome;
+	srv_copy_str(m.u.offer_result.peer, sizeof(m.u.offer_result.peer), q->c->nick);
+	m.u.offer_result.reason = rd_str_c(why);
+	if ((rc = rd_msg_frame(&b, &m, 0, 0)) != 0)
+		goto out;
+	rc = relay_remote(q, e->offer_id, to, &b, 1, broke, cap);
+out:
+	if (rc != 0 && !broke[0])
+		snprintf(broke, cap, "%s", rd_strerror(rc));
+	rd_buf_free(&b);
+	return rc;
 }
 
 void srv_handle_offer_end(struct req *q)
@@ -976,17 +1171,28 @@ void srv_handle_offer_end(struct req *q)
 	char peer[RD_NICK_BUF] = "";
 	struct rd_msg m;
 	size_t n;
-	struct rd_client **v = relay_targets(q, e->offer_id, &n, 1, peer, &ob);
+	int relayed;
+	struct rd_client **v = relay_targets(q, e->offer_id, &n, 1, peer, &ob, &relayed);
 	uint8_t outcome = e->status == 0 ? RD_OFFER_COMPLETED : RD_OFFER_FAILED;
 	const char *why = e->status == 0 ? "" : "the sender aborted";
-	char text[96];
+	char text[96], broke[RD_REASON_MAX + 1] = "";
 
 	if (!v)
 		return;
-	/* behind the relayed data: OFFER_END, then the outcome, in the bulk class */
+	/* behind the relayed data: OFFER_END, then the outcome, in the bulk class (to a
+	 * stand-in whose bytes were relayed: through the relay, behind them) */
 	rd_msg_init(&m, RD_MSG_OFFER_END);
 	m.u.offer_end = *e;
 	for (size_t i = 0; i < n; i++) {
+		if (relayed && v[i]->remote) {
+			if (relay_end_remote(q, e, v[i], outcome, why, broke, sizeof(broke)) != 0) {
+				/* (its server hears it through the bus, if it still can) */
+				outcome = RD_OFFER_FAILED;
+				why = broke;
+				result_to(&ob, v[i], 0, e->offer_id, outcome, c->nick, why, 0, 0);
+			}
+			continue;
+		}
 		out_msg(&ob, v[i], &m, 0, 1);
 		result_to(&ob, v[i], 0, e->offer_id, outcome, c->nick, why, 0, 1);
 	}
@@ -1380,4 +1586,5 @@ void srv_offers_free(struct rd_server *s)
 	free(ob.v);
 	free(ob.drop);
 	free(ob.act);
+	free(ob.closed); /* (the cluster's relays stop with it) */
 }
