@@ -10,7 +10,8 @@
 #      by invitation: a stranger is refused, `ctl invite` makes a link, join-invite uses it
 #   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
 #   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
-#      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh)
+#      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh);
+#      200 small files put as a folder (committed together) and some got back by pattern
 #   4. the administrator: `roomdrop-server ctl info` and `list` (with each client's key),
 #      broadcast, kick
 #   5. what each listener saw
@@ -75,6 +76,7 @@ fi
 
 DEMO_PORT=$RD_PORT
 DEMO_SERVER_PID=$RD_SERVER_PID
+DEMO_SERVER_LOG=$RD_SERVER_LOG
 
 step "1b. TLS: the server's key, a first connection, a pinned one, a plaintext one"
 # (the demo's clients keep their key and known_servers in its temporary folder)
@@ -132,6 +134,18 @@ run --nick alice who
 step "3. files"
 DEMO_ROOM=general RD_PORT=$RD_PORT "$RD_ROOT/scripts/demo-files.sh" 2>&1 |
 	grep -v -e '^demo-files: done' | sed 's/^/  /'
+
+step "3a. many small files: put DIR, committed together; get PATTERN"
+mkdir -p "$RD_TMP/notes" "$RD_TMP/notes-back"
+for i in $(seq 1 200); do printf 'note %d\n' "$i" >"$RD_TMP/notes/note-$i.txt"; done
+echo "(200 files of a few bytes in $RD_TMP/notes: pipelined on one connection, and the"
+echo " server commits each batch with one flush of its disk instead of one per file)"
+printf '$ roomdrop --nick alice --quiet put %s\n' "$RD_TMP/notes"
+"$CLI" --port "$RD_PORT" --nick alice --quiet put "$RD_TMP/notes" | sed 's/^/  /'
+grep -m 3 "uploads committed together" "$DEMO_SERVER_LOG" | sed 's/^.*info  /  server log: /' || true
+printf "\$ roomdrop --nick bob --quiet get 'note-1?.txt' -o %s\n" "$RD_TMP/notes-back"
+"$CLI" --port "$RD_PORT" --nick bob --quiet get 'note-1?.txt' -o "$RD_TMP/notes-back" |
+	sed 's/^/  /'
 
 step "3b. offers: files handed to one person, who accepts (all or some) or rejects"
 inbox=$(rd_tmpdir)

@@ -37,6 +37,10 @@ grep -q "this server admits only known keys" "$out" ||
 	fail "the demo does not show a stranger refused by the private server"
 grep -q "admitted to 127.0.0.1:" "$out" || fail "the demo does not show an invitation used"
 echo "the demo shows a private server: a stranger refused, an invitation used"
+grep -q "put 200 files: 200 stored, 0 failed" "$out" || fail "the demo does not put a folder of 200 files"
+grep -q "uploads committed together" "$out" || fail "the demo does not show a group commit"
+grep -q "get 10 files: 10 saved, 0 failed" "$out" || fail "the demo does not get files by a pattern"
+echo "the demo shows a folder of small files committed together and files got by a pattern"
 
 # ---- 6. the cluster step ran, or said why it could not --------------------------------------
 if grep -q '^cluster step skipped: ' "$out"; then
