@@ -113,7 +113,7 @@ echo "goal: TLS server CPU per delivery <= 1.3x plaintext (geometric mean of the
 echo
 
 printf '%-20s %-5s %12s %14s %10s\n' "idle clients" "link" "server RSS" "per client" "goal"
-declare -A PER
+declare -A PER SETUP
 n=$IDLE_MAX
 for tr in plain tls; do
 	rooms=$((n / 100))
@@ -136,6 +136,7 @@ for tr in plain tls; do
 	rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 	wait "$b" || echo "bench_rooms: loadbot --idle $n ($tr) failed: $(tail -1 "$tmp/idle.out")"
 	alive=$(val idle_connected "$tmp/idle.out")
+	SETUP[$tr]=$(val setup_seconds "$tmp/idle.out")
 	[[ $alive == "$n" ]] || echo "bench_rooms: only ${alive:-?} of $n idle clients stayed connected"
 	per=$(((rss - base) * 1024 / n))
 	PER[$tr $n]=$per
@@ -148,3 +149,8 @@ echo "goal: < 32 KiB (32768 B) resident per idle plaintext client (issue 3)"
 per=${PER[tls $IDLE_MAX]}
 echo "goal: < 64 KiB (65536 B) resident per idle TLS client at $IDLE_MAX clients ($per B):" \
 	"$( ((per < 65536)) && echo yes || echo NO)"
+for tr in plain tls; do
+	echo "connection storm ($tr): $IDLE_MAX clients connected, registered and joined in" \
+		"${SETUP[$tr]:-?} s (goal, issue 13: 10,000 in under 15 s; PRESENCE_SUMMARY past" \
+		"--presence-burst)"
+done

@@ -1,5 +1,6 @@
 /* session.c - connecting with the user's options, event lines, error messages. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -180,6 +181,20 @@ static void print_chat(FILE *out, const char *where, const char *from, uint8_t k
 	free(f);
 }
 
+/* "* 312 more connected and 4 disconnected in the last second (too many to name)" */
+static void print_presence_summary(FILE *out, const struct rd_msg_presence_summary *p)
+{
+	char *room = cli_escape(p->room, strlen(p->room));
+	double secs = (double)p->interval_ms / 1000.0;
+
+	fprintf(out,
+		"* %" PRIu32 " more %s and %" PRIu32
+		" %s%s%s in the last %.3g s (too many to name)\n",
+		p->arrived, room[0] ? "joined" : "connected", p->departed,
+		room[0] ? "left" : "disconnected", room[0] ? " " : "", room, secs);
+	free(room);
+}
+
 static void print_presence(FILE *out, const struct rd_msg_presence *p)
 {
 	char *nick = cli_escape(p->nick, strlen(p->nick));
@@ -232,6 +247,7 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 	case RD_MSG_ROOM_MSG:
 	case RD_MSG_PRIVATE_MSG:
 	case RD_MSG_PRESENCE:
+	case RD_MSG_PRESENCE_SUMMARY:
 	case RD_MSG_BROADCAST:
 		if (chatter_hidden(s))
 			return;
@@ -255,6 +271,11 @@ void cli_print_msg(struct cli_session *s, const struct rd_msg *m)
 	case RD_MSG_PRESENCE:
 		begin(s);
 		print_presence(s->out, &m->u.presence);
+		end(s);
+		break;
+	case RD_MSG_PRESENCE_SUMMARY:
+		begin(s);
+		print_presence_summary(s->out, &m->u.presence_summary);
 		end(s);
 		break;
 	case RD_MSG_BROADCAST:

@@ -72,6 +72,9 @@ static void usage(FILE *to)
 		"  --listen ADDR:PORT       where to listen (default %s:%u; port 0 = any free port)\n"
 		"  --port-file PATH         write the bound port to PATH once listening\n"
 		"  --max-clients N          connections at most (default 1024)\n"
+		"  --presence-burst N       PRESENCE deliveries (notices times recipients) a\n"
+		"                           second told one by one (default 100000; past that,\n"
+		"                           a count once a second: PRESENCE_SUMMARY; 0 = never)\n"
 		"  --msg-rate N             chat messages per second per client, bursts of twice\n"
 		"                           that; more get ERROR 108 (default 100, 0 = no limit)\n"
 		"  --rooms A,B,...          the rooms (default general,random)\n"
@@ -424,6 +427,7 @@ enum {
 	O_LISTEN = 256,
 	O_ROOMS,
 	O_MAXC,
+	O_PBURST,
 	O_PINGI,
 	O_PINGT,
 	O_REGT,
@@ -464,6 +468,7 @@ static const struct option g_options[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
 	{ "rooms", required_argument, NULL, O_ROOMS },
 	{ "max-clients", required_argument, NULL, O_MAXC },
+	{ "presence-burst", required_argument, NULL, O_PBURST },
 	{ "ping-interval", required_argument, NULL, O_PINGI },
 	{ "ping-timeout", required_argument, NULL, O_PINGT },
 	{ "register-timeout", required_argument, NULL, O_REGT },
@@ -538,6 +543,11 @@ static int apply_opt(struct opts *o, int ch, const char *arg)
 		if (parse_size(arg, &v) != 0 || v < 1 || v > 100000)
 			return bad("--max-clients", arg, "a number from 1 to 100000");
 		o->cfg.max_clients = (unsigned)v;
+		break;
+	case O_PBURST:
+		if (parse_size(arg, &v) != 0 || v > 100000000)
+			return bad("--presence-burst", arg, "a number from 0 to 100000000");
+		o->cfg.presence_burst = (unsigned)v;
 		break;
 	case O_PINGI:
 	case O_PINGT:

@@ -151,6 +151,11 @@ static const struct rd_field f_room_mode[] = {
 };
 static const struct rd_field f_nick_entry[] = { CHARS(rd_nick_entry, nick, N_NICK), END };
 static const struct rd_field_list l_nick = { sizeof(struct rd_nick_entry), f_nick_entry };
+static const struct rd_field f_presence_summary[] = {
+	CHARS(rd_msg_presence_summary, room, N_ROOM | N_EMPTY_OK),
+	INT(rd_msg_presence_summary, arrived), INT(rd_msg_presence_summary, departed),
+	INT(rd_msg_presence_summary, interval_ms), INT(rd_msg_presence_summary, time_ms), END
+};
 static const struct rd_field f_say_except[] = {
 	INT(rd_msg_say_except, kind), BYTES(rd_msg_say_except, data, RD_CHAT_MAX),
 	LIST(rd_msg_say_except, count, except, l_nick), END
@@ -297,6 +302,7 @@ static const struct msg_desc msg_table[] = {
 	{ RD_MSG_ROOM_DIRECT, f_room_direct },
 	{ RD_MSG_ROOM_MODE, f_room_mode },
 	{ RD_MSG_SAY_EXCEPT, f_say_except },
+	{ RD_MSG_PRESENCE_SUMMARY, f_presence_summary },
 	{ RD_MSG_OFFER, f_offer },
 	{ RD_MSG_OFFER_PENDING, f_offer_pending },
 	{ RD_MSG_OFFER_IN, f_offer_in },

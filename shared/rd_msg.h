@@ -164,6 +164,15 @@ struct rd_msg_room_mode {
 	uint8_t direct;       /* 1: members link pairwise; 0: through the server */
 	char by[RD_NICK_BUF]; /* who switched it; "" = the server (the room grew too big) */
 };
+/* PRESENCE_SUMMARY: in a connection storm, the PRESENCE notices of an interval counted
+ * instead of sent one by one (PROTOCOL.md section 8). */
+struct rd_msg_presence_summary {
+	char room[RD_ROOM_BUF]; /* "" = the server: connections; else that room: joins */
+	uint32_t arrived;       /* CONNECTED (or JOINED) not announced one by one */
+	uint32_t departed;      /* DISCONNECTED, KICKED, TIMED_OUT (or LEFT) likewise */
+	uint32_t interval_ms;   /* over this long */
+	uint64_t time_ms;       /* the end of the interval */
+};
 struct rd_nick_entry {
 	char nick[RD_NICK_BUF];
 };
@@ -355,6 +364,7 @@ struct rd_msg {
 		struct rd_msg_room_direct room_direct;
 		struct rd_msg_room_mode room_mode;
 		struct rd_msg_say_except say_except;
+		struct rd_msg_presence_summary presence_summary;
 		struct rd_msg_offer offer;
 		struct rd_msg_offer_pending offer_pending;
 		struct rd_msg_offer_in offer_in;

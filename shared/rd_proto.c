@@ -47,6 +47,7 @@ static const struct code_text type_names[] = {
 	NAME(ROOM_DIRECT),
 	NAME(ROOM_MODE),
 	NAME(SAY_EXCEPT),
+	NAME(PRESENCE_SUMMARY),
 	NAME(OFFER),
 	NAME(OFFER_PENDING),
 	NAME(OFFER_IN),

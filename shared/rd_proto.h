@@ -53,6 +53,7 @@ extern "C" {
 #define RD_SAY_EXCEPT_MAX 32u /* names in SAY_EXCEPT.except */
 
 /* ---- timers (defaults, milliseconds) ----------------------------------------------- */
+#define RD_PRESENCE_BURST_DEFAULT 100000u /* PRESENCE deliveries a second told one by one */
 #define RD_PING_INTERVAL_MS 30000u
 #define RD_PING_TIMEOUT_MS 5000u
 #define RD_REGISTER_TIMEOUT_MS 10000u
@@ -97,16 +98,17 @@ enum rd_msg_type {
 	RD_MSG_WHO_LIST = 0x0016,  /* S->C */
 	RD_MSG_JOIN_KEY = 0x0017,  /* C->S: JOIN with the room key of a restricted room */
 	/* messages and notices */
-	RD_MSG_SAY = 0x0020,         /* C->S: to my room */
-	RD_MSG_TELL = 0x0021,        /* C->S: to one user */
-	RD_MSG_ROOM_MSG = 0x0022,    /* S->C */
-	RD_MSG_PRIVATE_MSG = 0x0023, /* S->C */
-	RD_MSG_PRESENCE = 0x0024,    /* S->C */
-	RD_MSG_BROADCAST = 0x0025,   /* S->C */
-	RD_MSG_KICKED = 0x0026,      /* S->C */
-	RD_MSG_ROOM_DIRECT = 0x0027, /* C->S: switch my room to direct mode, or back */
-	RD_MSG_ROOM_MODE = 0x0028,   /* S->C: the room's mode (to every member) */
-	RD_MSG_SAY_EXCEPT = 0x0029,  /* C->S: to my room, except the members named */
+	RD_MSG_SAY = 0x0020,              /* C->S: to my room */
+	RD_MSG_TELL = 0x0021,             /* C->S: to one user */
+	RD_MSG_ROOM_MSG = 0x0022,         /* S->C */
+	RD_MSG_PRIVATE_MSG = 0x0023,      /* S->C */
+	RD_MSG_PRESENCE = 0x0024,         /* S->C */
+	RD_MSG_BROADCAST = 0x0025,        /* S->C */
+	RD_MSG_KICKED = 0x0026,           /* S->C */
+	RD_MSG_ROOM_DIRECT = 0x0027,      /* C->S: switch my room to direct mode, or back */
+	RD_MSG_ROOM_MODE = 0x0028,        /* S->C: the room's mode (to every member) */
+	RD_MSG_SAY_EXCEPT = 0x0029,       /* C->S: to my room, except the members named */
+	RD_MSG_PRESENCE_SUMMARY = 0x002A, /* S->C: arrivals and departures too many to list */
 	/* offers */
 	RD_MSG_OFFER = 0x0030,          /* C->S */
 	RD_MSG_OFFER_PENDING = 0x0031,  /* S->C (to offerer) */

@@ -25,6 +25,7 @@ void rd_server_config_defaults(struct rd_server_config *c)
 	c->thread_stack = 256u << 10;
 #endif
 	c->flush_threads = 0;
+	c->presence_burst = RD_PRESENCE_BURST_DEFAULT;
 	c->software = "libroomdrop/" RD_VERSION;
 	c->features = RD_FEAT_ZLIB | RD_FEAT_QUIET;
 	c->msg_rate = RD_MSG_RATE_DEFAULT;
@@ -135,6 +136,7 @@ int rd_server_new(const struct rd_server_config *cfg, const struct rd_server_hoo
 	pthread_mutex_init(&s->clients_mtx, NULL);
 	pthread_mutex_init(&s->rooms_mtx, NULL);
 	pthread_mutex_init(&s->offers_mtx, NULL);
+	pthread_mutex_init(&s->storm_mtx, NULL);
 	pthread_mutex_init(&s->live_mtx, NULL);
 	rd_cond_init_mono(&s->live_cv);
 	pthread_mutex_init(&s->timer_mtx, NULL);
@@ -364,6 +366,7 @@ void rd_server_free(struct rd_server *s)
 	pthread_mutex_destroy(&s->clients_mtx);
 	pthread_mutex_destroy(&s->rooms_mtx);
 	pthread_mutex_destroy(&s->offers_mtx);
+	pthread_mutex_destroy(&s->storm_mtx);
 	pthread_mutex_destroy(&s->live_mtx);
 	pthread_cond_destroy(&s->live_cv);
 	pthread_mutex_destroy(&s->timer_mtx);

@@ -47,8 +47,12 @@ struct rd_server_config {
 	size_t out_limit;             /* queued output bytes per client (default 8 MiB) */
 	size_t thread_stack;          /* per-connection stack bytes (default 256 KiB, virtual) */
 	unsigned flush_threads;       /* default: number of CPUs, at most 4 */
-	const char *software;         /* HELLO_OK.software */
-	uint32_t features;            /* HELLO_OK.features (RD_FEAT_*) */
+	/* PRESENCE deliveries (notices times recipients) per second, server-wide, told one
+	 * by one; past that, counted and told as PRESENCE_SUMMARY once a second (a connection
+	 * storm costs linear work). Default RD_PRESENCE_BURST_DEFAULT; 0 = always one by one. */
+	unsigned presence_burst;
+	const char *software; /* HELLO_OK.software */
+	uint32_t features;    /* HELLO_OK.features (RD_FEAT_*) */
 	/* Transport: TLS 1.3 unless plain is set. With tls set, that context is used (the
 	 * caller keeps it until rd_server_free, and rd_server_fingerprint cannot tell its
 	 * key); with tls_cert and tls_key, those files are loaded (a CA-signed certificate

@@ -36,6 +36,7 @@
  *   c->mtx          the client's timers, activity text, last-message time, departure
  *   (link)          the link's own locks (rd_link.c): taken below every lock here
  *   f->mtx          a flusher's ready list
+ *   s->storm_mtx    connection-storm counters (srv_rooms.c); after rooms_mtx, alone otherwise
  *   s->live_mtx     the count of reader threads (rd_server_stop waits on it)
  *
  * Files, each calling only the ones listed below it (no cycles):
@@ -88,6 +89,8 @@ struct rd_room {
 	struct rd_client **members;
 	size_t n, cap;
 	int direct; /* direct mode (PROTOCOL.md 14.5); rooms_mtx, like the members */
+	uint32_t storm_arrived,
+		storm_departed; /* storm_mtx: joins, leaves not told (srv_rooms.c) */
 };
 
 struct rd_client {
@@ -203,6 +206,14 @@ struct rd_server {
 	atomic_uint_fast64_t relay_peak; /* most bulk bytes queued to one relay receiver */
 
 	struct rd_cluster_ops cluster; /* set before start, read-only after (all NULL = alone) */
+
+	/* connection storms (srv_rooms.c): PRESENCE notices told in the current second, and
+	 * the arrivals and departures counted instead once past cfg.presence_burst */
+	pthread_mutex_t storm_mtx;
+	uint64_t storm_second; /* wall clock, in seconds, of storm_told */
+	unsigned storm_told;
+	uint32_t storm_arrived, storm_departed; /* connections to the server */
+	int storm_pending;                      /* something counted, not yet summarised */
 };
 
 struct req {
@@ -210,6 +221,10 @@ struct req {
 	const struct rd_frame *f;
 	struct rd_msg m;
 };
+
+/* srv_rooms.c: the PRESENCE_SUMMARY of what a connection storm counted, once its second
+ * is over (called by the timer) */
+void srv_presence_summarise(struct rd_server *s, uint64_t now_wall_ms);
 
 /* srv_client.c */
 void srv_copy_str(char *dst, size_t cap, const char *src);

@@ -189,8 +189,99 @@ out:
 	return (unsigned)k;
 }
 
+/* A connection storm: 1 when this second's PRESENCE deliveries (notices times their
+ * recipients) reached the burst, so this notice is counted for the PRESENCE_SUMMARY
+ * instead of sent; else 0 (send it, then storm_told adds its recipients). A notice costs
+ * work in proportion to its recipients, so that is what the burst bounds; past it, a
+ * second's worth costs one summary per recipient. */
+static int storm_absorb(struct rd_server *s, struct rd_room *r, uint8_t event)
+{
+	uint64_t second = rd_now_wall_ms() / 1000;
+	int arrival = event == RD_PRESENCE_CONNECTED || event == RD_PRESENCE_JOINED, absorbed = 0;
+
+	if (s->cfg.presence_burst == 0 || event == RD_PRESENCE_NICK)
+		return 0;
+	pthread_mutex_lock(&s->storm_mtx);
+	if (second != s->storm_second) {
+		s->storm_second = second;
+		s->storm_told = 0;
+	}
+	if (s->storm_told >= s->cfg.presence_burst) {
+		uint32_t *n = r ? (arrival ? &r->storm_arrived : &r->storm_departed) :
+				  (arrival ? &s->storm_arrived : &s->storm_departed);
+
+		(*n)++;
+		s->storm_pending = 1;
+		absorbed = 1;
+	}
+	pthread_mutex_unlock(&s->storm_mtx);
+	return absorbed;
+}
+
+static void storm_told(struct rd_server *s, unsigned deliveries)
+{
+	if (s->cfg.presence_burst == 0)
+		return;
+	pthread_mutex_lock(&s->storm_mtx);
+	s->storm_told += deliveries;
+	pthread_mutex_unlock(&s->storm_mtx);
+}
+
+void srv_presence_summarise(struct rd_server *s, uint64_t now_wall_ms)
+{
+	struct rd_msg m;
+	struct {
+		struct rd_room *r;
+		uint32_t arrived, departed;
+	} *v = NULL;
+	size_t k = 0;
+
+	/* (a second's counts go out once that second is over) */
+	pthread_mutex_lock(&s->storm_mtx);
+	int due = s->storm_pending && now_wall_ms / 1000 != s->storm_second;
+	pthread_mutex_unlock(&s->storm_mtx);
+	if (!due)
+		return;
+	if ((v = calloc(s->nrooms + 1, sizeof(*v))) == NULL)
+		return; /* (the counts wait for the next tick) */
+	pthread_mutex_lock(&s->rooms_mtx);
+	pthread_mutex_lock(&s->storm_mtx);
+	v[k].r = NULL; /* the server's connections first */
+	v[k].arrived = s->storm_arrived;
+	v[k++].departed = s->storm_departed;
+	s->storm_arrived = s->storm_departed = 0;
+	for (size_t i = 0; i < s->nrooms; i++) {
+		struct rd_room *r = &s->rooms[i];
+
+		if (r->storm_arrived == 0 && r->storm_departed == 0)
+			continue;
+		v[k].r = r;
+		v[k].arrived = r->storm_arrived;
+		v[k++].departed = r->storm_departed;
+		r->storm_arrived = r->storm_departed = 0;
+	}
+	s->storm_pending = 0;
+	pthread_mutex_unlock(&s->storm_mtx);
+	pthread_mutex_unlock(&s->rooms_mtx);
+	for (size_t i = 0; i < k; i++) {
+		if (v[i].arrived == 0 && v[i].departed == 0)
+			continue;
+		rd_msg_init(&m, RD_MSG_PRESENCE_SUMMARY);
+		srv_copy_str(m.u.presence_summary.room, sizeof(m.u.presence_summary.room),
+			     v[i].r ? v[i].r->name : "");
+		m.u.presence_summary.arrived = v[i].arrived;
+		m.u.presence_summary.departed = v[i].departed;
+		m.u.presence_summary.interval_ms = 1000;
+		m.u.presence_summary.time_ms = now_wall_ms / 1000 * 1000;
+		(void)srv_announce(s, v[i].r, NULL, &m);
+	}
+	free(v);
+}
+
 /* Announce what happened to `subject` (never sent to it). A quiet session (HELLO with
- * RD_FEAT_QUIET: a one-shot command) is never announced. */
+ * RD_FEAT_QUIET: a one-shot command) is never announced. Past the second's burst of
+ * notices (cfg.presence_burst), it is counted for a PRESENCE_SUMMARY instead (the other
+ * servers of a cluster still hear of it one by one). */
 void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client *subject,
 		  uint8_t event, const char *nick, const char *room, const char *reason)
 {
@@ -203,7 +294,8 @@ void srv_presence(struct rd_server *s, struct rd_room *r, const struct rd_client
 	srv_copy_str(m.u.presence.room, sizeof(m.u.presence.room), room);
 	m.u.presence.time_ms = rd_now_wall_ms();
 	m.u.presence.reason = rd_str_c(reason);
-	srv_announce(s, r, subject, &m);
+	if (!storm_absorb(s, r, event))
+		storm_told(s, srv_announce(s, r, subject, &m));
 	if (s->cluster.publish)
 		s->cluster.publish(s->cluster.user, &m, r ? r->name : "");
 }

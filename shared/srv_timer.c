@@ -86,6 +86,7 @@ void *srv_timer_main(void *arg)
 		}
 		pthread_mutex_unlock(&s->clients_mtx);
 		srv_offers_tick(s, now);
+		srv_presence_summarise(s, rd_now_wall_ms());
 
 		for (size_t i = 0; i < k; i++) {
 			struct rd_client *c = v[i];

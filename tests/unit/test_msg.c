@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 70 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 71 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -145,6 +145,10 @@ static int sample(uint16_t type, struct rd_msg *m)
 		break;
 	case RD_MSG_ROOM_MODE:
 		m->u.room_mode = (struct rd_msg_room_mode){ "general", 1, "alice" };
+		break;
+	case RD_MSG_PRESENCE_SUMMARY:
+		m->u.presence_summary = (struct rd_msg_presence_summary){ "general", 312, 4, 1000,
+									  1767225600000ull };
 		break;
 	case RD_MSG_SAY_EXCEPT:
 		m->u.say_except = (struct rd_msg_say_except){ RD_KIND_TEXT, bytes_of("hi all", 6),

@@ -595,6 +595,19 @@ static void c_room_mode(const struct rd_msg *m)
 	assert_int_equal(M->room_mode.direct, 1);
 	assert_string_equal(M->room_mode.by, "alice");
 }
+static void b_presence_summary(struct rd_msg *m)
+{
+	M->presence_summary =
+		(struct rd_msg_presence_summary){ "general", 312, 4, 1000, 1767225600000ull };
+}
+static void c_presence_summary(const struct rd_msg *m)
+{
+	assert_string_equal(M->presence_summary.room, "general");
+	assert_int_equal(M->presence_summary.arrived, 312);
+	assert_int_equal(M->presence_summary.departed, 4);
+	assert_int_equal(M->presence_summary.interval_ms, 1000);
+	assert_true(M->presence_summary.time_ms == 1767225600000ull);
+}
 static void b_say_except(struct rd_msg *m)
 {
 	M->say_except = (struct rd_msg_say_except){ RD_KIND_TEXT, B("hi", 2), 1, except_items };
@@ -1096,6 +1109,7 @@ static const struct entry entries[] = {
 	{ "kicked", RD_MSG_KICKED, 0, b_kicked, c_kicked },
 	{ "room_direct", RD_MSG_ROOM_DIRECT, 1, b_room_direct, c_room_direct },
 	{ "room_mode", RD_MSG_ROOM_MODE, 0, b_room_mode, c_room_mode },
+	{ "presence_summary", RD_MSG_PRESENCE_SUMMARY, 0, b_presence_summary, c_presence_summary },
 	{ "say_except", RD_MSG_SAY_EXCEPT, 0, b_say_except, c_say_except },
 	{ "error-room-too-big", RD_MSG_ERROR, 1, b_error_room_too_big, c_error_room_too_big },
 	{ "offer", RD_MSG_OFFER, 1, b_offer, c_offer },
