@@ -666,8 +666,9 @@ static struct rd_client *remote_client(struct rd_server *s, const char *nick)
 }
 
 /* A room offer of c to `room`: its members on the other servers of the cluster (the who
- * hook) join *out (n entries, c's local members) as stand-ins, so that the offer reaches the
- * room's members on every server (PROTOCOL.md 15.8). No lock held. 0, or RD_ERR_NOMEM. A
+ * hook; each still held there, the holds hook) join *out (n entries, c's local members) as
+ * stand-ins, so that the offer reaches the room's members on every server (PROTOCOL.md
+ * 15.8). No lock held. 0, or RD_ERR_NOMEM. A
  * cluster that cannot tell (Redis away) adds nobody: the offer goes to this server's members,
  * as a WHO then lists them; so does one that does not relay bytes (no relay hook). */
 static int add_remote_members(struct rd_server *s, const struct rd_client *c, const char *room,
@@ -692,7 +693,8 @@ static int add_remote_members(struct rd_server *s, const struct rd_client *c, co
 
 		for (size_t j = 0; j < *n && !seen; j++) /* (a nickname the cluster lists twice) */
 			seen = !strcasecmp((*out)[j]->nick, w[i].nick);
-		if (seen)
+		/* (an entry left behind while Redis was away: nobody would answer for it) */
+		if (seen || (s->cluster.holds && s->cluster.holds(s->cluster.user, w[i].nick) != 1))
 			continue;
 		if (!(t = remote_client(s, w[i].nick))) {
 			rc = RD_ERR_NOMEM;
