@@ -31,8 +31,11 @@
  * reader thread, no lock held; the hook may keep that thread while the offer's window is
  * full, as srv_client_queue_bulk does for a slow recipient here. On the recipient's server
  * they come back in through rd_server_relay_in, into the recipient's bulk class. When such
- * an offer leaves the table, relay_close is called after the lock (the outbox's `closed`).
- * Without a relay hook, OFFER_DATA to a stand-in is refused with OFFER_STATE.
+ * an offer leaves the table, relay_close is called after the lock (the outbox's `closed`),
+ * before the outbox's frames are queued. Without a relay hook, OFFER_DATA to a stand-in is
+ * refused with OFFER_STATE. A room offer has such a stand-in for each of the room's members
+ * on the other servers (the who hook, add_remote_members), each answering and relayed to
+ * on its own; there a relay that breaks ends that member's part only (relay_failed).
  *
  * The administrator's window shows offers in the activity column ("offer 7 to bob:
  * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
