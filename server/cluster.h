@@ -10,7 +10,8 @@
  * hooks: rd_server.h, struct rd_cluster_ops). Nicknames are claimed cluster-wide; room
  * membership, room and private messages, presence, broadcasts and kicks cross servers, and
  * so do an application's room messages (file notices) and what an offer to a client of
- * another server needs (its answers and the peer-to-peer introduction; no relayed bytes).
+ * another server, or a room offer to the room's members there, needs (its answers, the
+ * peer-to-peer introduction, and its bytes relayed through Redis: redis_relay.h).
  *
  * Two implementations: redis_cluster.c (hiredis) when the build has hiredis, and
  * noredis_cluster.c otherwise, whose cluster_new always fails with RD_ERR_STATE.

@@ -4,11 +4,14 @@
  * Design
  * ------
  * Redis is the bus: no server talks to another. For offer ID made on server A to a client
- * of server B, A pushes each frame that the recipient must get (OFFER_DATA as A would queue
- * it to a recipient of its own, then OFFER_END and the final OFFER_RESULT) onto the list
- * rd:NAME:relay:A:ID (RPUSH + PEXPIRE RELAY_KEY_TTL_MS), and B pops it (BLPOP) and queues
- * each frame in the recipient's bulk class, then pushes a token onto rd:NAME:relay:A:ID:ack
- * (trimmed to RELAY_WINDOW tokens, same expiry).
+ * NICK of server B, A pushes each frame that the recipient must get (OFFER_DATA as A would
+ * queue it to a recipient of its own, then OFFER_END and the final OFFER_RESULT) onto the
+ * list rd:NAME:relay:A:ID:NICK (RPUSH + PEXPIRE RELAY_KEY_TTL_MS; NICK in lower case), and B
+ * pops it (BLPOP) and queues each frame in the recipient's bulk class, then pushes a token
+ * onto rd:NAME:relay:A:ID:NICK:ack (trimmed to RELAY_WINDOW tokens, same expiry). A relay is
+ * one (offer, recipient): a room offer with accepting members on other servers has one
+ * relay per such member, each with its own window, failure and end, exactly as its own
+ * offer to one user would (its bytes cross Redis once per remote member).
  *
  * Flow control: the list's length is the window. After its RPUSH, A's pushing thread (the
  * offerer's reader, through the core's relay hook) waits while the list holds RELAY_WINDOW
@@ -49,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cluster.h"
 #include "rd_err.h"
@@ -135,11 +139,18 @@ void relay_set_server(struct relay *r, struct rd_server *srv)
 	r->srv = srv;
 }
 
-static void relay_keys(const struct relay *r, const char *origin, uint32_t id, char *data,
-		       char *ack)
+/* The keys of the relay of offer id (made on server origin) to the client `to`. */
+static void relay_keys(const struct relay *r, const char *origin, uint32_t id, const char *to,
+		       char *data, char *ack)
 {
-	snprintf(data, KEY_MAX, "rd:%s:relay:%s:%" PRIu32, r->name, origin, id);
-	snprintf(ack, KEY_MAX, "rd:%s:relay:%s:%" PRIu32 ":ack", r->name, origin, id);
+	char low[RD_NICK_BUF];
+	size_t i;
+
+	for (i = 0; to[i] && i + 1 < sizeof(low); i++)
+		low[i] = (char)(to[i] >= 'A' && to[i] <= 'Z' ? to[i] - 'A' + 'a' : to[i]);
+	low[i] = '\0';
+	snprintf(data, KEY_MAX, "rd:%s:relay:%s:%" PRIu32 ":%s", r->name, origin, id, low);
+	snprintf(ack, KEY_MAX, "rd:%s:relay:%s:%" PRIu32 ":%s:ack", r->name, origin, id, low);
 }
 
 /* A connection for a relay: a longer reply timeout than the cluster's (a BLPOP waits 1 s). */
@@ -191,10 +202,10 @@ static int closed_recently_locked(const struct relay *r, uint32_t id)
 	return 0;
 }
 
-static struct sender *find_sender_locked(const struct relay *r, uint32_t id)
+static struct sender *find_sender_locked(const struct relay *r, uint32_t id, const char *to)
 {
 	for (struct sender *s = r->senders; s; s = s->next)
-		if (s->id == id)
+		if (s->id == id && !strcasecmp(s->to, to))
 			return s;
 	return NULL;
 }
@@ -330,7 +341,7 @@ static int push_frame(struct relay *r, struct sender *s, const void *frame, size
 	uint64_t progress_mono, announced_mono;
 	int rc = 0;
 
-	relay_keys(r, r->id, s->id, data, ack);
+	relay_keys(r, r->id, s->id, s->to, data, ack);
 	if (s->c == NULL && (s->c = relay_open(r, why, cap)) == NULL) {
 		char e[200];
 		snprintf(e, sizeof(e), "%s", why);
@@ -408,7 +419,7 @@ int relay_push(struct relay *r, uint32_t offer_id, const char *from, const char 
 		snprintf(why, cap, "offer %" PRIu32 ": its relay is over", offer_id);
 		return RD_ERR_CLOSED;
 	}
-	if ((s = find_sender_locked(r, offer_id)) == NULL) {
+	if ((s = find_sender_locked(r, offer_id, to)) == NULL) {
 		if ((s = calloc(1, sizeof(*s))) == NULL) {
 			pthread_mutex_unlock(&r->mtx);
 			snprintf(why, cap, "out of memory");
@@ -448,21 +459,31 @@ int relay_push(struct relay *r, uint32_t offer_id, const char *from, const char 
 
 void relay_close(struct relay *r, uint32_t offer_id)
 {
-	struct sender *s;
-	int drop = 0;
+	struct sender *drop = NULL;
 
 	pthread_mutex_lock(&r->mtx);
 	r->closed_ids[r->nclosed++ % CLOSED_RING] = offer_id;
-	if ((s = find_sender_locked(r, offer_id)) != NULL) {
-		s->released = 1;
-		if (!s->busy) {
-			unlink_sender_locked(r, s);
-			drop = 1;
+	for (struct sender **pp = &r->senders; *pp;) { /* (one per recipient of a room offer) */
+		struct sender *s = *pp;
+		if (s->id != offer_id) {
+			pp = &s->next;
+			continue;
 		}
+		s->released = 1;
+		if (s->busy) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		s->next = drop;
+		drop = s;
 	}
 	pthread_mutex_unlock(&r->mtx);
-	if (drop)
+	while (drop) {
+		struct sender *s = drop;
+		drop = s->next;
 		free_sender(s);
+	}
 }
 
 /* ---- the recipient's side ----------------------------------------------------------------- */
@@ -513,7 +534,7 @@ static void *consume_main(void *arg)
 	int stop, gone, last = 0, rc;
 
 	pthread_setname_np(pthread_self(), "rd-cl-relay");
-	relay_keys(r, k->origin, k->id, data, ackkey);
+	relay_keys(r, k->origin, k->id, k->to, data, ackkey);
 	for (;;) {
 		redisReply *rep;
 
@@ -620,7 +641,7 @@ void relay_announced(struct relay *r, const char *origin, const char *to, const 
 	pthread_mutex_lock(&r->mtx);
 	reap_locked(r, &done);
 	for (struct consumer *p = r->consumers; p && !busy; p = p->next)
-		busy = p->id == d->offer_id && !strcmp(p->origin, origin);
+		busy = p->id == d->offer_id && !strcmp(p->origin, origin) && !strcasecmp(p->to, to);
 	full = r->nconsumers >= RELAY_CONSUMERS_MAX;
 	if (!busy && !full && !r->stop && (k = calloc(1, sizeof(*k))) != NULL) {
 		k->r = r;

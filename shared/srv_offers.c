@@ -31,8 +31,11 @@
  * reader thread, no lock held; the hook may keep that thread while the offer's window is
  * full, as srv_client_queue_bulk does for a slow recipient here. On the recipient's server
  * they come back in through rd_server_relay_in, into the recipient's bulk class. When such
- * an offer leaves the table, relay_close is called after the lock (the outbox's `closed`).
- * Without a relay hook, OFFER_DATA to a stand-in is refused with OFFER_STATE.
+ * an offer leaves the table, relay_close is called after the lock (the outbox's `closed`),
+ * before the outbox's frames are queued. Without a relay hook, OFFER_DATA to a stand-in is
+ * refused with OFFER_STATE. A room offer has such a stand-in for each of the room's members
+ * on the other servers (the who hook, add_remote_members), each answering and relayed to
+ * on its own; there a relay that breaks ends that member's part only (relay_failed).
  *
  * The administrator's window shows offers in the activity column ("offer 7 to bob:
  * waiting", "offer 7 from alice: deciding") and its log (RD_EV_INFO), through the core's
@@ -229,9 +232,14 @@ static void remote_send(const struct out_item *it)
 	rd_msg_clear(&m);
 }
 
-/* Queue everything owed, in order, then give back the references. No lock held. */
+/* Queue everything owed, in order, then give back the references. No lock held. The relays
+ * of offers that left the table are closed first, so that whoever hears the offer's end
+ * finds its relay over. */
 static void out_send(struct outbox *o, struct rd_client *producer)
 {
+	for (size_t i = 0; i < o->nclosed; i++)
+		if (o->srv->cluster.relay_close)
+			o->srv->cluster.relay_close(o->srv->cluster.user, o->closed[i]);
 	for (size_t i = 0; i < o->n; i++) {
 		struct out_item *it = &o->v[i];
 		if (it->c->remote)
@@ -249,9 +257,6 @@ static void out_send(struct outbox *o, struct rd_client *producer)
 	}
 	for (size_t i = 0; i < o->ndrop; i++)
 		srv_client_unref(o->drop[i]);
-	for (size_t i = 0; i < o->nclosed; i++)
-		if (o->srv->cluster.relay_close)
-			o->srv->cluster.relay_close(o->srv->cluster.user, o->closed[i]);
 	free(o->v);
 	free(o->drop);
 	free(o->act);
@@ -663,6 +668,48 @@ static struct rd_client *remote_client(struct rd_server *s, const char *nick)
 	return c;
 }
 
+/* A room offer of c to `room`: its members on the other servers of the cluster (the who
+ * hook; each still held there, the holds hook) join *out (n entries, c's local members) as
+ * stand-ins, so that the offer reaches the room's members on every server (PROTOCOL.md
+ * 15.8). No lock held. 0, or RD_ERR_NOMEM. A
+ * cluster that cannot tell (Redis away) adds nobody: the offer goes to this server's members,
+ * as a WHO then lists them; so does one that does not relay bytes (no relay hook). */
+static int add_remote_members(struct rd_server *s, const struct rd_client *c, const char *room,
+			      struct rd_client ***out, size_t *n)
+{
+	struct rd_who_entry *w = NULL;
+	struct rd_client **bigger;
+	size_t nw = 0;
+	int rc = 0;
+
+	if (!s->cluster.who || !s->cluster.tell || !s->cluster.relay ||
+	    s->cluster.who(s->cluster.user, room, &w, &nw) != 0 || nw == 0)
+		goto out;
+	if (!(bigger = realloc(*out, (*n + nw) * sizeof(**out)))) {
+		rc = RD_ERR_NOMEM;
+		goto out;
+	}
+	*out = bigger;
+	for (size_t i = 0; i < nw; i++) {
+		struct rd_client *t;
+		int seen = !w[i].nick[0] || !strcasecmp(w[i].nick, c->nick);
+
+		for (size_t j = 0; j < *n && !seen; j++) /* (a nickname the cluster lists twice) */
+			seen = !strcasecmp((*out)[j]->nick, w[i].nick);
+		/* (an entry left behind while Redis was away: nobody would answer for it) */
+		if (seen || (s->cluster.holds && s->cluster.holds(s->cluster.user, w[i].nick) != 1))
+			continue;
+		if (!(t = remote_client(s, w[i].nick))) {
+			rc = RD_ERR_NOMEM;
+			goto out;
+		}
+		(*out)[(*n)++] = t;
+	}
+out:
+	free(w);
+	return rc;
+}
+
 /* The recipients of a new offer, referenced, into *out (caller frees and unrefs). 0, or a
  * wire error already sent. */
 static int pick_recipients(struct req *q, struct rd_client ***out, size_t *n, char *room)
@@ -715,6 +762,15 @@ static int pick_recipients(struct req *q, struct rd_client ***out, size_t *n, ch
 			}
 	}
 	pthread_mutex_unlock(&s->rooms_mtx);
+	if (r && *out && add_remote_members(s, c, room, out, n) != 0) {
+		for (size_t i = 0; i < *n; i++)
+			srv_client_unref((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		reply_error(q, RD_E_INTERNAL, NULL);
+		return -1;
+	}
 	if (!r) {
 		reply_error(q, RD_E_NOT_IN_ROOM,
 			    "join a room first: a room offer goes to the other members of your "
@@ -1004,7 +1060,7 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 	} else if (!o->decided) {
 		code = RD_E_OFFER_STATE;
 		snprintf(text, sizeof(text), "offer %u is not accepted (yet)", id);
-	} else if (!remove && o->r[0].c->remote && !s->cluster.relay) {
+	} else if (!remove && !o->room[0] && o->r[0].c->remote && !s->cluster.relay) {
 		/* (a stand-in is only ever the one recipient of an offer to a user): the offer
 		 * fails on both sides, once; what is still on its way gets NO_SUCH_OFFER */
 		code = RD_E_OFFER_STATE;
@@ -1025,9 +1081,9 @@ static struct rd_client **relay_targets(struct req *q, uint32_t id, size_t *n, i
 			if (o->r[i].answer == RD_ANSWER_ACCEPT) {
 				srv_client_ref(o->r[i].c);
 				v[(*n)++] = o->r[i].c;
+				if (!remove && o->r[i].c->remote)
+					o->relayed = 1;
 			}
-		if (!remove && o->r[0].c->remote)
-			o->relayed = 1;
 		*relayed = o->relayed;
 		if (peer)
 			srv_copy_str(peer, RD_NICK_BUF, result_peer(o));
@@ -1048,21 +1104,37 @@ static int offerer_here(void *arg)
 	return !rd_link_dead(c->link) && !atomic_load(&c->srv->stopping);
 }
 
-/* The relay of offer id (made by q's client) through the cluster broke (why): the offer
- * fails on both sides, once; what is still on its way gets NO_SUCH_OFFER. */
+static void rcpt_gone_locked(struct rd_server *s, struct srv_offer *o, struct rcpt *r,
+			     const char *why, uint64_t now, struct outbox *ob, char *event,
+			     size_t evn);
+
+/* The relay of offer id (made by q's client) to `to` through the cluster broke (why). An
+ * offer to one user fails on both sides, once; what is still on its way gets
+ * NO_SUCH_OFFER. In a room offer only that member's part fails (it gets OFFER_RESULT(FAILED),
+ * the offerer OFFER_ANSWERED(GONE, why)): the other members' go on. */
 static void relay_failed(struct req *q, uint32_t id, const char *to, const char *why)
 {
 	struct rd_server *s = q->c->srv;
 	struct outbox ob = { 0 };
 	struct srv_offer *o;
-	char text[320];
+	char text[320], event[160] = "";
 
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, id);
-	if (o && o->from == q->c) {
+	if (o && o->from == q->c && !o->room[0]) {
 		result_to(&ob, o->r[0].c, 0, o->id, RD_OFFER_FAILED, o->from_nick, why, 0, 0);
 		result_to(&ob, o->from, 0, o->id, RD_OFFER_FAILED, o->r[0].nick, why, 1, 0);
 		remove_locked(s, o, &ob);
+	} else if (o && o->from == q->c) {
+		for (size_t i = 0; i < o->n; i++)
+			if (o->r[i].c->remote && o->r[i].answer == RD_ANSWER_ACCEPT &&
+			    !strcasecmp(o->r[i].nick, to)) {
+				result_to(&ob, o->r[i].c, 0, o->id, RD_OFFER_FAILED, o->from_nick,
+					  why, 0, 0);
+				rcpt_gone_locked(s, o, &o->r[i], why, rd_now_mono_ms(), &ob, event,
+						 sizeof(event));
+				break;
+			}
 	}
 	pthread_mutex_unlock(&s->offers_mtx);
 	out_send(&ob, q->c);
@@ -1185,12 +1257,17 @@ void srv_handle_offer_end(struct req *q)
 	m.u.offer_end = *e;
 	for (size_t i = 0; i < n; i++) {
 		if (relayed && v[i]->remote) {
-			if (relay_end_remote(q, e, v[i], outcome, why, broke, sizeof(broke)) != 0) {
-				/* (its server hears it through the bus, if it still can) */
-				outcome = RD_OFFER_FAILED;
-				why = broke;
-				result_to(&ob, v[i], 0, e->offer_id, outcome, c->nick, why, 0, 0);
+			/* a failure: its server hears it through the bus, if it still can */
+			if (relay_end_remote(q, e, v[i], outcome, why, broke, sizeof(broke)) == 0)
+				continue;
+			if (!peer[0]) { /* a room offer: that member's part failed, not the others' */
+				result_to(&ob, v[i], 0, e->offer_id, RD_OFFER_FAILED, c->nick,
+					  broke, 0, 0);
+				continue;
 			}
+			outcome = RD_OFFER_FAILED;
+			why = broke;
+			result_to(&ob, v[i], 0, e->offer_id, outcome, c->nick, why, 0, 0);
 			continue;
 		}
 		out_msg(&ob, v[i], &m, 0, 1);
@@ -1512,12 +1589,16 @@ int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char
 	default:
 		return RD_ERR_INVAL;
 	}
-	/* the stand-in for the recipient of offer id, made here by offerer */
+	/* the stand-in for the recipient `peer` of offer id, made here by offerer (a P2P_FAILED
+	 * names nobody: an offer to one user) */
 	pthread_mutex_lock(&s->offers_mtx);
 	o = find_locked(s, id);
-	if (o && !strcasecmp(o->from_nick, offerer) && o->r[0].c->remote &&
-	    (!peer || !strcasecmp(o->r[0].nick, peer))) {
-		c = o->r[0].c;
+	struct rcpt *rp = NULL;
+	for (size_t i = 0; o && !rp && i < o->n; i++)
+		if (o->r[i].c->remote && (peer ? !strcasecmp(o->r[i].nick, peer) : !o->room[0]))
+			rp = &o->r[i];
+	if (rp && !strcasecmp(o->from_nick, offerer)) {
+		c = rp->c;
 		srv_client_ref(c);
 		if (m->type == RD_MSG_OFFER_ANSWERED &&
 		    m->u.offer_answered.answer == RD_ANSWER_GONE) {
@@ -1525,7 +1606,7 @@ int rd_server_offer_home(struct rd_server *s, const struct rd_msg *m, const char
 			char why[RD_REASON_MAX + 1];
 			snprintf(why, sizeof(why), "%.*s", (int)m->u.offer_answered.reason.n,
 				 m->u.offer_answered.reason.p ? m->u.offer_answered.reason.p : "");
-			rcpt_gone_locked(s, o, &o->r[0], why, rd_now_mono_ms(), &ob, event,
+			rcpt_gone_locked(s, o, rp, why, rd_now_mono_ms(), &ob, event,
 					 sizeof(event));
 			pthread_mutex_unlock(&s->offers_mtx);
 			out_send(&ob, NULL);

@@ -6,7 +6,7 @@
 #     never) is relayed: the received file's SHA-256 is the sent one's, and each side says
 #     it went through the server, as within one server;
 #   * flow control: while the recipient reads nothing (SIGSTOP), the offer's Redis list
-#     (rd:NAME:relay:SERVER:ID) fills to the window of 8 frames and no further, with an
+#     (rd:NAME:relay:SERVER:ID:NICK) fills to the window of 8 frames and no further, with an
 #     expiry of at most 60 s; once it reads again the multi-MiB file arrives whole;
 #   * the recipient's server killed with kill -9 mid-transfer: the offerer is told that
 #     server stopped answering and exits 7; the recipient keeps its .part;
@@ -14,7 +14,11 @@
 #     its .part;
 #   * Redis stopped (SIGSTOP) mid-transfer: the offerer is told at once (FAILED) and exits
 #     7, the recipient within 10 s (FAILED), and it keeps its .part;
-#   * nothing of a finished relay is left in Redis.
+#   * nothing of a finished relay is left in Redis;
+#   * a room offer from a client of S2 reaches the room's members on both servers: a member
+#     on S1 accepts and gets the file (relayed, SHA-256 verified), a member on S1 rejects,
+#     a member on S2 accepts and gets it; the offerer's summary names each; no relay key is
+#     left; and a room whose only other member is on S1 is not "nobody to offer to".
 set -euo pipefail
 # shellcheck source=tests/live/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -107,6 +111,66 @@ done
 [[ -z $(rcli --scan --pattern 'rd:t3:relay:*') ]] ||
 	fail "a finished relay left keys: $(rcli --scan --pattern 'rd:t3:relay:*')"
 rd_stop_pid "$RX"
+
+# ---- a room offer reaches the room's members on every server ----------------------------------
+head -c 3000000 /dev/urandom >"$dir/room.bin"
+want=$(sha256sum "$dir/room.bin" | cut -d' ' -f1)
+mkdir -p "$dir/ra" "$dir/rr" "$dir/rl"
+rd_spawn "$CLI" --port "$S1" --nick rr --room random listen --reject-all --into "$dir/rr" \
+	>"$RD_TMP/rr.out" 2>&1
+RR=$RD_LAST_PID
+wait_for "$RD_TMP/rr.out" "listening" 15
+# in_room NICK: until NICK's membership of room random is in Redis (10 s)
+in_room()
+{
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -n $(rcli hget rd:t3:room:random "$1") ]] && return 0
+		sleep 0.1
+	done
+	fail "$1 never appeared in rd:t3:room:random"
+}
+# OFFER_NOBODY counts the room's members on every server: rr (on S1) is the only other one
+in_room rr
+rc=0
+"$CLI" --port "$S2" --nick rtx --room random --timeout 60 offer --everyone "$dir/room.bin" \
+	>"$RD_TMP/rtx0.out" 2>&1 || rc=$?
+((rc == 11)) || fail "a room offer whose one other member is on S1 exited $rc, not 11: $(cat "$RD_TMP/rtx0.out")"
+contains "$(cat "$RD_TMP/rtx0.out")" "rr rejects"
+rd_spawn "$CLI" --port "$S1" --nick ra --room random listen --accept-all --into "$dir/ra" \
+	>"$RD_TMP/ra.out" 2>&1
+RA=$RD_LAST_PID
+rd_spawn "$CLI" --port "$S2" --nick rl --room random listen --accept-all --into "$dir/rl" \
+	>"$RD_TMP/rl.out" 2>&1
+RL=$RD_LAST_PID
+for f in ra rr rl; do wait_for "$RD_TMP/$f.out" "listening" 15; done
+in_room ra
+rc=0
+"$CLI" --port "$S2" --nick rtx --room random --timeout 60 offer --everyone "$dir/room.bin" \
+	>"$RD_TMP/rtx.out" 2>&1 || rc=$?
+((rc == 0)) || fail "the room offer across servers exited $rc: $(cat "$RD_TMP/rtx.out")"
+out=$(cat "$RD_TMP/rtx.out")
+contains "$out" "ra accepts 1 of 1 file"
+contains "$out" "rr rejects"
+contains "$out" "rl accepts 1 of 1 file"
+contains "$out" "ra: 1 of 1 file saved and verified"
+contains "$out" "rl: 1 of 1 file saved and verified"
+wait_for "$RD_TMP/ra.out" "received room.bin from rtx (through the server)" 20
+wait_for "$RD_TMP/rl.out" "received room.bin from rtx" 20
+for f in ra rl; do
+	[[ $(sha256sum "$dir/$f/room.bin" | cut -d' ' -f1) == "$want" ]] ||
+		fail "the room offer's file differs at $f"
+done
+[[ ! -e $dir/rr/room.bin ]] || fail "the member that rejected got the file"
+for ((i = 0; i < 50; i++)); do
+	[[ -z $(rcli --scan --pattern 'rd:t3:relay:*') ]] && break
+	sleep 0.1
+done
+[[ -z $(rcli --scan --pattern 'rd:t3:relay:*') ]] ||
+	fail "a finished room offer left relay keys: $(rcli --scan --pattern 'rd:t3:relay:*')"
+for p in "$RA" "$RR" "$RL"; do rd_stop_pid "$p"; done
+sed 's/^/  offerer: /' "$RD_TMP/rtx.out"
+echo "a room offer from S2 reached members on S1 (one accepted, relayed and verified; one rejected) and on S2"
 
 # ---- the recipient's server killed mid-transfer --------------------------------------------
 rd_start_server --store "$(rd_tmpdir)" "${cluster[@]}"

@@ -537,6 +537,133 @@ static void test_offer_bytes_to_another_server_go_through_the_relay(void **state
 	rd_server_free(s);
 }
 
+/* A room on two servers: bob and carol are in it on another server (the who hook). */
+struct fake_room {
+	pthread_mutex_t mtx;
+	char told[8][RD_NICK_BUF]; /* who got an OFFER_IN through tell */
+	int ntold;
+	char relayed[8][RD_NICK_BUF]; /* the recipient of each relayed frame */
+	int nrelayed;
+};
+
+static int rm_who(void *user, const char *room, struct rd_who_entry **out, size_t *n)
+{
+	(void)user;
+	assert_string_equal(room, "general");
+	*out = calloc(3, sizeof(**out));
+	assert_non_null(*out);
+	strcpy((*out)[0].nick, "bob");
+	strcpy((*out)[1].nick, "carol");
+	strcpy((*out)[2].nick, "Alice"); /* (the offerer, as another server might list it) */
+	*n = 3;
+	return 0;
+}
+
+static int rm_holds(void *user, const char *nick)
+{
+	(void)user;
+	return !strcmp(nick, "bob") || !strcmp(nick, "carol");
+}
+
+static int rm_tell(void *user, const struct rd_msg *m, const char *to)
+{
+	struct fake_room *f = user;
+
+	pthread_mutex_lock(&f->mtx);
+	if (m->type == RD_MSG_OFFER_IN && f->ntold < 8)
+		snprintf(f->told[f->ntold++], RD_NICK_BUF, "%s", to);
+	pthread_mutex_unlock(&f->mtx);
+	return 0;
+}
+
+static int rm_relay(void *user, uint32_t offer_id, const char *from, const char *to,
+		    const void *frame, size_t n, int last, int (*keep_going)(void *arg), void *arg,
+		    char *why, size_t cap)
+{
+	struct fake_room *f = user;
+
+	(void)offer_id, (void)from, (void)frame, (void)n, (void)last, (void)keep_going;
+	(void)arg, (void)why, (void)cap;
+	pthread_mutex_lock(&f->mtx);
+	if (f->nrelayed < 8)
+		snprintf(f->relayed[f->nrelayed++], RD_NICK_BUF, "%s", to);
+	pthread_mutex_unlock(&f->mtx);
+	return 0;
+}
+
+static void rm_close(void *user, uint32_t offer_id)
+{
+	(void)user, (void)offer_id;
+}
+
+static void answer_from_afar(struct rd_server *s, uint32_t id, const char *peer, uint8_t answer)
+{
+	struct rd_msg m;
+
+	rd_msg_init(&m, RD_MSG_OFFER_ANSWERED);
+	m.u.offer_answered.offer_id = id;
+	strcpy(m.u.offer_answered.peer, peer);
+	m.u.offer_answered.answer = answer;
+	assert_int_equal(rd_server_offer_home(s, &m, "alice"), 0);
+}
+
+/* A room offer reaches the room's members on the other servers of the cluster (PROTOCOL.md
+ * 15.8): alice, alone in her room on this server, is not "nobody to offer to"; bob and carol
+ * (elsewhere) each get the OFFER_IN, answer it, and only the one that accepted gets bytes
+ * through the relay. */
+static void test_room_offer_reaches_members_on_other_servers(void **state)
+{
+	struct fake_room f = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+	struct rd_cluster_ops ops = { .user = &f,
+				      .holds = rm_holds,
+				      .tell = rm_tell,
+				      .who = rm_who,
+				      .relay = rm_relay,
+				      .relay_close = rm_close };
+	struct rd_server *s = new_server();
+	struct seen w = { 0 };
+	struct rd_conn *alice;
+	uint32_t id = 0, members = 0;
+	uint8_t outcome = 0;
+	uint16_t werr = 0;
+
+	(void)state;
+	assert_int_equal(rd_server_set_cluster(s, &ops), 0);
+	assert_int_equal(rd_server_start(s), 0);
+	alice = open_seen(rd_server_port(s), "alice", &w);
+	assert_int_equal(rd_conn_join(alice, "general", &members, &werr), 0);
+	assert_int_equal(rd_conn_offer(alice, NULL, 0x1100, 0, "x", 1, &id, NULL, &werr), 0);
+	/* (OFFER_PENDING comes first; the OFFER_IN for the others follow it) */
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&f.mtx);
+		int told = f.ntold;
+		pthread_mutex_unlock(&f.mtx);
+		if (told == 2)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&f.mtx);
+	assert_int_equal(f.ntold, 2);
+	assert_string_equal(f.told[0], "bob");
+	assert_string_equal(f.told[1], "carol");
+	pthread_mutex_unlock(&f.mtx);
+	w.n = 0;
+	answer_from_afar(s, id, "carol", RD_ANSWER_REJECT);
+	answer_from_afar(s, id, "bob", RD_ANSWER_ACCEPT);
+	wait_seen(alice, &w, RD_MSG_OFFER_RESULT);
+	assert_int_equal(w.outcome, RD_OFFER_ACCEPTED);
+	assert_int_equal(rd_conn_offer_data(alice, id, 0, "hello", 5), 0);
+	assert_int_equal(rd_conn_offer_end(alice, id, 0, &outcome, &werr), 0);
+	assert_int_equal(outcome, RD_OFFER_COMPLETED);
+	pthread_mutex_lock(&f.mtx);
+	assert_int_equal(f.nrelayed, 3); /* OFFER_DATA, OFFER_END, OFFER_RESULT */
+	for (int i = 0; i < f.nrelayed; i++)
+		assert_string_equal(f.relayed[i], "bob");
+	pthread_mutex_unlock(&f.mtx);
+	rd_conn_close(alice);
+	rd_server_free(s);
+}
+
 /* Without a relay hook (a program that does not relay), bytes are not relayed across
  * servers: the first OFFER_DATA is refused with OFFER_STATE and the offer fails. */
 static void test_offer_bytes_without_a_relay_are_refused(void **state)
@@ -571,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_relayed_frames_in_are_checked),
 		cmocka_unit_test(test_offer_bytes_to_another_server_go_through_the_relay),
 		cmocka_unit_test(test_offer_bytes_without_a_relay_are_refused),
+		cmocka_unit_test(test_room_offer_reaches_members_on_other_servers),
 	};
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
