@@ -1005,6 +1005,14 @@ struct get_later {
 	} f[GET_LATER_MAX];
 };
 
+static int get_later_has(const struct get_later *b, const char *name)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		if (strcmp(b->f[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Flush and name what waits in b. The worst exit code. */
 static int get_later_flush(const struct cli_opts *o, int dfd, const char *dir, struct get_later *b)
 {
@@ -1311,6 +1319,10 @@ int cli_files_get(struct rd_conn *c, const struct cli_opts *o, int argc, char **
 				shown(names[i], esc, sizeof(esc)), why);
 			rc = CLI_EUSAGE;
 		} else {
+			/* the same name again: what waits is named first, as one by one */
+			if (later != NULL && get_later_has(later, nfc) &&
+			    (rc = get_later_flush(o, dfd, dir, later)) != CLI_OK && worst == CLI_OK)
+				worst = rc;
 			rc = dfd < 0 ? get_stdout(c, o, nfc) : get_one(c, o, dfd, dir, nfc, later);
 		}
 		if (rc != CLI_OK && worst == CLI_OK)
