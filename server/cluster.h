@@ -70,6 +70,9 @@ int cluster_clients(struct cluster *cl, struct rd_ctl_client **out, size_t *n);
  * (as cluster_new makes its own: the same timeouts; NULL, *rc and why on failure), and
  * the cluster's name. */
 struct redisContext;
+/* An RD_EV_INFO event (log and window) with printf-style text; nothing before
+ * cluster_start. (For the relay too: redis_relay.c.) */
+void cluster_post(struct cluster *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct redisContext *cluster_redis_connect(const struct cluster *cl, char *why, size_t cap,
 					   int *rc);
 const char *cluster_name(const struct cluster *cl);

@@ -149,8 +149,7 @@ int cluster_supported(void)
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
-static void post(struct cluster *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void post(struct cluster *cl, const char *fmt, ...)
+void cluster_post(struct cluster *cl, const char *fmt, ...)
 {
 	struct rd_event ev;
 	va_list ap;
@@ -391,7 +390,7 @@ static int refresh_nicks(struct cluster *cl)
 			break;
 		}
 		if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-			post(cl, "cluster: another server holds the nickname %s too", v[i]);
+			cluster_post(cl, "cluster: another server holds the nickname %s too", v[i]);
 		freeReplyObject(r);
 	}
 	for (i = 0; i < n; i++)
@@ -494,14 +493,14 @@ static int read_registry(struct cluster *cl)
 	/* say who came and who went (only this thread changes peers) */
 	for (i = 0; i < n; i++)
 		if (!find_peer(old, nold, v[i].id))
-			post(cl, "cluster %s: %s %s at %s:%u joined (%u/%u clients)", cl->name,
-			     v[i].master ? "master" : "secondary", v[i].id, v[i].host, v[i].port,
-			     v[i].clients, v[i].capacity);
+			cluster_post(cl, "cluster %s: %s %s at %s:%u joined (%u/%u clients)",
+				     cl->name, v[i].master ? "master" : "secondary", v[i].id,
+				     v[i].host, v[i].port, v[i].clients, v[i].capacity);
 	for (i = 0; i < nold; i++)
 		if (!find_peer(v, n, old[i].id)) {
-			post(cl, "cluster %s: %s %s at %s:%u left the registry", cl->name,
-			     old[i].master ? "master" : "secondary", old[i].id, old[i].host,
-			     old[i].port);
+			cluster_post(cl, "cluster %s: %s %s at %s:%u left the registry", cl->name,
+				     old[i].master ? "master" : "secondary", old[i].id, old[i].host,
+				     old[i].port);
 			reap(cl, &old[i]);
 			snprintf(addr, sizeof(addr), "%s:%u", old[i].host, old[i].port);
 			relay_peer_gone(cl->relay, old[i].id, addr);
@@ -537,8 +536,8 @@ static void went_down(struct cluster *cl, const char *what, const char *why)
 {
 	if (cl->reg_down_told)
 		return;
-	post(cl, "cluster %s: %s (%s); serving the clients here, trying again every %u ms",
-	     cl->name, what, why, CLUSTER_REFRESH_MS);
+	cluster_post(cl, "cluster %s: %s (%s); serving the clients here, trying again every %u ms",
+		     cl->name, what, why, CLUSTER_REFRESH_MS);
 	tell_clients(cl, DEGRADED_TEXT);
 	cl->reg_down_told = 1;
 }
@@ -565,10 +564,11 @@ static void *cluster_main(void *arg)
 		dropped = cl->dropped;
 		pthread_mutex_unlock(&cl->q_mtx);
 		if (dropped != dropped_told)
-			post(cl,
-			     "cluster %s: %" PRIu64 " events so far could not be queued for the "
-			     "other servers (Redis away): they reached this server's clients only",
-			     cl->name, dropped);
+			cluster_post(
+				cl,
+				"cluster %s: %" PRIu64 " events so far could not be queued for the "
+				"other servers (Redis away): they reached this server's clients only",
+				cl->name, dropped);
 		dropped_told = dropped;
 
 		if (cl->reg == NULL && (cl->reg = redis_open(cl, why, sizeof(why), &rc)) == NULL) {
@@ -590,7 +590,7 @@ static void *cluster_main(void *arg)
 			continue;
 		}
 		if (cl->reg_down_told) {
-			post(cl, "cluster %s: Redis answers again", cl->name);
+			cluster_post(cl, "cluster %s: Redis answers again", cl->name);
 			tell_clients(cl, HEALED_TEXT);
 			cl->reg_down_told = 0;
 			cl->nicks_mono = 0; /* re-assert the nicknames now */
@@ -1339,8 +1339,8 @@ static void reap(struct cluster *cl, const struct peer *dead)
 	freeReplyObject(m);
 	freeReplyObject(redisCommand(cl->reg, "DEL %s", mkey));
 	if (gone)
-		post(cl, "cluster %s: announced the departure of the %u client%s of %s:%u",
-		     cl->name, gone, gone == 1 ? "" : "s", dead->host, dead->port);
+		cluster_post(cl, "cluster %s: announced the departure of the %u client%s of %s:%u",
+			     cl->name, gone, gone == 1 ? "" : "s", dead->host, dead->port);
 }
 
 static int relay_hook(void *user, uint32_t offer_id, const char *from, const char *to,
@@ -1440,12 +1440,13 @@ int cluster_start(struct cluster *cl, struct rd_server *srv, const char *listen_
 		return RD_ERR_SYSTEM;
 	}
 	cl->sub_started = 1;
-	post(cl, "cluster %s: this %s is %s, advertised at %s:%u%s", cl->name,
-	     cl->master ? "master" : "secondary", cl->id, cl->host, cl->port,
-	     cl->master && cl->redirect_above ? " (redirects past the clients below)" : "");
+	cluster_post(cl, "cluster %s: this %s is %s, advertised at %s:%u%s", cl->name,
+		     cl->master ? "master" : "secondary", cl->id, cl->host, cl->port,
+		     cl->master && cl->redirect_above ? " (redirects past the clients below)" : "");
 	if (cl->master && cl->redirect_above)
-		post(cl, "cluster %s: new clients go to a secondary while this server has %u",
-		     cl->name, cl->redirect_above);
+		cluster_post(cl,
+			     "cluster %s: new clients go to a secondary while this server has %u",
+			     cl->name, cl->redirect_above);
 	return 0;
 }
 

@@ -103,23 +103,6 @@ struct relay {
 	unsigned nclosed;
 };
 
-static void post(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void post(struct relay *r, const char *fmt, ...)
-{
-	struct rd_event ev;
-	va_list ap;
-
-	if (r->srv == NULL)
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = RD_EV_INFO;
-	ev.time_ms = rd_now_wall_ms();
-	va_start(ap, fmt);
-	vsnprintf(ev.text, sizeof(ev.text), fmt, ap);
-	va_end(ap);
-	rd_server_post_event(r->srv, &ev);
-}
-
 struct relay *relay_new(struct cluster *cl, const char *name, const char *id)
 {
 	struct relay *r = calloc(1, sizeof(*r));
@@ -283,10 +266,11 @@ static void recipient_gone(struct relay *r, uint32_t id, const char *from, const
 	m.u.offer_answered.answer = RD_ANSWER_GONE;
 	m.u.offer_answered.reason = rd_str_c(why);
 	if (rd_server_offer_home(r->srv, &m, from) == 0)
-		post(r,
-		     "offer %" PRIu32 " from %s: the relay to %s failed: its server %s stopped "
-		     "answering",
-		     id, from, to, addr);
+		cluster_post(r->cl,
+			     "offer %" PRIu32
+			     " from %s: the relay to %s failed: its server %s stopped "
+			     "answering",
+			     id, from, to, addr);
 }
 
 /* s's relay fails because its recipient's server is gone (addr), once; 1 when this call
@@ -500,8 +484,8 @@ static void tell_recipient(struct relay *r, const struct consumer *k, uint8_t ou
 	snprintf(m.u.offer_result.peer, sizeof(m.u.offer_result.peer), "%s", k->from);
 	m.u.offer_result.reason = rd_str_c(reason);
 	(void)rd_server_deliver(r->srv, &m, k->to, NULL);
-	post(r, "offer %" PRIu32 " from %s to %s (relayed from another server): %s", k->id, k->from,
-	     k->to, reason);
+	cluster_post(r->cl, "offer %" PRIu32 " from %s to %s (relayed from another server): %s",
+		     k->id, k->from, k->to, reason);
 }
 
 /* Took a frame: a token for the offerer's server (it only wakes it). */
@@ -661,12 +645,14 @@ void relay_announced(struct relay *r, const char *origin, const char *to, const 
 	pthread_mutex_unlock(&r->mtx);
 	join_all(done);
 	if (full)
-		post(r,
-		     "offer %" PRIu32 " to %s: %u relays already come into this server; it waits",
-		     d->offer_id, to, RELAY_CONSUMERS_MAX);
+		cluster_post(r->cl,
+			     "offer %" PRIu32
+			     " to %s: %u relays already come into this server; it waits",
+			     d->offer_id, to, RELAY_CONSUMERS_MAX);
 	else if (k != NULL)
-		post(r, "offer %" PRIu32 " from %.*s to %s: relayed from another server", k->id,
-		     (int)d->data.n, (const char *)d->data.p, to);
+		cluster_post(r->cl,
+			     "offer %" PRIu32 " from %.*s to %s: relayed from another server",
+			     k->id, (int)d->data.n, (const char *)d->data.p, to);
 }
 
 void relay_peer_gone(struct relay *r, const char *id, const char *addr)

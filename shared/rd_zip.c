@@ -13,12 +13,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #include "internal.h"
 #include "rd_buf.h"
 #include "rd_err.h"
+#include "rd_net.h"
 #include "rd_zip.h"
 
 #define ZIP_PREFIX 4u
@@ -180,19 +180,11 @@ int rd_zip_sample_worth(const void *p, size_t n)
 	return rc == 1;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int rd_zip_adapt_start(struct rd_zip_adapt *a, const void *sample, size_t n)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = rd_now_mono_ns();
 	int worth = rd_zip_sample_worth(sample, n);
-	double per = n > 0 ? (double)(mono_ns() - t0) / (double)n : 0;
+	double per = n > 0 ? (double)(rd_now_mono_ns() - t0) / (double)n : 0;
 
 	memset(a, 0, sizeof(*a));
 	/* (the sample is compressed at level 1, chunks at the frame's level: the measure is a

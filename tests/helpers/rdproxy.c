@@ -58,18 +58,10 @@ struct dir {
 	uint64_t next_ns; /* --rate: when the link is free again (CLOCK_MONOTONIC) */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* --rate: wait until the link is free, then hold it for n bytes' time. */
 static void pace(struct dir *d, size_t n)
 {
-	uint64_t now = mono_ns(), start = d->next_ns > now ? d->next_ns : now;
+	uint64_t now = rd_now_mono_ns(), start = d->next_ns > now ? d->next_ns : now;
 
 	if (start > now) {
 		struct timespec ts = { (time_t)((start - now) / 1000000000u),

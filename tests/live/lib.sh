@@ -191,6 +191,17 @@ rd_start_server()
 	export RD_PORT RD_SERVER_PID RD_SERVER_LOG RD_SERVER_DIR
 }
 
+# rd_need_cluster: skip the test unless this build has cluster mode (hiredis); under CI,
+# fail instead (scripts/install-deps.sh installs libhiredis-dev).
+rd_need_cluster()
+{
+	if "$BUILD/roomdrop-server" --help | grep -q 'not in this build: it has no hiredis'; then
+		[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (scripts/install-deps.sh)"
+		skip "this build has no cluster mode (no hiredis)"
+	fi
+	return 0
+}
+
 # rd_start_redis: a Redis of the test's own on the Unix socket RSOCK ($RD_TMP/redis.sock
 # unless set), persistence off, empty; waits (10 s at most) until it answers. Sets RSOCK
 # and REDIS_PID (stopped by PID with the rest at exit); its output goes to
@@ -207,6 +218,7 @@ rd_start_redis()
 	rd_spawn redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' \
 		--appendonly no --dir "$RD_TMP" >>"$RD_TMP/redis.log" 2>&1
 	REDIS_PID=$RD_LAST_PID
+	rd_on_exit rd__resume_redis # (a test may SIGSTOP it; a stopped process ignores TERM)
 	for ((i = 0; i < 200; i++)); do
 		[[ $(rcli ping 2>/dev/null || true) == PONG ]] && return 0
 		kill -0 "$REDIS_PID" 2>/dev/null || fail "redis-server exited: $(cat "$RD_TMP/redis.log")"
@@ -215,6 +227,7 @@ rd_start_redis()
 	fail "redis-server did not answer within 10 s"
 }
 rcli() { timeout 10 redis-cli -s "$RSOCK" "$@"; }
+rd__resume_redis() { kill -CONT "$REDIS_PID" 2>/dev/null || true; }
 
 # rd_stop_server [PID]: stop the last server started (or PID); RD_STOP_STATUS is its exit
 # status, so a test can check that a clean shutdown exits 0.

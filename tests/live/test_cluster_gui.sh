@@ -31,10 +31,7 @@ if [[ $libs == *libtsan* ]]; then
 	WAIT=$((WAIT * 3))
 fi
 [[ $libs == *libasan* ]] && export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
-	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (scripts/install-deps.sh)"
-	skip "this build has no cluster mode (no hiredis)"
-fi
+rd_need_cluster
 command -v Xvfb >/dev/null 2>&1 ||
 	skip "Xvfb is not installed (scripts/install-deps.sh installs it)"
 command -v xdotool >/dev/null 2>&1 || fail "xdotool is missing (scripts/install-deps.sh installs it)"

@@ -27,10 +27,7 @@ rd_need_server
 CLI=$BUILD/roomdrop
 SRV=$BUILD/roomdrop-server
 [[ -x $CLI ]] || skip "$CLI is not built yet"
-if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
-	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it"
-	skip "this build has no cluster mode (no hiredis)"
-fi
+rd_need_cluster
 
 rd_start_redis
 cluster=(--redis "$RSOCK" --cluster t3 --ping-interval 300s)

@@ -23,12 +23,7 @@ rd_need_server
 CLI=$BUILD/roomdrop
 SRV=$BUILD/roomdrop-server
 [[ -x $CLI ]] || skip "$CLI is not built yet"
-if "$SRV" --help | grep -q 'not in this build: it has no hiredis'; then
-	[[ -n ${CI:-} ]] && fail "this build has no cluster mode, but CI must test it (scripts/install-deps.sh)"
-	skip "this build has no cluster mode (no hiredis)"
-fi
-resume_redis() { kill -CONT "$REDIS_PID" 2>/dev/null || true; }
-rd_on_exit resume_redis
+rd_need_cluster
 
 rd_start_redis
 cluster=(--redis "$RSOCK" --cluster t5 --admission invite)
