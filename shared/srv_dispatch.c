@@ -253,7 +253,8 @@ static void handle_rooms(struct req *q)
 	free(items);
 }
 
-static void direct_after_join(struct rd_client *c, struct rd_room *r);
+static void direct_at_join_locked(struct rd_room *r, int *direct, int *off);
+static void direct_after_join(struct rd_client *c, struct rd_room *r, int direct, int off);
 
 /* JOIN, and JOIN_KEY with the room key (key, n). */
 static void join_room(struct req *q, const char *room, const uint8_t *key, size_t n)
@@ -263,6 +264,7 @@ static void join_room(struct req *q, const char *room, const uint8_t *key, size_
 	struct rd_room *r = srv_room_find(s, room);
 	struct rd_msg m;
 	uint32_t members;
+	int direct = 0, off = 0;
 
 	/* a room it may not enter answers exactly as one that does not exist */
 	if (!r || (s->hooks.may_enter && c->room != r &&
@@ -276,12 +278,15 @@ static void join_room(struct req *q, const char *room, const uint8_t *key, size_
 	if (c->room == r) { /* c->room only changes on this thread */
 		pthread_mutex_lock(&s->rooms_mtx);
 		members = (uint32_t)r->n;
+		direct_at_join_locked(r, &direct, &off);
 		pthread_mutex_unlock(&s->rooms_mtx);
 	} else {
 		srv_leave_room(c, 1);
 		pthread_mutex_lock(&s->rooms_mtx);
 		int rc = srv_room_add_locked(r, c);
 		members = (uint32_t)r->n;
+		if (rc == 0)
+			direct_at_join_locked(r, &direct, &off);
 		pthread_mutex_unlock(&s->rooms_mtx);
 		if (rc) {
 			reply_error(q, RD_E_INTERNAL, NULL);
@@ -304,7 +309,7 @@ static void join_room(struct req *q, const char *room, const uint8_t *key, size_
 	srv_copy_str(m.u.joined.room, sizeof(m.u.joined.room), r->name);
 	m.u.joined.members = members;
 	rd_client_send_msg(c, &m, q->f->hdr.req_id);
-	direct_after_join(c, r);
+	direct_after_join(c, r, direct, off);
 }
 
 /* ---- direct mode (PROTOCOL.md 14.5) ---------------------------------------------------- */
@@ -317,21 +322,27 @@ static void room_mode_msg(struct rd_msg *m, const struct rd_room *r, int direct,
 	srv_copy_str(m->u.room_mode.by, sizeof(m->u.room_mode.by), by);
 }
 
-/* c just joined r: in direct mode, it hears so (after JOINED); a join past the limit
- * switches the room back, and every member hears that. */
-static void direct_after_join(struct rd_client *c, struct rd_room *r)
+/* The room's mode as c joins it, read in the same hold of rooms_mtx that made c a member
+ * (a switch after that is announced to c as to every member, so it must not also be told
+ * as the newcomer's notice); a join past the limit switches the room back (*off). */
+static void direct_at_join_locked(struct rd_room *r, int *direct, int *off)
+{
+	*direct = r->direct;
+	*off = 0;
+	if (r->direct && r->n > RD_ROOM_DIRECT_MAX) {
+		r->direct = 0;
+		*off = 1;
+	}
+}
+
+/* c just joined r (direct, off: direct_at_join_locked): in direct mode, it hears so
+ * (after JOINED); a join past the limit switched the room back, and every member hears
+ * that. */
+static void direct_after_join(struct rd_client *c, struct rd_room *r, int direct, int off)
 {
 	struct rd_server *s = c->srv;
 	struct rd_msg m;
-	int direct, off = 0;
 
-	pthread_mutex_lock(&s->rooms_mtx);
-	direct = r->direct;
-	if (direct && r->n > RD_ROOM_DIRECT_MAX) {
-		r->direct = 0;
-		off = 1;
-	}
-	pthread_mutex_unlock(&s->rooms_mtx);
 	if (!direct)
 		return;
 	room_mode_msg(&m, r, !off, "");
