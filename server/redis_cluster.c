@@ -110,7 +110,8 @@ struct cluster {
 	struct peer *peers; /* the other live servers, as last read */
 	size_t npeers;
 	uint64_t read_mono; /* when peers was last read (0 = never) */
-	char **nicks;       /* nicknames this server holds (lower case) */
+	int route_why; /* why the master last served a client past its threshold (0 = it did not) */
+	char **nicks;  /* nicknames this server holds (lower case) */
 	size_t nnicks, nickcap;
 
 	pthread_mutex_t cmd_mtx;
@@ -606,19 +607,24 @@ static int route(void *user, unsigned others, struct rd_cluster_route *to)
 {
 	struct cluster *cl = user;
 	struct peer *best = NULL;
-	uint64_t now = rd_now_mono_ms();
-	unsigned load = 0, best_load = 0;
+	uint64_t now = rd_now_mono_ms(), age = 0;
+	unsigned load = 0, best_load = 0, secondaries = 0;
+	int why = 0, told;
 
 	if (!cl->master || cl->redirect_above == 0 || others < cl->redirect_above)
 		return 0;
 	pthread_mutex_lock(&cl->mtx);
 	/* a registry read older than an entry's life may list servers that are gone */
-	if (cl->read_mono == 0 || now - cl->read_mono > CLUSTER_TTL_MS)
+	if (cl->read_mono == 0 || now - cl->read_mono > CLUSTER_TTL_MS) {
+		why = 1;
+		age = cl->read_mono ? now - cl->read_mono : 0;
 		goto out;
+	}
 	for (size_t i = 0; i < cl->npeers; i++) {
 		struct peer *p = &cl->peers[i];
 		if (p->master)
 			continue;
+		secondaries++;
 		if (now - p->pending_mono >= PENDING_MS)
 			p->pending = 0;
 		load = p->clients + p->pending;
@@ -639,9 +645,30 @@ static int route(void *user, unsigned others, struct rd_cluster_route *to)
 			 "the master has %u clients: server %s has %u", others, best->id,
 			 best_load);
 		memcpy(to->fp, best->fp, sizeof(to->fp));
+	} else {
+		why = secondaries ? 3 : 2;
 	}
 out:
+	told = cl->route_why;
+	cl->route_why = why;
 	pthread_mutex_unlock(&cl->mtx);
+	/* the administrator hears once per change why clients past the threshold stay here */
+	if (why == 1 && told != 1)
+		cluster_post(cl,
+			     "cluster %s: serving clients here past --redirect-above %u: the "
+			     "registry was last read %" PRIu64 " ms ago (%s)",
+			     cl->name, cl->redirect_above, age,
+			     age ? "older than an entry's life" : "never");
+	else if (why == 2 && told != 2)
+		cluster_post(cl,
+			     "cluster %s: serving clients here past --redirect-above %u: no live "
+			     "secondary in the registry",
+			     cl->name, cl->redirect_above);
+	else if (why == 3 && told != 3)
+		cluster_post(cl,
+			     "cluster %s: serving clients here past --redirect-above %u: every "
+			     "secondary is full",
+			     cl->name, cl->redirect_above);
 	return best != NULL;
 }
 

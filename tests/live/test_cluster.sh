@@ -81,6 +81,7 @@ for id in $ids; do
 	((ttl > 0 && ttl <= 5000)) || fail "entry $id expires in $ttl ms (want 1..5000)"
 done
 S1ID=$(grep -o "secondary [0-9a-f]* at 127.0.0.1:$S1 joined" "$MLOG" | cut -d' ' -f2)
+S2ID=$(grep -o "secondary [0-9a-f]* at 127.0.0.1:$S2 joined" "$MLOG" | cut -d' ' -f2)
 [[ $(rcli hget "rd:t1:server:$S1ID" addr) == "127.0.0.1:$S1" ]] ||
 	fail "S1's entry: $(rcli hgetall "rd:t1:server:$S1ID")"
 [[ $(rcli hget "rd:t1:server:$S1ID" role) == secondary ]] || fail "S1's role"
@@ -231,7 +232,12 @@ wait_for "$RD_TMP/c1.out" "* $on_s1 disconnected (its server 127.0.0.1:$S1 stopp
 run 0 "$CLI" --port "$M" --nick asker4 --quiet who general
 grep -Eq "^$on_s1 " <<<"$OUT" && fail "who still lists $on_s1 after its server died: $OUT"
 listen_as c5
-[[ $(landed c5) == "$S2" ]] || fail "after S1 died, c5 went to $(landed c5), not $S2"
+if [[ $(landed c5) != "$S2" ]]; then
+	fail "after S1 died, c5 went to $(landed c5), not $S2 (S2 $S2ID)." \
+		"c5: $(cat "$RD_TMP/c5.out") registry: $(rcli smembers rd:t1:servers | tr '\n' ' ')" \
+		"S2's entry: $(rcli hgetall "rd:t1:server:$S2ID" | tr '\n' ' ')" \
+		"master: $(grep -E 'serving clients here|left the registry|joined' "$MLOG" | tail -5)"
+fi
 # its nicknames: freed by the server that announced the departures
 for ((i = 0; i < 200; i++)); do
 	[[ $(rcli exists "rd:t1:nick:$on_s1") == 0 ]] && break
@@ -282,6 +288,8 @@ M=$RD_PORT
 listen_as d1
 listen_as d2
 [[ -z $(landed d2) ]] || fail "d2 was redirected with no secondary"
+# the log says why the master served d2 past its threshold
+wait_for "$RD_SERVER_LOG" "serving clients here past --redirect-above 1: no live secondary" 5
 run 10 "$CLI" --port "$M" --nick d3 rooms
 contains "$OUT" "full"
 
