@@ -3,8 +3,9 @@
  *   loadbot --port P[,P...] [--clients N] [--senders S] [--messages M] [--size B]
  *           [--room R] [--window W] [--rate MSGS_PER_S] [--stalled K] [--idle SECONDS]
  *           [--rooms K] [--timeout SECONDS] [--server-pid PID[,PID...]] [--plain] [--quiet]
+ *           [--nick-prefix P]
  *
- * Registers N clients (bot0..botN-1) in room R. K extra "stalled" clients register and
+ * Registers N clients (bot0..botN-1, or P0..PN-1 with --nick-prefix) in room R. K extra "stalled" clients register and
  * join too, then never read again. The first S bots each send M room messages carrying
  * (sender, sequence, send time); every bot checks it receives every other sender's
  * messages exactly once and in order. Prints figures as "key=value" lines; exits 0 when
@@ -79,7 +80,9 @@ static struct {
 	int plain;   /* plaintext frames instead of TLS */
 	double rate; /* messages per second per sender; 0 = as fast as the window allows */
 	const char *room;
+	const char *prefix; /* nicknames: PREFIX0..PREFIXn-1 */
 } opt = { .host = "127.0.0.1",
+	  .prefix = "bot",
 	  .clients = 10,
 	  .senders = 1,
 	  .messages = 100,
@@ -334,7 +337,7 @@ static void *setup_main(void *arg)
 		if (i >= opt.clients)
 			break;
 		struct bot *b = &bots[i];
-		int rc = setup_bot(b, i, "bot");
+		int rc = setup_bot(b, i, opt.prefix);
 		if (rc != 0) {
 			fprintf(stderr, "loadbot: client %d cannot connect/register: %s\n", i,
 				rd_strerror(rc));
@@ -448,6 +451,7 @@ int main(int argc, char **argv)
 					    { "rate", required_argument, NULL, 'R' },
 					    { "plain", no_argument, NULL, 'x' },
 					    { "rooms", required_argument, NULL, 'o' },
+					    { "nick-prefix", required_argument, NULL, 'N' },
 					    { NULL, 0, NULL, 0 } };
 	int ch, ep;
 	pthread_t rth, *sth;
@@ -506,12 +510,16 @@ int main(int argc, char **argv)
 		case 'o':
 			opt.rooms = atoi(optarg);
 			break;
+		case 'N':
+			opt.prefix = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (!opt.nports || opt.clients < 2 || opt.senders < 0 || opt.senders > opt.clients ||
 	    opt.size < 16 || opt.size > 65536 || opt.window < 1 || opt.rooms < 1 ||
+	    opt.prefix[0] == '\0' || strlen(opt.prefix) > 20 ||
 	    (opt.rooms > 1 && opt.senders > 0)) {
 		fprintf(stderr, "loadbot: bad arguments\n");
 		return 2;
