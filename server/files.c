@@ -82,6 +82,13 @@
 
 #define MAX_PUTS_PER_CLIENT 8u
 #define SYNC_EVERY (8u << 20) /* start writeback of staged data every 8 MiB */
+/* Uploads of at least DIRECT_MIN bytes write around the page cache (O_DIRECT) in blocks of
+ * DIRECT_BUF: filling fresh page-cache memory was most of the server's time on a put
+ * (perf: 62% of its samples in copy_folio_from_iter_atomic under pwrite on this VM), and
+ * the fsync at the end then has nothing left to write. */
+#define DIRECT_MIN (8u << 20)
+#define DIRECT_BUF (1u << 20)
+#define DIRECT_ALIGN 4096u
 #define SEND_TIMEOUT_MS 30000 /* one GET chunk to a client that does not read */
 #define BUSY_WAIT_MS 2000     /* a staging key held by a dying connection */
 #define SWEEP_INTERVAL_MAX_S 60
@@ -146,6 +153,16 @@ struct put_xfer {
 	int pct;       /* last percentage shown as activity */
 	struct active *act;
 	struct hasher *hs; /* hashes the staging file behind the writes */
+	/* direct mode (a new upload of at least DIRECT_MIN bytes, on a filesystem that takes
+	 * O_DIRECT): the bytes are hashed in memory (h, no hasher) and gathered in abuf, which
+	 * is written around the page cache through dfd one DIRECT_BUF at a time; the staging
+	 * file holds the first `aoff` bytes, abuf the next `afill` (written out, through fd,
+	 * before anything reads the file or keeps it for a resume: direct_flush). */
+	int dfd;
+	struct rd_sha256 *h;
+	uint8_t *abuf;
+	size_t afill;
+	uint64_t aoff;
 	/* ended, waiting in its client's batch (no longer in fclient.puts): */
 	struct rd_frame end; /* the PUT_END's header (no payload): whom to answer */
 	uint8_t got[RD_SHA256_SIZE];
@@ -687,6 +704,90 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/* Direct mode: write out what abuf holds. DIRECT_FULL: a full buffer, through dfd (around
+ * the page cache). DIRECT_IDLE (nothing else waits for the worker): its whole DIRECT_ALIGN
+ * blocks through dfd, so that what was received is staged while the client pauses.
+ * DIRECT_ALL: everything, the unaligned tail through fd (the end of the file, or what an
+ * interrupted upload keeps for its resume). 0, or RD_ERR_SYSTEM with errno. */
+enum {
+	DIRECT_FULL,
+	DIRECT_IDLE,
+	DIRECT_ALL
+};
+static int jobs_waiting(struct worker *w);
+static int direct_flush(struct put_xfer *x, int how)
+{
+	size_t n = x->afill;
+
+	if (x->abuf == NULL || n == 0 || (how == DIRECT_FULL && n < DIRECT_BUF))
+		return 0;
+	if (how == DIRECT_IDLE)
+		n -= n % DIRECT_ALIGN;
+	if (n == 0)
+		return 0;
+	if (pwrite_all(n % DIRECT_ALIGN == 0 ? x->dfd : x->fd, x->abuf, n, x->aoff) != 0)
+		return RD_ERR_SYSTEM;
+	x->aoff += n;
+	x->afill -= n;
+	if (x->afill > 0)
+		memmove(x->abuf, x->abuf + n, x->afill);
+	return 0;
+}
+
+/* Direct mode: hash n bytes and gather them, writing each full buffer out. */
+static int direct_write(struct put_xfer *x, const uint8_t *p, size_t n)
+{
+	size_t take;
+
+	if (rd_sha256_update(x->h, p, n) != 0) {
+		errno = ENOMEM;
+		return RD_ERR_SYSTEM;
+	}
+	while (n > 0) {
+		take = DIRECT_BUF - x->afill < n ? DIRECT_BUF - x->afill : n;
+		memcpy(x->abuf + x->afill, p, take);
+		x->afill += take;
+		p += take;
+		n -= take;
+		if (direct_flush(x, DIRECT_FULL) != 0)
+			return RD_ERR_SYSTEM;
+	}
+	return 0;
+}
+
+/* Direct mode for a new upload of x->size bytes when the filesystem takes O_DIRECT;
+ * otherwise (or out of memory) the buffered path with its hasher. */
+static void direct_start(struct put_xfer *x)
+{
+	void *buf = NULL;
+
+	if (x->size < DIRECT_MIN || x->received != 0)
+		return;
+	x->dfd = openat(x->stage_dir, x->key, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+	if (x->dfd < 0)
+		return; /* (tmpfs and others: EINVAL) */
+	if (posix_memalign(&buf, DIRECT_ALIGN, DIRECT_BUF) != 0 || rd_sha256_new(&x->h) != 0) {
+		free(buf);
+		close(x->dfd);
+		x->dfd = -1;
+		return;
+	}
+	x->abuf = buf;
+	x->afill = 0;
+	x->aoff = 0;
+}
+
+static void direct_end(struct put_xfer *x)
+{
+	if (x->dfd >= 0)
+		close(x->dfd);
+	x->dfd = -1;
+	free(x->abuf);
+	x->abuf = NULL;
+	rd_sha256_free(x->h);
+	x->h = NULL;
+}
+
 /* The SHA-256 of an upload is computed by a thread of its own that reads the staging
  * file behind the writes (the data is in the page cache), so that the client's reader
  * thread only receives and writes, and a resumed upload's staged prefix is re-hashed
@@ -826,6 +927,11 @@ static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, s
 	}
 	if (x->hs != NULL)
 		(void)hasher_end(x->hs, 0, NULL);
+	if (!drop_staging && x->abuf != NULL && direct_flush(x, DIRECT_ALL) != 0 && x->fd >= 0)
+		(void)ftruncate(x->fd, (off_t)x->aoff); /* keep what is surely there */
+	if (!drop_staging && x->abuf != NULL)
+		x->received = x->aoff;
+	direct_end(x);
 	if (!drop_staging && x->fd >= 0 && x->key[0] != '\0') {
 		/* kept for a resume: only the bytes received stay, the reservation goes */
 		(void)store_release_reservation(x->fd, x->received);
@@ -1014,7 +1120,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return RD_E_INTERNAL;
-	x->fd = x->stage_dir = room_fd = -1;
+	x->fd = x->stage_dir = x->dfd = room_fd = -1;
 	x->pct = -1;
 	x->act = calloc(1, sizeof(*x->act));
 	if (x->act == NULL) {
@@ -1176,7 +1282,8 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 		}
 		x->received = 0;
 	}
-	if (hasher_start(x->fd, x->received, &x->hs) != 0) {
+	direct_start(x);
+	if (x->abuf == NULL && hasher_start(x->fd, x->received, &x->hs) != 0) {
 		code = RD_E_INTERNAL;
 		goto out;
 	}
@@ -1209,6 +1316,7 @@ out:
 	if (x != NULL) {
 		if (x->hs != NULL)
 			(void)hasher_end(x->hs, 0, NULL);
+		direct_end(x);
 		if (created && x->received == 0)
 			(void)unlinkat(x->stage_dir, x->key, 0); /* refused: leave nothing */
 		else if (x->fd >= 0)
@@ -1259,7 +1367,13 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 		put_abort(f, c, fc, x, 1);
 		return 0;
 	}
-	rc = pwrite_all(x->fd, rdf_body(&m)->chunk.data.p, rdf_body(&m)->chunk.data.n, x->received);
+	if (x->abuf != NULL) {
+		rc = direct_write(x, rdf_body(&m)->chunk.data.p, rdf_body(&m)->chunk.data.n);
+		if (rc == 0 && !jobs_waiting(&fc->w))
+			rc = direct_flush(x, DIRECT_IDLE);
+	} else
+		rc = pwrite_all(x->fd, rdf_body(&m)->chunk.data.p, rdf_body(&m)->chunk.data.n,
+				x->received);
 	if (rc != 0) {
 		int e = errno;
 		char what[200], esc[128];
@@ -1271,8 +1385,9 @@ static uint16_t handle_chunk(struct files *f, struct rd_client *c, const struct 
 		return 0;
 	}
 	x->received += rdf_body(&m)->chunk.data.n;
-	hasher_written(x->hs, x->received);
-	if (x->received - x->synced >= SYNC_EVERY) {
+	if (x->hs != NULL)
+		hasher_written(x->hs, x->received);
+	if (x->abuf == NULL && x->received - x->synced >= SYNC_EVERY) {
 		/* start writeback now so the fsync at PUT_END has little left to do */
 		(void)sync_file_range(x->fd, (off_t)x->synced, (off_t)(x->received - x->synced),
 				      SYNC_FILE_RANGE_WRITE);
@@ -1531,8 +1646,21 @@ static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd
 		put_free(f, c, fc, x, 1);
 		return 0;
 	}
-	rc = hasher_end(x->hs, 1, got);
-	x->hs = NULL;
+	if (x->abuf != NULL) {
+		rc = direct_flush(x, DIRECT_ALL);
+		if (rc == RD_ERR_SYSTEM) {
+			snprintf(what, sizeof(what), "cannot store %s in %s; nothing stored", esc,
+				 x->room);
+			store_fail(f, c, fr, errno, x->room, what);
+			put_free(f, c, fc, x, 0);
+			return 0;
+		}
+		rc = rd_sha256_final(x->h, got);
+		direct_end(x);
+	} else {
+		rc = hasher_end(x->hs, 1, got);
+		x->hs = NULL;
+	}
 	if (rc != 0) {
 		/* the staged data could not be read back: start that upload over */
 		put_free(f, c, fc, x, 1);
