@@ -1,7 +1,11 @@
 /* files.c - the client's file commands: put, get, ls, rm (see files.h), shared by the
  * one-shot commands and the shell.
  *
- * put: the file is hashed first (PUT declares size and SHA-256), then streamed from the
+ * put: PUT declares size and SHA-256, taken from the digest cache (digest.h) when it knows
+ * the file; otherwise, on a server that offers RD_FEAT_PUT_SEAL, a file of at least
+ * STREAM_MIN bytes is streamed at once with no SHA-256 declared while a thread of its own hashes it
+ * (on the other core), and PUT_SEAL brings the SHA-256 at the end (a streamed put,
+ * PROTOCOL.md section 17); else it is hashed first. The chunks go from the
  * offset PUT_READY gives (> 0 when the server holds part of it from an interrupted put)
  * in PUT_CHUNK frames of RD_CHUNK_SIZE bytes. Chunk rule: a sample of the file's first
  * 16 KiB is compressed once (rd_zip_sample_worth); if it does not shrink by more than 10%
@@ -21,6 +25,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -51,6 +57,10 @@
 #include "sink.h"
 
 #define HASH_BLOCK (1u << 20)
+/* A file of at least STREAM_MIN bytes whose digest is not cached is streamed (PUT_SEAL):
+ * below it, hashing first costs under 10 ms, and a put that declares its SHA-256 can
+ * resume from what any interrupted upload of the same content left staged. */
+#define STREAM_MIN (16u << 20)
 #define POLL_EVERY_MS 100u
 #define END_EXTRA_MS 120000 /* PUT_END: the server fsyncs the whole file before it answers */
 #define SAMPLE_SIZE (16u * 1024u)
@@ -213,7 +223,8 @@ static void tally_print(const char *verb, const char *done_word, int nfiles)
 /* The summary line of a transfer. wire = bytes it took on the connection (shown when
  * compression made it clearly less than the data moved). */
 static void summary(const char *verb, const char *name, const char *stored, uint64_t size,
-		    uint64_t from, double secs, const uint8_t sha[RD_SHA256_SIZE], uint64_t wire)
+		    uint64_t from, double secs, const uint8_t sha[RD_SHA256_SIZE], uint64_t wire,
+		    const char *note)
 {
 	char esc[NAME_SHOWN], esc2[NAME_SHOWN], hs[32], hf[32], hm[32], rate[32], hex[65], hw[32];
 
@@ -239,7 +250,7 @@ static void summary(const char *verb, const char *name, const char *stored, uint
 	}
 	if (stored != NULL && strcmp(stored, name) != 0)
 		fprintf(report_out(), ", stored as \"%s\"", shown(stored, esc2, sizeof(esc2)));
-	fprintf(report_out(), ", sha256 %s\u2026 verified\n", hex);
+	fprintf(report_out(), ", sha256 %s\u2026 verified%s\n", hex, note ? note : "");
 	fflush(report_out());
 }
 
@@ -298,6 +309,76 @@ static int put_stream(struct rd_conn *c, int fd, uint32_t xfer, uint32_t req, ui
 	return rc;
 }
 
+/* A streamed put's SHA-256, computed by a thread of its own (reading the file again, from
+ * the page cache) while the chunks go out on this one. */
+struct bghash {
+	pthread_t th;
+	int fd;
+	uint64_t size;
+	atomic_int stop;
+	int rc, err; /* err: errno of a failed read */
+	uint8_t sha[RD_SHA256_SIZE];
+};
+
+static void *bghash_main(void *arg)
+{
+	struct bghash *b = arg;
+	struct rd_sha256 *h = NULL;
+	uint8_t *buf = malloc(HASH_BLOCK);
+	uint64_t off = 0;
+	size_t want;
+	int rc = buf == NULL ? RD_ERR_NOMEM : rd_sha256_new(&h);
+
+	while (rc == 0 && off < b->size) {
+		if (atomic_load(&b->stop)) {
+			rc = RD_ERR_STATE;
+			break;
+		}
+		want = b->size - off < HASH_BLOCK ? (size_t)(b->size - off) : HASH_BLOCK;
+		if ((rc = rd_pread_full(b->fd, buf, want, off)) != 0) {
+			b->err = errno;
+			break;
+		}
+		rc = rd_sha256_update(h, buf, want);
+		off += want;
+	}
+	if (rc == 0)
+		rc = rd_sha256_final(h, b->sha);
+	rd_sha256_free(h);
+	free(buf);
+	b->rc = rc;
+	return NULL;
+}
+
+static int bghash_start(struct bghash *b, int fd, uint64_t size)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = fd;
+	b->size = size;
+	atomic_init(&b->stop, 0);
+	return pthread_create(&b->th, NULL, bghash_main, b) == 0 ? 0 : RD_ERR_NOMEM;
+}
+
+/* Wait for the digest (stop: the put failed, do not finish). 0 or the thread's error. */
+static int bghash_end(struct bghash *b, int stop)
+{
+	if (stop)
+		atomic_store(&b->stop, 1);
+	pthread_join(b->th, NULL);
+	return b->rc;
+}
+
+/* fd is still the file sb described (size, mtime, ctime): what was read of it is its
+ * content, and a digest of it may be cached. */
+static int unchanged(int fd, const struct stat *sb, struct stat *after)
+{
+	return fstat(fd, after) == 0 && after->st_size == sb->st_size &&
+	       after->st_mtim.tv_sec == sb->st_mtim.tv_sec &&
+	       after->st_mtim.tv_nsec == sb->st_mtim.tv_nsec &&
+	       after->st_ctim.tv_sec == sb->st_ctim.tv_sec &&
+	       after->st_ctim.tv_nsec == sb->st_ctim.tv_nsec;
+}
+
 static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path)
 {
 	uint8_t sha[RD_SHA256_SIZE], sample[SAMPLE_SIZE];
@@ -313,7 +394,9 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	uint32_t req;
 	uint16_t werr = 0;
 	struct rd_zip_adapt za;
-	int fd = -1, rc, code, attempt = 0, cached = 0;
+	struct bghash bg;
+	struct stat after;
+	int fd = -1, rc, hrc, code, attempt = 0, cached = 0, streamed = 0;
 	ssize_t got;
 
 	name = name != NULL ? name + 1 : path;
@@ -336,13 +419,17 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 		goto out;
 	}
 	size = (uint64_t)sb.st_size;
-	/* 1. declare size and SHA-256: hash first, unless the digest cache knows this very
-	 * file (same inode, size, mtime and ctime as when it was hashed: digest.h) */
+	/* 1. declare size and SHA-256: from the digest cache when it knows this very file
+	 * (same inode, size, mtime and ctime as when it was hashed: digest.h); else streamed
+	 * (no SHA-256 now: PUT_SEAL brings it) when the server takes that and the file is
+	 * at least STREAM_MIN; else hash first */
 rehash:
 	cached = digest_get(&sb, sha);
-	if (!cached) {
-		struct stat after;
-
+	streamed = !cached && size >= STREAM_MIN &&
+		   (rd_conn_server_info(c)->features & RD_FEAT_PUT_SEAL) != 0;
+	if (streamed)
+		memset(sha, 0, sizeof(sha));
+	if (!cached && !streamed) {
 		if (rd_sha256_new(&h) != 0) {
 			code = local_fail("put", path, "out of memory", 0);
 			goto out;
@@ -358,11 +445,7 @@ rehash:
 			code = remote_fail(c, "put", name, rc, 0);
 			goto out;
 		}
-		if (fstat(fd, &after) == 0 && after.st_size == sb.st_size &&
-		    after.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
-		    after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec &&
-		    after.st_ctim.tv_sec == sb.st_ctim.tv_sec &&
-		    after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
+		if (unchanged(fd, &sb, &after))
 			digest_put(&after, sha); /* (unchanged while it was hashed) */
 	}
 	/* 2. chunk rule, decided once per file from a sample */
@@ -394,9 +477,33 @@ again:
 	/* 3. the chunks, then PUT_END, all under one request id */
 	req = rd_conn_next_id(c);
 	progress_start(&pg, "put", name, size, from, o->quiet);
+	if (streamed && bghash_start(&bg, fd, size) != 0) {
+		progress_end(&pg);
+		send_cancel(c, rdf_body(&r)->put_ready.xfer_id, "out of memory");
+		code = local_fail("put", path, "out of memory", 0);
+		goto out;
+	}
 	rc = put_stream(c, fd, rdf_body(&r)->put_ready.xfer_id, req, from, size, opts, &za, &pg,
 			&werr);
-	if (rc == 0) {
+	if (streamed && (hrc = bghash_end(&bg, rc != 0)) != 0 && rc == 0) {
+		progress_end(&pg);
+		send_cancel(c, rdf_body(&r)->put_ready.xfer_id, "cannot read the file");
+		errno = bg.err;
+		code = hrc == RD_ERR_SYSTEM || hrc == RD_ERR_MISMATCH ?
+			       local_fail("put", path, "cannot read", bg.err) :
+			       local_fail("put", path, "out of memory", 0);
+		goto out;
+	}
+	if (rc == 0 && streamed) {
+		/* the SHA-256 of what was read, which the server compares with what it got */
+		memcpy(sha, bg.sha, sizeof(sha));
+		rd_msg_init(&m, RDF_MSG_PUT_SEAL);
+		rdf_body(&m)->put_seal.xfer_id = rdf_body(&r)->put_ready.xfer_id;
+		memcpy(rdf_body(&m)->put_seal.sha256, sha, sizeof(sha));
+		rc = rd_conn_send_msg(c, &m, req);
+		if (rc == 0)
+			rc = rd_conn_wait_reply(c, req, o->timeout_ms + END_EXTRA_MS, &f, &werr);
+	} else if (rc == 0) {
 		rd_msg_init(&m, RDF_MSG_PUT_END);
 		rdf_body(&m)->xfer.xfer_id = rdf_body(&r)->put_ready.xfer_id;
 		rc = rd_conn_send_msg(c, &m, req);
@@ -438,9 +545,11 @@ again:
 		goto out;
 	}
 	snprintf(stored, sizeof(stored), "%s", rdf_body(&r)->put_done.name);
+	if (streamed && unchanged(fd, &sb, &after))
+		digest_put(&after, sha); /* the next put of this file declares it at once */
 	wire_counts(c, &sent1, &recv1);
 	summary("put", name, stored, size, from, progress_elapsed(&pg), sha,
-		sent1 > sent0 ? sent1 - sent0 : 0);
+		sent1 > sent0 ? sent1 - sent0 : 0, streamed ? " (hashed while sending)" : NULL);
 	code = CLI_OK;
 out:
 	rd_msg_clear(&r);
@@ -584,7 +693,7 @@ static int pipe_done(struct rd_conn *c, struct pput *p, const struct rd_frame *f
 		     rd_ct_equal(rdf_body(&r)->put_done.sha256, p->sha, RD_SHA256_SIZE);
 		if (ok)
 			summary("put", p->name, rdf_body(&r)->put_done.name, p->size, p->from,
-				(double)(rd_now_mono_ms() - p->t0) / 1000.0, p->sha, 0);
+				(double)(rd_now_mono_ms() - p->t0) / 1000.0, p->sha, 0, NULL);
 		rd_msg_clear(&r);
 	}
 	return ok ? CLI_OK : remote_fail(c, "put", p->name, RD_ERR_PROTOCOL, 0);
@@ -982,7 +1091,7 @@ static int get_stdout(struct rd_conn *c, const struct cli_opts *o, const char *n
 		code = CLI_EVERIFY;
 		goto out;
 	}
-	summary("get", name, NULL, g.size, 0, secs, g.sha, wire);
+	summary("get", name, NULL, g.size, 0, secs, g.sha, wire, NULL);
 out:
 	rd_msg_clear(&r);
 	rd_sha256_free(h);
@@ -1063,7 +1172,7 @@ static int get_later_flush(const struct cli_opts *o, int dfd, const char *dir, s
 	for (unsigned i = 0; i < b->n; i++)
 		if (b->f[i].size != UINT64_MAX)
 			summary("get", b->f[i].name, NULL, b->f[i].size, b->f[i].from, b->f[i].secs,
-				b->f[i].sha, b->f[i].wire);
+				b->f[i].sha, b->f[i].wire, NULL);
 	b->n = 0;
 	return worst;
 }
@@ -1198,7 +1307,7 @@ again:
 		goto out;
 	}
 	(void)fsync(dfd); /* and the rename itself */
-	summary("get", name, NULL, g.size, g.from, secs, g.sha, wire);
+	summary("get", name, NULL, g.size, g.from, secs, g.sha, wire, NULL);
 	code = CLI_OK;
 out:
 	/* a failed get leaves a .part only if it holds bytes to resume from */

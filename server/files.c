@@ -146,7 +146,9 @@ struct put_xfer {
 	char room[RD_ROOM_BUF];
 	char name[RD_NAME_BUF]; /* as asked */
 	char key[STORE_KEY_BUF];
-	uint8_t sha[RD_SHA256_SIZE];
+	uint8_t sha[RD_SHA256_SIZE];    /* declared; all zero for a streamed put until PUT_SEAL */
+	uint8_t keysha[RD_SHA256_SIZE]; /* what the staging key is made of (see handle_put) */
+	int streamed;                   /* PUT declared no SHA-256: PUT_SEAL brings it */
 	uint64_t size, offset0, received, synced, start_ms;
 	int fd;        /* staging file */
 	int stage_dir; /* STORE/.staging/ROOM */
@@ -685,6 +687,15 @@ static uint16_t refuse_name(struct rd_client *c, const struct rd_frame *fr)
 	return fail(c, fr, RDF_E_BAD_FILENAME, "bad file name: %s", why);
 }
 
+static int is_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
 	const uint8_t *q = p;
@@ -994,7 +1005,7 @@ static uint16_t claim_key(struct files *f, struct put_xfer *x)
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		for (alt = 0;; alt++) {
-			store_staging_key(x->sha, x->size, alt, key);
+			store_staging_key(x->keysha, x->size, alt, key);
 			a = active_find_key(f, x->room, key);
 			if (a == NULL || a->owner == NULL || a->owner != x->act->owner ||
 			    alt == KEY_ALT_MAX)
@@ -1133,6 +1144,20 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	memcpy(x->sha, rdf_body(&m)->put.sha256, RD_SHA256_SIZE);
 	snprintf(x->room, sizeof(x->room), "%s", room);
 	snprintf(x->name, sizeof(x->name), "%s", rdf_body(&m)->put.name);
+	/* A streamed put (no SHA-256 yet: PROTOCOL.md section 17) is staged under a key of
+	 * its room, nickname, name and size instead of its content, so that the same upload
+	 * cut off and started again resumes; PUT_SEAL's SHA-256 then checks the whole. */
+	x->streamed = is_zero(x->sha, RD_SHA256_SIZE);
+	memcpy(x->keysha, x->sha, RD_SHA256_SIZE);
+	if (x->streamed) {
+		char id[sizeof(room) + RD_NICK_BUF + RD_NAME_BUF + 48];
+		int n = snprintf(id, sizeof(id), "streamed put%c%s%c%s%c%s%c%" PRIu64, 0, room, 0,
+				 nick, 0, x->name, 0, x->size);
+		if (n < 0 || (size_t)n >= sizeof(id) || rd_sha256(id, (size_t)n, x->keysha) != 0) {
+			code = RD_E_INTERNAL;
+			goto out;
+		}
+	}
 	x->start_ms = rd_now_mono_ms();
 	snprintf(x->act->room, sizeof(x->act->room), "%s", room);
 	x->act->xfer_id = x->id;
@@ -1623,22 +1648,43 @@ static void batch_flush(struct files *f, struct rd_client *c, struct fclient *fc
 		batch_flush(f, c, fc);
 }
 
+/* PUT_END (sealed NULL) or PUT_SEAL (sealed: the SHA-256 the client says the data has). */
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char esc[128], stored[RD_NAME_BUF], what[200];
 	struct fclient *fc = rd_client_app_data(c);
-	uint8_t got[RD_SHA256_SIZE];
+	uint8_t got[RD_SHA256_SIZE], sealed[RD_SHA256_SIZE];
 	struct put_xfer *x;
 	struct rd_msg m;
-	int existed = 0, rc;
+	uint32_t id;
+	int existed = 0, rc, seal = fr->hdr.type == RDF_MSG_PUT_SEAL;
 
-	if (rd_msg_decode(RDF_MSG_PUT_END, fr->payload, fr->len, &m) != 0)
+	if (rd_msg_decode(fr->hdr.type, fr->payload, fr->len, &m) != 0)
 		return RD_E_MALFORMED;
-	x = put_find(fc, rdf_body(&m)->xfer.xfer_id);
+	id = seal ? rdf_body(&m)->put_seal.xfer_id : rdf_body(&m)->xfer.xfer_id;
+	if (seal)
+		memcpy(sealed, rdf_body(&m)->put_seal.sha256, RD_SHA256_SIZE);
+	x = put_find(fc, id);
 	if (x == NULL)
 		return fail(c, fr, RDF_E_NO_SUCH_TRANSFER,
-			    "no upload %" PRIu32 " on this connection", rdf_body(&m)->xfer.xfer_id);
+			    "no upload %" PRIu32 " on this connection", id);
 	shown(x->name, esc, sizeof(esc));
+	if (x->streamed && !seal) {
+		fail(c, fr, RDF_E_HASH_MISMATCH,
+		     "%s: a put that declared no SHA-256 ends with PUT_SEAL, not PUT_END; nothing "
+		     "stored",
+		     esc);
+		put_free(f, c, fc, x, 1);
+		return 0;
+	}
+	if (seal && !x->streamed && !rd_ct_equal(sealed, x->sha, RD_SHA256_SIZE)) {
+		fail(c, fr, RDF_E_HASH_MISMATCH,
+		     "%s: PUT_SEAL's SHA-256 is not the one PUT declared; nothing stored", esc);
+		put_free(f, c, fc, x, 1);
+		return 0;
+	}
+	if (seal)
+		memcpy(x->sha, sealed, RD_SHA256_SIZE);
 	if (x->received != x->size) {
 		fail(c, fr, RDF_E_SIZE_MISMATCH,
 		     "%s: received %" PRIu64 " bytes, declared %" PRIu64 "; nothing stored", esc,
@@ -2181,6 +2227,7 @@ static uint16_t dispatch_job(struct files *f, struct rd_client *c, const struct 
 	case RDF_MSG_PUT_CHUNK:
 		return handle_chunk(f, c, fr);
 	case RDF_MSG_PUT_END:
+	case RDF_MSG_PUT_SEAL:
 		return handle_end(f, c, fr);
 	case RDF_MSG_GET:
 		return handle_get(f, c, fr);
@@ -2223,7 +2270,8 @@ static void *worker_main(void *arg)
 		/* a batch is committed before anything but an upload's frames, so that what
 		 * follows (a LIST, a GET) sees it, and when nothing more waits */
 		if (fc->batch != NULL && j->f.hdr.type != RDF_MSG_PUT &&
-		    j->f.hdr.type != RDF_MSG_PUT_CHUNK && j->f.hdr.type != RDF_MSG_PUT_END)
+		    j->f.hdr.type != RDF_MSG_PUT_CHUNK && j->f.hdr.type != RDF_MSG_PUT_END &&
+		    j->f.hdr.type != RDF_MSG_PUT_SEAL)
 			batch_flush(w->f, w->c, fc);
 		uint16_t code = dispatch_job(w->f, w->c, &j->f);
 		if (code)

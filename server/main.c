@@ -1582,7 +1582,7 @@ int main(int argc, char **argv)
 	o.cfg.rooms = (const char *const *)o.rooms;
 	o.cfg.nrooms = o.nrooms;
 	o.cfg.software = CTL_SOFTWARE;
-	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_QUIET;
+	o.cfg.features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_QUIET | RD_FEAT_PUT_SEAL;
 	memset(&hooks, 0, sizeof(hooks));
 	app.files = files;
 	hooks.user = &app;

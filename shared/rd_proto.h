@@ -255,7 +255,8 @@ enum rd_p2p_role {
 #define RD_FEAT_P2P 0x00000002u
 #define RD_FEAT_FILES 0x00000004u
 #define RD_FEAT_REDIRECT 0x00000008u
-#define RD_FEAT_QUIET 0x00000010u /* client: a short-lived session, not announced */
+#define RD_FEAT_QUIET 0x00000010u    /* client: a short-lived session, not announced */
+#define RD_FEAT_PUT_SEAL 0x00000020u /* files: a PUT may leave its SHA-256 to PUT_SEAL */
 
 #ifdef __cplusplus
 }

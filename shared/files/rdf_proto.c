@@ -26,6 +26,9 @@ static const struct rd_field f_chunk[] = {
 	RD_F_BYTES(rdf_msg_chunk, data, RD_CHUNK_SIZE), RD_F_END
 };
 static const struct rd_field f_xfer_id[] = { RD_F_INT(rdf_msg_xfer_id, xfer_id), RD_F_END };
+static const struct rd_field f_put_seal[] = {
+	RD_F_INT(rdf_msg_put_seal, xfer_id), RD_F_RAW(rdf_msg_put_seal, sha256), RD_F_END
+};
 static const struct rd_field f_put_done[] = {
 	RD_F_INT(rdf_msg_put_done, xfer_id), RD_F_CHARS(rdf_msg_put_done, name, RD_NAME_FILE),
 	RD_F_INT(rdf_msg_put_done, size), RD_F_RAW(rdf_msg_put_done, sha256), RD_F_END
@@ -74,6 +77,7 @@ static const struct rd_msg_row rows[] = {
 	{ RDF_MSG_PUT_CHUNK, "PUT_CHUNK", f_chunk },
 	{ RDF_MSG_PUT_END, "PUT_END", f_xfer_id },
 	{ RDF_MSG_PUT_DONE, "PUT_DONE", f_put_done },
+	{ RDF_MSG_PUT_SEAL, "PUT_SEAL", f_put_seal },
 	{ RDF_MSG_GET, "GET", f_get },
 	{ RDF_MSG_GET_BEGIN, "GET_BEGIN", f_get_begin },
 	{ RDF_MSG_GET_CHUNK, "GET_CHUNK", f_chunk },

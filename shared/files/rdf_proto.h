@@ -37,6 +37,7 @@ enum rdf_msg_type {
 	RDF_MSG_DELETE = 0x100C,      /* C->S */
 	RDF_MSG_FILE_NOTICE = 0x100D, /* S->C */
 	RDF_MSG_XFER_CANCEL = 0x100E, /* either direction */
+	RDF_MSG_PUT_SEAL = 0x100F,    /* C->S: PUT_END with the SHA-256 (a streamed put) */
 };
 
 /* Wire error codes (ERROR.code, XFER_CANCEL.code): 5xx, in the applications' range. */
@@ -161,6 +162,10 @@ struct rdf_msg_chunk {
 struct rdf_msg_xfer_id {
 	uint32_t xfer_id;
 }; /* PUT_END, GET_END */
+struct rdf_msg_put_seal {
+	uint32_t xfer_id;
+	uint8_t sha256[RD_SHA256_SIZE];
+}; /* PUT_SEAL */
 struct rdf_msg_put_done {
 	uint32_t xfer_id;
 	char name[RD_NAME_BUF];
@@ -218,6 +223,7 @@ union rdf_body {
 	struct rdf_msg_chunk chunk;  /* PUT_CHUNK, GET_CHUNK */
 	struct rdf_msg_xfer_id xfer; /* PUT_END, GET_END */
 	struct rdf_msg_put_done put_done;
+	struct rdf_msg_put_seal put_seal;
 	struct rdf_msg_get get;
 	struct rdf_msg_get_begin get_begin;
 	struct rdf_msg_list list;

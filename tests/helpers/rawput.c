@@ -7,11 +7,17 @@
  *       LIST with this payload ("" = an empty payload); prints "count N more M last NAME"
  *       for the FILE_LIST page, or "code N", and exits 0.
  *   rawput --port P [...] put FILE [--name NAME] [--mode 0|1|2] [--lie-sha] [--short]
- *          [--corrupt-chunk K] [--bad-offset K] [--bad-zlib K] [--stop-after K]
- *          [--wait-file PATH] [--chunk BYTES]
+ *          [--stream] [--seal] [--seal-lie] [--plain-end] [--corrupt-chunk K]
+ *          [--bad-offset K] [--bad-zlib K] [--stop-after K] [--wait-file PATH]
+ *          [--chunk BYTES]
  *       An upload of FILE (as NAME) with the chosen fault:
  *         --lie-sha          declare a SHA-256 that is not the file's
  *         --short            stop one byte short, then PUT_END
+ *         --stream           a streamed put: PUT declares no SHA-256 (32 zero bytes) and
+ *                            PUT_SEAL brings it at the end (with --lie-sha, a wrong one)
+ *         --seal             declare the SHA-256 in PUT and end with PUT_SEAL too
+ *         --seal-lie         ... with a PUT_SEAL whose SHA-256 is not the declared one
+ *         --plain-end        end with PUT_END even with --stream
  *         --corrupt-chunk K  flip a bit in chunk K (0-based) after hashing
  *         --bad-offset K     give chunk K a wrong offset
  *         --bad-zlib K       send chunk K flagged compressed but with garbage zlib data
@@ -48,7 +54,7 @@
 static struct {
 	uint16_t port;
 	const char *nick, *room, *name, *wait_file;
-	int mode, lie_sha, shorten;
+	int mode, lie_sha, shorten, stream, seal, seal_lie, plain_end;
 	long corrupt, bad_offset, bad_zlib, stop_after;
 	size_t chunk;
 } opt = { .nick = "raw",
@@ -233,7 +239,10 @@ static int do_put(struct rd_conn *c, const char *path)
 	rd_msg_init(&m, RDF_MSG_PUT);
 	snprintf(rdf_body(&m)->put.name, sizeof(rdf_body(&m)->put.name), "%s", name);
 	rdf_body(&m)->put.size = size;
-	memcpy(rdf_body(&m)->put.sha256, sha, RD_SHA256_SIZE);
+	if (!opt.stream)
+		memcpy(rdf_body(&m)->put.sha256, sha, RD_SHA256_SIZE);
+	if (opt.seal_lie)
+		sha[1] ^= 0xff; /* (for PUT_SEAL) */
 	rdf_body(&m)->put.mode = (uint8_t)opt.mode;
 	if ((rc = rd_conn_request(c, &m, &r, &werr)) != 0)
 		return report(c, rc, werr);
@@ -294,8 +303,14 @@ static int do_put(struct rd_conn *c, const char *path)
 				return report(c, rc, 0);
 		}
 	}
-	rd_msg_init(&m, RDF_MSG_PUT_END);
-	rdf_body(&m)->xfer.xfer_id = xfer;
+	if ((opt.stream || opt.seal || opt.seal_lie) && !opt.plain_end) {
+		rd_msg_init(&m, RDF_MSG_PUT_SEAL);
+		rdf_body(&m)->put_seal.xfer_id = xfer;
+		memcpy(rdf_body(&m)->put_seal.sha256, sha, RD_SHA256_SIZE);
+	} else {
+		rd_msg_init(&m, RDF_MSG_PUT_END);
+		rdf_body(&m)->xfer.xfer_id = xfer;
+	}
 	if ((rc = rd_conn_send_msg(c, &m, req)) != 0)
 		return report(c, rc, 0);
 	rc = rd_conn_wait_reply(c, req, 60000, &f, &werr);
@@ -350,6 +365,14 @@ int main(int argc, char **argv)
 			opt.lie_sha = 1;
 		} else if (strcmp(a, "--short") == 0) {
 			opt.shorten = 1;
+		} else if (strcmp(a, "--stream") == 0) {
+			opt.stream = 1;
+		} else if (strcmp(a, "--seal") == 0) {
+			opt.seal = 1;
+		} else if (strcmp(a, "--seal-lie") == 0) {
+			opt.seal_lie = 1;
+		} else if (strcmp(a, "--plain-end") == 0) {
+			opt.plain_end = 1;
 		} else if (strcmp(a, "--corrupt-chunk") == 0 && v) {
 			opt.corrupt = atol(v), i++;
 		} else if (strcmp(a, "--bad-offset") == 0 && v) {

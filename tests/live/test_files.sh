@@ -4,8 +4,9 @@
 # --rename, --overwrite, a race of two uploads at commit), get's local refusal and resume,
 # hostile names and a symlink planted in a room folder, corrupt uploads, a client and a
 # server killed mid-put (then resumed), large uploads written around the page cache (odd
-# chunks, corrupt, paused, cut off and resumed), stale staging removal, size/quota/space
-# limits.
+# chunks, corrupt, paused, cut off and resumed), streamed puts (PUT_SEAL: right, wrong or
+# missing SHA-256, the client's own, resumed, and over another file's prefix), stale
+# staging removal, size/quota/space limits.
 # Faults the real client never makes come from tests/helpers/rawput.c.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -348,6 +349,71 @@ wait_staged "$store/.staging/general" $((37 * 100003))
 run 0 rdc --nick alice put "$work/big4.bin"
 contains "$OUT" "resumed at 3.7 MB"
 cmp "$work/big4.bin" "$room/big4.bin" || fail "a large upload resumed from an unaligned offset differs"
+
+# ---- 8c. streamed puts: no SHA-256 in PUT, PUT_SEAL brings it (PROTOCOL.md section 17) ----
+# put_as NICK FILE: the real client's put as NICK, retried while a killed connection still
+# holds NICK (exit 4) until the server has seen it close
+put_as()
+{
+	local i rc
+	for ((i = 0; i < 50; i++)); do
+		rc=0
+		rdc --nick "$1" put "$2" >"$RD_TMP/out" 2>&1 || rc=$?
+		OUT=$(<"$RD_TMP/out")
+		((rc == 4)) || break
+		sleep 0.1
+	done
+	[[ $rc == 0 ]] || fail "put as $1 of $2: exit $rc: $OUT"
+}
+mkrand "$work/s1.bin" 3000
+run 0 raw --nick st put "$work/s1.bin" --stream --chunk 100003
+contains "$OUT" "done s1.bin"
+cmp "$work/s1.bin" "$room/s1.bin" || fail "a streamed upload differs"
+run 1 raw --nick st put "$work/s1.bin" --name s1-lie.bin --stream --lie-sha
+contains "$OUT" "error 506"
+run 1 raw --nick st put "$work/s1.bin" --name s1-end.bin --stream --plain-end
+contains "$OUT" "error 506"
+contains "$OUT" "ends with PUT_SEAL"
+run 0 raw --nick st put "$work/s1.bin" --name s1-seal.bin --seal
+contains "$OUT" "done s1-seal.bin"
+run 1 raw --nick st put "$work/s1.bin" --name s1-seal-lie.bin --seal-lie
+contains "$OUT" "error 506"
+for n in s1-lie.bin s1-end.bin s1-seal-lie.bin; do
+	[[ ! -e $room/$n ]] || fail "$n was committed with a wrong or missing SHA-256"
+done
+# the real client streams a file of 16 MiB or more it has not hashed yet, and declares it
+# the next time (the digest it computed while sending is cached)
+mkrand "$work/s2.bin" 16384
+run 0 rdc --nick carol put "$work/s2.bin"
+contains "$OUT" "(hashed while sending)"
+cmp "$work/s2.bin" "$room/s2.bin" || fail "the client's streamed upload differs"
+run 0 rdc --nick carol put --overwrite "$work/s2.bin"
+[[ $OUT != *"hashed while sending"* ]] || fail "the second put of an unchanged file streamed again: $OUT"
+# a streamed upload cut off resumes under the same room, nickname, name and size
+mkrand "$work/s3.bin" 16500
+rd_spawn "$RAW" --port "$RD_PORT" --nick dave put "$work/s3.bin" --stream --stop-after 5 \
+	>"$RD_TMP/raw5.log" 2>&1
+rawpid=$RD_LAST_PID
+wait_for "$RD_TMP/raw5.log" "stopped after 5 chunks"
+wait_staged "$store/.staging/general" $((5 * CHUNK))
+kill9 "$rawpid"
+put_as dave "$work/s3.bin"
+contains "$OUT" "resumed at 1.3 MB"
+contains "$OUT" "(hashed while sending)"
+cmp "$work/s3.bin" "$room/s3.bin" || fail "a resumed streamed upload differs"
+# ...and a staged prefix that is not this file's is caught by PUT_SEAL and sent whole again
+mkrand "$work/s4.bin" 16500
+rd_spawn "$RAW" --port "$RD_PORT" --nick erin put "$work/s4.bin" --stream --stop-after 5 \
+	>"$RD_TMP/raw6.log" 2>&1
+rawpid=$RD_LAST_PID
+wait_for "$RD_TMP/raw6.log" "stopped after 5 chunks"
+wait_staged "$store/.staging/general" $((5 * CHUNK))
+kill9 "$rawpid"
+mkdir -p "$work/other"
+mkrand "$work/other/s4.bin" 16500
+put_as erin "$work/other/s4.bin"
+contains "$OUT" "did not match; sending the whole file again"
+cmp "$work/other/s4.bin" "$room/s4.bin" || fail "the file sent whole again differs"
 rd_stop_server
 [[ $RD_STOP_STATUS == 0 ]] || fail "server did not stop cleanly ($RD_STOP_STATUS)"
 

@@ -25,7 +25,7 @@
 #include "rd_msg.h"
 #include "rd_proto.h"
 
-#define NTYPES_KNOWN 71 /* message types in rd_proto.h */
+#define NTYPES_KNOWN 72 /* message types in rd_proto.h */
 
 static const uint8_t token16[RD_TOKEN_SIZE] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
 						0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf };
@@ -261,6 +261,10 @@ static int sample(uint16_t type, struct rd_msg *m)
 	case RDF_MSG_PUT_END:
 	case RDF_MSG_GET_END:
 		rdf_body(m)->xfer.xfer_id = 17;
+		break;
+	case RDF_MSG_PUT_SEAL:
+		rdf_body(m)->put_seal.xfer_id = 17;
+		memcpy(rdf_body(m)->put_seal.sha256, sha, sizeof(sha));
 		break;
 	case RDF_MSG_PUT_DONE:
 		rdf_body(m)->put_done = (struct rdf_msg_put_done){ 18, "report.pdf", 123456789 };
@@ -778,7 +782,7 @@ static void test_trailing_bytes_are_ignored(void **state)
 static void test_unknown_type_is_refused(void **state)
 {
 	static const uint16_t unknown[] = { 0x0000, 0x000d, 0x0018, 0x0045, 0x1000,
-					    0x100f, 0x1100, 0x7fff, 0x8000, 0xffff };
+					    0x1010, 0x1100, 0x7fff, 0x8000, 0xffff };
 	struct rd_msg m, d;
 	struct rd_buf b;
 

@@ -983,6 +983,16 @@ static void c_xfer(const struct rd_msg *m)
 {
 	assert_int_equal(M->xfer.xfer_id, 1);
 }
+static void b_put_seal(struct rd_msg *m)
+{
+	M->put_seal.xfer_id = 1;
+	memcpy(M->put_seal.sha256, sha_abc, sizeof(sha_abc));
+}
+static void c_put_seal(const struct rd_msg *m)
+{
+	assert_int_equal(M->put_seal.xfer_id, 1);
+	assert_memory_equal(M->put_seal.sha256, sha_abc, sizeof(sha_abc));
+}
 static void b_put_done(struct rd_msg *m)
 {
 	M->put_done.xfer_id = 1;
@@ -1145,6 +1155,7 @@ static const struct entry entries[] = {
 	{ "put_ready", RDF_MSG_PUT_READY, 1, b_put_ready, c_put_ready },
 	{ "put_chunk", RDF_MSG_PUT_CHUNK, 0, b_chunk, c_chunk },
 	{ "put_end", RDF_MSG_PUT_END, 1, b_xfer, c_xfer },
+	{ "put_seal", RDF_MSG_PUT_SEAL, 1, b_put_seal, c_put_seal },
 	{ "put_done", RDF_MSG_PUT_DONE, 1, b_put_done, c_put_done },
 	{ "get", RDF_MSG_GET, 1, b_get, c_get },
 	{ "get_begin", RDF_MSG_GET_BEGIN, 1, b_get_begin, c_get_begin },
