@@ -36,21 +36,7 @@ done
 echo "bench_small: $N files of $BYTES bytes in $work (df: $(df -h --output=fstype,target "$work" | tail -1))"
 
 # ---- the rsync daemon ----------------------------------------------------------------
-cat >"$work/rsyncd.conf" <<CONF
-use chroot = no
-uid = $(id -un)
-gid = $(id -gn)
-pid file = $work/rsyncd.pid
-[dst]
-path = $work/rsync-dst
-read only = no
-CONF
-rsync_port=$(free_port)
-rd_spawn rsync --daemon --no-detach --config="$work/rsyncd.conf" --address=127.0.0.1 \
-	--port="$rsync_port" --log-file="$work/rsyncd.log"
-for ((i = 0; i < 200; i++)); do is_listening "$rsync_port" && break; sleep 0.02; done
-is_listening "$rsync_port" || fail "the rsync daemon did not listen: $(cat "$work/rsyncd.log")"
-RS=rsync://127.0.0.1:$rsync_port/dst
+bench_rsyncd_start "$work" "$work/rsync-dst"
 
 # ---- the roomdrop servers --------------------------------------------------------------
 rooms=$(seq -s, -f 'run%g' 0 $((RUNS - 1)))

@@ -85,3 +85,27 @@ bench_redis_start()
 	cat "$1/redis.log" >&2
 	return 1
 }
+
+# bench_rsyncd_start DIR MODULE_PATH: an rsync daemon of the benchmark's own on 127.0.0.1
+# (an ephemeral port), its config, pid file and log in DIR, serving MODULE_PATH read-write
+# as the module "dst". Sets RS (rsync://127.0.0.1:PORT/dst); rd_spawn stops it by PID at
+# exit.
+bench_rsyncd_start()
+{
+	local i port
+	cat >"$1/rsyncd.conf" <<CONF
+use chroot = no
+uid = $(id -un)
+gid = $(id -gn)
+pid file = $1/rsyncd.pid
+[dst]
+path = $2
+read only = no
+CONF
+	port=$(free_port)
+	rd_spawn rsync --daemon --no-detach --config="$1/rsyncd.conf" --address=127.0.0.1 \
+		--port="$port" --log-file="$1/rsyncd.log"
+	for ((i = 0; i < 200; i++)); do is_listening "$port" && break; sleep 0.02; done
+	is_listening "$port" || fail "the rsync daemon did not listen: $(cat "$1/rsyncd.log")"
+	RS=rsync://127.0.0.1:$port/dst
+}
