@@ -79,7 +79,10 @@
 #define CLOSE_GRACE_MS 2000u     /* after a polite close, force it after this long */
 #define EVENT_MSG_EVERY_MS 1000u /* at most one RD_EV_MESSAGE per client per second */
 #define COALESCE_MIN_BATCH 32    /* a flusher batch this large means a big fan-out... */
-#define COALESCE_US 5000L        /* ...so, if more work is already waiting, it waits this long */
+#ifndef COALESCE_US              /* (-DCOALESCE_US=N to try another in a benchmark build) */
+#define COALESCE_US 10000L       /* ...so, if more work is already waiting, it waits this long */
+#endif
+#define COALESCE_BUSY_US 10000L /* ...when the big batch before began less than this ago */
 
 struct flusher;
 struct srv_offer;
