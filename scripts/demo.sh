@@ -11,7 +11,8 @@
 #   2. dave, erin and frank listen (frank in #random); alice chats, whispers, lists rooms
 #   3. files: alice puts sample_files/ into #general, bob lists and gets them back, and
 #      the copies are verified against sample_files/SHA256SUMS (scripts/demo-files.sh);
-#      200 small files put as a folder (committed together) and some got back by pattern
+#      200 small files put as a folder (committed together) and some got back by pattern;
+#      a 32 MiB file streamed while it is hashed, then put again with its cached digest
 #   4. the administrator: `roomdrop-server ctl info` and `list` (with each client's key),
 #      broadcast, kick
 #   5. what each listener saw
@@ -147,7 +148,20 @@ printf "\$ roomdrop --nick bob --quiet get 'note-1?.txt' -o %s\n" "$RD_TMP/notes
 "$CLI" --port "$RD_PORT" --nick bob --quiet get 'note-1?.txt' -o "$RD_TMP/notes-back" |
 	sed 's/^/  /'
 
-step "3b. offers: files handed to one person, who accepts (all or some) or rejects"
+step "3b. a big file: sent while it is hashed, then known by its cached digest"
+head -c $((32 * 1024 * 1024)) /dev/urandom >"$RD_TMP/big.bin"
+echo "(32 MiB: the first put streams at once and hashes on another thread, its SHA-256"
+echo " following the bytes; the server writes it around the page cache; the second put"
+echo " declares the digest the client cached, and get verifies it)"
+printf '$ roomdrop --nick alice put %s\n' "$RD_TMP/big.bin"
+"$CLI" --port "$RD_PORT" --nick alice put "$RD_TMP/big.bin" 2>&1 | sed 's/^/  /'
+printf '$ roomdrop --nick alice put --overwrite %s\n' "$RD_TMP/big.bin"
+"$CLI" --port "$RD_PORT" --nick alice put --overwrite "$RD_TMP/big.bin" 2>&1 | sed 's/^/  /'
+printf '$ roomdrop --nick bob get big.bin -o %s\n' "$RD_TMP/notes-back"
+"$CLI" --port "$RD_PORT" --nick bob get big.bin -o "$RD_TMP/notes-back" 2>&1 | sed 's/^/  /'
+cmp -s "$RD_TMP/big.bin" "$RD_TMP/notes-back/big.bin" && echo "  (the copy is identical)"
+
+step "3c. offers: files handed to one person, who accepts (all or some) or rejects"
 inbox=$(rd_tmpdir)
 SAMPLES_DIR=$RD_ROOT/sample_files
 for who in grace:--accept-all heidi:--take=*.txt ivan:--reject-all; do

@@ -205,7 +205,7 @@ int rd_zip_adapt_choose(struct rd_zip_adapt *a)
 		a->gap = RD_ZIP_PROBE_MIN;
 		a->next_probe = a->chunks + a->gap;
 	}
-	if (a->chunks >= a->next_probe) {
+	if (a->chunks >= a->next_probe && (zip || !a->zip_timed)) {
 		a->probing = 1;
 		return !zip; /* now and then, the other way */
 	}
@@ -223,6 +223,8 @@ void rd_zip_adapt_record(struct rd_zip_adapt *a, int compressed, size_t n, uint6
 	/* a try is the first look at that way in a while: it replaces what is known of it */
 	*avg = *avg == 0 || a->probing ? per : 0.75 * *avg + 0.25 * per;
 	a->chunks++;
+	if (compressed)
+		a->zip_timed = 1;
 	if (a->probing) { /* did the try change the choice? back off, or look again soon */
 		a->gap = (a->ns_raw > 2 * a->ns_zip) == was_zip ?
 				 (a->gap * 2 > RD_ZIP_PROBE_MAX ? RD_ZIP_PROBE_MAX : a->gap * 2) :

@@ -45,10 +45,14 @@ int rd_zip_sample_worth(const void *p, size_t n);
  * ones what compressing and sending cost. A chunk is compressed while the path costs more
  * than twice what compression does per byte (twice: on a small machine the compressor
  * takes a core the receiver or the sender's I/O would use). On loopback the path is fast
- * and chunks go raw; on a slow link they go compressed. Now and then one chunk tries the
- * way not in use, so that a link that changes speed is followed: RD_ZIP_PROBE_MIN chunks
- * after the choice last changed, twice as many after each try that confirms it (at most
- * RD_ZIP_PROBE_MAX). One per stream, zero-initialised; not thread-safe. */
+ * and chunks go raw; on a slow link they go compressed. While chunks go compressed, now
+ * and then one goes raw, so that a link that gets faster is followed: RD_ZIP_PROBE_MIN
+ * chunks after the choice last changed, twice as many after each try that confirms it (at
+ * most RD_ZIP_PROBE_MAX). While they go raw, each one measures the path anyway, and once a
+ * compressed chunk has been timed (the first try) no more are tried: a path that slows
+ * down turns compression on by itself, and a try would only cost time on a fast one (on
+ * loopback each try cost about 10 ms). One per stream, zero-initialised; not
+ * thread-safe. */
 #define RD_ZIP_PROBE_MIN 16u
 #define RD_ZIP_PROBE_MAX 256u
 struct rd_zip_adapt {
@@ -57,6 +61,7 @@ struct rd_zip_adapt {
 	unsigned gap;          /* chunks between tries of the other way (0: RD_ZIP_PROBE_MIN) */
 	unsigned next_probe;   /* the chunk that tries it next */
 	int probing;           /* the chunk being sent is such a try */
+	int zip_timed;         /* a compressed chunk has been timed (ns_zip is no longer a guess) */
 };
 /* Start a stream whose first bytes are sample[0..n): 1 when they are compressible (as
  * rd_zip_sample_worth), with the compressor's cost measured; 0 (send everything raw). */

@@ -5,6 +5,9 @@
 #      (https://no-color.org), no escape sequence again;
 #   3. the checksum table is aligned by display width, with "naïve café.txt" (two 2-byte
 #      characters) among the names: every row's OK ends in the same column;
+#   also: a nickname refused to another key, a private server, a folder of small files
+#      committed together and files got by a pattern, a big file whose first put streams
+#      while it is hashed and whose second declares the cached digest;
 #   6. the cluster step (issue 11 point 10) ran: two clients redirected by the master, a
 #      room message heard on all three servers, the master's ctl list showing the other
 #      servers' clients; or it said why it was skipped (no hiredis, no redis-server).
@@ -41,6 +44,13 @@ grep -q "put 200 files: 200 stored, 0 failed" "$out" || fail "the demo does not 
 grep -q "uploads committed together" "$out" || fail "the demo does not show a group commit"
 grep -q "get 10 files: 10 saved, 0 failed" "$out" || fail "the demo does not get files by a pattern"
 echo "the demo shows a folder of small files committed together and files got by a pattern"
+sed -n '/^== 3b\./,/^== 3c\./p' "$out" >"$RD_TMP/big.out"
+grep -q "put big.bin: .*verified (hashed while sending)" "$RD_TMP/big.out" ||
+	fail "the demo's first put of a big file did not stream: $(cat "$RD_TMP/big.out")"
+(($(grep -c "put big.bin: .*verified$" "$RD_TMP/big.out") == 1)) ||
+	fail "the demo's second put did not declare the cached digest: $(cat "$RD_TMP/big.out")"
+grep -q "(the copy is identical)" "$RD_TMP/big.out" || fail "the demo's big file came back different"
+echo "the demo streams a big file on its first put and declares its cached digest on the second"
 
 # ---- 6. the cluster step ran, or said why it could not --------------------------------------
 if grep -q '^cluster step skipped: ' "$out"; then
