@@ -390,25 +390,25 @@ cmp "$work/s2.bin" "$room/s2.bin" || fail "the client's streamed upload differs"
 run 0 rdc --nick carol put --overwrite "$work/s2.bin"
 [[ $OUT != *"hashed while sending"* ]] || fail "the second put of an unchanged file streamed again: $OUT"
 # a streamed upload cut off resumes under the same room, nickname, name and size
+# cut_streamed NICK FILE: a streamed put of FILE by NICK, killed after 5 chunks are staged
+cut_streamed()
+{
+	rd_spawn "$RAW" --port "$RD_PORT" --nick "$1" put "$2" --stream --stop-after 5 \
+		>"$RD_TMP/cut-$1.log" 2>&1
+	local pid=$RD_LAST_PID
+	wait_for "$RD_TMP/cut-$1.log" "stopped after 5 chunks"
+	wait_staged "$store/.staging/general" $((5 * CHUNK))
+	kill9 "$pid"
+}
 mkrand "$work/s3.bin" 16500
-rd_spawn "$RAW" --port "$RD_PORT" --nick dave put "$work/s3.bin" --stream --stop-after 5 \
-	>"$RD_TMP/raw5.log" 2>&1
-rawpid=$RD_LAST_PID
-wait_for "$RD_TMP/raw5.log" "stopped after 5 chunks"
-wait_staged "$store/.staging/general" $((5 * CHUNK))
-kill9 "$rawpid"
+cut_streamed dave "$work/s3.bin"
 put_as dave "$work/s3.bin"
 contains "$OUT" "resumed at 1.3 MB"
 contains "$OUT" "(hashed while sending)"
 cmp "$work/s3.bin" "$room/s3.bin" || fail "a resumed streamed upload differs"
 # ...and a staged prefix that is not this file's is caught by PUT_SEAL and sent whole again
 mkrand "$work/s4.bin" 16500
-rd_spawn "$RAW" --port "$RD_PORT" --nick erin put "$work/s4.bin" --stream --stop-after 5 \
-	>"$RD_TMP/raw6.log" 2>&1
-rawpid=$RD_LAST_PID
-wait_for "$RD_TMP/raw6.log" "stopped after 5 chunks"
-wait_staged "$store/.staging/general" $((5 * CHUNK))
-kill9 "$rawpid"
+cut_streamed erin "$work/s4.bin"
 mkdir -p "$work/other"
 mkrand "$work/other/s4.bin" 16500
 put_as erin "$work/other/s4.bin"
