@@ -425,6 +425,8 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	 * at least STREAM_MIN; else hash first */
 rehash:
 	cached = digest_get(&sb, sha);
+	if (cached && rd_ct_equal(sha, (const uint8_t[RD_SHA256_SIZE]){ 0 }, RD_SHA256_SIZE))
+		cached = 0; /* (32 zero bytes would say "streamed": a record that cannot be true) */
 	streamed = !cached && size >= STREAM_MIN &&
 		   (rd_conn_server_info(c)->features & RD_FEAT_PUT_SEAL) != 0;
 	if (streamed)

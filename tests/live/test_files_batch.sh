@@ -105,7 +105,7 @@ cmp -s "$big" "$RD_TMP/store/general/cached.bin" || fail "the changed file was n
 # a lying record for the file as it is now: the server refuses the digest, the client
 # forgets it, hashes, and stores the file
 read -r s m c _ <"$rec"
-printf '%s %s %s %064d\n' "$s" "$m" "$c" 0 >"$rec"
+printf '%s %s %s %064d\n' "$s" "$m" "$c" 1 >"$rec"
 head -c 3000000 /dev/urandom >"$RD_TMP/other.bin"
 before=$(grep -c "SHA-256 mismatch" "$RD_SERVER_LOG" || true)
 run 0 rdc put --overwrite "$big"
