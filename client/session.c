@@ -455,7 +455,7 @@ static void session_options(struct cli_session *s, struct rd_conn_options *opt)
 	opt->connect_timeout_ms = s->o->timeout_ms;
 	opt->request_timeout_ms = s->o->timeout_ms;
 	opt->software = "roomdrop/" RD_VERSION;
-	opt->features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT;
+	opt->features = RD_FEAT_ZLIB | RD_FEAT_FILES | RD_FEAT_REDIRECT | RD_FEAT_PUT_SEAL;
 	if (s->quiet)
 		opt->features |= RD_FEAT_QUIET;
 	opt->cancel_fd = cli_signal_fd[0]; /* a signal (listen, shell) ends every wait */
