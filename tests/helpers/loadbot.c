@@ -296,16 +296,20 @@ static void *sender_main(void *arg)
 			}
 		}
 		/* flow control: at most `window` messages not yet seen by the observer; a
-		 * sender that waits long sleeps, so that it leaves the CPU to the receiver and
-		 * the server (2 cores) */
+		 * sender that waits long sleeps, longer and longer (50 us doubling up to 2 ms),
+		 * so that it leaves the CPU to the receiver and the server (2 cores): 200
+		 * senders waking every 50 us while the server coalesced its writes for 10 ms
+		 * took both cores in the kernel and starved the very threads they waited for */
+		long nap = 50000;
 		for (int spins = 0;
 		     (int)(i - atomic_load(&last_seen[s])) > opt.window && !atomic_load(&stop_flag);
 		     spins++) {
 			if (spins < 64) {
 				sched_yield();
 			} else {
-				struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000 };
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = nap };
 				nanosleep(&ts, NULL);
+				nap = nap < 2000000 ? nap * 2 : 2000000;
 			}
 		}
 		rd_be32_put(data, (uint32_t)s);
