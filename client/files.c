@@ -425,7 +425,7 @@ static int put_one(struct rd_conn *c, const struct cli_opts *o, const char *path
 	 * at least STREAM_MIN; else hash first */
 rehash:
 	cached = digest_get(&sb, sha);
-	if (cached && rd_ct_equal(sha, (const uint8_t[RD_SHA256_SIZE]){ 0 }, RD_SHA256_SIZE))
+	if (cached && rdf_put_streamed(sha))
 		cached = 0; /* (32 zero bytes would say "streamed": a record that cannot be true) */
 	streamed = !cached && size >= STREAM_MIN &&
 		   (rd_conn_server_info(c)->features & RD_FEAT_PUT_SEAL) != 0;
@@ -490,7 +490,6 @@ again:
 	if (streamed && (hrc = bghash_end(&bg, rc != 0)) != 0 && rc == 0) {
 		progress_end(&pg);
 		send_cancel(c, rdf_body(&r)->put_ready.xfer_id, "cannot read the file");
-		errno = bg.err;
 		code = hrc == RD_ERR_SYSTEM || hrc == RD_ERR_MISMATCH ?
 			       local_fail("put", path, "cannot read", bg.err) :
 			       local_fail("put", path, "out of memory", 0);

@@ -687,15 +687,6 @@ static uint16_t refuse_name(struct rd_client *c, const struct rd_frame *fr)
 	return fail(c, fr, RDF_E_BAD_FILENAME, "bad file name: %s", why);
 }
 
-static int is_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
 	const uint8_t *q = p;
@@ -938,10 +929,11 @@ static void put_free(struct files *f, struct rd_client *c, struct fclient *fc, s
 	}
 	if (x->hs != NULL)
 		(void)hasher_end(x->hs, 0, NULL);
-	if (!drop_staging && x->abuf != NULL && direct_flush(x, DIRECT_ALL) != 0 && x->fd >= 0)
-		(void)ftruncate(x->fd, (off_t)x->aoff); /* keep what is surely there */
-	if (!drop_staging && x->abuf != NULL)
+	if (!drop_staging && x->abuf != NULL) {
+		if (direct_flush(x, DIRECT_ALL) != 0 && x->fd >= 0)
+			(void)ftruncate(x->fd, (off_t)x->aoff); /* keep what is surely there */
 		x->received = x->aoff;
+	}
 	direct_end(x);
 	if (!drop_staging && x->fd >= 0 && x->key[0] != '\0') {
 		/* kept for a resume: only the bytes received stay, the reservation goes */
@@ -1147,7 +1139,7 @@ static uint16_t handle_put(struct files *f, struct rd_client *c, const struct rd
 	/* A streamed put (no SHA-256 yet: PROTOCOL.md section 17) is staged under a key of
 	 * its room, nickname, name and size instead of its content, so that the same upload
 	 * cut off and started again resumes; PUT_SEAL's SHA-256 then checks the whole. */
-	x->streamed = is_zero(x->sha, RD_SHA256_SIZE);
+	x->streamed = rdf_put_streamed(x->sha);
 	memcpy(x->keysha, x->sha, RD_SHA256_SIZE);
 	if (x->streamed) {
 		char id[sizeof(room) + RD_NICK_BUF + RD_NAME_BUF + 48];
@@ -1648,7 +1640,7 @@ static void batch_flush(struct files *f, struct rd_client *c, struct fclient *fc
 		batch_flush(f, c, fc);
 }
 
-/* PUT_END (sealed NULL) or PUT_SEAL (sealed: the SHA-256 the client says the data has). */
+/* PUT_END, or PUT_SEAL (which brings the SHA-256 the client says the data has). */
 static uint16_t handle_end(struct files *f, struct rd_client *c, const struct rd_frame *fr)
 {
 	char esc[128], stored[RD_NAME_BUF], what[200];

@@ -286,6 +286,15 @@ void rdf_file_done_clear(struct rdf_file_done *d)
 	rd_fields_clear(f_file_done, d);
 }
 
+int rdf_put_streamed(const uint8_t sha256[RD_SHA256_SIZE])
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < RD_SHA256_SIZE; i++)
+		acc |= sha256[i];
+	return acc == 0;
+}
+
 int rdf_name_numbered(const char *name, unsigned n, char *out, size_t cap)
 {
 	char suffix[16];

@@ -131,6 +131,10 @@ int rdf_file_done_encode(const struct rdf_file_done *d, struct rd_buf *out);
 int rdf_file_done_decode(const uint8_t *p, size_t n, struct rdf_file_done *d);
 void rdf_file_done_clear(struct rdf_file_done *d);
 
+/* 1 when a PUT's sha256 is 32 zero bytes: a streamed put, whose SHA-256 comes with
+ * PUT_SEAL (PROTOCOL.md section 17); no real digest is ever declared so. */
+int rdf_put_streamed(const uint8_t sha256[RD_SHA256_SIZE]);
+
 /* The n-th name tried when a name is taken (put --rename, a received file whose name
  * exists): "report (n).pdf"; "archive.tar (n).gz" (last dot only); ".bashrc (n)";
  * "README (n)". The base is cut on a UTF-8 boundary when the result would pass
